@@ -1,0 +1,61 @@
+/* The HSM layer: rsignd's only door to the PKCS#11 token that holds every
+ * private key. Loads any module through p11-kit's loader, keeps a pool of
+ * logged-in sessions, generates keys (CKA_SENSITIVE, never extractable) and
+ * signs digests. It never reads a private key value. */
+#ifndef SRV_HSM_H
+#define SRV_HSM_H
+#include <stddef.h>
+#include "rsign/alg.h"
+
+typedef struct srv_hsm srv_hsm;
+
+typedef enum {
+	SRV_HSM_OK = 0,
+	SRV_HSM_UNAVAILABLE, /* module, slot, token or session failure: HTTP 503 */
+	SRV_HSM_NOT_FOUND,   /* no key object with that CKA_ID */
+	SRV_HSM_INVALID,     /* arguments the token refused (salt length, sizes) */
+	SRV_HSM_FAILED,      /* anything else: HTTP 500 */
+} srv_hsm_rc;
+
+#define SRV_CKID_LEN 16 /* CKA_ID of every key rsignd creates */
+
+/* Initialises a fresh token with label in the first slot with no token
+ * initialised yet (SoftHSM2 style), sets the user PIN. For `rsignd init`. */
+srv_hsm_rc srv_hsm_init_token(const char *module_path, const char *label, const char *so_pin,
+			      const char *user_pin, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Loads module_path, finds the token whose label is token_label, opens
+ * pool_size sessions and logs in as CKU_USER with pin. */
+srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const char *pin,
+			int pool_size, srv_hsm **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void srv_hsm_close(srv_hsm *h); /* NULL-safe; logs out, finalizes */
+
+/* Generates a key pair; both objects get CKA_ID = ckid, CKA_LABEL = label,
+ * CKA_TOKEN; the private key CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN.
+ * Returns the public key as DER SubjectPublicKeyInfo (malloc'd). */
+srv_hsm_rc srv_hsm_generate(srv_hsm *h, rs_key_alg alg, const unsigned char ckid[SRV_CKID_LEN],
+			    const char *label, unsigned char **spki, size_t *spki_len)
+	__attribute__((warn_unused_result));
+
+/* Signs a digest (rs_hash_len(rs_sign_alg_hash(alg)) bytes) with the private
+ * key whose CKA_ID is ckid:
+ *   PKCS#1 v1.5: CKM_RSA_PKCS over the DigestInfo -> modulus-length bytes;
+ *   PSS: CKM_RSA_PKCS_PSS, MGF1 with the same hash, salt_len (-1 = hash
+ *        length) -> modulus-length bytes;
+ *   ECDSA: CKM_ECDSA -> converted to a DER ECDSA-Sig-Value.
+ * sig must hold at least 1024 bytes. */
+srv_hsm_rc srv_hsm_sign(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN], rs_sign_alg alg,
+			const unsigned char *digest, size_t digest_len, long salt_len,
+			unsigned char *sig, size_t sigmax, size_t *siglen)
+	__attribute__((warn_unused_result));
+
+/* SRV_HSM_OK when the private key object exists in the token. */
+srv_hsm_rc srv_hsm_key_exists(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN])
+	__attribute__((warn_unused_result));
+
+/* Cheap liveness check for GET /health (C_GetTokenInfo on the slot). */
+srv_hsm_rc srv_hsm_ping(srv_hsm *h) __attribute__((warn_unused_result));
+
+#endif

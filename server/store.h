@@ -1,0 +1,184 @@
+/* Storage: the one interface rsignd keeps its state behind. SQLite (WAL) is
+ * the embedded default; PostgreSQL will implement the same ops later.
+ * Records are plain structs owned by the caller; every *_free is NULL-safe.
+ * Lists are arrays of records freed with the matching *_list_free. */
+#ifndef SRV_STORE_H
+#define SRV_STORE_H
+#include <stddef.h>
+#include <time.h>
+#include "rsign/alg.h"
+#include "rsign/util.h"
+
+typedef enum {
+	SRV_ST_OK = 0,
+	SRV_ST_NOT_FOUND,   /* 404 */
+	SRV_ST_CONFLICT,    /* unique name taken, or state conflict: 409 */
+	SRV_ST_UNAVAILABLE, /* database unreachable / busy beyond the timeout: 503 */
+	SRV_ST_FAILED,      /* anything else: 500 */
+} srv_st_rc;
+
+typedef char srv_id[RS_UUID_LEN]; /* "" = none */
+
+typedef struct {
+	srv_id id;
+	char type[12]; /* "user" | "identity" */
+	char *name;
+	int admin;
+	char client_id[RS_UUID_LEN]; /* identities only */
+	time_t created_at;
+} srv_principal;
+
+typedef struct {
+	srv_id id;
+	char *name;
+	rs_key_alg alg;
+	unsigned char ckid[16]; /* CKA_ID in the token */
+	unsigned char *spki;    /* DER SubjectPublicKeyInfo */
+	size_t spki_len;
+	time_t created_at;
+} srv_key;
+
+typedef struct {
+	srv_id id;
+	srv_id key_id;
+	rs_key_alg key_alg; /* joined from the key */
+	char *common_name;
+	char *serial;
+	time_t not_before, not_after;
+	char *cert_pem;
+	char *chain_pem; /* "" when none */
+	time_t created_at;
+} srv_cert;
+
+typedef struct {
+	srv_id id;
+	char *name;
+	char *description; /* "" when none */
+	int enabled;
+	srv_id certificate_id;
+	srv_id policy_id; /* "" = no policy */
+	time_t created_at;
+	time_t last_signed_at; /* 0 = never */
+	/* joined from the certificate and its key, read-only: */
+	rs_key_alg key_alg;
+	srv_id key_id;
+	time_t cert_not_before, cert_not_after;
+} srv_signer;
+
+typedef struct {
+	srv_id id;
+	srv_id signer_id;
+	char status[8]; /* "success" | "denied" | "failed" */
+	char algorithm[32]; /* as requested; "" when unparseable */
+	char data_hash[65]; /* SHA-256 hex of the decoded data; "" when none */
+	int is_digest;
+	char actor_type[12];
+	srv_id actor_id;
+	char *actor_name;
+	srv_id grant_id; /* "" when none */
+	char *client_metadata; /* JSON object text; "{}" when none */
+	char source_ip[48];
+	char error_code[32]; /* "" on success, else the API error word */
+	time_t created_at;
+} srv_operation;
+
+typedef enum { SRV_ROLE_NONE = 0, SRV_ROLE_OPERATOR, SRV_ROLE_AUDITOR } srv_role;
+
+typedef struct srv_store srv_store;
+
+typedef struct srv_store_ops {
+	void (*close)(srv_store *st);
+	srv_st_rc (*ping)(srv_store *st);
+
+	/* small key/value settings: "ca_key_id", "ca_cert_id", ... */
+	srv_st_rc (*meta_get)(srv_store *st, const char *key, char **value);
+	srv_st_rc (*meta_set)(srv_store *st, const char *key, const char *value);
+
+	/* principals; name unique among all principals -> CONFLICT */
+	srv_st_rc (*principal_insert)(srv_store *st, const srv_principal *p);
+	srv_st_rc (*principal_get)(srv_store *st, const char *id_or_name, srv_principal *out);
+	srv_st_rc (*principal_list)(srv_store *st, srv_principal **out, size_t *n);
+	/* deletes the principal, its tokens, secrets and memberships */
+	srv_st_rc (*principal_delete)(srv_store *st, const char *id);
+
+	/* bearer tokens, stored by SHA-256 hex only. kind: "api" | "access".
+	 * expires_at 0 = never. lookup ignores expired tokens (NOT_FOUND). */
+	srv_st_rc (*token_insert)(srv_store *st, const char *hash_hex, const char *principal_id,
+				  const char *kind, time_t expires_at);
+	srv_st_rc (*token_lookup)(srv_store *st, const char *hash_hex, time_t now,
+				  srv_principal *out);
+	/* machine identity secrets, by SHA-256 hex only */
+	srv_st_rc (*secret_set)(srv_store *st, const char *principal_id, const char *client_id,
+				const char *secret_hash_hex);
+	srv_st_rc (*secret_lookup)(srv_store *st, const char *client_id,
+				   const char *secret_hash_hex, srv_principal *out);
+
+	/* keys; name unique */
+	srv_st_rc (*key_insert)(srv_store *st, const srv_key *k);
+	srv_st_rc (*key_get)(srv_store *st, const char *id_or_name, srv_key *out);
+	srv_st_rc (*key_list)(srv_store *st, srv_key **out, size_t *n);
+	/* the key whose SPKI equals spki exactly */
+	srv_st_rc (*key_find_spki)(srv_store *st, const unsigned char *spki, size_t len,
+				   srv_key *out);
+
+	srv_st_rc (*cert_insert)(srv_store *st, const srv_cert *c);
+	srv_st_rc (*cert_get)(srv_store *st, const char *id, srv_cert *out);
+	srv_st_rc (*cert_list)(srv_store *st, srv_cert **out, size_t *n);
+
+	/* signers; name unique. list: visible_to = principal id whose
+	 * memberships filter the list, NULL = all (admins); with operators_only
+	 * only signers where visible_to is an operator (ignored when visible_to
+	 * is NULL). search matches a substring of the name, NULL/"" = any.
+	 * Sorted by name; total counts every match before offset/limit. */
+	srv_st_rc (*signer_insert)(srv_store *st, const srv_signer *s);
+	srv_st_rc (*signer_get)(srv_store *st, const char *id_or_name, srv_signer *out);
+	srv_st_rc (*signer_list)(srv_store *st, const char *visible_to, int operators_only,
+				 const char *search, size_t offset, size_t limit, srv_signer **out, size_t *n,
+				 size_t *total);
+	/* updates name, description, enabled, certificate_id, policy_id */
+	srv_st_rc (*signer_update)(srv_store *st, const srv_signer *s);
+	srv_st_rc (*signer_delete)(srv_store *st, const char *id);
+
+	srv_st_rc (*member_set)(srv_store *st, const char *signer_id, const char *principal_id,
+				srv_role role);
+	srv_st_rc (*member_delete)(srv_store *st, const char *signer_id,
+				   const char *principal_id);
+	/* SRV_ROLE_NONE with OK when not a member */
+	srv_st_rc (*member_role)(srv_store *st, const char *signer_id, const char *principal_id,
+				 srv_role *out);
+	/* memberships of a signer: parallel arrays, names joined from principals */
+	srv_st_rc (*member_list)(srv_store *st, const char *signer_id, srv_principal **principals,
+				 srv_role **roles, size_t *n);
+
+	/* Records one sign attempt durably (committed when this returns OK);
+	 * on "success" also sets the signer's last_signed_at. */
+	srv_st_rc (*operation_insert)(srv_store *st, const srv_operation *op);
+	/* newest first; status NULL/"" = any */
+	srv_st_rc (*operation_list)(srv_store *st, const char *signer_id, const char *status,
+				    size_t offset, size_t limit, srv_operation **out, size_t *n,
+				    size_t *total);
+} srv_store_ops;
+
+struct srv_store {
+	const srv_store_ops *ops;
+};
+
+/* Opens (creating when absent) the SQLite database at path, WAL mode,
+ * synchronous=FULL, runs the numbered migrations. NULL + err on failure. */
+srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen);
+
+/* store.c: record helpers shared by every implementation */
+void srv_principal_clear(srv_principal *p);
+void srv_key_clear(srv_key *k);
+void srv_cert_clear(srv_cert *c);
+void srv_signer_clear(srv_signer *s);
+void srv_operation_clear(srv_operation *o);
+void srv_principal_list_free(srv_principal *v, size_t n);
+void srv_key_list_free(srv_key *v, size_t n);
+void srv_cert_list_free(srv_cert *v, size_t n);
+void srv_signer_list_free(srv_signer *v, size_t n);
+void srv_operation_list_free(srv_operation *v, size_t n);
+const char *srv_role_name(srv_role r);        /* "operator" | "auditor" | "" */
+int srv_role_parse(const char *s, srv_role *out); /* 0 or -1 */
+
+#endif
