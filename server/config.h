@@ -1,0 +1,34 @@
+/* rsignd's configuration: the table of settings in conf/rsignd.conf. */
+#ifndef SRV_CONFIG_H
+#define SRV_CONFIG_H
+#include <stddef.h>
+
+typedef struct {
+	char *listen;        /* "127.0.0.1:8443" or "[::1]:8443" */
+	char *tls_cert;      /* PEM server certificate (+ chain) */
+	char *tls_key;       /* PEM server key */
+	int insecure_http;   /* plain HTTP, only accepted on loopback */
+	char *database;      /* SQLite path */
+	char *pkcs11_module; /* any PKCS#11 module */
+	char *softhsm2_conf; /* exported as SOFTHSM2_CONF before loading, when set */
+	char *token_label;
+	char *pin_file;      /* user PIN: a file (mode 0600) ... */
+	char *pin_env;       /* ... or an environment variable */
+	int log_level;
+	char *log_file;
+	long long threads;
+	long long hsm_sessions;
+	long long max_body;
+	long long access_token_ttl;
+} srv_config;
+
+#define SRV_DEFAULT_CONFIG "/etc/rsign/rsignd.conf"
+
+/* Defaults, then path (when not NULL). 0 or -1 with "file:line: ..." in err. */
+int srv_config_load(srv_config *cfg, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void srv_config_free(srv_config *cfg);
+/* Reads the PIN from pin_file or pin_env; malloc'd, wipe with rs_free_secret. */
+char *srv_config_pin(const srv_config *cfg, char *err, size_t errlen);
+
+#endif

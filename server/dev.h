@@ -1,0 +1,15 @@
+/* `rsignd dev`: a throw-away rsignd in one directory, with demo signers. */
+#ifndef SRV_DEV_H
+#define SRV_DEV_H
+
+typedef struct {
+	const char *dir;
+	int port; /* 0 = any free loopback port */
+	long access_token_ttl;
+	int threads;
+} srv_dev_opts;
+
+/* Initialises dir, serves in the foreground until SIGTERM; exit code. */
+int srv_dev_main(const srv_dev_opts *o);
+
+#endif

@@ -1,0 +1,41 @@
+/* The route table: method + path pattern -> handler and the authentication
+ * it needs. Paths are relative to /api/v1; '*' is one path segment. */
+#include <stddef.h>
+#include "server/api.h"
+
+const srv_route srv_routes[] = {
+	{"GET", "/health", api_health, SRV_AUTH_NONE},
+	{"POST", "/auth/universal-auth/login", api_login, SRV_AUTH_NONE},
+	{"GET", "/auth/whoami", api_whoami, SRV_AUTH_ANY},
+
+	{"POST", "/principals", api_principal_create, SRV_AUTH_ADMIN},
+	{"GET", "/principals", api_principal_list, SRV_AUTH_ADMIN},
+	{"GET", "/principals/*", api_principal_get, SRV_AUTH_ANY},
+	{"DELETE", "/principals/*", api_principal_delete, SRV_AUTH_ADMIN},
+	{"POST", "/principals/*/tokens", api_principal_token, SRV_AUTH_ANY},
+
+	{"POST", "/pki/keys", api_key_create, SRV_AUTH_ADMIN},
+	{"GET", "/pki/keys", api_key_list, SRV_AUTH_ADMIN},
+	{"GET", "/pki/keys/*", api_key_get, SRV_AUTH_ADMIN},
+	{"POST", "/pki/keys/*/csr", api_key_csr, SRV_AUTH_ADMIN},
+
+	{"GET", "/pki/ca", api_ca_get, SRV_AUTH_ANY},
+	{"POST", "/pki/certificates", api_cert_import, SRV_AUTH_ADMIN},
+	{"POST", "/pki/certificates/issue", api_cert_issue, SRV_AUTH_ADMIN},
+	{"GET", "/pki/certificates", api_cert_list, SRV_AUTH_ADMIN},
+	{"GET", "/pki/certificates/*", api_cert_get, SRV_AUTH_ADMIN},
+
+	{"POST", "/pki/signers", api_signer_create, SRV_AUTH_ADMIN},
+	{"GET", "/pki/signers", api_signer_list, SRV_AUTH_ANY},
+	{"GET", "/pki/signers/*", api_signer_get, SRV_AUTH_ANY},
+	{"PATCH", "/pki/signers/*", api_signer_update, SRV_AUTH_ADMIN},
+	{"DELETE", "/pki/signers/*", api_signer_delete, SRV_AUTH_ADMIN},
+	{"GET", "/pki/signers/*/public-key", api_signer_public_key, SRV_AUTH_ANY},
+	{"GET", "/pki/signers/*/certificate", api_signer_certificate, SRV_AUTH_ANY},
+	{"POST", "/pki/signers/*/members", api_member_add, SRV_AUTH_ADMIN},
+	{"GET", "/pki/signers/*/members", api_member_list, SRV_AUTH_ADMIN},
+	{"DELETE", "/pki/signers/*/members/*", api_member_remove, SRV_AUTH_ADMIN},
+	{"POST", "/pki/signers/*/sign", api_sign, SRV_AUTH_ANY},
+	{"GET", "/pki/signers/*/operations", api_operation_list, SRV_AUTH_ANY},
+	{NULL, NULL, NULL, 0},
+};
