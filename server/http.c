@@ -98,7 +98,7 @@ void srv_json_time(cJSON *o, const char *name, time_t t)
 /* Matches path against pattern segment by segment; '*' captures one
  * non-empty segment into params (pointers into buf, which holds the path
  * split at its slashes). */
-static int route_match(const char *pattern, const char *path, char *buf, size_t buflen,
+int srv_route_match(const char *pattern, const char *path, char *buf, size_t buflen,
 		       const char **params)
 {
 	if (path[0] != '/' || rs_strlcpy(buf, path + 1, buflen) >= buflen)
@@ -179,7 +179,7 @@ static void dispatch(srv_req *r, cJSON **out)
 	int path_seen = 0;
 	for (rt = srv_routes; rt->pattern; rt++) {
 		const char *params[SRV_MAX_PARAMS] = {0};
-		if (!route_match(rt->pattern, r->path, buf, sizeof(buf), params))
+		if (!srv_route_match(rt->pattern, r->path, buf, sizeof(buf), params))
 			continue;
 		path_seen = 1;
 		if (strcmp(rt->method, r->method) != 0)

@@ -51,6 +51,10 @@ typedef struct {
 
 extern const srv_route srv_routes[];
 
+/* 1 when path matches pattern; captured segments point into buf. */
+int srv_route_match(const char *pattern, const char *path, char *buf, size_t buflen,
+		    const char **params);
+
 /* Records the error and its sentence for the response; returns e. */
 srv_err srv_fail(srv_req *r, srv_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Query parameter (URL-decoded) or NULL. */

@@ -18,7 +18,9 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: rsignd [serve] [-c FILE]       serve the API (default %s)\n"
+	fprintf(f, "usage: rsignd [serve] [-c FILE] [--insecure-http]\n"
+		   "                                      serve the API (default config %s);\n"
+		   "                                      --insecure-http: plain HTTP, loopback only\n"
 		   "       rsignd init [-c FILE]          create database, token, CA, TLS certificate, first admin\n"
 		   "       rsignd dev --dir DIR [--port N] [--access-token-ttl SECONDS] [--threads N]\n"
 		   "                                      a throw-away server with demo signers\n"
@@ -46,13 +48,15 @@ static int load_config(srv_config *cfg, const char *path)
 	return 0;
 }
 
-static int cmd_serve(const char *conf)
+static int cmd_serve(const char *conf, int insecure)
 {
 	srv_config cfg;
 	srv_ctx ctx;
 	char err[512] = "";
 	if (load_config(&cfg, conf) != 0)
 		return 1;
+	if (insecure)
+		cfg.insecure_http = 1; /* still refused unless listen is loopback */
 	int ret = 1;
 	if (srv_setup_open(&ctx, &cfg, err, sizeof(err)) != 0) {
 		rs_err("%s", err);
@@ -101,6 +105,7 @@ int main(int argc, char **argv)
 		{"threads", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		{"insecure-http", no_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0},
 	};
 	rs_log_set_ident("rsignd");
@@ -111,6 +116,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	const char *conf = NULL;
+	int insecure = 0;
 	srv_dev_opts dev = {.port = 0, .access_token_ttl = 3600, .threads = 8};
 	int c;
 	char *end;
@@ -143,6 +149,9 @@ int main(int argc, char **argv)
 				return 64;
 			}
 			break;
+		case 'I':
+			insecure = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -159,7 +168,7 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	if (strcmp(cmd, "serve") == 0)
-		return cmd_serve(conf);
+		return cmd_serve(conf, insecure);
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(conf);
 	if (strcmp(cmd, "dev") == 0) {
