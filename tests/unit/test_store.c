@@ -1,0 +1,868 @@
+/* Unit tests of the SQLite storage (server/store_sqlite*.c): migrations,
+ * every op's round trip, visibility rules, cascades, history, concurrency.
+ * Works in a temporary directory removed at the end. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include "rsign/log.h"
+#include "server/store.h"
+#include "server/store_sqlite.h"
+#include "tap.h"
+
+#define NOW ((time_t)1800000000)
+
+static char tmpdir[] = "/tmp/rsign-test-store.XXXXXX";
+static char dbpath[256];
+
+/* Ids are fixed so failures are readable. */
+#define ID_ADMIN "00000000-0000-4000-8000-000000000001"
+#define ID_ALICE "00000000-0000-4000-8000-000000000002"
+#define ID_BOB "00000000-0000-4000-8000-000000000003"
+#define ID_CI "00000000-0000-4000-8000-000000000004"
+#define ID_KEY1 "00000000-0000-4000-8000-000000000101"
+#define ID_KEY2 "00000000-0000-4000-8000-000000000102"
+#define ID_CERT1 "00000000-0000-4000-8000-000000000201"
+#define ID_CERT2 "00000000-0000-4000-8000-000000000202"
+#define ID_S_ALPHA "00000000-0000-4000-8000-000000000301"
+#define ID_S_BRAVO "00000000-0000-4000-8000-000000000302"
+#define ID_S_CHARLIE "00000000-0000-4000-8000-000000000303"
+#define ID_S_DELTA "00000000-0000-4000-8000-000000000304"
+#define ID_S_ECHO "00000000-0000-4000-8000-000000000305"
+#define ID_S_PCT "00000000-0000-4000-8000-000000000306"
+
+static const unsigned char spki1[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce};
+static const unsigned char spki2[] = {0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09, 0x2a};
+
+/* ---- raw SQLite peeks, on a second connection -------------------------- */
+
+static long long sql_int(const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static int sql_text_is(const char *sql, const char *want)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int r = 0;
+
+	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		r = strcmp((const char *)sqlite3_column_text(st, 0), want) == 0;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return r;
+}
+
+static int sql_exec_on(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(path, &db);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int wal_is_private(void)
+{
+	char p[300];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	return stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600;
+}
+
+static void rm_tree(const char *dir)
+{
+	char p[512];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (unlink(p) != 0)
+			fprintf(stderr, "# cannot remove %s\n", p);
+	}
+	closedir(d);
+	if (rmdir(dir) != 0)
+		fprintf(stderr, "# cannot remove %s\n", dir);
+}
+
+/* ---- record builders --------------------------------------------------- */
+
+static srv_st_rc add_principal(srv_store *st, const char *id, const char *type, const char *name,
+			       int admin, const char *client_id)
+{
+	srv_principal p;
+
+	memset(&p, 0, sizeof(p));
+	rs_strlcpy(p.id, id, sizeof(p.id));
+	rs_strlcpy(p.type, type, sizeof(p.type));
+	p.name = (char *)name;
+	p.admin = admin;
+	rs_strlcpy(p.client_id, client_id ? client_id : "", sizeof(p.client_id));
+	p.created_at = NOW;
+	return st->ops->principal_insert(st, &p);
+}
+
+static srv_st_rc add_key(srv_store *st, const char *id, const char *name, rs_key_alg alg,
+			 const unsigned char *spki, size_t len, unsigned char ckid0)
+{
+	srv_key k;
+
+	memset(&k, 0, sizeof(k));
+	rs_strlcpy(k.id, id, sizeof(k.id));
+	k.name = (char *)name;
+	k.alg = alg;
+	for (size_t i = 0; i < sizeof(k.ckid); i++)
+		k.ckid[i] = (unsigned char)(ckid0 + i);
+	k.spki = (unsigned char *)spki;
+	k.spki_len = len;
+	k.created_at = NOW;
+	return st->ops->key_insert(st, &k);
+}
+
+static srv_st_rc add_cert(srv_store *st, const char *id, const char *key_id, const char *chain,
+			  time_t nb, time_t na)
+{
+	srv_cert c;
+
+	memset(&c, 0, sizeof(c));
+	rs_strlcpy(c.id, id, sizeof(c.id));
+	rs_strlcpy(c.key_id, key_id, sizeof(c.key_id));
+	c.common_name = "Example Code Signing";
+	c.serial = "0a1b2c";
+	c.not_before = nb;
+	c.not_after = na;
+	c.cert_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	c.chain_pem = (char *)chain;
+	c.created_at = NOW;
+	return st->ops->cert_insert(st, &c);
+}
+
+static srv_st_rc add_signer(srv_store *st, const char *id, const char *name, const char *desc,
+			    const char *cert_id)
+{
+	srv_signer s;
+
+	memset(&s, 0, sizeof(s));
+	rs_strlcpy(s.id, id, sizeof(s.id));
+	s.name = (char *)name;
+	s.description = (char *)desc;
+	s.enabled = 1;
+	rs_strlcpy(s.certificate_id, cert_id, sizeof(s.certificate_id));
+	s.created_at = NOW;
+	return st->ops->signer_insert(st, &s);
+}
+
+static void fill_op(srv_operation *o, const char *id, const char *signer_id, const char *status,
+		    time_t at)
+{
+	memset(o, 0, sizeof(*o));
+	rs_strlcpy(o->id, id, sizeof(o->id));
+	rs_strlcpy(o->signer_id, signer_id, sizeof(o->signer_id));
+	rs_strlcpy(o->status, status, sizeof(o->status));
+	rs_strlcpy(o->algorithm, "ECDSA_SHA256", sizeof(o->algorithm));
+	rs_strlcpy(o->data_hash, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		   sizeof(o->data_hash));
+	o->is_digest = 1;
+	rs_strlcpy(o->actor_type, "identity", sizeof(o->actor_type));
+	rs_strlcpy(o->actor_id, ID_CI, sizeof(o->actor_id));
+	o->actor_name = "ci-build";
+	o->client_metadata = "{\"tool\":\"osslsigncode\"}";
+	rs_strlcpy(o->source_ip, "192.0.2.7", sizeof(o->source_ip));
+	if (strcmp(status, "success") != 0)
+		rs_strlcpy(o->error_code, "PermissionDenied", sizeof(o->error_code));
+	o->created_at = at;
+}
+
+/* Names of a signer list joined by ",", for compact assertions. */
+static int names_are(const srv_signer *v, size_t n, const char *want)
+{
+	char got[512] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < n && len < sizeof(got); i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s", i ? "," : "", v[i].name);
+	if (strcmp(got, want) != 0)
+		printf("# got \"%s\", want \"%s\"\n", got, want);
+	return strcmp(got, want) == 0;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_open_and_migrations(void)
+{
+	char err[512] = "";
+	struct stat sb;
+	srv_store *st;
+
+	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	ok(st != NULL, "open_creates_database");
+	if (!st) {
+		printf("# %s\n", err);
+		return;
+	}
+	ok(stat(dbpath, &sb) == 0 && (sb.st_mode & 0777) == 0600, "database_file_is_mode_0600");
+	ok(sql_int("PRAGMA user_version") == srv_sqlite_schema_version() &&
+		   srv_sqlite_schema_version() >= 1,
+	   "migrations_set_user_version");
+	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+		   "('meta','principals','tokens','secrets','keys','certificates','signers',"
+		   "'members','operations')") == 9,
+	   "migration_1_creates_every_table");
+	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+		   "('operations_signer','operations_signer_status')") == 2,
+	   "migration_1_creates_history_indexes");
+	ok(sql_text_is("PRAGMA journal_mode", "wal"), "database_is_in_wal_mode");
+	ok(wal_is_private(), "wal_file_is_mode_0600");
+	ok(st->ops->ping(st) == SRV_ST_OK, "ping_ok");
+	st->ops->close(st);
+
+	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	ok(st != NULL && sql_int("PRAGMA user_version") == srv_sqlite_schema_version(),
+	   "reopen_is_noop_user_version_unchanged");
+	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'principals'") == 1,
+	   "reopen_keeps_schema");
+	if (st)
+		st->ops->close(st);
+}
+
+static void test_open_refusals(void)
+{
+	char path[300], err[512] = "";
+	srv_store *st;
+
+	snprintf(path, sizeof(path), "%s/newer.db", tmpdir);
+	ok(sql_exec_on(path, "CREATE TABLE x (a); PRAGMA user_version = 999;") == 0,
+	   "newer_schema_fixture_created");
+	st = srv_store_sqlite_open(path, err, sizeof(err));
+	ok(st == NULL && strstr(err, "newer") != NULL && strstr(err, "999") != NULL,
+	   "newer_schema_refused_with_clear_error");
+	if (st)
+		st->ops->close(st);
+
+	err[0] = '\0';
+	snprintf(path, sizeof(path), "%s/no/such/dir/x.db", tmpdir);
+	st = srv_store_sqlite_open(path, err, sizeof(err));
+	ok(st == NULL && err[0] != '\0', "open_unwritable_path_fails_with_error");
+	if (st)
+		st->ops->close(st);
+}
+
+static void test_meta(srv_store *st)
+{
+	char *v = NULL;
+
+	ok(st->ops->meta_get(st, "ca_key_id", &v) == SRV_ST_NOT_FOUND && v == NULL,
+	   "meta_get_missing_not_found");
+	ok(st->ops->meta_set(st, "ca_key_id", "k1") == SRV_ST_OK, "meta_set_ok");
+	ok(st->ops->meta_get(st, "ca_key_id", &v) == SRV_ST_OK && v && strcmp(v, "k1") == 0,
+	   "meta_get_round_trip");
+	free(v);
+	v = NULL;
+	ok(st->ops->meta_set(st, "ca_key_id", "k2") == SRV_ST_OK &&
+		   st->ops->meta_get(st, "ca_key_id", &v) == SRV_ST_OK && v && strcmp(v, "k2") == 0,
+	   "meta_set_overwrites");
+	free(v);
+}
+
+static void test_principals(srv_store *st)
+{
+	srv_principal p, *list = NULL;
+	size_t n = 0;
+
+	ok(add_principal(st, ID_ADMIN, "user", "root-admin", 1, NULL) == SRV_ST_OK &&
+		   add_principal(st, ID_ALICE, "user", "alice", 0, NULL) == SRV_ST_OK &&
+		   add_principal(st, ID_BOB, "user", "bob", 0, NULL) == SRV_ST_OK &&
+		   add_principal(st, ID_CI, "identity", "ci-build", 0, "cid-1") == SRV_ST_OK,
+	   "principal_insert_ok");
+	ok(add_principal(st, "00000000-0000-4000-8000-0000000000ff", "user", "alice", 0, NULL) ==
+		   SRV_ST_CONFLICT,
+	   "principal_insert_duplicate_name_conflict");
+	ok(add_principal(st, ID_ALICE, "user", "alice2", 0, NULL) == SRV_ST_CONFLICT,
+	   "principal_insert_duplicate_id_conflict");
+
+	memset(&p, 0, sizeof(p));
+	ok(st->ops->principal_get(st, ID_CI, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0 &&
+		   strcmp(p.name, "ci-build") == 0 && strcmp(p.type, "identity") == 0 &&
+		   strcmp(p.client_id, "cid-1") == 0 && !p.admin && p.created_at == NOW,
+	   "principal_get_by_id_round_trip");
+	srv_principal_clear(&p);
+	ok(st->ops->principal_get(st, "root-admin", &p) == SRV_ST_OK &&
+		   strcmp(p.id, ID_ADMIN) == 0 && p.admin == 1 && p.client_id[0] == '\0',
+	   "principal_get_by_name");
+	srv_principal_clear(&p);
+	ok(st->ops->principal_get(st, "nobody", &p) == SRV_ST_NOT_FOUND,
+	   "principal_get_unknown_not_found");
+
+	ok(st->ops->principal_list(st, &list, &n) == SRV_ST_OK && n == 4 &&
+		   strcmp(list[0].name, "alice") == 0 && strcmp(list[3].name, "root-admin") == 0,
+	   "principal_list_sorted_by_name");
+	srv_principal_list_free(list, n);
+}
+
+static void test_tokens_and_secrets(srv_store *st)
+{
+	srv_principal p;
+	const char *h1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *h2 = "2222222222222222222222222222222222222222222222222222222222222222";
+	const char *h3 = "3333333333333333333333333333333333333333333333333333333333333333";
+	const char *sh = "4444444444444444444444444444444444444444444444444444444444444444";
+	const char *sh2 = "5555555555555555555555555555555555555555555555555555555555555555";
+
+	memset(&p, 0, sizeof(p));
+	ok(st->ops->token_insert(st, h1, ID_ALICE, "api", 0) == SRV_ST_OK &&
+		   st->ops->token_insert(st, h2, ID_CI, "access", NOW + 3600) == SRV_ST_OK &&
+		   st->ops->token_insert(st, h3, ID_BOB, "api", 0) == SRV_ST_OK,
+	   "token_insert_ok");
+	ok(st->ops->token_insert(st, h1, ID_BOB, "api", 0) == SRV_ST_CONFLICT,
+	   "token_insert_duplicate_hash_conflict");
+	ok(st->ops->token_insert(st, "ff", "no-such-principal", "api", 0) == SRV_ST_NOT_FOUND,
+	   "token_insert_unknown_principal_not_found");
+	ok(st->ops->token_lookup(st, h1, NOW, &p) == SRV_ST_OK && strcmp(p.id, ID_ALICE) == 0 &&
+		   strcmp(p.name, "alice") == 0,
+	   "token_lookup_never_expiring");
+	srv_principal_clear(&p);
+	ok(st->ops->token_lookup(st, h2, NOW + 3599, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0,
+	   "token_lookup_before_expiry");
+	srv_principal_clear(&p);
+	ok(st->ops->token_lookup(st, h2, NOW + 3600, &p) == SRV_ST_NOT_FOUND,
+	   "token_lookup_ignores_expired_token");
+	ok(st->ops->token_lookup(st, "abcd", NOW, &p) == SRV_ST_NOT_FOUND,
+	   "token_lookup_unknown_not_found");
+
+	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh) == SRV_ST_OK, "secret_set_ok");
+	ok(st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0 &&
+		   strcmp(p.client_id, "cid-1") == 0,
+	   "secret_lookup_round_trip");
+	srv_principal_clear(&p);
+	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_NOT_FOUND,
+	   "secret_lookup_wrong_secret_not_found");
+	ok(st->ops->secret_lookup(st, "cid-x", sh, &p) == SRV_ST_NOT_FOUND,
+	   "secret_lookup_unknown_client_not_found");
+	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh2) == SRV_ST_OK &&
+		   st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_NOT_FOUND,
+	   "secret_set_rotation_invalidates_old_secret");
+	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK, "secret_set_rotation_new_secret");
+	srv_principal_clear(&p);
+	ok(st->ops->secret_set(st, ID_ALICE, "cid-2", sh) == SRV_ST_NOT_FOUND,
+	   "secret_set_on_user_not_found");
+	ok(st->ops->secret_set(st, "no-such-principal", "cid-3", sh) == SRV_ST_NOT_FOUND,
+	   "secret_set_unknown_principal_not_found");
+}
+
+static void test_keys_and_certs(srv_store *st)
+{
+	srv_key k, *keys = NULL;
+	srv_cert c, *certs = NULL;
+	size_t n = 0;
+	int ckid_ok = 1;
+
+	ok(add_key(st, ID_KEY1, "key-ec", RS_KEY_EC_P256, spki1, sizeof(spki1), 1) == SRV_ST_OK &&
+		   add_key(st, ID_KEY2, "key-rsa", RS_KEY_RSA_3072, spki2, sizeof(spki2), 100) ==
+			   SRV_ST_OK,
+	   "key_insert_ok");
+	ok(add_key(st, "00000000-0000-4000-8000-0000000001ff", "key-ec", RS_KEY_EC_P384, spki2,
+		   sizeof(spki2), 9) == SRV_ST_CONFLICT,
+	   "key_insert_duplicate_name_conflict");
+
+	memset(&k, 0, sizeof(k));
+	ok(st->ops->key_get(st, ID_KEY1, &k) == SRV_ST_OK, "key_get_by_id");
+	for (size_t i = 0; i < sizeof(k.ckid); i++)
+		ckid_ok &= (size_t)k.ckid[i] == 1 + i;
+	ok(strcmp(k.name ? k.name : "", "key-ec") == 0 && k.alg == RS_KEY_EC_P256 && ckid_ok &&
+		   k.spki_len == sizeof(spki1) && k.spki && memcmp(k.spki, spki1, sizeof(spki1)) == 0 &&
+		   k.created_at == NOW,
+	   "key_round_trip_alg_ckid_spki");
+	srv_key_clear(&k);
+	ok(st->ops->key_get(st, "key-rsa", &k) == SRV_ST_OK && strcmp(k.id, ID_KEY2) == 0 &&
+		   k.alg == RS_KEY_RSA_3072,
+	   "key_get_by_name");
+	srv_key_clear(&k);
+	ok(st->ops->key_get(st, "key-none", &k) == SRV_ST_NOT_FOUND, "key_get_unknown_not_found");
+	ok(st->ops->key_find_spki(st, spki2, sizeof(spki2), &k) == SRV_ST_OK &&
+		   strcmp(k.id, ID_KEY2) == 0,
+	   "key_find_spki_exact_match");
+	srv_key_clear(&k);
+	ok(st->ops->key_find_spki(st, spki2, sizeof(spki2) - 1, &k) == SRV_ST_NOT_FOUND,
+	   "key_find_spki_prefix_not_found");
+	ok(st->ops->key_list(st, &keys, &n) == SRV_ST_OK && n == 2 &&
+		   strcmp(keys[0].name, "key-ec") == 0 && strcmp(keys[1].name, "key-rsa") == 0,
+	   "key_list_all");
+	srv_key_list_free(keys, n);
+
+	ok(add_cert(st, ID_CERT1, ID_KEY1, NULL, NOW - 86400, NOW + 86400) == SRV_ST_OK &&
+		   add_cert(st, ID_CERT2, ID_KEY2, "-----BEGIN CERTIFICATE-----\nCA\n", NOW - 10,
+			    NOW + 10) == SRV_ST_OK,
+	   "cert_insert_ok");
+	ok(add_cert(st, ID_CERT1, ID_KEY1, NULL, 0, 0) == SRV_ST_CONFLICT,
+	   "cert_insert_duplicate_id_conflict");
+	ok(add_cert(st, "00000000-0000-4000-8000-0000000002ff", "no-such-key", NULL, 0, 0) ==
+		   SRV_ST_NOT_FOUND,
+	   "cert_insert_unknown_key_not_found");
+	memset(&c, 0, sizeof(c));
+	ok(st->ops->cert_get(st, ID_CERT1, &c) == SRV_ST_OK && strcmp(c.key_id, ID_KEY1) == 0 &&
+		   c.key_alg == RS_KEY_EC_P256 && strcmp(c.common_name, "Example Code Signing") == 0 &&
+		   strcmp(c.serial, "0a1b2c") == 0 && c.not_before == NOW - 86400 &&
+		   c.not_after == NOW + 86400 && strstr(c.cert_pem, "BEGIN CERTIFICATE") &&
+		   c.chain_pem && c.chain_pem[0] == '\0',
+	   "cert_round_trip_joined_alg_empty_chain");
+	srv_cert_clear(&c);
+	ok(st->ops->cert_get(st, ID_CERT2, &c) == SRV_ST_OK && c.key_alg == RS_KEY_RSA_3072 &&
+		   strcmp(c.chain_pem, "-----BEGIN CERTIFICATE-----\nCA\n") == 0,
+	   "cert_round_trip_chain");
+	srv_cert_clear(&c);
+	ok(st->ops->cert_get(st, "no-such-cert", &c) == SRV_ST_NOT_FOUND, "cert_get_unknown_not_found");
+	ok(st->ops->cert_list(st, &certs, &n) == SRV_ST_OK && n == 2, "cert_list_all");
+	srv_cert_list_free(certs, n);
+}
+
+static void test_signers(srv_store *st)
+{
+	srv_signer s, upd;
+
+	ok(add_signer(st, ID_S_ALPHA, "alpha", NULL, ID_CERT1) == SRV_ST_OK &&
+		   add_signer(st, ID_S_BRAVO, "bravo", "Release builds", ID_CERT2) == SRV_ST_OK &&
+		   add_signer(st, ID_S_CHARLIE, "charlie", "", ID_CERT1) == SRV_ST_OK &&
+		   add_signer(st, ID_S_DELTA, "delta", NULL, ID_CERT1) == SRV_ST_OK &&
+		   add_signer(st, ID_S_ECHO, "echo", NULL, ID_CERT2) == SRV_ST_OK &&
+		   add_signer(st, ID_S_PCT, "x-100pct", NULL, ID_CERT2) == SRV_ST_OK,
+	   "signer_insert_ok");
+	ok(add_signer(st, "00000000-0000-4000-8000-0000000003ff", "alpha", NULL, ID_CERT2) ==
+		   SRV_ST_CONFLICT,
+	   "signer_insert_duplicate_name_conflict");
+	ok(add_signer(st, "00000000-0000-4000-8000-0000000003fe", "zulu", NULL, "no-such-cert") ==
+		   SRV_ST_NOT_FOUND,
+	   "signer_insert_unknown_certificate_not_found");
+
+	memset(&s, 0, sizeof(s));
+	ok(st->ops->signer_get(st, ID_S_BRAVO, &s) == SRV_ST_OK && strcmp(s.name, "bravo") == 0 &&
+		   strcmp(s.description, "Release builds") == 0 && s.enabled == 1 &&
+		   strcmp(s.certificate_id, ID_CERT2) == 0 && s.policy_id[0] == '\0' &&
+		   s.created_at == NOW && s.last_signed_at == 0,
+	   "signer_get_by_id_round_trip");
+	ok(s.key_alg == RS_KEY_RSA_3072 && strcmp(s.key_id, ID_KEY2) == 0 &&
+		   s.cert_not_before == NOW - 10 && s.cert_not_after == NOW + 10,
+	   "signer_get_joins_certificate_and_key");
+	srv_signer_clear(&s);
+	ok(st->ops->signer_get(st, "alpha", &s) == SRV_ST_OK && strcmp(s.id, ID_S_ALPHA) == 0 &&
+		   s.description && s.description[0] == '\0' && s.key_alg == RS_KEY_EC_P256,
+	   "signer_get_by_name_null_description_is_empty");
+	srv_signer_clear(&s);
+	ok(st->ops->signer_get(st, "nope", &s) == SRV_ST_NOT_FOUND, "signer_get_unknown_not_found");
+
+	/* a signer named like another signer's id: the id wins */
+	ok(add_signer(st, "00000000-0000-4000-8000-0000000003fd", ID_S_ALPHA, NULL, ID_CERT1) ==
+			   SRV_ST_OK &&
+		   st->ops->signer_get(st, ID_S_ALPHA, &s) == SRV_ST_OK &&
+		   strcmp(s.name, "alpha") == 0,
+	   "signer_get_matches_id_before_name");
+	srv_signer_clear(&s);
+	ok(st->ops->signer_delete(st, "00000000-0000-4000-8000-0000000003fd") == SRV_ST_OK,
+	   "signer_delete_ok");
+	ok(st->ops->signer_delete(st, "00000000-0000-4000-8000-0000000003fd") == SRV_ST_NOT_FOUND,
+	   "signer_delete_unknown_not_found");
+
+	memset(&upd, 0, sizeof(upd));
+	rs_strlcpy(upd.id, ID_S_DELTA, sizeof(upd.id));
+	upd.name = "delta2";
+	upd.description = "renamed";
+	upd.enabled = 0;
+	rs_strlcpy(upd.certificate_id, ID_CERT2, sizeof(upd.certificate_id));
+	rs_strlcpy(upd.policy_id, "00000000-0000-4000-8000-000000000901", sizeof(upd.policy_id));
+	ok(st->ops->signer_update(st, &upd) == SRV_ST_OK, "signer_update_ok");
+	ok(st->ops->signer_get(st, "delta2", &s) == SRV_ST_OK && strcmp(s.id, ID_S_DELTA) == 0 &&
+		   strcmp(s.description, "renamed") == 0 && s.enabled == 0 &&
+		   strcmp(s.certificate_id, ID_CERT2) == 0 && s.key_alg == RS_KEY_RSA_3072 &&
+		   strcmp(s.policy_id, "00000000-0000-4000-8000-000000000901") == 0,
+	   "signer_update_round_trip");
+	srv_signer_clear(&s);
+	upd.name = "delta";
+	upd.policy_id[0] = '\0';
+	upd.enabled = 1;
+	ok(st->ops->signer_update(st, &upd) == SRV_ST_OK &&
+		   st->ops->signer_get(st, "delta", &s) == SRV_ST_OK && s.policy_id[0] == '\0' &&
+		   s.enabled == 1,
+	   "signer_update_clears_policy");
+	srv_signer_clear(&s);
+	upd.name = "alpha";
+	ok(st->ops->signer_update(st, &upd) == SRV_ST_CONFLICT, "signer_update_name_taken_conflict");
+	rs_strlcpy(upd.id, "no-such-signer", sizeof(upd.id));
+	upd.name = "zulu";
+	ok(st->ops->signer_update(st, &upd) == SRV_ST_NOT_FOUND, "signer_update_unknown_not_found");
+}
+
+static void test_members(srv_store *st)
+{
+	srv_principal *ps = NULL;
+	srv_role *roles = NULL, r = SRV_ROLE_AUDITOR;
+	size_t n = 0;
+
+	ok(st->ops->member_set(st, ID_S_BRAVO, ID_ALICE, SRV_ROLE_AUDITOR) == SRV_ST_OK &&
+		   st->ops->member_set(st, ID_S_CHARLIE, ID_ALICE, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
+		   st->ops->member_set(st, ID_S_ECHO, ID_ALICE, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
+		   st->ops->member_set(st, ID_S_CHARLIE, ID_CI, SRV_ROLE_AUDITOR) == SRV_ST_OK,
+	   "member_set_ok");
+	ok(st->ops->member_role(st, ID_S_CHARLIE, ID_ALICE, &r) == SRV_ST_OK &&
+		   r == SRV_ROLE_OPERATOR,
+	   "member_role_operator");
+	ok(st->ops->member_role(st, ID_S_ALPHA, ID_ALICE, &r) == SRV_ST_OK && r == SRV_ROLE_NONE,
+	   "member_role_non_member_is_none_ok");
+	ok(st->ops->member_set(st, ID_S_CHARLIE, ID_CI, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
+		   st->ops->member_role(st, ID_S_CHARLIE, ID_CI, &r) == SRV_ST_OK &&
+		   r == SRV_ROLE_OPERATOR,
+	   "member_set_changes_role");
+	ok(st->ops->member_set(st, "no-such-signer", ID_ALICE, SRV_ROLE_OPERATOR) == SRV_ST_NOT_FOUND,
+	   "member_set_unknown_signer_not_found");
+	ok(st->ops->member_set(st, ID_S_ALPHA, "no-such-principal", SRV_ROLE_OPERATOR) ==
+		   SRV_ST_NOT_FOUND,
+	   "member_set_unknown_principal_not_found");
+	ok(st->ops->member_list(st, ID_S_CHARLIE, &ps, &roles, &n) == SRV_ST_OK && n == 2 &&
+		   strcmp(ps[0].name, "alice") == 0 && roles[0] == SRV_ROLE_OPERATOR &&
+		   strcmp(ps[1].name, "ci-build") == 0 && strcmp(ps[1].id, ID_CI) == 0 &&
+		   roles[1] == SRV_ROLE_OPERATOR,
+	   "member_list_names_and_roles");
+	srv_principal_list_free(ps, n);
+	free(roles);
+	ok(st->ops->member_list(st, ID_S_ALPHA, &ps, &roles, &n) == SRV_ST_OK && n == 0,
+	   "member_list_empty");
+	srv_principal_list_free(ps, n);
+	free(roles);
+	ok(st->ops->member_set(st, ID_S_ALPHA, ID_BOB, SRV_ROLE_AUDITOR) == SRV_ST_OK &&
+		   st->ops->member_delete(st, ID_S_ALPHA, ID_BOB) == SRV_ST_OK &&
+		   st->ops->member_role(st, ID_S_ALPHA, ID_BOB, &r) == SRV_ST_OK && r == SRV_ROLE_NONE,
+	   "member_delete_removes_membership");
+	ok(st->ops->member_delete(st, ID_S_ALPHA, ID_BOB) == SRV_ST_NOT_FOUND,
+	   "member_delete_non_member_not_found");
+}
+
+static void test_signer_list(srv_store *st)
+{
+	srv_signer *v = NULL;
+	size_t n = 0, total = 0;
+
+	ok(st->ops->signer_list(st, NULL, 0, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 6 && names_are(v, n, "alpha,bravo,charlie,delta,echo,x-100pct"),
+	   "signer_list_admin_sees_all_by_name");
+	ok(n > 2 && v[2].key_alg == RS_KEY_EC_P256 && strcmp(v[2].key_id, ID_KEY1) == 0 &&
+		   v[2].cert_not_after == NOW + 86400,
+	   "signer_list_joins_certificate_and_key");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, NULL, 1, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 6,
+	   "signer_list_operators_only_ignored_without_principal");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, ID_ALICE, 0, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 3 && names_are(v, n, "bravo,charlie,echo"),
+	   "signer_list_member_sees_own_signers");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, ID_ALICE, 1, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 2 && names_are(v, n, "charlie,echo"),
+	   "signer_list_operators_only");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, ID_BOB, 0, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 0 && n == 0 && v == NULL,
+	   "signer_list_non_member_sees_none");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, NULL, 0, "ar", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 1 && names_are(v, n, "charlie"),
+	   "signer_list_search_substring");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, NULL, 0, "HO", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   names_are(v, n, "echo"),
+	   "signer_list_search_ignores_case");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, NULL, 0, "%", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 0 && n == 0,
+	   "signer_list_search_percent_is_literal");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, NULL, 0, "_", 0, 20, &v, &n, &total) == SRV_ST_OK && total == 0,
+	   "signer_list_search_underscore_is_literal");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, ID_ALICE, 0, "a", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 2 && names_are(v, n, "bravo,charlie"),
+	   "signer_list_search_within_visibility");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, NULL, 0, "", 2, 3, &v, &n, &total) == SRV_ST_OK && total == 6 &&
+		   names_are(v, n, "charlie,delta,echo"),
+	   "signer_list_offset_limit_total");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, NULL, 0, NULL, 5, 3, &v, &n, &total) == SRV_ST_OK &&
+		   total == 6 && names_are(v, n, "x-100pct"),
+	   "signer_list_last_page");
+	srv_signer_list_free(v, n);
+	ok(st->ops->signer_list(st, NULL, 0, NULL, 10, 3, &v, &n, &total) == SRV_ST_OK &&
+		   total == 6 && n == 0,
+	   "signer_list_offset_past_end_keeps_total");
+	srv_signer_list_free(v, n);
+}
+
+static void test_operations(srv_store *st)
+{
+	srv_operation o, *v = NULL;
+	srv_signer s;
+	size_t n = 0, total = 0;
+	char id[RS_UUID_LEN];
+
+	memset(&s, 0, sizeof(s));
+	fill_op(&o, "op-denied-0", ID_S_BRAVO, "denied", NOW + 5);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK &&
+		   st->ops->signer_get(st, ID_S_BRAVO, &s) == SRV_ST_OK && s.last_signed_at == 0,
+	   "operation_insert_denied_leaves_last_signed_at");
+	srv_signer_clear(&s);
+	fill_op(&o, "op-success-1", ID_S_BRAVO, "success", NOW + 10);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK &&
+		   st->ops->signer_get(st, ID_S_BRAVO, &s) == SRV_ST_OK &&
+		   s.last_signed_at == NOW + 10,
+	   "operation_insert_success_sets_last_signed_at");
+	srv_signer_clear(&s);
+	fill_op(&o, "op-failed-2", ID_S_BRAVO, "failed", NOW + 20);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK &&
+		   st->ops->signer_get(st, ID_S_BRAVO, &s) == SRV_ST_OK &&
+		   s.last_signed_at == NOW + 10,
+	   "operation_insert_failed_leaves_last_signed_at");
+	srv_signer_clear(&s);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_CONFLICT, "operation_insert_duplicate_id_conflict");
+	/* same second as the last: order must still follow insertion */
+	for (int i = 3; i < 10; i++) {
+		snprintf(id, sizeof(id), "op-%s-%d", i % 2 ? "success" : "denied", i);
+		fill_op(&o, id, ID_S_BRAVO, i % 2 ? "success" : "denied", NOW + 20);
+		if (i == 4) {
+			o.client_metadata = NULL;
+			o.grant_id[0] = '\0';
+		} else {
+			rs_strlcpy(o.grant_id, "00000000-0000-4000-8000-000000000a01",
+				   sizeof(o.grant_id));
+		}
+		if (st->ops->operation_insert(st, &o) != SRV_ST_OK)
+			break;
+	}
+	fill_op(&o, "op-other-signer", ID_S_ECHO, "success", NOW + 30);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK, "operation_insert_more_ok");
+
+	ok(st->ops->operation_list(st, ID_S_BRAVO, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 10 && n == 10 && strcmp(v[0].id, "op-success-9") == 0 &&
+		   strcmp(v[1].id, "op-denied-8") == 0 && strcmp(v[9].id, "op-denied-0") == 0,
+	   "operation_list_newest_first");
+	ok(n == 10 && strcmp(v[0].signer_id, ID_S_BRAVO) == 0 &&
+		   strcmp(v[0].status, "success") == 0 && strcmp(v[0].algorithm, "ECDSA_SHA256") == 0 &&
+		   strlen(v[0].data_hash) == 64 && v[0].is_digest == 1 &&
+		   strcmp(v[0].actor_type, "identity") == 0 && strcmp(v[0].actor_id, ID_CI) == 0 &&
+		   strcmp(v[0].actor_name, "ci-build") == 0 &&
+		   strcmp(v[0].grant_id, "00000000-0000-4000-8000-000000000a01") == 0 &&
+		   strcmp(v[0].client_metadata, "{\"tool\":\"osslsigncode\"}") == 0 &&
+		   strcmp(v[0].source_ip, "192.0.2.7") == 0 && v[0].error_code[0] == '\0' &&
+		   v[0].created_at == NOW + 20,
+	   "operation_round_trip");
+	ok(n == 10 && strcmp(v[5].id, "op-denied-4") == 0 &&
+		   strcmp(v[5].client_metadata, "{}") == 0 && v[5].grant_id[0] == '\0' &&
+		   strcmp(v[5].error_code, "PermissionDenied") == 0,
+	   "operation_round_trip_defaults");
+	srv_operation_list_free(v, n);
+
+	ok(st->ops->operation_list(st, ID_S_BRAVO, "success", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 5 && n == 5 && strcmp(v[0].id, "op-success-9") == 0 &&
+		   strcmp(v[4].id, "op-success-1") == 0,
+	   "operation_list_status_filter");
+	srv_operation_list_free(v, n);
+	ok(st->ops->operation_list(st, ID_S_BRAVO, "denied", 1, 2, &v, &n, &total) == SRV_ST_OK &&
+		   total == 4 && n == 2 && strcmp(v[0].id, "op-denied-6") == 0 &&
+		   strcmp(v[1].id, "op-denied-4") == 0,
+	   "operation_list_status_paging");
+	srv_operation_list_free(v, n);
+	ok(st->ops->operation_list(st, ID_S_BRAVO, "", 8, 5, &v, &n, &total) == SRV_ST_OK &&
+		   total == 10 && n == 2 && strcmp(v[1].id, "op-denied-0") == 0,
+	   "operation_list_paging");
+	srv_operation_list_free(v, n);
+	ok(st->ops->operation_list(st, ID_S_ALPHA, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 0 && n == 0,
+	   "operation_list_empty");
+	srv_operation_list_free(v, n);
+}
+
+static void test_deletes(srv_store *st)
+{
+	srv_principal p, *ps = NULL;
+	srv_operation *v = NULL;
+	srv_signer s;
+	srv_role *roles = NULL, r = SRV_ROLE_AUDITOR;
+	size_t n = 0, total = 0;
+	const char *h3 = "3333333333333333333333333333333333333333333333333333333333333333";
+
+	memset(&p, 0, sizeof(p));
+	memset(&s, 0, sizeof(s));
+	ok(st->ops->signer_delete(st, ID_S_ECHO) == SRV_ST_OK &&
+		   st->ops->signer_get(st, ID_S_ECHO, &s) == SRV_ST_NOT_FOUND,
+	   "signer_delete_removes_signer");
+	ok(st->ops->member_role(st, ID_S_ECHO, ID_ALICE, &r) == SRV_ST_OK && r == SRV_ROLE_NONE &&
+		   sql_int("SELECT count(*) FROM members WHERE signer_id = '" ID_S_ECHO "'") == 0,
+	   "signer_delete_cascades_memberships");
+	ok(st->ops->operation_list(st, ID_S_ECHO, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 1 && n == 1 && strcmp(v[0].id, "op-other-signer") == 0,
+	   "history_survives_signer_delete");
+	srv_operation_list_free(v, n);
+
+	ok(st->ops->member_set(st, ID_S_ALPHA, ID_BOB, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
+		   st->ops->principal_delete(st, ID_BOB) == SRV_ST_OK,
+	   "principal_delete_ok");
+	ok(st->ops->principal_get(st, ID_BOB, &p) == SRV_ST_NOT_FOUND,
+	   "principal_delete_removes_principal");
+	ok(st->ops->token_lookup(st, h3, NOW, &p) == SRV_ST_NOT_FOUND &&
+		   sql_int("SELECT count(*) FROM tokens WHERE principal_id = '" ID_BOB "'") == 0,
+	   "principal_delete_cascades_tokens");
+	ok(st->ops->member_role(st, ID_S_ALPHA, ID_BOB, &r) == SRV_ST_OK && r == SRV_ROLE_NONE &&
+		   st->ops->member_list(st, ID_S_ALPHA, &ps, &roles, &n) == SRV_ST_OK && n == 0,
+	   "principal_delete_cascades_memberships");
+	srv_principal_list_free(ps, n);
+	free(roles);
+	ok(st->ops->principal_delete(st, ID_CI) == SRV_ST_OK &&
+		   sql_int("SELECT count(*) FROM secrets") == 0 &&
+		   st->ops->secret_lookup(st, "cid-1",
+					  "5555555555555555555555555555555555555555555555555555555555555555",
+					  &p) == SRV_ST_NOT_FOUND,
+	   "principal_delete_cascades_secrets");
+	ok(st->ops->principal_delete(st, ID_BOB) == SRV_ST_NOT_FOUND,
+	   "principal_delete_unknown_not_found");
+}
+
+/* ---- concurrency -------------------------------------------------------- */
+
+#define THREADS 8
+#define PER_THREAD 200
+
+typedef struct {
+	srv_store *st;
+	int t;
+	int errors;
+} worker;
+
+static void *insert_worker(void *arg)
+{
+	worker *w = arg;
+	srv_operation o;
+	char id[RS_UUID_LEN];
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		snprintf(id, sizeof(id), "thread-%d-op-%d", w->t, i);
+		fill_op(&o, id, ID_S_ALPHA, i % 3 ? "success" : "denied", NOW + 100 + i);
+		if (w->st->ops->operation_insert(w->st, &o) != SRV_ST_OK)
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void test_concurrency(srv_store *st)
+{
+	pthread_t th[THREADS];
+	worker w[THREADS];
+	srv_operation *v = NULL;
+	srv_signer s;
+	size_t n = 0, total = 0;
+	int started = 0, errors = 0;
+
+	for (int i = 0; i < THREADS; i++) {
+		w[i].st = st;
+		w[i].t = i;
+		w[i].errors = 0;
+		if (pthread_create(&th[i], NULL, insert_worker, &w[i]) != 0)
+			break;
+		started++;
+	}
+	for (int i = 0; i < started; i++) {
+		if (pthread_join(th[i], NULL) != 0)
+			errors++;
+		errors += w[i].errors;
+	}
+	ok(started == THREADS && errors == 0, "concurrent_operation_inserts_no_errors");
+	ok(st->ops->operation_list(st, ID_S_ALPHA, NULL, 0, 10, &v, &n, &total) == SRV_ST_OK &&
+		   total == THREADS * PER_THREAD && n == 10,
+	   "concurrent_operation_inserts_all_recorded");
+	srv_operation_list_free(v, n);
+	memset(&s, 0, sizeof(s));
+	ok(st->ops->signer_get(st, ID_S_ALPHA, &s) == SRV_ST_OK &&
+		   s.last_signed_at == NOW + 100 + PER_THREAD - 1,
+	   "concurrent_inserts_last_signed_at_is_newest_success");
+	srv_signer_clear(&s);
+}
+
+static void test_reopen_keeps_data(void)
+{
+	char err[512] = "";
+	srv_store *st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	srv_signer s;
+	size_t n = 0, total = 0;
+	srv_operation *v = NULL;
+
+	memset(&s, 0, sizeof(s));
+	ok(st && st->ops->signer_get(st, "bravo", &s) == SRV_ST_OK && s.last_signed_at == NOW + 20 &&
+		   st->ops->operation_list(st, ID_S_BRAVO, NULL, 0, 1, &v, &n, &total) == SRV_ST_OK &&
+		   total == 10,
+	   "reopen_keeps_data");
+	srv_signer_clear(&s);
+	srv_operation_list_free(v, n);
+	if (st)
+		st->ops->close(st);
+}
+
+int main(void)
+{
+	char err[512] = "";
+	srv_store *st;
+
+	rs_log_set_level(RS_LOG_WARN);
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(dbpath, sizeof(dbpath), "%s/rsign.db", tmpdir);
+
+	test_open_and_migrations();
+	test_open_refusals();
+
+	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	ok(st != NULL, "open_existing_database");
+	if (st) {
+		test_meta(st);
+		test_principals(st);
+		test_tokens_and_secrets(st);
+		test_keys_and_certs(st);
+		test_signers(st);
+		test_members(st);
+		test_signer_list(st);
+		test_operations(st);
+		test_deletes(st);
+		test_concurrency(st);
+		st->ops->close(NULL); /* NULL-safe */
+		ok(1, "close_null_is_safe");
+		st->ops->close(st);
+	} else {
+		printf("# %s\n", err);
+	}
+	test_reopen_keeps_data();
+
+	rm_tree(tmpdir);
+	return tap_done();
+}
