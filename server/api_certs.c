@@ -159,10 +159,15 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 	srv_pki_key pk, pca;
 	pki_key(&k, &pk);
 	pki_key(&ca, &pca);
-	if (srv_pki_issue(r->ctx->hsm, &pca, r->ctx->ca_cert_pem, &pk, cn, nb, na, &pem, err,
-			  sizeof(err)) != 0 ||
-	    srv_pki_parse_cert(pem, r->ctx->ca_cert_pem, &ci, err, sizeof(err)) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "cannot issue the certificate: %s", err);
+	int prc = srv_pki_issue(r->ctx->hsm, &pca, r->ctx->ca_cert_pem, &pk, cn, nb, na, &pem, err,
+				sizeof(err));
+	if (prc != SRV_PKI_OK) {
+		e = srv_fail(r, srv_err_from_pki(prc), "%s", err[0] ? err : "cannot issue the certificate");
+		goto out;
+	}
+	/* what was just issued must pass the checks an import would */
+	if (srv_pki_parse_cert(pem, r->ctx->ca_cert_pem, &ci, err, sizeof(err)) != 0) {
+		e = srv_fail(r, SRV_E_INTERNAL, "the issued certificate fails its own checks: %s", err);
 		goto out;
 	}
 	e = store_cert(r, &k, &ci, out);

@@ -160,8 +160,9 @@ srv_err api_key_csr(srv_req *r, cJSON **out)
 		goto out;
 	srv_pki_key pk = {.alg = k.alg, .spki = k.spki, .spki_len = k.spki_len};
 	memcpy(pk.ckid, k.ckid, sizeof(pk.ckid));
-	if (srv_pki_csr(r->ctx->hsm, &pk, subject, &pem, err, sizeof(err)) != 0) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "%s", err[0] ? err : "cannot make the CSR");
+	int prc = srv_pki_csr(r->ctx->hsm, &pk, subject, &pem, err, sizeof(err));
+	if (prc != SRV_PKI_OK) {
+		e = srv_fail(r, srv_err_from_pki(prc), "%s", err[0] ? err : "cannot make the CSR");
 		goto out;
 	}
 	*out = cJSON_CreateObject();

@@ -1,6 +1,7 @@
 /* Every error the API can answer, in one table: status, word, history
  * status. Storage and HSM outcomes are mapped here and nowhere else. */
 #include "server/errors.h"
+#include "server/pki.h"
 
 static const struct {
 	int status;
@@ -66,6 +67,20 @@ srv_err srv_err_from_hsm(srv_hsm_rc rc)
 	case SRV_HSM_INVALID:
 		return SRV_E_BAD_REQUEST;
 	case SRV_HSM_NOT_FOUND: /* a key the database knows is gone from the token */
+	default:
+		return SRV_E_INTERNAL;
+	}
+}
+
+srv_err srv_err_from_pki(int rc)
+{
+	switch (rc) {
+	case SRV_PKI_OK:
+		return SRV_OK;
+	case SRV_PKI_EINVAL:
+		return SRV_E_BAD_REQUEST;
+	case SRV_PKI_EUNAVAIL:
+		return SRV_E_UNAVAILABLE;
 	default:
 		return SRV_E_INTERNAL;
 	}

@@ -29,5 +29,7 @@ const char *srv_err_word(srv_err e);
 const char *srv_err_history_status(srv_err e);
 srv_err srv_err_from_store(srv_st_rc rc);
 srv_err srv_err_from_hsm(srv_hsm_rc rc);
+/* SRV_PKI_* codes of pki.h */
+srv_err srv_err_from_pki(int rc);
 
 #endif

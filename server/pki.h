@@ -29,8 +29,17 @@ typedef struct {
 
 void srv_cert_info_free(srv_cert_info *ci); /* frees members; NULL-safe */
 
+/* Failures of the functions below are negative and say which HTTP status
+ * fits; err always holds a sentence. -1 is the caller's input (400). */
+enum {
+	SRV_PKI_OK = 0,
+	SRV_PKI_EINVAL = -1,  /* bad subject, name, dates, certificate: 400 */
+	SRV_PKI_EUNAVAIL = -2, /* the token cannot be reached: 503 */
+	SRV_PKI_EFAIL = -3,   /* anything else: 500 */
+};
+
 /* Subject in OpenSSL one-line form "/CN=x/O=y" or RFC 4514 "CN=x,O=y".
- * Returns a PEM CSR signed by the key inside the token. 0 or -1 + err. */
+ * Returns a PEM CSR signed by the key inside the token. 0 or SRV_PKI_E* + err. */
 int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **csr_pem,
 		char *err, size_t errlen) __attribute__((warn_unused_result));
 
@@ -50,11 +59,13 @@ int srv_pki_issue(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
  * codeSigning in its EKU, and, when chain_pem is given (may be NULL/""), every
  * chain entry parses and the certificate's signature verifies against the
  * first chain certificate. Does not check validity dates (callers do, at
- * sign time). 0 or -1 with a sentence for the API in err. */
+ * sign time). 0, or -1 with a sentence for the API in err (SRV_PKI_EFAIL when
+ * out of memory). */
 int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_info *out,
 		       char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* base64 of DER -> PEM helpers for the API's publicKey fields. */
+/* Standard base64 of DER, one line, for the API's publicKey fields (malloc'd,
+ * NULL on failure). */
 char *srv_pki_b64_der(const unsigned char *der, size_t len);
 
 #endif
