@@ -40,6 +40,29 @@ srv_err api_sign(srv_req *r, cJSON **out);
 /* api_operations.c: GET /pki/signers/{id}/operations */
 srv_err api_operation_list(srv_req *r, cJSON **out);
 
+/* api_policies.c: /pki/signing-policies */
+srv_err api_policy_create(srv_req *r, cJSON **out);
+srv_err api_policy_list(srv_req *r, cJSON **out);
+srv_err api_policy_get(srv_req *r, cJSON **out);
+srv_err api_policy_update(srv_req *r, cJSON **out);
+srv_err api_policy_delete(srv_req *r, cJSON **out);
+/* Loads a policy by id or name: 404 when absent. */
+srv_err api_policy_load(srv_req *r, const char *id, srv_policy *p);
+cJSON *api_policy_json(const srv_policy *p);
+/* api_requests.c: /pki/signers/{id}/requests, /pki/signing-requests */
+srv_err api_request_create(srv_req *r, cJSON **out);
+srv_err api_request_list(srv_req *r, cJSON **out);
+srv_err api_request_get(srv_req *r, cJSON **out);
+srv_err api_request_approve(srv_req *r, cJSON **out);
+srv_err api_request_reject(srv_req *r, cJSON **out);
+srv_err api_request_cancel(srv_req *r, cJSON **out);
+/* api_grants.c: /pki/grants */
+srv_err api_grant_list(srv_req *r, cJSON **out);
+srv_err api_grant_revoke(srv_req *r, cJSON **out);
+/* api_audit.c: /audit-log, and the one way to write to it (takes detail) */
+srv_err api_audit_list(srv_req *r, cJSON **out);
+void api_audit(srv_req *r, const char *action, const char *type, const char *id, cJSON *detail);
+
 /* Shared by the signer-scoped handlers (api_signers.c): loads the signer
  * named by r->params[0] and checks that the caller has at least `need`
  * (SRV_ROLE_AUDITOR = may read, SRV_ROLE_OPERATOR = may sign). On a 403

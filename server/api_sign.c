@@ -137,9 +137,11 @@ static srv_err check_request(srv_req *r, const srv_signer *s, sign_body *b, unsi
 	return SRV_OK;
 }
 
-/* The history record of this attempt; committed before any answer. */
+/* The history record of this attempt; committed before any answer. With
+ * consume, a success also takes one signing from the caller's grant in the
+ * same transaction; SRV_E_APPROVAL when none is left (nothing written). */
 static srv_err record(srv_req *r, const srv_signer *s, const sign_body *b, srv_err outcome,
-		      char op_id[RS_UUID_LEN])
+		      int consume, char op_id[RS_UUID_LEN], char grant_id[RS_UUID_LEN])
 {
 	srv_operation op = {0};
 	if (rs_uuid(op.id) != 0)
@@ -161,7 +163,13 @@ static srv_err record(srv_req *r, const srv_signer *s, const sign_body *b, srv_e
 	if (outcome != SRV_OK)
 		rs_strlcpy(op.error_code, srv_err_word(outcome), sizeof(op.error_code));
 	op.created_at = time(NULL);
-	srv_st_rc rc = r->ctx->store->ops->operation_insert(r->ctx->store, &op);
+	srv_st_rc rc = consume ? r->ctx->store->ops->operation_insert_consume(r->ctx->store, &op,
+									      grant_id)
+			       : r->ctx->store->ops->operation_insert(r->ctx->store, &op);
+	if (consume && rc == SRV_ST_NOT_FOUND)
+		return srv_fail(r, SRV_E_APPROVAL,
+				"no active grant is left for %s on signer %s: request approval",
+				r->actor.name, s->name);
 	if (rc != SRV_ST_OK) {
 		rs_err("sign: cannot record the operation on signer %s: storage error %d",
 		       op.signer_id, (int)rc);
@@ -187,13 +195,42 @@ static srv_err sign_in_token(srv_req *r, const srv_signer *s, const sign_body *b
 	return SRV_OK;
 }
 
+/* A signer with a policy signs only under an active grant of the caller,
+ * unless the policy lets machine identities bypass approval. */
+static srv_err check_policy(srv_req *r, const srv_signer *s, int *need_grant)
+{
+	srv_policy p = {0};
+	srv_grant g = {0};
+	*need_grant = 0;
+	if (!s->policy_id[0])
+		return SRV_OK;
+	if (api_policy_load(r, s->policy_id, &p) != SRV_OK)
+		return r->err == SRV_E_NOT_FOUND ? srv_fail(r, SRV_E_INTERNAL, "the signer's policy is gone")
+						  : r->err;
+	int bypass = p.bypass_identities && strcmp(r->actor.type, "identity") == 0;
+	srv_policy_clear(&p);
+	if (bypass)
+		return SRV_OK;
+	*need_grant = 1;
+	srv_st_rc rc = r->ctx->store->ops->grant_find_active(r->ctx->store, s->id, r->actor.id,
+							     time(NULL), &g);
+	if (rc == SRV_ST_NOT_FOUND)
+		return srv_fail(r, SRV_E_APPROVAL,
+				"signer %s needs approval: %s has no active grant (request one)",
+				s->name, r->actor.name);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_err_from_store(rc), "cannot read grants");
+	return SRV_OK;
+}
+
 srv_err api_sign(srv_req *r, cJSON **out)
 {
 	sign_body b = {0};
 	srv_signer s = {0};
 	unsigned char digest[64], sig[1024];
 	size_t dlen = 0, siglen = 0;
-	char op_id[RS_UUID_LEN] = "";
+	char op_id[RS_UUID_LEN] = "", grant_id[RS_UUID_LEN] = "";
+	int need_grant = 0;
 	time_t now = time(NULL);
 	char when[RS_TIME_LEN];
 
@@ -213,13 +250,23 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	}
 	if ((e = check_request(r, &s, &b, digest, &dlen)) != SRV_OK)
 		goto record;
-	/* policy and grants come with signing policies; a signer without a
-	 * policy signs without approval */
+	if ((e = check_policy(r, &s, &need_grant)) != SRV_OK)
+		goto record;
 	e = sign_in_token(r, &s, &b, digest, dlen, sig, sizeof(sig), &siglen);
+	if (e == SRV_OK && need_grant) {
+		/* the grant is consumed with the record; when another call took
+		 * the last signing meanwhile, this one is denied and recorded so */
+		e = record(r, &s, &b, SRV_OK, 1, op_id, grant_id);
+		if (e == SRV_OK)
+			goto answer;
+		if (e != SRV_E_APPROVAL)
+			goto answer;
+	}
 record:;
-	srv_err re = record(r, &s, &b, e, op_id);
+	srv_err re = record(r, &s, &b, e, 0, op_id, grant_id);
 	if (e == SRV_OK && re != SRV_OK)
 		e = re;
+answer:
 	if (e == SRV_OK) {
 		char *sig64 = rs_b64_encode(sig, siglen);
 		if (!sig64) {
@@ -230,6 +277,8 @@ record:;
 			cJSON_AddStringToObject(*out, "signingAlgorithm", rs_sign_alg_name(b.alg));
 			cJSON_AddStringToObject(*out, "signerId", s.id);
 			cJSON_AddStringToObject(*out, "operationId", op_id);
+			if (grant_id[0])
+				cJSON_AddStringToObject(*out, "grantId", grant_id);
 			free(sig64);
 		}
 	} else {
@@ -238,6 +287,7 @@ record:;
 	}
 	rs_wipe(b.data, sizeof(b.data));
 	rs_wipe(digest, sizeof(digest));
+	rs_wipe(sig, sizeof(sig));
 	free(b.metadata);
 	srv_signer_clear(&s);
 	return e;

@@ -59,8 +59,8 @@ srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role
 	return SRV_OK;
 }
 
-/* Reads the policyId field: absent leaves *out, null clears it. Policies
- * arrive with their own issue; until then only null is accepted. */
+/* Reads the policyId field: absent leaves *out, null clears it, otherwise
+ * it must name a policy (by id or name). */
 static srv_err read_policy(srv_req *r, const cJSON *j, char *out, size_t outlen)
 {
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "policyId");
@@ -70,8 +70,19 @@ static srv_err read_policy(srv_req *r, const cJSON *j, char *out, size_t outlen)
 		out[0] = '\0';
 		return SRV_OK;
 	}
-	(void)outlen;
-	return srv_fail(r, SRV_E_BAD_REQUEST, "policyId names no signing policy");
+	if (!cJSON_IsString(p) || strlen(p->valuestring) > 64)
+		return srv_fail(r, SRV_E_BAD_REQUEST, "policyId must be a string or null");
+	srv_policy pol = {0};
+	srv_st_rc rc = r->ctx->store->ops->policy_get(r->ctx->store, p->valuestring, &pol);
+	if (rc == SRV_ST_OK)
+		rs_strlcpy(out, pol.id, outlen);
+	srv_policy_clear(&pol);
+	if (rc == SRV_ST_NOT_FOUND)
+		return srv_fail(r, SRV_E_BAD_REQUEST, "policyId \"%s\" names no signing policy",
+				p->valuestring);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_err_from_store(rc), "cannot read the policy");
+	return SRV_OK;
 }
 
 /* The certificate must exist; returns 400 otherwise (a body field, not the URL). */

@@ -37,5 +37,23 @@ const srv_route srv_routes[] = {
 	{"DELETE", "/pki/signers/*/members/*", api_member_remove, SRV_AUTH_ADMIN},
 	{"POST", "/pki/signers/*/sign", api_sign, SRV_AUTH_ANY},
 	{"GET", "/pki/signers/*/operations", api_operation_list, SRV_AUTH_ANY},
+	{"POST", "/pki/signers/*/requests", api_request_create, SRV_AUTH_ANY},
+
+	{"POST", "/pki/signing-policies", api_policy_create, SRV_AUTH_ADMIN},
+	{"GET", "/pki/signing-policies", api_policy_list, SRV_AUTH_ANY},
+	{"GET", "/pki/signing-policies/*", api_policy_get, SRV_AUTH_ANY},
+	{"PATCH", "/pki/signing-policies/*", api_policy_update, SRV_AUTH_ADMIN},
+	{"DELETE", "/pki/signing-policies/*", api_policy_delete, SRV_AUTH_ADMIN},
+
+	{"GET", "/pki/signing-requests", api_request_list, SRV_AUTH_ANY},
+	{"GET", "/pki/signing-requests/*", api_request_get, SRV_AUTH_ANY},
+	{"POST", "/pki/signing-requests/*/approve", api_request_approve, SRV_AUTH_ANY},
+	{"POST", "/pki/signing-requests/*/reject", api_request_reject, SRV_AUTH_ANY},
+	{"POST", "/pki/signing-requests/*/cancel", api_request_cancel, SRV_AUTH_ANY},
+
+	{"GET", "/pki/grants", api_grant_list, SRV_AUTH_ANY},
+	{"POST", "/pki/grants/*/revoke", api_grant_revoke, SRV_AUTH_ANY},
+
+	{"GET", "/audit-log", api_audit_list, SRV_AUTH_ADMIN},
 	{NULL, NULL, NULL, 0},
 };

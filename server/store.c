@@ -49,6 +49,47 @@ void srv_operation_clear(srv_operation *o)
 	}
 }
 
+void srv_policy_clear(srv_policy *p)
+{
+	if (p) {
+		free(p->name);
+		free(p->approvers);
+		memset(p, 0, sizeof(*p));
+	}
+}
+
+void srv_request_clear(srv_request *q)
+{
+	if (q) {
+		free(q->requester_name);
+		free(q->justification);
+		memset(q, 0, sizeof(*q));
+	}
+}
+
+void srv_decision_clear(srv_decision *d)
+{
+	if (d) {
+		free(d->approver_name);
+		free(d->comment);
+		memset(d, 0, sizeof(*d));
+	}
+}
+
+void srv_audit_clear(srv_audit *a)
+{
+	if (a) {
+		free(a->actor_name);
+		free(a->detail);
+		memset(a, 0, sizeof(*a));
+	}
+}
+
+static void grant_clear(srv_grant *g)
+{
+	(void)g;
+}
+
 #define LIST_FREE(fn, type, clear)                 \
 	void fn(type *v, size_t n)                 \
 	{                                          \
@@ -63,6 +104,11 @@ LIST_FREE(srv_key_list_free, srv_key, srv_key_clear)
 LIST_FREE(srv_cert_list_free, srv_cert, srv_cert_clear)
 LIST_FREE(srv_signer_list_free, srv_signer, srv_signer_clear)
 LIST_FREE(srv_operation_list_free, srv_operation, srv_operation_clear)
+LIST_FREE(srv_policy_list_free, srv_policy, srv_policy_clear)
+LIST_FREE(srv_request_list_free, srv_request, srv_request_clear)
+LIST_FREE(srv_decision_list_free, srv_decision, srv_decision_clear)
+LIST_FREE(srv_grant_list_free, srv_grant, grant_clear)
+LIST_FREE(srv_audit_list_free, srv_audit, srv_audit_clear)
 
 const char *srv_role_name(srv_role r)
 {

@@ -84,6 +84,68 @@ typedef struct {
 
 typedef enum { SRV_ROLE_NONE = 0, SRV_ROLE_OPERATOR, SRV_ROLE_AUDITOR } srv_role;
 
+/* Signing policies, approval requests, grants and the audit log. */
+typedef struct {
+	srv_id id;
+	char *name;
+	srv_id *approvers; /* principal ids, malloc'd array */
+	size_t n_approvers;
+	int required_approvals;
+	long long max_signings; /* 0 = no limit on the count */
+	long long max_window;   /* seconds; 0 = no limit on the duration */
+	long long request_ttl;  /* seconds a request stays pending */
+	int bypass_identities;
+	time_t created_at, updated_at;
+} srv_policy;
+
+typedef struct {
+	srv_id id;
+	srv_id signer_id;
+	srv_id policy_id;
+	srv_id requester_id;
+	char *requester_name;
+	char *justification;
+	long long signings; /* what the grant will allow; 0 = no count limit */
+	long long window;   /* seconds; 0 = no time limit */
+	char status[12];    /* pending approved rejected cancelled expired */
+	int approvals;      /* approve decisions so far (read-only) */
+	time_t created_at, expires_at, closed_at; /* closed_at 0 while pending */
+	srv_id grant_id;    /* "" until approved */
+} srv_request;
+
+typedef struct {
+	srv_id request_id;
+	srv_id approver_id;
+	char *approver_name;
+	int approve; /* 1 approve, 0 reject */
+	char *comment;
+	time_t created_at;
+} srv_decision;
+
+typedef struct {
+	srv_id id;
+	srv_id signer_id;
+	srv_id grantee_id;
+	srv_id request_id;
+	char status[10]; /* active expired revoked (expired derived on read) */
+	long long max_signings; /* 0 = no count limit */
+	long long used_signings;
+	time_t window_start;
+	time_t expires_at; /* 0 = no time limit */
+	time_t created_at, revoked_at;
+} srv_grant;
+
+typedef struct {
+	long long seq;
+	srv_id actor_id;
+	char *actor_name;
+	char action[40];      /* "policy.create", "request.approve", "grant.revoke", ... */
+	char object_type[16]; /* "policy" "request" "grant" "signer" */
+	srv_id object_id;
+	char *detail;         /* JSON object text, "{}" when none */
+	time_t created_at;
+} srv_audit;
+
 typedef struct srv_store srv_store;
 
 typedef struct srv_store_ops {
@@ -157,6 +219,64 @@ typedef struct srv_store_ops {
 	srv_st_rc (*operation_list)(srv_store *st, const char *signer_id, const char *status,
 				    size_t offset, size_t limit, srv_operation **out, size_t *n,
 				    size_t *total);
+
+	/* ---- policies (name unique). delete: CONFLICT while a signer uses it */
+	srv_st_rc (*policy_insert)(srv_store *st, const srv_policy *p);
+	srv_st_rc (*policy_get)(srv_store *st, const char *id_or_name, srv_policy *out);
+	srv_st_rc (*policy_list)(srv_store *st, srv_policy **out, size_t *n);
+	srv_st_rc (*policy_update)(srv_store *st, const srv_policy *p);
+	srv_st_rc (*policy_delete)(srv_store *st, const char *id);
+
+	/* ---- requests. Every read first marks pending requests whose
+	 * expires_at <= now as expired (closed_at = expires_at). */
+	srv_st_rc (*request_insert)(srv_store *st, const srv_request *q);
+	srv_st_rc (*request_get)(srv_store *st, const char *id, time_t now, srv_request *out);
+	/* newest first; signer_id / status NULL = any */
+	srv_st_rc (*request_list)(srv_store *st, const char *signer_id, const char *status,
+				  time_t now, srv_request **out, size_t *n);
+	/* One transaction: the request must be pending and unexpired at now
+	 * (else CONFLICT), the approver must not have decided it before (else
+	 * CONFLICT). Records the decision. A rejection closes the request as
+	 * rejected. An approval that brings the count to required inserts
+	 * *grant (caller fills id, signer_id, grantee_id, request_id,
+	 * max_signings, window_start, expires_at, created_at; status active,
+	 * used 0) and closes the request as approved with its grant_id.
+	 * *after receives the request as it stands after the decision. */
+	srv_st_rc (*request_decide)(srv_store *st, const srv_decision *d, int required,
+				    const srv_grant *grant, time_t now, srv_request *after);
+	/* decisions on a request, oldest first */
+	srv_st_rc (*decision_list)(srv_store *st, const char *request_id, srv_decision **out,
+				   size_t *n);
+	/* pending -> to ("cancelled"), closed_at = now; CONFLICT when not pending */
+	srv_st_rc (*request_close)(srv_store *st, const char *id, const char *to, time_t now);
+
+	/* ---- grants. status "active" is reported as "expired" once now >=
+	 * expires_at (when set) or used >= max (when set). */
+	srv_st_rc (*grant_get)(srv_store *st, const char *id, time_t now, srv_grant *out);
+	/* newest first; signer_id / status / grantee_id NULL = any */
+	srv_st_rc (*grant_list)(srv_store *st, const char *signer_id, const char *status,
+				const char *grantee_id, time_t now, srv_grant **out, size_t *n);
+	/* active -> revoked at now; CONFLICT when not active */
+	srv_st_rc (*grant_revoke)(srv_store *st, const char *id, time_t now);
+	/* OK with *out when (signer, grantee) has a usable grant at now;
+	 * NOT_FOUND otherwise. Consumes nothing. */
+	srv_st_rc (*grant_find_active)(srv_store *st, const char *signer_id,
+				       const char *grantee_id, time_t now, srv_grant *out);
+	/* Records a successful signing that needs a grant, atomically: in one
+	 * transaction picks the usable grant of (op->signer_id, op->actor_id) at
+	 * op->created_at that expires first, increments its used_signings, sets
+	 * op's grant_id to it, inserts the operation and sets last_signed_at;
+	 * grant_id_out receives the grant used. NOT_FOUND (nothing written)
+	 * when no usable grant is left. With maxSignings N and any number of
+	 * concurrent callers exactly N succeed. */
+	srv_st_rc (*operation_insert_consume)(srv_store *st, const srv_operation *op,
+					      char grant_id_out[RS_UUID_LEN]);
+
+	/* ---- audit log of policy, request, decision and grant changes */
+	srv_st_rc (*audit_insert)(srv_store *st, const srv_audit *a);
+	/* newest first */
+	srv_st_rc (*audit_list)(srv_store *st, size_t offset, size_t limit, srv_audit **out,
+				size_t *n, size_t *total);
 } srv_store_ops;
 
 struct srv_store {
@@ -178,6 +298,15 @@ void srv_key_list_free(srv_key *v, size_t n);
 void srv_cert_list_free(srv_cert *v, size_t n);
 void srv_signer_list_free(srv_signer *v, size_t n);
 void srv_operation_list_free(srv_operation *v, size_t n);
+void srv_policy_clear(srv_policy *p);
+void srv_request_clear(srv_request *q);
+void srv_decision_clear(srv_decision *d);
+void srv_audit_clear(srv_audit *a);
+void srv_policy_list_free(srv_policy *v, size_t n);
+void srv_request_list_free(srv_request *v, size_t n);
+void srv_decision_list_free(srv_decision *v, size_t n);
+void srv_grant_list_free(srv_grant *v, size_t n); /* grants own no heap memory */
+void srv_audit_list_free(srv_audit *v, size_t n);
 const char *srv_role_name(srv_role r);        /* "operator" | "auditor" | "" */
 int srv_role_parse(const char *s, srv_role *out); /* 0 or -1 */
 
