@@ -88,11 +88,12 @@ srv_err api_grant_revoke(srv_req *r, cJSON **out)
 	srv_grant g = {0};
 	time_t now = time(NULL);
 	srv_st_rc rc = r->ctx->store->ops->grant_get(r->ctx->store, r->params[0], now, &g);
-	if (rc == SRV_ST_NOT_FOUND || (rc == SRV_ST_OK && !may_see(r, &g)))
-		return srv_fail(r, SRV_E_NOT_FOUND, "no grant \"%s\"", r->params[0]);
-	if (rc != SRV_ST_OK)
+	if (rc != SRV_ST_OK && rc != SRV_ST_NOT_FOUND)
 		return srv_fail(r, srv_err_from_store(rc), "cannot read the grant");
-	if (!may_revoke(r, &g))
+	int revoker = rc == SRV_ST_OK && may_revoke(r, &g);
+	if (rc == SRV_ST_NOT_FOUND || (!revoker && !may_see(r, &g)))
+		return srv_fail(r, SRV_E_NOT_FOUND, "no grant \"%s\"", r->params[0]);
+	if (!revoker)
 		return srv_fail(r, SRV_E_PERMISSION, "only admins and the policy's approvers revoke grants");
 	rc = r->ctx->store->ops->grant_revoke(r->ctx->store, g.id, now);
 	if (rc == SRV_ST_CONFLICT)

@@ -22,6 +22,7 @@ static cJSON *operation_json(const srv_operation *op)
 		cJSON_AddStringToObject(o, "grantId", op->grant_id);
 	else
 		cJSON_AddNullToObject(o, "grantId");
+	cJSON_AddStringToObject(o, "approval", op->approval[0] ? op->approval : "none");
 	const char *meta = op->client_metadata ? op->client_metadata : "{}";
 	cJSON *m = rs_json_parse(meta, strlen(meta), RS_JSON_MAX_DEPTH);
 	cJSON_AddItemToObject(o, "clientMetadata", m ? m : cJSON_CreateObject());

@@ -141,7 +141,8 @@ static srv_err check_request(srv_req *r, const srv_signer *s, sign_body *b, unsi
  * consume, a success also takes one signing from the caller's grant in the
  * same transaction; SRV_E_APPROVAL when none is left (nothing written). */
 static srv_err record(srv_req *r, const srv_signer *s, const sign_body *b, srv_err outcome,
-		      int consume, char op_id[RS_UUID_LEN], char grant_id[RS_UUID_LEN])
+		      int consume, const char *approval, char op_id[RS_UUID_LEN],
+		      char grant_id[RS_UUID_LEN])
 {
 	srv_operation op = {0};
 	if (rs_uuid(op.id) != 0)
@@ -162,6 +163,7 @@ static srv_err record(srv_req *r, const srv_signer *s, const sign_body *b, srv_e
 	rs_strlcpy(op.source_ip, r->source_ip, sizeof(op.source_ip));
 	if (outcome != SRV_OK)
 		rs_strlcpy(op.error_code, srv_err_word(outcome), sizeof(op.error_code));
+	rs_strlcpy(op.approval, approval, sizeof(op.approval));
 	op.created_at = time(NULL);
 	srv_st_rc rc = consume ? r->ctx->store->ops->operation_insert_consume(r->ctx->store, &op,
 									      grant_id)
@@ -197,7 +199,7 @@ static srv_err sign_in_token(srv_req *r, const srv_signer *s, const sign_body *b
 
 /* A signer with a policy signs only under an active grant of the caller,
  * unless the policy lets machine identities bypass approval. */
-static srv_err check_policy(srv_req *r, const srv_signer *s, int *need_grant)
+static srv_err check_policy(srv_req *r, const srv_signer *s, int *need_grant, int *bypass)
 {
 	srv_policy p = {0};
 	srv_grant g = {0};
@@ -207,9 +209,9 @@ static srv_err check_policy(srv_req *r, const srv_signer *s, int *need_grant)
 	if (api_policy_load(r, s->policy_id, &p) != SRV_OK)
 		return r->err == SRV_E_NOT_FOUND ? srv_fail(r, SRV_E_INTERNAL, "the signer's policy is gone")
 						  : r->err;
-	int bypass = p.bypass_identities && strcmp(r->actor.type, "identity") == 0;
+	*bypass = p.bypass_identities && strcmp(r->actor.type, "identity") == 0;
 	srv_policy_clear(&p);
-	if (bypass)
+	if (*bypass)
 		return SRV_OK;
 	*need_grant = 1;
 	srv_st_rc rc = r->ctx->store->ops->grant_find_active(r->ctx->store, s->id, r->actor.id,
@@ -230,7 +232,7 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	unsigned char digest[64], sig[1024];
 	size_t dlen = 0, siglen = 0;
 	char op_id[RS_UUID_LEN] = "", grant_id[RS_UUID_LEN] = "";
-	int need_grant = 0;
+	int need_grant = 0, bypass = 0;
 	time_t now = time(NULL);
 	char when[RS_TIME_LEN];
 
@@ -250,20 +252,21 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	}
 	if ((e = check_request(r, &s, &b, digest, &dlen)) != SRV_OK)
 		goto record;
-	if ((e = check_policy(r, &s, &need_grant)) != SRV_OK)
+	if ((e = check_policy(r, &s, &need_grant, &bypass)) != SRV_OK)
 		goto record;
 	e = sign_in_token(r, &s, &b, digest, dlen, sig, sizeof(sig), &siglen);
 	if (e == SRV_OK && need_grant) {
 		/* the grant is consumed with the record; when another call took
 		 * the last signing meanwhile, this one is denied and recorded so */
-		e = record(r, &s, &b, SRV_OK, 1, op_id, grant_id);
+		e = record(r, &s, &b, SRV_OK, 1, "grant", op_id, grant_id);
 		if (e == SRV_OK)
 			goto answer;
 		if (e != SRV_E_APPROVAL)
 			goto answer;
 	}
 record:;
-	srv_err re = record(r, &s, &b, e, 0, op_id, grant_id);
+	srv_err re = record(r, &s, &b, e, 0, bypass ? "bypass" : need_grant ? "grant" : "none",
+			    op_id, grant_id);
 	if (e == SRV_OK && re != SRV_OK)
 		e = re;
 answer:

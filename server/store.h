@@ -79,6 +79,7 @@ typedef struct {
 	char *client_metadata; /* JSON object text; "{}" when none */
 	char source_ip[48];
 	char error_code[32]; /* "" on success, else the API error word */
+	char approval[8]; /* "none" (no policy), "grant" or "bypass"; "" = "none" */
 	time_t created_at;
 } srv_operation;
 

@@ -2,8 +2,9 @@
  * every statement prepared once at open and reset after each use; an op holds
  * the mutex for its own statements only. Here: the shared helpers, open and
  * close, meta, principals, tokens and secrets. Keys, certificates, signers,
- * members and history are in store_sqlite_pki.c; the schema in
- * store_sqlite_migrate.c. */
+ * members and history are in store_sqlite_pki.c; policies and requests in
+ * store_sqlite_policy.c; grants and the audit log in store_sqlite_grant.c;
+ * the schema in store_sqlite_migrate.c. */
 #include <stdio.h>
 #include "rsign/log.h"
 #include "server/store_sqlite.h"
@@ -251,6 +252,10 @@ static void sq_close(srv_store *st)
 		sqlite3_finalize(s->q[i]);
 	for (int i = 0; i < P_COUNT; i++)
 		sqlite3_finalize(s->p[i]);
+	for (int i = 0; i < PL_COUNT; i++)
+		sqlite3_finalize(s->pl[i]);
+	for (int i = 0; i < GR_COUNT; i++)
+		sqlite3_finalize(s->gr[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		rs_err("store: close: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->mu);
@@ -522,6 +527,24 @@ static const srv_store_ops sq_ops = {
 	.member_list = sq_member_list,
 	.operation_insert = sq_operation_insert,
 	.operation_list = sq_operation_list,
+	.policy_insert = sq_policy_insert,
+	.policy_get = sq_policy_get,
+	.policy_list = sq_policy_list,
+	.policy_update = sq_policy_update,
+	.policy_delete = sq_policy_delete,
+	.request_insert = sq_request_insert,
+	.request_get = sq_request_get,
+	.request_list = sq_request_list,
+	.request_decide = sq_request_decide,
+	.decision_list = sq_decision_list,
+	.request_close = sq_request_close,
+	.grant_get = sq_grant_get,
+	.grant_list = sq_grant_list,
+	.grant_revoke = sq_grant_revoke,
+	.grant_find_active = sq_grant_find_active,
+	.operation_insert_consume = sq_operation_insert_consume,
+	.audit_insert = sq_audit_insert,
+	.audit_list = sq_audit_list,
 };
 
 /* Prepared once for the life of the connection: a typo in any statement
@@ -568,7 +591,9 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 	if (!(s->db = srv_sqlite_db_open(path, err, errlen)))
 		goto fail;
 	if (prepare_all(s, sq_sql, s->q, Q_COUNT, path, err, errlen) != 0 ||
-	    prepare_all(s, sq_pki_sql, s->p, P_COUNT, path, err, errlen) != 0)
+	    prepare_all(s, sq_pki_sql, s->p, P_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_policy_sql, s->pl, PL_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_grant_sql, s->gr, GR_COUNT, path, err, errlen) != 0)
 		goto fail;
 	return &s->base;
 fail:

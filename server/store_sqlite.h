@@ -1,6 +1,8 @@
-/* Internal to the SQLite storage, shared by its three files:
+/* Internal to the SQLite storage, shared by its five files:
  * store_sqlite.c (connection, helpers, principals and credentials),
- * store_sqlite_pki.c (keys, certificates, signers, members, history) and
+ * store_sqlite_pki.c (keys, certificates, signers, members, history),
+ * store_sqlite_policy.c (policies, approval requests, decisions),
+ * store_sqlite_grant.c (grants, grant-consuming history, audit log) and
  * store_sqlite_migrate.c (opening, pragmas, schema migrations).
  * Nothing outside those files and their unit test includes this. */
 #ifndef SRV_STORE_SQLITE_H
@@ -44,6 +46,26 @@ enum {
 };
 extern const char *const sq_pki_sql[P_COUNT];
 
+/* Statements of store_sqlite_policy.c, texts in sq_policy_sql */
+enum {
+	PL_POL_INSERT, PL_POL_UPDATE, PL_POL_GET, PL_POL_LIST, PL_POL_DELETE, PL_POL_IN_USE,
+	PL_APPR_INSERT, PL_APPR_CLEAR,
+	PL_REQ_INSERT, PL_REQ_EXPIRE, PL_REQ_GET, PL_REQ_LIST, PL_REQ_CLOSE, PL_REQ_EXISTS,
+	PL_REQ_APPROVED,
+	PL_DEC_INSERT, PL_DEC_COUNT, PL_DEC_LIST,
+	PL_COUNT
+};
+extern const char *const sq_policy_sql[PL_COUNT];
+
+/* Statements of store_sqlite_grant.c, texts in sq_grant_sql */
+enum {
+	GR_GRANT_INSERT, GR_GRANT_GET, GR_GRANT_LIST, GR_GRANT_REVOKE, GR_GRANT_EXISTS,
+	GR_GRANT_USABLE, GR_GRANT_USE,
+	GR_AUDIT_INSERT, GR_AUDIT_LIST, GR_AUDIT_COUNT,
+	GR_COUNT
+};
+extern const char *const sq_grant_sql[GR_COUNT];
+
 /* The principal columns sq_rd_principal reads, table alias p. */
 #define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at"
 /* An id matches before a name: ORDER BY puts the id hit first. */
@@ -56,6 +78,8 @@ typedef struct {
 	pthread_mutex_t mu; /* guards db and every statement */
 	sqlite3_stmt *q[Q_COUNT];
 	sqlite3_stmt *p[P_COUNT];
+	sqlite3_stmt *pl[PL_COUNT];
+	sqlite3_stmt *gr[GR_COUNT];
 } sq_store;
 
 #define SQ(st) ((sq_store *)(st))
@@ -176,5 +200,48 @@ srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o);
 srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status,
 			    size_t offset, size_t limit, srv_operation **out, size_t *n,
 			    size_t *total);
+
+/* Caller holds the lock. After a guarded write changed nothing: NOT_FOUND
+ * when exists_q (a count bound by ?1 = id) finds no row, else CONFLICT (the
+ * row is in a state that does not allow the change). store_sqlite_policy.c */
+srv_st_rc sq_absent_or_conflict(sq_store *s, const char *op, sqlite3_stmt *exists_q,
+				const char *id);
+/* Caller holds the lock, inside request_decide's transaction: inserts *g
+ * as an active, unused grant for request_id. store_sqlite_grant.c */
+srv_st_rc sq_grant_insert_inlock(sq_store *s, const char *op, const srv_grant *g,
+				 const char *request_id, time_t now);
+
+/* store_sqlite_policy.c ops */
+srv_st_rc sq_policy_insert(srv_store *st, const srv_policy *p);
+srv_st_rc sq_policy_get(srv_store *st, const char *id_or_name, srv_policy *out);
+srv_st_rc sq_policy_list(srv_store *st, srv_policy **out, size_t *n);
+srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p);
+srv_st_rc sq_policy_delete(srv_store *st, const char *id);
+srv_st_rc sq_request_insert(srv_store *st, const srv_request *q);
+srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request *out);
+srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status,
+			  time_t now, srv_request **out, size_t *n);
+srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, int required,
+			    const srv_grant *grant, time_t now, srv_request *after);
+srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out,
+			   size_t *n);
+srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t now);
+
+/* Binds every column of the history insert (P_OP_INSERT) for o, with
+ * grant_id in place of o->grant_id (store_sqlite_pki.c). */
+void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const char *grant_id, int *brc);
+
+/* store_sqlite_grant.c ops */
+srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);
+srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status,
+			const char *grantee_id, time_t now, srv_grant **out, size_t *n);
+srv_st_rc sq_grant_revoke(srv_store *st, const char *id, time_t now);
+srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char *grantee_id,
+			       time_t now, srv_grant *out);
+srv_st_rc sq_operation_insert_consume(srv_store *st, const srv_operation *o,
+				      char grant_id_out[RS_UUID_LEN]);
+srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a);
+srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out,
+			size_t *n, size_t *total);
 
 #endif

@@ -100,8 +100,97 @@ static const char migration_1[] =
 	"CREATE INDEX operations_signer ON operations(signer_id, seq DESC);"
 	"CREATE INDEX operations_signer_status ON operations(signer_id, status, seq DESC);";
 
+/* Signing policies, approval requests, decisions, grants and the audit log.
+ * Approvers are a side table so an unknown principal fails the insert (a
+ * foreign key) and a deleted one leaves every policy. Requests and grants
+ * keep no foreign key to signers or principals: like the history, they
+ * outlive what they name. seq orders "newest first" within one second. A
+ * request's expiry and a grant's "expired" status are derived from the time
+ * of each call (store_sqlite_policy.c). */
+static const char migration_2[] =
+	"CREATE TABLE policies ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" name TEXT NOT NULL UNIQUE,"
+	" required_approvals INTEGER NOT NULL CHECK (required_approvals >= 1),"
+	" max_signings INTEGER NOT NULL DEFAULT 0 CHECK (max_signings >= 0),"
+	" max_window INTEGER NOT NULL DEFAULT 0 CHECK (max_window >= 0),"
+	" request_ttl INTEGER NOT NULL CHECK (request_ttl > 0),"
+	" bypass_identities INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+
+	/* pos keeps the order the approvers were given in */
+	"CREATE TABLE policy_approvers ("
+	" policy_id TEXT NOT NULL REFERENCES policies(id) ON DELETE CASCADE,"
+	" principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+	" pos INTEGER NOT NULL,"
+	" PRIMARY KEY (policy_id, principal_id)) WITHOUT ROWID;"
+	"CREATE INDEX policy_approvers_principal ON policy_approvers(principal_id);"
+
+	"CREATE TABLE requests ("
+	" seq INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" signer_id TEXT NOT NULL,"
+	" policy_id TEXT NOT NULL,"
+	" requester_id TEXT NOT NULL,"
+	" requester_name TEXT NOT NULL,"
+	" justification TEXT NOT NULL,"
+	" signings INTEGER NOT NULL DEFAULT 0,"
+	" window_secs INTEGER NOT NULL DEFAULT 0,"
+	" status TEXT NOT NULL CHECK (status IN"
+	" ('pending', 'approved', 'rejected', 'cancelled', 'expired')),"
+	" created_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" closed_at INTEGER NOT NULL DEFAULT 0,"
+	" grant_id TEXT);"
+	"CREATE INDEX requests_signer ON requests(signer_id, seq DESC);"
+	"CREATE INDEX requests_status ON requests(status, expires_at);"
+
+	"CREATE TABLE decisions ("
+	" request_id TEXT NOT NULL REFERENCES requests(id) ON DELETE CASCADE,"
+	" approver_id TEXT NOT NULL,"
+	" approver_name TEXT NOT NULL,"
+	" approve INTEGER NOT NULL CHECK (approve IN (0, 1)),"
+	" comment TEXT NOT NULL DEFAULT '',"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY (request_id, approver_id));"
+
+	"CREATE TABLE grants ("
+	" seq INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" signer_id TEXT NOT NULL,"
+	" grantee_id TEXT NOT NULL,"
+	" request_id TEXT UNIQUE,"
+	" status TEXT NOT NULL CHECK (status IN ('active', 'expired', 'revoked')),"
+	" max_signings INTEGER NOT NULL DEFAULT 0 CHECK (max_signings >= 0),"
+	" used_signings INTEGER NOT NULL DEFAULT 0,"
+	" window_start INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" revoked_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX grants_signer_grantee ON grants(signer_id, grantee_id, status);"
+	"CREATE INDEX grants_grantee ON grants(grantee_id);"
+
+	/* AUTOINCREMENT: a seq is never reused, so readers may page by it */
+	"CREATE TABLE audit ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" actor_id TEXT NOT NULL,"
+	" actor_name TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" object_type TEXT NOT NULL,"
+	" object_id TEXT NOT NULL,"
+	" detail TEXT NOT NULL DEFAULT '{}',"
+	" created_at INTEGER NOT NULL);";
+
+/* 3: how a signing was allowed: without a policy, by a grant, or by a
+ * policy's bypass for machine identities. */
+static const char migration_3[] =
+	"ALTER TABLE operations ADD COLUMN approval TEXT NOT NULL DEFAULT 'none';";
+
 static const char *const migrations[] = {
 	migration_1,
+	migration_2,
+	migration_3,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

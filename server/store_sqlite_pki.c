@@ -23,7 +23,7 @@
 	" AND (?3 IS NULL OR instr(lower(s.name), lower(?3)) > 0)"
 #define O_COLS                                                                         \
 	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, " \
-	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at"
+	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval"
 
 const char *const sq_pki_sql[P_COUNT] = {
 	[P_KEY_INSERT] = "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
@@ -53,7 +53,7 @@ const char *const sq_pki_sql[P_COUNT] = {
 			  " JOIN principals p ON p.id = m.principal_id"
 			  " WHERE m.signer_id = ?1 ORDER BY p.name",
 	[P_OP_INSERT] = "INSERT INTO operations (" O_COLS ") VALUES"
-			" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+			" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	/* max(): concurrent signs may commit out of created_at order */
 	[P_OP_LAST_SIGNED] = "UPDATE signers SET last_signed_at = max(last_signed_at, ?2) WHERE id = ?1",
 	[P_OP_LIST] = "SELECT " O_COLS " FROM operations WHERE signer_id = ?1"
@@ -161,6 +161,7 @@ static srv_st_rc rd_operation(sqlite3_stmt *st, int c, void *out)
 	col_copy(st, c + 11, o->source_ip, sizeof(o->source_ip));
 	col_copy(st, c + 12, o->error_code, sizeof(o->error_code));
 	o->created_at = (time_t)sqlite3_column_int64(st, c + 13);
+	col_copy(st, c + 14, o->approval, sizeof(o->approval));
 	o->actor_name = col_dup(st, c + 8, "");
 	o->client_metadata = col_dup(st, c + 10, "{}");
 	if (!o->actor_name || !o->client_metadata) {
@@ -568,6 +569,25 @@ out:
 	return r;
 }
 
+void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const char *grant_id, int *brc)
+{
+	b_text(q, 1, o->id, brc);
+	b_text(q, 2, o->signer_id, brc);
+	b_text(q, 3, o->status, brc);
+	b_text(q, 4, o->algorithm, brc);
+	b_text(q, 5, o->data_hash, brc);
+	b_int(q, 6, o->is_digest ? 1 : 0, brc);
+	b_text(q, 7, o->actor_type, brc);
+	b_text(q, 8, o->actor_id, brc);
+	b_text(q, 9, o->actor_name, brc);
+	b_opt(q, 10, grant_id, brc);
+	b_text(q, 11, o->client_metadata && *o->client_metadata ? o->client_metadata : "{}", brc);
+	b_text(q, 12, o->source_ip, brc);
+	b_text(q, 13, o->error_code, brc);
+	b_int(q, 14, o->created_at, brc);
+	b_text(q, 15, o->approval[0] ? o->approval : "none", brc);
+}
+
 srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o)
 {
 	static const char op[] = "operation_insert";
@@ -582,20 +602,7 @@ srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o)
 	if ((r = sq_begin(s, op)) != SRV_ST_OK)
 		goto out;
 	q = s->p[P_OP_INSERT];
-	b_text(q, 1, o->id, &brc);
-	b_text(q, 2, o->signer_id, &brc);
-	b_text(q, 3, o->status, &brc);
-	b_text(q, 4, o->algorithm, &brc);
-	b_text(q, 5, o->data_hash, &brc);
-	b_int(q, 6, o->is_digest ? 1 : 0, &brc);
-	b_text(q, 7, o->actor_type, &brc);
-	b_text(q, 8, o->actor_id, &brc);
-	b_text(q, 9, o->actor_name, &brc);
-	b_opt(q, 10, o->grant_id, &brc);
-	b_text(q, 11, o->client_metadata && *o->client_metadata ? o->client_metadata : "{}", &brc);
-	b_text(q, 12, o->source_ip, &brc);
-	b_text(q, 13, o->error_code, &brc);
-	b_int(q, 14, o->created_at, &brc);
+	sq_bind_operation(q, o, o->grant_id, &brc);
 	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
 		goto rollback;
 	if (strcmp(o->status, "success") == 0) {
