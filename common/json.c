@@ -21,6 +21,88 @@ static int json_depth_ok(const cJSON *item, int depth, int max_depth)
 	return 1;
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
+ * U+10FFFF. JSON text must be UTF-8; cJSON itself does not check. */
+static int utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned int cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (len - i <= n)
+			return 0;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/* A "\u0000" escape inside a string would become a NUL that cuts the C
+ * string cJSON hands back, silently changing the value: refuse it. */
+static int has_nul_escape(const char *s, size_t len)
+{
+	int in_string = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = s[i] == '"';
+			continue;
+		}
+		if (s[i] == '"') {
+			in_string = 0;
+		} else if (s[i] == '\\' && i + 1 < len) {
+			if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+				return 1;
+			i++; /* skip the escaped character */
+		}
+	}
+	return 0;
+}
+
+/* An object naming a member twice is ambiguous (which one wins?): refuse. */
+static int has_duplicate_keys(const cJSON *node)
+{
+	for (const cJSON *c = node ? node->child : NULL; c; c = c->next) {
+		if (cJSON_IsObject(node))
+			for (const cJSON *d = c->next; d; d = d->next)
+				if (c->string && d->string && strcmp(c->string, d->string) == 0)
+					return 1;
+		if (has_duplicate_keys(c))
+			return 1;
+	}
+	return 0;
+}
+
+size_t rs_utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 cJSON *rs_json_parse(const char *text, size_t len, int max_depth)
 {
 	const char *end = NULL;
@@ -29,7 +111,8 @@ cJSON *rs_json_parse(const char *text, size_t len, int max_depth)
 	if (!text || len == 0)
 		return NULL;
 	/* No valid JSON text holds a raw NUL; cJSON would cut strings there. */
-	if (memchr(text, '\0', len))
+	if (memchr(text, '\0', len) || !utf8_valid((const unsigned char *)text, len) ||
+	    has_nul_escape(text, len))
 		return NULL;
 	/* Without require_null_terminated cJSON stops after the value; the
 	 * trailing check below stays inside len. */
@@ -42,7 +125,7 @@ cJSON *rs_json_parse(const char *text, size_t len, int max_depth)
 		end++;
 	if (end != text + len)
 		goto reject;
-	if (!json_depth_ok(root, 0, max_depth))
+	if (!json_depth_ok(root, 0, max_depth) || has_duplicate_keys(root))
 		goto reject;
 	return root;
 reject:

@@ -109,6 +109,12 @@ static srv_err issue_validity(srv_req *r, const cJSON *j, time_t *nb, time_t *na
 		return srv_fail(r, SRV_E_BAD_REQUEST, "notAfter is not an RFC 3339 time");
 	if (*na <= *nb)
 		return srv_fail(r, SRV_E_BAD_REQUEST, "notAfter must be after notBefore");
+	if (*na > r->ctx->ca_not_after) {
+		char ca[RS_TIME_LEN];
+		rs_time_format(r->ctx->ca_not_after, ca);
+		return srv_fail(r, SRV_E_BAD_REQUEST,
+				"the certificate would outlive the built-in CA (valid until %s)", ca);
+	}
 	return SRV_OK;
 }
 
@@ -183,13 +189,15 @@ out:
 srv_err api_cert_list(srv_req *r, cJSON **out)
 {
 	srv_cert *v = NULL;
-	size_t n = 0;
+	size_t n = 0, offset, limit;
+	if (srv_paging(r, &offset, &limit) != SRV_OK)
+		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->cert_list(r->ctx->store, &v, &n);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_err_from_store(rc), "cannot list certificates");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "certificates");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = offset; i < n && i - offset < limit; i++)
 		cJSON_AddItemToArray(arr, cert_json(&v[i]));
 	cJSON_AddNumberToObject(*out, "totalCount", (double)n);
 	srv_cert_list_free(v, n);

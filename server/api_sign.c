@@ -58,7 +58,8 @@ static void parse_metadata(const cJSON *j, sign_body *b)
 			body_fail(b, "clientMetadata values must be strings");
 			return;
 		}
-		if (strlen(it->string) > META_MAX_LEN || strlen(it->valuestring) > META_MAX_LEN) {
+		if (rs_utf8_chars(it->string) > META_MAX_LEN ||
+		    rs_utf8_chars(it->valuestring) > META_MAX_LEN) {
 			body_fail(b, "clientMetadata keys and values are at most 256 characters");
 			return;
 		}

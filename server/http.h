@@ -17,6 +17,7 @@ typedef struct {
 	srv_hsm *hsm;
 	char ca_key_id[RS_UUID_LEN];
 	char *ca_cert_pem;
+	time_t ca_not_after; /* nothing it issues may outlive it */
 } srv_ctx;
 
 enum { SRV_AUTH_NONE, SRV_AUTH_ANY, SRV_AUTH_ADMIN };

@@ -302,6 +302,21 @@ out:
 	return ret;
 }
 
+static int ca_not_after(const char *pem, time_t *out)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	struct tm tm;
+	int ret = -1;
+	if (x && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
+		*out = timegm(&tm);
+		ret = 0;
+	}
+	X509_free(x);
+	BIO_free(b);
+	return ret;
+}
+
 int srv_setup_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errlen)
 {
 	if (open_parts(ctx, cfg, err, errlen) != 0)
@@ -317,6 +332,11 @@ int srv_setup_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errlen
 	}
 	rs_strlcpy(ctx->ca_key_id, id, sizeof(ctx->ca_key_id));
 	free(id);
+	if (ca_not_after(ctx->ca_cert_pem, &ctx->ca_not_after) != 0) {
+		snprintf(err, errlen, "%s: the stored CA certificate does not parse", cfg->database);
+		srv_setup_close(ctx);
+		return -1;
+	}
 	return 0;
 }
 

@@ -15,7 +15,8 @@ enum {
 };
 
 /* Parses len bytes (need not be NUL-terminated). NULL when the text is not
- * valid JSON, has trailing garbage, or nests deeper than max_depth. */
+ * valid JSON, has trailing garbage, nests deeper than max_depth, is not
+ * valid UTF-8, escapes a NUL (\u0000) or names an object member twice. */
 cJSON *rs_json_parse(const char *text, size_t len, int max_depth);
 
 /* Each getter leaves *out untouched when the field is absent and not
@@ -26,6 +27,9 @@ int rs_json_int(const cJSON *obj, const char *name, int required, long long min,
 		long long max, long long *out) __attribute__((warn_unused_result));
 int rs_json_bool(const cJSON *obj, const char *name, int required, int *out)
 	__attribute__((warn_unused_result));
+
+/* Characters (code points) of a valid UTF-8 string. */
+size_t rs_utf8_chars(const char *s);
 
 /* Renders compactly; malloc'd, NULL on failure. */
 char *rs_json_print(const cJSON *obj);

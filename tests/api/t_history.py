@@ -1,0 +1,217 @@
+"""Signing history: every attempt past authentication is recorded with
+API.md's fields, newest first, paged, filtered by status; who may read it."""
+
+import hashlib
+import os
+import time
+
+import rsigntest as rt
+from apictx import (UUID_RE, check, expect, expect_error, is_time, items, parse_time, rand_uuid)
+
+FIELDS = ('id', 'signerId', 'status', 'signingAlgorithm', 'dataHash', 'isDigest', 'actorType',
+          'actorId', 'actorName', 'grantId', 'clientMetadata', 'sourceIp', 'errorCode', 'createdAt')
+
+
+def register(add, ctx):
+    def hist_signer():
+        def make():
+            s = ctx.make_signer('hist-ec', ctx.cert('EC_P256')['id'], 'history')
+            ctx.member(s['id'], 'alice', 'operator')
+            ctx.member(s['id'], 'bob', 'auditor')
+            ctx.member(s['id'], 'ci-bot', 'operator')
+            return s
+        return ctx.fixture('hist-signer', make)
+
+    def scenario():
+        """Nine recorded attempts and two unauthenticated ones, oldest first."""
+        def make():
+            s, p = hist_signer(), ctx.people()
+            path = '/pki/signers/%s/sign' % s['id']
+            att = []
+
+            def go(who, status, error, alg, data, is_digest, meta=None, raw_data=None, http=200):
+                body = {'data': raw_data if raw_data is not None else rt.b64(data),
+                        'signingAlgorithm': alg, 'isDigest': is_digest}
+                if meta is not None:
+                    body['clientMetadata'] = meta
+                t0 = time.time()
+                r = ctx.as_(p[who]['token']).post(path, body)
+                t1 = time.time()
+                if status == 'success':
+                    j = expect(r, 200, 'attempt %d (%s)' % (len(att) + 1, who))
+                    op = j.get('operationId')
+                else:
+                    expect_error(r, http, error, 'attempt %d (%s)' % (len(att) + 1, who))
+                    op = None
+                att.append({'who': who, 'actorType': p[who]['type'], 'actorId': p[who]['id'],
+                            'actorName': who if who != 'admin' else p['admin']['name'],
+                            'status': status, 'errorCode': error, 'alg': alg, 'data': data,
+                            'isDigest': is_digest, 'meta': meta, 'op': op, 't0': t0, 't1': t1})
+
+            d1 = os.urandom(40)
+            go('admin', 'success', None, 'ECDSA_SHA256', d1, False, {'tool': 'run-api-tests', 'hostname': 'build-1'})
+            go('alice', 'success', None, 'ECDSA_SHA384', rt.digest('sha384', os.urandom(9)), True)
+            go('ci-bot', 'success', None, 'ECDSA_SHA512', os.urandom(128), False, {'job': '42'})
+            go('carol', 'denied', 'PermissionDenied', 'ECDSA_SHA256', rt.digest('sha256', b'c'), True, http=403)
+            go('ci-other', 'denied', 'PermissionDenied', 'ECDSA_SHA256', rt.digest('sha256', b'o'), True, http=403)
+            go('bob', 'denied', 'PermissionDenied', 'ECDSA_SHA256', rt.digest('sha256', b'b'), True, http=403)
+            go('admin', 'failed', 'BadRequest', 'ECDSA_SHA256', None, False, raw_data='***', http=400)
+            go('admin', 'failed', 'BadRequest', 'ECDSA_SHA256', os.urandom(48), True, http=400)
+            go('admin', 'failed', 'BadRequest', 'RSASSA_PSS_SHA256', rt.digest('sha256', b'r'), True, http=400)
+            # never recorded: no token, unknown token
+            body = {'data': rt.b64(b'x'), 'signingAlgorithm': 'ECDSA_SHA256'}
+            expect_error(ctx.api.post(path, body, token=None), 401, 'Unauthorized', 'no token')
+            expect_error(ctx.api.post(path, body, token='rsu_' + 'f' * 64), 401, 'Unauthorized', 'bad token')
+            r = ctx.api.get('/pki/signers/%s/operations?limit=100' % s['id'])
+            j = expect(r, 200, 'GET operations')
+            return s, att, j, items(j, 'operations', r)
+        return ctx.fixture('history-scenario', make)
+
+    def pair(a, rec):
+        """Checks one record against the attempt that made it."""
+        who = '%s attempt by %s' % (a['status'], a['who'])
+        s = hist_signer()
+        missing = [f for f in FIELDS if f not in rec]
+        check(not missing, '%s: record lacks %s: %r' % (who, missing, rec))
+        check(UUID_RE.match(str(rec['id'])), '%s: id %r' % (who, rec['id']))
+        if a['op']:
+            check(rec['id'] == a['op'], '%s: id %r != operationId %r' % (who, rec['id'], a['op']))
+        want = {'signerId': s['id'], 'status': a['status'], 'actorType': a['actorType'],
+                'actorId': a['actorId'], 'actorName': a['actorName'], 'errorCode': a['errorCode'],
+                'sourceIp': '127.0.0.1', 'grantId': None}
+        if a['status'] != 'denied':
+            want['signingAlgorithm'] = a['alg']
+            want['isDigest'] = a['isDigest']
+        if a['status'] == 'success':
+            want['dataHash'] = hashlib.sha256(a['data']).hexdigest()
+            want['clientMetadata'] = a['meta']
+        for f, v in want.items():
+            got = rec.get(f)
+            if f == 'clientMetadata' and v is None and got == {}:
+                continue
+            check(got == v, '%s: %s is %r, want %r' % (who, f, got, v))
+        if a['status'] == 'failed' and a['data'] is not None and rec.get('dataHash') is not None:
+            check(rec['dataHash'] == hashlib.sha256(a['data']).hexdigest(),
+                  '%s: dataHash %r is not SHA-256 of the decoded data' % (who, rec['dataHash']))
+        check(is_time(rec['createdAt']), '%s: createdAt %r' % (who, rec['createdAt']))
+        t = parse_time(rec['createdAt'])
+        check(a['t0'] - 2 <= t <= a['t1'] + 2, '%s: createdAt %s not at the time of the call' % (who, rec['createdAt']))
+
+    def every_attempt():
+        s, att, j, recs = scenario()
+        check(j.get('totalCount') == len(att), 'totalCount %r, want %d' % (j.get('totalCount'), len(att)))
+        check(len(recs) == len(att), '%d records, want %d: %r' % (len(recs), len(att),
+                                                                 [(r.get('status'), r.get('actorName')) for r in recs]))
+    add('history_records_every_attempt_past_authentication', every_attempt)
+
+    def newest_first():
+        s, att, j, recs = scenario()
+        got = [(r.get('status'), r.get('actorName'), r.get('errorCode')) for r in recs]
+        want = [(a['status'], a['actorName'], a['errorCode']) for a in reversed(att)]
+        check(got == want, 'order %r, want %r' % (got, want))
+        times = [parse_time(r['createdAt']) for r in recs if is_time(r.get('createdAt'))]
+        check(times == sorted(times, reverse=True), 'createdAt not descending')
+    add('history_lists_newest_first', newest_first)
+
+    def by_attempt(indices):
+        s, att, j, recs = scenario()
+        check(len(recs) == len(att), 'record count %d != %d attempts' % (len(recs), len(att)))
+        for i in indices:
+            pair(att[i], recs[len(att) - 1 - i])
+
+    add('history_success_record_has_all_api_fields', by_attempt, [0])
+    add('history_records_operator_user_and_identity_actors', by_attempt, [1, 2])
+    add('history_records_denied_attempts', by_attempt, [3, 4, 5])
+    add('history_records_failed_attempts_with_error_code', by_attempt, [6, 7, 8])
+
+    def unauth_omitted():
+        s, att, j, recs = scenario()
+        names = {r.get('actorName') for r in recs}
+        check(None not in names and '' not in names, 'a record without an actor: %r' % recs)
+        check(len(recs) == 9, 'unauthenticated attempts recorded? %d records' % len(recs))
+    add('history_omits_unauthenticated_attempts', unauth_omitted)
+
+    def paging():
+        s, att, j, recs = scenario()
+        ids = []
+        for off, n in ((0, 4), (4, 4), (8, 1), (9, 0)):
+            r = ctx.api.get('/pki/signers/%s/operations?offset=%d&limit=4' % (s['id'], off))
+            pj = expect(r, 200)
+            page = items(pj, 'operations', r)
+            check(len(page) == n, 'offset %d: %d records, want %d' % (off, len(page), n), r)
+            check(pj.get('totalCount') == 9, 'offset %d: totalCount %r' % (off, pj.get('totalCount')), r)
+            ids += [x.get('id') for x in page]
+        check(ids == [x.get('id') for x in recs], 'pages do not add up to the full list')
+    add('history_pages_with_offset_and_limit', paging)
+
+    def status_filter():
+        s, att, j, recs = scenario()
+        for st in ('success', 'denied', 'failed'):
+            r = ctx.api.get('/pki/signers/%s/operations?status=%s' % (s['id'], st))
+            fj = expect(r, 200, st)
+            got = items(fj, 'operations', r)
+            check(len(got) == 3 and all(x.get('status') == st for x in got),
+                  'status=%s gave %r' % (st, [x.get('status') for x in got]), r)
+            check(fj.get('totalCount') == 3, 'status=%s totalCount %r' % (st, fj.get('totalCount')), r)
+    add('history_filters_by_status', status_filter)
+
+    def bad_query():
+        s = hist_signer()
+        for q in ('status=bogus', 'limit=101', 'offset=-1', 'limit=x'):
+            expect_error(ctx.api.get('/pki/signers/%s/operations?%s' % (s['id'], q)), 400, 'BadRequest', q)
+    add('history_rejects_bad_status_filter_and_paging', bad_query)
+
+    def auditor():
+        s, att, j, recs = scenario()
+        r = ctx.as_(ctx.people()['bob']['token']).get('/pki/signers/hist-ec/operations')
+        check(len(items(expect(r, 200), 'operations', r)) == 9, 'auditor sees a different list', r)
+    add('history_readable_by_auditor', auditor)
+
+    def stranger():
+        s, p = hist_signer(), ctx.people()
+        for who in ('carol', 'ci-other'):
+            expect_error(ctx.as_(p[who]['token']).get('/pki/signers/%s/operations' % s['id']), 403,
+                         'PermissionDenied', who)
+        expect_error(ctx.api.get('/pki/signers/%s/operations' % s['id'], token=None), 401, 'Unauthorized')
+        expect_error(ctx.api.get('/pki/signers/%s/operations' % rand_uuid()), 404, 'NotFound', 'unknown signer')
+    add('history_denied_to_stranger_and_unknown_signer_404', stranger)
+
+    def disabled_expired():
+        d = ctx.disabled_signer()
+        e = ctx.make_signer('exp-ec', ctx.expired_cert()['id'])
+        body = {'data': rt.b64(rt.digest('sha256', b'h')), 'signingAlgorithm': 'ECDSA_SHA256', 'isDigest': True}
+        for s, code in ((d, 'SignerDisabled'), (e, 'CertificateExpired')):
+            expect_error(ctx.api.post('/pki/signers/%s/sign' % s['id'], body), 400, code)
+            r = ctx.api.get('/pki/signers/%s/operations?limit=1' % s['id'])
+            recs = items(expect(r, 200), 'operations', r)
+            check(recs and recs[0].get('status') == 'failed' and recs[0].get('errorCode') == code,
+                  '%s: newest record %r' % (s['name'], recs[:1]), r)
+    add('history_records_signer_disabled_and_certificate_expired', disabled_expired)
+
+    def as_given():
+        s = ctx.make_signer('meta-ec', ctx.cert('EC_P256')['id'])
+        problems = []
+        for meta in ({'\u043a\u043b\u044e\u0447': '\u0437\u043d\u0430\u0447\u0435\u043d\u0438\u0435 \u2713',
+                      'emoji': '\U0001F600', 'quote': 'a"b\\c\n\t'},
+                     {'k': 'a\u0000b'}, {'k\u0000a': '1', 'k\u0000b': '2'}, {'': ''}):
+            r = ctx.sign(ctx.api, s['id'], 'ECDSA_SHA256', b'meta', False, clientMetadata=meta)
+            if r.status == 400 and (r.json or {}).get('error') == 'BadRequest':
+                continue  # refusing what cannot be stored as given is fine
+            j = expect(r, 200, 'clientMetadata %r' % meta)
+            h = ctx.api.get('/pki/signers/%s/operations?limit=1' % s['id'])
+            rec = items(expect(h, 200), 'operations', h)
+            check(rec and rec[0].get('id') == j['operationId'], 'newest record is not the operation', h)
+            if rec[0].get('clientMetadata') != meta:
+                problems.append('sent %r, accepted (200), history has %r' % (meta, rec[0].get('clientMetadata')))
+        check(not problems, '; '.join(problems))
+    add('history_stores_client_metadata_exactly_as_given', as_given)
+
+    def committed():
+        s = ctx.make_signer('commit-ec', ctx.cert('EC_P256')['id'])
+        for i in range(8):
+            j = expect(ctx.sign(ctx.api, s['id'], 'ECDSA_SHA256', b'%d' % i, False), 200)
+            r = ctx.api.get('/pki/signers/%s/operations?limit=1' % s['id'])
+            recs = items(expect(r, 200), 'operations', r)
+            check(recs and recs[0].get('id') == j['operationId'],
+                  'round %d: newest record is not the operation just returned' % i, r)
+    add('history_record_exists_when_sign_returns', committed)
