@@ -1,0 +1,35 @@
+/* The module's configuration: one table of keys (config.c), read once by
+ * C_Initialize from pReserved, $RSIGN_PKCS11_CONF or /etc/rsign/pkcs11.conf. */
+#ifndef MOD_CONFIG_H
+#define MOD_CONFIG_H
+#include <stddef.h>
+
+#define MOD_CONF_DEFAULT_PATH "/etc/rsign/pkcs11.conf"
+#define MOD_MAX_SIGNER_NAMES 64
+
+typedef struct mod_config {
+	/* set from the file (see the table in config.c) */
+	char *url;
+	char *ca_file;
+	char *token_file;
+	char *client_id;
+	char *client_secret_file;
+	char *signers;
+	long long connect_timeout; /* seconds */
+	long long request_timeout; /* seconds */
+	long long refresh_interval; /* seconds */
+	int log_level;
+	char *log_file;
+	/* derived */
+	char *path;            /* the file read, NULL when none */
+	char **signer_names;   /* split from signers, NULL when all are shown */
+	size_t n_signer_names;
+	int plain_http;        /* url is http:// on loopback */
+} mod_config;
+
+/* Reads the configuration named by path (NULL: $RSIGN_PKCS11_CONF, then the
+ * default path). 0, or -1 after logging one line saying why. */
+int mod_config_load(const char *path, mod_config *conf) __attribute__((warn_unused_result));
+void mod_config_free(mod_config *conf);
+
+#endif

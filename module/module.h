@@ -1,0 +1,148 @@
+/* What the module's files share: the global lock and life-cycle checks
+ * (init.c), slots and their signers (signers.c), objects (object.c),
+ * sessions (session.c) and the per-call log line. Functions named _inlock
+ * must be called with the global lock held; everything else takes it itself
+ * or needs none. The lock guards these tables only and is never held across
+ * HTTP: callers copy what they need, unlock, call, relock and look their
+ * session or slot up again by handle. */
+#ifndef MOD_MODULE_H
+#define MOD_MODULE_H
+#include <stddef.h>
+#include <time.h>
+
+#include "rsign/alg.h"
+#include "rsign/util.h"
+
+#include "pkcs11.h"
+#include "config.h"
+#include "auth.h"
+
+#define MOD_VERSION_MAJOR 0
+#define MOD_VERSION_MINOR 1
+#define MOD_MANUFACTURER "rsign"
+#define MOD_ID_LEN 16 /* CKA_ID bytes */
+#define MOD_NAME_MAX 64
+#define MOD_SIGNER_ID_MAX 64
+#define MOD_MAX_CHAIN 8
+
+/* ---- init.c: global state, lock, life cycle ------------------------------ */
+void mod_lock(void);
+void mod_unlock(void);
+/* Locks; CKR_OK with the lock held, or CKR_CRYPTOKI_NOT_INITIALIZED without
+ * (also in a forked child that has not called C_Initialize again). */
+CK_RV mod_enter(void) __attribute__((warn_unused_result));
+/* Relocks after an unlocked call. CKR_OK when the module is still the same
+ * initialisation as at gen; otherwise CKR_CRYPTOKI_NOT_INITIALIZED, still
+ * locked so the caller leaves through its single exit. */
+CK_RV mod_reenter(unsigned long gen) __attribute__((warn_unused_result));
+unsigned long mod_generation_inlock(void);
+const mod_config *mod_conf(void);
+/* Credentials from the configuration or the environment, NULL when the
+ * PIN must carry them (then tokens require login). */
+mod_cred *mod_configured_cred(void);
+int mod_login_required(void);
+/* Logs the entry point's result at debug level and returns it. */
+CK_RV mod_rv(const char *fn, CK_RV rv);
+/* Monotonic milliseconds, for expiries and refresh intervals. */
+long long mod_now(void);
+/* Blank-padded, unterminated PKCS#11 text field. */
+void mod_pad(CK_UTF8CHAR *dst, size_t n, const char *src);
+CK_RV mod_get_info(CK_INFO_PTR info, CK_BYTE major, CK_BYTE minor);
+
+/* ---- object.c / object_load.c: the objects of one signer ---------------- */
+typedef struct mod_object {
+	CK_OBJECT_CLASS klass;
+	CK_ATTRIBUTE *attrs; /* values owned */
+	size_t n_attrs;
+	int private_key;     /* secret parts answer CKR_ATTRIBUTE_SENSITIVE */
+	int is_private;      /* CKA_PRIVATE: hidden until login */
+} mod_object;
+
+/* Object handles encode the slot's table index and the object's position:
+ * stable for a slot within the process. */
+enum { MOD_OBJ_CERT = 0, MOD_OBJ_PUBKEY = 1, MOD_OBJ_PRIVKEY = 2, MOD_OBJ_CHAIN = 3 };
+#define MOD_HANDLE(slot_index, obj) ((CK_OBJECT_HANDLE)(((slot_index) + 1) << 8 | ((obj) + 1)))
+#define MOD_HANDLE_SLOT(h) ((size_t)((h) >> 8) - 1)
+#define MOD_HANDLE_OBJ(h) ((size_t)((h)&0xff) - 1)
+
+/* ---- signers.c: slots, one per signer ------------------------------------ */
+typedef struct mod_slot {
+	CK_SLOT_ID id;
+	size_t index;                       /* position in the table, never reused */
+	char name[MOD_NAME_MAX + 1];        /* token label */
+	char signer_id[MOD_SIGNER_ID_MAX + 1]; /* "" until resolved */
+	int resolved;                       /* signer_id and key_alg are known */
+	rs_key_alg key_alg;
+	int enabled;
+	int present;                        /* listed at the last refresh */
+	unsigned char ckaid[MOD_ID_LEN];
+
+	mod_object *objects;                /* NULL until fetched */
+	size_t n_objects;
+	long long objects_time;
+
+	int logged_in;
+	mod_cred pin_cred;                  /* without configured credentials */
+	unsigned long sessions, rw_sessions;
+} mod_slot;
+
+int mod_signers_init_inlock(void) __attribute__((warn_unused_result));
+void mod_signers_free_inlock(void);
+/* Fetches or refreshes the signer list when due. Never fails: a server that
+ * cannot be reached leaves the previous list (or none) and one log line. */
+void mod_signers_refresh(void);
+mod_slot *mod_slot_get_inlock(CK_SLOT_ID id);
+mod_slot *mod_slot_by_index_inlock(size_t index);
+/* Present slots (or all) sorted by name; count without list. */
+size_t mod_slots_list_inlock(int present_only, CK_SLOT_ID *list, size_t max);
+/* One signer as the server describes it. */
+typedef struct mod_signer_rec {
+	char id[MOD_SIGNER_ID_MAX + 1];
+	char name[MOD_NAME_MAX + 1];
+	rs_key_alg key_alg;
+	int enabled;
+} mod_signer_rec;
+/* GET /pki/signers/{name} with a credential only the caller holds (C_Login
+ * with the PIN's credential). Without the lock. */
+CK_RV mod_signer_fetch(mod_cred *cred, const char *name, int in_login, mod_signer_rec *rec)
+	__attribute__((warn_unused_result));
+void mod_slot_apply_inlock(mod_slot *slot, const mod_signer_rec *rec);
+/* The credentials requests for this slot are made with. */
+mod_cred *mod_slot_cred_inlock(mod_slot *slot);
+/* Forces a refresh of the list at the next C_GetSlotList (signer gone). */
+void mod_signers_mark_stale_inlock(void);
+
+/* ---- object_load.c (fetch, build) and object.c (lookup) ----------------- */
+/* Fetches the certificate and chain when missing or stale. Takes the lock. */
+CK_RV mod_objects_load(CK_SLOT_ID id) __attribute__((warn_unused_result));
+void mod_objects_free(mod_object *objs, size_t n);
+/* The object behind h on this slot, NULL if none or not visible. */
+mod_object *mod_object_get_inlock(mod_slot *slot, CK_OBJECT_HANDLE h);
+int mod_object_visible_inlock(const mod_slot *slot, const mod_object *obj);
+const CK_ATTRIBUTE *mod_object_attr(const mod_object *obj, CK_ATTRIBUTE_TYPE type);
+
+/* ---- session.c ----------------------------------------------------------- */
+struct mod_op;
+typedef struct mod_session {
+	CK_SESSION_HANDLE handle;
+	mod_slot *slot;
+	CK_FLAGS flags;
+	/* find */
+	int find_active;
+	CK_OBJECT_HANDLE *found;
+	size_t n_found, find_pos;
+	/* sign and verify: NULL when none. busy while the op is detached for
+	 * work done without the lock (hashing, the server call). */
+	struct mod_op *sign;
+	int sign_busy;
+	struct mod_op *verify;
+	int verify_busy;
+} mod_session;
+
+void mod_sessions_free_inlock(void);
+mod_session *mod_session_get_inlock(CK_SESSION_HANDLE h);
+
+/* ---- sign.c -------------------------------------------------------------- */
+void mod_op_free(struct mod_op *op);
+
+#endif

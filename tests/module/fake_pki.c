@@ -1,0 +1,116 @@
+/* Keys and certificates for the fake rsignd, made in-process with OpenSSL:
+ * signer keys of every API key algorithm, a CA, code-signing certificates
+ * and the TLS server certificate for 127.0.0.1. */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "fake_pki.h"
+
+char *fake_pem_of_cert(X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL, *out = NULL;
+	long n;
+
+	if (b && PEM_write_bio_X509(b, x) && (n = BIO_get_mem_data(b, &p)) > 0) {
+		out = malloc((size_t)n + 1);
+		if (out) {
+			memcpy(out, p, (size_t)n);
+			out[n] = '\0';
+		}
+	}
+	BIO_free(b);
+	return out;
+}
+
+char *fake_pem_of_key(EVP_PKEY *k)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL, *out = NULL;
+	long n;
+
+	if (b && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) &&
+	    (n = BIO_get_mem_data(b, &p)) > 0) {
+		out = malloc((size_t)n + 1);
+		if (out) {
+			memcpy(out, p, (size_t)n);
+			out[n] = '\0';
+		}
+	}
+	BIO_free(b);
+	return out;
+}
+
+EVP_PKEY *fake_keygen(rs_key_alg alg)
+{
+	switch (alg) {
+	case RS_KEY_RSA_2048:
+	case RS_KEY_RSA_3072:
+	case RS_KEY_RSA_4096:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)rs_key_alg_bits(alg));
+	case RS_KEY_EC_P256:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	case RS_KEY_EC_P384:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	case RS_KEY_EC_P521:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+	default:
+		return NULL;
+	}
+}
+
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (!ext)
+		return -1;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : -1;
+}
+
+/* A certificate for key, signed by issuer_key (self-signed when issuer is
+ * NULL). kind: 0 CA, 1 code signing, 2 TLS server for 127.0.0.1. */
+X509 *fake_make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+		       int kind, long serial)
+{
+	X509 *x = X509_new();
+	X509_NAME *name;
+
+	if (!x)
+		return NULL;
+	name = X509_get_subject_name(x);
+	if (!X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), serial) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400) || !X509_set_pubkey(x, key) ||
+	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"rsign tests",
+					-1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+					-1, 0) ||
+	    !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name))
+		goto fail;
+	if (kind == 0 && (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
+			  add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0))
+		goto fail;
+	if (kind == 1 && (add_ext(x, issuer, NID_ext_key_usage, "codeSigning") < 0 ||
+			  add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") < 0))
+		goto fail;
+	if (kind == 2 && add_ext(x, x, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost") < 0)
+		goto fail;
+	if (!X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()))
+		goto fail;
+	return x;
+fail:
+	X509_free(x);
+	return NULL;
+}
