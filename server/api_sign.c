@@ -9,6 +9,7 @@
 #include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/api.h"
+#include "server/sign_target.h"
 
 #define SIGN_DATA_MAX 128
 #define META_MAX_KEYS 16
@@ -107,8 +108,8 @@ out:
 }
 
 /* Algorithm, digest and salt against the signer's key. */
-static srv_err check_request(srv_req *r, const srv_signer *s, sign_body *b, unsigned char *digest,
-			     size_t *dlen)
+static srv_err check_request(srv_req *r, const srv_sign_target *s, sign_body *b,
+			     unsigned char *digest, size_t *dlen)
 {
 	if (b->bad != SRV_OK)
 		return srv_fail(r, b->bad, "%s", b->msg);
@@ -141,7 +142,7 @@ static srv_err check_request(srv_req *r, const srv_signer *s, sign_body *b, unsi
 /* The history record of this attempt; committed before any answer. With
  * consume, a success also takes one signing from the caller's grant in the
  * same transaction; SRV_E_APPROVAL when none is left (nothing written). */
-static srv_err record(srv_req *r, const srv_signer *s, const sign_body *b, srv_err outcome,
+static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, srv_err outcome,
 		      int consume, const char *approval, char op_id[RS_UUID_LEN],
 		      char grant_id[RS_UUID_LEN])
 {
@@ -182,17 +183,12 @@ static srv_err record(srv_req *r, const srv_signer *s, const sign_body *b, srv_e
 	return SRV_OK;
 }
 
-static srv_err sign_in_token(srv_req *r, const srv_signer *s, const sign_body *b,
+static srv_err sign_in_token(srv_req *r, const srv_sign_target *s, const sign_body *b,
 			     const unsigned char *digest, size_t dlen, unsigned char *sig,
 			     size_t sigmax, size_t *siglen)
 {
-	srv_key k = {0};
-	srv_st_rc rc = r->ctx->store->ops->key_get(r->ctx->store, s->key_id, &k);
-	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the signer's key");
-	srv_hsm_rc hr = srv_hsm_sign(r->ctx->hsm, k.ckid, b->alg, digest, dlen, (long)b->salt, sig,
+	srv_hsm_rc hr = srv_hsm_sign(r->ctx->hsm, s->ckid, b->alg, digest, dlen, (long)b->salt, sig,
 				     sigmax, siglen);
-	srv_key_clear(&k);
 	if (hr != SRV_HSM_OK)
 		return srv_fail(r, srv_err_from_hsm(hr), "the token could not sign");
 	return SRV_OK;
@@ -200,18 +196,14 @@ static srv_err sign_in_token(srv_req *r, const srv_signer *s, const sign_body *b
 
 /* A signer with a policy signs only under an active grant of the caller,
  * unless the policy lets machine identities bypass approval. */
-static srv_err check_policy(srv_req *r, const srv_signer *s, int *need_grant, int *bypass)
+static srv_err check_policy(srv_req *r, const srv_sign_target *s, int *need_grant, int *bypass)
 {
-	srv_policy p = {0};
 	srv_grant g = {0};
 	*need_grant = 0;
+	*bypass = 0;
 	if (!s->policy_id[0])
 		return SRV_OK;
-	if (api_policy_load(r, s->policy_id, &p) != SRV_OK)
-		return r->err == SRV_E_NOT_FOUND ? srv_fail(r, SRV_E_INTERNAL, "the signer's policy is gone")
-						  : r->err;
-	*bypass = p.bypass_identities && strcmp(r->actor.type, "identity") == 0;
-	srv_policy_clear(&p);
+	*bypass = s->bypass_identities && strcmp(r->actor.type, "identity") == 0;
 	if (*bypass)
 		return SRV_OK;
 	*need_grant = 1;
@@ -226,10 +218,24 @@ static srv_err check_policy(srv_req *r, const srv_signer *s, int *need_grant, in
 	return SRV_OK;
 }
 
+/* Exists and the caller is an operator (admins count as operators). */
+static srv_err load_target(srv_req *r, srv_sign_target *s)
+{
+	srv_role role = SRV_ROLE_NONE;
+	srv_err e = srv_sign_target_get(r, s);
+	if (e != SRV_OK)
+		return e;
+	if ((e = srv_sign_target_role(r, s, &role)) != SRV_OK)
+		return srv_fail(r, e, "cannot read the signer's members");
+	if (role != SRV_ROLE_OPERATOR)
+		return srv_fail(r, SRV_E_PERMISSION, "%s may not sign with this signer", r->actor.name);
+	return SRV_OK;
+}
+
 srv_err api_sign(srv_req *r, cJSON **out)
 {
 	sign_body b = {0};
-	srv_signer s = {0};
+	srv_sign_target s = {0};
 	unsigned char digest[64], sig[1024];
 	size_t dlen = 0, siglen = 0;
 	char op_id[RS_UUID_LEN] = "", grant_id[RS_UUID_LEN] = "";
@@ -238,17 +244,17 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	char when[RS_TIME_LEN];
 
 	parse_body(r, &b);
-	srv_err e = api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL);
+	srv_err e = load_target(r, &s);
 	if (e != SRV_OK)
 		goto record;
 	if (!s.enabled) {
 		e = srv_fail(r, SRV_E_SIGNER_DISABLED, "signer %s is disabled", s.name);
 		goto record;
 	}
-	if (now < s.cert_not_before || now > s.cert_not_after) {
-		rs_time_format(now < s.cert_not_before ? s.cert_not_before : s.cert_not_after, when);
+	if (now < s.not_before || now > s.not_after) {
+		rs_time_format(now < s.not_before ? s.not_before : s.not_after, when);
 		e = srv_fail(r, SRV_E_CERT_EXPIRED, "the certificate of signer %s %s %s", s.name,
-			     now < s.cert_not_before ? "is not valid before" : "expired at", when);
+			     now < s.not_before ? "is not valid before" : "expired at", when);
 		goto record;
 	}
 	if ((e = check_request(r, &s, &b, digest, &dlen)) != SRV_OK)
@@ -286,13 +292,12 @@ answer:
 			free(sig64);
 		}
 	} else {
-		rs_info("sign on %s by %s refused: %s (%s)", s.name ? s.name : r->params[0],
+		rs_info("sign on %s by %s refused: %s (%s)", s.name[0] ? s.name : r->params[0],
 			r->actor.name, srv_err_word(e), r->errmsg);
 	}
 	rs_wipe(b.data, sizeof(b.data));
 	rs_wipe(digest, sizeof(digest));
 	rs_wipe(sig, sizeof(sig));
 	free(b.metadata);
-	srv_signer_clear(&s);
 	return e;
 }

@@ -9,6 +9,9 @@
 /* "Bearer <token>" header -> principal (cleared by the caller). */
 srv_err srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal *out);
 
+/* The token -> principal cache srv_auth_bearer uses (ctx->auth_cache). */
+struct srv_cache *srv_auth_cache_new(void);
+
 /* SHA-256 hex of a secret (out: 65 bytes). */
 void srv_auth_hash(const char *secret, char out[65]);
 

@@ -16,7 +16,9 @@
 #include "rsign/json.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
+#include "server/api.h"
 #include "server/auth.h"
+#include "server/cache.h"
 #include "server/http.h"
 
 struct srv_http {
@@ -206,7 +208,16 @@ static void dispatch(srv_req *r, cJSON **out)
 			return;
 		}
 	}
+	/* a request that may change state invalidates the read caches before
+	 * and after it runs (cache.h); signing and login change none of what
+	 * they cache */
+	int mutating = strcmp(r->method, "GET") != 0 && rt->handler != api_sign &&
+		       rt->handler != api_login;
+	if (mutating)
+		srv_cache_bump();
 	srv_err e = rt->handler(r, out);
+	if (mutating)
+		srv_cache_bump();
 	if (e != SRV_OK && r->err == SRV_OK)
 		srv_fail(r, e, "%s", srv_err_word(e));
 	if (e == SRV_OK && !*out)

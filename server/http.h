@@ -18,6 +18,10 @@ typedef struct {
 	char ca_key_id[RS_UUID_LEN];
 	char *ca_cert_pem;
 	time_t ca_not_after; /* nothing it issues may outlive it */
+	/* read caches of the sign path (cache.h); NULL = no caching */
+	struct srv_cache *auth_cache;   /* token hash -> principal */
+	struct srv_cache *signer_cache; /* signer id or name -> srv_sign_target */
+	struct srv_cache *role_cache;   /* signer id/principal id -> srv_role */
 } srv_ctx;
 
 enum { SRV_AUTH_NONE, SRV_AUTH_ANY, SRV_AUTH_ADMIN };

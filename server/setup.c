@@ -17,6 +17,8 @@
 #include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/api.h"
+#include "server/cache.h"
+#include "server/sign_target.h"
 #include "server/pki.h"
 #include "server/setup.h"
 
@@ -337,6 +339,14 @@ int srv_setup_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errlen
 		srv_setup_close(ctx);
 		return -1;
 	}
+	ctx->auth_cache = srv_auth_cache_new();
+	ctx->signer_cache = srv_cache_new(4096, sizeof(srv_sign_target));
+	ctx->role_cache = srv_cache_new(4096, sizeof(srv_role));
+	if (!ctx->auth_cache || !ctx->signer_cache || !ctx->role_cache) {
+		snprintf(err, errlen, "out of memory");
+		srv_setup_close(ctx);
+		return -1;
+	}
 	return 0;
 }
 
@@ -349,4 +359,8 @@ void srv_setup_close(srv_ctx *ctx)
 	ctx->store = NULL;
 	free(ctx->ca_cert_pem);
 	ctx->ca_cert_pem = NULL;
+	srv_cache_free(ctx->auth_cache);
+	srv_cache_free(ctx->signer_cache);
+	srv_cache_free(ctx->role_cache);
+	ctx->auth_cache = ctx->signer_cache = ctx->role_cache = NULL;
 }

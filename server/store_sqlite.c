@@ -259,6 +259,7 @@ static void sq_close(srv_store *st)
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		rs_err("store: close: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->mu);
+	sq_history_fini(s);
 	free(s);
 }
 
@@ -585,6 +586,12 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 	s->base.ops = &sq_ops;
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		snprintf(err, errlen, "cannot create a mutex");
+		free(s);
+		return NULL;
+	}
+	if (sq_history_init(s) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
+		pthread_mutex_destroy(&s->mu);
 		free(s);
 		return NULL;
 	}

@@ -72,10 +72,18 @@ extern const char *const sq_grant_sql[GR_COUNT];
 #define SQ_BY_ID_OR_NAME(t) \
 	" WHERE " t ".id = ?1 OR " t ".name = ?1 ORDER BY " t ".id = ?1 DESC LIMIT 1"
 
+/* A history record waiting for the next group commit (store_sqlite_history.c). */
+typedef struct sq_job sq_job;
+
 typedef struct {
 	srv_store base; /* first: srv_store * <-> sq_store * */
 	sqlite3 *db;
 	pthread_mutex_t mu; /* guards db and every statement */
+	/* group commit of history records: hq_mu guards the queue and leader */
+	pthread_mutex_t hq_mu;
+	pthread_cond_t hq_cv;
+	sq_job *hq_head, *hq_tail;
+	int hq_leader;
 	sqlite3_stmt *q[Q_COUNT];
 	sqlite3_stmt *p[P_COUNT];
 	sqlite3_stmt *pl[PL_COUNT];
@@ -230,6 +238,14 @@ srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t
 /* Binds every column of the history insert (P_OP_INSERT) for o, with
  * grant_id in place of o->grant_id (store_sqlite_pki.c). */
 void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const char *grant_id, int *brc);
+
+/* History rows inside an open transaction (store_sqlite_pki.c, _grant.c). */
+srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id);
+srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *o,
+			      char grant_id_out[RS_UUID_LEN]);
+/* store_sqlite_history.c: queue set-up for sq_store open/close */
+int sq_history_init(sq_store *s);
+void sq_history_fini(sq_store *s);
 
 /* store_sqlite_grant.c ops */
 srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);

@@ -210,50 +210,26 @@ srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char 
 }
 
 
-/* Pick, count and record in one write transaction: BEGIN IMMEDIATE holds
- * the database's write lock from the pick to the commit, so no other
- * connection (and, under the mutex, no other thread) can spend the same
- * signing. */
-srv_st_rc sq_operation_insert_consume(srv_store *st, const srv_operation *o,
-				      char grant_id_out[RS_UUID_LEN])
+/* Pick, count and record, inside the caller's write transaction (BEGIN
+ * IMMEDIATE holds the database's write lock from the pick to the commit, so
+ * no other connection can spend the same signing). NOT_FOUND: no usable
+ * grant, nothing written. */
+srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *o,
+			      char grant_id_out[RS_UUID_LEN])
 {
-	static const char op[] = "operation_insert_consume";
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
 	srv_grant g;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !o || !o->id[0] || !o->signer_id[0] || !o->actor_id[0] || !grant_id_out ||
-	    strcmp(o->status, "success") != 0)
-		return sq_bad_arg(op);
-	grant_id_out[0] = '\0';
 	memset(&g, 0, sizeof(g));
-	sq_lock(s);
-	if ((r = sq_begin(s, op)) != SRV_ST_OK)
-		goto out;
 	if ((r = find_usable(s, op, o->signer_id, o->actor_id, o->created_at, &g)) != SRV_ST_OK)
-		goto rollback; /* NOT_FOUND: none left; nothing written */
-	q = s->gr[GR_GRANT_USE];
+		return r;
+	sqlite3_stmt *q = s->gr[GR_GRANT_USE];
 	b_text(q, 1, g.id, &brc);
 	if ((r = sq_run(s, op, q, brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
-		goto rollback;
-	q = s->p[P_OP_INSERT];
-	sq_bind_operation(q, o, g.id, &brc);
-	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-		goto rollback;
-	q = s->p[P_OP_LAST_SIGNED];
-	b_text(q, 1, o->signer_id, &brc);
-	b_int(q, 2, o->created_at, &brc);
-	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-		goto rollback;
-	if ((r = sq_commit(s, op)) == SRV_ST_OK) /* durable once OK */
+		return r;
+	if ((r = sq_op_apply(s, op, o, g.id)) == SRV_ST_OK)
 		rs_strlcpy(grant_id_out, g.id, RS_UUID_LEN);
-	goto out;
-rollback:
-	sq_rollback(s, op);
-out:
-	sq_unlock(s);
 	return r;
 }
 

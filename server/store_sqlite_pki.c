@@ -588,37 +588,23 @@ void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const char *gran
 	b_text(q, 15, o->approval[0] ? o->approval : "none", brc);
 }
 
-srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o)
+/* The rows of one history record, inside the caller's transaction: the
+ * operation, and last_signed_at on success (store_sqlite_history.c commits). */
+srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id)
 {
-	static const char op[] = "operation_insert";
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = s->p[P_OP_INSERT];
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !o || !o->id[0] || !o->signer_id[0])
-		return sq_bad_arg(op);
-	sq_lock(s);
-	if ((r = sq_begin(s, op)) != SRV_ST_OK)
-		goto out;
-	q = s->p[P_OP_INSERT];
-	sq_bind_operation(q, o, o->grant_id, &brc);
+	sq_bind_operation(q, o, grant_id, &brc);
 	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-		goto rollback;
-	if (strcmp(o->status, "success") == 0) {
-		q = s->p[P_OP_LAST_SIGNED];
-		b_text(q, 1, o->signer_id, &brc);
-		b_int(q, 2, o->created_at, &brc);
-		if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-			goto rollback;
-	}
-	r = sq_commit(s, op); /* durable (synchronous=FULL) once this returns OK */
-	goto out;
-rollback:
-	sq_rollback(s, op);
-out:
-	sq_unlock(s);
-	return r;
+		return r;
+	if (strcmp(o->status, "success") != 0)
+		return SRV_ST_OK;
+	q = s->p[P_OP_LAST_SIGNED];
+	b_text(q, 1, o->signer_id, &brc);
+	b_int(q, 2, o->created_at, &brc);
+	return sq_run(s, op, q, brc, RUN_PLAIN);
 }
 
 srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status,
