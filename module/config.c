@@ -20,6 +20,7 @@
 #include "config.h"
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const approval_modes[] = {"fail", "wait", NULL}; /* MOD_APPROVAL_* */
 
 #define F(field) offsetof(mod_config, field)
 static const rs_conf_item conf_table[] = {
@@ -35,6 +36,9 @@ static const rs_conf_item conf_table[] = {
 	{"refresh_interval", RS_CONF_INT, F(refresh_interval), "300", 0, 86400, NULL},
 	{"log_level", RS_CONF_ENUM, F(log_level), "warn", 0, 0, log_levels},
 	{"log_file", RS_CONF_STR, F(log_file), NULL, 0, 4096, NULL},
+	{"approval", RS_CONF_ENUM, F(approval), "fail", 0, 0, approval_modes},
+	{"approval_timeout", RS_CONF_INT, F(approval_timeout), "300", 1, 86400, NULL},
+	{"justification", RS_CONF_STR, F(justification), NULL, 0, 1024, NULL},
 	{NULL, 0, 0, NULL, 0, 0, NULL},
 };
 #undef F

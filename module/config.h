@@ -6,6 +6,7 @@
 
 #define MOD_CONF_DEFAULT_PATH "/etc/rsign/pkcs11.conf"
 #define MOD_MAX_SIGNER_NAMES 64
+enum { MOD_APPROVAL_FAIL = 0, MOD_APPROVAL_WAIT = 1 };
 
 typedef struct mod_config {
 	/* set from the file (see the table in config.c) */
@@ -20,6 +21,9 @@ typedef struct mod_config {
 	long long refresh_interval; /* seconds */
 	int log_level;
 	char *log_file;
+	int approval;              /* MOD_APPROVAL_FAIL or _WAIT (approval.c) */
+	long long approval_timeout; /* seconds */
+	char *justification;
 	/* derived */
 	char *path;            /* the file read, NULL when none */
 	char **signer_names;   /* split from signers, NULL when all are shown */

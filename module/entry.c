@@ -1,7 +1,8 @@
 /* The exported entry points (C_GetFunctionList, C_GetInterfaceList,
  * C_GetInterface), the PKCS#11 2.40 and 3.0 function lists, and the
  * functions the module does not offer, which answer
- * CKR_FUNCTION_NOT_SUPPORTED so that every entry of both lists is callable.
+ * CKR_FUNCTION_NOT_SUPPORTED so that every entry of both lists is callable
+ * (C_SeedRandom and C_GenerateRandom: CKR_RANDOM_NO_RNG).
  * C_LoginUser has no user names to tell apart and behaves as C_Login. */
 #include <string.h>
 
@@ -34,12 +35,7 @@ NOT_SUPPORTED(C_Decrypt, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYT
 NOT_SUPPORTED(C_DecryptUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR o,
 				CK_ULONG_PTR on))
 NOT_SUPPORTED(C_DecryptFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR on))
-NOT_SUPPORTED(C_DigestInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m))
-NOT_SUPPORTED(C_Digest, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR o,
-			 CK_ULONG_PTR on))
-NOT_SUPPORTED(C_DigestUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n))
 NOT_SUPPORTED(C_DigestKey, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k))
-NOT_SUPPORTED(C_DigestFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR on))
 NOT_SUPPORTED(C_SignRecoverInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k))
 NOT_SUPPORTED(C_SignRecover, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR o,
 			      CK_ULONG_PTR on))
@@ -66,8 +62,30 @@ NOT_SUPPORTED(C_UnwrapKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_H
 			    CK_OBJECT_HANDLE_PTR k))
 NOT_SUPPORTED(C_DeriveKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE b,
 			    CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR k))
-NOT_SUPPORTED(C_SeedRandom, (CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG n))
-NOT_SUPPORTED(C_GenerateRandom, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG n))
+
+/* A signing token has no random number generator (no CKF_RNG in its flags):
+ * CKR_RANDOM_NO_RNG, which tools such as pkcs11-tool --test read as "RNG not
+ * available" rather than as a failure. */
+static CK_RV no_rng(const char *fn, CK_SESSION_HANDLE h)
+{
+	CK_RV rv = mod_enter();
+
+	if (rv != CKR_OK)
+		return mod_rv(fn, rv);
+	rv = mod_session_get_inlock(h) ? CKR_RANDOM_NO_RNG : CKR_SESSION_HANDLE_INVALID;
+	mod_unlock();
+	return mod_rv(fn, rv);
+}
+
+CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
+{
+	return no_rng(__func__, hSession);
+}
+
+CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen)
+{
+	return no_rng(__func__, hSession);
+}
 
 /* Legacy parallel-function calls: PKCS#11 fixes their answer. */
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)

@@ -91,6 +91,10 @@ void mod_signers_free_inlock(void);
 /* Fetches or refreshes the signer list when due. Never fails: a server that
  * cannot be reached leaves the previous list (or none) and one log line. */
 void mod_signers_refresh(void);
+/* Fetches the list once if no C_GetSlotList has yet: slot IDs are stable
+ * across processes, and callers such as Java's SunPKCS11 (`slot =`) open a
+ * slot by its ID without listing first. Without the lock. */
+void mod_signers_ensure(void);
 mod_slot *mod_slot_get_inlock(CK_SLOT_ID id);
 mod_slot *mod_slot_by_index_inlock(size_t index);
 /* Present slots (or all) sorted by name; count without list. */
@@ -137,6 +141,9 @@ typedef struct mod_session {
 	int sign_busy;
 	struct mod_op *verify;
 	int verify_busy;
+	/* digest (digest.c): local SHA-2, same busy rule */
+	struct mod_digest *digest;
+	int digest_busy;
 } mod_session;
 
 void mod_sessions_free_inlock(void);
@@ -144,5 +151,13 @@ mod_session *mod_session_get_inlock(CK_SESSION_HANDLE h);
 
 /* ---- sign.c -------------------------------------------------------------- */
 void mod_op_free(struct mod_op *op);
+
+/* ---- digest.c: CKM_SHA256/384/512, computed locally ---------------------- */
+struct mod_digest;
+void mod_digest_free(struct mod_digest *d);
+/* The digest mechanisms every token lists after its signing ones. */
+size_t mod_digest_mechs(CK_MECHANISM_TYPE *out, size_t max);
+/* 1 and *info filled when type is one of them, else 0. */
+int mod_digest_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info);
 
 #endif

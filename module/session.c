@@ -61,6 +61,7 @@ static void session_remove_inlock(size_t i)
 	free(s->found);
 	mod_op_free(s->sign);
 	mod_op_free(s->verify);
+	mod_digest_free(s->digest);
 	free(s);
 	tab.v[i] = tab.v[--tab.n];
 }
@@ -84,6 +85,7 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
 	if (!(flags & CKF_SERIAL_SESSION))
 		return mod_rv(__func__, CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+	mod_signers_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);

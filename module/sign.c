@@ -24,6 +24,7 @@
 #include "rsign/log.h"
 
 #include "module.h"
+#include "approval.h"
 #include "errors.h"
 #include "op.h"
 
@@ -110,6 +111,8 @@ static CK_RV remote_sign(mod_op *op, mod_cred *cred, unsigned long gen)
 	call.path = path;
 	call.body = body;
 	rv = mod_api_call(cred, gen, &call);
+	if (mod_approval_needed(&call)) /* approval = wait|fail: approval.c */
+		rv = mod_approval_sign(cred, gen, op->signer_id, &call);
 	if (rv == CKR_OK)
 		rv = decode_signature(op, &call);
 	mod_call_done(&call);

@@ -419,6 +419,18 @@ void mod_signers_refresh(void)
 	free(r.v);
 }
 
+void mod_signers_ensure(void)
+{
+	int never;
+
+	if (mod_enter() != CKR_OK)
+		return;
+	never = !st.attempted;
+	mod_unlock();
+	if (never)
+		mod_signers_refresh();
+}
+
 static int slot_by_name(const void *a, const void *b)
 {
 	const mod_slot *x = *(mod_slot *const *)a, *y = *(mod_slot *const *)b;

@@ -39,6 +39,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
+	mod_signers_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
@@ -86,6 +87,7 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
+	mod_signers_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
@@ -136,6 +138,7 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 
 	if (!pulCount)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
+	mod_signers_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
@@ -149,11 +152,14 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 		goto out;
 	}
 	/* Before login without credentials the key is unknown: all of them. */
-	n = mod_mech_list(slot->resolved, slot->key_alg, NULL, 0);
+	n = mod_mech_list(slot->resolved, slot->key_alg, NULL, 0) + mod_digest_mechs(NULL, 0);
 	if (pMechanismList && *pulCount < n)
 		rv = CKR_BUFFER_TOO_SMALL;
-	else if (pMechanismList)
-		mod_mech_list(slot->resolved, slot->key_alg, pMechanismList, n);
+	else if (pMechanismList) {
+		size_t k = mod_mech_list(slot->resolved, slot->key_alg, pMechanismList, n);
+
+		mod_digest_mechs(pMechanismList + k, n - k);
+	}
 	*pulCount = n;
 out:
 	mod_unlock();
@@ -169,6 +175,7 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
+	mod_signers_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
@@ -181,6 +188,9 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
 		rv = CKR_TOKEN_NOT_PRESENT;
 		goto out;
 	}
+	memset(pInfo, 0, sizeof(*pInfo));
+	if (mod_digest_mech_info(type, pInfo))
+		goto out;
 	if (!m || (slot->resolved && !mod_mech_fits_key(m, slot->key_alg))) {
 		rv = CKR_MECHANISM_INVALID;
 		goto out;

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <openssl/core_names.h>
@@ -64,7 +65,7 @@ typedef struct {
 	size_t lat_cap, lat_n;
 	check *checks;
 	size_t checks_cap, checks_n;
-	unsigned long ops, errors, warmup_errors;
+	unsigned long ops, errors, warmup_ops, warmup_errors;
 	CK_RV first_rv;
 	uint64_t rng;
 	double end; /* monotonic seconds when its last timed call returned */
@@ -577,7 +578,8 @@ static void *worker_main(void *arg)
 	/* warm-up: at least one call (it opens connections), then until warm_end */
 	while (!w->failed_setup && o.warmup > 0) {
 		fill_msg(w, msg);
-		sign_once(w, s, key, msg, sig, &sig_len);
+		if (sign_once(w, s, key, msg, sig, &sig_len))
+			w->warmup_ops++;
 		if (now() >= warm_end || w->errors > MAX_CONSECUTIVE_ERRORS)
 			break;
 	}
@@ -616,6 +618,17 @@ static void *worker_main(void *arg)
 	if (s != CK_INVALID_HANDLE)
 		p11->C_CloseSession(s);
 	return NULL;
+}
+
+/* CPU seconds (user + system) of every thread of the process so far. */
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -746,10 +759,10 @@ int main(int argc, char **argv)
 	worker *ws = NULL;
 	const char *from = "none";
 	long rss_before, rss_loaded, rss_init, anon_before;
-	unsigned long ops = 0, errors = 0, warm_errors = 0, checked = 0, bad = 0;
+	unsigned long ops = 0, errors = 0, warm_ops = 0, warm_errors = 0, checked = 0, bad = 0;
 	size_t nlat = 0, i, j;
 	uint64_t *all;
-	double init_ms, secs, end = 0;
+	double init_ms, secs, end = 0, cpu;
 	int k;
 
 	parse_args(argc, argv);
@@ -790,6 +803,7 @@ int main(int argc, char **argv)
 			die("pthread_create", CKR_HOST_MEMORY);
 	pthread_barrier_wait(&warm_done);
 	t0 = now();
+	cpu = cpu_seconds();
 	pthread_barrier_wait(&go);
 	for (k = 0; k < o.threads; k++) {
 		pthread_join(ws[k].thread, NULL);
@@ -797,10 +811,12 @@ int main(int argc, char **argv)
 		errors += ws[k].errors;
 		warm_errors += ws[k].warmup_errors;
 		nlat += ws[k].lat_n;
+		warm_ops += ws[k].warmup_ops;
 		if (ws[k].end > end)
 			end = ws[k].end;
 	}
 	secs = end - t0;
+	cpu = cpu_seconds() - cpu;
 
 	all = malloc((nlat ? nlat : 1) * sizeof(*all));
 	if (!all)
@@ -815,12 +831,12 @@ int main(int argc, char **argv)
 				bad++;
 
 	printf("p11bench mode=sign key=%s-%d mech=%s threads=%d ops=%lu seconds=%.3f ops_s=%.1f "
-	       "p50_ms=%.3f p99_ms=%.3f errors=%lu warmup_errors=%lu verified=%lu verify_fail=%lu pubkey_from=%s "
+	       "p50_ms=%.3f p99_ms=%.3f errors=%lu cpu_ms=%.1f warmup_ops=%lu warmup_errors=%lu verified=%lu verify_fail=%lu pubkey_from=%s "
 	       "samples=%zu init_ms=%.3f rss_before_kb=%ld rss_loaded_kb=%ld rss_init_kb=%ld "
 	       "rss_end_kb=%ld hwm_kb=%ld anon_before_kb=%ld anon_end_kb=%ld",
 	       kt == CKK_RSA ? "rsa" : "ec", pk ? EVP_PKEY_get_bits(pk) : 0, mech_name(), o.threads, ops, secs,
 	       secs > 0 ? (double)ops / secs : 0.0, pct_ms(all, nlat, 50), pct_ms(all, nlat, 99),
-	       errors + bad, warm_errors, checked, bad, from, nlat, init_ms, rss_before, rss_loaded, rss_init,
+	       errors + bad, cpu * 1e3, warm_ops, warm_errors, checked, bad, from, nlat, init_ms, rss_before, rss_loaded, rss_init,
 	       proc_kb("VmRSS"), proc_kb("VmHWM"), anon_before, proc_kb("RssAnon"));
 	for (k = 0; k < o.threads; k++)
 		if (ws[k].errors || ws[k].warmup_errors || ws[k].failed_setup) {

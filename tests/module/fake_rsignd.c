@@ -29,6 +29,7 @@
 
 #define MAX_SIGNERS 512
 #define MAX_TOKENS 256
+#define MAX_REQUESTS 64
 
 typedef struct fake_signer {
 	char id[RS_UUID_LEN];
@@ -39,7 +40,18 @@ typedef struct fake_signer {
 	X509 *cert;
 	char *cert_pem;
 	int can_sign;
+	int needs_approval; /* fake_set_approval */
+	int grant_signings; /* given by one approval */
+	int grants_left;    /* signings the approvals left */
 } fake_signer;
+
+typedef struct fake_request {
+	char id[RS_UUID_LEN];
+	size_t signer;      /* index */
+	char status[16];
+	int polls;
+	char *body;
+} fake_request;
 
 struct fake_server {
 	pthread_mutex_t lock;
@@ -62,6 +74,10 @@ struct fake_server {
 	int timeout_ms;
 	int counts[CNT__MAX];
 	char *last_sign;
+	fake_request reqs[MAX_REQUESTS];
+	int n_reqs;
+	char auto_status[16];
+	int auto_polls;
 };
 
 /* ---- signers --------------------------------------------------------------- */
@@ -172,6 +188,8 @@ void fake_free(fake_server *f)
 	EVP_PKEY_free(f->ca_key);
 	X509_free(f->ca_cert);
 	free(f->last_sign);
+	for (i = 0; i < (size_t)f->n_reqs; i++)
+		free(f->reqs[i].body);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -290,6 +308,77 @@ void fake_set_can_sign(fake_server *f, const char *name, int can_sign)
 	if (s)
 		s->can_sign = can_sign;
 	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_set_approval(fake_server *f, const char *name, int required, int signings)
+{
+	fake_signer *s;
+
+	pthread_mutex_lock(&f->lock);
+	s = signer_by(f, name);
+	if (s) {
+		s->needs_approval = required;
+		s->grant_signings = signings;
+		s->grants_left = 0;
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_set_auto_decision(fake_server *f, const char *status, int polls)
+{
+	pthread_mutex_lock(&f->lock);
+	rs_strlcpy(f->auto_status, status ? status : "", sizeof(f->auto_status));
+	f->auto_polls = polls;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Called with the lock held. */
+static void decide_inlock(fake_server *f, fake_request *q, const char *status)
+{
+	if (strcmp(q->status, "pending") != 0)
+		return;
+	rs_strlcpy(q->status, status, sizeof(q->status));
+	if (strcmp(status, "approved") == 0)
+		f->signers[q->signer].grants_left += f->signers[q->signer].grant_signings;
+}
+
+int fake_decide_last(fake_server *f, const char *status)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->n_reqs > 0) {
+		decide_inlock(f, &f->reqs[f->n_reqs - 1], status);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int fake_request_total(fake_server *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->n_reqs;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+char *fake_last_request(fake_server *f, char *id_out, size_t id_len)
+{
+	char *p = NULL;
+
+	pthread_mutex_lock(&f->lock);
+	if (id_out && id_len)
+		id_out[0] = '\0';
+	if (f->n_reqs > 0) {
+		if (id_out)
+			rs_strlcpy(id_out, f->reqs[f->n_reqs - 1].id, id_len);
+		p = f->reqs[f->n_reqs - 1].body ? strdup(f->reqs[f->n_reqs - 1].body) : NULL;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return p;
 }
 
 /* ---- HTTP ----------------------------------------------------------------- */
@@ -503,6 +592,73 @@ out:
 	cJSON_Delete(req);
 }
 
+static void reply_request(reply *r, fake_server *f, const fake_request *q, unsigned status)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", q->id);
+	cJSON_AddStringToObject(o, "signerId", f->signers[q->signer].id);
+	cJSON_AddStringToObject(o, "status", q->status);
+	cJSON_AddNullToObject(o, "requestedSignings");
+	if (strcmp(q->status, "approved") == 0)
+		cJSON_AddStringToObject(o, "grantId", "00000000-0000-4000-8000-00000000a001");
+	else
+		cJSON_AddNullToObject(o, "grantId");
+	reply_json(r, o);
+	r->status = status;
+	cJSON_Delete(o);
+}
+
+/* POST /pki/signers/{id}/requests {justification, requestedSignings?, ...} */
+static void do_request_create(fake_server *f, fake_signer *s, const char *body, size_t len,
+			      reply *r)
+{
+	cJSON *req = rs_json_parse(body, len, 4);
+	const char *why = NULL;
+	fake_request *q;
+
+	if (!req || rs_json_str(req, "justification", 1, 1024, &why) != RS_JSON_OK || !*why) {
+		reply_error(r, 400, "BadRequest", "justification (1-1024 characters) is required");
+	} else if (!s->needs_approval) {
+		reply_error(r, 400, "BadRequest", "signer has no signing policy");
+	} else if (f->n_reqs == MAX_REQUESTS) {
+		reply_error(r, 500, "InternalError", "too many requests");
+	} else {
+		q = &f->reqs[f->n_reqs];
+		memset(q, 0, sizeof(*q));
+		if (rs_uuid(q->id) < 0) {
+			reply_error(r, 500, "InternalError", "no uuid");
+			goto out;
+		}
+		q->signer = (size_t)(s - f->signers);
+		rs_strlcpy(q->status, "pending", sizeof(q->status));
+		q->body = strndup(body, len);
+		f->n_reqs++;
+		reply_request(r, f, q, 201);
+	}
+out:
+	cJSON_Delete(req);
+}
+
+/* GET /pki/signing-requests/{rid}; the auto decision happens here. */
+static void do_request_get(fake_server *f, const char *rid, reply *r)
+{
+	fake_request *q = NULL;
+	int i;
+
+	for (i = 0; i < f->n_reqs; i++)
+		if (strcmp(f->reqs[i].id, rid) == 0)
+			q = &f->reqs[i];
+	if (!q) {
+		reply_error(r, 404, "NotFound", "no signing request");
+		return;
+	}
+	q->polls++;
+	if (f->auto_status[0] && q->polls >= f->auto_polls)
+		decide_inlock(f, q, f->auto_status);
+	reply_request(r, f, q, 200);
+}
+
 /* Faults that replace the answer entirely; 0 when the route must run. */
 static int fault_reply(fake_fault fault, reply *r)
 {
@@ -624,6 +780,13 @@ static void route(fake_server *f, struct MHD_Connection *c, const char *url, con
 			do_list(f, c, r);
 		goto out;
 	}
+	if (sscanf(url, "/api/v1/pki/signing-requests/%127[^/]", id) == 1 &&
+	    strcmp(method, "GET") == 0) {
+		f->counts[CNT_REQUEST_GET]++;
+		if (!fault_reply(fault, r))
+			do_request_get(f, id, r);
+		goto out;
+	}
 	rest[0] = '\0';
 	n = sscanf(url, "/api/v1/pki/signers/%127[^/]/%63s", id, rest);
 	if (n < 1) {
@@ -637,6 +800,8 @@ static void route(fake_server *f, struct MHD_Connection *c, const char *url, con
 		f->counts[CNT_CERT]++;
 	else if (strcmp(rest, "sign") == 0)
 		f->counts[CNT_SIGN]++;
+	else if (strcmp(rest, "requests") == 0)
+		f->counts[CNT_REQUEST_CREATE]++;
 	if (fault_reply(fault, r))
 		goto out;
 	if (!s) {
@@ -668,8 +833,14 @@ static void route(fake_server *f, struct MHD_Connection *c, const char *url, con
 	} else if (strcmp(rest, "sign") == 0 && strcmp(method, "POST") == 0) {
 		if (!s->can_sign)
 			reply_error(r, 403, "PermissionDenied", "not an operator");
+		else if (s->needs_approval && s->grants_left <= 0)
+			reply_error(r, 403, "ApprovalRequired", "no active grant: request approval");
 		else
 			do_sign(f, s, body, len, r, fault);
+		if (s->can_sign && s->needs_approval && s->grants_left > 0 && r->status == 200)
+			s->grants_left--;
+	} else if (strcmp(rest, "requests") == 0 && strcmp(method, "POST") == 0) {
+		do_request_create(f, s, body, len, r);
 	} else {
 		reply_error(r, 404, "NotFound", "no such route");
 	}

@@ -42,7 +42,7 @@ typedef enum {
 
 typedef enum {
 	CNT_REQUESTS, CNT_LOGIN, CNT_LIST, CNT_GET_SIGNER, CNT_CERT, CNT_SIGN, CNT_CONNECTIONS,
-	CNT_UNAUTHORIZED, CNT__MAX
+	CNT_UNAUTHORIZED, CNT_REQUEST_CREATE, CNT_REQUEST_GET, CNT__MAX
 } fake_counter;
 
 /* Makes keys and certificates; extra = further signers (sharing the EC key,
@@ -75,5 +75,21 @@ const char *fake_signer_id(fake_server *f, const char *name);
 X509 *fake_signer_cert(fake_server *f, const char *name); /* owned by f */
 int fake_add_signer(fake_server *f, const char *name, rs_key_alg alg);
 void fake_set_can_sign(fake_server *f, const char *name, int can_sign);
+
+/* Approval (a stand-in for a signing policy): with required set, signing
+ * with the signer needs a grant, and 403 ApprovalRequired without one.
+ * POST /pki/signers/{id}/requests opens a pending request; approving it
+ * grants `signings` signatures. GET /pki/signing-requests/{rid} tells its
+ * status. */
+void fake_set_approval(fake_server *f, const char *name, int required, int signings);
+/* Every request decides itself as status ("approved", "rejected",
+ * "expired", ...) at its polls-th GET; NULL: requests stay pending. */
+void fake_set_auto_decision(fake_server *f, const char *status, int polls);
+/* Decides the last request opened now. -1 when there is none. */
+int fake_decide_last(fake_server *f, const char *status);
+/* Requests opened since fake_new. */
+int fake_request_total(fake_server *f);
+/* The id (copied into out) and JSON body (malloc'd) of the last request. */
+char *fake_last_request(fake_server *f, char *id_out, size_t id_len);
 
 #endif

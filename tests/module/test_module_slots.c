@@ -61,6 +61,19 @@ static void test_listing(const char *conf)
 		   mt_slot(FAKE_EC) == expected_id(fake_signer_id(f, FAKE_EC)),
 	   "slot_id_is_31_bits_of_sha256_of_the_signer_id");
 	ok(p11->C_Finalize(NULL) == CKR_OK && mt_init(conf) == CKR_OK, "reinitialize");
+	{
+		/* Java's SunPKCS11 `slot =` opens a slot by its (stable) ID
+		 * without listing first. */
+		CK_SLOT_INFO si;
+		CK_TOKEN_INFO ti;
+
+		ok(p11->C_GetSlotInfo(expected_id(fake_signer_id(f, FAKE_EC)), &si) == CKR_OK &&
+			   (si.flags & CKF_TOKEN_PRESENT) &&
+			   p11->C_GetTokenInfo(expected_id(fake_signer_id(f, FAKE_EC)), &ti) ==
+				   CKR_OK &&
+			   memcmp(ti.label, "ec-signer ", 10) == 0,
+		   "slot_id_usable_before_the_first_slot_list");
+	}
 	n2 = 400;
 	ok(p11->C_GetSlotList(CK_TRUE, again, &n2) == CKR_OK && n2 == n &&
 		   memcmp(ids, again, n * sizeof(ids[0])) == 0,
@@ -104,14 +117,19 @@ static void test_infos(const char *conf)
 	   "unknown_slot_is_slot_id_invalid");
 
 	n = 32;
-	ok(p11->C_GetMechanismList(rsa, mechs, &n) == CKR_OK && n == 8,
-	   "rsa_token_lists_eight_mechanisms");
+	ok(p11->C_GetMechanismList(rsa, mechs, &n) == CKR_OK && n == 8 + 3,
+	   "rsa_token_lists_eight_signing_and_three_digest_mechanisms");
 	n = 32;
-	ok(p11->C_GetMechanismList(ec, mechs, &n) == CKR_OK && n == 4,
-	   "ec_token_lists_four_mechanisms");
+	ok(p11->C_GetMechanismList(ec, mechs, &n) == CKR_OK && n == 4 + 3 &&
+		   mechs[4] == CKM_SHA256 && mechs[5] == CKM_SHA384 && mechs[6] == CKM_SHA512,
+	   "ec_token_lists_four_signing_and_three_digest_mechanisms");
 	n = 1;
-	ok(p11->C_GetMechanismList(ec, mechs, &n) == CKR_BUFFER_TOO_SMALL && n == 4,
+	ok(p11->C_GetMechanismList(ec, mechs, &n) == CKR_BUFFER_TOO_SMALL && n == 4 + 3,
 	   "mechanism_list_short_buffer");
+	ok(p11->C_GetMechanismInfo(ec, CKM_SHA384, &mi) == CKR_OK && mi.flags == CKF_DIGEST &&
+		   p11->C_GetMechanismInfo(rsa, CKM_SHA512, &mi) == CKR_OK &&
+		   p11->C_GetMechanismInfo(rsa, CKM_SHA_1, &mi) == CKR_MECHANISM_INVALID,
+	   "digest_mechanism_info_is_digest_only");
 	ok(p11->C_GetMechanismInfo(rsa, CKM_SHA256_RSA_PKCS_PSS, &mi) == CKR_OK &&
 		   mi.ulMinKeySize == 2048 && mi.ulMaxKeySize == 2048 &&
 		   mi.flags == (CKF_HW | CKF_SIGN | CKF_VERIFY),
@@ -139,6 +157,44 @@ static void test_infos(const char *conf)
 	ok(p11->C_GetSessionInfo(s, &sinfo) == CKR_OK && sinfo.slotID == rsa &&
 		   sinfo.state == CKS_RO_PUBLIC_SESSION,
 	   "session_info_read_only_public");
+	{
+		/* Local SHA-2 digests (SunPKCS11 needs them listed for RSASSA-PSS). */
+		static const unsigned char abc256[32] = {
+			0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+			0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+			0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+		CK_MECHANISM sha256 = {CKM_SHA256, NULL, 0}, sha1 = {CKM_SHA_1, NULL, 0};
+		unsigned char out[64], out2[64];
+		CK_ULONG len = 0, len2 = sizeof(out2);
+
+		ok(p11->C_DigestInit(s, &sha256) == CKR_OK &&
+			   p11->C_Digest(s, (CK_BYTE_PTR) "abc", 3, NULL, &len) == CKR_OK &&
+			   len == 32 && (len = 1) &&
+			   p11->C_Digest(s, (CK_BYTE_PTR) "abc", 3, out, &len) ==
+				   CKR_BUFFER_TOO_SMALL &&
+			   len == 32 &&
+			   p11->C_Digest(s, (CK_BYTE_PTR) "abc", 3, out, &len) == CKR_OK &&
+			   memcmp(out, abc256, 32) == 0 &&
+			   p11->C_Digest(s, (CK_BYTE_PTR) "abc", 3, out, &len) ==
+				   CKR_OPERATION_NOT_INITIALIZED,
+		   "digest_sha256_single_part_with_length_query");
+		ok(p11->C_DigestInit(s, &sha256) == CKR_OK &&
+			   p11->C_DigestInit(s, &sha256) == CKR_OPERATION_ACTIVE &&
+			   p11->C_DigestUpdate(s, (CK_BYTE_PTR) "a", 1) == CKR_OK &&
+			   p11->C_DigestUpdate(s, (CK_BYTE_PTR) "bc", 2) == CKR_OK &&
+			   p11->C_Digest(s, (CK_BYTE_PTR) "abc", 3, out2, &len2) ==
+				   CKR_OPERATION_ACTIVE &&
+			   p11->C_DigestFinal(s, out2, &len2) == CKR_OK && len2 == 32 &&
+			   memcmp(out2, abc256, 32) == 0,
+		   "digest_sha256_multi_part");
+		ok(p11->C_DigestInit(s, &sha1) == CKR_MECHANISM_INVALID &&
+			   p11->C_DigestInit(s2, &sha256) == CKR_OK,
+		   "digest_other_than_sha2_is_mechanism_invalid_open_digest_freed_on_close");
+		ok(p11->C_GenerateRandom(s, out, 8) == CKR_RANDOM_NO_RNG &&
+			   p11->C_SeedRandom(s, out, 8) == CKR_RANDOM_NO_RNG &&
+			   p11->C_GenerateRandom(999999, out, 8) == CKR_SESSION_HANDLE_INVALID,
+		   "no_rng_on_a_signing_token");
+	}
 	ok(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "any", 3) == CKR_OK &&
 		   p11->C_GetSessionInfo(s2, &sinfo) == CKR_OK &&
 		   sinfo.state == CKS_RW_USER_FUNCTIONS,

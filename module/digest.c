@@ -1,0 +1,240 @@
+/* Digesting: C_DigestInit, C_Digest, C_DigestUpdate, C_DigestFinal for
+ * CKM_SHA256, CKM_SHA384 and CKM_SHA512, computed locally with OpenSSL (no
+ * server call, no CKF_HW). Java's SunPKCS11 signs RSASSA-PSS only when the
+ * token lists the PSS hash as a digest mechanism, and the hash is what the
+ * module computes for CKM_SHAxxx_* anyway. C_DigestKey is not offered.
+ *
+ * As for signing, the context is taken out of its session (marked busy) and
+ * the lock released while hashing; the length query and CKR_BUFFER_TOO_SMALL
+ * keep the operation, every other outcome of C_Digest/C_DigestFinal ends it. */
+#include <stdlib.h>
+#include <openssl/evp.h>
+
+#include "module.h"
+
+struct mod_digest {
+	EVP_MD_CTX *ctx;
+	size_t len;
+	int multipart;
+};
+
+static const struct {
+	CK_MECHANISM_TYPE type;
+	size_t len;
+} digests[] = {
+	{CKM_SHA256, 32},
+	{CKM_SHA384, 48},
+	{CKM_SHA512, 64},
+};
+
+#define N_DIGESTS (sizeof(digests) / sizeof(digests[0]))
+
+static const EVP_MD *evp_of(CK_MECHANISM_TYPE t)
+{
+	switch (t) {
+	case CKM_SHA256:
+		return EVP_sha256();
+	case CKM_SHA384:
+		return EVP_sha384();
+	case CKM_SHA512:
+		return EVP_sha512();
+	default:
+		return NULL;
+	}
+}
+
+size_t mod_digest_mechs(CK_MECHANISM_TYPE *out, size_t max)
+{
+	size_t i;
+
+	for (i = 0; out && i < N_DIGESTS && i < max; i++)
+		out[i] = digests[i].type;
+	return N_DIGESTS;
+}
+
+int mod_digest_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+{
+	size_t i;
+
+	for (i = 0; i < N_DIGESTS; i++) {
+		if (digests[i].type == type) {
+			info->ulMinKeySize = info->ulMaxKeySize = 0;
+			info->flags = CKF_DIGEST;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void mod_digest_free(struct mod_digest *d)
+{
+	if (!d)
+		return;
+	EVP_MD_CTX_free(d->ctx);
+	free(d);
+}
+
+CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
+{
+	const EVP_MD *md;
+	struct mod_digest *d = NULL;
+	mod_session *s;
+	CK_RV rv;
+
+	if (!pMechanism)
+		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
+	rv = mod_enter();
+	if (rv != CKR_OK)
+		return mod_rv(__func__, rv);
+	s = mod_session_get_inlock(hSession);
+	if (!s) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if (s->digest || s->digest_busy) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	md = evp_of(pMechanism->mechanism);
+	if (!md) {
+		rv = CKR_MECHANISM_INVALID;
+		goto out;
+	}
+	if (pMechanism->pParameter || pMechanism->ulParameterLen) {
+		rv = CKR_MECHANISM_PARAM_INVALID;
+		goto out;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->ctx = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(d->ctx, md, NULL)) {
+		mod_digest_free(d);
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	d->len = (size_t)EVP_MD_get_size(md);
+	s->digest = d;
+out:
+	mod_unlock();
+	return mod_rv(__func__, rv);
+}
+
+/* Takes the context out of its session; the lock is held. */
+static CK_RV take_inlock(CK_SESSION_HANDLE h, struct mod_digest **d)
+{
+	mod_session *s = mod_session_get_inlock(h);
+
+	if (!s)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (s->digest_busy)
+		return CKR_OPERATION_ACTIVE;
+	if (!s->digest)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	*d = s->digest;
+	s->digest = NULL;
+	s->digest_busy = 1;
+	return CKR_OK;
+}
+
+/* Relocks; the context goes back when keep, else ends. */
+static CK_RV give_back(CK_SESSION_HANDLE h, unsigned long gen, struct mod_digest *d, int keep,
+		       CK_RV rv)
+{
+	mod_session *s;
+
+	if (mod_reenter(gen) != CKR_OK) {
+		mod_digest_free(d);
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	}
+	s = mod_session_get_inlock(h);
+	if (!s) {
+		mod_digest_free(d);
+		return CKR_SESSION_CLOSED;
+	}
+	s->digest_busy = 0;
+	if (keep)
+		s->digest = d;
+	else
+		mod_digest_free(d);
+	return rv;
+}
+
+/* C_Digest (final = 0, the data given) and C_DigestFinal (final = 1). */
+static CK_RV digest_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData,
+			   CK_ULONG ulDataLen, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen,
+			   int final)
+{
+	struct mod_digest *d = NULL;
+	mod_session *s;
+	unsigned long gen;
+	unsigned int len = 0;
+	CK_RV rv;
+
+	if (!pulDigestLen || (!pData && ulDataLen))
+		return mod_rv(fn, CKR_ARGUMENTS_BAD);
+	rv = mod_enter();
+	if (rv != CKR_OK)
+		return mod_rv(fn, rv);
+	s = mod_session_get_inlock(hSession);
+	if (s && s->digest && !s->digest_busy) {
+		if (!final && s->digest->multipart) {
+			rv = CKR_OPERATION_ACTIVE; /* C_Digest cannot end a multi-part op */
+			goto out;
+		}
+		if (!pDigest || *pulDigestLen < s->digest->len) {
+			rv = pDigest ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+			*pulDigestLen = s->digest->len;
+			goto out;
+		}
+	}
+	rv = take_inlock(hSession, &d);
+	if (rv != CKR_OK)
+		goto out;
+	gen = mod_generation_inlock();
+	mod_unlock();
+
+	if ((!final && ulDataLen && !EVP_DigestUpdate(d->ctx, pData, ulDataLen)) ||
+	    !EVP_DigestFinal_ex(d->ctx, pDigest, &len))
+		rv = CKR_FUNCTION_FAILED;
+	else
+		*pulDigestLen = len;
+	rv = give_back(hSession, gen, d, 0, rv);
+out:
+	mod_unlock();
+	return mod_rv(fn, rv);
+}
+
+CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+	       CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+	return digest_finish(__func__, hSession, pData, ulDataLen, pDigest, pulDigestLen, 0);
+}
+
+CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+	return digest_finish(__func__, hSession, NULL, 0, pDigest, pulDigestLen, 1);
+}
+
+CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	struct mod_digest *d = NULL;
+	unsigned long gen;
+	CK_RV rv;
+
+	if (!pPart && ulPartLen)
+		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
+	rv = mod_enter();
+	if (rv != CKR_OK)
+		return mod_rv(__func__, rv);
+	rv = take_inlock(hSession, &d);
+	if (rv != CKR_OK)
+		goto out;
+	gen = mod_generation_inlock();
+	mod_unlock();
+
+	if (ulPartLen && !EVP_DigestUpdate(d->ctx, pPart, ulPartLen))
+		rv = CKR_FUNCTION_FAILED;
+	d->multipart = 1;
+	rv = give_back(hSession, gen, d, rv == CKR_OK, rv);
+out:
+	mod_unlock();
+	return mod_rv(__func__, rv);
+}
