@@ -46,6 +46,21 @@ void mod_unlock(void)
 	pthread_mutex_unlock(&global_lock);
 }
 
+/* One condition on the global lock, for "the state some thread is fetching
+ * has arrived" (the first signer list). */
+static pthread_cond_t global_cond = PTHREAD_COND_INITIALIZER;
+
+int mod_wait_inlock(long long deadline_ms)
+{
+	struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
+	return pthread_cond_timedwait(&global_cond, &global_lock, &ts) == 0 ? 0 : -1;
+}
+
+void mod_broadcast_inlock(void)
+{
+	pthread_cond_broadcast(&global_cond);
+}
+
 static void atfork_prepare(void)
 {
 	mod_lock();

@@ -28,6 +28,10 @@
 /* ---- init.c: global state, lock, life cycle ------------------------------ */
 void mod_lock(void);
 void mod_unlock(void);
+/* Waits (lock held, released while waiting) for mod_broadcast_inlock or
+ * until deadline_ms on CLOCK_REALTIME; 0 when woken, -1 on timeout. */
+int mod_wait_inlock(long long deadline_ms);
+void mod_broadcast_inlock(void);
 /* Locks; CKR_OK with the lock held, or CKR_CRYPTOKI_NOT_INITIALIZED without
  * (also in a forked child that has not called C_Initialize again). */
 CK_RV mod_enter(void) __attribute__((warn_unused_result));

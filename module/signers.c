@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/sha.h>
 
 #include "rsign/base64.h"
@@ -381,6 +382,23 @@ static int refresh_due_inlock(const mod_config *conf)
 	return conf->refresh_interval > 0 && age >= 1000 * conf->refresh_interval;
 }
 
+/* The first list: when another thread is already fetching it, wait for
+ * that fetch instead of answering with no slots because we came second. */
+static void wait_first_inlock(void)
+{
+	if (st.attempted || !st.refreshing)
+		return;
+	const mod_config *conf = mod_conf();
+	unsigned long gen = mod_generation_inlock();
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	long long deadline = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+			     1000 * (conf->connect_timeout + conf->request_timeout + 1);
+	while (st.refreshing && !st.attempted && mod_generation_inlock() == gen)
+		if (mod_wait_inlock(deadline) != 0)
+			break;
+}
+
 void mod_signers_refresh(void)
 {
 	const mod_config *conf = mod_conf();
@@ -392,6 +410,7 @@ void mod_signers_refresh(void)
 	if (mod_enter() != CKR_OK)
 		return;
 	cred = mod_configured_cred();
+	wait_first_inlock();
 	if (!cred || !conf->url || st.refreshing || !refresh_due_inlock(conf)) {
 		mod_unlock();
 		return;
@@ -404,6 +423,7 @@ void mod_signers_refresh(void)
 
 	if (mod_reenter(gen) == CKR_OK) {
 		st.refreshing = 0;
+		mod_broadcast_inlock();
 		st.attempted = 1;
 		st.list_time = mod_now();
 		if (rv == CKR_OK && apply_list_inlock(&r) < 0)
@@ -425,6 +445,7 @@ void mod_signers_ensure(void)
 
 	if (mod_enter() != CKR_OK)
 		return;
+	wait_first_inlock();
 	never = !st.attempted;
 	mod_unlock();
 	if (never)

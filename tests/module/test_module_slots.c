@@ -3,6 +3,7 @@
  * initialisations), resolution by name without listing when `signers` is
  * configured, refresh after refresh_interval, token and slot info,
  * mechanism lists and info per key type, sessions. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -260,6 +261,39 @@ static void test_refresh(void)
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize_refresh");
 }
 
+/* Eight threads asking for the very first slot list at once all get the
+ * full list: the ones that come second wait for the fetch in flight. */
+static pthread_barrier_t first_barrier;
+
+static void *first_list(void *arg)
+{
+	CK_ULONG *n = arg;
+	pthread_barrier_wait(&first_barrier);
+	if (p11->C_GetSlotList(CK_TRUE, NULL, n) != CKR_OK)
+		*n = 0;
+	return NULL;
+}
+
+static void test_concurrent_first_list(const char *conf)
+{
+	pthread_t t[8];
+	CK_ULONG n[8] = {0}, want = 0;
+	int same = 1;
+
+	ok(mt_init(conf) == CKR_OK, "initialize_for_concurrent_first_list");
+	pthread_barrier_init(&first_barrier, NULL, 8);
+	for (int i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, first_list, &n[i]);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&first_barrier);
+	p11->C_GetSlotList(CK_TRUE, NULL, &want);
+	for (int i = 0; i < 8; i++)
+		same &= n[i] == want;
+	ok(want > 2 && same, "concurrent_first_slot_lists_all_see_every_slot");
+	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize_concurrent_first_list");
+}
+
 int main(void)
 {
 	const char *conf;
@@ -273,6 +307,7 @@ int main(void)
 	test_infos(conf);
 	test_by_name();
 	test_refresh();
+	test_concurrent_first_list(conf);
 	mt_unload();
 	fake_free(f);
 	free((void *)conf);
