@@ -69,4 +69,8 @@ void api_audit(srv_req *r, const char *action, const char *type, const char *id,
  * only s->id stays set (nothing to free). */
 srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role);
 
+/* A ?signerId= filter given as id or name becomes the id (kept in id);
+ * an unknown one stays as given and matches nothing. */
+srv_err api_signer_query(srv_req *r, const char **signer, srv_id id);
+
 #endif

@@ -40,16 +40,11 @@ srv_err api_grant_list(srv_req *r, cJSON **out)
 	srv_grant *v = NULL;
 	size_t n = 0;
 	const char *signer = srv_query(r, "signerId"), *status = srv_query(r, "status");
-	srv_signer s = {0};
-	if (signer) {
-		srv_st_rc rc = r->ctx->store->ops->signer_get(r->ctx->store, signer, &s);
-		if (rc != SRV_ST_OK && rc != SRV_ST_NOT_FOUND)
-			return srv_fail(r, srv_err_from_store(rc), "cannot read the signer");
-		signer = rc == SRV_ST_OK ? s.id : signer;
-	}
+	srv_id sid;
+	if (api_signer_query(r, &signer, sid) != SRV_OK)
+		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->grant_list(r->ctx->store, signer, status, NULL,
 						      time(NULL), &v, &n);
-	srv_signer_clear(&s);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_err_from_store(rc), "cannot list grants");
 	*out = cJSON_CreateObject();

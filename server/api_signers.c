@@ -59,6 +59,22 @@ srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role
 	return SRV_OK;
 }
 
+srv_err api_signer_query(srv_req *r, const char **signer, srv_id id)
+{
+	srv_signer s = {0};
+	if (!*signer)
+		return SRV_OK;
+	srv_st_rc rc = r->ctx->store->ops->signer_get(r->ctx->store, *signer, &s);
+	if (rc == SRV_ST_OK) {
+		memcpy(id, s.id, sizeof(srv_id));
+		*signer = id;
+	}
+	srv_signer_clear(&s);
+	if (rc != SRV_ST_OK && rc != SRV_ST_NOT_FOUND)
+		return srv_fail(r, srv_err_from_store(rc), "cannot read the signer");
+	return SRV_OK;
+}
+
 /* Reads the policyId field: absent leaves *out, null clears it, otherwise
  * it must name a policy (by id or name). */
 static srv_err read_policy(srv_req *r, const cJSON *j, char *out, size_t outlen)
