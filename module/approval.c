@@ -269,6 +269,23 @@ static int join_inlock(unsigned long gen, const mod_cred *cred, const char *sign
 	return JOIN_OPEN;
 }
 
+/* C_Finalize (and a forked child's re-initialisation): the entries nobody
+ * uses go with the initialisation; one a thread still waits on is dropped
+ * by the next join_inlock once that thread lets go (its gen is old). */
+void mod_approval_free_inlock(void)
+{
+	open_req *r, **pp;
+
+	for (pp = &open_reqs; (r = *pp) != NULL;) {
+		if (r->refs == 0) {
+			*pp = r->next;
+			free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+}
+
 /* Drops the caller's use. The last user of a request that was not approved
  * starts its quiet time; an approved one goes, a pending one stays (parked)
  * so that a later C_Sign follows it instead of opening another. 1 when the

@@ -20,4 +20,7 @@ int mod_approval_needed(const mod_call *call);
 CK_RV mod_approval_sign(mod_cred *cred, unsigned long gen, const char *signer_id,
 			mod_call *call) __attribute__((warn_unused_result));
 
+/* Frees the request table's unused entries; the global lock is held. */
+void mod_approval_free_inlock(void);
+
 #endif

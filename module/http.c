@@ -27,11 +27,24 @@
 typedef struct share_state {
 	CURLSH *sh;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+	struct share_state *next; /* on the retired list */
 } share_state;
+
+/* What one request needs of the configuration, copied under the lock: a
+ * C_Finalize in another thread may free the configuration meanwhile. */
+typedef struct req_conf {
+	char url[URL_MAX];
+	char ca_file[4097];
+	int plain_http, resolve_in_caller;
+	long connect_ms, request_ms;
+} req_conf;
 
 static const mod_config *http_conf;
 static int resolve_in_caller; /* CKF_LIBRARY_CANT_CREATE_OS_THREADS */
 static share_state *share;
+/* Shares a C_Finalize could not clean up because a transfer in another
+ * thread still used them; freed once that transfer's handle is gone. */
+static share_state *retired;
 static CURL *pool[POOL_MAX];
 static int pool_n;
 static char tool_name[64] = "unknown";
@@ -77,16 +90,35 @@ static share_state *share_new(void)
 	return s;
 }
 
+/* The lock is held. A share still used by a running transfer (C_Finalize
+ * while another thread signs) is retired, not freed: that transfer still
+ * calls its lock callbacks. */
 static void share_free(share_state *s)
 {
 	int i;
 
 	if (!s)
 		return;
-	curl_share_cleanup(s->sh);
+	if (curl_share_cleanup(s->sh) != CURLSHE_OK) {
+		s->next = retired;
+		retired = s;
+		return;
+	}
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&s->locks[i]);
 	free(s);
+}
+
+/* Frees the retired shares no handle uses any more; the lock is held. */
+static void retired_sweep_inlock(void)
+{
+	share_state *s = retired, *next;
+
+	retired = NULL;
+	for (; s; s = next) {
+		next = s->next;
+		share_free(s); /* back on the list while a transfer still uses it */
+	}
 }
 
 static void read_identity(void)
@@ -109,7 +141,7 @@ int mod_http_init(const mod_config *conf, int no_threads)
 	return share ? 0 : -1;
 }
 
-/* Called with the global lock held; no transfer may be running. */
+/* Called with the global lock held. */
 void mod_http_free(void)
 {
 	int i;
@@ -176,15 +208,28 @@ int mod_http_escape(const char *seg, char *out, size_t outlen)
 	return 0;
 }
 
-static CURL *pool_get(CURLSH **sh)
+/* A pooled (or new) handle, the share and a copy of the configuration;
+ * NULL and *sh NULL when the module has no url or is not initialised. */
+static CURL *pool_get(CURLSH **sh, req_conf *rc)
 {
 	CURL *h = NULL;
 
 	mod_lock();
-	if (pool_n > 0)
-		h = pool[--pool_n];
-	*sh = share ? share->sh : NULL;
+	*sh = share && http_conf && http_conf->url ? share->sh : NULL;
+	if (*sh) {
+		rs_strlcpy(rc->url, http_conf->url, sizeof(rc->url));
+		rs_strlcpy(rc->ca_file, http_conf->ca_file ? http_conf->ca_file : "",
+			   sizeof(rc->ca_file));
+		rc->plain_http = http_conf->plain_http;
+		rc->resolve_in_caller = resolve_in_caller;
+		rc->connect_ms = (long)(http_conf->connect_timeout * 1000);
+		rc->request_ms = (long)(http_conf->request_timeout * 1000);
+		if (pool_n > 0)
+			h = pool[--pool_n];
+	}
 	mod_unlock();
+	if (!*sh)
+		return NULL;
 	return h ? h : curl_easy_init();
 }
 
@@ -198,8 +243,12 @@ static void pool_put(CURL *h, CURLSH *sh)
 		h = NULL;
 	}
 	mod_unlock();
-	if (h)
+	if (h) {
 		curl_easy_cleanup(h);
+		mod_lock();
+		retired_sweep_inlock();
+		mod_unlock();
+	}
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -288,11 +337,10 @@ static void fail_transport(mod_http_resp *resp, const char *why)
 	rs_strlcpy(resp->transport_error, why, sizeof(resp->transport_error));
 }
 
-static int set_options(CURL *h, CURLSH *sh, const char *method, const char *url,
-		       struct curl_slist *headers, const char *body, mod_http_resp *resp,
-		       char *errbuf)
+static int set_options(CURL *h, CURLSH *sh, const req_conf *c, const char *method,
+		       const char *url, struct curl_slist *headers, const char *body,
+		       mod_http_resp *resp, char *errbuf)
 {
-	const mod_config *c = http_conf;
 	CURLcode e = CURLE_OK;
 
 #define SET(opt, val)                                      \
@@ -311,10 +359,10 @@ static int set_options(CURL *h, CURLSH *sh, const char *method, const char *url,
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (c->ca_file)
+	if (c->ca_file[0])
 		SET(CURLOPT_CAINFO, c->ca_file);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(c->connect_timeout * 1000));
-	SET(CURLOPT_TIMEOUT_MS, (long)(c->request_timeout * 1000));
+	SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
+	SET(CURLOPT_TIMEOUT_MS, c->request_ms);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_USERAGENT, "rsign-pkcs11/" RSIGN_VERSION);
 	SET(CURLOPT_HTTPHEADER, headers);
@@ -385,31 +433,32 @@ void mod_http_request(const char *method, const char *path, const char *bearer,
 	struct curl_slist *headers = NULL;
 	CURLSH *sh = NULL;
 	CURL *h = NULL;
+	req_conf conf;
 	CURLcode rc;
 	int n;
 
 	memset(resp, 0, sizeof(*resp));
 	rs_buf_init(&resp->body, MOD_HTTP_MAX_BODY);
 	errbuf[0] = '\0';
-	if (!http_conf || !http_conf->url) {
+	h = pool_get(&sh, &conf);
+	if (!sh) {
 		fail_transport(resp, "no server url configured");
 		return;
 	}
-	n = snprintf(url, sizeof(url), "%s/api/v1%s", http_conf->url, path);
+	n = snprintf(url, sizeof(url), "%s/api/v1%s", conf.url, path);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
 		fail_transport(resp, "request url too long");
-		return;
+		goto out;
 	}
 	headers = headers_new(bearer, body != NULL);
-	h = pool_get(&sh);
-	if (!headers || !h || !sh) {
+	if (!headers || !h) {
 		fail_transport(resp, "out of memory");
 		goto out;
 	}
 	curl_easy_reset(h);
-	if (resolve_in_caller)
+	if (conf.resolve_in_caller)
 		resolve = resolve_here(url);
-	if (set_options(h, sh, method, url, headers, body, resp, errbuf) < 0 ||
+	if (set_options(h, sh, &conf, method, url, headers, body, resp, errbuf) < 0 ||
 	    (resolve && curl_easy_setopt(h, CURLOPT_RESOLVE, resolve) != CURLE_OK)) {
 		fail_transport(resp, "libcurl refused an option");
 		goto out;

@@ -23,6 +23,7 @@
 #include "module.h"
 #include "errors.h"
 #include "http.h"
+#include "approval.h"
 
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -155,6 +156,7 @@ void mod_pad(CK_UTF8CHAR *dst, size_t n, const char *src)
  * to drop what the parent left (http is forgotten there, not freed). */
 static void teardown_inlock(int forked)
 {
+	mod_approval_free_inlock();
 	mod_sessions_free_inlock();
 	mod_signers_free_inlock();
 	if (forked)

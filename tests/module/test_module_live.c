@@ -1,7 +1,7 @@
 /* The module against a real rsignd + SoftHSM2 token: every C_Initialize
  * argument variant followed by a verified signature, the length conventions
- * against the real server, 8 threads signing at once, a forked child that
- * re-initialises and signs, PIN-mode login (user token, clientId:secret,
+ * against the real server, 8 threads signing at once, C_Finalize while 8
+ * threads sign, a forked child that re-initialises and signs, PIN-mode login (user token, clientId:secret,
  * wrong PIN), machine-identity credentials from the environment (only the
  * identity's signers, a renewed access token after expiry), signers named in
  * the configuration, the server's refusals as CK_RV (disabled signer,
@@ -27,7 +27,6 @@
  *   RSIGN_LIVE_TOKEN_TTL       access-token lifetime of the restarted rsignd
  * Without RSIGN_PKCS11_CONF it prints "1..0 # SKIP no rsignd"; a missing
  * RSIGN_LIVE_* variable skips the tests that need it. */
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -462,6 +461,79 @@ static void test_threads(void)
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize_after_threads");
 }
 
+/* ---- C_Finalize while threads are signing ----------------------------------- */
+
+/* PKCS#11 leaves this undefined; the module means to survive it (each call
+ * notices the initialisation it started under is gone): no crash, no
+ * sanitizer report, every call ends with CKR_OK (a verified signature) or
+ * CKR_CRYPTOKI_NOT_INITIALIZED / a session error, and the module initialises
+ * and signs again afterwards. */
+typedef struct racer {
+	pthread_t t;
+	signer g;
+	int ok;
+	int bad_signature;
+	CK_RV end;
+} racer;
+
+static void *racer_run(void *arg)
+{
+	racer *r = arg;
+	int i;
+
+	for (i = 0; i < 100000; i++) {
+		CK_RV rv = CKR_GENERAL_ERROR;
+
+		if (sign_verified(r->g.s, r->g.key, r->g.cert, i, &rv)) {
+			r->ok++;
+			continue;
+		}
+		if (rv == CKR_OK)
+			r->bad_signature++;
+		r->end = rv;
+		break;
+	}
+	return NULL;
+}
+
+static void test_finalize_under_load(void)
+{
+	racer r[N_THREADS];
+	int started = 0, opened = 1, ends_ok = 1, signed_ok = 0, bad = 0;
+	size_t i;
+
+	memset(r, 0, sizeof(r));
+	ok(p11->C_Initialize(NULL) == CKR_OK, "initialize_for_finalize_under_load");
+	for (i = 0; i < N_THREADS; i++)
+		opened = opened && signer_open(&r[i].g, i % 2 ? RSA_SIGNER : EC_SIGNER);
+	ok(opened, "eight_sessions_open_for_finalize_under_load");
+	if (opened) {
+		for (i = 0; i < N_THREADS; i++)
+			if (pthread_create(&r[i].t, NULL, racer_run, &r[i]) == 0)
+				started++;
+		usleep(150 * 1000);
+	}
+	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize_while_threads_sign");
+	for (i = 0; i < (size_t)started; i++) {
+		pthread_join(r[i].t, NULL);
+		signed_ok += r[i].ok;
+		bad += r[i].bad_signature;
+		if (r[i].end != CKR_CRYPTOKI_NOT_INITIALIZED && r[i].end != CKR_SESSION_CLOSED &&
+		    r[i].end != CKR_SESSION_HANDLE_INVALID) {
+			ends_ok = 0;
+			printf("#   thread %zu ended with CK_RV 0x%lx\n", i, (unsigned long)r[i].end);
+		}
+	}
+	printf("# %d signatures before C_Finalize stopped %d threads\n", signed_ok, started);
+	ok(started == N_THREADS && ends_ok && bad == 0,
+	   "threads_end_with_not_initialized_after_finalize");
+	for (i = 0; i < N_THREADS; i++) {
+		X509_free(r[i].g.cert);
+		r[i].g.cert = NULL;
+	}
+	ok(init_sign_finalize(NULL, 1), "initialize_and_sign_again_after_finalize_under_load");
+}
+
 /* ---- fork ----------------------------------------------------------------- */
 
 static void test_fork(void)
@@ -786,6 +858,7 @@ int main(void)
 	test_conventions();
 	test_threads();
 	test_fork();
+	test_finalize_under_load();
 	test_refusals();
 	test_named_signers();
 	test_server_down();
