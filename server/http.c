@@ -27,6 +27,7 @@ struct srv_http {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	int inflight;
+	unsigned long started; /* requests begun, ever */
 };
 
 /* Per-request state kept by MHD between calls of the access handler. */
@@ -291,6 +292,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*con_cls = st;
 		pthread_mutex_lock(&h->lock);
 		h->inflight++;
+		h->started++;
+		pthread_cond_broadcast(&h->idle);
 		pthread_mutex_unlock(&h->lock);
 		return MHD_YES;
 	}
@@ -439,16 +442,34 @@ void srv_http_stop(srv_http *h)
 	if (!h)
 		return;
 	MHD_quiesce_daemon(h->daemon);
-	struct timespec deadline;
+	struct timespec deadline, settle;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += 30;
 	pthread_mutex_lock(&h->lock);
-	while (h->inflight > 0) {
-		if (pthread_cond_timedwait(&h->idle, &h->lock, &deadline) != 0) {
-			rs_warn("shutdown: %d requests still running after 30 s", h->inflight);
-			break;
+	/* Finish what is in flight; then give requests whose bytes were
+	 * already on their way over accepted connections a short moment to
+	 * begin, and finish those too. */
+	for (;;) {
+		while (h->inflight > 0)
+			if (pthread_cond_timedwait(&h->idle, &h->lock, &deadline) != 0)
+				goto late;
+		unsigned long seen = h->started;
+		clock_gettime(CLOCK_REALTIME, &settle);
+		settle.tv_nsec += 500 * 1000000L;
+		if (settle.tv_nsec >= 1000000000L) {
+			settle.tv_sec++;
+			settle.tv_nsec -= 1000000000L;
 		}
+		while (h->started == seen)
+			if (pthread_cond_timedwait(&h->idle, &h->lock, &settle) != 0)
+				break;
+		if (h->started == seen)
+			break;
 	}
+	goto done;
+late:
+	rs_warn("shutdown: %d requests still running after 30 s", h->inflight);
+done:
 	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->daemon);
 	pthread_mutex_destroy(&h->lock);
