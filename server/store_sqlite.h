@@ -241,6 +241,8 @@ void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const char *gran
 
 /* History rows inside an open transaction (store_sqlite_pki.c, _grant.c). */
 srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id);
+/* last_signed_at = max(last_signed_at, t) */
+srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id, time_t t);
 srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *o,
 			      char grant_id_out[RS_UUID_LEN]);
 /* store_sqlite_history.c: queue set-up for sq_store open/close */

@@ -57,14 +57,39 @@ static void run_batch(sq_store *s, sq_job *batch)
 				   : sq_op_apply(s, op, j->op, j->op->grant_id);
 		if (j->rc != SRV_ST_OK && !(j->consume && j->rc == SRV_ST_NOT_FOUND)) {
 			r = j->rc;
-			sq_rollback(s, op);
-			goto fail;
+			goto rollback;
 		}
+	}
+	/* last_signed_at once per signer of the batch, not once per record */
+	for (sq_job *j = batch; j; j = j->next) {
+		if (j->rc != SRV_ST_OK || strcmp(j->op->status, "success") != 0)
+			continue;
+		time_t latest = j->op->created_at;
+		int first = 1;
+		for (sq_job *k = batch; k; k = k->next) {
+			if (k->rc != SRV_ST_OK || strcmp(k->op->status, "success") != 0 ||
+			    strcmp(k->op->signer_id, j->op->signer_id) != 0)
+				continue;
+			if (k == j)
+				break;
+			first = 0; /* an earlier job of this signer did it */
+		}
+		if (!first)
+			continue;
+		for (sq_job *k = j->next; k; k = k->next)
+			if (k->rc == SRV_ST_OK && strcmp(k->op->status, "success") == 0 &&
+			    strcmp(k->op->signer_id, j->op->signer_id) == 0 &&
+			    k->op->created_at > latest)
+				latest = k->op->created_at;
+		if ((r = sq_op_touch_signer(s, op, j->op->signer_id, latest)) != SRV_ST_OK)
+			goto rollback;
 	}
 	if ((r = sq_commit(s, op)) != SRV_ST_OK) /* durable once OK */
 		goto fail;
 	sq_unlock(s);
 	return;
+rollback:
+	sq_rollback(s, op);
 fail:
 	sq_unlock(s);
 	for (sq_job *j = batch; j; j = j->next) {

@@ -588,22 +588,25 @@ void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const char *gran
 	b_text(q, 15, o->approval[0] ? o->approval : "none", brc);
 }
 
-/* The rows of one history record, inside the caller's transaction: the
- * operation, and last_signed_at on success (store_sqlite_history.c commits). */
+/* The row of one history record, inside the caller's transaction
+ * (store_sqlite_history.c commits, and sets last_signed_at once per signer
+ * and batch with sq_op_touch_signer). */
 srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id)
 {
 	sqlite3_stmt *q = s->p[P_OP_INSERT];
 	int brc = SQLITE_OK;
-	srv_st_rc r;
 
 	sq_bind_operation(q, o, grant_id, &brc);
-	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-		return r;
-	if (strcmp(o->status, "success") != 0)
-		return SRV_ST_OK;
-	q = s->p[P_OP_LAST_SIGNED];
-	b_text(q, 1, o->signer_id, &brc);
-	b_int(q, 2, o->created_at, &brc);
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id, time_t t)
+{
+	sqlite3_stmt *q = s->p[P_OP_LAST_SIGNED];
+	int brc = SQLITE_OK;
+
+	b_text(q, 1, signer_id, &brc);
+	b_int(q, 2, t, &brc);
 	return sq_run(s, op, q, brc, RUN_PLAIN);
 }
 
