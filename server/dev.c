@@ -130,13 +130,23 @@ static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *nam
 	snprintf(body, sizeof(body), "{\"name\":\"%s-key\",\"keyAlgorithm\":\"%s\"}", name, alg);
 	if (srv_setup_call(ctx, admin, api_key_create, NULL, body, &key, err, sizeof(err)) != SRV_OK)
 		goto out;
+	const cJSON *key_id = cJSON_GetObjectItemCaseSensitive(key, "id");
+	if (!cJSON_IsString(key_id)) {
+		rs_strlcpy(err, "the new key has no id", sizeof(err));
+		goto out;
+	}
 	snprintf(body, sizeof(body), "{\"keyId\":\"%s\",\"commonName\":\"rsign %s\",\"ttlDays\":365}",
-		 cJSON_GetObjectItemCaseSensitive(key, "id")->valuestring, name);
+		 key_id->valuestring, name);
 	if (srv_setup_call(ctx, admin, api_cert_issue, NULL, body, &cert, err, sizeof(err)) != SRV_OK)
 		goto out;
+	const cJSON *cert_id = cJSON_GetObjectItemCaseSensitive(cert, "id");
+	if (!cJSON_IsString(cert_id)) {
+		rs_strlcpy(err, "the new certificate has no id", sizeof(err));
+		goto out;
+	}
 	snprintf(body, sizeof(body),
 		 "{\"name\":\"%s\",\"description\":\"rsignd dev demo signer (%s)\",\"certificateId\":\"%s\"}",
-		 name, alg, cJSON_GetObjectItemCaseSensitive(cert, "id")->valuestring);
+		 name, alg, cert_id->valuestring);
 	if (srv_setup_call(ctx, admin, api_signer_create, NULL, body, &signer, err, sizeof(err)) !=
 	    SRV_OK)
 		goto out;
