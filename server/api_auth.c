@@ -74,6 +74,12 @@ srv_err api_login(srv_req *r, cJSON **out)
 	}
 	cJSON_AddNumberToObject(*out, "expiresIn", (double)ttl);
 	cJSON_AddStringToObject(*out, "tokenType", "Bearer");
+	/* each login adds an access token; the expired ones go here, so the
+	 * table stays as large as the tokens that can still be used */
+	size_t purged = 0;
+	if (r->ctx->store->ops->token_purge(r->ctx->store, time(NULL), &purged) == SRV_ST_OK &&
+	    purged)
+		rs_debug("purged %zu expired access tokens", purged);
 out:
 	/* the secret lives in the parsed tree; wipe it before freeing */
 	if (secret)

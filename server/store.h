@@ -170,6 +170,8 @@ typedef struct srv_store_ops {
 				  const char *kind, time_t expires_at);
 	srv_st_rc (*token_lookup)(srv_store *st, const char *hash_hex, time_t now,
 				  srv_principal *out);
+	/* deletes every token whose expires_at (non-zero) is <= now; *n = count */
+	srv_st_rc (*token_purge)(srv_store *st, time_t now, size_t *n);
 	/* machine identity secrets, by SHA-256 hex only */
 	srv_st_rc (*secret_set)(srv_store *st, const char *principal_id, const char *client_id,
 				const char *secret_hash_hex);

@@ -24,6 +24,7 @@ static const char *const sq_sql[Q_COUNT] = {
 	[Q_PRINCIPAL_DELETE] = "DELETE FROM principals WHERE id = ?1",
 	[Q_TOKEN_INSERT] = "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at > 0 AND expires_at <= ?1",
 	[Q_TOKEN_LOOKUP] = "SELECT " SQ_P_COLS " FROM tokens t JOIN principals p ON p.id = t.principal_id"
 			   " WHERE t.hash = ?1 AND (t.expires_at = 0 OR t.expires_at > ?2)",
 	[Q_SECRET_CLIENT] = "UPDATE principals SET client_id = ?2 WHERE id = ?1 AND type = 'identity'",
@@ -401,6 +402,23 @@ static srv_st_rc sq_token_insert(srv_store *st, const char *hash_hex, const char
 	return r;
 }
 
+static srv_st_rc sq_token_purge(srv_store *st, time_t now, size_t *n)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !n)
+		return sq_bad_arg("token_purge");
+	sq_lock(s);
+	sqlite3_stmt *q = s->q[Q_TOKEN_PURGE];
+	b_int(q, 1, now, &brc);
+	r = sq_run(s, "token_purge", q, brc, RUN_PLAIN);
+	*n = r == SRV_ST_OK ? (size_t)sqlite3_changes(s->db) : 0;
+	sq_unlock(s);
+	return r;
+}
+
 static srv_st_rc sq_token_lookup(srv_store *st, const char *hash_hex, time_t now,
 				 srv_principal *out)
 {
@@ -508,6 +526,7 @@ static const srv_store_ops sq_ops = {
 	.principal_delete = sq_principal_delete,
 	.token_insert = sq_token_insert,
 	.token_lookup = sq_token_lookup,
+	.token_purge = sq_token_purge,
 	.secret_set = sq_secret_set,
 	.secret_lookup = sq_secret_lookup,
 	.key_insert = sq_key_insert,

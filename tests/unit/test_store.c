@@ -353,6 +353,18 @@ static void test_tokens_and_secrets(srv_store *st)
 	   "token_lookup_ignores_expired_token");
 	ok(st->ops->token_lookup(st, "abcd", NOW, &p) == SRV_ST_NOT_FOUND,
 	   "token_lookup_unknown_not_found");
+	{
+		size_t purged = 99;
+		ok(st->ops->token_purge(st, NOW + 3599, &purged) == SRV_ST_OK && purged == 0 &&
+			   st->ops->token_lookup(st, h2, NOW + 3599, &p) == SRV_ST_OK,
+		   "token_purge_keeps_unexpired_tokens");
+		srv_principal_clear(&p);
+		ok(st->ops->token_purge(st, NOW + 3600, &purged) == SRV_ST_OK && purged == 1 &&
+			   st->ops->token_lookup(st, h2, NOW, &p) == SRV_ST_NOT_FOUND &&
+			   st->ops->token_lookup(st, h1, NOW + 999999, &p) == SRV_ST_OK,
+		   "token_purge_deletes_expired_and_keeps_never_expiring");
+		srv_principal_clear(&p);
+	}
 
 	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh) == SRV_ST_OK, "secret_set_ok");
 	ok(st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0 &&
