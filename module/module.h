@@ -100,6 +100,8 @@ void mod_signers_refresh(void);
  * slot by its ID without listing first. Without the lock. */
 void mod_signers_ensure(void);
 mod_slot *mod_slot_get_inlock(CK_SLOT_ID id);
+/* The slot with a token in it: CKR_SLOT_ID_INVALID or CKR_TOKEN_NOT_PRESENT. */
+CK_RV mod_token_get_inlock(CK_SLOT_ID id, mod_slot **out);
 mod_slot *mod_slot_by_index_inlock(size_t index);
 /* Present slots (or all) sorted by name; count without list. */
 size_t mod_slots_list_inlock(int present_only, CK_SLOT_ID *list, size_t max);

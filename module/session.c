@@ -89,15 +89,9 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	slot = mod_slot_get_inlock(slotID);
-	if (!slot) {
-		rv = CKR_SLOT_ID_INVALID;
+	rv = mod_token_get_inlock(slotID, &slot);
+	if (rv != CKR_OK)
 		goto out;
-	}
-	if (!slot->present) {
-		rv = CKR_TOKEN_NOT_PRESENT;
-		goto out;
-	}
 	if (tab.n >= MAX_SESSIONS) {
 		rv = CKR_SESSION_COUNT;
 		goto out;

@@ -76,6 +76,14 @@ mod_slot *mod_slot_get_inlock(CK_SLOT_ID id)
 	return NULL;
 }
 
+CK_RV mod_token_get_inlock(CK_SLOT_ID id, mod_slot **out)
+{
+	*out = mod_slot_get_inlock(id);
+	if (!*out)
+		return CKR_SLOT_ID_INVALID;
+	return (*out)->present ? CKR_OK : CKR_TOKEN_NOT_PRESENT;
+}
+
 mod_slot *mod_slot_by_index_inlock(size_t index)
 {
 	return index < st.n ? st.slots[index] : NULL;

@@ -91,15 +91,9 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	slot = mod_slot_get_inlock(slotID);
-	if (!slot) {
-		rv = CKR_SLOT_ID_INVALID;
+	rv = mod_token_get_inlock(slotID, &slot);
+	if (rv != CKR_OK)
 		goto out;
-	}
-	if (!slot->present) {
-		rv = CKR_TOKEN_NOT_PRESENT;
-		goto out;
-	}
 	memset(pInfo, 0, sizeof(*pInfo));
 	mod_pad(pInfo->label, sizeof(pInfo->label), slot->name);
 	mod_pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), MOD_MANUFACTURER);
@@ -142,15 +136,9 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	slot = mod_slot_get_inlock(slotID);
-	if (!slot) {
-		rv = CKR_SLOT_ID_INVALID;
+	rv = mod_token_get_inlock(slotID, &slot);
+	if (rv != CKR_OK)
 		goto out;
-	}
-	if (!slot->present) {
-		rv = CKR_TOKEN_NOT_PRESENT;
-		goto out;
-	}
 	/* Before login without credentials the key is unknown: all of them. */
 	n = mod_mech_list(slot->resolved, slot->key_alg, NULL, 0) + mod_digest_mechs(NULL, 0);
 	if (pMechanismList && *pulCount < n)
@@ -179,15 +167,9 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	slot = mod_slot_get_inlock(slotID);
-	if (!slot) {
-		rv = CKR_SLOT_ID_INVALID;
+	rv = mod_token_get_inlock(slotID, &slot);
+	if (rv != CKR_OK)
 		goto out;
-	}
-	if (!slot->present) {
-		rv = CKR_TOKEN_NOT_PRESENT;
-		goto out;
-	}
 	memset(pInfo, 0, sizeof(*pInfo));
 	if (mod_digest_mech_info(type, pInfo))
 		goto out;
