@@ -5,10 +5,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "server/auth.h"
-#include "server/config.h"
-#include "server/errors.h"
-#include "server/http.h"
+#include "server/http/auth.h"
+#include "server/rsignd/config.h"
+#include "server/http/errors.h"
+#include "server/api/api.h"
+#include "server/http/http.h"
 #include "tap.h"
 
 static char tmpdir[] = "/tmp/rsign-test-server-XXXXXX";

@@ -1,4 +1,4 @@
-/* Unit tests of the SQLite storage (server/store_sqlite*.c): migrations,
+/* Unit tests of the SQLite storage (server/store/store_sqlite*.c): migrations,
  * every op's round trip, visibility rules, cascades, history, concurrency.
  * Works in a temporary directory removed at the end. */
 #include <dirent.h>
@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include <sqlite3.h>
 #include "rsign/log.h"
-#include "server/store.h"
-#include "server/store_sqlite.h"
+#include "server/store/store.h"
+#include "server/store/store_sqlite.h"
 #include "tap.h"
 
 #define NOW ((time_t)1800000000)

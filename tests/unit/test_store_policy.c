@@ -1,6 +1,6 @@
 /* Unit tests of the SQLite storage of policies, approval requests,
  * decisions, grants, grant-consuming history and the audit log
- * (server/store_sqlite_policy.c), including the exactness of grant
+ * (server/store/store_sqlite_policy.c), including the exactness of grant
  * consumption under 32 concurrent callers. Works in a temporary directory
  * removed at the end. */
 #include <dirent.h>
@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <sqlite3.h>
 #include "rsign/log.h"
-#include "server/store.h"
-#include "server/store_sqlite.h"
+#include "server/store/store.h"
+#include "server/store/store_sqlite.h"
 #include "tap.h"
 
 #define NOW ((time_t)1800000000)

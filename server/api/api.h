@@ -1,0 +1,80 @@
+/* Every API handler, one group per file named after its URL resource. */
+#ifndef SRV_API_H
+#define SRV_API_H
+#include "server/http/http.h"
+
+/* api_health.c */
+srv_err api_health(srv_req *r, cJSON **out);
+/* api_auth.c: /auth and /principals */
+srv_err api_login(srv_req *r, cJSON **out);
+srv_err api_whoami(srv_req *r, cJSON **out);
+srv_err api_principal_create(srv_req *r, cJSON **out);
+srv_err api_principal_list(srv_req *r, cJSON **out);
+srv_err api_principal_get(srv_req *r, cJSON **out);
+srv_err api_principal_delete(srv_req *r, cJSON **out);
+srv_err api_principal_token(srv_req *r, cJSON **out);
+/* api_keys.c: /pki/keys */
+srv_err api_key_create(srv_req *r, cJSON **out);
+srv_err api_key_list(srv_req *r, cJSON **out);
+srv_err api_key_get(srv_req *r, cJSON **out);
+srv_err api_key_csr(srv_req *r, cJSON **out);
+/* api_certs.c: /pki/certificates and /pki/ca */
+srv_err api_cert_import(srv_req *r, cJSON **out);
+srv_err api_cert_issue(srv_req *r, cJSON **out);
+srv_err api_cert_list(srv_req *r, cJSON **out);
+srv_err api_cert_get(srv_req *r, cJSON **out);
+srv_err api_ca_get(srv_req *r, cJSON **out);
+/* api_signers.c: /pki/signers */
+srv_err api_signer_create(srv_req *r, cJSON **out);
+srv_err api_signer_list(srv_req *r, cJSON **out);
+srv_err api_signer_get(srv_req *r, cJSON **out);
+srv_err api_signer_update(srv_req *r, cJSON **out);
+srv_err api_signer_delete(srv_req *r, cJSON **out);
+srv_err api_signer_public_key(srv_req *r, cJSON **out);
+srv_err api_signer_certificate(srv_req *r, cJSON **out);
+srv_err api_member_add(srv_req *r, cJSON **out);
+srv_err api_member_remove(srv_req *r, cJSON **out);
+srv_err api_member_list(srv_req *r, cJSON **out);
+/* api_sign.c: POST /pki/signers/{id}/sign */
+srv_err api_sign(srv_req *r, cJSON **out);
+/* api_operations.c: GET /pki/signers/{id}/operations */
+srv_err api_operation_list(srv_req *r, cJSON **out);
+
+/* api_policies.c: /pki/signing-policies */
+srv_err api_policy_create(srv_req *r, cJSON **out);
+srv_err api_policy_list(srv_req *r, cJSON **out);
+srv_err api_policy_get(srv_req *r, cJSON **out);
+srv_err api_policy_update(srv_req *r, cJSON **out);
+srv_err api_policy_delete(srv_req *r, cJSON **out);
+/* Loads a policy by id or name: 404 when absent. */
+srv_err api_policy_load(srv_req *r, const char *id, srv_policy *p);
+cJSON *api_policy_json(const srv_policy *p);
+/* api_requests.c: /pki/signers/{id}/requests, /pki/signing-requests */
+srv_err api_request_create(srv_req *r, cJSON **out);
+srv_err api_request_list(srv_req *r, cJSON **out);
+srv_err api_request_get(srv_req *r, cJSON **out);
+srv_err api_request_approve(srv_req *r, cJSON **out);
+srv_err api_request_reject(srv_req *r, cJSON **out);
+srv_err api_request_cancel(srv_req *r, cJSON **out);
+/* api_grants.c: /pki/grants */
+srv_err api_grant_list(srv_req *r, cJSON **out);
+srv_err api_grant_revoke(srv_req *r, cJSON **out);
+/* api_audit.c: /audit-log, and the one way to write to it (takes detail) */
+srv_err api_audit_list(srv_req *r, cJSON **out);
+void api_audit(srv_req *r, const char *action, const char *type, const char *id, cJSON *detail);
+
+/* Shared by the signer-scoped handlers (api_signers.c): loads the signer
+ * named by r->params[0] and checks that the caller has at least `need`
+ * (SRV_ROLE_AUDITOR = may read, SRV_ROLE_OPERATOR = may sign). On a 403
+ * only s->id stays set (nothing to free). */
+srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role);
+
+/* A ?signerId= filter given as id or name becomes the id (kept in id);
+ * an unknown one stays as given and matches nothing. */
+srv_err api_signer_query(srv_req *r, const char **signer, srv_id id);
+
+/* routes.c: the route table, method + path -> handler (ends with a NULL
+ * pattern). */
+extern const srv_route srv_routes[];
+
+#endif

@@ -1,0 +1,243 @@
+/* /pki/signing-policies: who approves signing with a signer, how many
+ * approvals, and what a grant allows (maxSignings, maxWindowDuration). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "rsign/json.h"
+#include "rsign/log.h"
+#include "rsign/util.h"
+#include "server/api/api.h"
+
+#define MAX_APPROVERS 32
+
+cJSON *api_policy_json(const srv_policy *p)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", p->id);
+	cJSON_AddStringToObject(o, "name", p->name ? p->name : "");
+	cJSON *a = cJSON_AddArrayToObject(o, "approvers");
+	for (size_t i = 0; i < p->n_approvers; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(p->approvers[i]));
+	cJSON_AddNumberToObject(o, "requiredApprovals", p->required_approvals);
+	cJSON *c = cJSON_AddObjectToObject(o, "constraints");
+	if (p->max_signings)
+		cJSON_AddNumberToObject(c, "maxSignings", (double)p->max_signings);
+	else
+		cJSON_AddNullToObject(c, "maxSignings");
+	if (p->max_window)
+		cJSON_AddNumberToObject(c, "maxWindowDuration", (double)p->max_window);
+	else
+		cJSON_AddNullToObject(c, "maxWindowDuration");
+	cJSON_AddNumberToObject(o, "requestTtl", (double)p->request_ttl);
+	cJSON_AddBoolToObject(o, "bypassForMachineIdentities", p->bypass_identities);
+	srv_json_time(o, "createdAt", p->created_at);
+	srv_json_time(o, "updatedAt", p->updated_at);
+	return o;
+}
+
+/* approvers: a non-empty array of distinct user principals (id or name). */
+static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
+{
+	srv_store *st = r->ctx->store;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
+	    cJSON_GetArraySize(arr) > MAX_APPROVERS)
+		return srv_fail(r, SRV_E_BAD_REQUEST, "approvers must list 1 to %d principals",
+				MAX_APPROVERS);
+	srv_id *ids = calloc((size_t)cJSON_GetArraySize(arr), sizeof(srv_id));
+	if (!ids)
+		return srv_fail(r, SRV_E_INTERNAL, "out of memory");
+	size_t n = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr)
+	{
+		srv_principal u = {0};
+		if (!cJSON_IsString(it) || strlen(it->valuestring) > 64 ||
+		    st->ops->principal_get(st, it->valuestring, &u) != SRV_ST_OK) {
+			free(ids);
+			return srv_fail(r, SRV_E_BAD_REQUEST, "approver \"%s\" names no principal",
+					cJSON_IsString(it) ? it->valuestring : "?");
+		}
+		int user = strcmp(u.type, "user") == 0, dup = 0;
+		for (size_t i = 0; i < n; i++)
+			dup |= strcmp(ids[i], u.id) == 0;
+		if (!dup)
+			memcpy(ids[n++], u.id, sizeof(srv_id));
+		srv_principal_clear(&u);
+		if (!user) {
+			free(ids);
+			return srv_fail(r, SRV_E_BAD_REQUEST,
+					"approver \"%s\" is a machine identity; only users approve",
+					it->valuestring);
+		}
+	}
+	free(p->approvers);
+	p->approvers = ids;
+	p->n_approvers = n;
+	return SRV_OK;
+}
+
+/* Applies the fields present in j to p (create: all defaults first). */
+static srv_err read_policy(srv_req *r, const cJSON *j, srv_policy *p, int create)
+{
+	const char *name = NULL;
+	long long v;
+	int b;
+	if (rs_json_str(j, "name", create, 64, &name) != RS_JSON_OK || (name && !rs_is_slug(name)))
+		return srv_fail(r, SRV_E_BAD_REQUEST, "name must match ^[a-z0-9][a-z0-9-]{0,63}$");
+	if (name) {
+		free(p->name);
+		p->name = strdup(name);
+	}
+	const cJSON *ap = cJSON_GetObjectItemCaseSensitive(j, "approvers");
+	if (ap || create)
+		if (read_approvers(r, ap, p) != SRV_OK)
+			return r->err;
+	v = p->required_approvals ? p->required_approvals : 1;
+	if (rs_json_int(j, "requiredApprovals", 0, 1, MAX_APPROVERS, &v) != RS_JSON_OK)
+		return srv_fail(r, SRV_E_BAD_REQUEST, "requiredApprovals must be at least 1");
+	p->required_approvals = (int)v;
+	if ((size_t)p->required_approvals > p->n_approvers)
+		return srv_fail(r, SRV_E_BAD_REQUEST,
+				"requiredApprovals (%d) exceeds the number of approvers (%zu)",
+				p->required_approvals, p->n_approvers);
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "constraints");
+	if (c || create) {
+		if (!cJSON_IsObject(c))
+			return srv_fail(r, SRV_E_BAD_REQUEST,
+					"constraints must be an object with maxSignings and/or maxWindowDuration");
+		long long ms = 0, mw = 0;
+		if (rs_json_int(c, "maxSignings", 0, 1, 1000000000, &ms) != RS_JSON_OK ||
+		    rs_json_int(c, "maxWindowDuration", 0, 1, 315360000, &mw) != RS_JSON_OK)
+			return srv_fail(r, SRV_E_BAD_REQUEST,
+					"maxSignings and maxWindowDuration must be positive whole numbers");
+		if (!ms && !mw)
+			return srv_fail(r, SRV_E_BAD_REQUEST,
+					"constraints need maxSignings, maxWindowDuration or both");
+		p->max_signings = ms;
+		p->max_window = mw;
+	}
+	v = p->request_ttl ? p->request_ttl : 86400;
+	if (rs_json_int(j, "requestTtl", 0, 1, 31536000, &v) != RS_JSON_OK)
+		return srv_fail(r, SRV_E_BAD_REQUEST, "requestTtl must be 1 to 31536000 seconds");
+	p->request_ttl = v;
+	b = p->bypass_identities;
+	if (rs_json_bool(j, "bypassForMachineIdentities", 0, &b) != RS_JSON_OK)
+		return srv_fail(r, SRV_E_BAD_REQUEST, "bypassForMachineIdentities must be a boolean");
+	p->bypass_identities = b;
+	return SRV_OK;
+}
+
+srv_err api_policy_create(srv_req *r, cJSON **out)
+{
+	srv_policy p = {0};
+	srv_err e = SRV_OK;
+	cJSON *j = srv_body_json(r);
+	if (!j)
+		return r->err;
+	if ((e = read_policy(r, j, &p, 1)) != SRV_OK)
+		goto out;
+	if (rs_uuid(p.id) != 0) {
+		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		goto out;
+	}
+	p.created_at = p.updated_at = time(NULL);
+	srv_st_rc rc = r->ctx->store->ops->policy_insert(r->ctx->store, &p);
+	if (rc == SRV_ST_CONFLICT) {
+		e = srv_fail(r, SRV_E_CONFLICT, "a policy named \"%s\" exists", p.name);
+		goto out;
+	}
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_err_from_store(rc), "cannot store the policy");
+		goto out;
+	}
+	*out = api_policy_json(&p);
+	api_audit(r, "policy.create", "policy", p.id, cJSON_Duplicate(*out, 1));
+	r->status = 201;
+out:
+	srv_policy_clear(&p);
+	cJSON_Delete(j);
+	return e;
+}
+
+srv_err api_policy_list(srv_req *r, cJSON **out)
+{
+	srv_policy *v = NULL;
+	size_t n = 0;
+	srv_st_rc rc = r->ctx->store->ops->policy_list(r->ctx->store, &v, &n);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_err_from_store(rc), "cannot list policies");
+	*out = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(*out, "policies");
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, api_policy_json(&v[i]));
+	cJSON_AddNumberToObject(*out, "totalCount", (double)n);
+	srv_policy_list_free(v, n);
+	return SRV_OK;
+}
+
+srv_err api_policy_load(srv_req *r, const char *id, srv_policy *p)
+{
+	srv_st_rc rc = r->ctx->store->ops->policy_get(r->ctx->store, id, p);
+	if (rc == SRV_ST_NOT_FOUND)
+		return srv_fail(r, SRV_E_NOT_FOUND, "no signing policy \"%s\"", id);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_err_from_store(rc), "cannot read the policy");
+	return SRV_OK;
+}
+
+srv_err api_policy_get(srv_req *r, cJSON **out)
+{
+	srv_policy p = {0};
+	if (api_policy_load(r, r->params[0], &p) != SRV_OK)
+		return r->err;
+	*out = api_policy_json(&p);
+	srv_policy_clear(&p);
+	return SRV_OK;
+}
+
+srv_err api_policy_update(srv_req *r, cJSON **out)
+{
+	srv_policy p = {0};
+	srv_err e;
+	cJSON *j = srv_body_json(r);
+	if (!j)
+		return r->err;
+	if ((e = api_policy_load(r, r->params[0], &p)) != SRV_OK ||
+	    (e = read_policy(r, j, &p, 0)) != SRV_OK)
+		goto out;
+	p.updated_at = time(NULL);
+	srv_st_rc rc = r->ctx->store->ops->policy_update(r->ctx->store, &p);
+	if (rc == SRV_ST_CONFLICT) {
+		e = srv_fail(r, SRV_E_CONFLICT, "a policy named \"%s\" exists", p.name);
+		goto out;
+	}
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_err_from_store(rc), "cannot update the policy");
+		goto out;
+	}
+	*out = api_policy_json(&p);
+	api_audit(r, "policy.update", "policy", p.id, cJSON_Duplicate(*out, 1));
+out:
+	srv_policy_clear(&p);
+	cJSON_Delete(j);
+	return e;
+}
+
+srv_err api_policy_delete(srv_req *r, cJSON **out)
+{
+	srv_policy p = {0};
+	if (api_policy_load(r, r->params[0], &p) != SRV_OK)
+		return r->err;
+	srv_st_rc rc = r->ctx->store->ops->policy_delete(r->ctx->store, p.id);
+	srv_err e = SRV_OK;
+	if (rc == SRV_ST_CONFLICT)
+		e = srv_fail(r, SRV_E_CONFLICT, "policy %s is used by a signer", p.name);
+	else if (rc != SRV_ST_OK)
+		e = srv_fail(r, srv_err_from_store(rc), "cannot delete the policy");
+	else {
+		*out = api_policy_json(&p);
+		api_audit(r, "policy.delete", "policy", p.id, NULL);
+	}
+	srv_policy_clear(&p);
+	return e;
+}

@@ -1,0 +1,321 @@
+/* /pki/signers/{id}/requests and /pki/signing-requests: an operator asks
+ * for signings with a justification; the policy's approvers approve or
+ * reject; enough approvals create a grant for the requester. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "rsign/json.h"
+#include "rsign/log.h"
+#include "rsign/util.h"
+#include "server/api/api.h"
+#include "server/http/auth.h"
+
+static cJSON *request_json(const srv_request *q)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", q->id);
+	cJSON_AddStringToObject(o, "signerId", q->signer_id);
+	cJSON_AddStringToObject(o, "policyId", q->policy_id);
+	cJSON_AddStringToObject(o, "requesterId", q->requester_id);
+	cJSON_AddStringToObject(o, "requesterName", q->requester_name ? q->requester_name : "");
+	cJSON_AddStringToObject(o, "justification", q->justification ? q->justification : "");
+	if (q->signings)
+		cJSON_AddNumberToObject(o, "requestedSignings", (double)q->signings);
+	else
+		cJSON_AddNullToObject(o, "requestedSignings");
+	if (q->window)
+		cJSON_AddNumberToObject(o, "requestedWindowDuration", (double)q->window);
+	else
+		cJSON_AddNullToObject(o, "requestedWindowDuration");
+	cJSON_AddStringToObject(o, "status", q->status);
+	cJSON_AddNumberToObject(o, "approvals", q->approvals);
+	srv_json_time(o, "createdAt", q->created_at);
+	srv_json_time(o, "expiresAt", q->expires_at);
+	srv_json_time(o, "closedAt", q->closed_at);
+	if (q->grant_id[0])
+		cJSON_AddStringToObject(o, "grantId", q->grant_id);
+	else
+		cJSON_AddNullToObject(o, "grantId");
+	return o;
+}
+
+static int is_approver(const srv_policy *p, const char *principal_id)
+{
+	for (size_t i = 0; i < p->n_approvers; i++)
+		if (strcmp(p->approvers[i], principal_id) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether the caller may see a request: admin, requester, an approver of
+ * its policy, or a member of its signer. */
+static int may_see(srv_req *r, const srv_request *q)
+{
+	if (r->actor.admin || strcmp(q->requester_id, r->actor.id) == 0)
+		return 1;
+	srv_policy p = {0};
+	int yes = 0;
+	if (r->ctx->store->ops->policy_get(r->ctx->store, q->policy_id, &p) == SRV_ST_OK)
+		yes = is_approver(&p, r->actor.id);
+	srv_policy_clear(&p);
+	srv_role role = SRV_ROLE_NONE;
+	if (!yes && srv_auth_signer_role(r->ctx->store, &r->actor, q->signer_id, &role) == SRV_OK)
+		yes = role != SRV_ROLE_NONE;
+	return yes;
+}
+
+/* requestedSignings / requestedWindowDuration within the policy's limits;
+ * omitted ones take the limit. */
+static srv_err read_wanted(srv_req *r, const cJSON *j, const srv_policy *p, srv_request *q)
+{
+	long long s = 0, w = 0;
+	if (rs_json_int(j, "requestedSignings", 0, 1, 1000000000, &s) != RS_JSON_OK ||
+	    rs_json_int(j, "requestedWindowDuration", 0, 1, 315360000, &w) != RS_JSON_OK)
+		return srv_fail(r, SRV_E_BAD_REQUEST,
+				"requestedSignings and requestedWindowDuration must be positive whole numbers");
+	if (p->max_signings && s > p->max_signings)
+		return srv_fail(r, SRV_E_BAD_REQUEST, "requestedSignings exceeds the policy's maxSignings (%lld)",
+				p->max_signings);
+	if (p->max_window && w > p->max_window)
+		return srv_fail(r, SRV_E_BAD_REQUEST,
+				"requestedWindowDuration exceeds the policy's maxWindowDuration (%lld)",
+				p->max_window);
+	q->signings = s ? s : p->max_signings;
+	q->window = w ? w : p->max_window;
+	return SRV_OK;
+}
+
+srv_err api_request_create(srv_req *r, cJSON **out)
+{
+	srv_signer s = {0};
+	srv_policy p = {0};
+	srv_request q = {0};
+	const char *why = NULL;
+	srv_err e;
+	cJSON *j = srv_body_json(r);
+	if (!j)
+		return r->err;
+	if ((e = api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL)) != SRV_OK)
+		goto out;
+	if (!s.policy_id[0]) {
+		e = srv_fail(r, SRV_E_BAD_REQUEST,
+			     "signer %s has no signing policy: it signs without approval", s.name);
+		goto out;
+	}
+	if ((e = api_policy_load(r, s.policy_id, &p)) != SRV_OK)
+		goto out;
+	if (rs_json_str(j, "justification", 1, 1024, &why) != RS_JSON_OK || !*why) {
+		e = srv_fail(r, SRV_E_BAD_REQUEST, "justification (1-1024 characters) is required");
+		goto out;
+	}
+	if ((e = read_wanted(r, j, &p, &q)) != SRV_OK)
+		goto out;
+	if (rs_uuid(q.id) != 0) {
+		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		goto out;
+	}
+	memcpy(q.signer_id, s.id, sizeof(q.signer_id));
+	memcpy(q.policy_id, p.id, sizeof(q.policy_id));
+	memcpy(q.requester_id, r->actor.id, sizeof(q.requester_id));
+	q.requester_name = r->actor.name;
+	q.justification = (char *)why;
+	rs_strlcpy(q.status, "pending", sizeof(q.status));
+	q.created_at = time(NULL);
+	q.expires_at = q.created_at + p.request_ttl;
+	srv_st_rc rc = r->ctx->store->ops->request_insert(r->ctx->store, &q);
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_err_from_store(rc), "cannot store the request");
+		goto out;
+	}
+	*out = request_json(&q);
+	cJSON_AddNumberToObject(*out, "requiredApprovals", p.required_approvals);
+	api_audit(r, "request.create", "request", q.id, cJSON_Duplicate(*out, 1));
+	rs_info("signing request %s on %s by %s", q.id, s.name, r->actor.name);
+	r->status = 201;
+out:
+	q.requester_name = NULL;
+	q.justification = NULL;
+	srv_signer_clear(&s);
+	srv_policy_clear(&p);
+	cJSON_Delete(j);
+	return e;
+}
+
+static srv_err load_request(srv_req *r, srv_request *q)
+{
+	srv_st_rc rc = r->ctx->store->ops->request_get(r->ctx->store, r->params[0], time(NULL), q);
+	if (rc == SRV_ST_NOT_FOUND)
+		return srv_fail(r, SRV_E_NOT_FOUND, "no signing request \"%s\"", r->params[0]);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_err_from_store(rc), "cannot read the request");
+	if (!may_see(r, q)) {
+		srv_request_clear(q);
+		return srv_fail(r, SRV_E_NOT_FOUND, "no signing request \"%s\"", r->params[0]);
+	}
+	return SRV_OK;
+}
+
+static cJSON *decisions_json(srv_req *r, const char *request_id)
+{
+	srv_decision *v = NULL;
+	size_t n = 0;
+	cJSON *arr = cJSON_CreateArray();
+	if (r->ctx->store->ops->decision_list(r->ctx->store, request_id, &v, &n) != SRV_ST_OK)
+		return arr;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "approverId", v[i].approver_id);
+		cJSON_AddStringToObject(d, "approverName", v[i].approver_name ? v[i].approver_name : "");
+		cJSON_AddStringToObject(d, "decision", v[i].approve ? "approve" : "reject");
+		cJSON_AddStringToObject(d, "comment", v[i].comment ? v[i].comment : "");
+		srv_json_time(d, "createdAt", v[i].created_at);
+		cJSON_AddItemToArray(arr, d);
+	}
+	srv_decision_list_free(v, n);
+	return arr;
+}
+
+srv_err api_request_get(srv_req *r, cJSON **out)
+{
+	srv_request q = {0};
+	if (load_request(r, &q) != SRV_OK)
+		return r->err;
+	*out = request_json(&q);
+	cJSON_AddItemToObject(*out, "decisions", decisions_json(r, q.id));
+	srv_request_clear(&q);
+	return SRV_OK;
+}
+
+srv_err api_request_list(srv_req *r, cJSON **out)
+{
+	srv_request *v = NULL;
+	size_t n = 0;
+	const char *signer = srv_query(r, "signerId"), *status = srv_query(r, "status");
+	srv_id sid;
+	if (api_signer_query(r, &signer, sid) != SRV_OK)
+		return r->err;
+	srv_st_rc rc = r->ctx->store->ops->request_list(r->ctx->store, signer, status, time(NULL),
+							&v, &n);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_err_from_store(rc), "cannot list requests");
+	*out = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(*out, "requests");
+	size_t shown = 0;
+	for (size_t i = 0; i < n; i++)
+		if (may_see(r, &v[i])) {
+			cJSON_AddItemToArray(arr, request_json(&v[i]));
+			shown++;
+		}
+	cJSON_AddNumberToObject(*out, "totalCount", (double)shown);
+	srv_request_list_free(v, n);
+	return SRV_OK;
+}
+
+/* approve and reject: listed user approvers, never the requester. */
+static srv_err decide(srv_req *r, int approve, cJSON **out)
+{
+	srv_request q = {0}, after = {0};
+	srv_policy p = {0};
+	const char *comment = "";
+	srv_err e;
+	cJSON *j = r->body_len ? srv_body_json(r) : cJSON_CreateObject();
+	if (!j)
+		return r->err;
+	if (rs_json_str(j, "comment", 0, 1024, &comment) != RS_JSON_OK) {
+		e = srv_fail(r, SRV_E_BAD_REQUEST, "comment must be a string of at most 1024 characters");
+		goto out;
+	}
+	if ((e = load_request(r, &q)) != SRV_OK || (e = api_policy_load(r, q.policy_id, &p)) != SRV_OK)
+		goto out;
+	if (strcmp(r->actor.type, "user") != 0 || !is_approver(&p, r->actor.id)) {
+		e = srv_fail(r, SRV_E_PERMISSION, "%s is not an approver of policy %s", r->actor.name,
+			     p.name);
+		goto out;
+	}
+	if (strcmp(q.requester_id, r->actor.id) == 0) {
+		e = srv_fail(r, SRV_E_PERMISSION, "nobody approves their own request");
+		goto out;
+	}
+	time_t now = time(NULL);
+	srv_decision d = {.approve = approve, .comment = (char *)comment, .created_at = now,
+			  .approver_name = r->actor.name};
+	memcpy(d.request_id, q.id, sizeof(d.request_id));
+	memcpy(d.approver_id, r->actor.id, sizeof(d.approver_id));
+	srv_grant g = {.max_signings = q.signings, .window_start = now, .created_at = now,
+		       .expires_at = q.window ? now + q.window : 0};
+	if (rs_uuid(g.id) != 0) {
+		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		goto out;
+	}
+	memcpy(g.signer_id, q.signer_id, sizeof(g.signer_id));
+	memcpy(g.grantee_id, q.requester_id, sizeof(g.grantee_id));
+	memcpy(g.request_id, q.id, sizeof(g.request_id));
+	rs_strlcpy(g.status, "active", sizeof(g.status));
+	srv_st_rc rc = r->ctx->store->ops->request_decide(r->ctx->store, &d, p.required_approvals,
+							  &g, now, &after);
+	if (rc == SRV_ST_CONFLICT) {
+		e = srv_fail(r, SRV_E_CONFLICT, "request %s is %s, or %s decided it already", q.id,
+			     q.status, r->actor.name);
+		goto out;
+	}
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_err_from_store(rc), "cannot record the decision");
+		goto out;
+	}
+	*out = request_json(&after);
+	api_audit(r, approve ? "request.approve" : "request.reject", "request", q.id,
+		  cJSON_Duplicate(*out, 1));
+	if (after.grant_id[0]) {
+		cJSON *gd = cJSON_CreateObject();
+		cJSON_AddStringToObject(gd, "requestId", q.id);
+		cJSON_AddStringToObject(gd, "granteeId", q.requester_id);
+		api_audit(r, "grant.create", "grant", after.grant_id, gd);
+		rs_info("grant %s created for %s on signer %s", after.grant_id, q.requester_name,
+			q.signer_id);
+	}
+out:
+	srv_request_clear(&q);
+	srv_request_clear(&after);
+	srv_policy_clear(&p);
+	cJSON_Delete(j);
+	return e;
+}
+
+srv_err api_request_approve(srv_req *r, cJSON **out)
+{
+	return decide(r, 1, out);
+}
+
+srv_err api_request_reject(srv_req *r, cJSON **out)
+{
+	return decide(r, 0, out);
+}
+
+srv_err api_request_cancel(srv_req *r, cJSON **out)
+{
+	srv_request q = {0};
+	if (load_request(r, &q) != SRV_OK)
+		return r->err;
+	srv_err e = SRV_OK;
+	if (!r->actor.admin && strcmp(q.requester_id, r->actor.id) != 0) {
+		e = srv_fail(r, SRV_E_PERMISSION, "only the requester or an admin cancels a request");
+		goto out;
+	}
+	srv_st_rc rc = r->ctx->store->ops->request_close(r->ctx->store, q.id, "cancelled", time(NULL));
+	if (rc == SRV_ST_CONFLICT) {
+		e = srv_fail(r, SRV_E_CONFLICT, "request %s is %s, not pending", q.id, q.status);
+		goto out;
+	}
+	srv_request_clear(&q);
+	if (rc == SRV_ST_OK)
+		rc = r->ctx->store->ops->request_get(r->ctx->store, r->params[0], time(NULL), &q);
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_err_from_store(rc), "cannot cancel the request");
+		goto out;
+	}
+	*out = request_json(&q);
+	api_audit(r, "request.cancel", "request", q.id, NULL);
+out:
+	srv_request_clear(&q);
+	return e;
+}

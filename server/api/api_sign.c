@@ -1,0 +1,303 @@
+/* POST /pki/signers/{id}/sign: the checks of API.md in their order, the
+ * signature made in the token, and the history record committed before the
+ * answer. Every attempt past authentication is recorded, whatever its end. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "rsign/base64.h"
+#include "rsign/json.h"
+#include "rsign/log.h"
+#include "rsign/util.h"
+#include "server/api/api.h"
+#include "server/api/sign_target.h"
+
+#define SIGN_DATA_MAX 128
+#define META_MAX_KEYS 16
+#define META_MAX_LEN 256
+
+/* What the body says, collected even when part of it is malformed so the
+ * history can show as much as was sent. bad/msg hold the first problem. */
+typedef struct {
+	srv_err bad;
+	char msg[200];
+	char alg_name[32];
+	rs_sign_alg alg;
+	unsigned char data[SIGN_DATA_MAX];
+	size_t data_len;
+	int have_data;
+	int is_digest;
+	long long salt; /* -1 = default */
+	char *metadata; /* JSON text */
+} sign_body;
+
+static void body_fail(sign_body *b, const char *msg)
+{
+	if (b->bad == SRV_OK) {
+		b->bad = SRV_E_BAD_REQUEST;
+		rs_strlcpy(b->msg, msg, sizeof(b->msg));
+	}
+}
+
+static void parse_metadata(const cJSON *j, sign_body *b)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "clientMetadata");
+	if (!m || cJSON_IsNull(m))
+		return;
+	if (!cJSON_IsObject(m)) {
+		body_fail(b, "clientMetadata must be an object of strings");
+		return;
+	}
+	int n = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, m)
+	{
+		if (++n > META_MAX_KEYS) {
+			body_fail(b, "clientMetadata has more than 16 keys");
+			return;
+		}
+		if (!cJSON_IsString(it)) {
+			body_fail(b, "clientMetadata values must be strings");
+			return;
+		}
+		if (rs_utf8_chars(it->string) > META_MAX_LEN ||
+		    rs_utf8_chars(it->valuestring) > META_MAX_LEN) {
+			body_fail(b, "clientMetadata keys and values are at most 256 characters");
+			return;
+		}
+	}
+	free(b->metadata);
+	b->metadata = rs_json_print(m);
+}
+
+static void parse_body(srv_req *r, sign_body *b)
+{
+	const char *alg = NULL, *data = NULL;
+	b->salt = -1;
+	cJSON *j = rs_json_parse((const char *)r->body, r->body_len, RS_JSON_MAX_DEPTH);
+	if (!j || !cJSON_IsObject(j)) {
+		body_fail(b, "the request body is not a JSON object");
+		goto out;
+	}
+	if (rs_json_str(j, "signingAlgorithm", 1, 31, &alg) != RS_JSON_OK) {
+		body_fail(b, "signingAlgorithm is required");
+	} else {
+		rs_strlcpy(b->alg_name, alg, sizeof(b->alg_name));
+		if (rs_sign_alg_parse(alg, &b->alg) != 0)
+			body_fail(b, "signingAlgorithm is not one of the 9 supported algorithms");
+	}
+	if (rs_json_str(j, "data", 1, 1024, &data) != RS_JSON_OK) {
+		body_fail(b, "data (base64, at most 128 bytes decoded) is required");
+	} else {
+		int rc = rs_b64_decode(data, strlen(data), b->data, sizeof(b->data), &b->data_len);
+		if (rc == RS_B64_TOO_LARGE)
+			body_fail(b, "data is larger than 128 bytes once decoded");
+		else if (rc != RS_B64_OK)
+			body_fail(b, "data is not valid base64");
+		else if (b->data_len == 0)
+			body_fail(b, "data is empty");
+		else
+			b->have_data = 1;
+	}
+	if (rs_json_bool(j, "isDigest", 0, &b->is_digest) != RS_JSON_OK)
+		body_fail(b, "isDigest must be a boolean");
+	if (rs_json_int(j, "pssSaltLength", 0, 0, 1024, &b->salt) != RS_JSON_OK)
+		body_fail(b, "pssSaltLength must be a whole number of bytes");
+	parse_metadata(j, b);
+out:
+	cJSON_Delete(j);
+}
+
+/* Algorithm, digest and salt against the signer's key. */
+static srv_err check_request(srv_req *r, const srv_sign_target *s, sign_body *b,
+			     unsigned char *digest, size_t *dlen)
+{
+	if (b->bad != SRV_OK)
+		return srv_fail(r, b->bad, "%s", b->msg);
+	if (!rs_alg_fits_key(b->alg, s->key_alg))
+		return srv_fail(r, SRV_E_BAD_REQUEST, "%s does not fit the signer's %s key",
+				rs_sign_alg_name(b->alg), rs_key_alg_name(s->key_alg));
+	rs_hash h = rs_sign_alg_hash(b->alg);
+	*dlen = rs_hash_len(h);
+	if (b->is_digest) {
+		if (b->data_len != *dlen)
+			return srv_fail(r, SRV_E_BAD_REQUEST,
+					"a %s digest is %zu bytes, data has %zu",
+					rs_hash_name(h), *dlen, b->data_len);
+		memcpy(digest, b->data, *dlen);
+	} else if (rs_hash_compute(h, b->data, b->data_len, digest) != 0) {
+		return srv_fail(r, SRV_E_INTERNAL, "cannot hash the data");
+	}
+	if (b->salt >= 0) {
+		if (!rs_sign_alg_is_pss(b->alg))
+			return srv_fail(r, SRV_E_BAD_REQUEST,
+					"pssSaltLength applies only to RSASSA_PSS algorithms");
+		long long max = (long long)rs_key_alg_sig_len(s->key_alg) - (long long)*dlen - 2;
+		if (b->salt > max)
+			return srv_fail(r, SRV_E_BAD_REQUEST,
+					"pssSaltLength must be between 0 and %lld for this key", max);
+	}
+	return SRV_OK;
+}
+
+/* The history record of this attempt; committed before any answer. With
+ * consume, a success also takes one signing from the caller's grant in the
+ * same transaction; SRV_E_APPROVAL when none is left (nothing written). */
+static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, srv_err outcome,
+		      int consume, const char *approval, char op_id[RS_UUID_LEN],
+		      char grant_id[RS_UUID_LEN])
+{
+	srv_operation op = {0};
+	if (rs_uuid(op.id) != 0)
+		return srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+	rs_strlcpy(op.signer_id, s->id[0] ? s->id : r->params[0], sizeof(op.signer_id));
+	rs_strlcpy(op.status, srv_err_history_status(outcome), sizeof(op.status));
+	rs_strlcpy(op.algorithm, b->alg_name, sizeof(op.algorithm));
+	if (b->have_data) {
+		unsigned char d[64];
+		if (rs_hash_compute(RS_HASH_SHA256, b->data, b->data_len, d) == 0)
+			rs_hex_encode(d, 32, op.data_hash);
+	}
+	op.is_digest = b->is_digest;
+	rs_strlcpy(op.actor_type, r->actor.type, sizeof(op.actor_type));
+	rs_strlcpy(op.actor_id, r->actor.id, sizeof(op.actor_id));
+	op.actor_name = r->actor.name;
+	op.client_metadata = b->metadata ? b->metadata : "{}";
+	rs_strlcpy(op.source_ip, r->source_ip, sizeof(op.source_ip));
+	if (outcome != SRV_OK)
+		rs_strlcpy(op.error_code, srv_err_word(outcome), sizeof(op.error_code));
+	rs_strlcpy(op.approval, approval, sizeof(op.approval));
+	op.created_at = time(NULL);
+	srv_st_rc rc = consume ? r->ctx->store->ops->operation_insert_consume(r->ctx->store, &op,
+									      grant_id)
+			       : r->ctx->store->ops->operation_insert(r->ctx->store, &op);
+	if (consume && rc == SRV_ST_NOT_FOUND)
+		return srv_fail(r, SRV_E_APPROVAL,
+				"no active grant is left for %s on signer %s: request approval",
+				r->actor.name, s->name);
+	if (rc != SRV_ST_OK) {
+		rs_err("sign: cannot record the operation on signer %s: storage error %d",
+		       op.signer_id, (int)rc);
+		return srv_fail(r, SRV_E_UNAVAILABLE, "the signing history cannot be written");
+	}
+	memcpy(op_id, op.id, RS_UUID_LEN);
+	return SRV_OK;
+}
+
+static srv_err sign_in_token(srv_req *r, const srv_sign_target *s, const sign_body *b,
+			     const unsigned char *digest, size_t dlen, unsigned char *sig,
+			     size_t sigmax, size_t *siglen)
+{
+	srv_hsm_rc hr = srv_hsm_sign(r->ctx->hsm, s->ckid, b->alg, digest, dlen, (long)b->salt, sig,
+				     sigmax, siglen);
+	if (hr != SRV_HSM_OK)
+		return srv_fail(r, srv_err_from_hsm(hr), "the token could not sign");
+	return SRV_OK;
+}
+
+/* A signer with a policy signs only under an active grant of the caller,
+ * unless the policy lets machine identities bypass approval. */
+static srv_err check_policy(srv_req *r, const srv_sign_target *s, int *need_grant, int *bypass)
+{
+	srv_grant g = {0};
+	*need_grant = 0;
+	*bypass = 0;
+	if (!s->policy_id[0])
+		return SRV_OK;
+	*bypass = s->bypass_identities && strcmp(r->actor.type, "identity") == 0;
+	if (*bypass)
+		return SRV_OK;
+	*need_grant = 1;
+	srv_st_rc rc = r->ctx->store->ops->grant_find_active(r->ctx->store, s->id, r->actor.id,
+							     time(NULL), &g);
+	if (rc == SRV_ST_NOT_FOUND)
+		return srv_fail(r, SRV_E_APPROVAL,
+				"signer %s needs approval: %s has no active grant (request one)",
+				s->name, r->actor.name);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_err_from_store(rc), "cannot read grants");
+	return SRV_OK;
+}
+
+/* Exists and the caller is an operator (admins count as operators). */
+static srv_err load_target(srv_req *r, srv_sign_target *s)
+{
+	srv_role role = SRV_ROLE_NONE;
+	srv_err e = srv_sign_target_get(r, s);
+	if (e != SRV_OK)
+		return e;
+	if ((e = srv_sign_target_role(r, s, &role)) != SRV_OK)
+		return srv_fail(r, e, "cannot read the signer's members");
+	if (role != SRV_ROLE_OPERATOR)
+		return srv_fail(r, SRV_E_PERMISSION, "%s may not sign with this signer", r->actor.name);
+	return SRV_OK;
+}
+
+srv_err api_sign(srv_req *r, cJSON **out)
+{
+	sign_body b = {0};
+	srv_sign_target s = {0};
+	unsigned char digest[64], sig[1024];
+	size_t dlen = 0, siglen = 0;
+	char op_id[RS_UUID_LEN] = "", grant_id[RS_UUID_LEN] = "";
+	int need_grant = 0, bypass = 0;
+	time_t now = time(NULL);
+	char when[RS_TIME_LEN];
+
+	parse_body(r, &b);
+	srv_err e = load_target(r, &s);
+	if (e != SRV_OK)
+		goto record;
+	if (!s.enabled) {
+		e = srv_fail(r, SRV_E_SIGNER_DISABLED, "signer %s is disabled", s.name);
+		goto record;
+	}
+	if (now < s.not_before || now > s.not_after) {
+		rs_time_format(now < s.not_before ? s.not_before : s.not_after, when);
+		e = srv_fail(r, SRV_E_CERT_EXPIRED, "the certificate of signer %s %s %s", s.name,
+			     now < s.not_before ? "is not valid before" : "expired at", when);
+		goto record;
+	}
+	if ((e = check_request(r, &s, &b, digest, &dlen)) != SRV_OK)
+		goto record;
+	if ((e = check_policy(r, &s, &need_grant, &bypass)) != SRV_OK)
+		goto record;
+	e = sign_in_token(r, &s, &b, digest, dlen, sig, sizeof(sig), &siglen);
+	if (e == SRV_OK && need_grant) {
+		/* the grant is consumed with the record; when another call took
+		 * the last signing meanwhile, this one is denied and recorded so */
+		e = record(r, &s, &b, SRV_OK, 1, "grant", op_id, grant_id);
+		if (e == SRV_OK)
+			goto answer;
+		if (e != SRV_E_APPROVAL)
+			goto answer;
+	}
+record:;
+	srv_err re = record(r, &s, &b, e, 0, bypass ? "bypass" : need_grant ? "grant" : "none",
+			    op_id, grant_id);
+	if (e == SRV_OK && re != SRV_OK)
+		e = re;
+answer:
+	if (e == SRV_OK) {
+		char *sig64 = rs_b64_encode(sig, siglen);
+		if (!sig64) {
+			e = srv_fail(r, SRV_E_INTERNAL, "out of memory");
+		} else {
+			*out = cJSON_CreateObject();
+			cJSON_AddStringToObject(*out, "signature", sig64);
+			cJSON_AddStringToObject(*out, "signingAlgorithm", rs_sign_alg_name(b.alg));
+			cJSON_AddStringToObject(*out, "signerId", s.id);
+			cJSON_AddStringToObject(*out, "operationId", op_id);
+			if (grant_id[0])
+				cJSON_AddStringToObject(*out, "grantId", grant_id);
+			free(sig64);
+		}
+	} else {
+		rs_info("sign on %s by %s refused: %s (%s)", s.name[0] ? s.name : r->params[0],
+			r->actor.name, srv_err_word(e), r->errmsg);
+	}
+	rs_wipe(b.data, sizeof(b.data));
+	rs_wipe(digest, sizeof(digest));
+	rs_wipe(sig, sizeof(sig));
+	free(b.metadata);
+	return e;
+}

@@ -1,0 +1,449 @@
+/* rsignctl's HTTP client over libcurl: base URL checks, the Bearer header,
+ * bounded responses, and the translation of error bodies and transport
+ * failures into one stderr line and an exit code. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include "rsign/json.h"
+#include "rsign/util.h"
+#include "server/ctl/ctl_http.h"
+
+#define API_PREFIX "/api/v1"
+#define CONNECT_TIMEOUT_S 10L
+#define TOTAL_TIMEOUT_S 60L
+#define ERROR_FIELD_MAX 2048
+
+struct ctl_http {
+	CURL *curl;
+	char *base;    /* url without trailing '/', plus API_PREFIX */
+	char *ca_file; /* NULL: the system store */
+	char *auth;    /* "Authorization: Bearer <token>", wiped on free; NULL: none */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static char *dup_str(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+static int is_loopback(const char *host)
+{
+	/* 127.0.0.0/8 as a literal only: "127.example.com" is a DNS name. */
+	if (strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == strlen(host))
+		return 1;
+	return strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
+	       strcmp(host, "::1") == 0;
+}
+
+/* https anywhere; plain http only to a loopback host, as API.md allows. */
+static int check_url(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *query = NULL, *fragment = NULL;
+	int rc = CTL_EXIT_CONFIG;
+
+	if (!u)
+		return CTL_EXIT_SOFTWARE;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		fprintf(stderr, "rsignctl: the server URL is not a valid https:// URL\n");
+		goto out;
+	}
+	/* Paths are appended to the URL: a query or fragment would swallow them. */
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK) {
+		fprintf(stderr, "rsignctl: the server URL must not have a query or fragment\n");
+		goto out;
+	}
+	if (strcmp(scheme, "https") == 0 || (strcmp(scheme, "http") == 0 && is_loopback(host))) {
+		rc = CTL_EXIT_OK;
+	} else if (strcmp(scheme, "http") == 0) {
+		fprintf(stderr, "rsignctl: plain http is allowed only to a loopback host; "
+				"use https\n");
+	} else {
+		fprintf(stderr, "rsignctl: the server URL must start with https://\n");
+	}
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(query);
+	curl_free(fragment);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Tokens travel in a header: printable ASCII without spaces only. */
+static int token_ok(const char *t)
+{
+	if (!*t)
+		return 0;
+	for (; *t; t++)
+		if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int ctl_http_new(const char *url, const char *ca_file, const char *token, ctl_http **out)
+{
+	ctl_http *h;
+	rs_buf b;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	/* One handle per process; rsignctl makes at most a few calls per run. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "rsignctl: cannot initialise libcurl\n");
+		return CTL_EXIT_SOFTWARE;
+	}
+	rc = check_url(url);
+	if (rc == CTL_EXIT_OK && token && !token_ok(token)) {
+		fprintf(stderr, "rsignctl: the token contains characters a token cannot have\n");
+		rc = CTL_EXIT_CONFIG;
+	}
+	if (rc != CTL_EXIT_OK) {
+		curl_global_cleanup();
+		return rc;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		curl_global_cleanup();
+		goto oom;
+	}
+	h->curl = curl_easy_init();
+	n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	rs_buf_init(&b, n + sizeof(API_PREFIX));
+	(void)rs_buf_append(&b, url, n);
+	(void)rs_buf_append_str(&b, API_PREFIX);
+	h->base = rs_buf_ok(&b) ? (char *)rs_buf_steal(&b, NULL) : NULL;
+	rs_buf_free(&b);
+	h->ca_file = ca_file ? dup_str(ca_file) : NULL;
+	if (token) {
+		rs_buf_init(&b, strlen(token) + 64);
+		(void)rs_buf_append_str(&b, "Authorization: Bearer ");
+		(void)rs_buf_append_str(&b, token);
+		h->auth = rs_buf_ok(&b) ? (char *)rs_buf_steal(&b, NULL) : NULL;
+		rs_buf_wipe(&b);
+	}
+	if (!h->curl || !h->base || (ca_file && !h->ca_file) || (token && !h->auth)) {
+		ctl_http_free(h);
+		goto oom;
+	}
+	*out = h;
+	return CTL_EXIT_OK;
+oom:
+	fprintf(stderr, "rsignctl: out of memory\n");
+	return CTL_EXIT_SOFTWARE;
+}
+
+void ctl_http_free(ctl_http *h)
+{
+	if (!h)
+		return;
+	curl_easy_cleanup(h->curl);
+	free(h->base);
+	free(h->ca_file);
+	rs_free_secret(h->auth);
+	free(h);
+	curl_global_cleanup();
+}
+
+static int append_escaped(ctl_http *h, rs_buf *b, const char *s)
+{
+	char *e = curl_easy_escape(h->curl, s, 0);
+	int r;
+
+	if (!e) {
+		b->failed = 1; /* keep the buffer's failure sticky */
+		return -1;
+	}
+	r = rs_buf_append_str(b, e);
+	curl_free(e);
+	return r;
+}
+
+int ctl_http_pathf(ctl_http *h, rs_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = ctl_http_vpathf(h, b, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int ctl_http_vpathf(ctl_http *h, rs_buf *b, const char *fmt, va_list ap)
+{
+	const char *p, *arg;
+	int rc = CTL_EXIT_OK;
+
+	for (p = fmt; *p && rc == CTL_EXIT_OK; p++) {
+		if (p[0] != '%') {
+			(void)rs_buf_append(b, p, 1);
+		} else if (p[1] == '%') {
+			(void)rs_buf_append(b, "%", 1);
+			p++;
+		} else if (p[1] == 's') {
+			arg = va_arg(ap, const char *);
+			/* Dot segments would be folded away and name another URL. */
+			if (!*arg || strcmp(arg, ".") == 0 || strcmp(arg, "..") == 0) {
+				fprintf(stderr, "rsignctl: '%s' is not a valid identifier\n", arg);
+				rc = CTL_EXIT_USAGE;
+			} else {
+				(void)append_escaped(h, b, arg);
+			}
+			p++;
+		} else {
+			fprintf(stderr, "rsignctl: internal error: path format %s\n", fmt);
+			rc = CTL_EXIT_SOFTWARE;
+		}
+	}
+	if (rc == CTL_EXIT_OK && !rs_buf_ok(b)) {
+		fprintf(stderr, "rsignctl: cannot build the request path (too long?)\n");
+		rc = CTL_EXIT_USAGE;
+	}
+	return rc;
+}
+
+int ctl_http_query(ctl_http *h, rs_buf *b, const char *name, const char *value)
+{
+	(void)rs_buf_append_str(b, strchr(rs_buf_str(b), '?') ? "&" : "?");
+	(void)append_escaped(h, b, name);
+	(void)rs_buf_append_str(b, "=");
+	(void)append_escaped(h, b, value);
+	if (!rs_buf_ok(b)) {
+		fprintf(stderr, "rsignctl: cannot build the request path (too long?)\n");
+		return CTL_EXIT_USAGE;
+	}
+	return CTL_EXIT_OK;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	rs_buf *b = arg;
+
+	/* A short count makes curl stop with CURLE_WRITE_ERROR. */
+	if (rs_buf_append(b, p, size * n) < 0)
+		return 0;
+	return size * n;
+}
+
+#define SETOPT(opt, val)                                                 \
+	do {                                                             \
+		if ((res = curl_easy_setopt(h->curl, opt, val)) != CURLE_OK) \
+			return res;                                      \
+	} while (0)
+
+static CURLcode setup(ctl_http *h, const char *method, const char *url, const char *body,
+		      struct curl_slist *hdrs, rs_buf *resp)
+{
+	CURLcode res;
+
+	curl_easy_reset(h->curl);
+	h->errbuf[0] = '\0';
+	SETOPT(CURLOPT_ERRORBUFFER, h->errbuf);
+	SETOPT(CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SETOPT(CURLOPT_PROTOCOLS_STR, "https,http");
+#else
+	SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTPS | CURLPROTO_HTTP));
+#endif
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	/* Verification is never optional; there is no switch to turn it off. */
+	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->ca_file)
+		SETOPT(CURLOPT_CAINFO, h->ca_file);
+	SETOPT(CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+	SETOPT(CURLOPT_TIMEOUT, TOTAL_TIMEOUT_S);
+	SETOPT(CURLOPT_USERAGENT, "rsignctl/" RSIGN_VERSION);
+	SETOPT(CURLOPT_HTTPHEADER, hdrs);
+	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(CURLOPT_WRITEDATA, resp);
+	if (strcmp(method, "GET") == 0) {
+		SETOPT(CURLOPT_HTTPGET, 1L);
+		return CURLE_OK;
+	}
+	if (strcmp(method, "POST") != 0)
+		SETOPT(CURLOPT_CUSTOMREQUEST, method);
+	if (body || strcmp(method, "POST") == 0) {
+		SETOPT(CURLOPT_POSTFIELDS, body ? body : "");
+		SETOPT(CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+	}
+	return CURLE_OK;
+}
+
+#undef SETOPT
+
+/* curl copies header strings; the Authorization copy is wiped here. */
+static void free_headers_wiped(struct curl_slist *l)
+{
+	struct curl_slist *i;
+
+	for (i = l; i; i = i->next)
+		rs_wipe(i->data, strlen(i->data));
+	curl_slist_free_all(l);
+}
+
+static int add_header(struct curl_slist **l, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(*l, line);
+
+	if (!n)
+		return -1;
+	*l = n;
+	return 0;
+}
+
+static const char *error_field(const cJSON *tree, const char *name)
+{
+	const char *v = NULL;
+
+	if (!cJSON_IsObject(tree) ||
+	    rs_json_str(tree, name, 0, ERROR_FIELD_MAX, &v) != RS_JSON_OK)
+		return NULL;
+	return v;
+}
+
+static void print_error(long status, const cJSON *tree)
+{
+	const char *err = error_field(tree, "error");
+	const char *msg = error_field(tree, "message");
+	const char *rid = error_field(tree, "reqId");
+
+	fprintf(stderr, "rsignctl: %ld", status);
+	if (err) {
+		fputc(' ', stderr);
+		ctl_put_safe(stderr, err, 0);
+	}
+	if (msg) {
+		fputs(": ", stderr);
+		ctl_put_safe(stderr, msg, 0);
+	}
+	if (!err && !msg)
+		fputs(status >= 300 && status < 400 ? " unexpected redirect" : " (no error body)",
+		      stderr);
+	if (rid) {
+		fputs(" (reqId ", stderr);
+		ctl_put_safe(stderr, rid, 0);
+		fputc(')', stderr);
+	}
+	fputc('\n', stderr);
+}
+
+int ctl_http_call(ctl_http *h, const char *method, const char *path, const cJSON *req,
+		  ctl_http_cb cb, void *arg)
+{
+	rs_buf url, resp;
+	struct curl_slist *hdrs = NULL;
+	char *body = NULL;
+	cJSON *tree = NULL;
+	long status = 0;
+	CURLcode res;
+	int rc;
+
+	rs_buf_init(&url, strlen(h->base) + CTL_HTTP_MAX_PATH);
+	rs_buf_init(&resp, CTL_HTTP_MAX_RESPONSE);
+	(void)rs_buf_append_str(&url, h->base);
+	(void)rs_buf_append_str(&url, path);
+	if (!rs_buf_ok(&url)) {
+		fprintf(stderr, "rsignctl: request path too long\n");
+		rc = CTL_EXIT_USAGE;
+		goto out;
+	}
+	if (req && !(body = rs_json_print(req)))
+		goto oom;
+	if (add_header(&hdrs, "Accept: application/json") < 0 ||
+	    (body && add_header(&hdrs, "Content-Type: application/json") < 0) ||
+	    (h->auth && add_header(&hdrs, h->auth) < 0))
+		goto oom;
+	res = setup(h, method, rs_buf_str(&url), body, hdrs, &resp);
+	if (res == CURLE_OK)
+		res = curl_easy_perform(h->curl);
+	if (res != CURLE_OK) {
+		if (!rs_buf_ok(&resp))
+			fprintf(stderr, "rsignctl: the server's response is larger than %u MiB\n",
+				CTL_HTTP_MAX_RESPONSE >> 20);
+		else
+			fprintf(stderr, "rsignctl: %s\n",
+				h->errbuf[0] ? h->errbuf : curl_easy_strerror(res));
+		rc = CTL_EXIT_TRANSPORT;
+		goto out;
+	}
+	if (curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) {
+		fprintf(stderr, "rsignctl: no HTTP status in the response\n");
+		rc = CTL_EXIT_TRANSPORT;
+		goto out;
+	}
+	if (resp.len > 0)
+		tree = rs_json_parse((const char *)resp.data, resp.len, RS_JSON_MAX_DEPTH);
+	if (status < 200 || status >= 300) {
+		print_error(status, tree);
+		rc = CTL_EXIT_SERVER;
+	} else if (resp.len > 0 && !tree) {
+		fprintf(stderr, "rsignctl: %ld response is not valid JSON\n", status);
+		rc = CTL_EXIT_SERVER;
+	} else {
+		rc = cb ? cb(tree, arg) : CTL_EXIT_OK;
+	}
+	goto out;
+oom:
+	fprintf(stderr, "rsignctl: out of memory\n");
+	rc = CTL_EXIT_SOFTWARE;
+out:
+	ctl_json_delete_wiped(tree);
+	rs_buf_wipe(&resp);
+	rs_buf_free(&url);
+	rs_free_secret(body);
+	free_headers_wiped(hdrs);
+	return rc;
+}
+
+static void wipe_strings(cJSON *n)
+{
+	cJSON *c;
+
+	if (n->valuestring)
+		rs_wipe(n->valuestring, strlen(n->valuestring));
+	for (c = n->child; c; c = c->next)
+		wipe_strings(c);
+}
+
+void ctl_json_delete_wiped(cJSON *tree)
+{
+	if (!tree)
+		return;
+	wipe_strings(tree);
+	cJSON_Delete(tree);
+}
+
+void ctl_put_safe(FILE *f, const char *s, int keep_nl)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p; p++) {
+		if (*p == '\n' && keep_nl) {
+			fputc('\n', f);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fputc('?', f);
+		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			/* C1 controls (U+0080..U+009F) include CSI. */
+			fputc('?', f);
+			p++;
+		} else {
+			fputc(*p, f);
+		}
+	}
+}

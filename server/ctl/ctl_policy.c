@@ -1,0 +1,259 @@
+/* rsignctl's approval commands: signing policies, signing requests and
+ * their decisions, grants, and the audit log. */
+#include <stddef.h>
+#include <stdio.h>
+#include "rsign/json.h"
+#include "server/ctl/ctl_cmds.h"
+
+
+/* ---- policies --------------------------------------------------------- */
+
+/* Shared by create and update: update sends only what was given. */
+static const ctl_field policy_map[] = {
+	{"name", "name", CTL_F_STR, NULL, NULL},
+	{"approver", "approvers", CTL_F_LIST, NULL, "/principals"},
+	{"required", "requiredApprovals", CTL_F_INT, NULL, NULL},
+	{"max-signings", "constraints.maxSignings", CTL_F_INT, NULL, NULL},
+	{"max-window", "constraints.maxWindowDuration", CTL_F_INT, NULL, NULL},
+	{"request-ttl", "requestTtl", CTL_F_INT, NULL, NULL},
+	CTL_FIELDS_END,
+};
+
+int ctl_policy_create(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_field bypass[] = {
+		{"bypass-identities", "bypassForMachineIdentities", CTL_F_FLAG, NULL, NULL},
+		CTL_FIELDS_END,
+	};
+	cJSON *req = NULL;
+	int rc;
+
+	if (!ctl_arg(a, "max-signings") && !ctl_arg(a, "max-window"))
+		return ctl_usage_error(a, "give --max-signings, --max-window or both");
+	if (ctl_arg_int(a, "required") < 1 || ctl_arg_int(a, "required") > a->nlist)
+		return ctl_usage_error(a, "--required must be from 1 to the number of approvers");
+	rc = ctl_body(ctx, a, policy_map, &req);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_body(ctx, a, bypass, &req);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_request(ctx, a, "POST", req, NULL, &ctl_fields_out,
+				 "/pki/signing-policies");
+	cJSON_Delete(req);
+	return rc;
+}
+
+int ctl_policy_list(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_column cols[] = {
+		{"id", "ID"},
+		{"name", "NAME"},
+		{"requiredApprovals", "REQUIRED"},
+		{"requestTtl", "REQUEST TTL"},
+		{"bypassForMachineIdentities", "BYPASS IDENTITIES"},
+		CTL_COLUMNS_END,
+	};
+	static const ctl_out out = {ctl_out_table, cols, 0};
+
+	return ctl_request(ctx, a, "GET", NULL, NULL, &out, "/pki/signing-policies");
+}
+
+int ctl_policy_get(ctl_ctx *ctx, const ctl_args *a)
+{
+	return ctl_request(ctx, a, "GET", NULL, NULL, &ctl_fields_out, "/pki/signing-policies/%s",
+			   a->pos[0]);
+}
+
+/* The policy's current constraints; -1 where there is none. */
+typedef struct {
+	long long max_signings;
+	long long max_window;
+} constraints;
+
+static int take_constraints(const cJSON *body, void *arg)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "constraints");
+	constraints *out = arg;
+
+	if (rs_json_int(c, "maxSignings", 0, 0, CTL_INT_MAX, &out->max_signings) != RS_JSON_OK ||
+	    rs_json_int(c, "maxWindowDuration", 0, 0, CTL_INT_MAX, &out->max_window) !=
+		    RS_JSON_OK) {
+		fprintf(stderr, "rsignctl: the policy's constraints are malformed\n");
+		return CTL_EXIT_SERVER;
+	}
+	return CTL_EXIT_OK;
+}
+
+/* The server takes constraints as a whole; changing one constraint keeps
+ * the other as it is. */
+static int keep_constraints(ctl_ctx *ctx, const ctl_args *a, cJSON *req)
+{
+	const int signings = ctl_arg(a, "max-signings") != NULL;
+	const int window = ctl_arg(a, "max-window") != NULL;
+	constraints now = {-1, -1};
+	cJSON *c = cJSON_GetObjectItemCaseSensitive(req, "constraints");
+	rs_buf path;
+	int rc;
+
+	if (signings == window)
+		return CTL_EXIT_OK;
+	rs_buf_init(&path, CTL_HTTP_MAX_PATH);
+	rc = ctl_http_pathf(ctx->http, &path, "/pki/signing-policies/%s", a->pos[0]);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_http_call(ctx->http, "GET", rs_buf_str(&path), NULL, take_constraints,
+				   &now);
+	rs_buf_free(&path);
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	if ((!signings && now.max_signings >= 0 &&
+	     !cJSON_AddNumberToObject(c, "maxSignings", (double)now.max_signings)) ||
+	    (!window && now.max_window >= 0 &&
+	     !cJSON_AddNumberToObject(c, "maxWindowDuration", (double)now.max_window))) {
+		fprintf(stderr, "rsignctl: out of memory\n");
+		return CTL_EXIT_SOFTWARE;
+	}
+	return CTL_EXIT_OK;
+}
+
+int ctl_policy_update(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_field bypass[] = {
+		{"bypass-identities", "bypassForMachineIdentities", CTL_F_TRUE, NULL, NULL},
+		{"no-bypass-identities", "bypassForMachineIdentities", CTL_F_FALSE, NULL, NULL},
+		CTL_FIELDS_END,
+	};
+	cJSON *req = NULL;
+	int rc;
+
+	rc = ctl_exclusive(a, "bypass-identities", "no-bypass-identities");
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	if (!ctl_any_option(a))
+		return ctl_usage_error(a, "nothing to change");
+	if (ctl_arg(a, "required") && ctl_arg_int(a, "required") < 1)
+		return ctl_usage_error(a, "--required must be at least 1");
+	rc = ctl_body(ctx, a, policy_map, &req);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_body(ctx, a, bypass, &req);
+	if (rc == CTL_EXIT_OK)
+		rc = keep_constraints(ctx, a, req);
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_request(ctx, a, "PATCH", req, NULL, &ctl_fields_out,
+				 "/pki/signing-policies/%s", a->pos[0]);
+	cJSON_Delete(req);
+	return rc;
+}
+
+int ctl_policy_delete(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_out out = {ctl_out_fields, "policy deleted", 0};
+
+	return ctl_request(ctx, a, "DELETE", NULL, NULL, &out, "/pki/signing-policies/%s",
+			   a->pos[0]);
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+int ctl_request_create(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_field map[] = {
+		{"justification", "justification", CTL_F_STR, NULL, NULL},
+		{"signings", "requestedSignings", CTL_F_INT, NULL, NULL},
+		{"window", "requestedWindowDuration", CTL_F_INT, NULL, NULL},
+		CTL_FIELDS_END,
+	};
+
+	return ctl_send(ctx, a, "POST", map, &ctl_fields_out, "/pki/signers/%s/requests",
+			a->pos[0]);
+}
+
+int ctl_request_list(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_query query[] = {
+		{"signer", "signerId", NULL, "/pki/signers"},
+		{"status", "status", NULL, NULL},
+		CTL_QUERY_END,
+	};
+	static const ctl_column cols[] = {
+		{"id", "ID"},
+		{"status", "STATUS"},
+		{"signerId", "SIGNER"},
+		{"requesterId", "REQUESTER"},
+		{"requestedSignings", "SIGNINGS"},
+		{"createdAt", "CREATED"},
+		{"justification", "JUSTIFICATION"},
+		CTL_COLUMNS_END,
+	};
+	static const ctl_out out = {ctl_out_table, cols, 0};
+
+	return ctl_request(ctx, a, "GET", NULL, query, &out, "/pki/signing-requests");
+}
+
+static const ctl_field comment_map[] = {
+	{"comment", "comment", CTL_F_STR, NULL, NULL},
+	CTL_FIELDS_END,
+};
+
+int ctl_request_approve(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_out out = {ctl_out_fields, "request approved", 0};
+
+	return ctl_send(ctx, a, "POST", comment_map, &out, "/pki/signing-requests/%s/approve",
+			a->pos[0]);
+}
+
+int ctl_request_reject(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_out out = {ctl_out_fields, "request rejected", 0};
+
+	return ctl_send(ctx, a, "POST", comment_map, &out, "/pki/signing-requests/%s/reject",
+			a->pos[0]);
+}
+
+int ctl_request_cancel(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_out out = {ctl_out_fields, "request cancelled", 0};
+
+	return ctl_send(ctx, a, "POST", comment_map, &out, "/pki/signing-requests/%s/cancel",
+			a->pos[0]);
+}
+
+/* ---- grants and audit ------------------------------------------------- */
+
+int ctl_grant_list(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_query query[] = {
+		{"signer", "signerId", NULL, "/pki/signers"},
+		{"status", "status", NULL, NULL},
+		CTL_QUERY_END,
+	};
+	static const ctl_column cols[] = {
+		{"id", "ID"},
+		{"status", "STATUS"},
+		{"signerId", "SIGNER"},
+		{"granteeId", "GRANTEE"},
+		{"usedSignings", "USED"},
+		{"maxSignings", "MAX"},
+		{"expiresAt", "EXPIRES"},
+		CTL_COLUMNS_END,
+	};
+	static const ctl_out out = {ctl_out_table, cols, 0};
+
+	return ctl_request(ctx, a, "GET", NULL, query, &out, "/pki/grants");
+}
+
+int ctl_grant_revoke(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_field none[] = {CTL_FIELDS_END};
+	static const ctl_out out = {ctl_out_fields, "grant revoked", 0};
+
+	return ctl_send(ctx, a, "POST", none, &out, "/pki/grants/%s/revoke", a->pos[0]);
+}
+
+int ctl_audit(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_query query[] = {{"limit", "limit", NULL, NULL}, CTL_QUERY_END};
+	/* No columns: the audit entry's shape is not fixed yet. */
+	static const ctl_out out = {ctl_out_table, NULL, 0};
+
+	return ctl_request(ctx, a, "GET", NULL, query, &out, "/audit-log");
+}

@@ -1,0 +1,94 @@
+/* The HTTP layer: libmicrohttpd daemon, TLS, bounded bodies, routing to one
+ * handler per resource, JSON responses and the API's error bodies. */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+#include <stddef.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include "server/http/errors.h"
+#include "server/hsm/hsm.h"
+#include "server/store/store.h"
+
+/* Everything a handler may use; read-only once serving starts. */
+typedef struct {
+	long long max_body;         /* request body limit, bytes (413 beyond) */
+	long long access_token_ttl; /* seconds a login's access token lives */
+	srv_store *store;
+	srv_hsm *hsm;
+	char ca_key_id[RS_UUID_LEN];
+	char *ca_cert_pem;
+	time_t ca_not_after; /* nothing it issues may outlive it */
+	/* read caches of the sign path (cache.h); NULL = no caching */
+	struct srv_cache *auth_cache;   /* token hash -> principal */
+	struct srv_cache *signer_cache; /* signer id or name -> srv_sign_target */
+	struct srv_cache *role_cache;   /* signer id/principal id -> srv_role */
+} srv_ctx;
+
+enum { SRV_AUTH_NONE, SRV_AUTH_ANY, SRV_AUTH_ADMIN };
+
+#define SRV_MAX_PARAMS 3
+
+typedef struct srv_req {
+	srv_ctx *ctx;
+	void *conn; /* struct MHD_Connection */
+	const char *method;
+	const char *path; /* after /api/v1 */
+	const char *params[SRV_MAX_PARAMS]; /* the '*' segments of the route */
+	const unsigned char *body;
+	size_t body_len;
+	char req_id[33];
+	char source_ip[48];
+	srv_principal actor; /* valid when the route needs auth */
+	srv_err err;
+	char errmsg[256];
+	int status; /* success status, 200 unless a handler sets 201 */
+} srv_req;
+
+/* A handler returns SRV_OK with *out set, or an error set with srv_fail. */
+typedef srv_err (*srv_handler)(srv_req *r, cJSON **out);
+
+/* A route's flags. SRV_ROUTE_KEEPS_CACHES: a request that changes nothing
+ * the read caches hold (cache.h) even though its method is not GET. */
+enum { SRV_ROUTE_KEEPS_CACHES = 1 };
+
+typedef struct {
+	const char *method;
+	const char *pattern; /* "/pki/signers/ * /sign" with '*' capturing a segment */
+	srv_handler handler;
+	int auth;
+	int flags;
+} srv_route;
+
+/* 1 when path matches pattern; captured segments point into buf. */
+int srv_route_match(const char *pattern, const char *path, char *buf, size_t buflen,
+		    const char **params);
+
+/* Records the error and its sentence for the response; returns e. */
+srv_err srv_fail(srv_req *r, srv_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Query parameter (URL-decoded) or NULL. */
+const char *srv_query(srv_req *r, const char *name);
+/* Parses the body as a JSON object; on failure records 400 and returns NULL. */
+cJSON *srv_body_json(srv_req *r);
+/* Adds an RFC 3339 time, or null for 0. */
+void srv_json_time(cJSON *o, const char *name, time_t t);
+/* offset/limit query parameters: defaults 0/20, limit 1..100. */
+srv_err srv_paging(srv_req *r, size_t *offset, size_t *limit);
+
+/* How to listen. tls_cert_pem/tls_key_pem are PEM text, NULL with
+ * insecure_http (which is refused unless listen is a loopback address). */
+typedef struct {
+	const char *listen; /* "127.0.0.1:8443", "[::1]:8443", ":8443" */
+	int insecure_http;
+	long long threads;
+	const char *tls_cert_pem, *tls_key_pem;
+} srv_http_opts;
+
+typedef struct srv_http srv_http;
+/* Starts serving the routes (ended by a NULL pattern); *port receives the
+ * bound port (for listen ports of 0). */
+srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_opts *opts,
+			 int *port, char *err, size_t errlen);
+/* Stops accepting, lets in-flight requests finish (bounded), stops. */
+void srv_http_stop(srv_http *h);
+
+#endif

@@ -1,0 +1,234 @@
+/* `rsignd dev --dir DIR`: in the spirit of `vault server -dev`. One
+ * directory holds a SoftHSM2 token, the SQLite database, the TLS
+ * certificate, the admin token and a module config; two demo signers are
+ * created; stdout gets the shell exports once the server is ready, logs go
+ * to stderr. Running it again on the same directory reuses the state. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "rsign/conf.h"
+#include "rsign/log.h"
+#include "rsign/util.h"
+#include "server/api/api.h"
+#include "server/rsignd/dev.h"
+#include "server/rsignd/setup.h"
+
+typedef struct {
+	char dir[PATH_MAX];
+	char path[8][PATH_MAX + 64];
+	const srv_dev_opts *o;
+} dev_state;
+
+enum { P_SOFTHSM, P_TOKENS, P_PIN, P_DB, P_ADMIN, P_CONF, P_MODCONF, P_TLSCERT };
+
+static int write_text(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(text);
+	ssize_t w = write(fd, text, len);
+	fchmod(fd, mode);
+	if (close(fd) != 0 || w != (ssize_t)len)
+		return -1;
+	return 0;
+}
+
+static int read_line(const char *path, char *out, size_t outlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char *ok = fgets(out, (int)outlen, f);
+	fclose(f);
+	if (!ok)
+		return -1;
+	out[strcspn(out, "\r\n")] = '\0';
+	return out[0] ? 0 : -1;
+}
+
+static int prepare_dir(dev_state *d)
+{
+	static const char *names[] = {"softhsm2.conf", "tokens", "pin", "rsign.db", "admin.token",
+				      "rsignd.conf", "rsign-pkcs11.conf", "tls/server.pem"};
+	if (mkdir(d->o->dir, 0700) != 0 && errno != EEXIST) {
+		rs_err("dev: cannot create %s: %s", d->o->dir, strerror(errno));
+		return -1;
+	}
+	if (!realpath(d->o->dir, d->dir)) {
+		rs_err("dev: %s: %s", d->o->dir, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < 8; i++)
+		if (snprintf(d->path[i], sizeof(d->path[i]), "%s/%s", d->dir, names[i]) >=
+		    (int)sizeof(d->path[i]))
+			return -1;
+	if (mkdir(d->path[P_TOKENS], 0700) != 0 && errno != EEXIST)
+		return -1;
+	char text[PATH_MAX + 300];
+	int n = snprintf(text, sizeof(text),
+		 "# SoftHSM2 for rsignd dev\ndirectories.tokendir = %s\nobjectstore.backend = file\n"
+		 "log.level = ERROR\nslots.removable = false\n",
+		 d->path[P_TOKENS]);
+	if (n >= (int)sizeof(text) || write_text(d->path[P_SOFTHSM], text, 0600) != 0)
+		return -1;
+	if (access(d->path[P_PIN], R_OK) != 0) {
+		char pin[33];
+		if (rs_random_hex(16, pin) != 0)
+			return -1;
+		int r = write_text(d->path[P_PIN], pin, 0600);
+		rs_wipe(pin, sizeof(pin));
+		if (r != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int set_str(char **field, const char *v)
+{
+	char *n = strdup(v);
+	if (!n)
+		return -1;
+	free(*field);
+	*field = n;
+	return 0;
+}
+
+static int make_config(dev_state *d, srv_config *cfg)
+{
+	char err[RS_CONF_ERRLEN], listen[64];
+	if (srv_config_load(cfg, NULL, err, sizeof(err)) != 0)
+		return -1;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->o->port);
+	cfg->threads = d->o->threads;
+	cfg->access_token_ttl = d->o->access_token_ttl;
+	cfg->log_level = rs_log_get_level();
+	free(cfg->pin_env);
+	cfg->pin_env = NULL;
+	return set_str(&cfg->listen, listen) | set_str(&cfg->database, d->path[P_DB]) |
+	       set_str(&cfg->softhsm2_conf, d->path[P_SOFTHSM]) |
+	       set_str(&cfg->pin_file, d->path[P_PIN]) | set_str(&cfg->token_label, "rsign-dev");
+}
+
+/* key -> certificate -> signer through the API's own handlers. */
+static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *name,
+		       const char *alg)
+{
+	srv_signer s = {0};
+	if (ctx->store->ops->signer_get(ctx->store, name, &s) == SRV_ST_OK) {
+		srv_signer_clear(&s);
+		return 0;
+	}
+	char body[512], err[512] = "";
+	cJSON *key = NULL, *cert = NULL, *signer = NULL;
+	int ret = -1;
+	snprintf(body, sizeof(body), "{\"name\":\"%s-key\",\"keyAlgorithm\":\"%s\"}", name, alg);
+	if (srv_setup_call(ctx, admin, api_key_create, NULL, body, &key, err, sizeof(err)) != SRV_OK)
+		goto out;
+	const cJSON *key_id = cJSON_GetObjectItemCaseSensitive(key, "id");
+	if (!cJSON_IsString(key_id)) {
+		rs_strlcpy(err, "the new key has no id", sizeof(err));
+		goto out;
+	}
+	snprintf(body, sizeof(body), "{\"keyId\":\"%s\",\"commonName\":\"rsign %s\",\"ttlDays\":365}",
+		 key_id->valuestring, name);
+	if (srv_setup_call(ctx, admin, api_cert_issue, NULL, body, &cert, err, sizeof(err)) != SRV_OK)
+		goto out;
+	const cJSON *cert_id = cJSON_GetObjectItemCaseSensitive(cert, "id");
+	if (!cJSON_IsString(cert_id)) {
+		rs_strlcpy(err, "the new certificate has no id", sizeof(err));
+		goto out;
+	}
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"%s\",\"description\":\"rsignd dev demo signer (%s)\",\"certificateId\":\"%s\"}",
+		 name, alg, cert_id->valuestring);
+	if (srv_setup_call(ctx, admin, api_signer_create, NULL, body, &signer, err, sizeof(err)) !=
+	    SRV_OK)
+		goto out;
+	rs_info("dev: demo signer %s (%s) ready", name, alg);
+	ret = 0;
+out:
+	if (ret != 0)
+		rs_err("dev: cannot create demo signer %s: %s", name, err);
+	cJSON_Delete(key);
+	cJSON_Delete(cert);
+	cJSON_Delete(signer);
+	return ret;
+}
+
+static void on_ready(void *arg, int port)
+{
+	dev_state *d = arg;
+	char text[8 * PATH_MAX];
+	int n = snprintf(text, sizeof(text),
+		 "# written by rsignd dev; `rsignd serve -c %s` serves this state again\n"
+		 "listen = 127.0.0.1:%d\ndatabase = %s\nsofthsm2_conf = %s\ntoken_label = rsign-dev\n"
+		 "pin_file = %s\n",
+		 d->path[P_CONF], port, d->path[P_DB], d->path[P_SOFTHSM], d->path[P_PIN]);
+	if (n >= (int)sizeof(text) || write_text(d->path[P_CONF], text, 0600) != 0)
+		rs_warn("dev: cannot write %s", d->path[P_CONF]);
+	n = snprintf(text, sizeof(text),
+		 "# rsign-pkcs11.so configuration written by rsignd dev\n"
+		 "url = https://127.0.0.1:%d\nca_file = %s\ntoken_file = %s\n",
+		 port, d->path[P_TLSCERT], d->path[P_ADMIN]);
+	if (n >= (int)sizeof(text) || write_text(d->path[P_MODCONF], text, 0600) != 0)
+		rs_warn("dev: cannot write %s", d->path[P_MODCONF]);
+	char token[SRV_TOKEN_LEN + 8];
+	if (read_line(d->path[P_ADMIN], token, sizeof(token)) != 0)
+		token[0] = '\0';
+	printf("export RSIGN_URL='https://127.0.0.1:%d'\n"
+	       "export RSIGN_TOKEN='%s'\n"
+	       "export RSIGN_CA_FILE='%s'\n"
+	       "export RSIGN_PKCS11_CONF='%s'\n",
+	       port, token, d->path[P_TLSCERT], d->path[P_MODCONF]);
+	fflush(stdout);
+	rs_wipe(token, sizeof(token));
+}
+
+int srv_dev_main(const srv_dev_opts *o)
+{
+	dev_state d = {.o = o};
+	srv_config cfg;
+	srv_ctx ctx;
+	char err[512] = "", token[SRV_TOKEN_LEN];
+	int ret = 1;
+	memset(&cfg, 0, sizeof(cfg));
+	if (prepare_dir(&d) != 0) {
+		rs_err("dev: cannot prepare %s", o->dir);
+		return 1;
+	}
+	if (make_config(&d, &cfg) != 0) {
+		rs_err("dev: out of memory");
+		goto out;
+	}
+	if (srv_setup_init(&cfg, token, err, sizeof(err)) != 0) {
+		rs_err("dev: %s", err);
+		goto out;
+	}
+	if (token[0]) {
+		int w = write_text(d.path[P_ADMIN], token, 0600);
+		rs_wipe(token, sizeof(token));
+		if (w != 0) {
+			rs_err("dev: cannot write %s", d.path[P_ADMIN]);
+			goto out;
+		}
+	}
+	if (srv_setup_open(&ctx, &cfg, err, sizeof(err)) != 0) {
+		rs_err("dev: %s", err);
+		goto out;
+	}
+	srv_principal admin = {.admin = 1, .name = "rsignd-dev"};
+	rs_strlcpy(admin.type, "user", sizeof(admin.type));
+	if (demo_signer(&ctx, &admin, "demo-rsa", "RSA_3072") == 0 &&
+	    demo_signer(&ctx, &admin, "demo-ec", "EC_P256") == 0)
+		ret = srv_run(&ctx, &cfg, on_ready, &d);
+	srv_setup_close(&ctx);
+out:
+	srv_config_free(&cfg);
+	return ret;
+}

@@ -1,0 +1,184 @@
+/* rsignd: `init`, `serve` and `dev`. Signals are handled by the main thread
+ * with sigwait so that workers never see them; SIGTERM and SIGINT stop
+ * accepting, let in-flight requests finish, then close. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "rsign/conf.h"
+#include "rsign/log.h"
+#include "rsign/util.h"
+#include "server/rsignd/dev.h"
+#include "server/rsignd/setup.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: rsignd [serve] [-c FILE] [--insecure-http]\n"
+		   "                                      serve the API (default config %s);\n"
+		   "                                      --insecure-http: plain HTTP, loopback only\n"
+		   "       rsignd init [-c FILE]          create database, token, CA, TLS certificate, first admin\n"
+		   "       rsignd dev --dir DIR [--port N] [--access-token-ttl SECONDS] [--threads N]\n"
+		   "                                      a throw-away server with demo signers\n"
+		   "       rsignd --version\n",
+		SRV_DEFAULT_CONFIG);
+}
+
+static int load_config(srv_config *cfg, const char *path)
+{
+	char err[RS_CONF_ERRLEN] = "";
+	int explicit = path != NULL;
+	if (!path)
+		path = SRV_DEFAULT_CONFIG;
+	if (!explicit && access(path, F_OK) != 0)
+		path = NULL; /* no file: built-in defaults */
+	if (srv_config_load(cfg, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "rsignd: %s\n", err);
+		return -1;
+	}
+	rs_log_set_level(cfg->log_level);
+	if (cfg->log_file && rs_log_set_file(cfg->log_file) != 0) {
+		fprintf(stderr, "rsignd: cannot open log_file %s\n", cfg->log_file);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_serve(const char *conf, int insecure)
+{
+	srv_config cfg;
+	srv_ctx ctx;
+	char err[512] = "";
+	if (load_config(&cfg, conf) != 0)
+		return 1;
+	if (insecure)
+		cfg.insecure_http = 1; /* still refused unless listen is loopback */
+	int ret = 1;
+	if (srv_setup_open(&ctx, &cfg, err, sizeof(err)) != 0) {
+		rs_err("%s", err);
+		goto out;
+	}
+	ret = srv_run(&ctx, &cfg, NULL, NULL);
+	srv_setup_close(&ctx);
+out:
+	srv_config_free(&cfg);
+	return ret;
+}
+
+static int cmd_init(const char *conf)
+{
+	srv_config cfg;
+	char err[512] = "", token[SRV_TOKEN_LEN];
+	if (load_config(&cfg, conf) != 0)
+		return 1;
+	int ret = 1;
+	if (srv_setup_init(&cfg, token, err, sizeof(err)) != 0) {
+		rs_err("init: %s", err);
+		goto out;
+	}
+	if (token[0]) {
+		printf("The first admin is \"admin\". Its API token is shown this once:\n\n"
+		       "  %s\n\n"
+		       "Keep it in a file only you can read, e.g. RSIGN_TOKEN for rsignctl.\n",
+		       token);
+		rs_wipe(token, sizeof(token));
+	} else {
+		printf("rsignd is initialised (an admin existed already; no token printed).\n");
+	}
+	ret = 0;
+out:
+	srv_config_free(&cfg);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"dir", required_argument, NULL, 'd'},
+		{"port", required_argument, NULL, 'p'},
+		{"access-token-ttl", required_argument, NULL, 't'},
+		{"threads", required_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"insecure-http", no_argument, NULL, 'I'},
+		{NULL, 0, NULL, 0},
+	};
+	rs_log_set_ident("rsignd");
+	const char *cmd = "serve";
+	if (argc > 1 && argv[1][0] != '-') {
+		cmd = argv[1];
+		argv++;
+		argc--;
+	}
+	const char *conf = NULL;
+	int insecure = 0;
+	srv_dev_opts dev = {.port = 0, .access_token_ttl = 3600, .threads = 8};
+	int c;
+	char *end;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'd':
+			dev.dir = optarg;
+			break;
+		case 'p':
+			dev.port = (int)strtol(optarg, &end, 10);
+			if (*end || dev.port < 0 || dev.port > 65535) {
+				fprintf(stderr, "rsignd: --port takes 0..65535\n");
+				return 64;
+			}
+			break;
+		case 't':
+			dev.access_token_ttl = strtol(optarg, &end, 10);
+			if (*end || dev.access_token_ttl < 1) {
+				fprintf(stderr, "rsignd: --access-token-ttl takes seconds >= 1\n");
+				return 64;
+			}
+			break;
+		case 'T':
+			dev.threads = (int)strtol(optarg, &end, 10);
+			if (*end || dev.threads < 1 || dev.threads > 256) {
+				fprintf(stderr, "rsignd: --threads takes 1..256\n");
+				return 64;
+			}
+			break;
+		case 'I':
+			insecure = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("rsignd %s\n", RSIGN_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 64;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 64;
+	}
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(conf, insecure);
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(conf);
+	if (strcmp(cmd, "dev") == 0) {
+		if (!dev.dir) {
+			fprintf(stderr, "rsignd dev: --dir DIR is required\n");
+			return 64;
+		}
+		return srv_dev_main(&dev);
+	}
+	fprintf(stderr, "rsignd: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 64;
+}

@@ -1,0 +1,628 @@
+/* The SQLite implementation of srv_store_ops: one connection behind a mutex,
+ * every statement prepared once at open and reset after each use; an op holds
+ * the mutex for its own statements only. Here: the shared helpers, open and
+ * close, meta, principals, tokens and secrets. Keys, certificates, signers,
+ * members and history are in store_sqlite_pki.c; policies and requests in
+ * store_sqlite_policy.c; grants and the audit log in store_sqlite_grant.c;
+ * the schema in store_sqlite_migrate.c. */
+#include <stdio.h>
+#include "rsign/log.h"
+#include "server/store/store_sqlite.h"
+
+static const char *const sq_sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_PING] = "SELECT count(*) FROM meta",
+	[Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[Q_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+		       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	[Q_PRINCIPAL_INSERT] = "INSERT INTO principals (id, type, name, admin, client_id, created_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_PRINCIPAL_GET] = "SELECT " SQ_P_COLS " FROM principals p" SQ_BY_ID_OR_NAME("p"),
+	[Q_PRINCIPAL_LIST] = "SELECT " SQ_P_COLS " FROM principals p ORDER BY p.name",
+	[Q_PRINCIPAL_DELETE] = "DELETE FROM principals WHERE id = ?1",
+	[Q_TOKEN_INSERT] = "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at > 0 AND expires_at <= ?1",
+	[Q_TOKEN_LOOKUP] = "SELECT " SQ_P_COLS " FROM tokens t JOIN principals p ON p.id = t.principal_id"
+			   " WHERE t.hash = ?1 AND (t.expires_at = 0 OR t.expires_at > ?2)",
+	[Q_SECRET_CLIENT] = "UPDATE principals SET client_id = ?2 WHERE id = ?1 AND type = 'identity'",
+	[Q_SECRET_DROP] = "DELETE FROM secrets WHERE principal_id = ?1",
+	[Q_SECRET_INSERT] = "INSERT INTO secrets (principal_id, client_id, secret_hash)"
+			    " VALUES (?1, ?2, ?3)",
+	[Q_SECRET_LOOKUP] = "SELECT s.secret_hash, " SQ_P_COLS
+			    " FROM secrets s JOIN principals p ON p.id = s.principal_id"
+			    " WHERE s.client_id = ?1",
+};
+
+void sq_lock(sq_store *s)
+{
+	if (pthread_mutex_lock(&s->mu) != 0)
+		abort();
+}
+
+void sq_unlock(sq_store *s)
+{
+	if (pthread_mutex_unlock(&s->mu) != 0)
+		abort();
+}
+
+srv_st_rc sq_bad_arg(const char *op)
+{
+	rs_err("store: %s: invalid argument", op);
+	return SRV_ST_FAILED;
+}
+
+/* The one place SQLite result codes become srv_st_rc. A foreign key failure
+ * means a referenced row is missing on insert/update (fk = NOT_FOUND) and
+ * that the row is still referenced on delete (fk = CONFLICT). Logs once;
+ * errmsg names tables and columns, never the bound values. */
+srv_st_rc sq_fail(sq_store *s, const char *op, int rc, srv_st_rc fk)
+{
+	srv_st_rc r;
+
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		r = SRV_ST_CONFLICT;
+	else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		r = fk;
+	else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ||
+		 (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR ||
+		 (rc & 0xff) == SQLITE_FULL)
+		r = SRV_ST_UNAVAILABLE;
+	else
+		r = SRV_ST_FAILED;
+	if (r == SRV_ST_CONFLICT || r == SRV_ST_NOT_FOUND)
+		rs_info("store: %s: %s", op, sqlite3_errmsg(s->db));
+	else
+		rs_err("store: %s: %s (%d)", op, sqlite3_errmsg(s->db), rc);
+	return r;
+}
+
+static void sq_done(sqlite3_stmt *st)
+{
+	/* reset repeats the last step's error, already handled */
+	(void)sqlite3_reset(st);
+	(void)sqlite3_clear_bindings(st);
+}
+
+/* Steps a bound write statement to completion, then resets it. */
+srv_st_rc sq_run(sq_store *s, const char *op, sqlite3_stmt *st, int brc, int flags)
+{
+	int rc = brc == SQLITE_OK ? sqlite3_step(st) : brc;
+	srv_st_rc r = SRV_ST_OK;
+
+	if (rc != SQLITE_DONE)
+		r = sq_fail(s, op, rc, (flags & RUN_DELETE) ? SRV_ST_CONFLICT : SRV_ST_NOT_FOUND);
+	else if ((flags & RUN_MUST_CHANGE) && sqlite3_changes(s->db) == 0)
+		r = SRV_ST_NOT_FOUND;
+	sq_done(st);
+	return r;
+}
+
+void sq_rollback(sq_store *s, const char *op)
+{
+	/* some errors (FULL, IOERR) already rolled the transaction back */
+	if (!sqlite3_get_autocommit(s->db))
+		(void)sq_run(s, op, s->q[Q_ROLLBACK], SQLITE_OK, RUN_PLAIN);
+}
+
+srv_st_rc sq_begin(sq_store *s, const char *op)
+{
+	return sq_run(s, op, s->q[Q_BEGIN], SQLITE_OK, RUN_PLAIN);
+}
+
+srv_st_rc sq_commit(sq_store *s, const char *op)
+{
+	srv_st_rc r = sq_run(s, op, s->q[Q_COMMIT], SQLITE_OK, RUN_PLAIN);
+
+	if (r != SRV_ST_OK)
+		sq_rollback(s, op);
+	return r;
+}
+
+srv_st_rc sq_rd_str(sqlite3_stmt *st, int c, void *out)
+{
+	char **v = out;
+
+	*v = col_dup(st, c, "");
+	return *v ? SRV_ST_OK : SRV_ST_FAILED;
+}
+
+srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out)
+{
+	srv_principal *p = out;
+
+	memset(p, 0, sizeof(*p));
+	col_copy(st, c, p->id, sizeof(p->id));
+	col_copy(st, c + 1, p->type, sizeof(p->type));
+	p->admin = sqlite3_column_int(st, c + 3) != 0;
+	col_copy(st, c + 4, p->client_id, sizeof(p->client_id));
+	p->created_at = (time_t)sqlite3_column_int64(st, c + 5);
+	p->name = col_dup(st, c + 2, "");
+	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
+}
+
+typedef struct {
+	char hash[132];
+	srv_principal p;
+} secret_row;
+
+static srv_st_rc rd_secret(sqlite3_stmt *st, int c, void *out)
+{
+	secret_row *x = out;
+
+	col_copy(st, c, x->hash, sizeof(x->hash));
+	return sq_rd_principal(st, c + 1, &x->p);
+}
+
+/* Steps a bound query expected to return at most one row. */
+srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd,
+		 void *out)
+{
+	int rc = brc == SQLITE_OK ? sqlite3_step(st) : brc;
+	srv_st_rc r;
+
+	if (rc == SQLITE_ROW) {
+		r = rd(st, 0, out);
+		if (r != SRV_ST_OK)
+			rs_err("store: %s: cannot read the row (out of memory or bad value)", op);
+	} else if (rc == SQLITE_DONE) {
+		r = SRV_ST_NOT_FOUND;
+	} else {
+		r = sq_fail(s, op, rc, SRV_ST_FAILED);
+	}
+	sq_done(st);
+	return r;
+}
+
+/* Steps a bound query into a malloc'd array of records of size bytes;
+ * *out = NULL when there are none. clr undoes one record. */
+srv_st_rc sq_list(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd,
+		  size_t size, void (*clr)(void *), void **out, size_t *n)
+{
+	unsigned char *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	srv_st_rc r = SRV_ST_OK;
+	int rc = brc;
+
+	*out = NULL;
+	*n = 0;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+
+			if (ncap > SIZE_MAX / size || !(nv = realloc(v, ncap * size))) {
+				rs_err("store: %s: out of memory", op);
+				r = SRV_ST_FAILED;
+				goto out;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if ((r = rd(st, 0, v + cnt * size)) != SRV_ST_OK) {
+			rs_err("store: %s: cannot read a row (out of memory or bad value)", op);
+			goto out;
+		}
+		cnt++;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_fail(s, op, rc, SRV_ST_FAILED);
+		goto out;
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	cnt = 0;
+out:
+	sq_done(st);
+	for (size_t i = 0; i < cnt; i++)
+		clr(v + i * size);
+	free(v);
+	return r;
+}
+
+srv_st_rc sq_count(sq_store *s, const char *op, sqlite3_stmt *st, int brc, size_t *total)
+{
+	int rc = brc == SQLITE_OK ? sqlite3_step(st) : brc;
+	srv_st_rc r = SRV_ST_OK;
+
+	if (rc == SQLITE_ROW)
+		*total = (size_t)sqlite3_column_int64(st, 0);
+	else
+		r = sq_fail(s, op, rc, SRV_ST_FAILED);
+	sq_done(st);
+	return r;
+}
+
+static void clr_principal(void *p)
+{
+	srv_principal_clear(p);
+}
+
+/* ---- ops ------------------------------------------------------------------ */
+
+static void sq_close(srv_store *st)
+{
+	sq_store *s = SQ(st);
+
+	if (!s)
+		return;
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(s->q[i]);
+	for (int i = 0; i < P_COUNT; i++)
+		sqlite3_finalize(s->p[i]);
+	for (int i = 0; i < PL_COUNT; i++)
+		sqlite3_finalize(s->pl[i]);
+	for (int i = 0; i < GR_COUNT; i++)
+		sqlite3_finalize(s->gr[i]);
+	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+		rs_err("store: close: %s", sqlite3_errmsg(s->db));
+	pthread_mutex_destroy(&s->mu);
+	sq_history_fini(s);
+	free(s);
+}
+
+static srv_st_rc sq_ping(srv_store *st)
+{
+	sq_store *s = SQ(st);
+	size_t n;
+	srv_st_rc r;
+
+	if (!s)
+		return sq_bad_arg("ping");
+	sq_lock(s);
+	r = sq_count(s, "ping", s->q[Q_PING], SQLITE_OK, &n);
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc sq_meta_get(srv_store *st, const char *key, char **value)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !key || !value)
+		return sq_bad_arg("meta_get");
+	*value = NULL;
+	sq_lock(s);
+	b_text(s->q[Q_META_GET], 1, key, &brc);
+	r = sq_one(s, "meta_get", s->q[Q_META_GET], brc, sq_rd_str, value);
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc sq_meta_set(srv_store *st, const char *key, const char *value)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !key || !value)
+		return sq_bad_arg("meta_set");
+	sq_lock(s);
+	q = s->q[Q_META_SET];
+	b_text(q, 1, key, &brc);
+	b_text(q, 2, value, &brc);
+	r = sq_run(s, "meta_set", q, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc sq_principal_insert(srv_store *st, const srv_principal *p)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !p || !p->id[0] || !p->name || !p->name[0])
+		return sq_bad_arg("principal_insert");
+	sq_lock(s);
+	q = s->q[Q_PRINCIPAL_INSERT];
+	b_text(q, 1, p->id, &brc);
+	b_text(q, 2, p->type, &brc);
+	b_text(q, 3, p->name, &brc);
+	b_int(q, 4, p->admin ? 1 : 0, &brc);
+	b_opt(q, 5, p->client_id, &brc);
+	b_int(q, 6, p->created_at, &brc);
+	r = sq_run(s, "principal_insert", q, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc sq_principal_get(srv_store *st, const char *id_or_name, srv_principal *out)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id_or_name || !out)
+		return sq_bad_arg("principal_get");
+	sq_lock(s);
+	b_text(s->q[Q_PRINCIPAL_GET], 1, id_or_name, &brc);
+	r = sq_one(s, "principal_get", s->q[Q_PRINCIPAL_GET], brc, sq_rd_principal, out);
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc sq_principal_list(srv_store *st, srv_principal **out, size_t *n)
+{
+	sq_store *s = SQ(st);
+	srv_st_rc r;
+
+	if (!s || !out || !n)
+		return sq_bad_arg("principal_list");
+	sq_lock(s);
+	r = sq_list(s, "principal_list", s->q[Q_PRINCIPAL_LIST], SQLITE_OK, sq_rd_principal,
+		    sizeof(**out), clr_principal, (void **)out, n);
+	sq_unlock(s);
+	return r;
+}
+
+/* tokens, secrets and memberships go with it: ON DELETE CASCADE */
+static srv_st_rc sq_principal_delete(srv_store *st, const char *id)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id)
+		return sq_bad_arg("principal_delete");
+	sq_lock(s);
+	b_text(s->q[Q_PRINCIPAL_DELETE], 1, id, &brc);
+	r = sq_run(s, "principal_delete", s->q[Q_PRINCIPAL_DELETE], brc,
+		   RUN_MUST_CHANGE | RUN_DELETE);
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc sq_token_insert(srv_store *st, const char *hash_hex, const char *principal_id,
+				 const char *kind, time_t expires_at)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !hash_hex || !*hash_hex || !principal_id || !kind)
+		return sq_bad_arg("token_insert");
+	sq_lock(s);
+	q = s->q[Q_TOKEN_INSERT];
+	b_text(q, 1, hash_hex, &brc);
+	b_text(q, 2, principal_id, &brc);
+	b_text(q, 3, kind, &brc);
+	b_int(q, 4, expires_at, &brc);
+	b_int(q, 5, time(NULL), &brc);
+	r = sq_run(s, "token_insert", q, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc sq_token_purge(srv_store *st, time_t now, size_t *n)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !n)
+		return sq_bad_arg("token_purge");
+	sq_lock(s);
+	sqlite3_stmt *q = s->q[Q_TOKEN_PURGE];
+	b_int(q, 1, now, &brc);
+	r = sq_run(s, "token_purge", q, brc, RUN_PLAIN);
+	*n = r == SRV_ST_OK ? (size_t)sqlite3_changes(s->db) : 0;
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc sq_token_lookup(srv_store *st, const char *hash_hex, time_t now,
+				 srv_principal *out)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !hash_hex || !out)
+		return sq_bad_arg("token_lookup");
+	sq_lock(s);
+	q = s->q[Q_TOKEN_LOOKUP];
+	b_text(q, 1, hash_hex, &brc);
+	b_int(q, 2, now, &brc);
+	r = sq_one(s, "token_lookup", q, brc, sq_rd_principal, out);
+	sq_unlock(s);
+	return r;
+}
+
+/* One secret per identity: setting a new one replaces the old one, and the
+ * identity's client_id follows. NOT_FOUND when no such identity. */
+static srv_st_rc sq_secret_set(srv_store *st, const char *principal_id, const char *client_id,
+			       const char *secret_hash_hex)
+{
+	static const char op[] = "secret_set";
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !principal_id || !client_id || !*client_id || !secret_hash_hex ||
+	    !*secret_hash_hex)
+		return sq_bad_arg(op);
+	sq_lock(s);
+	if ((r = sq_begin(s, op)) != SRV_ST_OK)
+		goto out;
+	q = s->q[Q_SECRET_CLIENT];
+	b_text(q, 1, principal_id, &brc);
+	b_text(q, 2, client_id, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
+		goto rollback;
+	q = s->q[Q_SECRET_DROP];
+	b_text(q, 1, principal_id, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
+		goto rollback;
+	q = s->q[Q_SECRET_INSERT];
+	b_text(q, 1, principal_id, &brc);
+	b_text(q, 2, client_id, &brc);
+	b_text(q, 3, secret_hash_hex, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
+		goto rollback;
+	r = sq_commit(s, op);
+	goto out;
+rollback:
+	sq_rollback(s, op);
+out:
+	sq_unlock(s);
+	return r;
+}
+
+/* Compares without an early exit. */
+static int hash_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = la != lb;
+
+	for (size_t i = 0; i < la && i < lb; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+static srv_st_rc sq_secret_lookup(srv_store *st, const char *client_id,
+				  const char *secret_hash_hex, srv_principal *out)
+{
+	sq_store *s = SQ(st);
+	secret_row row;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !client_id || !secret_hash_hex || !out)
+		return sq_bad_arg("secret_lookup");
+	memset(&row, 0, sizeof(row));
+	sq_lock(s);
+	b_text(s->q[Q_SECRET_LOOKUP], 1, client_id, &brc);
+	r = sq_one(s, "secret_lookup", s->q[Q_SECRET_LOOKUP], brc, rd_secret, &row);
+	sq_unlock(s);
+	if (r != SRV_ST_OK)
+		return r;
+	if (!hash_eq(row.hash, secret_hash_hex)) {
+		srv_principal_clear(&row.p);
+		return SRV_ST_NOT_FOUND;
+	}
+	*out = row.p;
+	return SRV_ST_OK;
+}
+
+static const srv_store_ops sq_ops = {
+	.close = sq_close,
+	.ping = sq_ping,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+	.principal_insert = sq_principal_insert,
+	.principal_get = sq_principal_get,
+	.principal_list = sq_principal_list,
+	.principal_delete = sq_principal_delete,
+	.token_insert = sq_token_insert,
+	.token_lookup = sq_token_lookup,
+	.token_purge = sq_token_purge,
+	.secret_set = sq_secret_set,
+	.secret_lookup = sq_secret_lookup,
+	.key_insert = sq_key_insert,
+	.key_get = sq_key_get,
+	.key_list = sq_key_list,
+	.key_find_spki = sq_key_find_spki,
+	.cert_insert = sq_cert_insert,
+	.cert_get = sq_cert_get,
+	.cert_list = sq_cert_list,
+	.signer_insert = sq_signer_insert,
+	.signer_get = sq_signer_get,
+	.signer_list = sq_signer_list,
+	.signer_update = sq_signer_update,
+	.signer_delete = sq_signer_delete,
+	.member_set = sq_member_set,
+	.member_delete = sq_member_delete,
+	.member_role = sq_member_role,
+	.member_list = sq_member_list,
+	.operation_insert = sq_operation_insert,
+	.operation_list = sq_operation_list,
+	.policy_insert = sq_policy_insert,
+	.policy_get = sq_policy_get,
+	.policy_list = sq_policy_list,
+	.policy_update = sq_policy_update,
+	.policy_delete = sq_policy_delete,
+	.request_insert = sq_request_insert,
+	.request_get = sq_request_get,
+	.request_list = sq_request_list,
+	.request_decide = sq_request_decide,
+	.decision_list = sq_decision_list,
+	.request_close = sq_request_close,
+	.grant_get = sq_grant_get,
+	.grant_list = sq_grant_list,
+	.grant_revoke = sq_grant_revoke,
+	.grant_find_active = sq_grant_find_active,
+	.operation_insert_consume = sq_operation_insert_consume,
+	.audit_insert = sq_audit_insert,
+	.audit_list = sq_audit_list,
+};
+
+/* Prepared once for the life of the connection: a typo in any statement
+ * fails the open, not a request. */
+static int prepare_all(sq_store *s, const char *const *sql, sqlite3_stmt **q, int n,
+		       const char *path, char *err, size_t errlen)
+{
+	for (int i = 0; i < n; i++) {
+		int rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q[i],
+					    NULL);
+
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "%s: cannot prepare \"%.40s...\": %s", path, sql[i],
+				 sqlite3_errmsg(s->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
+{
+	char dummy[1];
+	sq_store *s;
+
+	if (!err || !errlen) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	if (!sqlite3_threadsafe()) {
+		snprintf(err, errlen, "this SQLite library was built without thread support");
+		return NULL;
+	}
+	if (!(s = calloc(1, sizeof(*s)))) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->base.ops = &sq_ops;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
+		free(s);
+		return NULL;
+	}
+	if (sq_history_init(s) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return NULL;
+	}
+	if (!(s->db = srv_sqlite_db_open(path, err, errlen)))
+		goto fail;
+	if (prepare_all(s, sq_sql, s->q, Q_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_pki_sql, s->p, P_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_policy_sql, s->pl, PL_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_grant_sql, s->gr, GR_COUNT, path, err, errlen) != 0)
+		goto fail;
+	return &s->base;
+fail:
+	sq_close(&s->base);
+	return NULL;
+}

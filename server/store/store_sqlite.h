@@ -1,0 +1,261 @@
+/* Internal to the SQLite storage, shared by its five files:
+ * store_sqlite.c (connection, helpers, principals and credentials),
+ * store_sqlite_pki.c (keys, certificates, signers, members, history),
+ * store_sqlite_policy.c (policies, approval requests, decisions),
+ * store_sqlite_grant.c (grants, grant-consuming history, audit log) and
+ * store_sqlite_migrate.c (opening, pragmas, schema migrations).
+ * Nothing outside those files and their unit test includes this. */
+#ifndef SRV_STORE_SQLITE_H
+#define SRV_STORE_SQLITE_H
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "rsign/util.h"
+#include "server/store/store.h"
+
+/* Opens path (creating it mode 0600 when absent), applies the connection
+ * pragmas and every pending migration. NULL + err on failure. */
+sqlite3 *srv_sqlite_db_open(const char *path, char *err, size_t errlen);
+
+/* The schema version (PRAGMA user_version) this code writes and expects. */
+int srv_sqlite_schema_version(void);
+
+/* Statements of store_sqlite.c */
+enum {
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PING,
+	Q_META_GET, Q_META_SET,
+	Q_PRINCIPAL_INSERT, Q_PRINCIPAL_GET, Q_PRINCIPAL_LIST, Q_PRINCIPAL_DELETE,
+	Q_TOKEN_INSERT, Q_TOKEN_LOOKUP, Q_TOKEN_PURGE,
+	Q_SECRET_CLIENT, Q_SECRET_DROP, Q_SECRET_INSERT, Q_SECRET_LOOKUP,
+	Q_COUNT
+};
+
+/* Statements of store_sqlite_pki.c, texts in sq_pki_sql */
+enum {
+	P_KEY_INSERT, P_KEY_GET, P_KEY_LIST, P_KEY_SPKI,
+	P_CERT_INSERT, P_CERT_GET, P_CERT_LIST,
+	P_SIGNER_INSERT, P_SIGNER_GET, P_SIGNER_LIST, P_SIGNER_COUNT,
+	P_SIGNER_UPDATE, P_SIGNER_DELETE,
+	P_MEMBER_SET, P_MEMBER_DELETE, P_MEMBER_ROLE, P_MEMBER_LIST,
+	P_OP_INSERT, P_OP_LAST_SIGNED, P_OP_LIST, P_OP_COUNT, P_OP_LIST_STATUS,
+	P_OP_COUNT_STATUS,
+	P_COUNT
+};
+extern const char *const sq_pki_sql[P_COUNT];
+
+/* Statements of store_sqlite_policy.c, texts in sq_policy_sql */
+enum {
+	PL_POL_INSERT, PL_POL_UPDATE, PL_POL_GET, PL_POL_LIST, PL_POL_DELETE, PL_POL_IN_USE,
+	PL_APPR_INSERT, PL_APPR_CLEAR,
+	PL_REQ_INSERT, PL_REQ_EXPIRE, PL_REQ_GET, PL_REQ_LIST, PL_REQ_CLOSE, PL_REQ_EXISTS,
+	PL_REQ_APPROVED,
+	PL_DEC_INSERT, PL_DEC_COUNT, PL_DEC_LIST,
+	PL_COUNT
+};
+extern const char *const sq_policy_sql[PL_COUNT];
+
+/* Statements of store_sqlite_grant.c, texts in sq_grant_sql */
+enum {
+	GR_GRANT_INSERT, GR_GRANT_GET, GR_GRANT_LIST, GR_GRANT_REVOKE, GR_GRANT_EXISTS,
+	GR_GRANT_USABLE, GR_GRANT_USE,
+	GR_AUDIT_INSERT, GR_AUDIT_LIST, GR_AUDIT_COUNT,
+	GR_COUNT
+};
+extern const char *const sq_grant_sql[GR_COUNT];
+
+/* The principal columns sq_rd_principal reads, table alias p. */
+#define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at"
+/* An id matches before a name: ORDER BY puts the id hit first. */
+#define SQ_BY_ID_OR_NAME(t) \
+	" WHERE " t ".id = ?1 OR " t ".name = ?1 ORDER BY " t ".id = ?1 DESC LIMIT 1"
+
+/* A history record waiting for the next group commit (store_sqlite_history.c). */
+typedef struct sq_job sq_job;
+
+typedef struct {
+	srv_store base; /* first: srv_store * <-> sq_store * */
+	sqlite3 *db;
+	pthread_mutex_t mu; /* guards db and every statement */
+	/* group commit of history records: hq_mu guards the queue and leader */
+	pthread_mutex_t hq_mu;
+	pthread_cond_t hq_cv;
+	sq_job *hq_head, *hq_tail;
+	int hq_leader;
+	sqlite3_stmt *q[Q_COUNT];
+	sqlite3_stmt *p[P_COUNT];
+	sqlite3_stmt *pl[PL_COUNT];
+	sqlite3_stmt *gr[GR_COUNT];
+} sq_store;
+
+#define SQ(st) ((sq_store *)(st))
+
+void sq_lock(sq_store *s);
+void sq_unlock(sq_store *s);
+/* Logs "invalid argument" for op; returns SRV_ST_FAILED. */
+srv_st_rc sq_bad_arg(const char *op);
+
+/* sq_run flags */
+enum { RUN_PLAIN = 0, RUN_MUST_CHANGE = 1, RUN_DELETE = 2 };
+
+/* The one place SQLite result codes become srv_st_rc, logged once. fk is
+ * what a foreign key failure means for this statement. */
+srv_st_rc sq_fail(sq_store *s, const char *op, int rc, srv_st_rc fk);
+/* Steps a bound write statement to completion, then resets it.
+ * RUN_MUST_CHANGE: NOT_FOUND when no row changed. RUN_DELETE: a foreign key
+ * failure is CONFLICT (still referenced) instead of NOT_FOUND. */
+srv_st_rc sq_run(sq_store *s, const char *op, sqlite3_stmt *st, int brc, int flags);
+srv_st_rc sq_begin(sq_store *s, const char *op);
+/* rolls back when the commit fails */
+srv_st_rc sq_commit(sq_store *s, const char *op);
+void sq_rollback(sq_store *s, const char *op);
+
+/* Row readers fill *out from the columns starting at c. On failure they
+ * leave nothing allocated and return FAILED (out of memory, or a value this
+ * code cannot read). */
+typedef srv_st_rc (*sq_reader)(sqlite3_stmt *st, int c, void *out);
+srv_st_rc sq_rd_str(sqlite3_stmt *st, int c, void *out); /* char ** */
+srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out);
+
+/* Steps a bound query expected to return at most one row; NOT_FOUND when none. */
+srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd,
+		 void *out);
+/* Steps a bound query into a malloc'd array of size-byte records; *out =
+ * NULL when there are none. clr undoes one record on failure. */
+srv_st_rc sq_list(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd,
+		  size_t size, void (*clr)(void *), void **out, size_t *n);
+/* Steps a bound "SELECT count(*)". */
+srv_st_rc sq_count(sq_store *s, const char *op, sqlite3_stmt *st, int brc, size_t *total);
+
+/* Sticky binders: the first failure is kept in *rc, later calls do nothing.
+ * Values are bound SQLITE_STATIC: they must outlive the step. */
+static inline void b_text(sqlite3_stmt *st, int i, const char *v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+/* NULL or "" -> SQL NULL, for optional ids and texts */
+static inline void b_opt(sqlite3_stmt *st, int i, const char *v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = v && *v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static inline void b_int(sqlite3_stmt *st, int i, sqlite3_int64 v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_int64(st, i, v);
+}
+
+static inline void b_blob(sqlite3_stmt *st, int i, const void *p, size_t n, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = n ? sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC) : sqlite3_bind_zeroblob(st, i, 0);
+}
+
+/* LIMIT/OFFSET values; a limit of 0 means none (-1 to SQLite). */
+static inline sqlite3_int64 sq_limit(size_t v)
+{
+	return v == 0 ? -1 : v > (size_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
+}
+
+static inline sqlite3_int64 sq_offset(size_t v)
+{
+	return v > (size_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
+}
+
+/* Column readers: col_dup is malloc'd (def for SQL NULL), NULL when out of memory. */
+static inline char *col_dup(sqlite3_stmt *st, int i, const char *def)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return strdup(t ? (const char *)t : def);
+}
+
+static inline void col_copy(sqlite3_stmt *st, int i, char *out, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	rs_strlcpy(out, t ? (const char *)t : "", n);
+}
+
+/* store_sqlite_pki.c ops */
+srv_st_rc sq_key_insert(srv_store *st, const srv_key *k);
+srv_st_rc sq_key_get(srv_store *st, const char *id_or_name, srv_key *out);
+srv_st_rc sq_key_list(srv_store *st, srv_key **out, size_t *n);
+srv_st_rc sq_key_find_spki(srv_store *st, const unsigned char *spki, size_t len, srv_key *out);
+srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c);
+srv_st_rc sq_cert_get(srv_store *st, const char *id, srv_cert *out);
+srv_st_rc sq_cert_list(srv_store *st, srv_cert **out, size_t *n);
+srv_st_rc sq_signer_insert(srv_store *st, const srv_signer *x);
+srv_st_rc sq_signer_get(srv_store *st, const char *id_or_name, srv_signer *out);
+srv_st_rc sq_signer_list(srv_store *st, const char *visible_to, int operators_only,
+			 const char *search, size_t offset, size_t limit, srv_signer **out,
+			 size_t *n, size_t *total);
+srv_st_rc sq_signer_update(srv_store *st, const srv_signer *x);
+srv_st_rc sq_signer_delete(srv_store *st, const char *id);
+srv_st_rc sq_member_set(srv_store *st, const char *signer_id, const char *principal_id,
+			srv_role role);
+srv_st_rc sq_member_delete(srv_store *st, const char *signer_id, const char *principal_id);
+srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *principal_id,
+			 srv_role *out);
+srv_st_rc sq_member_list(srv_store *st, const char *signer_id, srv_principal **principals,
+			 srv_role **roles, size_t *n);
+srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o);
+srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status,
+			    size_t offset, size_t limit, srv_operation **out, size_t *n,
+			    size_t *total);
+
+/* Caller holds the lock. After a guarded write changed nothing: NOT_FOUND
+ * when exists_q (a count bound by ?1 = id) finds no row, else CONFLICT (the
+ * row is in a state that does not allow the change). store_sqlite_policy.c */
+srv_st_rc sq_absent_or_conflict(sq_store *s, const char *op, sqlite3_stmt *exists_q,
+				const char *id);
+/* Caller holds the lock, inside request_decide's transaction: inserts *g
+ * as an active, unused grant for request_id. store_sqlite_grant.c */
+srv_st_rc sq_grant_insert_inlock(sq_store *s, const char *op, const srv_grant *g,
+				 const char *request_id, time_t now);
+
+/* store_sqlite_policy.c ops */
+srv_st_rc sq_policy_insert(srv_store *st, const srv_policy *p);
+srv_st_rc sq_policy_get(srv_store *st, const char *id_or_name, srv_policy *out);
+srv_st_rc sq_policy_list(srv_store *st, srv_policy **out, size_t *n);
+srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p);
+srv_st_rc sq_policy_delete(srv_store *st, const char *id);
+srv_st_rc sq_request_insert(srv_store *st, const srv_request *q);
+srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request *out);
+srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status,
+			  time_t now, srv_request **out, size_t *n);
+srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, int required,
+			    const srv_grant *grant, time_t now, srv_request *after);
+srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out,
+			   size_t *n);
+srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t now);
+
+/* History rows inside an open transaction (store_sqlite_pki.c, _grant.c). */
+srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id);
+/* last_signed_at = max(last_signed_at, t) */
+srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id, time_t t);
+srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *o,
+			      char grant_id_out[RS_UUID_LEN]);
+/* store_sqlite_history.c: queue set-up for sq_store open/close */
+int sq_history_init(sq_store *s);
+void sq_history_fini(sq_store *s);
+
+/* store_sqlite_grant.c ops */
+srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);
+srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status,
+			const char *grantee_id, time_t now, srv_grant **out, size_t *n);
+srv_st_rc sq_grant_revoke(srv_store *st, const char *id, time_t now);
+srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char *grantee_id,
+			       time_t now, srv_grant *out);
+srv_st_rc sq_operation_insert_consume(srv_store *st, const srv_operation *o,
+				      char grant_id_out[RS_UUID_LEN]);
+srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a);
+srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out,
+			size_t *n, size_t *total);
+
+#endif

@@ -1,0 +1,286 @@
+/* SQLite storage of grants, the history insert that consumes one, and the
+ * audit log (see store_sqlite.c for the connection and helpers). A grant
+ * past its end or its count is reported expired by the queries themselves,
+ * from the caller's `now`, and never written back: a grant read stays a
+ * read. */
+#include <string.h>
+#include "rsign/log.h"
+#include "server/store/store_sqlite.h"
+
+/* An active grant is spent once its end or its count is reached. */
+#define GRANT_SPENT(now)                                       \
+	"((g.expires_at > 0 AND g.expires_at <= " now ") OR" \
+	" (g.max_signings > 0 AND g.used_signings >= g.max_signings))"
+#define GRANT_STATUS(now) \
+	"CASE WHEN g.status = 'active' AND " GRANT_SPENT(now) " THEN 'expired' ELSE g.status END"
+#define GRANT_COLS(now)                                                                 \
+	"g.id, g.signer_id, g.grantee_id, g.request_id, " GRANT_STATUS(now) ", "          \
+	"g.max_signings, g.used_signings, g.window_start, g.expires_at, g.created_at, " \
+	"g.revoked_at"
+/* ?1 signer, ?2 grantee, ?3 time. The grant ending first is used first so
+ * a short window is not wasted while an open-ended grant waits. */
+#define GRANT_USABLE                                                                      \
+	" FROM grants g WHERE g.signer_id = ?1 AND g.grantee_id = ?2 AND g.status = 'active'" \
+	" AND g.window_start <= ?3 AND NOT " GRANT_SPENT("?3")                                \
+	" ORDER BY g.expires_at = 0, g.expires_at, g.seq LIMIT 1"
+/* NULL -> the principal's current name -> "" */
+#define NAME_OF(v, id) "coalesce(" v ", (SELECT name FROM principals WHERE id = " id "), '')"
+
+const char *const sq_grant_sql[GR_COUNT] = {
+	[GR_GRANT_INSERT] = "INSERT INTO grants (id, signer_id, grantee_id, request_id, status,"
+			    " max_signings, used_signings, window_start, expires_at, created_at)"
+			    " VALUES (?1, ?2, ?3, ?4, 'active', ?5, 0, ?6, ?7, ?8)",
+	[GR_GRANT_GET] = "SELECT " GRANT_COLS("?2") " FROM grants g WHERE g.id = ?1",
+	[GR_GRANT_LIST] = "SELECT " GRANT_COLS("?4") " FROM grants g"
+			  " WHERE (?1 IS NULL OR g.signer_id = ?1)"
+			  " AND (?2 IS NULL OR " GRANT_STATUS("?4") " = ?2)"
+			  " AND (?3 IS NULL OR g.grantee_id = ?3) ORDER BY g.seq DESC",
+	[GR_GRANT_REVOKE] = "UPDATE grants AS g SET status = 'revoked', revoked_at = ?2"
+			    " WHERE g.id = ?1 AND g.status = 'active' AND NOT " GRANT_SPENT("?2"),
+	[GR_GRANT_EXISTS] = "SELECT count(*) FROM grants WHERE id = ?1",
+	[GR_GRANT_USABLE] = "SELECT " GRANT_COLS("?3") GRANT_USABLE,
+	[GR_GRANT_USE] = "UPDATE grants SET used_signings = used_signings + 1"
+			 " WHERE id = ?1 AND status = 'active'"
+			 " AND (max_signings = 0 OR used_signings < max_signings)",
+	[GR_AUDIT_INSERT] = "INSERT INTO audit (actor_id, actor_name, action, object_type,"
+			    " object_id, detail, created_at)"
+			    " VALUES (?1, " NAME_OF("?2", "?1") ", ?3, ?4, ?5, ?6, ?7)",
+	[GR_AUDIT_LIST] = "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
+			  " detail, created_at FROM audit ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
+	[GR_AUDIT_COUNT] = "SELECT count(*) FROM audit",
+};
+
+/* ---- row readers ---------------------------------------------------------- */
+
+static srv_st_rc rd_grant(sqlite3_stmt *st, int c, void *out)
+{
+	srv_grant *g = out;
+
+	memset(g, 0, sizeof(*g));
+	col_copy(st, c, g->id, sizeof(g->id));
+	col_copy(st, c + 1, g->signer_id, sizeof(g->signer_id));
+	col_copy(st, c + 2, g->grantee_id, sizeof(g->grantee_id));
+	col_copy(st, c + 3, g->request_id, sizeof(g->request_id));
+	col_copy(st, c + 4, g->status, sizeof(g->status));
+	g->max_signings = sqlite3_column_int64(st, c + 5);
+	g->used_signings = sqlite3_column_int64(st, c + 6);
+	g->window_start = (time_t)sqlite3_column_int64(st, c + 7);
+	g->expires_at = (time_t)sqlite3_column_int64(st, c + 8);
+	g->created_at = (time_t)sqlite3_column_int64(st, c + 9);
+	g->revoked_at = (time_t)sqlite3_column_int64(st, c + 10);
+	return SRV_ST_OK;
+}
+
+static srv_st_rc rd_audit(sqlite3_stmt *st, int c, void *out)
+{
+	srv_audit *a = out;
+
+	memset(a, 0, sizeof(*a));
+	a->seq = sqlite3_column_int64(st, c);
+	col_copy(st, c + 1, a->actor_id, sizeof(a->actor_id));
+	col_copy(st, c + 3, a->action, sizeof(a->action));
+	col_copy(st, c + 4, a->object_type, sizeof(a->object_type));
+	col_copy(st, c + 5, a->object_id, sizeof(a->object_id));
+	a->created_at = (time_t)sqlite3_column_int64(st, c + 7);
+	a->actor_name = col_dup(st, c + 2, "");
+	a->detail = col_dup(st, c + 6, "{}");
+	if (!a->actor_name || !a->detail) {
+		srv_audit_clear(a);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+static void clr_grant(void *p)
+{
+	(void)p; /* grants own no heap memory */
+}
+
+static void clr_audit(void *p)
+{
+	srv_audit_clear(p);
+}
+
+/* ---- grants ----------------------------------------------------------------------- */
+
+/* The grant a completed approval creates (request_decide, in its
+ * transaction): active, nothing used, for request_id. */
+srv_st_rc sq_grant_insert_inlock(sq_store *s, const char *op, const srv_grant *g,
+				 const char *request_id, time_t now)
+{
+	sqlite3_stmt *q = s->gr[GR_GRANT_INSERT];
+	int brc = SQLITE_OK;
+
+	b_text(q, 1, g->id, &brc);
+	b_text(q, 2, g->signer_id, &brc);
+	b_text(q, 3, g->grantee_id, &brc);
+	b_opt(q, 4, request_id, &brc);
+	b_int(q, 5, g->max_signings, &brc);
+	b_int(q, 6, g->window_start, &brc);
+	b_int(q, 7, g->expires_at, &brc);
+	b_int(q, 8, g->created_at ? g->created_at : now, &brc);
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id || !out)
+		return sq_bad_arg("grant_get");
+	sq_lock(s);
+	q = s->gr[GR_GRANT_GET];
+	b_text(q, 1, id, &brc);
+	b_int(q, 2, now, &brc);
+	r = sq_one(s, "grant_get", q, brc, rd_grant, out);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status,
+			const char *grantee_id, time_t now, srv_grant **out, size_t *n)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !out || !n)
+		return sq_bad_arg("grant_list");
+	sq_lock(s);
+	q = s->gr[GR_GRANT_LIST];
+	b_opt(q, 1, signer_id, &brc);
+	b_opt(q, 2, status, &brc);
+	b_opt(q, 3, grantee_id, &brc);
+	b_int(q, 4, now, &brc);
+	r = sq_list(s, "grant_list", q, brc, rd_grant, sizeof(**out), clr_grant, (void **)out, n);
+	sq_unlock(s);
+	return r;
+}
+
+/* CONFLICT for a grant already revoked or expired (derived at now). */
+srv_st_rc sq_grant_revoke(srv_store *st, const char *id, time_t now)
+{
+	static const char op[] = "grant_revoke";
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id || !*id)
+		return sq_bad_arg(op);
+	sq_lock(s);
+	q = s->gr[GR_GRANT_REVOKE];
+	b_text(q, 1, id, &brc);
+	b_int(q, 2, now, &brc);
+	r = sq_run(s, op, q, brc, RUN_MUST_CHANGE);
+	if (r == SRV_ST_NOT_FOUND)
+		r = sq_absent_or_conflict(s, op, s->gr[GR_GRANT_EXISTS], id);
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc find_usable(sq_store *s, const char *op, const char *signer_id,
+			     const char *grantee_id, time_t t, srv_grant *out)
+{
+	sqlite3_stmt *q = s->gr[GR_GRANT_USABLE];
+	int brc = SQLITE_OK;
+
+	b_text(q, 1, signer_id, &brc);
+	b_text(q, 2, grantee_id, &brc);
+	b_int(q, 3, t, &brc);
+	return sq_one(s, op, q, brc, rd_grant, out);
+}
+
+srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char *grantee_id,
+			       time_t now, srv_grant *out)
+{
+	sq_store *s = SQ(st);
+	srv_st_rc r;
+
+	if (!s || !signer_id || !grantee_id || !out)
+		return sq_bad_arg("grant_find_active");
+	sq_lock(s);
+	r = find_usable(s, "grant_find_active", signer_id, grantee_id, now, out);
+	sq_unlock(s);
+	return r;
+}
+
+
+/* Pick, count and record, inside the caller's write transaction (BEGIN
+ * IMMEDIATE holds the database's write lock from the pick to the commit, so
+ * no other connection can spend the same signing). NOT_FOUND: no usable
+ * grant, nothing written. */
+srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *o,
+			      char grant_id_out[RS_UUID_LEN])
+{
+	srv_grant g;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	memset(&g, 0, sizeof(g));
+	if ((r = find_usable(s, op, o->signer_id, o->actor_id, o->created_at, &g)) != SRV_ST_OK)
+		return r;
+	sqlite3_stmt *q = s->gr[GR_GRANT_USE];
+	b_text(q, 1, g.id, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
+		return r;
+	if ((r = sq_op_apply(s, op, o, g.id)) == SRV_ST_OK)
+		rs_strlcpy(grant_id_out, g.id, RS_UUID_LEN);
+	return r;
+}
+
+/* ---- audit ---------------------------------------------------------------------------- */
+
+/* a->seq is assigned; actor_name "" = the actor's current name. */
+srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !a || !a->action[0] || !a->object_type[0])
+		return sq_bad_arg("audit_insert");
+	sq_lock(s);
+	q = s->gr[GR_AUDIT_INSERT];
+	b_text(q, 1, a->actor_id, &brc);
+	b_opt(q, 2, a->actor_name, &brc);
+	b_text(q, 3, a->action, &brc);
+	b_text(q, 4, a->object_type, &brc);
+	b_text(q, 5, a->object_id, &brc);
+	b_text(q, 6, a->detail && *a->detail ? a->detail : "{}", &brc);
+	b_int(q, 7, a->created_at, &brc);
+	r = sq_run(s, "audit_insert", q, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out,
+			size_t *n, size_t *total)
+{
+	static const char op[] = "audit_list";
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !out || !n || !total)
+		return sq_bad_arg(op);
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	sq_lock(s);
+	if ((r = sq_count(s, op, s->gr[GR_AUDIT_COUNT], SQLITE_OK, total)) != SRV_ST_OK)
+		goto out;
+	q = s->gr[GR_AUDIT_LIST];
+	b_int(q, 1, sq_limit(limit), &brc);
+	b_int(q, 2, sq_offset(offset), &brc);
+	r = sq_list(s, op, q, brc, rd_audit, sizeof(**out), clr_audit, (void **)out, n);
+out:
+	sq_unlock(s);
+	return r;
+}

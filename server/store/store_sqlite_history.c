@@ -1,0 +1,158 @@
+/* Signing-history records with group commit. Every record must be durable
+ * (synchronous=FULL: an fsync per commit) before its signature is returned,
+ * and one fsync per signature would serialise all signers on the disk. So
+ * callers queue their record; whoever finds no commit in progress becomes
+ * the leader, writes every queued record in one transaction, commits once,
+ * and wakes the others with their own outcome. No record is reported before
+ * the commit that holds it has returned. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rsign/log.h"
+#include "rsign/util.h"
+#include "server/store/store_sqlite.h"
+
+#define BATCH_MAX 256 /* bounds one transaction; the rest waits for the next */
+
+struct sq_job {
+	const srv_operation *op;
+	int consume;     /* take one signing from the actor's grant */
+	char grant[RS_UUID_LEN];
+	srv_st_rc rc;
+	int done;
+	sq_job *next;
+};
+
+int sq_history_init(sq_store *s)
+{
+	if (pthread_mutex_init(&s->hq_mu, NULL) != 0)
+		return -1;
+	if (pthread_cond_init(&s->hq_cv, NULL) != 0) {
+		pthread_mutex_destroy(&s->hq_mu);
+		return -1;
+	}
+	s->hq_head = s->hq_tail = NULL;
+	s->hq_leader = 0;
+	return 0;
+}
+
+void sq_history_fini(sq_store *s)
+{
+	pthread_cond_destroy(&s->hq_cv);
+	pthread_mutex_destroy(&s->hq_mu);
+}
+
+/* Writes a batch in one transaction. A job whose grant is used up gets
+ * NOT_FOUND and writes nothing; any database error fails the whole batch,
+ * since none of it was committed. */
+static void run_batch(sq_store *s, sq_job *batch)
+{
+	static const char op[] = "operation_insert";
+	srv_st_rc r;
+	sq_lock(s);
+	if ((r = sq_begin(s, op)) != SRV_ST_OK)
+		goto fail;
+	for (sq_job *j = batch; j; j = j->next) {
+		j->rc = j->consume ? sq_op_apply_consume(s, op, j->op, j->grant)
+				   : sq_op_apply(s, op, j->op, j->op->grant_id);
+		if (j->rc != SRV_ST_OK && !(j->consume && j->rc == SRV_ST_NOT_FOUND)) {
+			r = j->rc;
+			goto rollback;
+		}
+	}
+	/* last_signed_at once per signer of the batch, not once per record */
+	for (sq_job *j = batch; j; j = j->next) {
+		if (j->rc != SRV_ST_OK || strcmp(j->op->status, "success") != 0)
+			continue;
+		time_t latest = j->op->created_at;
+		int first = 1;
+		for (sq_job *k = batch; k; k = k->next) {
+			if (k->rc != SRV_ST_OK || strcmp(k->op->status, "success") != 0 ||
+			    strcmp(k->op->signer_id, j->op->signer_id) != 0)
+				continue;
+			if (k == j)
+				break;
+			first = 0; /* an earlier job of this signer did it */
+		}
+		if (!first)
+			continue;
+		for (sq_job *k = j->next; k; k = k->next)
+			if (k->rc == SRV_ST_OK && strcmp(k->op->status, "success") == 0 &&
+			    strcmp(k->op->signer_id, j->op->signer_id) == 0 &&
+			    k->op->created_at > latest)
+				latest = k->op->created_at;
+		if ((r = sq_op_touch_signer(s, op, j->op->signer_id, latest)) != SRV_ST_OK)
+			goto rollback;
+	}
+	if ((r = sq_commit(s, op)) != SRV_ST_OK) /* durable once OK */
+		goto fail;
+	sq_unlock(s);
+	return;
+rollback:
+	sq_rollback(s, op);
+fail:
+	sq_unlock(s);
+	for (sq_job *j = batch; j; j = j->next) {
+		j->rc = r;
+		j->grant[0] = '\0';
+	}
+}
+
+/* Queues j and returns once the commit that holds it (or failed it) ended. */
+static srv_st_rc submit(sq_store *s, sq_job *j)
+{
+	pthread_mutex_lock(&s->hq_mu);
+	if (s->hq_tail)
+		s->hq_tail->next = j;
+	else
+		s->hq_head = j;
+	s->hq_tail = j;
+	while (!j->done) {
+		if (s->hq_leader) {
+			pthread_cond_wait(&s->hq_cv, &s->hq_mu);
+			continue;
+		}
+		/* lead: take up to BATCH_MAX queued records (ours among them) */
+		s->hq_leader = 1;
+		sq_job *batch = s->hq_head, *last = batch;
+		for (int n = 1; n < BATCH_MAX && last->next; n++)
+			last = last->next;
+		s->hq_head = last->next;
+		if (!s->hq_head)
+			s->hq_tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->hq_mu);
+		run_batch(s, batch);
+		pthread_mutex_lock(&s->hq_mu);
+		for (sq_job *b = batch; b; b = b->next)
+			b->done = 1;
+		s->hq_leader = 0;
+		pthread_cond_broadcast(&s->hq_cv);
+	}
+	pthread_mutex_unlock(&s->hq_mu);
+	return j->rc;
+}
+
+srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o)
+{
+	sq_store *s = SQ(st);
+	if (!s || !o || !o->id[0] || !o->signer_id[0])
+		return sq_bad_arg("operation_insert");
+	sq_job j = {.op = o};
+	return submit(s, &j);
+}
+
+srv_st_rc sq_operation_insert_consume(srv_store *st, const srv_operation *o,
+				      char grant_id_out[RS_UUID_LEN])
+{
+	sq_store *s = SQ(st);
+	if (!s || !o || !o->id[0] || !o->signer_id[0] || !o->actor_id[0] || !grant_id_out ||
+	    strcmp(o->status, "success") != 0)
+		return sq_bad_arg("operation_insert_consume");
+	grant_id_out[0] = '\0';
+	sq_job j = {.op = o, .consume = 1};
+	srv_st_rc r = submit(s, &j);
+	if (r == SRV_ST_OK)
+		rs_strlcpy(grant_id_out, j.grant, RS_UUID_LEN);
+	return r;
+}

@@ -1,0 +1,404 @@
+/* Opening rsignd's SQLite database: file creation (mode 0600), the
+ * connection pragmas, and the numbered schema migrations. The schema version
+ * lives in PRAGMA user_version; migration i (1-based) takes it from i-1 to i
+ * inside its own transaction. Never edit a released migration: append one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "rsign/log.h"
+#include "server/store/store_sqlite.h"
+
+/* Times are INTEGER unix seconds. Optional ids are NULL when absent.
+ * operations.signer_id has no foreign key: history outlives its signer. */
+static const char migration_1[] =
+	"CREATE TABLE meta ("
+	" key TEXT PRIMARY KEY NOT NULL,"
+	" value TEXT NOT NULL);"
+
+	"CREATE TABLE principals ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" type TEXT NOT NULL CHECK (type IN ('user', 'identity')),"
+	" name TEXT NOT NULL UNIQUE,"
+	" admin INTEGER NOT NULL DEFAULT 0,"
+	" client_id TEXT UNIQUE,"
+	" created_at INTEGER NOT NULL);"
+
+	"CREATE TABLE tokens ("
+	" hash TEXT PRIMARY KEY NOT NULL,"
+	" principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+	" kind TEXT NOT NULL CHECK (kind IN ('api', 'access')),"
+	" expires_at INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX tokens_principal ON tokens(principal_id);"
+
+	"CREATE TABLE secrets ("
+	" client_id TEXT PRIMARY KEY NOT NULL,"
+	" principal_id TEXT NOT NULL UNIQUE REFERENCES principals(id) ON DELETE CASCADE,"
+	" secret_hash TEXT NOT NULL);"
+
+	"CREATE TABLE keys ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" name TEXT NOT NULL UNIQUE,"
+	" alg TEXT NOT NULL,"
+	" ckid BLOB NOT NULL,"
+	" spki BLOB NOT NULL,"
+	" created_at INTEGER NOT NULL);"
+
+	"CREATE TABLE certificates ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" key_id TEXT NOT NULL REFERENCES keys(id),"
+	" common_name TEXT NOT NULL,"
+	" serial TEXT NOT NULL,"
+	" not_before INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL,"
+	" cert_pem TEXT NOT NULL,"
+	" chain_pem TEXT,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX certificates_key ON certificates(key_id);"
+
+	"CREATE TABLE signers ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" name TEXT NOT NULL UNIQUE,"
+	" description TEXT,"
+	" enabled INTEGER NOT NULL DEFAULT 1,"
+	" certificate_id TEXT NOT NULL REFERENCES certificates(id),"
+	" policy_id TEXT,"
+	" created_at INTEGER NOT NULL,"
+	" last_signed_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX signers_certificate ON signers(certificate_id);"
+
+	"CREATE TABLE members ("
+	" signer_id TEXT NOT NULL REFERENCES signers(id) ON DELETE CASCADE,"
+	" principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+	" role TEXT NOT NULL CHECK (role IN ('operator', 'auditor')),"
+	" PRIMARY KEY (signer_id, principal_id)) WITHOUT ROWID;"
+	"CREATE INDEX members_principal ON members(principal_id);"
+
+	/* seq is the rowid: increasing with every insert, so "newest first"
+	 * is stable even within one second. */
+	"CREATE TABLE operations ("
+	" seq INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" signer_id TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('success', 'denied', 'failed')),"
+	" algorithm TEXT NOT NULL DEFAULT '',"
+	" data_hash TEXT NOT NULL DEFAULT '',"
+	" is_digest INTEGER NOT NULL DEFAULT 0,"
+	" actor_type TEXT NOT NULL,"
+	" actor_id TEXT NOT NULL,"
+	" actor_name TEXT NOT NULL,"
+	" grant_id TEXT,"
+	" client_metadata TEXT NOT NULL DEFAULT '{}',"
+	" source_ip TEXT NOT NULL DEFAULT '',"
+	" error_code TEXT NOT NULL DEFAULT '',"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX operations_signer ON operations(signer_id, seq DESC);"
+	"CREATE INDEX operations_signer_status ON operations(signer_id, status, seq DESC);";
+
+/* Signing policies, approval requests, decisions, grants and the audit log.
+ * Approvers are a side table so an unknown principal fails the insert (a
+ * foreign key) and a deleted one leaves every policy. Requests and grants
+ * keep no foreign key to signers or principals: like the history, they
+ * outlive what they name. seq orders "newest first" within one second. A
+ * request's expiry and a grant's "expired" status are derived from the time
+ * of each call (store_sqlite_policy.c). */
+static const char migration_2[] =
+	"CREATE TABLE policies ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" name TEXT NOT NULL UNIQUE,"
+	" required_approvals INTEGER NOT NULL CHECK (required_approvals >= 1),"
+	" max_signings INTEGER NOT NULL DEFAULT 0 CHECK (max_signings >= 0),"
+	" max_window INTEGER NOT NULL DEFAULT 0 CHECK (max_window >= 0),"
+	" request_ttl INTEGER NOT NULL CHECK (request_ttl > 0),"
+	" bypass_identities INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+
+	/* pos keeps the order the approvers were given in */
+	"CREATE TABLE policy_approvers ("
+	" policy_id TEXT NOT NULL REFERENCES policies(id) ON DELETE CASCADE,"
+	" principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+	" pos INTEGER NOT NULL,"
+	" PRIMARY KEY (policy_id, principal_id)) WITHOUT ROWID;"
+	"CREATE INDEX policy_approvers_principal ON policy_approvers(principal_id);"
+
+	"CREATE TABLE requests ("
+	" seq INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" signer_id TEXT NOT NULL,"
+	" policy_id TEXT NOT NULL,"
+	" requester_id TEXT NOT NULL,"
+	" requester_name TEXT NOT NULL,"
+	" justification TEXT NOT NULL,"
+	" signings INTEGER NOT NULL DEFAULT 0,"
+	" window_secs INTEGER NOT NULL DEFAULT 0,"
+	" status TEXT NOT NULL CHECK (status IN"
+	" ('pending', 'approved', 'rejected', 'cancelled', 'expired')),"
+	" created_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" closed_at INTEGER NOT NULL DEFAULT 0,"
+	" grant_id TEXT);"
+	"CREATE INDEX requests_signer ON requests(signer_id, seq DESC);"
+	"CREATE INDEX requests_status ON requests(status, expires_at);"
+
+	"CREATE TABLE decisions ("
+	" request_id TEXT NOT NULL REFERENCES requests(id) ON DELETE CASCADE,"
+	" approver_id TEXT NOT NULL,"
+	" approver_name TEXT NOT NULL,"
+	" approve INTEGER NOT NULL CHECK (approve IN (0, 1)),"
+	" comment TEXT NOT NULL DEFAULT '',"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY (request_id, approver_id));"
+
+	"CREATE TABLE grants ("
+	" seq INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" signer_id TEXT NOT NULL,"
+	" grantee_id TEXT NOT NULL,"
+	" request_id TEXT UNIQUE,"
+	" status TEXT NOT NULL CHECK (status IN ('active', 'expired', 'revoked')),"
+	" max_signings INTEGER NOT NULL DEFAULT 0 CHECK (max_signings >= 0),"
+	" used_signings INTEGER NOT NULL DEFAULT 0,"
+	" window_start INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" revoked_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX grants_signer_grantee ON grants(signer_id, grantee_id, status);"
+	"CREATE INDEX grants_grantee ON grants(grantee_id);"
+
+	/* AUTOINCREMENT: a seq is never reused, so readers may page by it */
+	"CREATE TABLE audit ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" actor_id TEXT NOT NULL,"
+	" actor_name TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" object_type TEXT NOT NULL,"
+	" object_id TEXT NOT NULL,"
+	" detail TEXT NOT NULL DEFAULT '{}',"
+	" created_at INTEGER NOT NULL);";
+
+/* 3: how a signing was allowed: without a policy, by a grant, or by a
+ * policy's bypass for machine identities. */
+static const char migration_3[] =
+	"ALTER TABLE operations ADD COLUMN approval TEXT NOT NULL DEFAULT 'none';";
+
+static const char *const migrations[] = {
+	migration_1,
+	migration_2,
+	migration_3,
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int srv_sqlite_schema_version(void)
+{
+	return N_MIGRATIONS;
+}
+
+/* Runs one statement returning a single row; its first column as text. */
+static int query_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		goto out;
+	t = sqlite3_column_text(st, 0);
+	snprintf(out, outlen, "%s", t ? (const char *)t : "");
+	rc = SQLITE_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int user_version(sqlite3 *db, int *v)
+{
+	char buf[32];
+	int rc = query_text(db, "PRAGMA user_version", buf, sizeof(buf));
+
+	if (rc == SQLITE_OK)
+		*v = atoi(buf);
+	return rc;
+}
+
+static void rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db) &&
+	    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		rs_err("store: rollback of a migration failed: %s", sqlite3_errmsg(db));
+}
+
+static void newer_error(const char *path, int v, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "%s: database schema version %d is newer than this rsignd supports (%d); "
+		 "upgrade rsignd or restore a matching backup",
+		 path, v, N_MIGRATIONS);
+}
+
+/* Before any pragma: a database from a newer rsignd is left exactly as found. */
+static int check_not_newer(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	int v;
+
+	if (user_version(db, &v) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot read the schema version: %s", path,
+			 sqlite3_errmsg(db));
+		return -1;
+	}
+	if (v < 0 || v > N_MIGRATIONS) {
+		newer_error(path, v, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* Applies every pending migration, one transaction each. BEGIN IMMEDIATE
+ * takes the write lock before reading the version, so two processes opening
+ * the same file at once never apply a migration twice. */
+static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char sql[64];
+	int v;
+
+	if (user_version(db, &v) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot read the schema version: %s", path,
+			 sqlite3_errmsg(db));
+		return -1;
+	}
+	if (v == N_MIGRATIONS)
+		return 0; /* up to date: touch nothing */
+	for (;;) {
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: cannot lock the database to migrate it: %s",
+				 path, sqlite3_errmsg(db));
+			return -1;
+		}
+		if (user_version(db, &v) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: cannot read the schema version: %s", path,
+				 sqlite3_errmsg(db));
+			goto fail;
+		}
+		if (v < 0 || v > N_MIGRATIONS) {
+			newer_error(path, v, err, errlen);
+			goto fail;
+		}
+		if (v == N_MIGRATIONS)
+			break;
+		if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: schema migration %d failed: %s", path, v + 1,
+				 sqlite3_errmsg(db));
+			goto fail;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: cannot record schema version %d: %s", path,
+				 v + 1, sqlite3_errmsg(db));
+			goto fail;
+		}
+		rs_info("store: %s: schema migrated to version %d", path, v + 1);
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	return 0;
+fail:
+	rollback(db);
+	return -1;
+}
+
+/* SQLite creates files with 0644 & ~umask; create it ourselves first so the
+ * database (and the -wal/-shm files, which copy its mode) are private. */
+static int create_private(const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	int fd;
+
+	if (strcmp(path, ":memory:") == 0)
+		return 0;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077))
+		rs_warn("store: %s is readable or writable by group or others; chmod 600 it",
+			path);
+	if (close(fd) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int set_pragmas(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char mode[16];
+
+	if (query_text(db, "PRAGMA journal_mode=WAL", mode, sizeof(mode)) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot enable WAL: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (strcasecmp(mode, "wal") != 0 && strcmp(path, ":memory:") != 0) {
+		snprintf(err, errlen, "%s: WAL journal mode refused (got \"%s\")", path, mode);
+		return -1;
+	}
+	/* FULL: a history record is on disk before the response is sent. */
+	if (sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	/* A build without foreign keys would ignore the pragma silently, and
+	 * deleting a principal would leave its tokens valid. */
+	if (query_text(db, "PRAGMA foreign_keys", mode, sizeof(mode)) != SQLITE_OK ||
+	    strcmp(mode, "1") != 0) {
+		snprintf(err, errlen, "%s: this SQLite does not enforce foreign keys", path);
+		return -1;
+	}
+	return 0;
+}
+
+sqlite3 *srv_sqlite_db_open(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (!path || !*path) {
+		snprintf(err, errlen, "no database path");
+		return NULL;
+	}
+	if (create_private(path, err, errlen) != 0)
+		return NULL;
+	rc = sqlite3_open_v2(path, &db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		goto fail;
+	}
+	if (sqlite3_extended_result_codes(db, 1) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (check_not_newer(db, path, err, errlen) != 0 || set_pragmas(db, path, err, errlen) != 0 ||
+	    migrate(db, path, err, errlen) != 0)
+		goto fail;
+	return db;
+fail:
+	if (db && sqlite3_close(db) != SQLITE_OK)
+		rs_err("store: %s: close failed", path);
+	return NULL;
+}

@@ -1,0 +1,649 @@
+/* SQLite storage of keys, certificates, signers, their members and the
+ * signing history (see store_sqlite.c for the connection and helpers). The
+ * sign path runs signer_get, member_role and operation_insert here. */
+#include <string.h>
+#include "rsign/log.h"
+#include "server/store/store_sqlite.h"
+
+#define K_COLS "k.id, k.name, k.alg, k.ckid, k.spki, k.created_at"
+#define C_COLS                                                                      \
+	"c.id, c.key_id, k.alg, c.common_name, c.serial, c.not_before, c.not_after, " \
+	"c.cert_pem, c.chain_pem, c.created_at"
+#define C_FROM " FROM certificates c JOIN keys k ON k.id = c.key_id"
+#define S_COLS                                                                    \
+	"s.id, s.name, s.description, s.enabled, s.certificate_id, s.policy_id, " \
+	"s.created_at, s.last_signed_at, k.alg, c.key_id, c.not_before, c.not_after"
+#define S_FROM \
+	" FROM signers s JOIN certificates c ON c.id = s.certificate_id JOIN keys k ON k.id = c.key_id"
+/* ?1 visible_to (NULL = all), ?2 operators_only, ?3 search (NULL = any).
+ * instr() rather than LIKE: no wildcards to escape in the search text. */
+#define S_WHERE                                                                      \
+	" WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM members m WHERE m.signer_id = s.id" \
+	" AND m.principal_id = ?1 AND (?2 = 0 OR m.role = 'operator')))"                 \
+	" AND (?3 IS NULL OR instr(lower(s.name), lower(?3)) > 0)"
+#define O_COLS                                                                         \
+	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, " \
+	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval"
+
+const char *const sq_pki_sql[P_COUNT] = {
+	[P_KEY_INSERT] = "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[P_KEY_GET] = "SELECT " K_COLS " FROM keys k" SQ_BY_ID_OR_NAME("k"),
+	[P_KEY_LIST] = "SELECT " K_COLS " FROM keys k ORDER BY k.name",
+	[P_KEY_SPKI] = "SELECT " K_COLS " FROM keys k WHERE k.spki = ?1 ORDER BY k.created_at LIMIT 1",
+	[P_CERT_INSERT] = "INSERT INTO certificates (id, key_id, common_name, serial, not_before,"
+			  " not_after, cert_pem, chain_pem, created_at)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[P_CERT_GET] = "SELECT " C_COLS C_FROM " WHERE c.id = ?1",
+	[P_CERT_LIST] = "SELECT " C_COLS C_FROM " ORDER BY c.created_at, c.rowid",
+	[P_SIGNER_INSERT] = "INSERT INTO signers (id, name, description, enabled, certificate_id,"
+			    " policy_id, created_at, last_signed_at)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[P_SIGNER_GET] = "SELECT " S_COLS S_FROM SQ_BY_ID_OR_NAME("s"),
+	[P_SIGNER_LIST] = "SELECT " S_COLS S_FROM S_WHERE " ORDER BY s.name LIMIT ?4 OFFSET ?5",
+	[P_SIGNER_COUNT] = "SELECT count(*) FROM signers s" S_WHERE,
+	[P_SIGNER_UPDATE] = "UPDATE signers SET name = ?2, description = ?3, enabled = ?4,"
+			    " certificate_id = ?5, policy_id = ?6 WHERE id = ?1",
+	[P_SIGNER_DELETE] = "DELETE FROM signers WHERE id = ?1",
+	[P_MEMBER_SET] = "INSERT INTO members (signer_id, principal_id, role) VALUES (?1, ?2, ?3)"
+			 " ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role",
+	[P_MEMBER_DELETE] = "DELETE FROM members WHERE signer_id = ?1 AND principal_id = ?2",
+	[P_MEMBER_ROLE] = "SELECT role FROM members WHERE signer_id = ?1 AND principal_id = ?2",
+	[P_MEMBER_LIST] = "SELECT " SQ_P_COLS ", m.role FROM members m"
+			  " JOIN principals p ON p.id = m.principal_id"
+			  " WHERE m.signer_id = ?1 ORDER BY p.name",
+	[P_OP_INSERT] = "INSERT INTO operations (" O_COLS ") VALUES"
+			" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	/* max(): concurrent signs may commit out of created_at order */
+	[P_OP_LAST_SIGNED] = "UPDATE signers SET last_signed_at = max(last_signed_at, ?2) WHERE id = ?1",
+	[P_OP_LIST] = "SELECT " O_COLS " FROM operations WHERE signer_id = ?1"
+		      " ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
+	[P_OP_COUNT] = "SELECT count(*) FROM operations WHERE signer_id = ?1",
+	[P_OP_LIST_STATUS] = "SELECT " O_COLS " FROM operations WHERE signer_id = ?1 AND status = ?4"
+			     " ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
+	[P_OP_COUNT_STATUS] = "SELECT count(*) FROM operations WHERE signer_id = ?1 AND status = ?2",
+};
+
+
+static int col_alg(sqlite3_stmt *st, int i, rs_key_alg *out)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? rs_key_alg_parse((const char *)t, out) : -1;
+}
+
+static srv_st_rc rd_key(sqlite3_stmt *st, int c, void *out)
+{
+	srv_key *k = out;
+	const void *blob;
+	size_t n;
+
+	memset(k, 0, sizeof(*k));
+	col_copy(st, c, k->id, sizeof(k->id));
+	blob = sqlite3_column_blob(st, c + 3); /* blob before bytes, per the SQLite docs */
+	n = (size_t)sqlite3_column_bytes(st, c + 3);
+	if (blob)
+		memcpy(k->ckid, blob, n < sizeof(k->ckid) ? n : sizeof(k->ckid));
+	blob = sqlite3_column_blob(st, c + 4);
+	n = (size_t)sqlite3_column_bytes(st, c + 4);
+	k->created_at = (time_t)sqlite3_column_int64(st, c + 5);
+	k->name = col_dup(st, c + 1, "");
+	if (blob && n && (k->spki = malloc(n)) != NULL) {
+		memcpy(k->spki, blob, n);
+		k->spki_len = n;
+	}
+	if (!k->name || !k->spki || col_alg(st, c + 2, &k->alg) != 0) {
+		srv_key_clear(k);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+static srv_st_rc rd_cert(sqlite3_stmt *st, int c, void *out)
+{
+	srv_cert *x = out;
+
+	memset(x, 0, sizeof(*x));
+	col_copy(st, c, x->id, sizeof(x->id));
+	col_copy(st, c + 1, x->key_id, sizeof(x->key_id));
+	x->not_before = (time_t)sqlite3_column_int64(st, c + 5);
+	x->not_after = (time_t)sqlite3_column_int64(st, c + 6);
+	x->created_at = (time_t)sqlite3_column_int64(st, c + 9);
+	x->common_name = col_dup(st, c + 3, "");
+	x->serial = col_dup(st, c + 4, "");
+	x->cert_pem = col_dup(st, c + 7, "");
+	x->chain_pem = col_dup(st, c + 8, "");
+	if (!x->common_name || !x->serial || !x->cert_pem || !x->chain_pem ||
+	    col_alg(st, c + 2, &x->key_alg) != 0) {
+		srv_cert_clear(x);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+static srv_st_rc rd_signer(sqlite3_stmt *st, int c, void *out)
+{
+	srv_signer *x = out;
+
+	memset(x, 0, sizeof(*x));
+	col_copy(st, c, x->id, sizeof(x->id));
+	x->enabled = sqlite3_column_int(st, c + 3) != 0;
+	col_copy(st, c + 4, x->certificate_id, sizeof(x->certificate_id));
+	col_copy(st, c + 5, x->policy_id, sizeof(x->policy_id));
+	x->created_at = (time_t)sqlite3_column_int64(st, c + 6);
+	x->last_signed_at = (time_t)sqlite3_column_int64(st, c + 7);
+	col_copy(st, c + 9, x->key_id, sizeof(x->key_id));
+	x->cert_not_before = (time_t)sqlite3_column_int64(st, c + 10);
+	x->cert_not_after = (time_t)sqlite3_column_int64(st, c + 11);
+	x->name = col_dup(st, c + 1, "");
+	x->description = col_dup(st, c + 2, "");
+	if (!x->name || !x->description || col_alg(st, c + 8, &x->key_alg) != 0) {
+		srv_signer_clear(x);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+static srv_st_rc rd_operation(sqlite3_stmt *st, int c, void *out)
+{
+	srv_operation *o = out;
+
+	memset(o, 0, sizeof(*o));
+	col_copy(st, c, o->id, sizeof(o->id));
+	col_copy(st, c + 1, o->signer_id, sizeof(o->signer_id));
+	col_copy(st, c + 2, o->status, sizeof(o->status));
+	col_copy(st, c + 3, o->algorithm, sizeof(o->algorithm));
+	col_copy(st, c + 4, o->data_hash, sizeof(o->data_hash));
+	o->is_digest = sqlite3_column_int(st, c + 5) != 0;
+	col_copy(st, c + 6, o->actor_type, sizeof(o->actor_type));
+	col_copy(st, c + 7, o->actor_id, sizeof(o->actor_id));
+	col_copy(st, c + 9, o->grant_id, sizeof(o->grant_id));
+	col_copy(st, c + 11, o->source_ip, sizeof(o->source_ip));
+	col_copy(st, c + 12, o->error_code, sizeof(o->error_code));
+	o->created_at = (time_t)sqlite3_column_int64(st, c + 13);
+	col_copy(st, c + 14, o->approval, sizeof(o->approval));
+	o->actor_name = col_dup(st, c + 8, "");
+	o->client_metadata = col_dup(st, c + 10, "{}");
+	if (!o->actor_name || !o->client_metadata) {
+		srv_operation_clear(o);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+typedef struct {
+	srv_principal p;
+	srv_role role;
+} member_row;
+
+static srv_st_rc rd_member(sqlite3_stmt *st, int c, void *out)
+{
+	member_row *m = out;
+	const unsigned char *t = sqlite3_column_text(st, c + 6);
+
+	if (sq_rd_principal(st, c, &m->p) != SRV_ST_OK)
+		return SRV_ST_FAILED;
+	if (!t || srv_role_parse((const char *)t, &m->role) != 0) {
+		srv_principal_clear(&m->p);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+static void clr_key(void *p)
+{
+	srv_key_clear(p);
+}
+
+static void clr_cert(void *p)
+{
+	srv_cert_clear(p);
+}
+
+static void clr_signer(void *p)
+{
+	srv_signer_clear(p);
+}
+
+static void clr_operation(void *p)
+{
+	srv_operation_clear(p);
+}
+
+static void clr_member(void *p)
+{
+	srv_principal_clear(&((member_row *)p)->p);
+}
+
+srv_st_rc sq_key_insert(srv_store *st, const srv_key *k)
+{
+	sq_store *s = SQ(st);
+	const char *alg = NULL;
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !k || !k->id[0] || !k->name || !k->name[0] || !k->spki || !k->spki_len ||
+	    !(alg = rs_key_alg_name(k->alg)) || !*alg)
+		return sq_bad_arg("key_insert");
+	sq_lock(s);
+	q = s->p[P_KEY_INSERT];
+	b_text(q, 1, k->id, &brc);
+	b_text(q, 2, k->name, &brc);
+	b_text(q, 3, alg, &brc);
+	b_blob(q, 4, k->ckid, sizeof(k->ckid), &brc);
+	b_blob(q, 5, k->spki, k->spki_len, &brc);
+	b_int(q, 6, k->created_at, &brc);
+	r = sq_run(s, "key_insert", q, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_key_get(srv_store *st, const char *id_or_name, srv_key *out)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id_or_name || !out)
+		return sq_bad_arg("key_get");
+	sq_lock(s);
+	b_text(s->p[P_KEY_GET], 1, id_or_name, &brc);
+	r = sq_one(s, "key_get", s->p[P_KEY_GET], brc, rd_key, out);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_key_list(srv_store *st, srv_key **out, size_t *n)
+{
+	sq_store *s = SQ(st);
+	srv_st_rc r;
+
+	if (!s || !out || !n)
+		return sq_bad_arg("key_list");
+	sq_lock(s);
+	r = sq_list(s, "key_list", s->p[P_KEY_LIST], SQLITE_OK, rd_key, sizeof(**out), clr_key,
+		    (void **)out, n);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_key_find_spki(srv_store *st, const unsigned char *spki, size_t len,
+			   srv_key *out)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !spki || !len || !out)
+		return sq_bad_arg("key_find_spki");
+	sq_lock(s);
+	b_blob(s->p[P_KEY_SPKI], 1, spki, len, &brc);
+	r = sq_one(s, "key_find_spki", s->p[P_KEY_SPKI], brc, rd_key, out);
+	sq_unlock(s);
+	return r;
+}
+
+/* c->key_alg is ignored: it is joined from the key on reads. */
+srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !c || !c->id[0] || !c->key_id[0] || !c->cert_pem || !c->cert_pem[0])
+		return sq_bad_arg("cert_insert");
+	sq_lock(s);
+	q = s->p[P_CERT_INSERT];
+	b_text(q, 1, c->id, &brc);
+	b_text(q, 2, c->key_id, &brc);
+	b_text(q, 3, c->common_name, &brc);
+	b_text(q, 4, c->serial, &brc);
+	b_int(q, 5, c->not_before, &brc);
+	b_int(q, 6, c->not_after, &brc);
+	b_text(q, 7, c->cert_pem, &brc);
+	b_opt(q, 8, c->chain_pem, &brc);
+	b_int(q, 9, c->created_at, &brc);
+	r = sq_run(s, "cert_insert", q, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_cert_get(srv_store *st, const char *id, srv_cert *out)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id || !out)
+		return sq_bad_arg("cert_get");
+	sq_lock(s);
+	b_text(s->p[P_CERT_GET], 1, id, &brc);
+	r = sq_one(s, "cert_get", s->p[P_CERT_GET], brc, rd_cert, out);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_cert_list(srv_store *st, srv_cert **out, size_t *n)
+{
+	sq_store *s = SQ(st);
+	srv_st_rc r;
+
+	if (!s || !out || !n)
+		return sq_bad_arg("cert_list");
+	sq_lock(s);
+	r = sq_list(s, "cert_list", s->p[P_CERT_LIST], SQLITE_OK, rd_cert, sizeof(**out),
+		    clr_cert, (void **)out, n);
+	sq_unlock(s);
+	return r;
+}
+
+/* Binds the columns signer_insert and signer_update share: ?1 id, ?2 name,
+ * ?3 description, ?4 enabled, ?5 certificate_id, ?6 policy_id. */
+static void b_signer(sqlite3_stmt *q, const srv_signer *x, int *brc)
+{
+	b_text(q, 1, x->id, brc);
+	b_text(q, 2, x->name, brc);
+	b_opt(q, 3, x->description, brc);
+	b_int(q, 4, x->enabled ? 1 : 0, brc);
+	b_text(q, 5, x->certificate_id, brc);
+	b_opt(q, 6, x->policy_id, brc);
+}
+
+srv_st_rc sq_signer_insert(srv_store *st, const srv_signer *x)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !x || !x->id[0] || !x->name || !x->name[0] || !x->certificate_id[0])
+		return sq_bad_arg("signer_insert");
+	sq_lock(s);
+	q = s->p[P_SIGNER_INSERT];
+	b_signer(q, x, &brc);
+	b_int(q, 7, x->created_at, &brc);
+	b_int(q, 8, x->last_signed_at, &brc);
+	r = sq_run(s, "signer_insert", q, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_signer_get(srv_store *st, const char *id_or_name, srv_signer *out)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id_or_name || !out)
+		return sq_bad_arg("signer_get");
+	sq_lock(s);
+	b_text(s->p[P_SIGNER_GET], 1, id_or_name, &brc);
+	r = sq_one(s, "signer_get", s->p[P_SIGNER_GET], brc, rd_signer, out);
+	sq_unlock(s);
+	return r;
+}
+
+static void b_signer_filter(sqlite3_stmt *q, const char *visible_to, int operators_only,
+			    const char *search, int *brc)
+{
+	b_opt(q, 1, visible_to, brc);
+	b_int(q, 2, operators_only ? 1 : 0, brc);
+	b_opt(q, 3, search, brc);
+}
+
+srv_st_rc sq_signer_list(srv_store *st, const char *visible_to, int operators_only,
+			 const char *search, size_t offset, size_t limit, srv_signer **out,
+			 size_t *n, size_t *total)
+{
+	static const char op[] = "signer_list";
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !out || !n || !total)
+		return sq_bad_arg(op);
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	/* visible_to "" would match no member; treat it as a bug, not "all" */
+	if (visible_to && !*visible_to)
+		return sq_bad_arg(op);
+	sq_lock(s);
+	q = s->p[P_SIGNER_COUNT];
+	b_signer_filter(q, visible_to, operators_only, search, &brc);
+	if ((r = sq_count(s, op, q, brc, total)) != SRV_ST_OK)
+		goto out;
+	q = s->p[P_SIGNER_LIST];
+	b_signer_filter(q, visible_to, operators_only, search, &brc);
+	b_int(q, 4, sq_limit(limit), &brc);
+	b_int(q, 5, sq_offset(offset), &brc);
+	r = sq_list(s, op, q, brc, rd_signer, sizeof(**out), clr_signer, (void **)out, n);
+out:
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_signer_update(srv_store *st, const srv_signer *x)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !x || !x->id[0] || !x->name || !x->name[0] || !x->certificate_id[0])
+		return sq_bad_arg("signer_update");
+	sq_lock(s);
+	b_signer(s->p[P_SIGNER_UPDATE], x, &brc);
+	r = sq_run(s, "signer_update", s->p[P_SIGNER_UPDATE], brc, RUN_MUST_CHANGE);
+	sq_unlock(s);
+	return r;
+}
+
+/* memberships go with it; its operations stay (no foreign key) */
+srv_st_rc sq_signer_delete(srv_store *st, const char *id)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id)
+		return sq_bad_arg("signer_delete");
+	sq_lock(s);
+	b_text(s->p[P_SIGNER_DELETE], 1, id, &brc);
+	r = sq_run(s, "signer_delete", s->p[P_SIGNER_DELETE], brc, RUN_MUST_CHANGE | RUN_DELETE);
+	sq_unlock(s);
+	return r;
+}
+
+/* Adds or changes a membership. NOT_FOUND when the signer or principal is gone. */
+srv_st_rc sq_member_set(srv_store *st, const char *signer_id, const char *principal_id,
+			srv_role role)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !signer_id || !principal_id ||
+	    (role != SRV_ROLE_OPERATOR && role != SRV_ROLE_AUDITOR))
+		return sq_bad_arg("member_set");
+	sq_lock(s);
+	q = s->p[P_MEMBER_SET];
+	b_text(q, 1, signer_id, &brc);
+	b_text(q, 2, principal_id, &brc);
+	b_text(q, 3, srv_role_name(role), &brc);
+	r = sq_run(s, "member_set", q, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_member_delete(srv_store *st, const char *signer_id, const char *principal_id)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !signer_id || !principal_id)
+		return sq_bad_arg("member_delete");
+	sq_lock(s);
+	q = s->p[P_MEMBER_DELETE];
+	b_text(q, 1, signer_id, &brc);
+	b_text(q, 2, principal_id, &brc);
+	r = sq_run(s, "member_delete", q, brc, RUN_MUST_CHANGE | RUN_DELETE);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *principal_id,
+			 srv_role *out)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	char *role = NULL;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !signer_id || !principal_id || !out)
+		return sq_bad_arg("member_role");
+	*out = SRV_ROLE_NONE;
+	sq_lock(s);
+	q = s->p[P_MEMBER_ROLE];
+	b_text(q, 1, signer_id, &brc);
+	b_text(q, 2, principal_id, &brc);
+	r = sq_one(s, "member_role", q, brc, sq_rd_str, &role);
+	sq_unlock(s);
+	if (r == SRV_ST_NOT_FOUND) {
+		r = SRV_ST_OK;
+	} else if (r == SRV_ST_OK && srv_role_parse(role, out) != 0) {
+		rs_err("store: member_role: unknown role in the database");
+		r = SRV_ST_FAILED;
+	}
+	free(role);
+	return r;
+}
+
+srv_st_rc sq_member_list(srv_store *st, const char *signer_id, srv_principal **principals,
+			 srv_role **roles, size_t *n)
+{
+	sq_store *s = SQ(st);
+	member_row *rows = NULL;
+	size_t cnt = 0;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !signer_id || !principals || !roles || !n)
+		return sq_bad_arg("member_list");
+	*principals = NULL;
+	*roles = NULL;
+	*n = 0;
+	sq_lock(s);
+	b_text(s->p[P_MEMBER_LIST], 1, signer_id, &brc);
+	r = sq_list(s, "member_list", s->p[P_MEMBER_LIST], brc, rd_member, sizeof(*rows),
+		    clr_member, (void **)&rows, &cnt);
+	sq_unlock(s);
+	if (r != SRV_ST_OK || cnt == 0)
+		return r;
+	*principals = malloc(cnt * sizeof(**principals));
+	*roles = malloc(cnt * sizeof(**roles));
+	if (!*principals || !*roles) {
+		rs_err("store: member_list: out of memory");
+		for (size_t i = 0; i < cnt; i++)
+			srv_principal_clear(&rows[i].p);
+		free(*principals);
+		free(*roles);
+		*principals = NULL;
+		*roles = NULL;
+		r = SRV_ST_FAILED;
+		goto out;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		(*principals)[i] = rows[i].p; /* moves the name */
+		(*roles)[i] = rows[i].role;
+	}
+	*n = cnt;
+out:
+	free(rows);
+	return r;
+}
+
+/* Binds every column of the history insert (P_OP_INSERT) for o, with
+ * grant_id in place of o->grant_id. */
+static void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const char *grant_id,
+			      int *brc)
+{
+	b_text(q, 1, o->id, brc);
+	b_text(q, 2, o->signer_id, brc);
+	b_text(q, 3, o->status, brc);
+	b_text(q, 4, o->algorithm, brc);
+	b_text(q, 5, o->data_hash, brc);
+	b_int(q, 6, o->is_digest ? 1 : 0, brc);
+	b_text(q, 7, o->actor_type, brc);
+	b_text(q, 8, o->actor_id, brc);
+	b_text(q, 9, o->actor_name, brc);
+	b_opt(q, 10, grant_id, brc);
+	b_text(q, 11, o->client_metadata && *o->client_metadata ? o->client_metadata : "{}", brc);
+	b_text(q, 12, o->source_ip, brc);
+	b_text(q, 13, o->error_code, brc);
+	b_int(q, 14, o->created_at, brc);
+	b_text(q, 15, o->approval[0] ? o->approval : "none", brc);
+}
+
+/* The row of one history record, inside the caller's transaction
+ * (store_sqlite_history.c commits, and sets last_signed_at once per signer
+ * and batch with sq_op_touch_signer). */
+srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id)
+{
+	sqlite3_stmt *q = s->p[P_OP_INSERT];
+	int brc = SQLITE_OK;
+
+	sq_bind_operation(q, o, grant_id, &brc);
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id, time_t t)
+{
+	sqlite3_stmt *q = s->p[P_OP_LAST_SIGNED];
+	int brc = SQLITE_OK;
+
+	b_text(q, 1, signer_id, &brc);
+	b_int(q, 2, t, &brc);
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status,
+			    size_t offset, size_t limit, srv_operation **out, size_t *n,
+			    size_t *total)
+{
+	static const char op[] = "operation_list";
+	sq_store *s = SQ(st);
+	int by_status = status && *status;
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !signer_id || !out || !n || !total)
+		return sq_bad_arg(op);
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	sq_lock(s);
+	q = s->p[by_status ? P_OP_COUNT_STATUS : P_OP_COUNT];
+	b_text(q, 1, signer_id, &brc);
+	if (by_status)
+		b_text(q, 2, status, &brc);
+	if ((r = sq_count(s, op, q, brc, total)) != SRV_ST_OK)
+		goto out;
+	q = s->p[by_status ? P_OP_LIST_STATUS : P_OP_LIST];
+	b_text(q, 1, signer_id, &brc);
+	b_int(q, 2, sq_limit(limit), &brc);
+	b_int(q, 3, sq_offset(offset), &brc);
+	if (by_status)
+		b_text(q, 4, status, &brc);
+	r = sq_list(s, op, q, brc, rd_operation, sizeof(**out), clr_operation, (void **)out, n);
+out:
+	sq_unlock(s);
+	return r;
+}

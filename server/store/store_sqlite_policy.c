@@ -1,0 +1,558 @@
+/* SQLite storage of signing policies, approval requests and their decisions
+ * (see store_sqlite.c for the connection and helpers, store_sqlite_grant.c
+ * for the grants a completed approval creates). A pending request past its
+ * expires_at is persisted as expired, at the caller's `now`, before every
+ * request read or change. */
+#include <string.h>
+#include "rsign/log.h"
+#include "server/store/store_sqlite.h"
+
+/* Approvers in the order given, joined by ","; ids never hold a comma
+ * (policy writes refuse them). */
+#define POL_COLS                                                                            \
+	"p.id, p.name, p.required_approvals, p.max_signings, p.max_window, p.request_ttl, " \
+	"p.bypass_identities, p.created_at, p.updated_at, "                                 \
+	"(SELECT group_concat(principal_id, ',') FROM (SELECT a.principal_id"               \
+	" FROM policy_approvers a WHERE a.policy_id = p.id ORDER BY a.pos))"
+#define REQ_COLS                                                                           \
+	"r.id, r.signer_id, r.policy_id, r.requester_id, r.requester_name, r.justification, " \
+	"r.signings, r.window_secs, r.status, (SELECT count(*) FROM decisions d"              \
+	" WHERE d.request_id = r.id AND d.approve = 1), r.created_at, r.expires_at, "         \
+	"r.closed_at, r.grant_id"
+#define DEC_COLS "request_id, approver_id, approver_name, approve, comment, created_at"
+/* NULL -> the principal's current name -> "" */
+#define NAME_OF(v, id) "coalesce(" v ", (SELECT name FROM principals WHERE id = " id "), '')"
+
+const char *const sq_policy_sql[PL_COUNT] = {
+	[PL_POL_INSERT] = "INSERT INTO policies (id, name, required_approvals, max_signings,"
+			  " max_window, request_ttl, bypass_identities, created_at, updated_at)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[PL_POL_UPDATE] = "UPDATE policies SET name = ?2, required_approvals = ?3,"
+			  " max_signings = ?4, max_window = ?5, request_ttl = ?6,"
+			  " bypass_identities = ?7, updated_at = ?9 WHERE id = ?1",
+	[PL_POL_GET] = "SELECT " POL_COLS " FROM policies p" SQ_BY_ID_OR_NAME("p"),
+	[PL_POL_LIST] = "SELECT " POL_COLS " FROM policies p ORDER BY p.name",
+	[PL_POL_DELETE] = "DELETE FROM policies WHERE id = ?1",
+	[PL_POL_IN_USE] = "SELECT count(*) FROM signers WHERE policy_id = ?1",
+	/* OR IGNORE drops a repeated approver; a missing principal still
+	 * fails the foreign key */
+	[PL_APPR_INSERT] = "INSERT OR IGNORE INTO policy_approvers (policy_id, principal_id, pos)"
+			   " VALUES (?1, ?2, ?3)",
+	[PL_APPR_CLEAR] = "DELETE FROM policy_approvers WHERE policy_id = ?1",
+	[PL_REQ_INSERT] = "INSERT INTO requests (id, signer_id, policy_id, requester_id,"
+			  " requester_name, justification, signings, window_secs, status,"
+			  " created_at, expires_at)"
+			  " VALUES (?1, ?2, ?3, ?4, " NAME_OF("?5", "?4") ", ?6, ?7, ?8, 'pending',"
+			  " ?9, ?10)",
+	[PL_REQ_EXPIRE] = "UPDATE requests SET status = 'expired', closed_at = expires_at"
+			  " WHERE status = 'pending' AND expires_at <= ?1",
+	[PL_REQ_GET] = "SELECT " REQ_COLS " FROM requests r WHERE r.id = ?1",
+	[PL_REQ_LIST] = "SELECT " REQ_COLS " FROM requests r WHERE (?1 IS NULL OR r.signer_id = ?1)"
+			" AND (?2 IS NULL OR r.status = ?2) ORDER BY r.seq DESC",
+	[PL_REQ_CLOSE] = "UPDATE requests SET status = ?2, closed_at = ?3"
+			 " WHERE id = ?1 AND status = 'pending' AND expires_at > ?3",
+	[PL_REQ_EXISTS] = "SELECT count(*) FROM requests WHERE id = ?1",
+	[PL_REQ_APPROVED] = "UPDATE requests SET status = 'approved', closed_at = ?2, grant_id = ?3"
+			    " WHERE id = ?1 AND status = 'pending'",
+	[PL_DEC_INSERT] = "INSERT INTO decisions (" DEC_COLS ")"
+			  " VALUES (?1, ?2, " NAME_OF("?3", "?2") ", ?4, ?5, ?6)",
+	[PL_DEC_COUNT] = "SELECT count(*) FROM decisions WHERE request_id = ?1 AND approve = 1",
+	[PL_DEC_LIST] = "SELECT " DEC_COLS " FROM decisions WHERE request_id = ?1"
+			" ORDER BY created_at, rowid",
+};
+
+/* ---- row readers ---------------------------------------------------------- */
+
+/* "a,b,c" -> malloc'd array; "" -> NULL, 0. -1 when out of memory or an id
+ * does not fit. */
+static int split_ids(const char *csv, srv_id **out, size_t *n)
+{
+	size_t cnt = 1, i = 0;
+	const char *p, *e;
+	srv_id *v;
+
+	*out = NULL;
+	*n = 0;
+	if (!*csv)
+		return 0;
+	for (p = csv; *p; p++)
+		cnt += *p == ',';
+	if (!(v = calloc(cnt, sizeof(*v))))
+		return -1;
+	for (p = csv; i < cnt; p = e + 1, i++) {
+		e = strchr(p, ',');
+		if (!e)
+			e = p + strlen(p);
+		if ((size_t)(e - p) >= sizeof(v[i])) {
+			free(v);
+			return -1;
+		}
+		memcpy(v[i], p, (size_t)(e - p));
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static srv_st_rc rd_policy(sqlite3_stmt *st, int c, void *out)
+{
+	srv_policy *p = out;
+	const unsigned char *csv = sqlite3_column_text(st, c + 9);
+
+	memset(p, 0, sizeof(*p));
+	col_copy(st, c, p->id, sizeof(p->id));
+	p->required_approvals = sqlite3_column_int(st, c + 2);
+	p->max_signings = sqlite3_column_int64(st, c + 3);
+	p->max_window = sqlite3_column_int64(st, c + 4);
+	p->request_ttl = sqlite3_column_int64(st, c + 5);
+	p->bypass_identities = sqlite3_column_int(st, c + 6) != 0;
+	p->created_at = (time_t)sqlite3_column_int64(st, c + 7);
+	p->updated_at = (time_t)sqlite3_column_int64(st, c + 8);
+	if (split_ids(csv ? (const char *)csv : "", &p->approvers, &p->n_approvers) != 0)
+		return SRV_ST_FAILED;
+	p->name = col_dup(st, c + 1, "");
+	if (!p->name) {
+		srv_policy_clear(p);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+static srv_st_rc rd_request(sqlite3_stmt *st, int c, void *out)
+{
+	srv_request *q = out;
+
+	memset(q, 0, sizeof(*q));
+	col_copy(st, c, q->id, sizeof(q->id));
+	col_copy(st, c + 1, q->signer_id, sizeof(q->signer_id));
+	col_copy(st, c + 2, q->policy_id, sizeof(q->policy_id));
+	col_copy(st, c + 3, q->requester_id, sizeof(q->requester_id));
+	q->signings = sqlite3_column_int64(st, c + 6);
+	q->window = sqlite3_column_int64(st, c + 7);
+	col_copy(st, c + 8, q->status, sizeof(q->status));
+	q->approvals = sqlite3_column_int(st, c + 9);
+	q->created_at = (time_t)sqlite3_column_int64(st, c + 10);
+	q->expires_at = (time_t)sqlite3_column_int64(st, c + 11);
+	q->closed_at = (time_t)sqlite3_column_int64(st, c + 12);
+	col_copy(st, c + 13, q->grant_id, sizeof(q->grant_id));
+	q->requester_name = col_dup(st, c + 4, "");
+	q->justification = col_dup(st, c + 5, "");
+	if (!q->requester_name || !q->justification) {
+		srv_request_clear(q);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+static srv_st_rc rd_decision(sqlite3_stmt *st, int c, void *out)
+{
+	srv_decision *d = out;
+
+	memset(d, 0, sizeof(*d));
+	col_copy(st, c, d->request_id, sizeof(d->request_id));
+	col_copy(st, c + 1, d->approver_id, sizeof(d->approver_id));
+	d->approve = sqlite3_column_int(st, c + 3) != 0;
+	d->created_at = (time_t)sqlite3_column_int64(st, c + 5);
+	d->approver_name = col_dup(st, c + 2, "");
+	d->comment = col_dup(st, c + 4, "");
+	if (!d->approver_name || !d->comment) {
+		srv_decision_clear(d);
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
+}
+
+static void clr_policy(void *p)
+{
+	srv_policy_clear(p);
+}
+
+static void clr_request(void *p)
+{
+	srv_request_clear(p);
+}
+
+static void clr_decision(void *p)
+{
+	srv_decision_clear(p);
+}
+
+/* ---- shared steps (caller holds the lock) ---------------------------------- */
+
+static srv_st_rc expire_requests(sq_store *s, const char *op, time_t now)
+{
+	int brc = SQLITE_OK;
+
+	b_int(s->pl[PL_REQ_EXPIRE], 1, now, &brc);
+	return sq_run(s, op, s->pl[PL_REQ_EXPIRE], brc, RUN_PLAIN);
+}
+
+static srv_st_rc get_request(sq_store *s, const char *op, const char *id, srv_request *out)
+{
+	int brc = SQLITE_OK;
+
+	b_text(s->pl[PL_REQ_GET], 1, id, &brc);
+	return sq_one(s, op, s->pl[PL_REQ_GET], brc, rd_request, out);
+}
+
+/* Tells "no such row" from "not in a state that allows this". */
+srv_st_rc sq_absent_or_conflict(sq_store *s, const char *op, sqlite3_stmt *exists_q,
+				const char *id)
+{
+	size_t n = 0;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	b_text(exists_q, 1, id, &brc);
+	if ((r = sq_count(s, op, exists_q, brc, &n)) != SRV_ST_OK)
+		return r;
+	if (n == 0)
+		return SRV_ST_NOT_FOUND;
+	rs_info("store: %s: not in a state that allows it", op);
+	return SRV_ST_CONFLICT;
+}
+
+/* ---- policies ---------------------------------------------------------------- */
+
+static int policy_ok(const srv_policy *p)
+{
+	if (!p || !p->id[0] || !p->name || !p->name[0] || p->required_approvals < 1 ||
+	    p->max_signings < 0 || p->max_window < 0 || p->request_ttl <= 0 ||
+	    (p->n_approvers && !p->approvers))
+		return 0;
+	for (size_t i = 0; i < p->n_approvers; i++)
+		if (!p->approvers[i][0] || strchr(p->approvers[i], ','))
+			return 0;
+	return 1;
+}
+
+/* ?1 id, ?2 name, ?3 required, ?4 max_signings, ?5 max_window, ?6 ttl,
+ * ?7 bypass, ?8 created_at, ?9 updated_at */
+static void b_policy(sqlite3_stmt *q, const srv_policy *p, int *brc)
+{
+	b_text(q, 1, p->id, brc);
+	b_text(q, 2, p->name, brc);
+	b_int(q, 3, p->required_approvals, brc);
+	b_int(q, 4, p->max_signings, brc);
+	b_int(q, 5, p->max_window, brc);
+	b_int(q, 6, p->request_ttl, brc);
+	b_int(q, 7, p->bypass_identities ? 1 : 0, brc);
+	b_int(q, 8, p->created_at, brc);
+	b_int(q, 9, p->updated_at, brc);
+}
+
+/* Writes the policy row with stmt (insert or update), then replaces its
+ * approvers, in one transaction. */
+static srv_st_rc policy_write(sq_store *s, const char *op, int stmt, const srv_policy *p)
+{
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	sq_lock(s);
+	if ((r = sq_begin(s, op)) != SRV_ST_OK)
+		goto out;
+	b_policy(s->pl[stmt], p, &brc);
+	if ((r = sq_run(s, op, s->pl[stmt], brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
+		goto rollback;
+	q = s->pl[PL_APPR_CLEAR];
+	b_text(q, 1, p->id, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
+		goto rollback;
+	q = s->pl[PL_APPR_INSERT];
+	for (size_t i = 0; i < p->n_approvers; i++) {
+		b_text(q, 1, p->id, &brc);
+		b_text(q, 2, p->approvers[i], &brc);
+		b_int(q, 3, (sqlite3_int64)i, &brc);
+		if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
+			goto rollback; /* NOT_FOUND: no such principal */
+	}
+	r = sq_commit(s, op);
+	goto out;
+rollback:
+	sq_rollback(s, op);
+out:
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_policy_insert(srv_store *st, const srv_policy *p)
+{
+	if (!st || !policy_ok(p))
+		return sq_bad_arg("policy_insert");
+	return policy_write(SQ(st), "policy_insert", PL_POL_INSERT, p);
+}
+
+/* Updates everything but id and created_at; the approvers are replaced. */
+srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p)
+{
+	if (!st || !policy_ok(p))
+		return sq_bad_arg("policy_update");
+	return policy_write(SQ(st), "policy_update", PL_POL_UPDATE, p);
+}
+
+srv_st_rc sq_policy_get(srv_store *st, const char *id_or_name, srv_policy *out)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id_or_name || !out)
+		return sq_bad_arg("policy_get");
+	sq_lock(s);
+	b_text(s->pl[PL_POL_GET], 1, id_or_name, &brc);
+	r = sq_one(s, "policy_get", s->pl[PL_POL_GET], brc, rd_policy, out);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_policy_list(srv_store *st, srv_policy **out, size_t *n)
+{
+	sq_store *s = SQ(st);
+	srv_st_rc r;
+
+	if (!s || !out || !n)
+		return sq_bad_arg("policy_list");
+	sq_lock(s);
+	r = sq_list(s, "policy_list", s->pl[PL_POL_LIST], SQLITE_OK, rd_policy, sizeof(**out),
+		    clr_policy, (void **)out, n);
+	sq_unlock(s);
+	return r;
+}
+
+/* signers.policy_id has no foreign key (migration 1 predates policies), so
+ * "still used" is checked in the same transaction as the delete. */
+srv_st_rc sq_policy_delete(srv_store *st, const char *id)
+{
+	static const char op[] = "policy_delete";
+	sq_store *s = SQ(st);
+	size_t users = 0;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !id || !*id)
+		return sq_bad_arg(op);
+	sq_lock(s);
+	if ((r = sq_begin(s, op)) != SRV_ST_OK)
+		goto out;
+	b_text(s->pl[PL_POL_IN_USE], 1, id, &brc);
+	if ((r = sq_count(s, op, s->pl[PL_POL_IN_USE], brc, &users)) != SRV_ST_OK)
+		goto rollback;
+	if (users) {
+		rs_info("store: %s: %zu signer(s) still use the policy", op, users);
+		r = SRV_ST_CONFLICT;
+		goto rollback;
+	}
+	b_text(s->pl[PL_POL_DELETE], 1, id, &brc);
+	if ((r = sq_run(s, op, s->pl[PL_POL_DELETE], brc, RUN_MUST_CHANGE | RUN_DELETE)) !=
+	    SRV_ST_OK)
+		goto rollback;
+	r = sq_commit(s, op);
+	goto out;
+rollback:
+	sq_rollback(s, op);
+out:
+	sq_unlock(s);
+	return r;
+}
+
+/* ---- requests and decisions -------------------------------------------------- */
+
+/* A new request is always pending: q->status, approvals, closed_at and
+ * grant_id are ignored. requester_name "" = the requester's current name. */
+srv_st_rc sq_request_insert(srv_store *st, const srv_request *q)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *x;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !q || !q->id[0] || !q->signer_id[0] || !q->policy_id[0] || !q->requester_id[0] ||
+	    q->signings < 0 || q->window < 0 || q->expires_at <= 0)
+		return sq_bad_arg("request_insert");
+	sq_lock(s);
+	x = s->pl[PL_REQ_INSERT];
+	b_text(x, 1, q->id, &brc);
+	b_text(x, 2, q->signer_id, &brc);
+	b_text(x, 3, q->policy_id, &brc);
+	b_text(x, 4, q->requester_id, &brc);
+	b_opt(x, 5, q->requester_name, &brc);
+	b_text(x, 6, q->justification, &brc);
+	b_int(x, 7, q->signings, &brc);
+	b_int(x, 8, q->window, &brc);
+	b_int(x, 9, q->created_at, &brc);
+	b_int(x, 10, q->expires_at, &brc);
+	r = sq_run(s, "request_insert", x, brc, RUN_PLAIN);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request *out)
+{
+	static const char op[] = "request_get";
+	sq_store *s = SQ(st);
+	srv_st_rc r;
+
+	if (!s || !id || !out)
+		return sq_bad_arg(op);
+	sq_lock(s);
+	if ((r = expire_requests(s, op, now)) == SRV_ST_OK)
+		r = get_request(s, op, id, out);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status,
+			  time_t now, srv_request **out, size_t *n)
+{
+	static const char op[] = "request_list";
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !out || !n)
+		return sq_bad_arg(op);
+	*out = NULL;
+	*n = 0;
+	sq_lock(s);
+	if ((r = expire_requests(s, op, now)) != SRV_ST_OK)
+		goto out;
+	q = s->pl[PL_REQ_LIST];
+	b_opt(q, 1, signer_id, &brc);
+	b_opt(q, 2, status, &brc);
+	r = sq_list(s, op, q, brc, rd_request, sizeof(**out), clr_request, (void **)out, n);
+out:
+	sq_unlock(s);
+	return r;
+}
+
+/* Closes a pending, unexpired request as `to` at now (the caller has swept
+ * expiry at now); NOT_FOUND or CONFLICT otherwise. */
+static srv_st_rc close_request(sq_store *s, const char *op, const char *id, const char *to,
+			       time_t now)
+{
+	sqlite3_stmt *q = s->pl[PL_REQ_CLOSE];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	b_text(q, 1, id, &brc);
+	b_text(q, 2, to, &brc);
+	b_int(q, 3, now, &brc);
+	r = sq_run(s, op, q, brc, RUN_MUST_CHANGE);
+	if (r == SRV_ST_NOT_FOUND)
+		r = sq_absent_or_conflict(s, op, s->pl[PL_REQ_EXISTS], id);
+	return r;
+}
+
+/* The request is pending when this runs: inserts *grant and marks the
+ * request approved with it. */
+static srv_st_rc approve_request(sq_store *s, const char *op, const srv_decision *d,
+				 const srv_grant *g, time_t now)
+{
+	sqlite3_stmt *q = s->pl[PL_REQ_APPROVED];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if ((r = sq_grant_insert_inlock(s, op, g, d->request_id, now)) != SRV_ST_OK)
+		return r;
+	b_text(q, 1, d->request_id, &brc);
+	b_int(q, 2, now, &brc);
+	b_text(q, 3, g->id, &brc);
+	return sq_run(s, op, q, brc, RUN_MUST_CHANGE);
+}
+
+/* BEGIN IMMEDIATE makes check-then-write safe against other connections;
+ * the mutex against this one's other threads. */
+srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, int required,
+			    const srv_grant *grant, time_t now, srv_request *after)
+{
+	static const char op[] = "request_decide";
+	sq_store *s = SQ(st);
+	srv_request cur;
+	size_t approvals = 0;
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !d || !d->request_id[0] || !d->approver_id[0] || required < 1 || !after ||
+	    (d->approve && (!grant || !grant->id[0] || !grant->signer_id[0] ||
+			    !grant->grantee_id[0] || grant->max_signings < 0)))
+		return sq_bad_arg(op);
+	memset(after, 0, sizeof(*after));
+	memset(&cur, 0, sizeof(cur));
+	sq_lock(s);
+	if ((r = sq_begin(s, op)) != SRV_ST_OK)
+		goto out;
+	if ((r = expire_requests(s, op, now)) != SRV_ST_OK ||
+	    (r = get_request(s, op, d->request_id, &cur)) != SRV_ST_OK)
+		goto rollback;
+	if (strcmp(cur.status, "pending") != 0) {
+		rs_info("store: %s: the request is %s", op, cur.status);
+		r = SRV_ST_CONFLICT;
+		goto rollback;
+	}
+	q = s->pl[PL_DEC_INSERT];
+	b_text(q, 1, d->request_id, &brc);
+	b_text(q, 2, d->approver_id, &brc);
+	b_opt(q, 3, d->approver_name, &brc);
+	b_int(q, 4, d->approve ? 1 : 0, &brc);
+	b_text(q, 5, d->comment, &brc);
+	b_int(q, 6, d->created_at ? d->created_at : now, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
+		goto rollback; /* CONFLICT: this approver decided before */
+	if (!d->approve) {
+		r = close_request(s, op, d->request_id, "rejected", now);
+	} else {
+		b_text(s->pl[PL_DEC_COUNT], 1, d->request_id, &brc);
+		r = sq_count(s, op, s->pl[PL_DEC_COUNT], brc, &approvals);
+		if (r == SRV_ST_OK && approvals >= (size_t)required)
+			r = approve_request(s, op, d, grant, now);
+	}
+	if (r != SRV_ST_OK || (r = get_request(s, op, d->request_id, after)) != SRV_ST_OK)
+		goto rollback;
+	if ((r = sq_commit(s, op)) != SRV_ST_OK)
+		srv_request_clear(after);
+	goto out;
+rollback:
+	sq_rollback(s, op);
+out:
+	sq_unlock(s);
+	srv_request_clear(&cur);
+	return r;
+}
+
+srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out,
+			   size_t *n)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !request_id || !out || !n)
+		return sq_bad_arg("decision_list");
+	sq_lock(s);
+	b_text(s->pl[PL_DEC_LIST], 1, request_id, &brc);
+	r = sq_list(s, "decision_list", s->pl[PL_DEC_LIST], brc, rd_decision, sizeof(**out),
+		    clr_decision, (void **)out, n);
+	sq_unlock(s);
+	return r;
+}
+
+srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t now)
+{
+	static const char op[] = "request_close";
+	sq_store *s = SQ(st);
+	srv_st_rc r;
+
+	/* approval goes through request_decide, which creates the grant */
+	if (!s || !id || !to ||
+	    (strcmp(to, "cancelled") != 0 && strcmp(to, "rejected") != 0 &&
+	     strcmp(to, "expired") != 0))
+		return sq_bad_arg(op);
+	sq_lock(s);
+	if ((r = expire_requests(s, op, now)) == SRV_ST_OK)
+		r = close_request(s, op, id, to, now);
+	sq_unlock(s);
+	return r;
+}
