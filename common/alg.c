@@ -30,14 +30,13 @@ static const struct {
 	const char *name;
 	int rsa;
 	int bits;
-	const char *curve;
 } key_algs[RS_KEY_COUNT] = {
-	[RS_KEY_RSA_2048] = {"RSA_2048", 1, 2048, NULL},
-	[RS_KEY_RSA_3072] = {"RSA_3072", 1, 3072, NULL},
-	[RS_KEY_RSA_4096] = {"RSA_4096", 1, 4096, NULL},
-	[RS_KEY_EC_P256] = {"EC_P256", 0, 256, "P-256"},
-	[RS_KEY_EC_P384] = {"EC_P384", 0, 384, "P-384"},
-	[RS_KEY_EC_P521] = {"EC_P521", 0, 521, "P-521"},
+	[RS_KEY_RSA_2048] = {"RSA_2048", 1, 2048},
+	[RS_KEY_RSA_3072] = {"RSA_3072", 1, 3072},
+	[RS_KEY_RSA_4096] = {"RSA_4096", 1, 4096},
+	[RS_KEY_EC_P256] = {"EC_P256", 0, 256},
+	[RS_KEY_EC_P384] = {"EC_P384", 0, 384},
+	[RS_KEY_EC_P521] = {"EC_P521", 0, 521},
 };
 
 static int sign_ok(rs_sign_alg a)
@@ -128,11 +127,6 @@ size_t rs_key_alg_sig_len(rs_key_alg k)
 		return 0;
 	bytes = ((size_t)key_algs[k].bits + 7) / 8;
 	return key_algs[k].rsa ? bytes : 2 * bytes;
-}
-
-const char *rs_key_alg_curve(rs_key_alg k)
-{
-	return key_ok(k) ? key_algs[k].curve : NULL;
 }
 
 int rs_alg_fits_key(rs_sign_alg a, rs_key_alg k)

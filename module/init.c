@@ -158,7 +158,7 @@ static void teardown_inlock(int forked)
 {
 	mod_approval_free_inlock();
 	mod_sessions_free_inlock();
-	mod_signers_free_inlock();
+	mod_slots_free_inlock();
 	if (forked)
 		mod_http_forget();
 	else
@@ -233,7 +233,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 	g.initialized = 1;
 	g.pid = getpid();
 	g.generation++;
-	if (mod_signers_init_inlock() < 0) {
+	if (mod_slots_init_inlock() < 0) {
 		rv = CKR_HOST_MEMORY;
 		goto fail;
 	}

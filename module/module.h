@@ -1,5 +1,5 @@
 /* What the module's files share: the global lock and life-cycle checks
- * (init.c), slots and their signers (signers.c), objects (object.c),
+ * (init.c), slots and their signers (slot_table.c), objects (object.c),
  * sessions (session.c) and the per-call log line. Functions named _inlock
  * must be called with the global lock held; everything else takes it itself
  * or needs none. The lock guards these tables only and is never held across
@@ -69,7 +69,7 @@ enum { MOD_OBJ_CERT = 0, MOD_OBJ_PUBKEY = 1, MOD_OBJ_PRIVKEY = 2, MOD_OBJ_CHAIN 
 #define MOD_HANDLE_SLOT(h) ((size_t)((h) >> 8) - 1)
 #define MOD_HANDLE_OBJ(h) ((size_t)((h)&0xff) - 1)
 
-/* ---- signers.c: slots, one per signer ------------------------------------ */
+/* ---- slot_table.c: slots, one per signer ------------------------------------ */
 typedef struct mod_slot {
 	CK_SLOT_ID id;
 	size_t index;                       /* position in the table, never reused */
@@ -90,19 +90,18 @@ typedef struct mod_slot {
 	unsigned long sessions, rw_sessions;
 } mod_slot;
 
-int mod_signers_init_inlock(void) __attribute__((warn_unused_result));
-void mod_signers_free_inlock(void);
+int mod_slots_init_inlock(void) __attribute__((warn_unused_result));
+void mod_slots_free_inlock(void);
 /* Fetches or refreshes the signer list when due. Never fails: a server that
  * cannot be reached leaves the previous list (or none) and one log line. */
-void mod_signers_refresh(void);
+void mod_slots_refresh(void);
 /* Fetches the list once if no C_GetSlotList has yet: slot IDs are stable
  * across processes, and callers such as Java's SunPKCS11 (`slot =`) open a
  * slot by its ID without listing first. Without the lock. */
-void mod_signers_ensure(void);
+void mod_slots_ensure(void);
 mod_slot *mod_slot_get_inlock(CK_SLOT_ID id);
 /* The slot with a token in it: CKR_SLOT_ID_INVALID or CKR_TOKEN_NOT_PRESENT. */
-CK_RV mod_token_get_inlock(CK_SLOT_ID id, mod_slot **out);
-mod_slot *mod_slot_by_index_inlock(size_t index);
+CK_RV mod_slot_with_token_inlock(CK_SLOT_ID id, mod_slot **out);
 /* Present slots (or all) sorted by name; count without list. */
 size_t mod_slots_list_inlock(int present_only, CK_SLOT_ID *list, size_t max);
 /* One signer as the server describes it. */
@@ -114,13 +113,13 @@ typedef struct mod_signer_rec {
 } mod_signer_rec;
 /* GET /pki/signers/{name} with a credential only the caller holds (C_Login
  * with the PIN's credential). Without the lock. */
-CK_RV mod_signer_fetch(mod_cred *cred, const char *name, int in_login, mod_signer_rec *rec)
+CK_RV mod_slot_fetch_signer(mod_cred *cred, const char *name, int in_login, mod_signer_rec *rec)
 	__attribute__((warn_unused_result));
 void mod_slot_apply_inlock(mod_slot *slot, const mod_signer_rec *rec);
 /* The credentials requests for this slot are made with. */
 mod_cred *mod_slot_cred_inlock(mod_slot *slot);
 /* Forces a refresh of the list at the next C_GetSlotList (signer gone). */
-void mod_signers_mark_stale_inlock(void);
+void mod_slots_mark_stale_inlock(void);
 
 /* ---- object_load.c (fetch, build) and object.c (lookup) ----------------- */
 /* Fetches the certificate and chain when missing or stale. Takes the lock. */

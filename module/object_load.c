@@ -494,7 +494,7 @@ CK_RV mod_objects_load(CK_SLOT_ID id)
 	}
 	slot = mod_slot_get_inlock(id);
 	if (rv == CKR_DEVICE_REMOVED)
-		mod_signers_mark_stale_inlock();
+		mod_slots_mark_stale_inlock();
 	if (rv != CKR_OK) {
 		/* Stale objects beat none while the server is unreachable. */
 		if (slot && slot->objects && rv == CKR_DEVICE_ERROR)

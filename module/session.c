@@ -85,11 +85,11 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
 	if (!(flags & CKF_SERIAL_SESSION))
 		return mod_rv(__func__, CKR_SESSION_PARALLEL_NOT_SUPPORTED);
-	mod_signers_ensure();
+	mod_slots_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = mod_token_get_inlock(slotID, &slot);
+	rv = mod_slot_with_token_inlock(slotID, &slot);
 	if (rv != CKR_OK)
 		goto out;
 	if (tab.n >= MAX_SESSIONS) {
@@ -245,7 +245,7 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
 	gen = mod_generation_inlock();
 	mod_unlock();
 
-	rv = mod_signer_fetch(&cand, name, 1, &rec);
+	rv = mod_slot_fetch_signer(&cand, name, 1, &rec);
 
 	if (mod_reenter(gen) != CKR_OK) {
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;

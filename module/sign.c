@@ -178,7 +178,7 @@ static CK_RV give_back(CK_SESSION_HANDLE h, int verify, taken *t, int keep, CK_R
 		mod_op_free(t->op);
 	}
 	if (rv == CKR_DEVICE_REMOVED)
-		mod_signers_mark_stale_inlock();
+		mod_slots_mark_stale_inlock();
 	return rv;
 }
 

@@ -17,7 +17,7 @@ CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PT
 
 	if (!pulCount)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_signers_refresh();
+	mod_slots_refresh();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
@@ -39,7 +39,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_signers_ensure();
+	mod_slots_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
@@ -87,11 +87,11 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_signers_ensure();
+	mod_slots_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = mod_token_get_inlock(slotID, &slot);
+	rv = mod_slot_with_token_inlock(slotID, &slot);
 	if (rv != CKR_OK)
 		goto out;
 	memset(pInfo, 0, sizeof(*pInfo));
@@ -132,11 +132,11 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 
 	if (!pulCount)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_signers_ensure();
+	mod_slots_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = mod_token_get_inlock(slotID, &slot);
+	rv = mod_slot_with_token_inlock(slotID, &slot);
 	if (rv != CKR_OK)
 		goto out;
 	/* Before login without credentials the key is unknown: all of them. */
@@ -163,11 +163,11 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_signers_ensure();
+	mod_slots_ensure();
 	rv = mod_enter();
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = mod_token_get_inlock(slotID, &slot);
+	rv = mod_slot_with_token_inlock(slotID, &slot);
 	if (rv != CKR_OK)
 		goto out;
 	memset(pInfo, 0, sizeof(*pInfo));

@@ -1,4 +1,4 @@
-/* The signer cache: one slot per signer, fetched lazily on the first
+/* The slot table: one slot per signer, fetched lazily on the first
  * C_GetSlotList and refreshed after refresh_interval seconds.
  *
  * With credentials configured the list comes from
@@ -76,17 +76,12 @@ mod_slot *mod_slot_get_inlock(CK_SLOT_ID id)
 	return NULL;
 }
 
-CK_RV mod_token_get_inlock(CK_SLOT_ID id, mod_slot **out)
+CK_RV mod_slot_with_token_inlock(CK_SLOT_ID id, mod_slot **out)
 {
 	*out = mod_slot_get_inlock(id);
 	if (!*out)
 		return CKR_SLOT_ID_INVALID;
 	return (*out)->present ? CKR_OK : CKR_TOKEN_NOT_PRESENT;
-}
-
-mod_slot *mod_slot_by_index_inlock(size_t index)
-{
-	return index < st.n ? st.slots[index] : NULL;
 }
 
 static CK_SLOT_ID free_slot_id(const char *ident)
@@ -141,7 +136,7 @@ void mod_slot_apply_inlock(mod_slot *slot, const mod_signer_rec *rec)
 	slot->present = 1;
 }
 
-int mod_signers_init_inlock(void)
+int mod_slots_init_inlock(void)
 {
 	const mod_config *conf = mod_conf();
 	size_t i;
@@ -164,7 +159,7 @@ int mod_signers_init_inlock(void)
 	return 0;
 }
 
-void mod_signers_free_inlock(void)
+void mod_slots_free_inlock(void)
 {
 	size_t i;
 
@@ -177,7 +172,7 @@ void mod_signers_free_inlock(void)
 	memset(&st, 0, sizeof(st));
 }
 
-void mod_signers_mark_stale_inlock(void)
+void mod_slots_mark_stale_inlock(void)
 {
 	st.stale = 1;
 }
@@ -241,7 +236,7 @@ out:
 	return rv;
 }
 
-CK_RV mod_signer_fetch(mod_cred *cred, const char *name, int in_login, mod_signer_rec *rec)
+CK_RV mod_slot_fetch_signer(mod_cred *cred, const char *name, int in_login, mod_signer_rec *rec)
 {
 	return fetch_one(cred, 0, 0, name, in_login, rec);
 }
@@ -407,7 +402,7 @@ static void wait_first_inlock(void)
 			break;
 }
 
-void mod_signers_refresh(void)
+void mod_slots_refresh(void)
 {
 	const mod_config *conf = mod_conf();
 	recs r = {0};
@@ -447,7 +442,7 @@ void mod_signers_refresh(void)
 	free(r.v);
 }
 
-void mod_signers_ensure(void)
+void mod_slots_ensure(void)
 {
 	int never;
 
@@ -457,7 +452,7 @@ void mod_signers_ensure(void)
 	never = !st.attempted;
 	mod_unlock();
 	if (never)
-		mod_signers_refresh();
+		mod_slots_refresh();
 }
 
 static int slot_by_name(const void *a, const void *b)

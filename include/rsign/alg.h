@@ -42,8 +42,6 @@ int rs_key_alg_is_rsa(rs_key_alg k);
 int rs_key_alg_bits(rs_key_alg k); /* modulus bits or curve field bits */
 /* Bytes of a raw signature: modulus length for RSA, 2 * field bytes for EC. */
 size_t rs_key_alg_sig_len(rs_key_alg k);
-/* "P-256" style curve name for EC keys, NULL for RSA. */
-const char *rs_key_alg_curve(rs_key_alg k);
 /* The signing algorithm applies to this key type. */
 int rs_alg_fits_key(rs_sign_alg a, rs_key_alg k);
 

@@ -17,7 +17,7 @@
 #include <p11-kit/p11-kit.h>
 #include "rsign/alg.h"
 #include "rsign/log.h"
-#include "server/hsm.h"
+#include "server/hsm/hsm.h"
 #include "tests/unit/tap.h"
 
 #define MODULE "/usr/lib/softhsm/libsofthsm2.so"

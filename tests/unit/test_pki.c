@@ -17,8 +17,8 @@
 #include "rsign/alg.h"
 #include "rsign/base64.h"
 #include "rsign/log.h"
-#include "server/hsm.h"
-#include "server/pki.h"
+#include "server/hsm/hsm.h"
+#include "server/hsm/pki.h"
 #include "tests/unit/tap.h"
 
 #define MODULE "/usr/lib/softhsm/libsofthsm2.so"
