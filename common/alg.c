@@ -31,12 +31,9 @@ static const struct {
 	int rsa;
 	int bits;
 } key_algs[RS_KEY_COUNT] = {
-	[RS_KEY_RSA_2048] = {"RSA_2048", 1, 2048},
-	[RS_KEY_RSA_3072] = {"RSA_3072", 1, 3072},
-	[RS_KEY_RSA_4096] = {"RSA_4096", 1, 4096},
-	[RS_KEY_EC_P256] = {"EC_P256", 0, 256},
-	[RS_KEY_EC_P384] = {"EC_P384", 0, 384},
-	[RS_KEY_EC_P521] = {"EC_P521", 0, 521},
+	[RS_KEY_RSA_2048] = {"RSA_2048", 1, 2048}, [RS_KEY_RSA_3072] = {"RSA_3072", 1, 3072},
+	[RS_KEY_RSA_4096] = {"RSA_4096", 1, 4096}, [RS_KEY_EC_P256] = {"EC_P256", 0, 256},
+	[RS_KEY_EC_P384] = {"EC_P384", 0, 384},	   [RS_KEY_EC_P521] = {"EC_P521", 0, 521},
 };
 
 static int sign_ok(rs_sign_alg a)

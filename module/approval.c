@@ -58,15 +58,15 @@ enum { REQ_OPENING, REQ_PENDING, REQ_CLOSED };
 
 typedef struct open_req {
 	struct open_req *next;
-	unsigned long gen;      /* module initialisation */
-	const mod_cred *cred;   /* requests are per principal */
+	unsigned long gen;    /* module initialisation */
+	const mod_cred *cred; /* requests are per principal */
 	unsigned long cred_gen;
 	char signer_id[MOD_SIGNER_ID_MAX + 1];
-	char rid[RID_MAX + 1];  /* set once PENDING */
+	char rid[RID_MAX + 1]; /* set once PENDING */
 	int state;
 	char outcome[STATUS_MAX]; /* CLOSED: approved, rejected, ..., "failed" */
-	int refs;               /* threads using the entry */
-	long long quiet_until;  /* mod_now(): see JOIN_QUIET */
+	int refs;		  /* threads using the entry */
+	long long quiet_until;	  /* mod_now(): see JOIN_QUIET */
 } open_req;
 
 static open_req *open_reqs; /* guarded by the global lock */
@@ -191,7 +191,8 @@ static CK_RV load_settings(unsigned long gen, settings *st)
 	}
 	mod_unlock();
 	if (rv == CKR_OK && !st->justification[0]) {
-		snprintf(dflt, sizeof(dflt), "%s on %s is waiting to sign (rsign-pkcs11, approval = wait)",
+		snprintf(dflt, sizeof(dflt),
+			 "%s on %s is waiting to sign (rsign-pkcs11, approval = wait)",
 			 mod_http_tool(), mod_http_hostname());
 		clean_text(st->justification, sizeof(st->justification), dflt);
 	}
@@ -219,8 +220,8 @@ static int entry_matches(const open_req *r, unsigned long gen, const mod_cred *c
  * -1            no memory.
  * Entries nobody uses that belong to another initialisation or credential,
  * or are closed and past their quiet time, are dropped on the way. */
-static int join_inlock(unsigned long gen, const mod_cred *cred, const char *signer_id,
-		       int add, open_req **out)
+static int join_inlock(unsigned long gen, const mod_cred *cred, const char *signer_id, int add,
+		       open_req **out)
 {
 	open_req *r, **pp, *found = NULL;
 	long long now = mod_now();
@@ -475,7 +476,8 @@ static CK_RV await_opened(open_req *r, long long deadline, char rid[RID_MAX + 1]
 		rs_strlcpy(rid, r->rid, RID_MAX + 1);
 		rs_strlcpy(outcome, r->outcome, STATUS_MAX);
 		mod_unlock();
-		if (state == REQ_PENDING || (state == REQ_CLOSED && strcmp(outcome, "approved") == 0))
+		if (state == REQ_PENDING ||
+		    (state == REQ_CLOSED && strcmp(outcome, "approved") == 0))
 			return CKR_OK;
 		if (state == REQ_CLOSED)
 			return CKR_FUNCTION_REJECTED;
@@ -490,9 +492,9 @@ static CK_RV await_opened(open_req *r, long long deadline, char rid[RID_MAX + 1]
 /* Polls until a decision, the deadline, or a failure. Returns the outcome
  * in outcome: "approved", "rejected", "cancelled", "expired", "timeout",
  * or "failed" (why says what; rv is the call's CK_RV). */
-static CK_RV await_decision(mod_cred *cred, unsigned long gen, const char *signer_name,
-			    open_req *r, const char *rid, long long deadline,
-			    char outcome[STATUS_MAX], char *why, size_t whylen)
+static CK_RV await_decision(mod_cred *cred, unsigned long gen, const char *signer_name, open_req *r,
+			    const char *rid, long long deadline, char outcome[STATUS_MAX],
+			    char *why, size_t whylen)
 {
 	long long interval = POLL_FIRST_MS, now;
 	char status[STATUS_MAX];
@@ -547,7 +549,8 @@ static CK_RV open_and_say(mod_cred *cred, unsigned long gen, const char *signer_
 		close_entry(r, "failed");
 		if (rv != CKR_CRYPTOKI_NOT_INITIALIZED)
 			say(st, RS_LOG_ERROR,
-			    "signer %s needs approval, but no request could be opened: %s", name, why);
+			    "signer %s needs approval, but no request could be opened: %s", name,
+			    why);
 		return rv == CKR_CRYPTOKI_NOT_INITIALIZED ? rv : CKR_FUNCTION_REJECTED;
 	}
 	mod_lock();
@@ -567,8 +570,8 @@ static CK_RV open_and_say(mod_cred *cred, unsigned long gen, const char *signer_
  * at once. CKR_OK when it is still pending (and says so again); otherwise
  * it is closed quietly and CKR_FUNCTION_FAILED tells the caller to open a
  * new one: the ApprovalRequired just seen means its grant, if any, is gone. */
-static CK_RV resume_parked(mod_cred *cred, unsigned long gen, const char *name,
-			   const settings *st, open_req *r, char rid[RID_MAX + 1])
+static CK_RV resume_parked(mod_cred *cred, unsigned long gen, const char *name, const settings *st,
+			   open_req *r, char rid[RID_MAX + 1])
 {
 	char status[STATUS_MAX] = "", why[512] = "";
 	int transient;
@@ -620,7 +623,8 @@ CK_RV mod_approval_sign(mod_cred *cred, unsigned long gen, const char *signer_id
 		if (rv != CKR_OK)
 			return rv;
 		if (how == JOIN_QUIET) {
-			rs_debug("signer %s: approval was refused moments ago; not asking again", name);
+			rs_debug("signer %s: approval was refused moments ago; not asking again",
+				 name);
 			return CKR_FUNCTION_REJECTED;
 		}
 		if (!wait) {
@@ -628,7 +632,8 @@ CK_RV mod_approval_sign(mod_cred *cred, unsigned long gen, const char *signer_id
 				release(r);
 			say(&st, RS_LOG_ERROR,
 			    "signer %s needs approval; request it with: rsignctl request create %s "
-			    "--justification TEXT (or set approval = wait in the module configuration)",
+			    "--justification TEXT (or set approval = wait in the module "
+			    "configuration)",
 			    name, name);
 			return CKR_FUNCTION_REJECTED;
 		}

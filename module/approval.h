@@ -17,8 +17,8 @@ int mod_approval_needed(const mod_call *call);
  * for the signer), one line naming it, polls it; once approved makes call
  * again and returns that result (call->resp holds the new answer); rejected,
  * cancelled, expired or approval_timeout: a line, CKR_FUNCTION_REJECTED. */
-CK_RV mod_approval_sign(mod_cred *cred, unsigned long gen, const char *signer_id,
-			mod_call *call) __attribute__((warn_unused_result));
+CK_RV mod_approval_sign(mod_cred *cred, unsigned long gen, const char *signer_id, mod_call *call)
+	__attribute__((warn_unused_result));
 
 /* Frees the request table's unused entries; the global lock is held. */
 void mod_approval_free_inlock(void);

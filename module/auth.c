@@ -234,7 +234,7 @@ static void json_wipe_strings(cJSON *obj)
 {
 	cJSON *it;
 
-	cJSON_ArrayForEach(it, obj)
+	cJSON_ArrayForEach (it, obj)
 		if (cJSON_IsString(it) && it->valuestring)
 			rs_wipe(it->valuestring, strlen(it->valuestring));
 }

@@ -9,13 +9,13 @@
 #include "http.h"
 
 typedef struct mod_cred {
-	char *token;           /* a bearer given directly: token file, $RSIGN_TOKEN, PIN */
-	char *token_file;      /* re-read after a 401: an agent may have renewed it */
-	char *client_id;       /* a machine identity ... */
+	char *token;	  /* a bearer given directly: token file, $RSIGN_TOKEN, PIN */
+	char *token_file; /* re-read after a 401: an agent may have renewed it */
+	char *client_id;  /* a machine identity ... */
 	char *client_secret;
-	char *access;          /* ... and the access token its login returned */
+	char *access;		/* ... and the access token its login returned */
 	long long access_until; /* mod_now() milliseconds */
-	unsigned long gen;     /* bumped whenever the credential is replaced */
+	unsigned long gen;	/* bumped whenever the credential is replaced */
 } mod_cred;
 
 int mod_cred_is_set(const mod_cred *c);
@@ -30,13 +30,13 @@ int mod_cred_from_pin(const unsigned char *pin, size_t len, mod_cred *c)
 
 /* One API call. */
 typedef struct mod_call {
-	const char *what;      /* "sign", "list signers", ... for the log line */
-	const char *signer;    /* signer name for the log line, or NULL */
+	const char *what;   /* "sign", "list signers", ... for the log line */
+	const char *signer; /* signer name for the log line, or NULL */
 	const char *method;
-	const char *path;      /* below /api/v1 */
-	const char *body;      /* JSON or NULL */
-	int in_login;          /* inside C_Login: 401 means a wrong PIN */
-	mod_http_resp resp;    /* filled; free with mod_call_done */
+	const char *path;   /* below /api/v1 */
+	const char *body;   /* JSON or NULL */
+	int in_login;	    /* inside C_Login: 401 means a wrong PIN */
+	mod_http_resp resp; /* filled; free with mod_call_done */
 } mod_call;
 
 /* Makes the call with cred (which must be a configured or slot credential

@@ -16,19 +16,19 @@ typedef struct mod_config {
 	char *client_id;
 	char *client_secret_file;
 	char *signers;
-	long long connect_timeout; /* seconds */
-	long long request_timeout; /* seconds */
+	long long connect_timeout;  /* seconds */
+	long long request_timeout;  /* seconds */
 	long long refresh_interval; /* seconds */
 	int log_level;
 	char *log_file;
-	int approval;              /* MOD_APPROVAL_FAIL or _WAIT (approval.c) */
+	int approval;		    /* MOD_APPROVAL_FAIL or _WAIT (approval.c) */
 	long long approval_timeout; /* seconds */
 	char *justification;
 	/* derived */
-	char *path;            /* the file read, NULL when none */
-	char **signer_names;   /* split from signers, NULL when all are shown */
+	char *path;	     /* the file read, NULL when none */
+	char **signer_names; /* split from signers, NULL when all are shown */
 	size_t n_signer_names;
-	int plain_http;        /* url is http:// on loopback */
+	int plain_http; /* url is http:// on loopback */
 } mod_config;
 
 /* Reads the configuration named by path (NULL: $RSIGN_PKCS11_CONF, then the

@@ -31,11 +31,11 @@
 #include "errors.h"
 
 typedef struct err_row {
-	long lo, hi;             /* HTTP status range; 0..0 = no response */
-	const char *error;       /* error word, NULL = any */
+	long lo, hi;		 /* HTTP status range; 0..0 = no response */
+	const char *error;	 /* error word, NULL = any */
 	const char *message_has; /* case-insensitive substring of message, NULL = any */
 	CK_RV rv;
-	CK_RV rv_in_login;       /* inside C_Login; 0 = rv */
+	CK_RV rv_in_login; /* inside C_Login; 0 = rv */
 } err_row;
 
 static const err_row err_table[] = {
@@ -88,16 +88,16 @@ CK_RV mod_err_http(const mod_call *call)
 		rs_err("%s%s%s: HTTP %ld %s%s%s%s: %.200s -> %s", call->what,
 		       call->signer ? " signer=" : "", call->signer ? call->signer : "",
 		       resp->status, resp->error[0] ? resp->error : "-",
-		       resp->req_id[0] ? " (reqId " : "", resp->req_id,
-		       resp->req_id[0] ? ")" : "", resp->message, mod_rv_name(rv));
+		       resp->req_id[0] ? " (reqId " : "", resp->req_id, resp->req_id[0] ? ")" : "",
+		       resp->message, mod_rv_name(rv));
 	return rv;
 }
 
 CK_RV mod_err_response(const mod_call *call, const char *problem)
 {
 	rs_err("%s%s%s: HTTP %ld with an unusable answer: %s -> %s", call->what,
-	       call->signer ? " signer=" : "", call->signer ? call->signer : "",
-	       call->resp.status, problem, mod_rv_name(CKR_DEVICE_ERROR));
+	       call->signer ? " signer=" : "", call->signer ? call->signer : "", call->resp.status,
+	       problem, mod_rv_name(CKR_DEVICE_ERROR));
 	return CKR_DEVICE_ERROR;
 }
 
@@ -108,23 +108,48 @@ const char *mod_rv_name(CK_RV rv)
 		const char *name;
 	} names[] = {
 #define N(x) {x, #x}
-		N(CKR_OK), N(CKR_HOST_MEMORY), N(CKR_SLOT_ID_INVALID), N(CKR_GENERAL_ERROR),
-		N(CKR_FUNCTION_FAILED), N(CKR_ARGUMENTS_BAD), N(CKR_CANT_LOCK),
-		N(CKR_ATTRIBUTE_SENSITIVE), N(CKR_ATTRIBUTE_TYPE_INVALID), N(CKR_DATA_INVALID),
-		N(CKR_DATA_LEN_RANGE), N(CKR_DEVICE_ERROR), N(CKR_DEVICE_REMOVED),
-		N(CKR_FUNCTION_NOT_SUPPORTED), N(CKR_KEY_HANDLE_INVALID),
-		N(CKR_KEY_TYPE_INCONSISTENT), N(CKR_KEY_FUNCTION_NOT_PERMITTED),
-		N(CKR_MECHANISM_INVALID), N(CKR_MECHANISM_PARAM_INVALID),
-		N(CKR_OBJECT_HANDLE_INVALID), N(CKR_OPERATION_ACTIVE),
-		N(CKR_OPERATION_NOT_INITIALIZED), N(CKR_PIN_INCORRECT), N(CKR_PIN_LEN_RANGE),
-		N(CKR_SESSION_CLOSED), N(CKR_SESSION_HANDLE_INVALID),
-		N(CKR_SESSION_PARALLEL_NOT_SUPPORTED), N(CKR_SESSION_READ_ONLY),
-		N(CKR_SIGNATURE_INVALID), N(CKR_SIGNATURE_LEN_RANGE), N(CKR_TEMPLATE_INCOMPLETE),
-		N(CKR_TOKEN_NOT_PRESENT), N(CKR_TOKEN_WRITE_PROTECTED),
-		N(CKR_USER_ALREADY_LOGGED_IN), N(CKR_USER_NOT_LOGGED_IN), N(CKR_USER_TYPE_INVALID),
-		N(CKR_BUFFER_TOO_SMALL), N(CKR_CRYPTOKI_NOT_INITIALIZED),
-		N(CKR_CRYPTOKI_ALREADY_INITIALIZED), N(CKR_FUNCTION_REJECTED),
-		N(CKR_ACTION_PROHIBITED), N(CKR_NO_EVENT),
+		N(CKR_OK),
+		N(CKR_HOST_MEMORY),
+		N(CKR_SLOT_ID_INVALID),
+		N(CKR_GENERAL_ERROR),
+		N(CKR_FUNCTION_FAILED),
+		N(CKR_ARGUMENTS_BAD),
+		N(CKR_CANT_LOCK),
+		N(CKR_ATTRIBUTE_SENSITIVE),
+		N(CKR_ATTRIBUTE_TYPE_INVALID),
+		N(CKR_DATA_INVALID),
+		N(CKR_DATA_LEN_RANGE),
+		N(CKR_DEVICE_ERROR),
+		N(CKR_DEVICE_REMOVED),
+		N(CKR_FUNCTION_NOT_SUPPORTED),
+		N(CKR_KEY_HANDLE_INVALID),
+		N(CKR_KEY_TYPE_INCONSISTENT),
+		N(CKR_KEY_FUNCTION_NOT_PERMITTED),
+		N(CKR_MECHANISM_INVALID),
+		N(CKR_MECHANISM_PARAM_INVALID),
+		N(CKR_OBJECT_HANDLE_INVALID),
+		N(CKR_OPERATION_ACTIVE),
+		N(CKR_OPERATION_NOT_INITIALIZED),
+		N(CKR_PIN_INCORRECT),
+		N(CKR_PIN_LEN_RANGE),
+		N(CKR_SESSION_CLOSED),
+		N(CKR_SESSION_HANDLE_INVALID),
+		N(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+		N(CKR_SESSION_READ_ONLY),
+		N(CKR_SIGNATURE_INVALID),
+		N(CKR_SIGNATURE_LEN_RANGE),
+		N(CKR_TEMPLATE_INCOMPLETE),
+		N(CKR_TOKEN_NOT_PRESENT),
+		N(CKR_TOKEN_WRITE_PROTECTED),
+		N(CKR_USER_ALREADY_LOGGED_IN),
+		N(CKR_USER_NOT_LOGGED_IN),
+		N(CKR_USER_TYPE_INVALID),
+		N(CKR_BUFFER_TOO_SMALL),
+		N(CKR_CRYPTOKI_NOT_INITIALIZED),
+		N(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+		N(CKR_FUNCTION_REJECTED),
+		N(CKR_ACTION_PROHIBITED),
+		N(CKR_NO_EVENT),
 #undef N
 	};
 	size_t i;

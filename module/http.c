@@ -337,16 +337,16 @@ static void fail_transport(mod_http_resp *resp, const char *why)
 	rs_strlcpy(resp->transport_error, why, sizeof(resp->transport_error));
 }
 
-static int set_options(CURL *h, CURLSH *sh, const req_conf *c, const char *method,
-		       const char *url, struct curl_slist *headers, const char *body,
-		       mod_http_resp *resp, char *errbuf)
+static int set_options(CURL *h, CURLSH *sh, const req_conf *c, const char *method, const char *url,
+		       struct curl_slist *headers, const char *body, mod_http_resp *resp,
+		       char *errbuf)
 {
 	CURLcode e = CURLE_OK;
 
-#define SET(opt, val)                                      \
-	do {                                               \
-		if (e == CURLE_OK)                         \
-			e = curl_easy_setopt(h, opt, val); \
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		if (e == CURLE_OK)                                                                 \
+			e = curl_easy_setopt(h, opt, val);                                         \
 	} while (0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_SHARE, sh);
@@ -425,8 +425,8 @@ out:
 	return l;
 }
 
-void mod_http_request(const char *method, const char *path, const char *bearer,
-		      const char *body, mod_http_resp *resp)
+void mod_http_request(const char *method, const char *path, const char *bearer, const char *body,
+		      mod_http_resp *resp)
 {
 	struct curl_slist *resolve = NULL;
 	char url[URL_MAX], errbuf[CURL_ERROR_SIZE];

@@ -10,10 +10,10 @@
 #define MOD_HTTP_MAX_BODY (1024 * 1024)
 
 typedef struct mod_http_resp {
-	long status;             /* HTTP status; 0 when there was no response */
-	int transport_failed;    /* no usable response: connect, TLS, timeout, size */
+	long status;	      /* HTTP status; 0 when there was no response */
+	int transport_failed; /* no usable response: connect, TLS, timeout, size */
 	char transport_error[256];
-	rs_buf body;             /* bounded by MOD_HTTP_MAX_BODY */
+	rs_buf body; /* bounded by MOD_HTTP_MAX_BODY */
 	/* from an error body {"statusCode", "error", "message", "reqId"} */
 	char error[64];
 	char message[256];
@@ -32,8 +32,8 @@ void mod_http_forget(void);
 /* method "GET"/"POST"; path below /api/v1 ("/pki/signers"); bearer may be
  * NULL; body is JSON or NULL. Always fills resp (free with
  * mod_http_resp_free). Must be called without the global lock. */
-void mod_http_request(const char *method, const char *path, const char *bearer,
-		      const char *body, mod_http_resp *resp);
+void mod_http_request(const char *method, const char *path, const char *bearer, const char *body,
+		      mod_http_resp *resp);
 void mod_http_resp_free(mod_http_resp *resp);
 
 /* clientMetadata: the calling program's name and the host name. */

@@ -34,7 +34,7 @@ static struct {
 	pid_t pid;
 	unsigned long generation;
 	mod_config conf;
-	mod_cred cred;       /* configured credentials; empty when the PIN carries them */
+	mod_cred cred; /* configured credentials; empty when the PIN carries them */
 } g;
 
 void mod_lock(void)
@@ -53,7 +53,8 @@ static pthread_cond_t global_cond = PTHREAD_COND_INITIALIZER;
 
 int mod_wait_inlock(long long deadline_ms)
 {
-	struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
+	struct timespec ts = {.tv_sec = deadline_ms / 1000,
+			      .tv_nsec = (deadline_ms % 1000) * 1000000};
 	return pthread_cond_timedwait(&global_cond, &global_lock, &ts) == 0 ? 0 : -1;
 }
 
@@ -174,8 +175,7 @@ static void teardown_inlock(int forked)
  * without CKF_OS_LOCKING_OK would oblige us to lock with them, which libcurl
  * and OpenSSL cannot, so that case is CKR_CANT_LOCK. pReserved, which the
  * standard leaves NULL, may carry the configuration path. */
-static CK_RV check_init_args(const CK_C_INITIALIZE_ARGS *args, const char **path,
-			     int *no_threads)
+static CK_RV check_init_args(const CK_C_INITIALIZE_ARGS *args, const char **path, int *no_threads)
 {
 	int n;
 
@@ -226,7 +226,8 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 		rv = CKR_GENERAL_ERROR;
 		goto out;
 	}
-	if (mod_cred_load_configured(&g.conf, &g.cred) < 0 || mod_http_init(&g.conf, no_threads) < 0) {
+	if (mod_cred_load_configured(&g.conf, &g.cred) < 0 ||
+	    mod_http_init(&g.conf, no_threads) < 0) {
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}

@@ -13,7 +13,7 @@ typedef struct mod_mech {
 	CK_MECHANISM_TYPE type;
 	const char *name;
 	mech_family family;
-	rs_hash hash;        /* hashed locally; RS_HASH_NONE: the input is a hash */
+	rs_hash hash; /* hashed locally; RS_HASH_NONE: the input is a hash */
 } mod_mech;
 
 const mod_mech *mod_mech_find(CK_MECHANISM_TYPE type);

@@ -58,8 +58,8 @@ typedef struct mod_object {
 	CK_OBJECT_CLASS klass;
 	CK_ATTRIBUTE *attrs; /* values owned */
 	size_t n_attrs;
-	int private_key;     /* secret parts answer CKR_ATTRIBUTE_SENSITIVE */
-	int is_private;      /* CKA_PRIVATE: hidden until login */
+	int private_key; /* secret parts answer CKR_ATTRIBUTE_SENSITIVE */
+	int is_private;	 /* CKA_PRIVATE: hidden until login */
 } mod_object;
 
 /* Object handles encode the slot's table index and the object's position:
@@ -72,21 +72,21 @@ enum { MOD_OBJ_CERT = 0, MOD_OBJ_PUBKEY = 1, MOD_OBJ_PRIVKEY = 2, MOD_OBJ_CHAIN 
 /* ---- slot_table.c: slots, one per signer ------------------------------------ */
 typedef struct mod_slot {
 	CK_SLOT_ID id;
-	size_t index;                       /* position in the table, never reused */
-	char name[MOD_NAME_MAX + 1];        /* token label */
+	size_t index;			       /* position in the table, never reused */
+	char name[MOD_NAME_MAX + 1];	       /* token label */
 	char signer_id[MOD_SIGNER_ID_MAX + 1]; /* "" until resolved */
-	int resolved;                       /* signer_id and key_alg are known */
+	int resolved;			       /* signer_id and key_alg are known */
 	rs_key_alg key_alg;
 	int enabled;
-	int present;                        /* listed at the last refresh */
+	int present; /* listed at the last refresh */
 	unsigned char ckaid[MOD_ID_LEN];
 
-	mod_object *objects;                /* NULL until fetched */
+	mod_object *objects; /* NULL until fetched */
 	size_t n_objects;
 	long long objects_time;
 
 	int logged_in;
-	mod_cred pin_cred;                  /* without configured credentials */
+	mod_cred pin_cred; /* without configured credentials */
 	unsigned long sessions, rw_sessions;
 } mod_slot;
 

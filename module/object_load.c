@@ -102,15 +102,15 @@ void mod_objects_free(mod_object *objs, size_t n)
 }
 
 /* Adds the i2d encoding of x. */
-#define ADD_DER(b, t, i2d, x)                                         \
-	do {                                                          \
-		unsigned char *der_ = NULL;                           \
-		int len_ = i2d(x, &der_);                             \
-		if (len_ <= 0)                                        \
-			(b)->failed = 1;                              \
-		else                                                  \
-			add(b, t, der_, (size_t)len_);                \
-		OPENSSL_free(der_);                                   \
+#define ADD_DER(b, t, i2d, x)                                                                      \
+	do {                                                                                       \
+		unsigned char *der_ = NULL;                                                        \
+		int len_ = i2d(x, &der_);                                                          \
+		if (len_ <= 0)                                                                     \
+			(b)->failed = 1;                                                           \
+		else                                                                               \
+			add(b, t, der_, (size_t)len_);                                             \
+		OPENSSL_free(der_);                                                                \
 	} while (0)
 
 /* ---- what one signer's objects are made of ------------------------------- */
@@ -119,9 +119,9 @@ typedef struct key_info {
 	int rsa;
 	unsigned char *modulus, *exponent; /* RSA */
 	size_t modulus_len, exponent_len;
-	unsigned char ec_params[16];       /* EC: DER OID of the curve */
+	unsigned char ec_params[16]; /* EC: DER OID of the curve */
 	size_t ec_params_len;
-	unsigned char ec_point[140];       /* EC: DER OCTET STRING of the point */
+	unsigned char ec_point[140]; /* EC: DER OCTET STRING of the point */
 	size_t ec_point_len;
 	CK_ULONG bits;
 } key_info;
@@ -177,8 +177,8 @@ static int key_info_make(X509 *x, rs_key_alg alg, key_info *k)
 		return 0;
 	}
 	if (rs_key_alg_is_rsa(alg) ||
-	    !X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg_oid, &point, &plen,
-				    (X509_ALGOR **)&algor, X509_get_X509_PUBKEY(x)) ||
+	    !X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg_oid, &point, &plen, (X509_ALGOR **)&algor,
+				    X509_get_X509_PUBKEY(x)) ||
 	    OBJ_obj2nid(alg_oid) != NID_X9_62_id_ecPublicKey)
 		return -1;
 	X509_ALGOR_get0(NULL, &ptype, &pval, algor);
@@ -232,8 +232,8 @@ static void add_date(abuild *b, CK_ATTRIBUTE_TYPE t, const ASN1_TIME *at)
 	char s[16];
 
 	if (!at || !ASN1_TIME_to_tm(at, &tm) ||
-	    snprintf(s, sizeof(s), "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-		     tm.tm_mday) != 8) {
+	    snprintf(s, sizeof(s), "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) !=
+		    8) {
 		add(b, t, NULL, 0);
 		return;
 	}
@@ -282,8 +282,8 @@ static int cert_object(mod_object *o, X509 *x, int authority, const char *label,
 	return 0;
 }
 
-static int key_object(mod_object *o, X509 *x, const key_info *k, int private_key,
-		      int private_obj, const char *label, const unsigned char *id)
+static int key_object(mod_object *o, X509 *x, const key_info *k, int private_key, int private_obj,
+		      const char *label, const unsigned char *id)
 {
 	CK_MECHANISM_TYPE mechs[16];
 	size_t n_mechs = mod_mech_list(1, k->rsa ? RS_KEY_RSA_2048 : RS_KEY_EC_P256, mechs, 16);
@@ -473,9 +473,9 @@ CK_RV mod_objects_load(CK_SLOT_ID id)
 		goto out;
 	}
 	/* Nothing to fetch before login (without credentials), or fresh. */
-	if (!slot->resolved || (slot->objects && (conf->refresh_interval == 0 ||
-						  mod_now() - slot->objects_time <
-							  conf->refresh_interval * 1000)))
+	if (!slot->resolved ||
+	    (slot->objects && (conf->refresh_interval == 0 ||
+			       mod_now() - slot->objects_time < conf->refresh_interval * 1000)))
 		goto out;
 	rs_strlcpy(sc.signer_id, slot->signer_id, sizeof(sc.signer_id));
 	rs_strlcpy(sc.name, slot->name, sizeof(sc.name));

@@ -29,8 +29,8 @@ static const EVP_MD *evp_md(rs_hash h)
 	}
 }
 
-static CK_RV check_pss(const CK_MECHANISM *m, const mod_mech *mech, rs_key_alg key,
-		       rs_hash *hash, long *salt)
+static CK_RV check_pss(const CK_MECHANISM *m, const mod_mech *mech, rs_key_alg key, rs_hash *hash,
+		       long *salt)
 {
 	const CK_RSA_PKCS_PSS_PARAMS *p = m->pParameter;
 	long em_len = (rs_key_alg_bits(key) - 1 + 7) / 8;

@@ -11,7 +11,7 @@
 #include "module.h"
 #include "mech.h"
 
-#define MOD_MAX_SIG 512 /* RSA-4096; ECDSA P-521 r||s is 132 */
+#define MOD_MAX_SIG 512	 /* RSA-4096; ECDSA P-521 r||s is 132 */
 #define MOD_RAW_MAX 1024 /* input of the raw mechanisms (a DigestInfo, a hash) */
 
 typedef struct mod_op {
@@ -20,12 +20,12 @@ typedef struct mod_op {
 	char signer_id[MOD_SIGNER_ID_MAX + 1];
 	char signer_name[MOD_NAME_MAX + 1];
 	rs_key_alg key_alg;
-	size_t sig_len;          /* from key metadata: never from the network */
-	rs_hash pss_hash;        /* PSS: the params' hash */
-	long salt_len;           /* PSS: sLen; -1 otherwise */
-	EVP_MD_CTX *md;          /* hashing mechanisms */
-	rs_buf raw;              /* raw mechanisms: input given to C_*Update */
-	int multipart;           /* C_*Update was called */
+	size_t sig_len;	  /* from key metadata: never from the network */
+	rs_hash pss_hash; /* PSS: the params' hash */
+	long salt_len;	  /* PSS: sLen; -1 otherwise */
+	EVP_MD_CTX *md;	  /* hashing mechanisms */
+	rs_buf raw;	  /* raw mechanisms: input given to C_*Update */
+	int multipart;	  /* C_*Update was called */
 	/* the digest to sign, computed once */
 	int have_digest;
 	unsigned char digest[64];
@@ -34,7 +34,7 @@ typedef struct mod_op {
 	/* a signature computed and not yet handed out, for the retry */
 	unsigned char kept[MOD_MAX_SIG];
 	size_t kept_len;
-	EVP_PKEY *pub;           /* verify */
+	EVP_PKEY *pub; /* verify */
 } mod_op;
 
 /* Checks the mechanism against the slot's key; the lock is held. */

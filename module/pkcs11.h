@@ -19,70 +19,67 @@ typedef CK_INTERFACE *CK_INTERFACE_PTR;
 typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
 #endif
 
-#define MOD_3_0_FUNCTIONS(X)                                                              \
-	X(C_GetInterfaceList, (CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount))  \
-	X(C_GetInterface, (CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,       \
-			   CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags))             \
-	X(C_LoginUser, (CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,                \
-			CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pUsername,   \
-			CK_ULONG ulUsernameLen))                                              \
-	X(C_SessionCancel, (CK_SESSION_HANDLE hSession, CK_FLAGS flags))                  \
-	X(C_MessageEncryptInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, \
-				 CK_OBJECT_HANDLE hKey))                                      \
-	X(C_EncryptMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,          \
-			     CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,            \
-			     CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext,            \
-			     CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext,                \
-			     CK_ULONG_PTR pulCiphertextLen))                                  \
-	X(C_EncryptMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,     \
-				  CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,       \
-				  CK_ULONG ulAssociatedDataLen))                              \
-	X(C_EncryptMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,      \
-				 CK_ULONG ulParameterLen, CK_BYTE_PTR pPlaintextPart,         \
-				 CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,    \
-				 CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags))          \
-	X(C_MessageEncryptFinal, (CK_SESSION_HANDLE hSession))                            \
-	X(C_MessageDecryptInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, \
-				 CK_OBJECT_HANDLE hKey))                                      \
-	X(C_DecryptMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,          \
-			     CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,            \
-			     CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext,           \
-			     CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext,                \
-			     CK_ULONG_PTR pulPlaintextLen))                                   \
-	X(C_DecryptMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,     \
-				  CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,       \
-				  CK_ULONG ulAssociatedDataLen))                              \
-	X(C_DecryptMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,      \
-				 CK_ULONG ulParameterLen, CK_BYTE_PTR pCiphertextPart,        \
-				 CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,    \
-				 CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags))           \
-	X(C_MessageDecryptFinal, (CK_SESSION_HANDLE hSession))                            \
-	X(C_MessageSignInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,    \
-			      CK_OBJECT_HANDLE hKey))                                         \
-	X(C_SignMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,             \
-			  CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,     \
-			  CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen))              \
-	X(C_SignMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,        \
-			       CK_ULONG ulParameterLen))                                      \
-	X(C_SignMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,         \
-			      CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen, \
-			      CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen))          \
-	X(C_MessageSignFinal, (CK_SESSION_HANDLE hSession))                               \
-	X(C_MessageVerifyInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,  \
-				CK_OBJECT_HANDLE hKey))                                       \
-	X(C_VerifyMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,           \
-			    CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,   \
-			    CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen))                 \
-	X(C_VerifyMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,      \
-				 CK_ULONG ulParameterLen))                                    \
-	X(C_VerifyMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,       \
-				CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen, \
-				CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen))             \
+#define MOD_3_0_FUNCTIONS(X)                                                                       \
+	X(C_GetInterfaceList, (CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount))           \
+	X(C_GetInterface, (CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,                \
+			   CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags))                      \
+	X(C_LoginUser, (CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,   \
+			CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen))     \
+	X(C_SessionCancel, (CK_SESSION_HANDLE hSession, CK_FLAGS flags))                           \
+	X(C_MessageEncryptInit,                                                                    \
+	  (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey))        \
+	X(C_EncryptMessage,                                                                        \
+	  (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,            \
+	   CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext,      \
+	   CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext, CK_ULONG_PTR pulCiphertextLen))       \
+	X(C_EncryptMessageBegin,                                                                   \
+	  (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,            \
+	   CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen))                             \
+	X(C_EncryptMessageNext,                                                                    \
+	  (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,            \
+	   CK_BYTE_PTR pPlaintextPart, CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,   \
+	   CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags))                                     \
+	X(C_MessageEncryptFinal, (CK_SESSION_HANDLE hSession))                                     \
+	X(C_MessageDecryptInit,                                                                    \
+	  (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey))        \
+	X(C_DecryptMessage,                                                                        \
+	  (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,            \
+	   CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext,     \
+	   CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext, CK_ULONG_PTR pulPlaintextLen))        \
+	X(C_DecryptMessageBegin,                                                                   \
+	  (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,            \
+	   CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen))                             \
+	X(C_DecryptMessageNext,                                                                    \
+	  (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,            \
+	   CK_BYTE_PTR pCiphertextPart, CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,  \
+	   CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags))                                      \
+	X(C_MessageDecryptFinal, (CK_SESSION_HANDLE hSession))                                     \
+	X(C_MessageSignInit,                                                                       \
+	  (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey))        \
+	X(C_SignMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,                      \
+			  CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,          \
+			  CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen))                   \
+	X(C_SignMessageBegin,                                                                      \
+	  (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen))           \
+	X(C_SignMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,                  \
+			      CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,      \
+			      CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen))               \
+	X(C_MessageSignFinal, (CK_SESSION_HANDLE hSession))                                        \
+	X(C_MessageVerifyInit,                                                                     \
+	  (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey))        \
+	X(C_VerifyMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,                    \
+			    CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,        \
+			    CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen))                      \
+	X(C_VerifyMessageBegin,                                                                    \
+	  (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen))           \
+	X(C_VerifyMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,                \
+				CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,    \
+				CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen))                  \
 	X(C_MessageVerifyFinal, (CK_SESSION_HANDLE hSession))
 
 /* Typedefs CK_C_<name> and prototypes, as the OASIS header declares them. */
-#define MOD_DECLARE_3_0(name, args) \
-	typedef CK_RV(*CK_##name) args; \
+#define MOD_DECLARE_3_0(name, args)                                                                \
+	typedef CK_RV(*CK_##name) args;                                                            \
 	CK_RV name args;
 MOD_3_0_FUNCTIONS(MOD_DECLARE_3_0)
 #undef MOD_DECLARE_3_0

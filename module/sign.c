@@ -81,8 +81,7 @@ static CK_RV decode_signature(mod_op *op, const mod_call *call)
 		}
 		memset(op->kept, 0, op->sig_len - len);
 		memcpy(op->kept + op->sig_len - len, raw, len);
-	} else if (r != RS_B64_OK ||
-		   rs_der_ecdsa_to_raw(raw, len, op->sig_len / 2, op->kept) < 0) {
+	} else if (r != RS_B64_OK || rs_der_ecdsa_to_raw(raw, len, op->sig_len / 2, op->kept) < 0) {
 		rv = mod_err_response(call, "not an ECDSA-Sig-Value for this curve");
 		goto out;
 	}
@@ -264,8 +263,7 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
 	return op_init(__func__, hSession, pMechanism, hKey, 0);
 }
 
-CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-		   CK_OBJECT_HANDLE hKey)
+CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
 	return op_init(__func__, hSession, pMechanism, hKey, 1);
 }

@@ -180,7 +180,8 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
 	ec = m->family == MECH_ECDSA;
 	memset(pInfo, 0, sizeof(*pInfo));
 	if (slot->resolved) {
-		pInfo->ulMinKeySize = pInfo->ulMaxKeySize = (CK_ULONG)rs_key_alg_bits(slot->key_alg);
+		pInfo->ulMinKeySize = pInfo->ulMaxKeySize =
+			(CK_ULONG)rs_key_alg_bits(slot->key_alg);
 	} else {
 		pInfo->ulMinKeySize = ec ? 256 : 2048;
 		pInfo->ulMaxKeySize = ec ? 521 : 4096;

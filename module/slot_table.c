@@ -45,7 +45,8 @@ static CK_SLOT_ID hash_slot_id(const char *ident)
 
 	SHA256((const unsigned char *)ident, strlen(ident), md);
 	return ((CK_SLOT_ID)md[0] << 24 | (CK_SLOT_ID)md[1] << 16 | (CK_SLOT_ID)md[2] << 8 |
-		md[3]) & 0x7fffffffUL;
+		md[3]) &
+	       0x7fffffffUL;
 }
 
 /* CKA_ID: the 16 bytes of a UUID signer id, else 16 bytes of its SHA-256. */
@@ -201,7 +202,8 @@ static int parse_signer(const cJSON *obj, mod_signer_rec *rec)
 	rs_strlcpy(rec->name, name, sizeof(rec->name));
 	rec->enabled = !status || strcmp(status, "disabled") != 0;
 	if (rs_key_alg_parse(alg, &rec->key_alg) < 0) {
-		rs_warn("signer %s: key algorithm %.32s is not supported; not shown", rec->name, alg);
+		rs_warn("signer %s: key algorithm %.32s is not supported; not shown", rec->name,
+			alg);
 		return 1;
 	}
 	return 0;
@@ -286,7 +288,7 @@ static CK_RV fetch_page(mod_cred *cred, unsigned long gen, size_t offset, recs *
 		rv = mod_err_response(&call, "no signers array or totalCount");
 		goto out;
 	}
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		int r = parse_signer(it, &rec);
 
 		(*got)++;
@@ -378,10 +380,10 @@ static int refresh_due_inlock(const mod_config *conf)
 	if (!st.attempted || st.stale)
 		return 1;
 	if (!st.ok)
-		return age >= 1000 * (conf->refresh_interval > 0 &&
-					      conf->refresh_interval < RETRY_SECONDS
-				      ? conf->refresh_interval
-				      : RETRY_SECONDS);
+		return age >=
+		       1000 * (conf->refresh_interval > 0 && conf->refresh_interval < RETRY_SECONDS
+				       ? conf->refresh_interval
+				       : RETRY_SECONDS);
 	return conf->refresh_interval > 0 && age >= 1000 * conf->refresh_interval;
 }
 

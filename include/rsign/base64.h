@@ -9,8 +9,8 @@ char *rs_b64_encode(const unsigned char *p, size_t n);
 enum { RS_B64_OK = 0, RS_B64_INVALID = -1, RS_B64_TOO_LARGE = -2 };
 /* Decodes slen characters of s into out (at most outmax bytes). Rejects any
  * character outside the alphabet, bad padding and non-zero trailing bits. */
-int rs_b64_decode(const char *s, size_t slen, unsigned char *out, size_t outmax,
-		  size_t *outlen) __attribute__((warn_unused_result));
+int rs_b64_decode(const char *s, size_t slen, unsigned char *out, size_t outmax, size_t *outlen)
+	__attribute__((warn_unused_result));
 
 /* Lower-case hex; out must hold 2*n+1 bytes. */
 void rs_hex_encode(const unsigned char *p, size_t n, char *out);

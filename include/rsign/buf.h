@@ -17,7 +17,10 @@ void rs_buf_init(rs_buf *b, size_t max);
 int rs_buf_append(rs_buf *b, const void *p, size_t n);
 int rs_buf_append_str(rs_buf *b, const char *s);
 int rs_buf_printf(rs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static inline int rs_buf_ok(const rs_buf *b) { return !b->failed; }
+static inline int rs_buf_ok(const rs_buf *b)
+{
+	return !b->failed;
+}
 /* The contents as a C string ("" when empty); never NULL. */
 const char *rs_buf_str(const rs_buf *b);
 /* Hands the storage to the caller (NUL-terminated), leaves b empty. */

@@ -15,7 +15,7 @@ typedef enum {
 typedef struct {
 	const char *name;
 	rs_conf_type type;
-	size_t offset; /* offsetof(struct, field) */
+	size_t offset;	 /* offsetof(struct, field) */
 	const char *def; /* default as text; NULL = unset (STR stays NULL) */
 	long long min, max;
 	const char *const *values; /* ENUM only, NULL-terminated */
@@ -32,8 +32,8 @@ int rs_conf_parse(const char *name, const char *text, size_t len, const rs_conf_
 		  void *obj, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Reads path (at most 64 KiB) then rs_conf_parse. When strict_perms, refuses
  * a file writable by group or others. */
-int rs_conf_load(const char *path, int strict_perms, const rs_conf_item *tab, void *obj,
-		 char *err, size_t errlen) __attribute__((warn_unused_result));
+int rs_conf_load(const char *path, int strict_perms, const rs_conf_item *tab, void *obj, char *err,
+		 size_t errlen) __attribute__((warn_unused_result));
 /* Frees the STR fields. */
 void rs_conf_free(const rs_conf_item *tab, void *obj);
 

@@ -15,9 +15,8 @@ int rs_hash_compute(rs_hash h, const void *data, size_t len, unsigned char *out)
 
 #define RS_DIGESTINFO_MAX 83
 /* DigestInfo DER for h over dig (must be rs_hash_len(h) bytes). 0 or -1. */
-int rs_der_digestinfo_build(rs_hash h, const unsigned char *dig, size_t diglen,
-			    unsigned char *out, size_t outmax, size_t *outlen)
-	__attribute__((warn_unused_result));
+int rs_der_digestinfo_build(rs_hash h, const unsigned char *dig, size_t diglen, unsigned char *out,
+			    size_t outmax, size_t *outlen) __attribute__((warn_unused_result));
 /* Recognises a SHA-256/384/512 DigestInfo (with or without NULL params).
  * *dig points into in. 0 or -1. */
 int rs_der_digestinfo_parse(const unsigned char *in, size_t inlen, rs_hash *h,
@@ -25,8 +24,8 @@ int rs_der_digestinfo_parse(const unsigned char *in, size_t inlen, rs_hash *h,
 	__attribute__((warn_unused_result));
 
 /* DER ECDSA-Sig-Value -> r||s with each half exactly half bytes. 0 or -1. */
-int rs_der_ecdsa_to_raw(const unsigned char *der, size_t derlen, size_t half,
-			unsigned char *out) __attribute__((warn_unused_result));
+int rs_der_ecdsa_to_raw(const unsigned char *der, size_t derlen, size_t half, unsigned char *out)
+	__attribute__((warn_unused_result));
 /* r||s (even length) -> DER ECDSA-Sig-Value. 0 or -1. */
 int rs_der_ecdsa_from_raw(const unsigned char *raw, size_t rawlen, unsigned char *out,
 			  size_t outmax, size_t *outlen) __attribute__((warn_unused_result));

@@ -21,10 +21,10 @@ cJSON *rs_json_parse(const char *text, size_t len, int max_depth);
 
 /* Each getter leaves *out untouched when the field is absent and not
  * required (returns RS_JSON_OK). A JSON null counts as absent. */
-int rs_json_str(const cJSON *obj, const char *name, int required, size_t max_len,
-		const char **out) __attribute__((warn_unused_result));
-int rs_json_int(const cJSON *obj, const char *name, int required, long long min,
-		long long max, long long *out) __attribute__((warn_unused_result));
+int rs_json_str(const cJSON *obj, const char *name, int required, size_t max_len, const char **out)
+	__attribute__((warn_unused_result));
+int rs_json_int(const cJSON *obj, const char *name, int required, long long min, long long max,
+		long long *out) __attribute__((warn_unused_result));
 int rs_json_bool(const cJSON *obj, const char *name, int required, int *out)
 	__attribute__((warn_unused_result));
 

@@ -20,8 +20,8 @@ void api_audit(srv_req *r, const char *action, const char *type, const char *id,
 	a.created_at = time(NULL);
 	if (!a.detail)
 		a.detail = strdup("{}");
-	srv_st_rc rc = a.detail ? r->ctx->store->ops->audit_insert(r->ctx->store, &a)
-				: SRV_ST_FAILED;
+	srv_st_rc rc =
+		a.detail ? r->ctx->store->ops->audit_insert(r->ctx->store, &a) : SRV_ST_FAILED;
 	/* the change itself is committed; a lost audit entry must be loud */
 	if (rc != SRV_ST_OK)
 		rs_err("audit: cannot record %s on %s %s by %s", action, type, id, r->actor.name);

@@ -23,15 +23,15 @@ static cJSON *principal_json(const srv_principal *p)
 }
 
 /* Issues a token of kind for principal_id and adds it to o as field. */
-static srv_err add_token(srv_req *r, const char *principal_id, const char *prefix,
-			 const char *kind, time_t expires, cJSON *o, const char *field)
+static srv_err add_token(srv_req *r, const char *principal_id, const char *prefix, const char *kind,
+			 time_t expires, cJSON *o, const char *field)
 {
 	char tok[SRV_TOKEN_LEN], hash[65];
 	if (srv_auth_new_secret(prefix, tok) != 0)
 		return srv_fail(r, SRV_E_INTERNAL, "no randomness for a token");
 	srv_auth_hash(tok, hash);
-	srv_st_rc rc = r->ctx->store->ops->token_insert(r->ctx->store, hash, principal_id, kind,
-							expires);
+	srv_st_rc rc =
+		r->ctx->store->ops->token_insert(r->ctx->store, hash, principal_id, kind, expires);
 	if (rc == SRV_ST_OK)
 		cJSON_AddStringToObject(o, field, tok);
 	rs_wipe(tok, sizeof(tok));
@@ -50,7 +50,8 @@ srv_err api_login(srv_req *r, cJSON **out)
 		return r->err;
 	if (rs_json_str(j, "clientId", 1, 64, &cid) != RS_JSON_OK ||
 	    rs_json_str(j, "clientSecret", 1, 256, &secret) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "clientId and clientSecret are required strings");
+		e = srv_fail(r, SRV_E_BAD_REQUEST,
+			     "clientId and clientSecret are required strings");
 		goto out;
 	}
 	char hash[65];
@@ -127,7 +128,8 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 	}
 	if (rs_json_str(j, "name", 1, 64, &name) != RS_JSON_OK || !valid_principal_name(name)) {
 		e = srv_fail(r, SRV_E_BAD_REQUEST,
-			     "name must be 1-64 letters, digits or - _ . @, starting with a letter or digit");
+			     "name must be 1-64 letters, digits or - _ . @, starting with a letter "
+			     "or digit");
 		goto out;
 	}
 	if (rs_json_bool(j, "admin", 0, &admin) != RS_JSON_OK) {

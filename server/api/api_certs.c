@@ -68,7 +68,8 @@ srv_err api_cert_import(srv_req *r, cJSON **out)
 		goto out;
 	}
 	if (srv_pki_parse_cert(pem, chain, &ci, err, sizeof(err)) != 0) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "%s", err[0] ? err : "the certificate is invalid");
+		e = srv_fail(r, SRV_E_BAD_REQUEST, "%s",
+			     err[0] ? err : "the certificate is invalid");
 		goto out;
 	}
 	srv_st_rc rc = st->ops->key_find_spki(st, ci.spki, ci.spki_len, &k);
@@ -113,7 +114,8 @@ static srv_err issue_validity(srv_req *r, const cJSON *j, time_t *nb, time_t *na
 		char ca[RS_TIME_LEN];
 		rs_time_format(r->ctx->ca_not_after, ca);
 		return srv_fail(r, SRV_E_BAD_REQUEST,
-				"the certificate would outlive the built-in CA (valid until %s)", ca);
+				"the certificate would outlive the built-in CA (valid until %s)",
+				ca);
 	}
 	return SRV_OK;
 }
@@ -159,7 +161,8 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 		goto out;
 	}
 	if (strcmp(k.id, ca.id) == 0) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "the CA's own key cannot get a code-signing certificate");
+		e = srv_fail(r, SRV_E_BAD_REQUEST,
+			     "the CA's own key cannot get a code-signing certificate");
 		goto out;
 	}
 	srv_pki_key pk, pca;
@@ -168,12 +171,14 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 	int prc = srv_pki_issue(r->ctx->hsm, &pca, r->ctx->ca_cert_pem, &pk, cn, nb, na, &pem, err,
 				sizeof(err));
 	if (prc != SRV_PKI_OK) {
-		e = srv_fail(r, srv_err_from_pki(prc), "%s", err[0] ? err : "cannot issue the certificate");
+		e = srv_fail(r, srv_err_from_pki(prc), "%s",
+			     err[0] ? err : "cannot issue the certificate");
 		goto out;
 	}
 	/* what was just issued must pass the checks an import would */
 	if (srv_pki_parse_cert(pem, r->ctx->ca_cert_pem, &ci, err, sizeof(err)) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "the issued certificate fails its own checks: %s", err);
+		e = srv_fail(r, SRV_E_INTERNAL, "the issued certificate fails its own checks: %s",
+			     err);
 		goto out;
 	}
 	e = store_cert(r, &k, &ci, out);

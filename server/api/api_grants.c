@@ -89,7 +89,8 @@ srv_err api_grant_revoke(srv_req *r, cJSON **out)
 	if (rc == SRV_ST_NOT_FOUND || (!revoker && !may_see(r, &g)))
 		return srv_fail(r, SRV_E_NOT_FOUND, "no grant \"%s\"", r->params[0]);
 	if (!revoker)
-		return srv_fail(r, SRV_E_PERMISSION, "only admins and the policy's approvers revoke grants");
+		return srv_fail(r, SRV_E_PERMISSION,
+				"only admins and the policy's approvers revoke grants");
 	rc = r->ctx->store->ops->grant_revoke(r->ctx->store, g.id, now);
 	if (rc == SRV_ST_CONFLICT)
 		return srv_fail(r, SRV_E_CONFLICT, "grant %s is %s, not active", g.id, g.status);

@@ -47,13 +47,15 @@ srv_err api_key_create(srv_req *r, cJSON **out)
 		return r->err;
 	if (rs_json_str(j, "name", 1, 64, &name) != RS_JSON_OK || !valid_key_name(name)) {
 		e = srv_fail(r, SRV_E_BAD_REQUEST,
-			     "name must be 1-64 letters, digits or - _ ., starting with a letter or digit");
+			     "name must be 1-64 letters, digits or - _ ., starting with a letter "
+			     "or digit");
 		goto out;
 	}
 	if (rs_json_str(j, "keyAlgorithm", 1, 16, &alg) != RS_JSON_OK ||
 	    rs_key_alg_parse(alg, &k.alg) != 0) {
 		e = srv_fail(r, SRV_E_BAD_REQUEST,
-			     "keyAlgorithm must be one of RSA_2048 RSA_3072 RSA_4096 EC_P256 EC_P384 EC_P521");
+			     "keyAlgorithm must be one of RSA_2048 RSA_3072 RSA_4096 EC_P256 "
+			     "EC_P384 EC_P521");
 		goto out;
 	}
 	/* check the name first: a key generated in the token and then refused

@@ -48,8 +48,7 @@ static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
 		return srv_fail(r, SRV_E_INTERNAL, "out of memory");
 	size_t n = 0;
 	const cJSON *it;
-	cJSON_ArrayForEach(it, arr)
-	{
+	cJSON_ArrayForEach (it, arr) {
 		srv_principal u = {0};
 		if (!cJSON_IsString(it) || strlen(it->valuestring) > 64 ||
 		    st->ops->principal_get(st, it->valuestring, &u) != SRV_ST_OK) {
@@ -104,12 +103,14 @@ static srv_err read_policy(srv_req *r, const cJSON *j, srv_policy *p, int create
 	if (c || create) {
 		if (!cJSON_IsObject(c))
 			return srv_fail(r, SRV_E_BAD_REQUEST,
-					"constraints must be an object with maxSignings and/or maxWindowDuration");
+					"constraints must be an object with maxSignings and/or "
+					"maxWindowDuration");
 		long long ms = 0, mw = 0;
 		if (rs_json_int(c, "maxSignings", 0, 1, 1000000000, &ms) != RS_JSON_OK ||
 		    rs_json_int(c, "maxWindowDuration", 0, 1, 315360000, &mw) != RS_JSON_OK)
-			return srv_fail(r, SRV_E_BAD_REQUEST,
-					"maxSignings and maxWindowDuration must be positive whole numbers");
+			return srv_fail(
+				r, SRV_E_BAD_REQUEST,
+				"maxSignings and maxWindowDuration must be positive whole numbers");
 		if (!ms && !mw)
 			return srv_fail(r, SRV_E_BAD_REQUEST,
 					"constraints need maxSignings, maxWindowDuration or both");
@@ -122,7 +123,8 @@ static srv_err read_policy(srv_req *r, const cJSON *j, srv_policy *p, int create
 	p->request_ttl = v;
 	b = p->bypass_identities;
 	if (rs_json_bool(j, "bypassForMachineIdentities", 0, &b) != RS_JSON_OK)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "bypassForMachineIdentities must be a boolean");
+		return srv_fail(r, SRV_E_BAD_REQUEST,
+				"bypassForMachineIdentities must be a boolean");
 	p->bypass_identities = b;
 	return SRV_OK;
 }

@@ -72,14 +72,17 @@ static srv_err read_wanted(srv_req *r, const cJSON *j, const srv_policy *p, srv_
 	if (rs_json_int(j, "requestedSignings", 0, 1, 1000000000, &s) != RS_JSON_OK ||
 	    rs_json_int(j, "requestedWindowDuration", 0, 1, 315360000, &w) != RS_JSON_OK)
 		return srv_fail(r, SRV_E_BAD_REQUEST,
-				"requestedSignings and requestedWindowDuration must be positive whole numbers");
+				"requestedSignings and requestedWindowDuration must be positive "
+				"whole numbers");
 	if (p->max_signings && s > p->max_signings)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "requestedSignings exceeds the policy's maxSignings (%lld)",
+		return srv_fail(r, SRV_E_BAD_REQUEST,
+				"requestedSignings exceeds the policy's maxSignings (%lld)",
 				p->max_signings);
 	if (p->max_window && w > p->max_window)
-		return srv_fail(r, SRV_E_BAD_REQUEST,
-				"requestedWindowDuration exceeds the policy's maxWindowDuration (%lld)",
-				p->max_window);
+		return srv_fail(
+			r, SRV_E_BAD_REQUEST,
+			"requestedWindowDuration exceeds the policy's maxWindowDuration (%lld)",
+			p->max_window);
 	q->signings = s ? s : p->max_signings;
 	q->window = w ? w : p->max_window;
 	return SRV_OK;
@@ -165,7 +168,8 @@ static cJSON *decisions_json(srv_req *r, const char *request_id)
 	for (size_t i = 0; i < n; i++) {
 		cJSON *d = cJSON_CreateObject();
 		cJSON_AddStringToObject(d, "approverId", v[i].approver_id);
-		cJSON_AddStringToObject(d, "approverName", v[i].approver_name ? v[i].approver_name : "");
+		cJSON_AddStringToObject(d, "approverName",
+					v[i].approver_name ? v[i].approver_name : "");
 		cJSON_AddStringToObject(d, "decision", v[i].approve ? "approve" : "reject");
 		cJSON_AddStringToObject(d, "comment", v[i].comment ? v[i].comment : "");
 		srv_json_time(d, "createdAt", v[i].created_at);
@@ -194,8 +198,8 @@ srv_err api_request_list(srv_req *r, cJSON **out)
 	srv_id sid;
 	if (api_signer_query(r, &signer, sid) != SRV_OK)
 		return r->err;
-	srv_st_rc rc = r->ctx->store->ops->request_list(r->ctx->store, signer, status, time(NULL),
-							&v, &n);
+	srv_st_rc rc =
+		r->ctx->store->ops->request_list(r->ctx->store, signer, status, time(NULL), &v, &n);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_err_from_store(rc), "cannot list requests");
 	*out = cJSON_CreateObject();
@@ -222,14 +226,16 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 	if (!j)
 		return r->err;
 	if (rs_json_str(j, "comment", 0, 1024, &comment) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "comment must be a string of at most 1024 characters");
+		e = srv_fail(r, SRV_E_BAD_REQUEST,
+			     "comment must be a string of at most 1024 characters");
 		goto out;
 	}
-	if ((e = load_request(r, &q)) != SRV_OK || (e = api_policy_load(r, q.policy_id, &p)) != SRV_OK)
+	if ((e = load_request(r, &q)) != SRV_OK ||
+	    (e = api_policy_load(r, q.policy_id, &p)) != SRV_OK)
 		goto out;
 	if (strcmp(r->actor.type, "user") != 0 || !is_approver(&p, r->actor.id)) {
-		e = srv_fail(r, SRV_E_PERMISSION, "%s is not an approver of policy %s", r->actor.name,
-			     p.name);
+		e = srv_fail(r, SRV_E_PERMISSION, "%s is not an approver of policy %s",
+			     r->actor.name, p.name);
 		goto out;
 	}
 	if (strcmp(q.requester_id, r->actor.id) == 0) {
@@ -237,11 +243,15 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 		goto out;
 	}
 	time_t now = time(NULL);
-	srv_decision d = {.approve = approve, .comment = (char *)comment, .created_at = now,
+	srv_decision d = {.approve = approve,
+			  .comment = (char *)comment,
+			  .created_at = now,
 			  .approver_name = r->actor.name};
 	memcpy(d.request_id, q.id, sizeof(d.request_id));
 	memcpy(d.approver_id, r->actor.id, sizeof(d.approver_id));
-	srv_grant g = {.max_signings = q.signings, .window_start = now, .created_at = now,
+	srv_grant g = {.max_signings = q.signings,
+		       .window_start = now,
+		       .created_at = now,
 		       .expires_at = q.window ? now + q.window : 0};
 	if (rs_uuid(g.id) != 0) {
 		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
@@ -298,10 +308,12 @@ srv_err api_request_cancel(srv_req *r, cJSON **out)
 		return r->err;
 	srv_err e = SRV_OK;
 	if (!r->actor.admin && strcmp(q.requester_id, r->actor.id) != 0) {
-		e = srv_fail(r, SRV_E_PERMISSION, "only the requester or an admin cancels a request");
+		e = srv_fail(r, SRV_E_PERMISSION,
+			     "only the requester or an admin cancels a request");
 		goto out;
 	}
-	srv_st_rc rc = r->ctx->store->ops->request_close(r->ctx->store, q.id, "cancelled", time(NULL));
+	srv_st_rc rc =
+		r->ctx->store->ops->request_close(r->ctx->store, q.id, "cancelled", time(NULL));
 	if (rc == SRV_ST_CONFLICT) {
 		e = srv_fail(r, SRV_E_CONFLICT, "request %s is %s, not pending", q.id, q.status);
 		goto out;

@@ -49,8 +49,7 @@ static void parse_metadata(const cJSON *j, sign_body *b)
 	}
 	int n = 0;
 	const cJSON *it;
-	cJSON_ArrayForEach(it, m)
-	{
+	cJSON_ArrayForEach (it, m) {
 		if (++n > META_MAX_KEYS) {
 			body_fail(b, "clientMetadata has more than 16 keys");
 			return;
@@ -121,8 +120,8 @@ static srv_err check_request(srv_req *r, const srv_sign_target *s, sign_body *b,
 	if (b->is_digest) {
 		if (b->data_len != *dlen)
 			return srv_fail(r, SRV_E_BAD_REQUEST,
-					"a %s digest is %zu bytes, data has %zu",
-					rs_hash_name(h), *dlen, b->data_len);
+					"a %s digest is %zu bytes, data has %zu", rs_hash_name(h),
+					*dlen, b->data_len);
 		memcpy(digest, b->data, *dlen);
 	} else if (rs_hash_compute(h, b->data, b->data_len, digest) != 0) {
 		return srv_fail(r, SRV_E_INTERNAL, "cannot hash the data");
@@ -134,7 +133,8 @@ static srv_err check_request(srv_req *r, const srv_sign_target *s, sign_body *b,
 		long long max = (long long)rs_key_alg_sig_len(s->key_alg) - (long long)*dlen - 2;
 		if (b->salt > max)
 			return srv_fail(r, SRV_E_BAD_REQUEST,
-					"pssSaltLength must be between 0 and %lld for this key", max);
+					"pssSaltLength must be between 0 and %lld for this key",
+					max);
 	}
 	return SRV_OK;
 }
@@ -167,9 +167,9 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 		rs_strlcpy(op.error_code, srv_err_word(outcome), sizeof(op.error_code));
 	rs_strlcpy(op.approval, approval, sizeof(op.approval));
 	op.created_at = time(NULL);
-	srv_st_rc rc = consume ? r->ctx->store->ops->operation_insert_consume(r->ctx->store, &op,
-									      grant_id)
-			       : r->ctx->store->ops->operation_insert(r->ctx->store, &op);
+	srv_st_rc rc =
+		consume ? r->ctx->store->ops->operation_insert_consume(r->ctx->store, &op, grant_id)
+			: r->ctx->store->ops->operation_insert(r->ctx->store, &op);
 	if (consume && rc == SRV_ST_NOT_FOUND)
 		return srv_fail(r, SRV_E_APPROVAL,
 				"no active grant is left for %s on signer %s: request approval",
@@ -228,7 +228,8 @@ static srv_err load_target(srv_req *r, srv_sign_target *s)
 	if ((e = srv_sign_target_role(r, s, &role)) != SRV_OK)
 		return srv_fail(r, e, "cannot read the signer's members");
 	if (role != SRV_ROLE_OPERATOR)
-		return srv_fail(r, SRV_E_PERMISSION, "%s may not sign with this signer", r->actor.name);
+		return srv_fail(r, SRV_E_PERMISSION, "%s may not sign with this signer",
+				r->actor.name);
 	return SRV_OK;
 }
 
@@ -272,7 +273,10 @@ srv_err api_sign(srv_req *r, cJSON **out)
 			goto answer;
 	}
 record:;
-	srv_err re = record(r, &s, &b, e, 0, bypass ? "bypass" : need_grant ? "grant" : "none",
+	srv_err re = record(r, &s, &b, e, 0,
+			    bypass	 ? "bypass"
+			    : need_grant ? "grant"
+					 : "none",
 			    op_id, grant_id);
 	if (e == SRV_OK && re != SRV_OK)
 		e = re;

@@ -51,8 +51,8 @@ srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role
 		memcpy(id, s->id, sizeof(id));
 		srv_signer_clear(s);
 		memcpy(s->id, id, sizeof(id));
-		return srv_fail(r, SRV_E_PERMISSION, "%s may not %s with this signer", r->actor.name,
-				need == SRV_ROLE_OPERATOR ? "sign" : "read");
+		return srv_fail(r, SRV_E_PERMISSION, "%s may not %s with this signer",
+				r->actor.name, need == SRV_ROLE_OPERATOR ? "sign" : "read");
 	}
 	if (role)
 		*role = have;
@@ -108,7 +108,8 @@ static srv_err check_cert(srv_req *r, const char *id)
 	srv_st_rc rc = r->ctx->store->ops->cert_get(r->ctx->store, id, &c);
 	srv_cert_clear(&c);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "certificateId \"%s\" names no certificate", id);
+		return srv_fail(r, SRV_E_BAD_REQUEST, "certificateId \"%s\" names no certificate",
+				id);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_err_from_store(rc), "cannot read the certificate");
 	return SRV_OK;
@@ -129,7 +130,8 @@ srv_err api_signer_create(srv_req *r, cJSON **out)
 		goto out;
 	}
 	if (rs_json_str(j, "description", 0, 1024, &desc) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "description must be a string of at most 1024 characters");
+		e = srv_fail(r, SRV_E_BAD_REQUEST,
+			     "description must be a string of at most 1024 characters");
 		goto out;
 	}
 	if (rs_json_str(j, "certificateId", 1, 64, &cert) != RS_JSON_OK) {
@@ -231,7 +233,8 @@ srv_err api_signer_update(srv_req *r, cJSON **out)
 		goto out;
 	}
 	if (rs_json_str(j, "description", 0, 1024, &desc) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "description must be a string of at most 1024 characters");
+		e = srv_fail(r, SRV_E_BAD_REQUEST,
+			     "description must be a string of at most 1024 characters");
 		goto out;
 	}
 	if (rs_json_str(j, "status", 0, 16, &status) != RS_JSON_OK ||
@@ -390,7 +393,8 @@ srv_err api_member_remove(srv_req *r, cJSON **out)
 		rc = st->ops->member_delete(st, s.id, p.id);
 	srv_err e = SRV_OK;
 	if (rc == SRV_ST_NOT_FOUND)
-		e = srv_fail(r, SRV_E_NOT_FOUND, "\"%s\" is not a member of %s", r->params[1], s.name);
+		e = srv_fail(r, SRV_E_NOT_FOUND, "\"%s\" is not a member of %s", r->params[1],
+			     s.name);
 	else if (rc != SRV_ST_OK)
 		e = srv_fail(r, srv_err_from_store(rc), "cannot remove the membership");
 	else {

@@ -22,7 +22,8 @@ static srv_err load(srv_req *r, srv_sign_target *t)
 	if (rc == SRV_ST_OK && s.policy_id[0])
 		rc = st->ops->policy_get(st, s.policy_id, &p);
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot read the signer, its key or its policy");
+		e = srv_fail(r, srv_err_from_store(rc),
+			     "cannot read the signer, its key or its policy");
 		goto out;
 	}
 	memset(t, 0, sizeof(*t));

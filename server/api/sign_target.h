@@ -11,9 +11,9 @@ typedef struct {
 	int enabled;
 	rs_key_alg key_alg;
 	time_t not_before, not_after; /* the certificate's validity */
-	unsigned char ckid[16];       /* the key's CKA_ID in the token */
-	srv_id policy_id;             /* "" = no policy */
-	int bypass_identities;        /* the policy lets identities sign without a grant */
+	unsigned char ckid[16];	      /* the key's CKA_ID in the token */
+	srv_id policy_id;	      /* "" = no policy */
+	int bypass_identities;	      /* the policy lets identities sign without a grant */
 } srv_sign_target;
 
 /* The signer named by r->params[0] (id or name): 404 NotFound when absent. */

@@ -27,8 +27,7 @@ static int opt_index(const ctl_args *a, const char *name)
 		if (strcmp(o->name, name) == 0)
 			return (int)(o - a->cmd->opts);
 	/* A name missing from the table is a bug in this program, not input. */
-	fprintf(stderr, "rsignctl: internal error: '%s' has no option --%s\n", a->cmd->words,
-		name);
+	fprintf(stderr, "rsignctl: internal error: '%s' has no option --%s\n", a->cmd->words, name);
 	abort();
 }
 
@@ -238,8 +237,7 @@ int ctl_out_table(const cJSON *body, const void *columns)
 		if (!(cell[c] = strdup(cols[c].header)))
 			goto nomem;
 	r = 1;
-	cJSON_ArrayForEach(row, arr)
-	{
+	cJSON_ArrayForEach (row, arr) {
 		for (c = 0; c < ncols; c++) {
 			field = cJSON_IsObject(row)
 					? cJSON_GetObjectItemCaseSensitive(row, cols[c].key)
@@ -420,8 +418,8 @@ static int field_item(ctl_ctx *ctx, const ctl_args *a, const ctl_field *m, const
 		*item = cJSON_CreateArray();
 		for (i = 0; *item && i < a->nlist && rc == CTL_EXIT_OK; i++) {
 			rc = option_value(ctx, m->resolve, a->list[i], id, &s);
-			if (rc == CTL_EXIT_OK && (!(e = cJSON_CreateString(s)) ||
-						  !cJSON_AddItemToArray(*item, e))) {
+			if (rc == CTL_EXIT_OK &&
+			    (!(e = cJSON_CreateString(s)) || !cJSON_AddItemToArray(*item, e))) {
 				cJSON_Delete(e);
 				rc = oom();
 			}
@@ -698,12 +696,8 @@ int ctl_principal_create(ctl_ctx *ctx, const ctl_args *a)
 int ctl_principal_list(ctl_ctx *ctx, const ctl_args *a)
 {
 	static const ctl_column cols[] = {
-		{"id", "ID"},
-		{"name", "NAME"},
-		{"type", "TYPE"},
-		{"admin", "ADMIN"},
-		{"createdAt", "CREATED"},
-		CTL_COLUMNS_END,
+		{"id", "ID"},	    {"name", "NAME"},	      {"type", "TYPE"},
+		{"admin", "ADMIN"}, {"createdAt", "CREATED"}, CTL_COLUMNS_END,
 	};
 	static const ctl_out out = {ctl_out_table, cols, 0};
 

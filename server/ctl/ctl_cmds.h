@@ -35,17 +35,17 @@ typedef struct ctl_args ctl_args;
 typedef struct {
 	const char *words;    /* "signer member add" */
 	const char *synopsis; /* positional arguments for help: "ID" */
-	int npos;             /* exactly this many positional arguments */
-	int auth;             /* sends the token; rsignctl needs one configured */
+	int npos;	      /* exactly this many positional arguments */
+	int auth;	      /* sends the token; rsignctl needs one configured */
 	int (*run)(ctl_ctx *ctx, const ctl_args *a);
-	const ctl_opt *opts;  /* NULL, or ends with a NULL name */
+	const ctl_opt *opts; /* NULL, or ends with a NULL name */
 	const char *summary;
 } ctl_cmd;
 
 struct ctl_args {
 	const ctl_cmd *cmd;
 	const char *pos[CTL_MAX_POS];
-	const char *val[CTL_MAX_OPTS]; /* by index in cmd->opts; "1" for flags */
+	const char *val[CTL_MAX_OPTS];	/* by index in cmd->opts; "1" for flags */
 	const char *list[CTL_MAX_LIST]; /* the values of the LIST option */
 	int nlist;
 };
@@ -58,8 +58,7 @@ struct ctl_ctx {
 /* ---- in rsignctl.c ---- */
 /* Prints "rsignctl: <message>" and the command's usage on stderr; returns
  * CTL_EXIT_USAGE. */
-int ctl_usage_error(const ctl_args *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int ctl_usage_error(const ctl_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- shared helpers, in ctl_cmds.c ---- */
 /* The value of option name ("1" for a set flag), NULL when not given. */
@@ -102,9 +101,18 @@ int ctl_out_string(const cJSON *body, const void *key);
 extern const ctl_out ctl_fields_out;
 
 /* Terminators of the tables below. */
-#define CTL_COLUMNS_END {NULL, NULL}
-#define CTL_QUERY_END {NULL, NULL, NULL, NULL}
-#define CTL_FIELDS_END {NULL, NULL, 0, NULL, NULL}
+#define CTL_COLUMNS_END                                                                            \
+	{                                                                                          \
+		NULL, NULL                                                                         \
+	}
+#define CTL_QUERY_END                                                                              \
+	{                                                                                          \
+		NULL, NULL, NULL, NULL                                                             \
+	}
+#define CTL_FIELDS_END                                                                             \
+	{                                                                                          \
+		NULL, NULL, 0, NULL, NULL                                                          \
+	}
 
 /* Query parameters taken from options; ends with a NULL opt. */
 typedef struct {

@@ -115,8 +115,8 @@ static int read_token_file(const char *path, char **out)
 	return rc;
 }
 
-int ctl_conf_load(ctl_conf *cf, const char *config_flag, const char *url_flag,
-		  const char *ca_flag, int need_token)
+int ctl_conf_load(ctl_conf *cf, const char *config_flag, const char *url_flag, const char *ca_flag,
+		  int need_token)
 {
 	char err[RS_CONF_ERRLEN];
 	const char *t;

@@ -239,10 +239,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-#define SETOPT(opt, val)                                                 \
-	do {                                                             \
-		if ((res = curl_easy_setopt(h->curl, opt, val)) != CURLE_OK) \
-			return res;                                      \
+#define SETOPT(opt, val)                                                                           \
+	do {                                                                                       \
+		if ((res = curl_easy_setopt(h->curl, opt, val)) != CURLE_OK)                       \
+			return res;                                                                \
 	} while (0)
 
 static CURLcode setup(ctl_http *h, const char *method, const char *url, const char *body,
@@ -311,8 +311,7 @@ static const char *error_field(const cJSON *tree, const char *name)
 {
 	const char *v = NULL;
 
-	if (!cJSON_IsObject(tree) ||
-	    rs_json_str(tree, name, 0, ERROR_FIELD_MAX, &v) != RS_JSON_OK)
+	if (!cJSON_IsObject(tree) || rs_json_str(tree, name, 0, ERROR_FIELD_MAX, &v) != RS_JSON_OK)
 		return NULL;
 	return v;
 }

@@ -11,14 +11,14 @@
 /* rsignctl's exit codes; 64 and up follow sysexits.h. */
 enum {
 	CTL_EXIT_OK = 0,
-	CTL_EXIT_SERVER = 1,    /* the server answered with an error status */
-	CTL_EXIT_TRANSPORT = 2, /* no usable answer: connect, TLS, timeout, size */
-	CTL_EXIT_USAGE = 64,    /* bad command line */
-	CTL_EXIT_DATAERR = 65,  /* an input file's content is unusable */
-	CTL_EXIT_NOINPUT = 66,  /* an input file cannot be read */
-	CTL_EXIT_SOFTWARE = 70, /* out of memory, internal error */
+	CTL_EXIT_SERVER = 1,	 /* the server answered with an error status */
+	CTL_EXIT_TRANSPORT = 2,	 /* no usable answer: connect, TLS, timeout, size */
+	CTL_EXIT_USAGE = 64,	 /* bad command line */
+	CTL_EXIT_DATAERR = 65,	 /* an input file's content is unusable */
+	CTL_EXIT_NOINPUT = 66,	 /* an input file cannot be read */
+	CTL_EXIT_SOFTWARE = 70,	 /* out of memory, internal error */
 	CTL_EXIT_CANTCREAT = 73, /* an output file cannot be written */
-	CTL_EXIT_CONFIG = 78,   /* no URL, no token, bad configuration file */
+	CTL_EXIT_CONFIG = 78,	 /* no URL, no token, bad configuration file */
 };
 
 #define CTL_HTTP_MAX_RESPONSE (4u << 20)

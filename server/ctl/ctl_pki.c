@@ -18,7 +18,6 @@
 #define SPKI_MAX 4096
 #define DEFAULT_TTL_DAYS 365
 
-
 /* ---- keys ------------------------------------------------------------- */
 
 int ctl_key_create(ctl_ctx *ctx, const ctl_args *a)
@@ -128,8 +127,9 @@ int ctl_cert_issue(ctl_ctx *ctx, const ctl_args *a)
 
 	for (i = 0; i < sizeof(times) / sizeof(times[0]); i++)
 		if ((t = ctl_arg(a, times[i])) && rs_time_parse(t, &when) < 0)
-			return ctl_usage_error(a, "--%s needs an RFC 3339 UTC time such as "
-						  "2026-11-27T03:14:27Z",
+			return ctl_usage_error(a,
+					       "--%s needs an RFC 3339 UTC time such as "
+					       "2026-11-27T03:14:27Z",
 					       times[i]);
 	if (ctl_arg(a, "days") && ctl_arg_int(a, "days") < 1)
 		return ctl_usage_error(a, "--days must be at least 1");
@@ -544,12 +544,8 @@ int ctl_history(ctl_ctx *ctx, const ctl_args *a)
 		CTL_QUERY_END,
 	};
 	static const ctl_column cols[] = {
-		{"createdAt", "TIME"},
-		{"status", "STATUS"},
-		{"signingAlgorithm", "ALGORITHM"},
-		{"actorName", "ACTOR"},
-		{"errorCode", "ERROR"},
-		{"id", "ID"},
+		{"createdAt", "TIME"},	{"status", "STATUS"},	{"signingAlgorithm", "ALGORITHM"},
+		{"actorName", "ACTOR"}, {"errorCode", "ERROR"}, {"id", "ID"},
 		CTL_COLUMNS_END,
 	};
 	static const ctl_out out = {ctl_out_table, cols, 0};

@@ -5,7 +5,6 @@
 #include "rsign/json.h"
 #include "server/ctl/ctl_cmds.h"
 
-
 /* ---- policies --------------------------------------------------------- */
 
 /* Shared by create and update: update sends only what was given. */

@@ -16,44 +16,59 @@
 
 /* ---- the dispatch table ------------------------------------------------ */
 
-static const char *const key_algs[] = {"RSA_2048", "RSA_3072", "RSA_4096",
-				       "EC_P256",  "EC_P384",  "EC_P521", NULL};
+static const char *const key_algs[] = {"RSA_2048", "RSA_3072", "RSA_4096", "EC_P256",
+				       "EC_P384",  "EC_P521",  NULL};
 static const char *const principal_types[] = {"user", "identity", NULL};
 static const char *const roles[] = {"operator", "auditor", NULL};
 static const char *const op_statuses[] = {"success", "denied", "failed", NULL};
 static const char *const grant_statuses[] = {"active", "expired", "revoked", NULL};
 
-#define FLAG(n, h) {n, CTL_OPT_FLAG, NULL, h, 0, NULL}
-#define STR(n, m, h) {n, CTL_OPT_STR, m, h, 0, NULL}
-#define STR_REQ(n, m, h) {n, CTL_OPT_STR, m, h, 1, NULL}
-#define INT(n, m, h) {n, CTL_OPT_INT, m, h, 0, NULL}
-#define PAGE                                            \
-	INT("offset", "N", "skip the first N entries"), \
-	INT("limit", "N", "show at most N entries (1..100)")
-#define END {NULL, 0, NULL, NULL, 0, NULL}
+#define FLAG(n, h)                                                                                 \
+	{                                                                                          \
+		n, CTL_OPT_FLAG, NULL, h, 0, NULL                                                  \
+	}
+#define STR(n, m, h)                                                                               \
+	{                                                                                          \
+		n, CTL_OPT_STR, m, h, 0, NULL                                                      \
+	}
+#define STR_REQ(n, m, h)                                                                           \
+	{                                                                                          \
+		n, CTL_OPT_STR, m, h, 1, NULL                                                      \
+	}
+#define INT(n, m, h)                                                                               \
+	{                                                                                          \
+		n, CTL_OPT_INT, m, h, 0, NULL                                                      \
+	}
+#define PAGE                                                                                       \
+	INT("offset", "N", "skip the first N entries"),                                            \
+		INT("limit", "N", "show at most N entries (1..100)")
+#define END                                                                                        \
+	{                                                                                          \
+		NULL, 0, NULL, NULL, 0, NULL                                                       \
+	}
 
-static const ctl_opt opts_login[] = {
-	STR_REQ("client-id", "ID", "machine identity's client id; the secret comes from "
-				   "$RSIGN_CLIENT_SECRET or stdin"),
-	END};
+static const ctl_opt opts_login[] = {STR_REQ("client-id", "ID",
+					     "machine identity's client id; the secret comes from "
+					     "$RSIGN_CLIENT_SECRET or stdin"),
+				     END};
 static const ctl_opt opts_principal_create[] = {
-	{"type", CTL_OPT_STR, "TYPE", "user (gets an API token) or identity (gets a "
-				      "clientId/clientSecret)", 1, principal_types},
+	{"type", CTL_OPT_STR, "TYPE",
+	 "user (gets an API token) or identity (gets a "
+	 "clientId/clientSecret)",
+	 1, principal_types},
 	STR_REQ("name", "NAME", "principal name"),
 	FLAG("admin", "make the principal a server-wide admin"),
 	END};
-static const ctl_opt opts_key_create[] = {
-	STR_REQ("name", "NAME", "key name"),
-	{"alg", CTL_OPT_STR, "ALG", "RSA_2048 RSA_3072 RSA_4096 EC_P256 EC_P384 EC_P521", 1,
-	 key_algs},
-	END};
+static const ctl_opt opts_key_create[] = {STR_REQ("name", "NAME", "key name"),
+					  {"alg", CTL_OPT_STR, "ALG",
+					   "RSA_2048 RSA_3072 RSA_4096 EC_P256 EC_P384 EC_P521", 1,
+					   key_algs},
+					  END};
 static const ctl_opt opts_key_csr[] = {
-	STR_REQ("subject", "DN", "subject, e.g. \"/CN=Example Code Signing/O=Example\""),
-	END};
+	STR_REQ("subject", "DN", "subject, e.g. \"/CN=Example Code Signing/O=Example\""), END};
 static const ctl_opt opts_cert_import[] = {
 	STR_REQ("cert", "FILE", "PEM certificate with the codeSigning EKU"),
-	STR("chain", "FILE", "PEM chain (intermediates) to serve with it"),
-	END};
+	STR("chain", "FILE", "PEM chain (intermediates) to serve with it"), END};
 static const ctl_opt opts_cert_issue[] = {
 	STR_REQ("key", "KEY", "key id or name"),
 	STR_REQ("cn", "NAME", "subject common name"),
@@ -64,33 +79,30 @@ static const ctl_opt opts_cert_issue[] = {
 static const ctl_opt opts_pem[] = {FLAG("pem", "print the PEM instead of the fields"), END};
 static const ctl_opt opts_signer_create[] = {
 	STR_REQ("name", "NAME", "slug: lower-case letters, digits and '-'"),
-	STR_REQ("cert", "ID", "certificate id"),
-	STR("description", "TEXT", "free text"),
-	STR("policy", "ID", "signing policy id (default: sign without approval)"),
-	END};
+	STR_REQ("cert", "ID", "certificate id"), STR("description", "TEXT", "free text"),
+	STR("policy", "ID", "signing policy id (default: sign without approval)"), END};
 static const ctl_opt opts_signer_list[] = {
 	STR("search", "TEXT", "only signers whose name contains TEXT"),
-	FLAG("can-sign", "only signers the caller may sign with"),
-	PAGE, END};
-static const ctl_opt opts_signer_update[] = {
-	STR("description", "TEXT", "new description"),
-	FLAG("enable", "allow signing"),
-	FLAG("disable", "refuse signing"),
-	STR("cert", "ID", "switch to another certificate"),
-	STR("policy", "ID", "attach a signing policy"),
-	FLAG("no-policy", "detach the signing policy"),
-	END};
-static const ctl_opt opts_member_add[] = {
-	STR_REQ("principal", "P", "principal id or name"),
-	{"role", CTL_OPT_STR, "ROLE", "operator (may sign and request approval) or auditor "
-				      "(may read the signer and its history)", 1, roles},
-	END};
-static const ctl_opt opts_member_remove[] = {
-	STR_REQ("principal", "P", "principal id or name"),
-	END};
+	FLAG("can-sign", "only signers the caller may sign with"), PAGE, END};
+static const ctl_opt opts_signer_update[] = {STR("description", "TEXT", "new description"),
+					     FLAG("enable", "allow signing"),
+					     FLAG("disable", "refuse signing"),
+					     STR("cert", "ID", "switch to another certificate"),
+					     STR("policy", "ID", "attach a signing policy"),
+					     FLAG("no-policy", "detach the signing policy"),
+					     END};
+static const ctl_opt opts_member_add[] = {STR_REQ("principal", "P", "principal id or name"),
+					  {"role", CTL_OPT_STR, "ROLE",
+					   "operator (may sign and request approval) or auditor "
+					   "(may read the signer and its history)",
+					   1, roles},
+					  END};
+static const ctl_opt opts_member_remove[] = {STR_REQ("principal", "P", "principal id or name"),
+					     END};
 static const ctl_opt opts_sign[] = {
-	STR_REQ("alg", "ALG", "RSASSA_PKCS1_V1_5_SHA256|384|512, RSASSA_PSS_SHA256|384|512, "
-			      "ECDSA_SHA256|384|512"),
+	STR_REQ("alg", "ALG",
+		"RSASSA_PKCS1_V1_5_SHA256|384|512, RSASSA_PSS_SHA256|384|512, "
+		"ECDSA_SHA256|384|512"),
 	STR("digest", "HEX", "the digest to sign, in hex"),
 	STR("digest-file", "FILE", "file holding the digest, raw or hex"),
 	STR("file", "FILE", "data to sign ('-' for stdin); over 128 bytes it is hashed here"),
@@ -98,12 +110,10 @@ static const ctl_opt opts_sign[] = {
 	STR("out", "FILE", "write the raw signature to FILE instead of printing base64"),
 	END};
 static const ctl_opt opts_history[] = {
-	{"status", CTL_OPT_STR, "S", "success, denied or failed", 0, op_statuses},
-	PAGE, END};
+	{"status", CTL_OPT_STR, "S", "success, denied or failed", 0, op_statuses}, PAGE, END};
 static const ctl_opt opts_policy_create[] = {
 	STR_REQ("name", "NAME", "policy name"),
-	{"approver", CTL_OPT_LIST, "P", "approving user, id or name (repeat for several)", 1,
-	 NULL},
+	{"approver", CTL_OPT_LIST, "P", "approving user, id or name (repeat for several)", 1, NULL},
 	{"required", CTL_OPT_INT, "N", "approvals needed for a grant", 1, NULL},
 	INT("max-signings", "N", "signatures one grant allows"),
 	INT("max-window", "SECONDS", "how long one grant lasts"),
@@ -123,12 +133,9 @@ static const ctl_opt opts_policy_update[] = {
 static const ctl_opt opts_request_create[] = {
 	STR_REQ("justification", "TEXT", "why the signatures are needed"),
 	INT("signings", "N", "signatures wanted (default: the policy's maximum)"),
-	INT("window", "SECONDS", "how long the grant should last (default: the policy's)"),
-	END};
-static const ctl_opt opts_request_list[] = {
-	STR("signer", "S", "signer id or name"),
-	STR("status", "S", "e.g. pending"),
-	END};
+	INT("window", "SECONDS", "how long the grant should last (default: the policy's)"), END};
+static const ctl_opt opts_request_list[] = {STR("signer", "S", "signer id or name"),
+					    STR("status", "S", "e.g. pending"), END};
 static const ctl_opt opts_comment[] = {STR("comment", "TEXT", "note kept with the decision"), END};
 static const ctl_opt opts_grant_list[] = {
 	STR("signer", "S", "signer id or name"),
@@ -136,7 +143,10 @@ static const ctl_opt opts_grant_list[] = {
 	END};
 static const ctl_opt opts_audit[] = {INT("limit", "N", "show at most N entries"), END};
 
-#define C(w, syn, n, auth, fn, opts, sum) {w, syn, n, auth, fn, opts, sum}
+#define C(w, syn, n, auth, fn, opts, sum)                                                          \
+	{                                                                                          \
+		w, syn, n, auth, fn, opts, sum                                                     \
+	}
 
 static const ctl_cmd commands[] = {
 	C("health", "", 0, 0, ctl_health, NULL, "check that the server and its HSM answer"),
@@ -215,8 +225,9 @@ typedef struct {
 static const ctl_opt global_opts[] = {
 	STR("url", "URL", "server base URL, https://host:port (else $RSIGN_URL)"),
 	STR("ca-file", "FILE", "CA certificates to verify the server (else $RSIGN_CA_FILE)"),
-	STR("config", "FILE", "configuration file (else $RSIGN_CTL_CONF, else "
-			      "~/.config/rsign/rsignctl.conf)"),
+	STR("config", "FILE",
+	    "configuration file (else $RSIGN_CTL_CONF, else "
+	    "~/.config/rsign/rsignctl.conf)"),
 	FLAG("json", "print the server's JSON response"),
 	FLAG("help", "show help"),
 	FLAG("version", "show the version"),

@@ -14,7 +14,8 @@
 
 #define HSM_SIG_MAX 1024 /* raw signature scratch: RSA-8192 or any EC curve */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -100,9 +101,8 @@ srv_hsm_rc hsm_rc_from_rv(CK_RV rv)
 static int rv_is_session_fault(CK_RV rv)
 {
 	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
-	       rv == CKR_DEVICE_ERROR || rv == CKR_TOKEN_NOT_PRESENT ||
-	       rv == CKR_DEVICE_REMOVED || rv == CKR_USER_NOT_LOGGED_IN ||
-	       rv == CKR_OPERATION_ACTIVE;
+	       rv == CKR_DEVICE_ERROR || rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED ||
+	       rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OPERATION_ACTIVE;
 }
 
 static void log_rv(const char *what, const char *fn, CK_RV rv)
@@ -131,7 +131,8 @@ static CK_FUNCTION_LIST *module_load(const char *path, char *err, size_t errlen)
 	}
 	CK_RV rv = p11_kit_module_initialize(mod);
 	if (rv != CKR_OK) {
-		rs_err("hsm: C_Initialize failed: %s (0x%08lx)", hsm_rv_name(rv), (unsigned long)rv);
+		rs_err("hsm: C_Initialize failed: %s (0x%08lx)", hsm_rv_name(rv),
+		       (unsigned long)rv);
 		seterr(err, errlen, "the PKCS#11 module %s failed to initialise (%s)", path,
 		       hsm_rv_name(rv));
 		p11_kit_module_release(mod);
@@ -210,7 +211,8 @@ srv_hsm_rc srv_hsm_init_token(const char *module_path, const char *label, const 
 	CK_RV rv;
 
 	if (!module_path || !label_ok(label) || !so_pin || !*so_pin || !user_pin || !*user_pin) {
-		seterr(err, errlen, "module, token label (1-32 bytes), SO PIN and user PIN are required");
+		seterr(err, errlen,
+		       "module, token label (1-32 bytes), SO PIN and user PIN are required");
 		return SRV_HSM_INVALID;
 	}
 	mod = module_load(module_path, err, errlen);
@@ -373,8 +375,10 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 	*out = NULL;
 	if (!module_path || !label_ok(token_label) || !pin || !*pin || pool_size < 1 ||
 	    pool_size > HSM_POOL_MAX) {
-		seterr(err, errlen, "module, token label (1-32 bytes), PIN and a pool size of 1-%d "
-			       "are required", HSM_POOL_MAX);
+		seterr(err, errlen,
+		       "module, token label (1-32 bytes), PIN and a pool size of 1-%d "
+		       "are required",
+		       HSM_POOL_MAX);
 		return SRV_HSM_INVALID;
 	}
 	h = calloc(1, sizeof *h);
@@ -548,8 +552,8 @@ CK_RV hsm_key_find(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char ckid[SRV
 
 /* Cached handle first; the caller retries with a fresh lookup when the token
  * calls a cached handle invalid. */
-static CK_RV key_resolve(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char *ckid,
-			 hsm_key *k, int *cached, const char **fn)
+static CK_RV key_resolve(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char *ckid, hsm_key *k,
+			 int *cached, const char **fn)
 {
 	*cached = hsm_cache_get(h, ckid, k);
 	return *cached ? CKR_OK : hsm_key_find(h, s, ckid, k, fn);

@@ -14,7 +14,7 @@ typedef enum {
 	SRV_HSM_UNAVAILABLE, /* module, slot, token or session failure: HTTP 503 */
 	SRV_HSM_NOT_FOUND,   /* no key object with that CKA_ID */
 	SRV_HSM_INVALID,     /* arguments the token refused (salt length, sizes) */
-	SRV_HSM_FAILED,      /* anything else: HTTP 500 */
+	SRV_HSM_FAILED,	     /* anything else: HTTP 500 */
 } srv_hsm_rc;
 
 #define SRV_CKID_LEN 16 /* CKA_ID of every key rsignd creates */

@@ -11,7 +11,8 @@
 #include "server/hsm/hsm_int.h"
 
 /* DER OBJECT IDENTIFIERs for CKA_EC_PARAMS, and OpenSSL's group names. */
-static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+					 0xce, 0x3d, 0x03, 0x01, 0x07};
 static const unsigned char oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
 
@@ -30,10 +31,14 @@ static const ec_curve *curve_of(rs_key_alg alg)
 		{oid_p521, sizeof oid_p521, "secp521r1", 66},
 	};
 	switch (alg) {
-	case RS_KEY_EC_P256: return &c[0];
-	case RS_KEY_EC_P384: return &c[1];
-	case RS_KEY_EC_P521: return &c[2];
-	default: return NULL;
+	case RS_KEY_EC_P256:
+		return &c[0];
+	case RS_KEY_EC_P384:
+		return &c[1];
+	case RS_KEY_EC_P521:
+		return &c[2];
+	default:
+		return NULL;
 	}
 }
 
@@ -128,8 +133,7 @@ static int spki_ec(const ec_curve *cv, const unsigned char *params, size_t param
 	if (ec_point_unwrap(point, point_len, cv->field_bytes, &pt) != 0)
 		return -1;
 	bld = OSSL_PARAM_BLD_new();
-	if (bld &&
-	    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, cv->group, 0) &&
+	if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, cv->group, 0) &&
 	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt,
 					     1 + 2 * cv->field_bytes))
 		pk = pkey_from_params("EC", bld);
@@ -175,8 +179,8 @@ static CK_RV destroy_by_id(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char 
 	return rv;
 }
 
-static CK_RV count_by_id(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char *ckid,
-			 CK_ULONG *n, const char **fn)
+static CK_RV count_by_id(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char *ckid, CK_ULONG *n,
+			 const char **fn)
 {
 	CK_ATTRIBUTE t = {CKA_ID, (void *)ckid, SRV_CKID_LEN};
 	CK_OBJECT_HANDLE obj;

@@ -90,8 +90,9 @@ static int sig_alg_for(rs_key_alg k, rs_sign_alg *sa, int *nid)
 static int algor_set(X509_ALGOR *a, int nid)
 {
 	int rsa = nid == NID_sha256WithRSAEncryption;
-	return a && X509_ALGOR_set0(a, OBJ_nid2obj(nid), rsa ? V_ASN1_NULL : V_ASN1_UNDEF, NULL) ? 0
-												 : -1;
+	return a && X509_ALGOR_set0(a, OBJ_nid2obj(nid), rsa ? V_ASN1_NULL : V_ASN1_UNDEF, NULL)
+		       ? 0
+		       : -1;
 }
 
 static int bitstring_set(ASN1_BIT_STRING *bs, const unsigned char *sig, size_t len)
@@ -137,9 +138,8 @@ static X509 *x509_from_pem(const char *pem)
 }
 
 /* Hashes tbs and has the token sign it with key; sig holds PKI_SIG_MAX. */
-static int token_sign(srv_hsm *h, const srv_pki_key *key, rs_sign_alg sa,
-		      const unsigned char *tbs, size_t tbs_len, unsigned char *sig,
-		      size_t *sig_len, char *err, size_t errlen)
+static int token_sign(srv_hsm *h, const srv_pki_key *key, rs_sign_alg sa, const unsigned char *tbs,
+		      size_t tbs_len, unsigned char *sig, size_t *sig_len, char *err, size_t errlen)
 {
 	unsigned char dig[64];
 	rs_hash hash = rs_sign_alg_hash(sa);
@@ -206,11 +206,12 @@ static int name_add(X509_NAME *n, char *rdn, char *err, size_t errlen)
 			seterr(err, errlen, "the subject attribute name \"%s\" is malformed", key);
 			return -1;
 		}
-	if (!X509_NAME_add_entry_by_txt(n, key, MBSTRING_UTF8, (const unsigned char *)val, -1,
-					-1, 0)) {
+	if (!X509_NAME_add_entry_by_txt(n, key, MBSTRING_UTF8, (const unsigned char *)val, -1, -1,
+					0)) {
 		seterr(err, errlen,
 		       "the subject attribute \"%s\" is unknown, or its value is too long or "
-		       "not UTF-8", key);
+		       "not UTF-8",
+		       key);
 		return -1;
 	}
 	return 0;
@@ -241,8 +242,9 @@ static X509_NAME *subject_parse(const char *subject, char *err, size_t errlen)
 		return NULL;
 	}
 	if (strpbrk(subject, "\\\"+")) {
-		seterr(err, errlen, "the subject uses escapes or multi-valued RDNs, which are not "
-				    "supported");
+		seterr(err, errlen,
+		       "the subject uses escapes or multi-valued RDNs, which are not "
+		       "supported");
 		return NULL;
 	}
 	memcpy(buf, subject, len + 1);
@@ -256,8 +258,9 @@ static X509_NAME *subject_parse(const char *subject, char *err, size_t errlen)
 			return NULL;
 		}
 		if (!*trim(p)) {
-			seterr(err, errlen, "the subject has an empty component; use \"/CN=a/O=b\" "
-					    "or \"CN=a,O=b\"");
+			seterr(err, errlen,
+			       "the subject has an empty component; use \"/CN=a/O=b\" "
+			       "or \"CN=a,O=b\"");
 			return NULL;
 		}
 		parts[n++] = p;
@@ -302,8 +305,8 @@ static X509_NAME *cn_name(const char *cn, char *err, size_t errlen)
 
 /* ---- CSR ----------------------------------------------------------------- */
 
-int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **csr_pem,
-		char *err, size_t errlen)
+int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **csr_pem, char *err,
+		size_t errlen)
 {
 	int ret = SRV_PKI_EFAIL, nid;
 	rs_sign_alg sa;
@@ -566,7 +569,7 @@ out:
 
 /* Reads every PEM block of text as a certificate. Only whitespace may come
  * before, between and after the blocks. what names the text in errors. */
-static int pem_certs(const char *text, const char *what, STACK_OF(X509) *out, char *err,
+static int pem_certs(const char *text, const char *what, STACK_OF(X509) * out, char *err,
 		     size_t errlen)
 {
 	size_t len = strlen(text);
@@ -620,14 +623,18 @@ static int pem_certs(const char *text, const char *what, STACK_OF(X509) *out, ch
 		}
 		p = data;
 		if (*header)
-			seterr(err, errlen, "the %s has PEM headers, which certificates never carry",
-			       what);
+			seterr(err, errlen,
+			       "the %s has PEM headers, which certificates never carry", what);
 		else if (strcmp(name, "CERTIFICATE") != 0)
-			seterr(err, errlen, "the %s holds a \"%s\" block where a certificate was "
-					    "expected", what, name);
+			seterr(err, errlen,
+			       "the %s holds a \"%s\" block where a certificate was "
+			       "expected",
+			       what, name);
 		else if (!(x = d2i_X509(NULL, &p, dlen)) || p != data + dlen)
-			seterr(err, errlen, "the %s holds a block that is not a valid X.509 "
-					    "certificate", what);
+			seterr(err, errlen,
+			       "the %s holds a block that is not a valid X.509 "
+			       "certificate",
+			       what);
 		else if (!sk_X509_push(out, x))
 			seterr(err, errlen, "out of memory");
 		else {
@@ -692,7 +699,7 @@ static int cert_time(const ASN1_TIME *t, time_t *out)
 	return 0;
 }
 
-static char *chain_pem_join(STACK_OF(X509) *chain)
+static char *chain_pem_join(STACK_OF(X509) * chain)
 {
 	char *s = NULL;
 	BIO *b = BIO_new(BIO_s_mem());
@@ -706,8 +713,8 @@ static char *chain_pem_join(STACK_OF(X509) *chain)
 	return s;
 }
 
-int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_info *out,
-		       char *err, size_t errlen)
+int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_info *out, char *err,
+		       size_t errlen)
 {
 	int ret = SRV_PKI_EINVAL, len;
 	STACK_OF(X509) *certs = sk_X509_new_null(), *chain = sk_X509_new_null();
@@ -734,10 +741,11 @@ int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_inf
 	    (chain_pem && pem_certs(chain_pem, "chain", chain, err, errlen) != 0))
 		goto out;
 	if (sk_X509_num(certs) != 1) {
-		seterr(err, errlen, sk_X509_num(certs)
-				    ? "the certificate field holds more than one certificate; "
-				      "send the issuers as the chain"
-				    : "the certificate field holds no PEM certificate");
+		seterr(err, errlen,
+		       sk_X509_num(certs)
+			       ? "the certificate field holds more than one certificate; "
+				 "send the issuers as the chain"
+			       : "the certificate field holds no PEM certificate");
 		goto out;
 	}
 	x = sk_X509_value(certs, 0);
@@ -753,7 +761,8 @@ int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_inf
 	if (sk_X509_num(chain) > 0) {
 		issuer_pk = X509_get0_pubkey(sk_X509_value(chain, 0));
 		if (!issuer_pk || X509_verify(x, issuer_pk) != 1) {
-			seterr(err, errlen, "certificate signature does not verify against the chain");
+			seterr(err, errlen,
+			       "certificate signature does not verify against the chain");
 			goto out;
 		}
 	}

@@ -18,13 +18,13 @@ typedef struct {
 
 /* What rsignd keeps of a certificate after checking it. */
 typedef struct {
-	char *common_name;   /* subject CN, "" when none */
-	char *serial;        /* upper-case hex */
+	char *common_name; /* subject CN, "" when none */
+	char *serial;	   /* upper-case hex */
 	time_t not_before, not_after;
 	unsigned char *spki; /* the certificate's public key, DER */
 	size_t spki_len;
-	char *cert_pem;      /* normalised: exactly one PEM block */
-	char *chain_pem;     /* normalised chain PEM blocks, "" when none */
+	char *cert_pem;	 /* normalised: exactly one PEM block */
+	char *chain_pem; /* normalised chain PEM blocks, "" when none */
 } srv_cert_info;
 
 void srv_cert_info_free(srv_cert_info *ci); /* frees members; NULL-safe */
@@ -33,19 +33,20 @@ void srv_cert_info_free(srv_cert_info *ci); /* frees members; NULL-safe */
  * fits; err always holds a sentence. -1 is the caller's input (400). */
 enum {
 	SRV_PKI_OK = 0,
-	SRV_PKI_EINVAL = -1,  /* bad subject, name, dates, certificate: 400 */
+	SRV_PKI_EINVAL = -1,   /* bad subject, name, dates, certificate: 400 */
 	SRV_PKI_EUNAVAIL = -2, /* the token cannot be reached: 503 */
-	SRV_PKI_EFAIL = -3,   /* anything else: 500 */
+	SRV_PKI_EFAIL = -3,    /* anything else: 500 */
 };
 
 /* Subject in OpenSSL one-line form "/CN=x/O=y" or RFC 4514 "CN=x,O=y".
  * Returns a PEM CSR signed by the key inside the token. 0 or SRV_PKI_E* + err. */
-int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **csr_pem,
-		char *err, size_t errlen) __attribute__((warn_unused_result));
+int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **csr_pem, char *err,
+		size_t errlen) __attribute__((warn_unused_result));
 
 /* Self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign|cRLSign). */
 int srv_pki_ca_create(srv_hsm *h, const srv_pki_key *ca, const char *common_name, int days,
-		      char **cert_pem, char *err, size_t errlen) __attribute__((warn_unused_result));
+		      char **cert_pem, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Code-signing certificate for key, issued by the CA: CA:FALSE,
  * digitalSignature, EKU codeSigning, SKI/AKI, random 16-byte serial, valid
@@ -61,8 +62,8 @@ int srv_pki_issue(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
  * first chain certificate. Does not check validity dates (callers do, at
  * sign time). 0, or -1 with a sentence for the API in err (SRV_PKI_EFAIL when
  * out of memory). */
-int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_info *out,
-		       char *err, size_t errlen) __attribute__((warn_unused_result));
+int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_info *out, char *err,
+		       size_t errlen) __attribute__((warn_unused_result));
 
 /* Standard base64 of DER, one line, for the API's publicKey fields (malloc'd,
  * NULL on failure). */

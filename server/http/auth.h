@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include "server/http/http.h"
 
-
 /* "Bearer <token>" header -> principal (cleared by the caller). */
 srv_err srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal *out);
 

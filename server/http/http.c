@@ -102,7 +102,7 @@ void srv_json_time(cJSON *o, const char *name, time_t t)
  * non-empty segment into params (pointers into buf, which holds the path
  * split at its slashes). */
 int srv_route_match(const char *pattern, const char *path, char *buf, size_t buflen,
-		       const char **params)
+		    const char **params)
 {
 	if (path[0] != '/' || rs_strlcpy(buf, path + 1, buflen) >= buflen)
 		return 0;
@@ -148,8 +148,8 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t outlen)
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *req_id,
 				 char *text)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(text);
 		return MHD_NO;
@@ -192,7 +192,8 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 	}
 	if (!rt->pattern) {
 		if (path_seen)
-			srv_fail(r, SRV_E_NOT_FOUND, "%s is not supported on %s", r->method, r->path);
+			srv_fail(r, SRV_E_NOT_FOUND, "%s is not supported on %s", r->method,
+				 r->path);
 		else
 			srv_fail(r, SRV_E_NOT_FOUND, "no such endpoint: %s", r->path);
 		return;
@@ -260,8 +261,8 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	long ms = (now.tv_sec - st->start.tv_sec) * 1000 +
 		  (now.tv_nsec - st->start.tv_nsec) / 1000000;
 	if (r.err == SRV_E_INTERNAL || r.err == SRV_E_UNAVAILABLE)
-		rs_err("%s %s -> %d %s (%s) %ldms req=%s", method, url, status,
-		       srv_err_word(r.err), r.errmsg, ms, r.req_id);
+		rs_err("%s %s -> %d %s (%s) %ldms req=%s", method, url, status, srv_err_word(r.err),
+		       r.errmsg, ms, r.req_id);
 	else
 		rs_info("%s %s -> %d %ldms req=%s actor=%s", method, url, status, ms, r.req_id,
 			r.actor.name ? r.actor.name : "-");
@@ -272,8 +273,8 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	srv_http *h = cls;
 	req_state *st = *con_cls;
@@ -380,8 +381,7 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 	socklen_t sslen;
 	int loopback = 0;
 	if (parse_listen(opts->listen, &ss, &sslen, &loopback) != 0) {
-		snprintf(err, errlen, "listen: cannot parse \"%s\" (want host:port)",
-			 opts->listen);
+		snprintf(err, errlen, "listen: cannot parse \"%s\" (want host:port)", opts->listen);
 		return NULL;
 	}
 	int tls = !opts->insecure_http;
@@ -420,8 +420,8 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts->tls_key_pem},
 		{MHD_OPTION_END, 0, NULL},
 	};
-	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, mhd_opts,
-				     MHD_OPTION_END);
+	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
+				     mhd_opts, MHD_OPTION_END);
 	if (!h->daemon) {
 		snprintf(err, errlen, "cannot listen on %s (address in use, or bad TLS files)",
 			 opts->listen);

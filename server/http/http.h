@@ -11,7 +11,7 @@
 
 /* Everything a handler may use; read-only once serving starts. */
 typedef struct {
-	long long max_body;         /* request body limit, bytes (413 beyond) */
+	long long max_body;	    /* request body limit, bytes (413 beyond) */
 	long long access_token_ttl; /* seconds a login's access token lives */
 	srv_store *store;
 	srv_hsm *hsm;
@@ -19,9 +19,9 @@ typedef struct {
 	char *ca_cert_pem;
 	time_t ca_not_after; /* nothing it issues may outlive it */
 	/* read caches of the sign path (cache.h); NULL = no caching */
-	struct srv_cache *auth_cache;   /* token hash -> principal */
+	struct srv_cache *auth_cache;	/* token hash -> principal */
 	struct srv_cache *signer_cache; /* signer id or name -> srv_sign_target */
-	struct srv_cache *role_cache;   /* signer id/principal id -> srv_role */
+	struct srv_cache *role_cache;	/* signer id/principal id -> srv_role */
 } srv_ctx;
 
 enum { SRV_AUTH_NONE, SRV_AUTH_ANY, SRV_AUTH_ADMIN };
@@ -32,7 +32,7 @@ typedef struct srv_req {
 	srv_ctx *ctx;
 	void *conn; /* struct MHD_Connection */
 	const char *method;
-	const char *path; /* after /api/v1 */
+	const char *path;		    /* after /api/v1 */
 	const char *params[SRV_MAX_PARAMS]; /* the '*' segments of the route */
 	const unsigned char *body;
 	size_t body_len;

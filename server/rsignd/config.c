@@ -11,9 +11,18 @@
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
-#define STR(n, d) {#n, RS_CONF_STR, offsetof(srv_config, n), d, 0, 4096, NULL}
-#define INT(n, d, lo, hi) {#n, RS_CONF_INT, offsetof(srv_config, n), d, lo, hi, NULL}
-#define BOOL(n, d) {#n, RS_CONF_BOOL, offsetof(srv_config, n), d, 0, 0, NULL}
+#define STR(n, d)                                                                                  \
+	{                                                                                          \
+#n, RS_CONF_STR, offsetof(srv_config, n), d, 0, 4096, NULL                         \
+	}
+#define INT(n, d, lo, hi)                                                                          \
+	{                                                                                          \
+#n, RS_CONF_INT, offsetof(srv_config, n), d, lo, hi, NULL                          \
+	}
+#define BOOL(n, d)                                                                                 \
+	{                                                                                          \
+#n, RS_CONF_BOOL, offsetof(srv_config, n), d, 0, 0, NULL                           \
+	}
 
 static const rs_conf_item settings[] = {
 	STR(listen, "127.0.0.1:8443"),

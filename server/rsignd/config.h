@@ -4,16 +4,16 @@
 #include <stddef.h>
 
 typedef struct {
-	char *listen;        /* "127.0.0.1:8443" or "[::1]:8443" */
-	char *tls_cert;      /* PEM server certificate (+ chain) */
-	char *tls_key;       /* PEM server key */
+	char *listen;	     /* "127.0.0.1:8443" or "[::1]:8443" */
+	char *tls_cert;	     /* PEM server certificate (+ chain) */
+	char *tls_key;	     /* PEM server key */
 	int insecure_http;   /* plain HTTP, only accepted on loopback */
-	char *database;      /* SQLite path */
+	char *database;	     /* SQLite path */
 	char *pkcs11_module; /* any PKCS#11 module */
 	char *softhsm2_conf; /* exported as SOFTHSM2_CONF before loading, when set */
 	char *token_label;
-	char *pin_file;      /* user PIN: a file (mode 0600) ... */
-	char *pin_env;       /* ... or an environment variable */
+	char *pin_file; /* user PIN: a file (mode 0600) ... */
+	char *pin_env;	/* ... or an environment variable */
 	int log_level;
 	char *log_file;
 	long long threads;

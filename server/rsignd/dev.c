@@ -54,8 +54,9 @@ static int read_line(const char *path, char *out, size_t outlen)
 
 static int prepare_dir(dev_state *d)
 {
-	static const char *names[] = {"softhsm2.conf", "tokens", "pin", "rsign.db", "admin.token",
-				      "rsignd.conf", "rsign-pkcs11.conf", "tls/server.pem"};
+	static const char *names[] = {"softhsm2.conf",	   "tokens",	    "pin",
+				      "rsign.db",	   "admin.token",   "rsignd.conf",
+				      "rsign-pkcs11.conf", "tls/server.pem"};
 	if (mkdir(d->o->dir, 0700) != 0 && errno != EEXIST) {
 		rs_err("dev: cannot create %s: %s", d->o->dir, strerror(errno));
 		return -1;
@@ -71,10 +72,11 @@ static int prepare_dir(dev_state *d)
 	if (mkdir(d->path[P_TOKENS], 0700) != 0 && errno != EEXIST)
 		return -1;
 	char text[PATH_MAX + 300];
-	int n = snprintf(text, sizeof(text),
-		 "# SoftHSM2 for rsignd dev\ndirectories.tokendir = %s\nobjectstore.backend = file\n"
-		 "log.level = ERROR\nslots.removable = false\n",
-		 d->path[P_TOKENS]);
+	int n = snprintf(
+		text, sizeof(text),
+		"# SoftHSM2 for rsignd dev\ndirectories.tokendir = %s\nobjectstore.backend = file\n"
+		"log.level = ERROR\nslots.removable = false\n",
+		d->path[P_TOKENS]);
 	if (n >= (int)sizeof(text) || write_text(d->path[P_SOFTHSM], text, 0600) != 0)
 		return -1;
 	if (access(d->path[P_PIN], R_OK) != 0) {
@@ -116,8 +118,7 @@ static int make_config(dev_state *d, srv_config *cfg)
 }
 
 /* key -> certificate -> signer through the API's own handlers. */
-static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *name,
-		       const char *alg)
+static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *name, const char *alg)
 {
 	srv_signer s = {0};
 	if (ctx->store->ops->signer_get(ctx->store, name, &s) == SRV_ST_OK) {
@@ -128,16 +129,19 @@ static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *nam
 	cJSON *key = NULL, *cert = NULL, *signer = NULL;
 	int ret = -1;
 	snprintf(body, sizeof(body), "{\"name\":\"%s-key\",\"keyAlgorithm\":\"%s\"}", name, alg);
-	if (srv_setup_call(ctx, admin, api_key_create, NULL, body, &key, err, sizeof(err)) != SRV_OK)
+	if (srv_setup_call(ctx, admin, api_key_create, NULL, body, &key, err, sizeof(err)) !=
+	    SRV_OK)
 		goto out;
 	const cJSON *key_id = cJSON_GetObjectItemCaseSensitive(key, "id");
 	if (!cJSON_IsString(key_id)) {
 		rs_strlcpy(err, "the new key has no id", sizeof(err));
 		goto out;
 	}
-	snprintf(body, sizeof(body), "{\"keyId\":\"%s\",\"commonName\":\"rsign %s\",\"ttlDays\":365}",
+	snprintf(body, sizeof(body),
+		 "{\"keyId\":\"%s\",\"commonName\":\"rsign %s\",\"ttlDays\":365}",
 		 key_id->valuestring, name);
-	if (srv_setup_call(ctx, admin, api_cert_issue, NULL, body, &cert, err, sizeof(err)) != SRV_OK)
+	if (srv_setup_call(ctx, admin, api_cert_issue, NULL, body, &cert, err, sizeof(err)) !=
+	    SRV_OK)
 		goto out;
 	const cJSON *cert_id = cJSON_GetObjectItemCaseSensitive(cert, "id");
 	if (!cJSON_IsString(cert_id)) {
@@ -145,7 +149,8 @@ static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *nam
 		goto out;
 	}
 	snprintf(body, sizeof(body),
-		 "{\"name\":\"%s\",\"description\":\"rsignd dev demo signer (%s)\",\"certificateId\":\"%s\"}",
+		 "{\"name\":\"%s\",\"description\":\"rsignd dev demo signer "
+		 "(%s)\",\"certificateId\":\"%s\"}",
 		 name, alg, cert_id->valuestring);
 	if (srv_setup_call(ctx, admin, api_signer_create, NULL, body, &signer, err, sizeof(err)) !=
 	    SRV_OK)
@@ -166,16 +171,17 @@ static void on_ready(void *arg, int port)
 	dev_state *d = arg;
 	char text[8 * PATH_MAX];
 	int n = snprintf(text, sizeof(text),
-		 "# written by rsignd dev; `rsignd serve -c %s` serves this state again\n"
-		 "listen = 127.0.0.1:%d\ndatabase = %s\nsofthsm2_conf = %s\ntoken_label = rsign-dev\n"
-		 "pin_file = %s\n",
-		 d->path[P_CONF], port, d->path[P_DB], d->path[P_SOFTHSM], d->path[P_PIN]);
+			 "# written by rsignd dev; `rsignd serve -c %s` serves this state again\n"
+			 "listen = 127.0.0.1:%d\ndatabase = %s\nsofthsm2_conf = %s\ntoken_label = "
+			 "rsign-dev\n"
+			 "pin_file = %s\n",
+			 d->path[P_CONF], port, d->path[P_DB], d->path[P_SOFTHSM], d->path[P_PIN]);
 	if (n >= (int)sizeof(text) || write_text(d->path[P_CONF], text, 0600) != 0)
 		rs_warn("dev: cannot write %s", d->path[P_CONF]);
 	n = snprintf(text, sizeof(text),
-		 "# rsign-pkcs11.so configuration written by rsignd dev\n"
-		 "url = https://127.0.0.1:%d\nca_file = %s\ntoken_file = %s\n",
-		 port, d->path[P_TLSCERT], d->path[P_ADMIN]);
+		     "# rsign-pkcs11.so configuration written by rsignd dev\n"
+		     "url = https://127.0.0.1:%d\nca_file = %s\ntoken_file = %s\n",
+		     port, d->path[P_TLSCERT], d->path[P_ADMIN]);
 	if (n >= (int)sizeof(text) || write_text(d->path[P_MODCONF], text, 0600) != 0)
 		rs_warn("dev: cannot write %s", d->path[P_MODCONF]);
 	char token[SRV_TOKEN_LEN + 8];

@@ -18,13 +18,16 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: rsignd [serve] [-c FILE] [--insecure-http]\n"
-		   "                                      serve the API (default config %s);\n"
-		   "                                      --insecure-http: plain HTTP, loopback only\n"
-		   "       rsignd init [-c FILE]          create database, token, CA, TLS certificate, first admin\n"
-		   "       rsignd dev --dir DIR [--port N] [--access-token-ttl SECONDS] [--threads N]\n"
-		   "                                      a throw-away server with demo signers\n"
-		   "       rsignd --version\n",
+	fprintf(f,
+		"usage: rsignd [serve] [-c FILE] [--insecure-http]\n"
+		"                                      serve the API (default config %s);\n"
+		"                                      --insecure-http: plain HTTP, loopback only\n"
+		"       rsignd init [-c FILE]          create database, token, CA, TLS "
+		"certificate, first admin\n"
+		"       rsignd dev --dir DIR [--port N] [--access-token-ttl SECONDS] [--threads "
+		"N]\n"
+		"                                      a throw-away server with demo signers\n"
+		"       rsignd --version\n",
 		SRV_DEFAULT_CONFIG);
 }
 

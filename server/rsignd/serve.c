@@ -43,8 +43,8 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		cert = read_file(certp);
 		key = read_file(keyp);
 		if (!cert || !key) {
-			rs_err("cannot read the TLS files %s and %s (rsignd init creates them)", certp,
-			       keyp);
+			rs_err("cannot read the TLS files %s and %s (rsignd init creates them)",
+			       certp, keyp);
 			goto out;
 		}
 	}
@@ -84,4 +84,3 @@ out:
 	free(cert);
 	return ret;
 }
-

@@ -113,7 +113,8 @@ static int make_tls_cert(const char *cert_path, const char *key_path, char *err,
 		X509_add_ext(x, e, -1);
 		X509_EXTENSION_free(e);
 	}
-	if (!X509_sign(x, pk, EVP_sha256()) || !PEM_write_bio_PrivateKey(kb, pk, NULL, NULL, 0, NULL, NULL) ||
+	if (!X509_sign(x, pk, EVP_sha256()) ||
+	    !PEM_write_bio_PrivateKey(kb, pk, NULL, NULL, 0, NULL, NULL) ||
 	    !PEM_write_bio_X509(cb, x))
 		goto out;
 	char *kd, *cd;
@@ -137,8 +138,8 @@ out:
 	return ret;
 }
 
-srv_err srv_setup_call(srv_ctx *ctx, const srv_principal *actor, srv_handler h,
-		       const char *param, const char *body, cJSON **out, char *err, size_t errlen)
+srv_err srv_setup_call(srv_ctx *ctx, const srv_principal *actor, srv_handler h, const char *param,
+		       const char *body, cJSON **out, char *err, size_t errlen)
 {
 	srv_req r;
 	memset(&r, 0, sizeof(r));
@@ -262,8 +263,7 @@ out:
 	return ret;
 }
 
-int srv_setup_init(const srv_config *cfg, char admin_token[SRV_TOKEN_LEN], char *err,
-		   size_t errlen)
+int srv_setup_init(const srv_config *cfg, char admin_token[SRV_TOKEN_LEN], char *err, size_t errlen)
 {
 	srv_ctx ctx;
 	admin_token[0] = '\0';
@@ -279,8 +279,8 @@ int srv_setup_init(const srv_config *cfg, char admin_token[SRV_TOKEN_LEN], char 
 		return -1;
 	}
 	/* a token that exists already (a real HSM) is used as it is */
-	srv_hsm_rc hr = srv_hsm_init_token(cfg->pkcs11_module, cfg->token_label, so_pin, pin, err,
-					   errlen);
+	srv_hsm_rc hr =
+		srv_hsm_init_token(cfg->pkcs11_module, cfg->token_label, so_pin, pin, err, errlen);
 	rs_wipe(so_pin, sizeof(so_pin));
 	rs_free_secret(pin);
 	if (hr != SRV_HSM_OK)
@@ -329,14 +329,16 @@ int srv_setup_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errlen
 	if (st->ops->meta_get(st, "ca_key_id", &id) != SRV_ST_OK ||
 	    st->ops->meta_get(st, "ca_cert_pem", &ctx->ca_cert_pem) != SRV_ST_OK) {
 		free(id);
-		snprintf(err, errlen, "%s is not initialised: run `rsignd init` first", cfg->database);
+		snprintf(err, errlen, "%s is not initialised: run `rsignd init` first",
+			 cfg->database);
 		srv_setup_close(ctx);
 		return -1;
 	}
 	rs_strlcpy(ctx->ca_key_id, id, sizeof(ctx->ca_key_id));
 	free(id);
 	if (ca_not_after(ctx->ca_cert_pem, &ctx->ca_not_after) != 0) {
-		snprintf(err, errlen, "%s: the stored CA certificate does not parse", cfg->database);
+		snprintf(err, errlen, "%s: the stored CA certificate does not parse",
+			 cfg->database);
 		srv_setup_close(ctx);
 		return -1;
 	}

@@ -90,14 +90,14 @@ static void grant_clear(srv_grant *g)
 	(void)g;
 }
 
-#define LIST_FREE(fn, type, clear)                 \
-	void fn(type *v, size_t n)                 \
-	{                                          \
-		if (!v)                            \
-			return;                    \
-		for (size_t i = 0; i < n; i++)     \
-			clear(&v[i]);              \
-		free(v);                           \
+#define LIST_FREE(fn, type, clear)                                                                 \
+	void fn(type *v, size_t n)                                                                 \
+	{                                                                                          \
+		if (!v)                                                                            \
+			return;                                                                    \
+		for (size_t i = 0; i < n; i++)                                                     \
+			clear(&v[i]);                                                              \
+		free(v);                                                                           \
 	}
 LIST_FREE(srv_principal_list_free, srv_principal, srv_principal_clear)
 LIST_FREE(srv_key_list_free, srv_key, srv_key_clear)

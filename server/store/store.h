@@ -14,7 +14,7 @@ typedef enum {
 	SRV_ST_NOT_FOUND,   /* 404 */
 	SRV_ST_CONFLICT,    /* unique name taken, or state conflict: 409 */
 	SRV_ST_UNAVAILABLE, /* database unreachable / busy beyond the timeout: 503 */
-	SRV_ST_FAILED,      /* anything else: 500 */
+	SRV_ST_FAILED,	    /* anything else: 500 */
 } srv_st_rc;
 
 typedef char srv_id[RS_UUID_LEN]; /* "" = none */
@@ -33,7 +33,7 @@ typedef struct {
 	char *name;
 	rs_key_alg alg;
 	unsigned char ckid[16]; /* CKA_ID in the token */
-	unsigned char *spki;    /* DER SubjectPublicKeyInfo */
+	unsigned char *spki;	/* DER SubjectPublicKeyInfo */
 	size_t spki_len;
 	time_t created_at;
 } srv_key;
@@ -68,18 +68,18 @@ typedef struct {
 typedef struct {
 	srv_id id;
 	srv_id signer_id;
-	char status[8]; /* "success" | "denied" | "failed" */
+	char status[8];	    /* "success" | "denied" | "failed" */
 	char algorithm[32]; /* as requested; "" when unparseable */
 	char data_hash[65]; /* SHA-256 hex of the decoded data; "" when none */
 	int is_digest;
 	char actor_type[12];
 	srv_id actor_id;
 	char *actor_name;
-	srv_id grant_id; /* "" when none */
+	srv_id grant_id;       /* "" when none */
 	char *client_metadata; /* JSON object text; "{}" when none */
 	char source_ip[48];
 	char error_code[32]; /* "" on success, else the API error word */
-	char approval[8]; /* "none" (no policy), "grant" or "bypass"; "" = "none" */
+	char approval[8];    /* "none" (no policy), "grant" or "bypass"; "" = "none" */
 	time_t created_at;
 } srv_operation;
 
@@ -93,8 +93,8 @@ typedef struct {
 	size_t n_approvers;
 	int required_approvals;
 	long long max_signings; /* 0 = no limit on the count */
-	long long max_window;   /* seconds; 0 = no limit on the duration */
-	long long request_ttl;  /* seconds a request stays pending */
+	long long max_window;	/* seconds; 0 = no limit on the duration */
+	long long request_ttl;	/* seconds a request stays pending */
 	int bypass_identities;
 	time_t created_at, updated_at;
 } srv_policy;
@@ -109,9 +109,9 @@ typedef struct {
 	long long signings; /* what the grant will allow; 0 = no count limit */
 	long long window;   /* seconds; 0 = no time limit */
 	char status[12];    /* pending approved rejected cancelled expired */
-	int approvals;      /* approve decisions so far (read-only) */
+	int approvals;	    /* approve decisions so far (read-only) */
 	time_t created_at, expires_at, closed_at; /* closed_at 0 while pending */
-	srv_id grant_id;    /* "" until approved */
+	srv_id grant_id;			  /* "" until approved */
 } srv_request;
 
 typedef struct {
@@ -128,7 +128,7 @@ typedef struct {
 	srv_id signer_id;
 	srv_id grantee_id;
 	srv_id request_id;
-	char status[10]; /* active expired revoked (expired derived on read) */
+	char status[10];	/* active expired revoked (expired derived on read) */
 	long long max_signings; /* 0 = no count limit */
 	long long used_signings;
 	time_t window_start;
@@ -143,7 +143,7 @@ typedef struct {
 	char action[40];      /* "policy.create", "request.approve", "grant.revoke", ... */
 	char object_type[16]; /* "policy" "request" "grant" "signer" */
 	srv_id object_id;
-	char *detail;         /* JSON object text, "{}" when none */
+	char *detail; /* JSON object text, "{}" when none */
 	time_t created_at;
 } srv_audit;
 
@@ -198,16 +198,15 @@ typedef struct srv_store_ops {
 	srv_st_rc (*signer_insert)(srv_store *st, const srv_signer *s);
 	srv_st_rc (*signer_get)(srv_store *st, const char *id_or_name, srv_signer *out);
 	srv_st_rc (*signer_list)(srv_store *st, const char *visible_to, int operators_only,
-				 const char *search, size_t offset, size_t limit, srv_signer **out, size_t *n,
-				 size_t *total);
+				 const char *search, size_t offset, size_t limit, srv_signer **out,
+				 size_t *n, size_t *total);
 	/* updates name, description, enabled, certificate_id, policy_id */
 	srv_st_rc (*signer_update)(srv_store *st, const srv_signer *s);
 	srv_st_rc (*signer_delete)(srv_store *st, const char *id);
 
 	srv_st_rc (*member_set)(srv_store *st, const char *signer_id, const char *principal_id,
 				srv_role role);
-	srv_st_rc (*member_delete)(srv_store *st, const char *signer_id,
-				   const char *principal_id);
+	srv_st_rc (*member_delete)(srv_store *st, const char *signer_id, const char *principal_id);
 	/* SRV_ROLE_NONE with OK when not a member */
 	srv_st_rc (*member_role)(srv_store *st, const char *signer_id, const char *principal_id,
 				 srv_role *out);
@@ -263,8 +262,8 @@ typedef struct srv_store_ops {
 	srv_st_rc (*grant_revoke)(srv_store *st, const char *id, time_t now);
 	/* OK with *out when (signer, grantee) has a usable grant at now;
 	 * NOT_FOUND otherwise. Consumes nothing. */
-	srv_st_rc (*grant_find_active)(srv_store *st, const char *signer_id,
-				       const char *grantee_id, time_t now, srv_grant *out);
+	srv_st_rc (*grant_find_active)(srv_store *st, const char *signer_id, const char *grantee_id,
+				       time_t now, srv_grant *out);
 	/* Records a successful signing that needs a grant, atomically: in one
 	 * transaction picks the usable grant of (op->signer_id, op->actor_id) at
 	 * op->created_at that expires first, increments its used_signings, sets
@@ -310,7 +309,7 @@ void srv_request_list_free(srv_request *v, size_t n);
 void srv_decision_list_free(srv_decision *v, size_t n);
 void srv_grant_list_free(srv_grant *v, size_t n); /* grants own no heap memory */
 void srv_audit_list_free(srv_audit *v, size_t n);
-const char *srv_role_name(srv_role r);        /* "operator" | "auditor" | "" */
+const char *srv_role_name(srv_role r);		  /* "operator" | "auditor" | "" */
 int srv_role_parse(const char *s, srv_role *out); /* 0 or -1 */
 
 #endif

@@ -17,17 +17,20 @@ static const char *const sq_sql[Q_COUNT] = {
 	[Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[Q_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
 		       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-	[Q_PRINCIPAL_INSERT] = "INSERT INTO principals (id, type, name, admin, client_id, created_at)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_PRINCIPAL_INSERT] =
+		"INSERT INTO principals (id, type, name, admin, client_id, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_PRINCIPAL_GET] = "SELECT " SQ_P_COLS " FROM principals p" SQ_BY_ID_OR_NAME("p"),
 	[Q_PRINCIPAL_LIST] = "SELECT " SQ_P_COLS " FROM principals p ORDER BY p.name",
 	[Q_PRINCIPAL_DELETE] = "DELETE FROM principals WHERE id = ?1",
 	[Q_TOKEN_INSERT] = "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at > 0 AND expires_at <= ?1",
-	[Q_TOKEN_LOOKUP] = "SELECT " SQ_P_COLS " FROM tokens t JOIN principals p ON p.id = t.principal_id"
-			   " WHERE t.hash = ?1 AND (t.expires_at = 0 OR t.expires_at > ?2)",
-	[Q_SECRET_CLIENT] = "UPDATE principals SET client_id = ?2 WHERE id = ?1 AND type = 'identity'",
+	[Q_TOKEN_LOOKUP] =
+		"SELECT " SQ_P_COLS " FROM tokens t JOIN principals p ON p.id = t.principal_id"
+		" WHERE t.hash = ?1 AND (t.expires_at = 0 OR t.expires_at > ?2)",
+	[Q_SECRET_CLIENT] =
+		"UPDATE principals SET client_id = ?2 WHERE id = ?1 AND type = 'identity'",
 	[Q_SECRET_DROP] = "DELETE FROM secrets WHERE principal_id = ?1",
 	[Q_SECRET_INSERT] = "INSERT INTO secrets (principal_id, client_id, secret_hash)"
 			    " VALUES (?1, ?2, ?3)",
@@ -157,8 +160,7 @@ static srv_st_rc rd_secret(sqlite3_stmt *st, int c, void *out)
 }
 
 /* Steps a bound query expected to return at most one row. */
-srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd,
-		 void *out)
+srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd, void *out)
 {
 	int rc = brc == SQLITE_OK ? sqlite3_step(st) : brc;
 	srv_st_rc r;
@@ -178,8 +180,8 @@ srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_read
 
 /* Steps a bound query into a malloc'd array of records of size bytes;
  * *out = NULL when there are none. clr undoes one record. */
-srv_st_rc sq_list(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd,
-		  size_t size, void (*clr)(void *), void **out, size_t *n)
+srv_st_rc sq_list(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd, size_t size,
+		  void (*clr)(void *), void **out, size_t *n)
 {
 	unsigned char *v = NULL, *nv;
 	size_t cnt = 0, cap = 0;
@@ -490,8 +492,8 @@ static int hash_eq(const char *a, const char *b)
 	return d == 0;
 }
 
-static srv_st_rc sq_secret_lookup(srv_store *st, const char *client_id,
-				  const char *secret_hash_hex, srv_principal *out)
+static srv_st_rc sq_secret_lookup(srv_store *st, const char *client_id, const char *secret_hash_hex,
+				  srv_principal *out)
 {
 	sq_store *s = SQ(st);
 	secret_row row;

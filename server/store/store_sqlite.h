@@ -25,22 +25,50 @@ int srv_sqlite_schema_version(void);
 
 /* Statements of store_sqlite.c */
 enum {
-	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_PING,
-	Q_META_GET, Q_META_SET,
-	Q_PRINCIPAL_INSERT, Q_PRINCIPAL_GET, Q_PRINCIPAL_LIST, Q_PRINCIPAL_DELETE,
-	Q_TOKEN_INSERT, Q_TOKEN_LOOKUP, Q_TOKEN_PURGE,
-	Q_SECRET_CLIENT, Q_SECRET_DROP, Q_SECRET_INSERT, Q_SECRET_LOOKUP,
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_PING,
+	Q_META_GET,
+	Q_META_SET,
+	Q_PRINCIPAL_INSERT,
+	Q_PRINCIPAL_GET,
+	Q_PRINCIPAL_LIST,
+	Q_PRINCIPAL_DELETE,
+	Q_TOKEN_INSERT,
+	Q_TOKEN_LOOKUP,
+	Q_TOKEN_PURGE,
+	Q_SECRET_CLIENT,
+	Q_SECRET_DROP,
+	Q_SECRET_INSERT,
+	Q_SECRET_LOOKUP,
 	Q_COUNT
 };
 
 /* Statements of store_sqlite_pki.c, texts in sq_pki_sql */
 enum {
-	P_KEY_INSERT, P_KEY_GET, P_KEY_LIST, P_KEY_SPKI,
-	P_CERT_INSERT, P_CERT_GET, P_CERT_LIST,
-	P_SIGNER_INSERT, P_SIGNER_GET, P_SIGNER_LIST, P_SIGNER_COUNT,
-	P_SIGNER_UPDATE, P_SIGNER_DELETE,
-	P_MEMBER_SET, P_MEMBER_DELETE, P_MEMBER_ROLE, P_MEMBER_LIST,
-	P_OP_INSERT, P_OP_LAST_SIGNED, P_OP_LIST, P_OP_COUNT, P_OP_LIST_STATUS,
+	P_KEY_INSERT,
+	P_KEY_GET,
+	P_KEY_LIST,
+	P_KEY_SPKI,
+	P_CERT_INSERT,
+	P_CERT_GET,
+	P_CERT_LIST,
+	P_SIGNER_INSERT,
+	P_SIGNER_GET,
+	P_SIGNER_LIST,
+	P_SIGNER_COUNT,
+	P_SIGNER_UPDATE,
+	P_SIGNER_DELETE,
+	P_MEMBER_SET,
+	P_MEMBER_DELETE,
+	P_MEMBER_ROLE,
+	P_MEMBER_LIST,
+	P_OP_INSERT,
+	P_OP_LAST_SIGNED,
+	P_OP_LIST,
+	P_OP_COUNT,
+	P_OP_LIST_STATUS,
 	P_OP_COUNT_STATUS,
 	P_COUNT
 };
@@ -48,20 +76,40 @@ extern const char *const sq_pki_sql[P_COUNT];
 
 /* Statements of store_sqlite_policy.c, texts in sq_policy_sql */
 enum {
-	PL_POL_INSERT, PL_POL_UPDATE, PL_POL_GET, PL_POL_LIST, PL_POL_DELETE, PL_POL_IN_USE,
-	PL_APPR_INSERT, PL_APPR_CLEAR,
-	PL_REQ_INSERT, PL_REQ_EXPIRE, PL_REQ_GET, PL_REQ_LIST, PL_REQ_CLOSE, PL_REQ_EXISTS,
+	PL_POL_INSERT,
+	PL_POL_UPDATE,
+	PL_POL_GET,
+	PL_POL_LIST,
+	PL_POL_DELETE,
+	PL_POL_IN_USE,
+	PL_APPR_INSERT,
+	PL_APPR_CLEAR,
+	PL_REQ_INSERT,
+	PL_REQ_EXPIRE,
+	PL_REQ_GET,
+	PL_REQ_LIST,
+	PL_REQ_CLOSE,
+	PL_REQ_EXISTS,
 	PL_REQ_APPROVED,
-	PL_DEC_INSERT, PL_DEC_COUNT, PL_DEC_LIST,
+	PL_DEC_INSERT,
+	PL_DEC_COUNT,
+	PL_DEC_LIST,
 	PL_COUNT
 };
 extern const char *const sq_policy_sql[PL_COUNT];
 
 /* Statements of store_sqlite_grant.c, texts in sq_grant_sql */
 enum {
-	GR_GRANT_INSERT, GR_GRANT_GET, GR_GRANT_LIST, GR_GRANT_REVOKE, GR_GRANT_EXISTS,
-	GR_GRANT_USABLE, GR_GRANT_USE,
-	GR_AUDIT_INSERT, GR_AUDIT_LIST, GR_AUDIT_COUNT,
+	GR_GRANT_INSERT,
+	GR_GRANT_GET,
+	GR_GRANT_LIST,
+	GR_GRANT_REVOKE,
+	GR_GRANT_EXISTS,
+	GR_GRANT_USABLE,
+	GR_GRANT_USE,
+	GR_AUDIT_INSERT,
+	GR_AUDIT_LIST,
+	GR_AUDIT_COUNT,
 	GR_COUNT
 };
 extern const char *const sq_grant_sql[GR_COUNT];
@@ -69,7 +117,7 @@ extern const char *const sq_grant_sql[GR_COUNT];
 /* The principal columns sq_rd_principal reads, table alias p. */
 #define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at"
 /* An id matches before a name: ORDER BY puts the id hit first. */
-#define SQ_BY_ID_OR_NAME(t) \
+#define SQ_BY_ID_OR_NAME(t)                                                                        \
 	" WHERE " t ".id = ?1 OR " t ".name = ?1 ORDER BY " t ".id = ?1 DESC LIMIT 1"
 
 /* A history record waiting for the next group commit (store_sqlite_history.c). */
@@ -120,12 +168,11 @@ srv_st_rc sq_rd_str(sqlite3_stmt *st, int c, void *out); /* char ** */
 srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out);
 
 /* Steps a bound query expected to return at most one row; NOT_FOUND when none. */
-srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd,
-		 void *out);
+srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd, void *out);
 /* Steps a bound query into a malloc'd array of size-byte records; *out =
  * NULL when there are none. clr undoes one record on failure. */
-srv_st_rc sq_list(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd,
-		  size_t size, void (*clr)(void *), void **out, size_t *n);
+srv_st_rc sq_list(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd, size_t size,
+		  void (*clr)(void *), void **out, size_t *n);
 /* Steps a bound "SELECT count(*)". */
 srv_st_rc sq_count(sq_store *s, const char *op, sqlite3_stmt *st, int brc, size_t *total);
 
@@ -141,7 +188,8 @@ static inline void b_text(sqlite3_stmt *st, int i, const char *v, int *rc)
 static inline void b_opt(sqlite3_stmt *st, int i, const char *v, int *rc)
 {
 	if (*rc == SQLITE_OK)
-		*rc = v && *v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+		*rc = v && *v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC)
+			      : sqlite3_bind_null(st, i);
 }
 
 static inline void b_int(sqlite3_stmt *st, int i, sqlite3_int64 v, int *rc)
@@ -153,7 +201,8 @@ static inline void b_int(sqlite3_stmt *st, int i, sqlite3_int64 v, int *rc)
 static inline void b_blob(sqlite3_stmt *st, int i, const void *p, size_t n, int *rc)
 {
 	if (*rc == SQLITE_OK)
-		*rc = n ? sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC) : sqlite3_bind_zeroblob(st, i, 0);
+		*rc = n ? sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC)
+			: sqlite3_bind_zeroblob(st, i, 0);
 }
 
 /* LIMIT/OFFSET values; a limit of 0 means none (-1 to SQLite). */
@@ -205,9 +254,8 @@ srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *princ
 srv_st_rc sq_member_list(srv_store *st, const char *signer_id, srv_principal **principals,
 			 srv_role **roles, size_t *n);
 srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o);
-srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status,
-			    size_t offset, size_t limit, srv_operation **out, size_t *n,
-			    size_t *total);
+srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
+			    size_t limit, srv_operation **out, size_t *n, size_t *total);
 
 /* Caller holds the lock. After a guarded write changed nothing: NOT_FOUND
  * when exists_q (a count bound by ?1 = id) finds no row, else CONFLICT (the
@@ -227,12 +275,11 @@ srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p);
 srv_st_rc sq_policy_delete(srv_store *st, const char *id);
 srv_st_rc sq_request_insert(srv_store *st, const srv_request *q);
 srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request *out);
-srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status,
-			  time_t now, srv_request **out, size_t *n);
+srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status, time_t now,
+			  srv_request **out, size_t *n);
 srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, int required,
 			    const srv_grant *grant, time_t now, srv_request *after);
-srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out,
-			   size_t *n);
+srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out, size_t *n);
 srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t now);
 
 /* History rows inside an open transaction (store_sqlite_pki.c, _grant.c). */
@@ -255,7 +302,7 @@ srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char 
 srv_st_rc sq_operation_insert_consume(srv_store *st, const srv_operation *o,
 				      char grant_id_out[RS_UUID_LEN]);
 srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a);
-srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out,
-			size_t *n, size_t *total);
+srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
+			size_t *total);
 
 #endif

@@ -8,21 +8,23 @@
 #include "server/store/store_sqlite.h"
 
 /* An active grant is spent once its end or its count is reached. */
-#define GRANT_SPENT(now)                                       \
-	"((g.expires_at > 0 AND g.expires_at <= " now ") OR" \
+#define GRANT_SPENT(now)                                                                           \
+	"((g.expires_at > 0 AND g.expires_at <= " now ") OR"                                       \
 	" (g.max_signings > 0 AND g.used_signings >= g.max_signings))"
-#define GRANT_STATUS(now) \
+#define GRANT_STATUS(now)                                                                          \
 	"CASE WHEN g.status = 'active' AND " GRANT_SPENT(now) " THEN 'expired' ELSE g.status END"
-#define GRANT_COLS(now)                                                                 \
-	"g.id, g.signer_id, g.grantee_id, g.request_id, " GRANT_STATUS(now) ", "          \
-	"g.max_signings, g.used_signings, g.window_start, g.expires_at, g.created_at, " \
-	"g.revoked_at"
+#define GRANT_COLS(now)                                                                            \
+	"g.id, g.signer_id, g.grantee_id, g.request_id, " GRANT_STATUS(                            \
+		now) ", "                                                                          \
+		     "g.max_signings, g.used_signings, g.window_start, g.expires_at, "             \
+		     "g.created_at, "                                                              \
+		     "g.revoked_at"
 /* ?1 signer, ?2 grantee, ?3 time. The grant ending first is used first so
  * a short window is not wasted while an open-ended grant waits. */
-#define GRANT_USABLE                                                                      \
-	" FROM grants g WHERE g.signer_id = ?1 AND g.grantee_id = ?2 AND g.status = 'active'" \
-	" AND g.window_start <= ?3 AND NOT " GRANT_SPENT("?3")                                \
-	" ORDER BY g.expires_at = 0, g.expires_at, g.seq LIMIT 1"
+#define GRANT_USABLE                                                                               \
+	" FROM grants g WHERE g.signer_id = ?1 AND g.grantee_id = ?2 AND g.status = 'active'"      \
+	" AND g.window_start <= ?3 AND NOT " GRANT_SPENT(                                          \
+		"?3") " ORDER BY g.expires_at = 0, g.expires_at, g.seq LIMIT 1"
 /* NULL -> the principal's current name -> "" */
 #define NAME_OF(v, id) "coalesce(" v ", (SELECT name FROM principals WHERE id = " id "), '')"
 
@@ -31,10 +33,12 @@ const char *const sq_grant_sql[GR_COUNT] = {
 			    " max_signings, used_signings, window_start, expires_at, created_at)"
 			    " VALUES (?1, ?2, ?3, ?4, 'active', ?5, 0, ?6, ?7, ?8)",
 	[GR_GRANT_GET] = "SELECT " GRANT_COLS("?2") " FROM grants g WHERE g.id = ?1",
-	[GR_GRANT_LIST] = "SELECT " GRANT_COLS("?4") " FROM grants g"
-			  " WHERE (?1 IS NULL OR g.signer_id = ?1)"
-			  " AND (?2 IS NULL OR " GRANT_STATUS("?4") " = ?2)"
-			  " AND (?3 IS NULL OR g.grantee_id = ?3) ORDER BY g.seq DESC",
+	[GR_GRANT_LIST] = "SELECT " GRANT_COLS(
+		"?4") " FROM grants g"
+		      " WHERE (?1 IS NULL OR g.signer_id = ?1)"
+		      " AND (?2 IS NULL OR " GRANT_STATUS(
+			      "?4") " = ?2)"
+				    " AND (?3 IS NULL OR g.grantee_id = ?3) ORDER BY g.seq DESC",
 	[GR_GRANT_REVOKE] = "UPDATE grants AS g SET status = 'revoked', revoked_at = ?2"
 			    " WHERE g.id = ?1 AND g.status = 'active' AND NOT " GRANT_SPENT("?2"),
 	[GR_GRANT_EXISTS] = "SELECT count(*) FROM grants WHERE id = ?1",
@@ -209,7 +213,6 @@ srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char 
 	return r;
 }
 
-
 /* Pick, count and record, inside the caller's write transaction (BEGIN
  * IMMEDIATE holds the database's write lock from the pick to the commit, so
  * no other connection can spend the same signing). NOT_FOUND: no usable
@@ -259,8 +262,8 @@ srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a)
 	return r;
 }
 
-srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out,
-			size_t *n, size_t *total)
+srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
+			size_t *total)
 {
 	static const char op[] = "audit_list";
 	sq_store *s = SQ(st);

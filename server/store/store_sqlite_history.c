@@ -16,7 +16,7 @@
 
 struct sq_job {
 	const srv_operation *op;
-	int consume;     /* take one signing from the actor's grant */
+	int consume; /* take one signing from the actor's grant */
 	char grant[RS_UUID_LEN];
 	srv_st_rc rc;
 	int done;

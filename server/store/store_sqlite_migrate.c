@@ -333,8 +333,7 @@ static int create_private(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077))
-		rs_warn("store: %s is readable or writable by group or others; chmod 600 it",
-			path);
+		rs_warn("store: %s is readable or writable by group or others; chmod 600 it", path);
 	if (close(fd) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
@@ -393,8 +392,8 @@ sqlite3 *srv_sqlite_db_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}
-	if (check_not_newer(db, path, err, errlen) != 0 || set_pragmas(db, path, err, errlen) != 0 ||
-	    migrate(db, path, err, errlen) != 0)
+	if (check_not_newer(db, path, err, errlen) != 0 ||
+	    set_pragmas(db, path, err, errlen) != 0 || migrate(db, path, err, errlen) != 0)
 		goto fail;
 	return db;
 fail:

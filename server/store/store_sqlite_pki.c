@@ -6,23 +6,24 @@
 #include "server/store/store_sqlite.h"
 
 #define K_COLS "k.id, k.name, k.alg, k.ckid, k.spki, k.created_at"
-#define C_COLS                                                                      \
-	"c.id, c.key_id, k.alg, c.common_name, c.serial, c.not_before, c.not_after, " \
+#define C_COLS                                                                                     \
+	"c.id, c.key_id, k.alg, c.common_name, c.serial, c.not_before, c.not_after, "              \
 	"c.cert_pem, c.chain_pem, c.created_at"
 #define C_FROM " FROM certificates c JOIN keys k ON k.id = c.key_id"
-#define S_COLS                                                                    \
-	"s.id, s.name, s.description, s.enabled, s.certificate_id, s.policy_id, " \
+#define S_COLS                                                                                     \
+	"s.id, s.name, s.description, s.enabled, s.certificate_id, s.policy_id, "                  \
 	"s.created_at, s.last_signed_at, k.alg, c.key_id, c.not_before, c.not_after"
-#define S_FROM \
-	" FROM signers s JOIN certificates c ON c.id = s.certificate_id JOIN keys k ON k.id = c.key_id"
+#define S_FROM                                                                                     \
+	" FROM signers s JOIN certificates c ON c.id = s.certificate_id JOIN keys k ON k.id = "    \
+	"c.key_id"
 /* ?1 visible_to (NULL = all), ?2 operators_only, ?3 search (NULL = any).
  * instr() rather than LIKE: no wildcards to escape in the search text. */
-#define S_WHERE                                                                      \
-	" WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM members m WHERE m.signer_id = s.id" \
-	" AND m.principal_id = ?1 AND (?2 = 0 OR m.role = 'operator')))"                 \
+#define S_WHERE                                                                                    \
+	" WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM members m WHERE m.signer_id = s.id"           \
+	" AND m.principal_id = ?1 AND (?2 = 0 OR m.role = 'operator')))"                           \
 	" AND (?3 IS NULL OR instr(lower(s.name), lower(?3)) > 0)"
-#define O_COLS                                                                         \
-	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, " \
+#define O_COLS                                                                                     \
+	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, "           \
 	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval"
 
 const char *const sq_pki_sql[P_COUNT] = {
@@ -30,7 +31,8 @@ const char *const sq_pki_sql[P_COUNT] = {
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[P_KEY_GET] = "SELECT " K_COLS " FROM keys k" SQ_BY_ID_OR_NAME("k"),
 	[P_KEY_LIST] = "SELECT " K_COLS " FROM keys k ORDER BY k.name",
-	[P_KEY_SPKI] = "SELECT " K_COLS " FROM keys k WHERE k.spki = ?1 ORDER BY k.created_at LIMIT 1",
+	[P_KEY_SPKI] =
+		"SELECT " K_COLS " FROM keys k WHERE k.spki = ?1 ORDER BY k.created_at LIMIT 1",
 	[P_CERT_INSERT] = "INSERT INTO certificates (id, key_id, common_name, serial, not_before,"
 			  " not_after, cert_pem, chain_pem, created_at)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -45,8 +47,9 @@ const char *const sq_pki_sql[P_COUNT] = {
 	[P_SIGNER_UPDATE] = "UPDATE signers SET name = ?2, description = ?3, enabled = ?4,"
 			    " certificate_id = ?5, policy_id = ?6 WHERE id = ?1",
 	[P_SIGNER_DELETE] = "DELETE FROM signers WHERE id = ?1",
-	[P_MEMBER_SET] = "INSERT INTO members (signer_id, principal_id, role) VALUES (?1, ?2, ?3)"
-			 " ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role",
+	[P_MEMBER_SET] =
+		"INSERT INTO members (signer_id, principal_id, role) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role",
 	[P_MEMBER_DELETE] = "DELETE FROM members WHERE signer_id = ?1 AND principal_id = ?2",
 	[P_MEMBER_ROLE] = "SELECT role FROM members WHERE signer_id = ?1 AND principal_id = ?2",
 	[P_MEMBER_LIST] = "SELECT " SQ_P_COLS ", m.role FROM members m"
@@ -55,15 +58,17 @@ const char *const sq_pki_sql[P_COUNT] = {
 	[P_OP_INSERT] = "INSERT INTO operations (" O_COLS ") VALUES"
 			" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	/* max(): concurrent signs may commit out of created_at order */
-	[P_OP_LAST_SIGNED] = "UPDATE signers SET last_signed_at = max(last_signed_at, ?2) WHERE id = ?1",
+	[P_OP_LAST_SIGNED] =
+		"UPDATE signers SET last_signed_at = max(last_signed_at, ?2) WHERE id = ?1",
 	[P_OP_LIST] = "SELECT " O_COLS " FROM operations WHERE signer_id = ?1"
 		      " ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
 	[P_OP_COUNT] = "SELECT count(*) FROM operations WHERE signer_id = ?1",
-	[P_OP_LIST_STATUS] = "SELECT " O_COLS " FROM operations WHERE signer_id = ?1 AND status = ?4"
-			     " ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
-	[P_OP_COUNT_STATUS] = "SELECT count(*) FROM operations WHERE signer_id = ?1 AND status = ?2",
+	[P_OP_LIST_STATUS] =
+		"SELECT " O_COLS " FROM operations WHERE signer_id = ?1 AND status = ?4"
+		" ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
+	[P_OP_COUNT_STATUS] =
+		"SELECT count(*) FROM operations WHERE signer_id = ?1 AND status = ?2",
 };
-
 
 static int col_alg(sqlite3_stmt *st, int i, rs_key_alg *out)
 {
@@ -268,8 +273,7 @@ srv_st_rc sq_key_list(srv_store *st, srv_key **out, size_t *n)
 	return r;
 }
 
-srv_st_rc sq_key_find_spki(srv_store *st, const unsigned char *spki, size_t len,
-			   srv_key *out)
+srv_st_rc sq_key_find_spki(srv_store *st, const unsigned char *spki, size_t len, srv_key *out)
 {
 	sq_store *s = SQ(st);
 	int brc = SQLITE_OK;
@@ -333,8 +337,8 @@ srv_st_rc sq_cert_list(srv_store *st, srv_cert **out, size_t *n)
 	if (!s || !out || !n)
 		return sq_bad_arg("cert_list");
 	sq_lock(s);
-	r = sq_list(s, "cert_list", s->p[P_CERT_LIST], SQLITE_OK, rd_cert, sizeof(**out),
-		    clr_cert, (void **)out, n);
+	r = sq_list(s, "cert_list", s->p[P_CERT_LIST], SQLITE_OK, rd_cert, sizeof(**out), clr_cert,
+		    (void **)out, n);
 	sq_unlock(s);
 	return r;
 }
@@ -613,9 +617,8 @@ srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id,
 	return sq_run(s, op, q, brc, RUN_PLAIN);
 }
 
-srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status,
-			    size_t offset, size_t limit, srv_operation **out, size_t *n,
-			    size_t *total)
+srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
+			    size_t limit, srv_operation **out, size_t *n, size_t *total)
 {
 	static const char op[] = "operation_list";
 	sq_store *s = SQ(st);

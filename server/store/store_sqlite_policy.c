@@ -9,15 +9,15 @@
 
 /* Approvers in the order given, joined by ","; ids never hold a comma
  * (policy writes refuse them). */
-#define POL_COLS                                                                            \
-	"p.id, p.name, p.required_approvals, p.max_signings, p.max_window, p.request_ttl, " \
-	"p.bypass_identities, p.created_at, p.updated_at, "                                 \
-	"(SELECT group_concat(principal_id, ',') FROM (SELECT a.principal_id"               \
+#define POL_COLS                                                                                   \
+	"p.id, p.name, p.required_approvals, p.max_signings, p.max_window, p.request_ttl, "        \
+	"p.bypass_identities, p.created_at, p.updated_at, "                                        \
+	"(SELECT group_concat(principal_id, ',') FROM (SELECT a.principal_id"                      \
 	" FROM policy_approvers a WHERE a.policy_id = p.id ORDER BY a.pos))"
-#define REQ_COLS                                                                           \
-	"r.id, r.signer_id, r.policy_id, r.requester_id, r.requester_name, r.justification, " \
-	"r.signings, r.window_secs, r.status, (SELECT count(*) FROM decisions d"              \
-	" WHERE d.request_id = r.id AND d.approve = 1), r.created_at, r.expires_at, "         \
+#define REQ_COLS                                                                                   \
+	"r.id, r.signer_id, r.policy_id, r.requester_id, r.requester_name, r.justification, "      \
+	"r.signings, r.window_secs, r.status, (SELECT count(*) FROM decisions d"                   \
+	" WHERE d.request_id = r.id AND d.approve = 1), r.created_at, r.expires_at, "              \
 	"r.closed_at, r.grant_id"
 #define DEC_COLS "request_id, approver_id, approver_name, approve, comment, created_at"
 /* NULL -> the principal's current name -> "" */
@@ -43,7 +43,7 @@ const char *const sq_policy_sql[PL_COUNT] = {
 			  " requester_name, justification, signings, window_secs, status,"
 			  " created_at, expires_at)"
 			  " VALUES (?1, ?2, ?3, ?4, " NAME_OF("?5", "?4") ", ?6, ?7, ?8, 'pending',"
-			  " ?9, ?10)",
+									  " ?9, ?10)",
 	[PL_REQ_EXPIRE] = "UPDATE requests SET status = 'expired', closed_at = expires_at"
 			  " WHERE status = 'pending' AND expires_at <= ?1",
 	[PL_REQ_GET] = "SELECT " REQ_COLS " FROM requests r WHERE r.id = ?1",
@@ -196,8 +196,7 @@ static srv_st_rc get_request(sq_store *s, const char *op, const char *id, srv_re
 }
 
 /* Tells "no such row" from "not in a state that allows this". */
-srv_st_rc sq_absent_or_conflict(sq_store *s, const char *op, sqlite3_stmt *exists_q,
-				const char *id)
+srv_st_rc sq_absent_or_conflict(sq_store *s, const char *op, sqlite3_stmt *exists_q, const char *id)
 {
 	size_t n = 0;
 	int brc = SQLITE_OK;
@@ -402,8 +401,8 @@ srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request 
 	return r;
 }
 
-srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status,
-			  time_t now, srv_request **out, size_t *n)
+srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status, time_t now,
+			  srv_request **out, size_t *n)
 {
 	static const char op[] = "request_list";
 	sq_store *s = SQ(st);
@@ -522,8 +521,7 @@ out:
 	return r;
 }
 
-srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out,
-			   size_t *n)
+srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out, size_t *n)
 {
 	sq_store *s = SQ(st);
 	int brc = SQLITE_OK;

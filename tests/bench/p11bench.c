@@ -8,9 +8,9 @@
  * CKM_SHA256_RSA_PKCS or CKM_ECDSA_SHA256 for a fixed time or count after a
  * warm-up. A token without CKM_ECDSA_SHA256 (SoftHSM2 2.6 has none) gets
  * CKM_ECDSA over a SHA-256 computed here, inside the timed call, which is
- * the work a module offering CKM_ECDSA_SHA256 does before it signs. Every call's latency is kept; every Kth message and signature is
- * kept too and verified with OpenSSL after the timed window (so verification
- * costs the measurement nothing) against the public key read from the token.
+ * the work a module offering CKM_ECDSA_SHA256 does before it signs. Every call's latency is kept;
+ * every Kth message and signature is kept too and verified with OpenSSL after the timed window (so
+ * verification costs the measurement nothing) against the public key read from the token.
  * `--list-slots` instead times the first C_GetSlotList + C_GetTokenInfo over
  * every slot.
  *
@@ -74,8 +74,13 @@ typedef struct {
 } worker;
 
 static CK_FUNCTION_LIST_PTR p11;
-static opts o = {.slot_index = -1, .threads = 1, .verify_every = 50, .seconds = 5.0,
-		 .warmup = 1.0, .max_samples = 1000000, .max_checks = 1000};
+static opts o = {.slot_index = -1,
+		 .threads = 1,
+		 .verify_every = 50,
+		 .seconds = 5.0,
+		 .warmup = 1.0,
+		 .max_samples = 1000000,
+		 .max_checks = 1000};
 static CK_SLOT_ID slot;
 static CK_ATTRIBUTE key_tmpl[3];
 static CK_ULONG key_tmpl_n;
@@ -123,27 +128,48 @@ static long proc_kb(const char *field)
 static const char *rv_name(CK_RV rv)
 {
 	switch (rv) {
-	case CKR_OK: return "CKR_OK";
-	case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
-	case CKR_ARGUMENTS_BAD: return "CKR_ARGUMENTS_BAD";
-	case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
-	case CKR_DEVICE_REMOVED: return "CKR_DEVICE_REMOVED";
-	case CKR_DATA_INVALID: return "CKR_DATA_INVALID";
-	case CKR_DATA_LEN_RANGE: return "CKR_DATA_LEN_RANGE";
-	case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
-	case CKR_FUNCTION_REJECTED: return "CKR_FUNCTION_REJECTED";
-	case CKR_KEY_HANDLE_INVALID: return "CKR_KEY_HANDLE_INVALID";
-	case CKR_MECHANISM_INVALID: return "CKR_MECHANISM_INVALID";
-	case CKR_OPERATION_ACTIVE: return "CKR_OPERATION_ACTIVE";
-	case CKR_PIN_INCORRECT: return "CKR_PIN_INCORRECT";
-	case CKR_SESSION_HANDLE_INVALID: return "CKR_SESSION_HANDLE_INVALID";
-	case CKR_TOKEN_NOT_PRESENT: return "CKR_TOKEN_NOT_PRESENT";
-	case CKR_USER_NOT_LOGGED_IN: return "CKR_USER_NOT_LOGGED_IN";
-	case CKR_BUFFER_TOO_SMALL: return "CKR_BUFFER_TOO_SMALL";
-	case CKR_CRYPTOKI_NOT_INITIALIZED: return "CKR_CRYPTOKI_NOT_INITIALIZED";
-	case CKR_HOST_MEMORY: return "CKR_HOST_MEMORY";
-	case CKR_SIGNATURE_INVALID: return "CKR_SIGNATURE_INVALID";
-	default: return "CKR_other";
+	case CKR_OK:
+		return "CKR_OK";
+	case CKR_GENERAL_ERROR:
+		return "CKR_GENERAL_ERROR";
+	case CKR_ARGUMENTS_BAD:
+		return "CKR_ARGUMENTS_BAD";
+	case CKR_DEVICE_ERROR:
+		return "CKR_DEVICE_ERROR";
+	case CKR_DEVICE_REMOVED:
+		return "CKR_DEVICE_REMOVED";
+	case CKR_DATA_INVALID:
+		return "CKR_DATA_INVALID";
+	case CKR_DATA_LEN_RANGE:
+		return "CKR_DATA_LEN_RANGE";
+	case CKR_FUNCTION_FAILED:
+		return "CKR_FUNCTION_FAILED";
+	case CKR_FUNCTION_REJECTED:
+		return "CKR_FUNCTION_REJECTED";
+	case CKR_KEY_HANDLE_INVALID:
+		return "CKR_KEY_HANDLE_INVALID";
+	case CKR_MECHANISM_INVALID:
+		return "CKR_MECHANISM_INVALID";
+	case CKR_OPERATION_ACTIVE:
+		return "CKR_OPERATION_ACTIVE";
+	case CKR_PIN_INCORRECT:
+		return "CKR_PIN_INCORRECT";
+	case CKR_SESSION_HANDLE_INVALID:
+		return "CKR_SESSION_HANDLE_INVALID";
+	case CKR_TOKEN_NOT_PRESENT:
+		return "CKR_TOKEN_NOT_PRESENT";
+	case CKR_USER_NOT_LOGGED_IN:
+		return "CKR_USER_NOT_LOGGED_IN";
+	case CKR_BUFFER_TOO_SMALL:
+		return "CKR_BUFFER_TOO_SMALL";
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+		return "CKR_CRYPTOKI_NOT_INITIALIZED";
+	case CKR_HOST_MEMORY:
+		return "CKR_HOST_MEMORY";
+	case CKR_SIGNATURE_INVALID:
+		return "CKR_SIGNATURE_INVALID";
+	default:
+		return "CKR_other";
 	}
 }
 
@@ -154,11 +180,11 @@ static void die(const char *what, CK_RV rv)
 }
 
 /* Set-up calls: any failure ends the run with exit status 2. */
-#define MUST(call, what)                  \
-	do {                              \
-		CK_RV must_rv_ = (call);  \
-		if (must_rv_ != CKR_OK)   \
-			die(what, must_rv_); \
+#define MUST(call, what)                                                                           \
+	do {                                                                                       \
+		CK_RV must_rv_ = (call);                                                           \
+		if (must_rv_ != CKR_OK)                                                            \
+			die(what, must_rv_);                                                       \
 	} while (0)
 
 static void usage(void)
@@ -191,34 +217,66 @@ static int parse_hex(const char *hex, unsigned char *out, size_t cap, size_t *le
 
 static void parse_args(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"module", required_argument, NULL, 'm'}, {"token", required_argument, NULL, 't'},
-		{"slot", required_argument, NULL, 's'}, {"pin-env", required_argument, NULL, 'p'},
-		{"key-label", required_argument, NULL, 'l'}, {"key-id", required_argument, NULL, 'i'},
-		{"threads", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 'd'},
-		{"count", required_argument, NULL, 'c'}, {"warmup", required_argument, NULL, 'w'},
-		{"verify-every", required_argument, NULL, 'v'},
-		{"max-samples", required_argument, NULL, 'x'},
-		{"list-slots", no_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"module", required_argument, NULL, 'm'},
+					   {"token", required_argument, NULL, 't'},
+					   {"slot", required_argument, NULL, 's'},
+					   {"pin-env", required_argument, NULL, 'p'},
+					   {"key-label", required_argument, NULL, 'l'},
+					   {"key-id", required_argument, NULL, 'i'},
+					   {"threads", required_argument, NULL, 'n'},
+					   {"seconds", required_argument, NULL, 'd'},
+					   {"count", required_argument, NULL, 'c'},
+					   {"warmup", required_argument, NULL, 'w'},
+					   {"verify-every", required_argument, NULL, 'v'},
+					   {"max-samples", required_argument, NULL, 'x'},
+					   {"list-slots", no_argument, NULL, 'L'},
+					   {"help", no_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'm': o.module = optarg; break;
-		case 't': o.token = optarg; break;
-		case 's': o.slot_index = strtol(optarg, NULL, 10); break;
-		case 'p': o.pin_env = optarg; break;
-		case 'l': o.key_label = optarg; break;
-		case 'i': o.key_id_hex = optarg; break;
-		case 'n': o.threads = atoi(optarg); break;
-		case 'd': o.seconds = atof(optarg); break;
-		case 'c': o.count = strtol(optarg, NULL, 10); break;
-		case 'w': o.warmup = atof(optarg); break;
-		case 'v': o.verify_every = atoi(optarg); break;
-		case 'x': o.max_samples = strtoul(optarg, NULL, 10); break;
-		case 'L': o.list_mode = 1; break;
-		default: usage();
+		case 'm':
+			o.module = optarg;
+			break;
+		case 't':
+			o.token = optarg;
+			break;
+		case 's':
+			o.slot_index = strtol(optarg, NULL, 10);
+			break;
+		case 'p':
+			o.pin_env = optarg;
+			break;
+		case 'l':
+			o.key_label = optarg;
+			break;
+		case 'i':
+			o.key_id_hex = optarg;
+			break;
+		case 'n':
+			o.threads = atoi(optarg);
+			break;
+		case 'd':
+			o.seconds = atof(optarg);
+			break;
+		case 'c':
+			o.count = strtol(optarg, NULL, 10);
+			break;
+		case 'w':
+			o.warmup = atof(optarg);
+			break;
+		case 'v':
+			o.verify_every = atoi(optarg);
+			break;
+		case 'x':
+			o.max_samples = strtoul(optarg, NULL, 10);
+			break;
+		case 'L':
+			o.list_mode = 1;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!o.module || optind != argc || o.threads < 1 || o.threads > 256 ||
@@ -284,8 +342,8 @@ static int run_list_mode(long rss_before, long rss_loaded, double init_ms)
 	list_ms = (now() - t) * 1e3;
 	printf("p11bench mode=list slots=%lu errors=%lu init_ms=%.3f list_ms=%.3f "
 	       "rss_before_kb=%ld rss_loaded_kb=%ld rss_end_kb=%ld hwm_kb=%ld\n",
-	       (unsigned long)n, bad, init_ms, list_ms, rss_before, rss_loaded,
-	       proc_kb("VmRSS"), proc_kb("VmHWM"));
+	       (unsigned long)n, bad, init_ms, list_ms, rss_before, rss_loaded, proc_kb("VmRSS"),
+	       proc_kb("VmHWM"));
 	fflush(stdout);
 	free(ids);
 	p11->C_Finalize(NULL);
@@ -310,7 +368,8 @@ static CK_SLOT_ID pick_slot(CK_TOKEN_INFO *ti)
 	free(ids);
 	if (!ok) {
 		fprintf(stderr, "p11bench: no token %s%s among %lu slots\n",
-			o.token ? "labelled " : "at index ", o.token ? o.token : "", (unsigned long)n);
+			o.token ? "labelled " : "at index ", o.token ? o.token : "",
+			(unsigned long)n);
 		exit(2);
 	}
 	return found;
@@ -369,8 +428,10 @@ static EVP_PKEY *pkey_from_params(const char *type, OSSL_PARAM_BLD *bld)
 static EVP_PKEY *rsa_from_attrs(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
 {
 	CK_ULONG nl = 0, el = 0;
-	unsigned char *nv = get_attr(s, h, CKA_MODULUS, &nl), *ev = get_attr(s, h, CKA_PUBLIC_EXPONENT, &el);
-	BIGNUM *n = nv ? BN_bin2bn(nv, (int)nl, NULL) : NULL, *e = ev ? BN_bin2bn(ev, (int)el, NULL) : NULL;
+	unsigned char *nv = get_attr(s, h, CKA_MODULUS, &nl),
+		      *ev = get_attr(s, h, CKA_PUBLIC_EXPONENT, &el);
+	BIGNUM *n = nv ? BN_bin2bn(nv, (int)nl, NULL) : NULL,
+	       *e = ev ? BN_bin2bn(ev, (int)el, NULL) : NULL;
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	EVP_PKEY *pk = NULL;
 
@@ -415,7 +476,8 @@ static const unsigned char *ec_point_raw(const unsigned char *v, CK_ULONG len, s
 static EVP_PKEY *ec_from_attrs(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
 {
 	CK_ULONG pl = 0, ql = 0;
-	unsigned char *pv = get_attr(s, h, CKA_EC_PARAMS, &pl), *qv = get_attr(s, h, CKA_EC_POINT, &ql);
+	unsigned char *pv = get_attr(s, h, CKA_EC_PARAMS, &pl),
+		      *qv = get_attr(s, h, CKA_EC_POINT, &ql);
 	const unsigned char *p = pv, *q;
 	ASN1_OBJECT *oid = pv ? d2i_ASN1_OBJECT(NULL, &p, (long)pl) : NULL;
 	const char *group = oid ? OBJ_nid2sn(OBJ_obj2nid(oid)) : NULL;
@@ -495,7 +557,8 @@ static int verify(EVP_PKEY *pk, const check *c)
 	if (mech.mechanism != CKM_SHA256_RSA_PKCS) {
 		ECDSA_SIG *es = ECDSA_SIG_new();
 		size_t half = c->sig_len / 2;
-		BIGNUM *r = BN_bin2bn(c->sig, (int)half, NULL), *s = BN_bin2bn(c->sig + half, (int)half, NULL);
+		BIGNUM *r = BN_bin2bn(c->sig, (int)half, NULL),
+		       *s = BN_bin2bn(c->sig + half, (int)half, NULL);
 		int dl = -1;
 		if (es && r && s && c->sig_len % 2 == 0 && ECDSA_SIG_set0(es, r, s) == 1) {
 			r = s = NULL; /* owned by es now */
@@ -532,8 +595,8 @@ static void fill_msg(worker *w, unsigned char *msg)
 }
 
 /* One C_SignInit + C_Sign; returns the latency in ns or 0 on failure. */
-static uint64_t sign_once(worker *w, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
-			  unsigned char *msg, unsigned char *sig, CK_ULONG *sig_len)
+static uint64_t sign_once(worker *w, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, unsigned char *msg,
+			  unsigned char *sig, CK_ULONG *sig_len)
 {
 	unsigned char md[32];
 	unsigned int md_len = 0;
@@ -710,7 +773,8 @@ static void select_key(CK_SESSION_HANDLE s, CK_KEY_TYPE *kt)
 	key_tmpl[0] = (CK_ATTRIBUTE){CKA_CLASS, &priv_class, sizeof(priv_class)};
 	key_tmpl_n = 1;
 	if (o.key_label)
-		key_tmpl[key_tmpl_n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)o.key_label, strlen(o.key_label)};
+		key_tmpl[key_tmpl_n++] =
+			(CK_ATTRIBUTE){CKA_LABEL, (void *)o.key_label, strlen(o.key_label)};
 	if (o.key_id_hex) {
 		if (parse_hex(o.key_id_hex, key_id, sizeof(key_id), &id_len) != 0)
 			usage();
@@ -725,7 +789,8 @@ static void select_key(CK_SESSION_HANDLE s, CK_KEY_TYPE *kt)
 	}
 	MUST(p11->C_GetAttributeValue(s, h, &a, 1), "C_GetAttributeValue(CKA_KEY_TYPE)");
 	if (*kt != CKK_RSA && *kt != CKK_EC) {
-		fprintf(stderr, "p11bench: key type 0x%lx is neither RSA nor EC\n", (unsigned long)*kt);
+		fprintf(stderr, "p11bench: key type 0x%lx is neither RSA nor EC\n",
+			(unsigned long)*kt);
 		exit(2);
 	}
 	mech.mechanism = *kt == CKK_RSA ? CKM_SHA256_RSA_PKCS : CKM_ECDSA_SHA256;
@@ -834,13 +899,15 @@ int main(int argc, char **argv)
 				bad++;
 
 	printf("p11bench mode=sign key=%s-%d mech=%s threads=%d ops=%lu seconds=%.3f ops_s=%.1f "
-	       "p50_ms=%.3f p99_ms=%.3f errors=%lu cpu_ms=%.1f warmup_ops=%lu warmup_errors=%lu verified=%lu verify_fail=%lu pubkey_from=%s "
+	       "p50_ms=%.3f p99_ms=%.3f errors=%lu cpu_ms=%.1f warmup_ops=%lu warmup_errors=%lu "
+	       "verified=%lu verify_fail=%lu pubkey_from=%s "
 	       "samples=%zu init_ms=%.3f rss_before_kb=%ld rss_loaded_kb=%ld rss_init_kb=%ld "
 	       "rss_end_kb=%ld hwm_kb=%ld anon_before_kb=%ld anon_end_kb=%ld",
-	       kt == CKK_RSA ? "rsa" : "ec", pk ? EVP_PKEY_get_bits(pk) : 0, mech_name(), o.threads, ops, secs,
-	       secs > 0 ? (double)ops / secs : 0.0, pct_ms(all, nlat, 50), pct_ms(all, nlat, 99),
-	       errors + bad, cpu * 1e3, warm_ops, warm_errors, checked, bad, from, nlat, init_ms, rss_before, rss_loaded, rss_init,
-	       proc_kb("VmRSS"), proc_kb("VmHWM"), anon_before, proc_kb("RssAnon"));
+	       kt == CKK_RSA ? "rsa" : "ec", pk ? EVP_PKEY_get_bits(pk) : 0, mech_name(), o.threads,
+	       ops, secs, secs > 0 ? (double)ops / secs : 0.0, pct_ms(all, nlat, 50),
+	       pct_ms(all, nlat, 99), errors + bad, cpu * 1e3, warm_ops, warm_errors, checked, bad,
+	       from, nlat, init_ms, rss_before, rss_loaded, rss_init, proc_kb("VmRSS"),
+	       proc_kb("VmHWM"), anon_before, proc_kb("RssAnon"));
 	for (k = 0; k < o.threads; k++)
 		if (ws[k].errors || ws[k].warmup_errors || ws[k].failed_setup) {
 			printf(" first_error=%s/0x%lx", rv_name(ws[k].first_rv),

@@ -81,8 +81,8 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 
 /* A certificate for key, signed by issuer_key (self-signed when issuer is
  * NULL). kind: 0 CA, 1 code signing, 2 TLS server for 127.0.0.1. */
-X509 *fake_make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
-		       int kind, long serial)
+X509 *fake_make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int kind,
+		     long serial)
 {
 	X509 *x = X509_new();
 	X509_NAME *name;
@@ -93,10 +93,10 @@ X509 *fake_make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issu
 	if (!X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), serial) ||
 	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400) || !X509_set_pubkey(x, key) ||
-	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"rsign tests",
-					-1, -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					-1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+					(const unsigned char *)"rsign tests", -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
+					0) ||
 	    !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name))
 		goto fail;
 	if (kind == 0 && (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") < 0 ||

@@ -47,7 +47,7 @@ typedef struct fake_signer {
 
 typedef struct fake_request {
 	char id[RS_UUID_LEN];
-	size_t signer;      /* index */
+	size_t signer; /* index */
 	char status[16];
 	int polls;
 	char *body;
@@ -115,7 +115,7 @@ static int signer_add(fake_server *f, const char *name, rs_key_alg alg, EVP_PKEY
 	} else {
 		s->key = fake_keygen(alg);
 		s->cert = s->key ? fake_make_cert(s->key, name, f->ca_cert, f->ca_key, 1,
-					     (long)f->n + 100)
+						  (long)f->n + 100)
 				 : NULL;
 	}
 	s->cert_pem = s->cert ? fake_pem_of_cert(s->cert) : NULL;
@@ -142,7 +142,8 @@ fake_server *fake_new(int extra)
 	tls_key = fake_keygen(RS_KEY_EC_P256);
 	tls_cert = tls_key ? fake_make_cert(tls_key, "127.0.0.1", NULL, NULL, 2, 1) : NULL;
 	f->ca_key = fake_keygen(RS_KEY_EC_P256);
-	f->ca_cert = f->ca_key ? fake_make_cert(f->ca_key, "rsign test CA", NULL, NULL, 0, 2) : NULL;
+	f->ca_cert =
+		f->ca_key ? fake_make_cert(f->ca_key, "rsign test CA", NULL, NULL, 0, 2) : NULL;
 	if (!tls_cert || !f->ca_cert)
 		goto fail;
 	f->tls_key_pem = fake_pem_of_key(tls_key);
@@ -396,9 +397,10 @@ static void reply_error(reply *r, unsigned status, const char *error, const char
 {
 	r->status = status;
 	rs_buf_reset(&r->body);
-	rs_buf_printf(&r->body,
-		      "{\"statusCode\":%u,\"error\":\"%s\",\"message\":\"%s\",\"reqId\":\"fake-1\"}",
-		      status, error, message);
+	rs_buf_printf(
+		&r->body,
+		"{\"statusCode\":%u,\"error\":\"%s\",\"message\":\"%s\",\"reqId\":\"fake-1\"}",
+		status, error, message);
 }
 
 static void reply_json(reply *r, cJSON *obj)
@@ -501,8 +503,8 @@ static void do_list(fake_server *f, struct MHD_Connection *c, reply *r)
 	cJSON_Delete(o);
 }
 
-static int sign_digest(const fake_signer *s, rs_sign_alg alg, const unsigned char *dig,
-		       size_t dlen, long salt, unsigned char *out, size_t *outlen)
+static int sign_digest(const fake_signer *s, rs_sign_alg alg, const unsigned char *dig, size_t dlen,
+		       long salt, unsigned char *out, size_t *outlen)
 {
 	const EVP_MD *md = rs_sign_alg_hash(alg) == RS_HASH_SHA256   ? EVP_sha256()
 			   : rs_sign_alg_hash(alg) == RS_HASH_SHA384 ? EVP_sha384()
@@ -714,7 +716,8 @@ static int fault_reply(fake_fault fault, reply *r)
 		r->status = 200;
 		rs_buf_append_str(&r->body, "{\"pad\":\"");
 		while (r->body.len < 2 * 1024 * 1024)
-			rs_buf_append_str(&r->body, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+			rs_buf_append_str(&r->body,
+					  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
 		rs_buf_append_str(&r->body, "\"}");
 		return 1;
 	case FAULT_NOT_JSON_ERROR:
@@ -834,7 +837,8 @@ static void route(fake_server *f, struct MHD_Connection *c, const char *url, con
 		if (!s->can_sign)
 			reply_error(r, 403, "PermissionDenied", "not an operator");
 		else if (s->needs_approval && s->grants_left <= 0)
-			reply_error(r, 403, "ApprovalRequired", "no active grant: request approval");
+			reply_error(r, 403, "ApprovalRequired",
+				    "no active grant: request approval");
 		else
 			do_sign(f, s, body, len, r, fault);
 		if (s->can_sign && s->needs_approval && s->grants_left > 0 && r->status == 200)
@@ -849,8 +853,8 @@ out:
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_size, void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_size, void **con_cls)
 {
 	fake_server *f = cls;
 	req_ctx *rc = *con_cls;
@@ -928,9 +932,8 @@ int fake_start(fake_server *f)
 	f->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 					MHD_USE_TLS,
 				f->port, NULL, NULL, on_request, f, MHD_OPTION_SOCK_ADDR, &sa,
-				MHD_OPTION_HTTPS_MEM_KEY, f->tls_key_pem,
-				MHD_OPTION_HTTPS_MEM_CERT, f->tls_cert_pem,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+				MHD_OPTION_HTTPS_MEM_KEY, f->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+				f->tls_cert_pem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
 				MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
 	if (!f->d)

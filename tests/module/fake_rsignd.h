@@ -18,31 +18,40 @@ typedef struct fake_server fake_server;
 
 typedef enum {
 	FAULT_NONE = 0,
-	FAULT_500,           /* 500 InternalError */
-	FAULT_503,           /* 503 Unavailable */
-	FAULT_401,           /* 401 Unauthorized whatever the token */
-	FAULT_403_APPROVAL,  /* 403 ApprovalRequired */
+	FAULT_500,	    /* 500 InternalError */
+	FAULT_503,	    /* 503 Unavailable */
+	FAULT_401,	    /* 401 Unauthorized whatever the token */
+	FAULT_403_APPROVAL, /* 403 ApprovalRequired */
 	FAULT_403_PERMISSION,
 	FAULT_404,
-	FAULT_400_BAD,       /* 400 BadRequest */
-	FAULT_400_LENGTH,    /* 400 BadRequest "digest length wrong ..." */
-	FAULT_400_DISABLED,  /* 400 SignerDisabled */
-	FAULT_400_EXPIRED,   /* 400 CertificateExpired */
+	FAULT_400_BAD,	    /* 400 BadRequest */
+	FAULT_400_LENGTH,   /* 400 BadRequest "digest length wrong ..." */
+	FAULT_400_DISABLED, /* 400 SignerDisabled */
+	FAULT_400_EXPIRED,  /* 400 CertificateExpired */
 	FAULT_409,
 	FAULT_413,
 	FAULT_429,
-	FAULT_TIMEOUT,       /* answers only after the client gave up */
+	FAULT_TIMEOUT, /* answers only after the client gave up */
 	FAULT_TRUNCATED_JSON,
 	FAULT_INVALID_JSON,
 	FAULT_WRONG_SIG_LEN,
 	FAULT_BAD_BASE64,
-	FAULT_HUGE_BODY,     /* 2 MiB answer */
+	FAULT_HUGE_BODY,      /* 2 MiB answer */
 	FAULT_NOT_JSON_ERROR, /* 502 with an HTML body, as a proxy would */
 } fake_fault;
 
 typedef enum {
-	CNT_REQUESTS, CNT_LOGIN, CNT_LIST, CNT_GET_SIGNER, CNT_CERT, CNT_SIGN, CNT_CONNECTIONS,
-	CNT_UNAUTHORIZED, CNT_REQUEST_CREATE, CNT_REQUEST_GET, CNT__MAX
+	CNT_REQUESTS,
+	CNT_LOGIN,
+	CNT_LIST,
+	CNT_GET_SIGNER,
+	CNT_CERT,
+	CNT_SIGN,
+	CNT_CONNECTIONS,
+	CNT_UNAUTHORIZED,
+	CNT_REQUEST_CREATE,
+	CNT_REQUEST_GET,
+	CNT__MAX
 } fake_counter;
 
 /* Makes keys and certificates; extra = further signers (sharing the EC key,

@@ -109,8 +109,7 @@ const char *mt_conf(fake_server *f, const char *extra, int mode)
 		 "log_level = %s\n"
 		 "%s\n",
 		 fake_port(f), ca, mt_request_timeout() + 1, mt_request_timeout(),
-		 getenv("MT_LOG_LEVEL") ? getenv("MT_LOG_LEVEL") : "error",
-		 extra ? extra : "");
+		 getenv("MT_LOG_LEVEL") ? getenv("MT_LOG_LEVEL") : "error", extra ? extra : "");
 	write_file(path, text, mode);
 	return path;
 }
@@ -269,8 +268,8 @@ int mt_verify(X509 *cert, CK_MECHANISM *mech, const unsigned char *data, size_t 
 		/* raw: what is recovered is exactly the input */
 		ok = EVP_PKEY_verify_recover_init(ctx) > 0 &&
 		     EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0 &&
-		     EVP_PKEY_verify_recover(ctx, rec, &reclen, sig, siglen) > 0 &&
-		     reclen == len && memcmp(rec, data, len) == 0;
+		     EVP_PKEY_verify_recover(ctx, rec, &reclen, sig, siglen) > 0 && reclen == len &&
+		     memcmp(rec, data, len) == 0;
 		goto out;
 	case CKM_SHA256_RSA_PKCS:
 	case CKM_SHA384_RSA_PKCS:

@@ -20,7 +20,7 @@
 
 /* "At once" bounds, stretched under valgrind (MT_REQUEST_TIMEOUT > 1),
  * still far below the 60 s the wait would otherwise take. */
-#define SLACK(ms) ((long long)(ms) * mt_request_timeout())
+#define SLACK(ms) ((long long)(ms)*mt_request_timeout())
 
 static fake_server *f;
 static X509 *cec;
@@ -293,7 +293,8 @@ static void test_wait_closed(const char *status)
 	t0 = now_ms() - t0;
 	err = capture_end();
 	ok(rv == CKR_FUNCTION_REJECTED, "%s_request_gives_function_rejected (0x%lx)", status, rv);
-	ok(t0 < SLACK(3000), "%s_request_ends_the_wait_at_once (%lld ms, timeout 60 s)", status, t0);
+	ok(t0 < SLACK(3000), "%s_request_ends_the_wait_at_once (%lld ms, timeout 60 s)", status,
+	   t0);
 	ok(fake_request_total(f) == before + 1, "%s_one_request_opened", status);
 	snprintf(want, sizeof(want), "was %s; not signing", status);
 	ok(strstr(err, want) && count_lines(err, "rsign: ") == 2,
@@ -308,8 +309,7 @@ static void test_wait_closed(const char *status)
 	err = capture_end();
 	ok(rv == CKR_FUNCTION_REJECTED && t0 < SLACK(1000) && fake_request_total(f) == before + 1 &&
 		   count_lines(err, "rsign: ") == 0,
-	   "%s_immediate_retry_fails_at_once_quietly_without_a_new_request (%lld ms)", status,
-	   t0);
+	   "%s_immediate_retry_fails_at_once_quietly_without_a_new_request (%lld ms)", status, t0);
 	fake_set_auto_decision(f, NULL, 0);
 	free(err);
 }
@@ -381,8 +381,7 @@ static void test_poll_failure_retried(void)
 	pthread_join(d.t, NULL);
 	err = capture_end();
 	ok(rv == CKR_OK && verified && fake_count(f, CNT_REQUEST_GET) >= 2,
-	   "a_503_while_polling_is_retried (0x%lx, %d polls)", rv,
-	   fake_count(f, CNT_REQUEST_GET));
+	   "a_503_while_polling_is_retried (0x%lx, %d polls)", rv, fake_count(f, CNT_REQUEST_GET));
 	fake_set_auto_decision(f, NULL, 0);
 	free(err);
 }
@@ -401,7 +400,8 @@ static void test_open_refused(void)
 	ok(rv == CKR_FUNCTION_REJECTED && fake_request_total(f) == before,
 	   "request_refused_gives_function_rejected");
 	ok(strstr(err, "needs approval, but no request could be opened: HTTP 403 "
-		       "PermissionDenied") != NULL && count_lines(err, "rsign: ") == 1,
+		       "PermissionDenied") != NULL &&
+		   count_lines(err, "rsign: ") == 1,
 	   "request_refused_line_names_the_answer");
 	fake_fault_set(f, FAULT_NONE, 0, NULL);
 	free(err);
@@ -467,8 +467,8 @@ static void test_threads_share_one_request(void)
 		printf("#   thread %ld: 0x%lx verified %d\n", i, thread_rv[i], thread_ok[i]);
 	ok(fake_request_total(f) == before + 1 && fake_count(f, CNT_REQUEST_CREATE) == 1,
 	   "%d_threads_open_exactly_one_request (%d)", THREADS, fake_request_total(f) - before);
-	ok(count_lines(err, "is pending; approve it with") == 1,
-	   "%d_threads_write_one_line", THREADS);
+	ok(count_lines(err, "is pending; approve it with") == 1, "%d_threads_write_one_line",
+	   THREADS);
 	fake_set_auto_decision(f, NULL, 0);
 	fake_set_approval(f, FAKE_EC, 1, 1);
 	free(err);

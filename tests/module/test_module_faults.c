@@ -48,8 +48,8 @@ static void check_fault(const char *name, fake_fault fault, int count, CK_RV wan
 	rv = sign_with(label, cert, &verified);
 	ok(rv == want, "%s_gives_%s (got 0x%lx)", name, want == CKR_OK ? "ok" : "table_rv", rv);
 	fake_fault_set(f, FAULT_NONE, 0, NULL);
-	ok(sign_with(label, cert, &verified) == CKR_OK && verified,
-	   "module_keeps_signing_after_%s", name);
+	ok(sign_with(label, cert, &verified) == CKR_OK && verified, "module_keeps_signing_after_%s",
+	   name);
 }
 
 static char *read_all(const char *path)
@@ -256,8 +256,8 @@ static void test_tls_verification(void)
 	fputs(fake_ca_pem(f), fp); /* the signers' CA, not the TLS certificate */
 	fclose(fp);
 	snprintf(path, sizeof(path), "%s/wrong-ca.conf", mt_dir());
-	snprintf(text, sizeof(text), "url = https://127.0.0.1:%u\nca_file = %s\nlog_level = error\n",
-		 fake_port(f), ca);
+	snprintf(text, sizeof(text),
+		 "url = https://127.0.0.1:%u\nca_file = %s\nlog_level = error\n", fake_port(f), ca);
 	fp = fopen(path, "w");
 	fputs(text, fp);
 	fclose(fp);

@@ -131,10 +131,12 @@ static void test_variants(void)
 	ok(p11->C_Initialize(NULL) == CKR_CRYPTOKI_ALREADY_INITIALIZED,
 	   "second_initialize_is_already_initialized");
 	ok(p11->C_GetInfo(&info) == CKR_OK && info.cryptokiVersion.major == 2 &&
-		   info.cryptokiVersion.minor == 40 && memcmp(info.manufacturerID, "rsign ", 6) == 0,
+		   info.cryptokiVersion.minor == 40 &&
+		   memcmp(info.manufacturerID, "rsign ", 6) == 0,
 	   "get_info_reports_2_40_and_rsign");
 	ok(sign_ok(), "signs_after_initialize_null");
-	ok(p11->C_Finalize((void *)1) == CKR_ARGUMENTS_BAD, "finalize_with_reserved_is_arguments_bad");
+	ok(p11->C_Finalize((void *)1) == CKR_ARGUMENTS_BAD,
+	   "finalize_with_reserved_is_arguments_bad");
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize");
 
 	memset(&a, 0, sizeof(a));
@@ -211,8 +213,7 @@ static void test_config(void)
 	ok(mt_init(path) == CKR_OK && sign_ok() && p11->C_Finalize(NULL) == CKR_OK,
 	   "url_from_rsign_url_environment");
 	unsetenv("RSIGN_URL");
-	snprintf(path, sizeof(path), "%s/conf/rsign-pkcs11.conf",
-		 MT_SRCDIR);
+	snprintf(path, sizeof(path), "%s/conf/rsign-pkcs11.conf", MT_SRCDIR);
 	ok(mt_init(path) == CKR_OK && p11->C_Finalize(NULL) == CKR_OK,
 	   "example_configuration_is_accepted");
 	if (access("/etc/rsign/pkcs11.conf", F_OK) != 0) {
@@ -223,7 +224,8 @@ static void test_config(void)
 			   p11->C_Finalize(NULL) == CKR_OK,
 		   "no_configuration_at_all_initializes_with_no_slots");
 	} else {
-		skip("/etc/rsign/pkcs11.conf exists", "no_configuration_at_all_initializes_with_no_slots");
+		skip("/etc/rsign/pkcs11.conf exists",
+		     "no_configuration_at_all_initializes_with_no_slots");
 	}
 }
 
@@ -305,8 +307,7 @@ static void test_interfaces(void)
 	      l3->C_MessageVerifyInit(0, NULL, 0) == CKR_FUNCTION_NOT_SUPPORTED &&
 	      l3->C_VerifyMessage(0, NULL, 0, NULL, 0, NULL, 0) == CKR_FUNCTION_NOT_SUPPORTED &&
 	      l3->C_VerifyMessageBegin(0, NULL, 0) == CKR_FUNCTION_NOT_SUPPORTED &&
-	      l3->C_VerifyMessageNext(0, NULL, 0, NULL, 0, NULL, 0) ==
-		      CKR_FUNCTION_NOT_SUPPORTED &&
+	      l3->C_VerifyMessageNext(0, NULL, 0, NULL, 0, NULL, 0) == CKR_FUNCTION_NOT_SUPPORTED &&
 	      l3->C_MessageVerifyFinal(0) == CKR_FUNCTION_NOT_SUPPORTED &&
 	      l3->C_LoginUser(0, CKU_USER, NULL, 0, NULL, 0) == CKR_SESSION_HANDLE_INVALID &&
 	      l3->C_GetInterfaceList(NULL, &n) == CKR_OK &&

@@ -1,8 +1,8 @@
 /* The module against a real rsignd + SoftHSM2 token: every C_Initialize
  * argument variant followed by a verified signature, the length conventions
  * against the real server, 8 threads signing at once, C_Finalize while 8
- * threads sign, a forked child that re-initialises and signs, PIN-mode login (user token, clientId:secret,
- * wrong PIN), machine-identity credentials from the environment (only the
+ * threads sign, a forked child that re-initialises and signs, PIN-mode login (user token,
+ * clientId:secret, wrong PIN), machine-identity credentials from the environment (only the
  * identity's signers, a renewed access token after expiry), signers named in
  * the configuration, the server's refusals as CK_RV (disabled signer,
  * expired certificate, policy without grant) and a stopped then restarted
@@ -69,8 +69,7 @@ static double now_s(void)
 
 /* ---- the signer's objects ------------------------------------------------ */
 
-static CK_OBJECT_HANDLE find_labelled(CK_SESSION_HANDLE s, CK_OBJECT_CLASS klass,
-				      const char *label)
+static CK_OBJECT_HANDLE find_labelled(CK_SESSION_HANDLE s, CK_OBJECT_CLASS klass, const char *label)
 {
 	CK_ATTRIBUTE t[2] = {{CKA_CLASS, &klass, sizeof(klass)},
 			     {CKA_LABEL, (void *)label, strlen(label)}};
@@ -322,8 +321,8 @@ static void test_conventions(void)
 	/* Length query, short buffer (the signature is kept: ECDSA is
 	 * randomised, the retry must see the same bytes), then the signature. */
 	rv = p11->C_SignInit(ec.s, &m, ec.key);
-	good = rv == CKR_OK && p11->C_Sign(ec.s, (CK_BYTE_PTR)msg, sizeof(msg), NULL, &n) == CKR_OK &&
-	       n == 64;
+	good = rv == CKR_OK &&
+	       p11->C_Sign(ec.s, (CK_BYTE_PTR)msg, sizeof(msg), NULL, &n) == CKR_OK && n == 64;
 	ok(good, "ecdsa_length_query_answers_64_for_p256");
 	n = 10;
 	ok(p11->C_Sign(ec.s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &n) == CKR_BUFFER_TOO_SMALL &&
@@ -381,9 +380,8 @@ static void *worker_run(void *arg)
 {
 	worker *w = arg;
 	CK_SESSION_HANDLE s = mt_open(w->label);
-	CK_OBJECT_HANDLE k = s != CK_INVALID_HANDLE
-				     ? find_labelled(s, CKO_PRIVATE_KEY, w->label)
-				     : CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE k = s != CK_INVALID_HANDLE ? find_labelled(s, CKO_PRIVATE_KEY, w->label)
+						    : CK_INVALID_HANDLE;
 	int i;
 
 	pthread_barrier_wait(&start_line);
@@ -451,8 +449,8 @@ static void test_threads(void)
 				printf("# thread %zu (%s): %d failed, last CK_RV 0x%lx\n", i,
 				       w[i].label, w[i].failed, (unsigned long)w[i].last_rv);
 		}
-		printf("# %d signatures by %d threads over %zu signers in %.2fs\n", total,
-		       started, n, now_s() - t0);
+		printf("# %d signatures by %d threads over %zu signers in %.2fs\n", total, started,
+		       n, now_s() - t0);
 	}
 	ok(started == N_THREADS && total == N_THREADS * PER_THREAD && bad == 0,
 	   "eight_threads_sign_concurrently_every_signature_verified");
@@ -521,7 +519,8 @@ static void test_finalize_under_load(void)
 		if (r[i].end != CKR_CRYPTOKI_NOT_INITIALIZED && r[i].end != CKR_SESSION_CLOSED &&
 		    r[i].end != CKR_SESSION_HANDLE_INVALID) {
 			ends_ok = 0;
-			printf("#   thread %zu ended with CK_RV 0x%lx\n", i, (unsigned long)r[i].end);
+			printf("#   thread %zu ended with CK_RV 0x%lx\n", i,
+			       (unsigned long)r[i].end);
 		}
 	}
 	printf("# %d signatures before C_Finalize stopped %d threads\n", signed_ok, started);
@@ -702,8 +701,7 @@ static void test_client_credentials(void)
 	ok(p11->C_GetTokenInfo(mt_slot(EC_SIGNER), &ti) == CKR_OK &&
 		   !(ti.flags & CKF_LOGIN_REQUIRED),
 	   "client_credentials_need_no_login");
-	ok(sign_once(EC_SIGNER, 0) && sign_once(RSA_SIGNER, 1),
-	   "machine_identity_signs_verified");
+	ok(sign_once(EC_SIGNER, 0) && sign_once(RSA_SIGNER, 1), "machine_identity_signs_verified");
 	if (ttl && atoi(ttl) > 0 && atoi(ttl) < 30) {
 		sleep((unsigned)atoi(ttl) + 1);
 		ok(sign_once(EC_SIGNER, 2), "signs_after_the_access_token_expired");

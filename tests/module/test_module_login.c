@@ -47,8 +47,7 @@ static void test_with_credentials(void)
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	ok(mt_init(mt_conf(f, NULL, 0600)) == CKR_OK, "initialize_with_token");
 	s = mt_open(FAKE_EC);
-	ok(p11->C_GetTokenInfo(mt_slot(FAKE_EC), &ti) == CKR_OK &&
-		   !(ti.flags & CKF_LOGIN_REQUIRED),
+	ok(p11->C_GetTokenInfo(mt_slot(FAKE_EC), &ti) == CKR_OK && !(ti.flags & CKF_LOGIN_REQUIRED),
 	   "no_login_required_with_configured_credentials");
 	ok(sign_in(s, FAKE_EC), "signs_without_login");
 	ok(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "whatever", 8) == CKR_OK,
@@ -97,7 +96,8 @@ static CK_SLOT_ID name_slot(const char *name)
 
 	SHA256((const unsigned char *)name, strlen(name), md);
 	return ((CK_SLOT_ID)md[0] << 24 | (CK_SLOT_ID)md[1] << 16 | (CK_SLOT_ID)md[2] << 8 |
-		md[3]) & 0x7fffffffUL;
+		md[3]) &
+	       0x7fffffffUL;
 }
 
 static void test_pin_mode(void)
@@ -125,15 +125,16 @@ static void test_pin_mode(void)
 	s = mt_open(FAKE_RSA);
 	ok(mt_find_count(s, NULL, 0) == 0 && fake_count(f, CNT_REQUESTS) == 0,
 	   "no_objects_and_no_request_before_login");
-	ok(p11->C_SignInit(s, &m, 0x103 /* fixed handle of the private key */) == CKR_USER_NOT_LOGGED_IN,
+	ok(p11->C_SignInit(s, &m, 0x103 /* fixed handle of the private key */) ==
+		   CKR_USER_NOT_LOGGED_IN,
 	   "sign_before_login_is_user_not_logged_in");
 	ok(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "rsu_wrong", 9) == CKR_PIN_INCORRECT,
 	   "wrong_token_pin_is_pin_incorrect");
-	ok(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) FAKE_CLIENT_ID ":rss_bad",
+	ok(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)FAKE_CLIENT_ID ":rss_bad",
 			strlen(FAKE_CLIENT_ID ":rss_bad")) == CKR_PIN_INCORRECT,
 	   "wrong_client_secret_pin_is_pin_incorrect");
 	ok(p11->C_Login(s, CKU_USER, NULL, 0) == CKR_PIN_INCORRECT, "empty_pin_is_pin_incorrect");
-	ok(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) FAKE_USER_TOKEN, strlen(FAKE_USER_TOKEN)) ==
+	ok(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)FAKE_USER_TOKEN, strlen(FAKE_USER_TOKEN)) ==
 		   CKR_OK,
 	   "access_token_pin_logs_in");
 	ok(p11->C_GetSessionInfo(s, &si) == CKR_OK && si.state == CKS_RO_USER_FUNCTIONS,

@@ -145,7 +145,8 @@ static void test_attribute_rules(void)
 	CK_OBJECT_HANDLE cert;
 	CK_OBJECT_CLASS c = CKO_CERTIFICATE;
 	CK_ULONG user = 1;
-	CK_ATTRIBUTE t[2] = {{CKA_CLASS, &c, sizeof(c)}, {CKA_CERTIFICATE_CATEGORY, &user, sizeof(user)}};
+	CK_ATTRIBUTE t[2] = {{CKA_CLASS, &c, sizeof(c)},
+			     {CKA_CERTIFICATE_CATEGORY, &user, sizeof(user)}};
 	unsigned char buf[4096], small[4];
 	CK_ATTRIBUTE a[3];
 	CK_OBJECT_HANDLE h;
@@ -169,10 +170,12 @@ static void test_attribute_rules(void)
 		   a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION &&
 		   a[1].ulValueLen == CK_UNAVAILABLE_INFORMATION,
 	   "private_exponent_and_primes_are_attribute_sensitive");
-	ok(bool_is(srsa, priv, CKA_SENSITIVE, CK_TRUE) && bool_is(srsa, priv, CKA_EXTRACTABLE, CK_FALSE) &&
+	ok(bool_is(srsa, priv, CKA_SENSITIVE, CK_TRUE) &&
+		   bool_is(srsa, priv, CKA_EXTRACTABLE, CK_FALSE) &&
 		   bool_is(srsa, priv, CKA_ALWAYS_SENSITIVE, CK_TRUE) &&
 		   bool_is(srsa, priv, CKA_NEVER_EXTRACTABLE, CK_TRUE) &&
-		   bool_is(srsa, priv, CKA_SIGN, CK_TRUE) && bool_is(srsa, priv, CKA_DECRYPT, CK_FALSE) &&
+		   bool_is(srsa, priv, CKA_SIGN, CK_TRUE) &&
+		   bool_is(srsa, priv, CKA_DECRYPT, CK_FALSE) &&
 		   bool_is(srsa, priv, CKA_ALWAYS_AUTHENTICATE, CK_FALSE) &&
 		   bool_is(srsa, priv, CKA_TOKEN, CK_TRUE),
 	   "private_key_flags_as_design_says");
@@ -180,8 +183,8 @@ static void test_attribute_rules(void)
 	a[1] = (CK_ATTRIBUTE){CKA_VALUE_LEN, buf + 100, 8};
 	a[2] = (CK_ATTRIBUTE){CKA_ID, buf + 200, 16};
 	ok(p11->C_GetAttributeValue(srsa, cert, a, 3) == CKR_ATTRIBUTE_TYPE_INVALID &&
-		   a[0].ulValueLen == strlen(FAKE_RSA) && a[1].ulValueLen == CK_UNAVAILABLE_INFORMATION &&
-		   a[2].ulValueLen == 16,
+		   a[0].ulValueLen == strlen(FAKE_RSA) &&
+		   a[1].ulValueLen == CK_UNAVAILABLE_INFORMATION && a[2].ulValueLen == 16,
 	   "unknown_attribute_is_type_invalid_unavailable_and_the_others_are_filled");
 	a[0] = (CK_ATTRIBUTE){CKA_VALUE, NULL, 0};
 	ok(p11->C_GetAttributeValue(srsa, cert, a, 1) == CKR_OK &&
@@ -205,10 +208,12 @@ static void test_attribute_rules(void)
 static void test_key_material(void)
 {
 	CK_OBJECT_HANDLE pub = mt_find(srsa, CKO_PUBLIC_KEY), priv = mt_find(srsa, CKO_PRIVATE_KEY);
-	CK_OBJECT_HANDLE ecpub = mt_find(sec, CKO_PUBLIC_KEY), ecpriv = mt_find(sec, CKO_PRIVATE_KEY);
+	CK_OBJECT_HANDLE ecpub = mt_find(sec, CKO_PUBLIC_KEY),
+			 ecpriv = mt_find(sec, CKO_PRIVATE_KEY);
 	EVP_PKEY *pk = X509_get0_pubkey(fake_signer_cert(f, FAKE_RSA));
 	EVP_PKEY *epk = X509_get0_pubkey(fake_signer_cert(f, FAKE_EC));
-	static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+					     0xce, 0x3d, 0x03, 0x01, 0x07};
 	static const unsigned char e65537[] = {0x01, 0x00, 0x01};
 	unsigned char n[512], spki[1024], point[80], ecp[80], *p = spki;
 	CK_MECHANISM_TYPE mechs[32];
@@ -226,7 +231,8 @@ static void test_key_material(void)
 	   "rsa_modulus_on_both_keys_is_the_certificates");
 	ok(ulong_is(srsa, pub, CKA_MODULUS_BITS, 2048) &&
 		   attr_eq(srsa, pub, CKA_PUBLIC_EXPONENT, e65537, 3) &&
-		   ulong_is(srsa, pub, CKA_KEY_TYPE, CKK_RSA) && bool_is(srsa, pub, CKA_VERIFY, CK_TRUE),
+		   ulong_is(srsa, pub, CKA_KEY_TYPE, CKK_RSA) &&
+		   bool_is(srsa, pub, CKA_VERIFY, CK_TRUE),
 	   "rsa_public_key_attributes");
 	ok(attr_eq(srsa, pub, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len) &&
 		   attr_eq(srsa, priv, CKA_PUBLIC_KEY_INFO, spki, (size_t)spki_len),
@@ -272,8 +278,7 @@ int main(void)
 	ok(fake_count(f, CNT_CERT) == 0, "no_certificate_fetched_before_it_is_needed");
 	srsa = mt_open(FAKE_RSA);
 	sec = mt_open(FAKE_EC);
-	ok(srsa != CK_INVALID_HANDLE && sec != CK_INVALID_HANDLE &&
-		   fake_count(f, CNT_CERT) == 0,
+	ok(srsa != CK_INVALID_HANDLE && sec != CK_INVALID_HANDLE && fake_count(f, CNT_CERT) == 0,
 	   "sessions_open_without_fetching_certificates");
 	test_find_templates();
 	test_find_state();

@@ -373,7 +373,8 @@ static void test_verify(void)
 		   "local_verify_wrong_length_is_signature_len_range_%zu", i);
 		ok(p11->C_VerifyInit(s, &ms[i], pub) == CKR_OK &&
 			   p11->C_VerifyUpdate(s, (CK_BYTE_PTR)msg, 3) == CKR_OK &&
-			   p11->C_VerifyUpdate(s, (CK_BYTE_PTR)msg + 3, sizeof(msg) - 3) == CKR_OK &&
+			   p11->C_VerifyUpdate(s, (CK_BYTE_PTR)msg + 3, sizeof(msg) - 3) ==
+				   CKR_OK &&
 			   p11->C_VerifyFinal(s, sig, n) == CKR_OK,
 		   "local_multipart_verify_accepts_%zu", i);
 	}
@@ -440,7 +441,8 @@ static void test_threads(void)
 		failures += w[i].failures;
 		done += w[i].done;
 	}
-	ok(failures == 0 && done == 80, "eight_threads_sign_concurrently_and_every_signature_verifies");
+	ok(failures == 0 && done == 80,
+	   "eight_threads_sign_concurrently_and_every_signature_verifies");
 	ok(fake_count(f, CNT_SIGN) - before == 80, "eight_threads_make_one_call_per_signature");
 }
 

@@ -21,7 +21,8 @@ static CK_SLOT_ID expected_id(const char *signer_id)
 
 	SHA256((const unsigned char *)signer_id, strlen(signer_id), md);
 	return ((CK_SLOT_ID)md[0] << 24 | (CK_SLOT_ID)md[1] << 16 | (CK_SLOT_ID)md[2] << 8 |
-		md[3]) & 0x7fffffffUL;
+		md[3]) &
+	       0x7fffffffUL;
 }
 
 static void label_of(CK_SLOT_ID id, char out[33])
@@ -108,7 +109,8 @@ static void test_infos(const char *conf)
 		if (id[i] != '-')
 			serial[o++] = id[i];
 	ok(p11->C_GetTokenInfo(rsa, &ti) == CKR_OK && memcmp(ti.label, "rsa-signer ", 11) == 0 &&
-		   memcmp(ti.model, "RSA_2048 ", 9) == 0 && memcmp(ti.serialNumber, serial, 16) == 0 &&
+		   memcmp(ti.model, "RSA_2048 ", 9) == 0 &&
+		   memcmp(ti.serialNumber, serial, 16) == 0 &&
 		   memcmp(ti.manufacturerID, "rsign ", 6) == 0,
 	   "token_info_label_model_serial_manufacturer");
 	ok(ti.flags == (CKF_TOKEN_INITIALIZED | CKF_WRITE_PROTECTED | CKF_USER_PIN_INITIALIZED),

@@ -46,8 +46,10 @@ static int fixture_setup(void)
 	f = fopen(path, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
-		   "log.level = ERROR\n", tmpdir);
+	fprintf(f,
+		"directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+		"log.level = ERROR\n",
+		tmpdir);
 	fclose(f);
 	return setenv("SOFTHSM2_CONF", path, 1);
 }
@@ -67,9 +69,12 @@ static double now_s(void)
 static const EVP_MD *md_of(rs_sign_alg a)
 {
 	switch (rs_sign_alg_hash(a)) {
-	case RS_HASH_SHA256: return EVP_sha256();
-	case RS_HASH_SHA384: return EVP_sha384();
-	default: return EVP_sha512();
+	case RS_HASH_SHA256:
+		return EVP_sha256();
+	case RS_HASH_SHA384:
+		return EVP_sha384();
+	default:
+		return EVP_sha512();
 	}
 }
 
@@ -167,8 +172,8 @@ static void test_key_protection(void)
 		CK_BBOOL sens = 0, extr = 1, sign = 0, decr = 1, tok = 0, priv = 0;
 		CK_ATTRIBUTE a[] = {
 			{CKA_SENSITIVE, &sens, 1}, {CKA_EXTRACTABLE, &extr, 1},
-			{CKA_SIGN, &sign, 1},      {CKA_DECRYPT, &decr, 1},
-			{CKA_TOKEN, &tok, 1},      {CKA_PRIVATE, &priv, 1},
+			{CKA_SIGN, &sign, 1},	   {CKA_DECRYPT, &decr, 1},
+			{CKA_TOKEN, &tok, 1},	   {CKA_PRIVATE, &priv, 1},
 		};
 		unsigned char buf[1024];
 		CK_ATTRIBUTE secret = {rs_key_alg_is_rsa(k) ? CKA_PRIVATE_EXPONENT : CKA_VALUE, buf,
@@ -238,7 +243,8 @@ static void test_generate(void)
 		if (RAND_bytes(keys[k].ckid, SRV_CKID_LEN) != 1)
 			abort();
 		snprintf(label, sizeof label, "test-%s", rs_key_alg_name(k));
-		rc = srv_hsm_generate(hsm, k, keys[k].ckid, label, &keys[k].spki, &keys[k].spki_len);
+		rc = srv_hsm_generate(hsm, k, keys[k].ckid, label, &keys[k].spki,
+				      &keys[k].spki_len);
 		ok(rc == SRV_HSM_OK && keys[k].spki, "generate_%s (%.2fs)", rs_key_alg_name(k),
 		   now_s() - t0);
 		p = keys[k].spki;
@@ -246,7 +252,8 @@ static void test_generate(void)
 			pk = d2i_PUBKEY(NULL, &p, (long)keys[k].spki_len);
 		ok(pk && p == keys[k].spki + keys[k].spki_len &&
 			   EVP_PKEY_get_bits(pk) == rs_key_alg_bits(k) &&
-			   EVP_PKEY_get_base_id(pk) == (rs_key_alg_is_rsa(k) ? EVP_PKEY_RSA : EVP_PKEY_EC),
+			   EVP_PKEY_get_base_id(pk) ==
+				   (rs_key_alg_is_rsa(k) ? EVP_PKEY_RSA : EVP_PKEY_EC),
 		   "generate_returns_a_parsable_spki_%s", rs_key_alg_name(k));
 		keys[k].ok = pk != NULL;
 		EVP_PKEY_free(pk);
@@ -290,8 +297,9 @@ static void test_sign(void)
 			ok(keys[k].ok && sign_verify(k, a, -1), "sign_verifies_%s_%s",
 			   rs_sign_alg_name(a), rs_key_alg_name(k));
 			if (rs_sign_alg_is_pss(a)) {
-				ok(keys[k].ok && sign_verify(k, a, 0), "sign_pss_salt_0_verifies_%s_%s",
-				   rs_sign_alg_name(a), rs_key_alg_name(k));
+				ok(keys[k].ok && sign_verify(k, a, 0),
+				   "sign_pss_salt_0_verifies_%s_%s", rs_sign_alg_name(a),
+				   rs_key_alg_name(k));
 				ok(keys[k].ok && sign_verify(k, a, 20),
 				   "sign_pss_salt_20_verifies_%s_%s", rs_sign_alg_name(a),
 				   rs_key_alg_name(k));
@@ -316,8 +324,8 @@ static void test_sign(void)
 		ok(srv_hsm_sign(hsm, keys[k].ckid, RS_ALG_ECDSA_SHA256, dig, 32, -1, sig,
 				sizeof sig, &slen) == SRV_HSM_INVALID,
 		   "sign_refuses_ecdsa_with_an_rsa_key");
-		ok(srv_hsm_sign(hsm, keys[RS_KEY_EC_P256].ckid, RS_ALG_RSA_PKCS1_SHA256, dig, 32, -1,
-				sig, sizeof sig, &slen) == SRV_HSM_INVALID,
+		ok(srv_hsm_sign(hsm, keys[RS_KEY_EC_P256].ckid, RS_ALG_RSA_PKCS1_SHA256, dig, 32,
+				-1, sig, sizeof sig, &slen) == SRV_HSM_INVALID,
 		   "sign_refuses_pkcs1_with_an_ec_key");
 	}
 	{
@@ -341,9 +349,9 @@ static void *signer_thread(void *arg)
 	long id = (long)arg, good = 0;
 	for (int i = 0; i < PER_THREAD; i++) {
 		int k = (id + i) % 2 ? RS_KEY_EC_P256 : RS_KEY_RSA_2048;
-		rs_sign_alg a = k == RS_KEY_EC_P256 ? RS_ALG_ECDSA_SHA256
-						    : (i % 3 ? RS_ALG_RSA_PSS_SHA256
-							     : RS_ALG_RSA_PKCS1_SHA256);
+		rs_sign_alg a = k == RS_KEY_EC_P256
+					? RS_ALG_ECDSA_SHA256
+					: (i % 3 ? RS_ALG_RSA_PSS_SHA256 : RS_ALG_RSA_PKCS1_SHA256);
 		good += sign_verify(k, a, -1);
 	}
 	return (void *)good;
@@ -362,8 +370,9 @@ static void test_concurrency(void)
 		pthread_join(t[i], &r);
 		total += (long)r;
 	}
-	ok(total == THREADS * PER_THREAD, "concurrent_signing_4_threads_pool_2_all_verify "
-					  "(%ld/%d in %.2fs)",
+	ok(total == THREADS * PER_THREAD,
+	   "concurrent_signing_4_threads_pool_2_all_verify "
+	   "(%ld/%d in %.2fs)",
 	   total, THREADS * PER_THREAD, now_s() - t0);
 }
 

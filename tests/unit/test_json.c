@@ -158,11 +158,16 @@ int main(void)
 		const char escaped_backslash[] = "{\"k\":\"a\\\\u0000b\"}";
 		const char dup[] = "{\"data\":\"AAAA\",\"data\":\"BBBB\"}";
 		const char nested_dup[] = "{\"m\":{\"a\":1,\"a\":2}}";
-		const char fine[] = "{\"k\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"a\":[{\"x\":1},{\"x\":2}]}";
-		ok(!rs_json_parse(bad_utf8, strlen(bad_utf8), 8), "json_parse_rejects_invalid_utf8");
-		ok(!rs_json_parse(overlong, strlen(overlong), 8), "json_parse_rejects_overlong_utf8");
-		ok(!rs_json_parse(surrogate, strlen(surrogate), 8), "json_parse_rejects_utf8_surrogates");
-		ok(!rs_json_parse(nul_escape, strlen(nul_escape), 8), "json_parse_rejects_nul_escape");
+		const char fine[] = "{\"k\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"a\":[{\"x\":"
+				    "1},{\"x\":2}]}";
+		ok(!rs_json_parse(bad_utf8, strlen(bad_utf8), 8),
+		   "json_parse_rejects_invalid_utf8");
+		ok(!rs_json_parse(overlong, strlen(overlong), 8),
+		   "json_parse_rejects_overlong_utf8");
+		ok(!rs_json_parse(surrogate, strlen(surrogate), 8),
+		   "json_parse_rejects_utf8_surrogates");
+		ok(!rs_json_parse(nul_escape, strlen(nul_escape), 8),
+		   "json_parse_rejects_nul_escape");
 		j = rs_json_parse(escaped_backslash, strlen(escaped_backslash), 8);
 		ok(j != NULL, "json_parse_accepts_escaped_backslash_before_u0000_text");
 		cJSON_Delete(j);
@@ -170,9 +175,11 @@ int main(void)
 		ok(!rs_json_parse(nested_dup, strlen(nested_dup), 8),
 		   "json_parse_rejects_nested_duplicate_member");
 		j = rs_json_parse(fine, strlen(fine), 8);
-		ok(j != NULL, "json_parse_accepts_multibyte_utf8_and_same_names_in_sibling_objects");
+		ok(j != NULL,
+		   "json_parse_accepts_multibyte_utf8_and_same_names_in_sibling_objects");
 		cJSON_Delete(j);
-		ok(rs_utf8_chars("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z") == 4, "utf8_chars_counts_code_points");
+		ok(rs_utf8_chars("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z") == 4,
+		   "utf8_chars_counts_code_points");
 	}
 	return tap_done();
 }

@@ -47,8 +47,10 @@ static int fixture_setup(void)
 	f = fopen(path, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
-		   "log.level = ERROR\n", tmpdir);
+	fprintf(f,
+		"directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+		"log.level = ERROR\n",
+		tmpdir);
 	fclose(f);
 	return setenv("SOFTHSM2_CONF", path, 1);
 }
@@ -169,7 +171,9 @@ static void test_ca(void)
 		test_key t, *keep = cases[i].alg == RS_KEY_RSA_2048  ? &ca_rsa
 				    : cases[i].alg == RS_KEY_EC_P256 ? &ca_ec
 								     : &t;
-		char **keep_pem = keep == &ca_rsa ? &ca_rsa_pem : keep == &ca_ec ? &ca_ec_pem : NULL;
+		char **keep_pem = keep == &ca_rsa  ? &ca_rsa_pem
+				  : keep == &ca_ec ? &ca_ec_pem
+						   : NULL;
 		char *pem = NULL;
 		X509 *x = NULL;
 		int r;
@@ -182,8 +186,7 @@ static void test_ca(void)
 		x = r == 0 ? pem_x509(pem) : NULL;
 		ok(x && X509_verify(x, keep->pk) == 1 && X509_get_signature_nid(x) == cases[i].nid,
 		   "ca_create_self_signed_verifies_%s", rs_key_alg_name(cases[i].alg));
-		ok(x && X509_check_ca(x) == 1 &&
-			   (X509_get_extension_flags(x) & EXFLAG_CA) &&
+		ok(x && X509_check_ca(x) == 1 && (X509_get_extension_flags(x) & EXFLAG_CA) &&
 			   X509_get_key_usage(x) == (KU_KEY_CERT_SIGN | KU_CRL_SIGN) &&
 			   X509_get0_subject_key_id(x) &&
 			   X509_EXTENSION_get_critical(X509_get_ext(
@@ -238,11 +241,13 @@ static void test_issue(void)
 		const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(leaf);
 		const ASN1_OCTET_STRING *ca_ski = X509_get0_subject_key_id(ca);
 		uint32_t fl = X509_get_extension_flags(leaf);
-		ok(X509_get_version(leaf) == X509_VERSION_3 && cn_is(X509_get_subject_name(leaf),
-								      "Release Signing") &&
-			   X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(ca)) == 0,
+		ok(X509_get_version(leaf) == X509_VERSION_3 &&
+			   cn_is(X509_get_subject_name(leaf), "Release Signing") &&
+			   X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(ca)) ==
+				   0,
 		   "issue_cert_is_v3_with_cn_and_ca_issuer");
-		ok(sn->length == 16 && !(sn->type & V_ASN1_NEG), "issue_cert_serial_is_16_positive_bytes");
+		ok(sn->length == 16 && !(sn->type & V_ASN1_NEG),
+		   "issue_cert_serial_is_16_positive_bytes");
 		ok((fl & EXFLAG_BCONS) && !(fl & EXFLAG_CA) &&
 			   X509_get_key_usage(leaf) == KU_DIGITAL_SIGNATURE &&
 			   X509_get_extended_key_usage(leaf) == XKU_CODE_SIGN,
@@ -258,8 +263,8 @@ static void test_issue(void)
 	}
 	X509_free(leaf);
 
-	r = srv_pki_issue(hsm, &ca_rsa.k, ca_rsa_pem, &leaf_ec.k, "EC signer", nb, na,
-			  &leaf_ec_pem, err, sizeof err);
+	r = srv_pki_issue(hsm, &ca_rsa.k, ca_rsa_pem, &leaf_ec.k, "EC signer", nb, na, &leaf_ec_pem,
+			  err, sizeof err);
 	leaf = r == 0 ? pem_x509(leaf_ec_pem) : NULL;
 	X509_free(ca);
 	ca = pem_x509(ca_rsa_pem);
@@ -288,8 +293,8 @@ static void test_issue(void)
 
 static void test_csr(void)
 {
-	static const char *bad[] = {"", "CN", "/CN=a//O=b", "CN=a,,O=b", "CN=a\\,b",
-				    "XX=a", "CN=", "/=x", "CN=a+O=b", "CN=a\nb", "/CN=a/"};
+	static const char *bad[] = {"",	   "CN",  "/CN=a//O=b", "CN=a,,O=b", "CN=a\\,b", "XX=a",
+				    "CN=", "/=x", "CN=a+O=b",	"CN=a\nb",   "/CN=a/"};
 	char err[256];
 	char *pem1 = NULL, *pem2 = NULL, *pem3 = NULL;
 	X509_REQ *r1 = NULL, *r2 = NULL, *r3 = NULL;
@@ -324,13 +329,15 @@ static void test_csr(void)
 		   X509_REQ_get_signature_nid(r3) == NID_ecdsa_with_SHA256,
 	   "csr_signature_algorithm_follows_the_key");
 	ok(r1 && r2 && cn_is(X509_REQ_get_subject_name(r1), "Release Signing") &&
-		   X509_NAME_cmp(X509_REQ_get_subject_name(r2), X509_REQ_get_subject_name(r3)) == 0 &&
+		   X509_NAME_cmp(X509_REQ_get_subject_name(r2), X509_REQ_get_subject_name(r3)) ==
+			   0 &&
 		   X509_NAME_entry_count(X509_REQ_get_subject_name(r1)) == 3,
 	   "csr_rfc4514_subject_is_most_specific_first");
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char *pem = NULL;
 		err[0] = '\0';
-		if (srv_pki_csr(hsm, &leaf_rsa.k, bad[i], &pem, err, sizeof err) != SRV_PKI_EINVAL ||
+		if (srv_pki_csr(hsm, &leaf_rsa.k, bad[i], &pem, err, sizeof err) !=
+			    SRV_PKI_EINVAL ||
 		    pem || !*err) {
 			printf("# accepted subject \"%s\"\n", bad[i]);
 			all = 0;
@@ -419,7 +426,8 @@ static int rejected(const char *cert, const char *chain, const char *want)
 		srv_cert_info_free(&ci);
 	else
 		printf("# rejected: %s\n", err);
-	return r == SRV_PKI_EINVAL && !ci.cert_pem && (!want ? *err != 0 : strstr(err, want) != NULL);
+	return r == SRV_PKI_EINVAL && !ci.cert_pem &&
+	       (!want ? *err != 0 : strstr(err, want) != NULL);
 }
 
 static void test_parse(void)
@@ -472,7 +480,8 @@ static void test_parse(void)
 	if (r == 0)
 		srv_cert_info_free(&ci);
 
-	ok(rejected(leaf_pem, ca_rsa_pem, "certificate signature does not verify against the chain"),
+	ok(rejected(leaf_pem, ca_rsa_pem,
+		    "certificate signature does not verify against the chain"),
 	   "parse_cert_rejects_a_different_ca");
 	ok(rejected(no_eku, NULL, "certificate lacks the codeSigning extended key usage"),
 	   "parse_cert_rejects_a_cert_without_eku");

@@ -35,12 +35,14 @@ static void test_config(void)
 	   "config_defaults_have_documented_values");
 	srv_config_free(&cfg);
 
-	const char *p = write_conf("good.conf",
-				   "# comment\nlisten = 0.0.0.0:9443\nthreads = 4\nlog_level = debug\n"
-				   "insecure_http = no\ndatabase = \"/tmp/x y.db\"\n",
-				   0600);
-	ok(srv_config_load(&cfg, p, err, sizeof(err)) == 0 && strcmp(cfg.listen, "0.0.0.0:9443") == 0 &&
-		   cfg.threads == 4 && strcmp(cfg.database, "/tmp/x y.db") == 0,
+	const char *p =
+		write_conf("good.conf",
+			   "# comment\nlisten = 0.0.0.0:9443\nthreads = 4\nlog_level = debug\n"
+			   "insecure_http = no\ndatabase = \"/tmp/x y.db\"\n",
+			   0600);
+	ok(srv_config_load(&cfg, p, err, sizeof(err)) == 0 &&
+		   strcmp(cfg.listen, "0.0.0.0:9443") == 0 && cfg.threads == 4 &&
+		   strcmp(cfg.database, "/tmp/x y.db") == 0,
 	   "config_file_overrides_defaults");
 	srv_config_free(&cfg);
 
@@ -151,7 +153,8 @@ static void test_routes(void)
 		if (!a->handler || a->pattern[0] != '/')
 			good = 0;
 		for (const srv_route *b = a + 1; b->pattern; b++)
-			if (strcmp(a->method, b->method) == 0 && strcmp(a->pattern, b->pattern) == 0)
+			if (strcmp(a->method, b->method) == 0 &&
+			    strcmp(a->pattern, b->pattern) == 0)
 				good = 0;
 	}
 	ok(good && n >= 28, "route_table_has_handlers_and_no_duplicates");

@@ -205,7 +205,8 @@ static int names_are(const srv_signer *v, size_t n, const char *want)
 	size_t len = 0;
 
 	for (size_t i = 0; i < n && len < sizeof(got); i++)
-		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s", i ? "," : "", v[i].name);
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s", i ? "," : "",
+					v[i].name);
 	if (strcmp(got, want) != 0)
 		printf("# got \"%s\", want \"%s\"\n", got, want);
 	return strcmp(got, want) == 0;
@@ -244,7 +245,8 @@ static void test_open_and_migrations(void)
 	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
 	ok(st != NULL && sql_int("PRAGMA user_version") == srv_sqlite_schema_version(),
 	   "reopen_is_noop_user_version_unchanged");
-	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'principals'") == 1,
+	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = "
+		   "'principals'") == 1,
 	   "reopen_keeps_schema");
 	if (st)
 		st->ops->close(st);
@@ -378,7 +380,8 @@ static void test_tokens_and_secrets(srv_store *st)
 	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh2) == SRV_ST_OK &&
 		   st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_NOT_FOUND,
 	   "secret_set_rotation_invalidates_old_secret");
-	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK, "secret_set_rotation_new_secret");
+	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK,
+	   "secret_set_rotation_new_secret");
 	srv_principal_clear(&p);
 	ok(st->ops->secret_set(st, ID_ALICE, "cid-2", sh) == SRV_ST_NOT_FOUND,
 	   "secret_set_on_user_not_found");
@@ -406,8 +409,8 @@ static void test_keys_and_certs(srv_store *st)
 	for (size_t i = 0; i < sizeof(k.ckid); i++)
 		ckid_ok &= (size_t)k.ckid[i] == 1 + i;
 	ok(strcmp(k.name ? k.name : "", "key-ec") == 0 && k.alg == RS_KEY_EC_P256 && ckid_ok &&
-		   k.spki_len == sizeof(spki1) && k.spki && memcmp(k.spki, spki1, sizeof(spki1)) == 0 &&
-		   k.created_at == NOW,
+		   k.spki_len == sizeof(spki1) && k.spki &&
+		   memcmp(k.spki, spki1, sizeof(spki1)) == 0 && k.created_at == NOW,
 	   "key_round_trip_alg_ckid_spki");
 	srv_key_clear(&k);
 	ok(st->ops->key_get(st, "key-rsa", &k) == SRV_ST_OK && strcmp(k.id, ID_KEY2) == 0 &&
@@ -437,7 +440,8 @@ static void test_keys_and_certs(srv_store *st)
 	   "cert_insert_unknown_key_not_found");
 	memset(&c, 0, sizeof(c));
 	ok(st->ops->cert_get(st, ID_CERT1, &c) == SRV_ST_OK && strcmp(c.key_id, ID_KEY1) == 0 &&
-		   c.key_alg == RS_KEY_EC_P256 && strcmp(c.common_name, "Example Code Signing") == 0 &&
+		   c.key_alg == RS_KEY_EC_P256 &&
+		   strcmp(c.common_name, "Example Code Signing") == 0 &&
 		   strcmp(c.serial, "0a1b2c") == 0 && c.not_before == NOW - 86400 &&
 		   c.not_after == NOW + 86400 && strstr(c.cert_pem, "BEGIN CERTIFICATE") &&
 		   c.chain_pem && c.chain_pem[0] == '\0',
@@ -447,7 +451,8 @@ static void test_keys_and_certs(srv_store *st)
 		   strcmp(c.chain_pem, "-----BEGIN CERTIFICATE-----\nCA\n") == 0,
 	   "cert_round_trip_chain");
 	srv_cert_clear(&c);
-	ok(st->ops->cert_get(st, "no-such-cert", &c) == SRV_ST_NOT_FOUND, "cert_get_unknown_not_found");
+	ok(st->ops->cert_get(st, "no-such-cert", &c) == SRV_ST_NOT_FOUND,
+	   "cert_get_unknown_not_found");
 	ok(st->ops->cert_list(st, &certs, &n) == SRV_ST_OK && n == 2, "cert_list_all");
 	srv_cert_list_free(certs, n);
 }
@@ -521,7 +526,8 @@ static void test_signers(srv_store *st)
 	   "signer_update_clears_policy");
 	srv_signer_clear(&s);
 	upd.name = "alpha";
-	ok(st->ops->signer_update(st, &upd) == SRV_ST_CONFLICT, "signer_update_name_taken_conflict");
+	ok(st->ops->signer_update(st, &upd) == SRV_ST_CONFLICT,
+	   "signer_update_name_taken_conflict");
 	rs_strlcpy(upd.id, "no-such-signer", sizeof(upd.id));
 	upd.name = "zulu";
 	ok(st->ops->signer_update(st, &upd) == SRV_ST_NOT_FOUND, "signer_update_unknown_not_found");
@@ -534,7 +540,8 @@ static void test_members(srv_store *st)
 	size_t n = 0;
 
 	ok(st->ops->member_set(st, ID_S_BRAVO, ID_ALICE, SRV_ROLE_AUDITOR) == SRV_ST_OK &&
-		   st->ops->member_set(st, ID_S_CHARLIE, ID_ALICE, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
+		   st->ops->member_set(st, ID_S_CHARLIE, ID_ALICE, SRV_ROLE_OPERATOR) ==
+			   SRV_ST_OK &&
 		   st->ops->member_set(st, ID_S_ECHO, ID_ALICE, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
 		   st->ops->member_set(st, ID_S_CHARLIE, ID_CI, SRV_ROLE_AUDITOR) == SRV_ST_OK,
 	   "member_set_ok");
@@ -547,7 +554,8 @@ static void test_members(srv_store *st)
 		   st->ops->member_role(st, ID_S_CHARLIE, ID_CI, &r) == SRV_ST_OK &&
 		   r == SRV_ROLE_OPERATOR,
 	   "member_set_changes_role");
-	ok(st->ops->member_set(st, "no-such-signer", ID_ALICE, SRV_ROLE_OPERATOR) == SRV_ST_NOT_FOUND,
+	ok(st->ops->member_set(st, "no-such-signer", ID_ALICE, SRV_ROLE_OPERATOR) ==
+		   SRV_ST_NOT_FOUND,
 	   "member_set_unknown_signer_not_found");
 	ok(st->ops->member_set(st, ID_S_ALPHA, "no-such-principal", SRV_ROLE_OPERATOR) ==
 		   SRV_ST_NOT_FOUND,
@@ -565,7 +573,8 @@ static void test_members(srv_store *st)
 	free(roles);
 	ok(st->ops->member_set(st, ID_S_ALPHA, ID_BOB, SRV_ROLE_AUDITOR) == SRV_ST_OK &&
 		   st->ops->member_delete(st, ID_S_ALPHA, ID_BOB) == SRV_ST_OK &&
-		   st->ops->member_role(st, ID_S_ALPHA, ID_BOB, &r) == SRV_ST_OK && r == SRV_ROLE_NONE,
+		   st->ops->member_role(st, ID_S_ALPHA, ID_BOB, &r) == SRV_ST_OK &&
+		   r == SRV_ROLE_NONE,
 	   "member_delete_removes_membership");
 	ok(st->ops->member_delete(st, ID_S_ALPHA, ID_BOB) == SRV_ST_NOT_FOUND,
 	   "member_delete_non_member_not_found");
@@ -657,7 +666,8 @@ static void test_operations(srv_store *st)
 		   s.last_signed_at == NOW + 10,
 	   "operation_insert_failed_leaves_last_signed_at");
 	srv_signer_clear(&s);
-	ok(st->ops->operation_insert(st, &o) == SRV_ST_CONFLICT, "operation_insert_duplicate_id_conflict");
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_CONFLICT,
+	   "operation_insert_duplicate_id_conflict");
 	/* same second as the last: order must still follow insertion */
 	for (int i = 3; i < 10; i++) {
 		snprintf(id, sizeof(id), "op-%s-%d", i % 2 ? "success" : "denied", i);
@@ -680,10 +690,10 @@ static void test_operations(srv_store *st)
 		   strcmp(v[1].id, "op-denied-8") == 0 && strcmp(v[9].id, "op-denied-0") == 0,
 	   "operation_list_newest_first");
 	ok(n == 10 && strcmp(v[0].signer_id, ID_S_BRAVO) == 0 &&
-		   strcmp(v[0].status, "success") == 0 && strcmp(v[0].algorithm, "ECDSA_SHA256") == 0 &&
-		   strlen(v[0].data_hash) == 64 && v[0].is_digest == 1 &&
-		   strcmp(v[0].actor_type, "identity") == 0 && strcmp(v[0].actor_id, ID_CI) == 0 &&
-		   strcmp(v[0].actor_name, "ci-build") == 0 &&
+		   strcmp(v[0].status, "success") == 0 &&
+		   strcmp(v[0].algorithm, "ECDSA_SHA256") == 0 && strlen(v[0].data_hash) == 64 &&
+		   v[0].is_digest == 1 && strcmp(v[0].actor_type, "identity") == 0 &&
+		   strcmp(v[0].actor_id, ID_CI) == 0 && strcmp(v[0].actor_name, "ci-build") == 0 &&
 		   strcmp(v[0].grant_id, "00000000-0000-4000-8000-000000000a01") == 0 &&
 		   strcmp(v[0].client_metadata, "{\"tool\":\"osslsigncode\"}") == 0 &&
 		   strcmp(v[0].source_ip, "192.0.2.7") == 0 && v[0].error_code[0] == '\0' &&
@@ -752,9 +762,10 @@ static void test_deletes(srv_store *st)
 	free(roles);
 	ok(st->ops->principal_delete(st, ID_CI) == SRV_ST_OK &&
 		   sql_int("SELECT count(*) FROM secrets") == 0 &&
-		   st->ops->secret_lookup(st, "cid-1",
-					  "5555555555555555555555555555555555555555555555555555555555555555",
-					  &p) == SRV_ST_NOT_FOUND,
+		   st->ops->secret_lookup(
+			   st, "cid-1",
+			   "5555555555555555555555555555555555555555555555555555555555555555",
+			   &p) == SRV_ST_NOT_FOUND,
 	   "principal_delete_cascades_secrets");
 	ok(st->ops->principal_delete(st, ID_BOB) == SRV_ST_NOT_FOUND,
 	   "principal_delete_unknown_not_found");
@@ -829,8 +840,10 @@ static void test_reopen_keeps_data(void)
 	srv_operation *v = NULL;
 
 	memset(&s, 0, sizeof(s));
-	ok(st && st->ops->signer_get(st, "bravo", &s) == SRV_ST_OK && s.last_signed_at == NOW + 20 &&
-		   st->ops->operation_list(st, ID_S_BRAVO, NULL, 0, 1, &v, &n, &total) == SRV_ST_OK &&
+	ok(st && st->ops->signer_get(st, "bravo", &s) == SRV_ST_OK &&
+		   s.last_signed_at == NOW + 20 &&
+		   st->ops->operation_list(st, ID_S_BRAVO, NULL, 0, 1, &v, &n, &total) ==
+			   SRV_ST_OK &&
 		   total == 10,
 	   "reopen_keeps_data");
 	srv_signer_clear(&s);

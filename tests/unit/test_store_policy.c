@@ -128,7 +128,8 @@ static int setup_fixtures(srv_store *st)
 	       add_principal(st, ID_BOB, "user", "bob") == SRV_ST_OK &&
 	       add_principal(st, ID_CAROL, "user", "carol") == SRV_ST_OK &&
 	       add_principal(st, ID_CI, "identity", "ci-build") == SRV_ST_OK &&
-	       st->ops->key_insert(st, &k) == SRV_ST_OK && st->ops->cert_insert(st, &c) == SRV_ST_OK &&
+	       st->ops->key_insert(st, &k) == SRV_ST_OK &&
+	       st->ops->cert_insert(st, &c) == SRV_ST_OK &&
 	       add_signer(st, ID_S1, "alpha") == SRV_ST_OK &&
 	       add_signer(st, ID_S2, "bravo") == SRV_ST_OK &&
 	       add_signer(st, ID_S3, "charlie") == SRV_ST_OK &&
@@ -257,7 +258,8 @@ static void test_schema(void)
 	ok(srv_sqlite_schema_version() >= 2 &&
 		   sql_int("PRAGMA user_version") == srv_sqlite_schema_version(),
 	   "migrations_bring_user_version_to_the_latest");
-	ok(sql_int("SELECT count(*) FROM pragma_table_info('operations') WHERE name = 'approval'") == 1,
+	ok(sql_int("SELECT count(*) FROM pragma_table_info('operations') WHERE name = "
+		   "'approval'") == 1,
 	   "migration_3_adds_operations_approval");
 	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
 		   "('policies','policy_approvers','requests','decisions','grants','audit')") == 6,
@@ -290,10 +292,12 @@ static void test_policies(srv_store *st)
 	ok(st->ops->policy_get(st, "release", &got) == SRV_ST_OK && strcmp(got.id, ID_POL) == 0,
 	   "policy_get_by_name");
 	srv_policy_clear(&got);
-	ok(st->ops->policy_get(st, "nope", &got) == SRV_ST_NOT_FOUND, "policy_get_unknown_not_found");
+	ok(st->ops->policy_get(st, "nope", &got) == SRV_ST_NOT_FOUND,
+	   "policy_get_unknown_not_found");
 
 	fill_policy(&p, ID_POL2, "release", NULL, 0, 1);
-	ok(st->ops->policy_insert(st, &p) == SRV_ST_CONFLICT, "policy_insert_duplicate_name_conflict");
+	ok(st->ops->policy_insert(st, &p) == SRV_ST_CONFLICT,
+	   "policy_insert_duplicate_name_conflict");
 	fill_policy(&p, ID_POL2, "nightly", bad, 1, 1);
 	ok(st->ops->policy_insert(st, &p) == SRV_ST_NOT_FOUND &&
 		   st->ops->policy_get(st, ID_POL2, &got) == SRV_ST_NOT_FOUND,
@@ -315,13 +319,14 @@ static void test_policies(srv_store *st)
 	   "policy_update_round_trip_replaces_approvers");
 	srv_policy_clear(&got);
 	p.name = "release";
-	ok(st->ops->policy_update(st, &p) == SRV_ST_CONFLICT, "policy_update_duplicate_name_conflict");
+	ok(st->ops->policy_update(st, &p) == SRV_ST_CONFLICT,
+	   "policy_update_duplicate_name_conflict");
 	fill_policy(&p, ID_GONE, "ghost", NULL, 0, 1);
 	ok(st->ops->policy_update(st, &p) == SRV_ST_NOT_FOUND, "policy_update_unknown_not_found");
 
 	ok(st->ops->policy_list(st, &list, &n) == SRV_ST_OK && n == 2 &&
-		   strcmp(list[0].name, "nightly-builds") == 0 && strcmp(list[1].name, "release") == 0 &&
-		   list[1].n_approvers == 2,
+		   strcmp(list[0].name, "nightly-builds") == 0 &&
+		   strcmp(list[1].name, "release") == 0 && list[1].n_approvers == 2,
 	   "policy_list_sorted_by_name_with_approvers");
 	srv_policy_list_free(list, n);
 
@@ -337,10 +342,12 @@ static void test_policies(srv_store *st)
 	ok(st->ops->signer_update(st, &s) == SRV_ST_OK &&
 		   st->ops->policy_delete(st, ID_POL2) == SRV_ST_OK &&
 		   st->ops->policy_get(st, ID_POL2, &got) == SRV_ST_NOT_FOUND &&
-		   sql_int("SELECT count(*) FROM policy_approvers WHERE policy_id = '" ID_POL2 "'") == 0,
+		   sql_int("SELECT count(*) FROM policy_approvers WHERE policy_id = '" ID_POL2
+			   "'") == 0,
 	   "policy_delete_unused_removes_it_and_its_approvers");
 	srv_signer_clear(&s);
-	ok(st->ops->policy_delete(st, ID_POL2) == SRV_ST_NOT_FOUND, "policy_delete_unknown_not_found");
+	ok(st->ops->policy_delete(st, ID_POL2) == SRV_ST_NOT_FOUND,
+	   "policy_delete_unknown_not_found");
 }
 
 static void test_requests(srv_store *st)
@@ -352,11 +359,13 @@ static void test_requests(srv_store *st)
 		   add_request(st, 2, ID_S2, NOW + 600) == SRV_ST_OK &&
 		   add_request(st, 3, ID_S1, NOW + 100) == SRV_ST_OK,
 	   "request_insert_ok");
-	ok(add_request(st, 1, ID_S1, NOW + 600) == SRV_ST_CONFLICT, "request_insert_duplicate_id_conflict");
+	ok(add_request(st, 1, ID_S1, NOW + 600) == SRV_ST_CONFLICT,
+	   "request_insert_duplicate_id_conflict");
 	memset(&q, 0, sizeof(q));
 	ok(st->ops->request_get(st, "req-0001", NOW, &q) == SRV_ST_OK &&
 		   strcmp(q.signer_id, ID_S1) == 0 && strcmp(q.policy_id, ID_POL) == 0 &&
-		   strcmp(q.requester_id, ID_CI) == 0 && strcmp(q.requester_name, "ci-build") == 0 &&
+		   strcmp(q.requester_id, ID_CI) == 0 &&
+		   strcmp(q.requester_name, "ci-build") == 0 &&
 		   strcmp(q.justification, "release 1.2.3") == 0 && q.signings == 5 &&
 		   q.window == 3600 && strcmp(q.status, "pending") == 0 && q.approvals == 0 &&
 		   q.created_at == NOW && q.expires_at == NOW + 600 && q.closed_at == 0 &&
@@ -383,7 +392,8 @@ static void test_requests(srv_store *st)
 		   strcmp(q.status, "expired") == 0 && q.closed_at == NOW + 100,
 	   "request_expired_at_expires_at_closed_then");
 	srv_request_clear(&q);
-	ok(sql_int("SELECT count(*) FROM requests WHERE id = 'req-0003' AND status = 'expired'") == 1,
+	ok(sql_int("SELECT count(*) FROM requests WHERE id = 'req-0003' AND status = 'expired'") ==
+		   1,
 	   "request_expiry_is_persisted");
 	ok(st->ops->request_list(st, ID_S1, "expired", NOW + 100, &v, &n) == SRV_ST_OK && n == 1 &&
 		   strcmp(v[0].id, "req-0003") == 0,
@@ -402,8 +412,8 @@ static void test_decisions(srv_store *st)
 	size_t n = 0;
 
 	ok(decide(st, 1, ID_ALICE, 1, 1, 5, NOW, NOW + 3600, NOW + 1, &a) == SRV_ST_OK &&
-		   strcmp(a.status, "approved") == 0 && a.approvals == 1 && a.closed_at == NOW + 1 &&
-		   strcmp(a.grant_id, "grant-0001") == 0,
+		   strcmp(a.status, "approved") == 0 && a.approvals == 1 &&
+		   a.closed_at == NOW + 1 && strcmp(a.grant_id, "grant-0001") == 0,
 	   "approve_with_required_1_closes_request_with_grant");
 	srv_request_clear(&a);
 	ok(grant_status(st, "grant-0001", NOW + 1, &g) == SRV_ST_OK &&
@@ -499,7 +509,8 @@ static void test_grants(srv_store *st)
 	   "consume_returns_grant_used");
 	ok(st->ops->operation_list(st, ID_S1, NULL, 0, 10, &ops, &n, &total) == SRV_ST_OK &&
 		   total == 1 && strcmp(ops[0].id, "op-0001") == 0 &&
-		   strcmp(ops[0].grant_id, "grant-0001") == 0 && strcmp(ops[0].status, "success") == 0,
+		   strcmp(ops[0].grant_id, "grant-0001") == 0 &&
+		   strcmp(ops[0].status, "success") == 0,
 	   "consume_records_operation_with_grant_id");
 	srv_operation_list_free(ops, n);
 	memset(&s, 0, sizeof(s));
@@ -514,7 +525,8 @@ static void test_grants(srv_store *st)
 		   strcmp(g.status, "revoked") == 0 && g.revoked_at == NOW + 30,
 	   "grant_revoke_marks_revoked");
 	ok(st->ops->grant_find_active(st, ID_S1, ID_CI, NOW + 31, &g) == SRV_ST_NOT_FOUND &&
-		   consume(st, "op-0002", ID_S1, NOW + 31, gid) == SRV_ST_NOT_FOUND && gid[0] == '\0' &&
+		   consume(st, "op-0002", ID_S1, NOW + 31, gid) == SRV_ST_NOT_FOUND &&
+		   gid[0] == '\0' &&
 		   sql_int("SELECT count(*) FROM operations WHERE id = 'op-0002'") == 0,
 	   "revoked_grant_not_usable_nothing_written");
 	ok(st->ops->grant_revoke(st, "grant-0001", NOW + 32) == SRV_ST_CONFLICT,
@@ -568,11 +580,13 @@ static void test_grants(srv_store *st)
 	   "grant_list_by_signer_newest_first");
 	srv_grant_list_free(v, n);
 	ok(st->ops->grant_list(st, NULL, "expired", NULL, NOW + 402, &v, &n) == SRV_ST_OK &&
-		   n == 2 && strcmp(v[0].id, "grant-0011") == 0 && strcmp(v[1].id, "grant-0010") == 0,
+		   n == 2 && strcmp(v[0].id, "grant-0011") == 0 &&
+		   strcmp(v[1].id, "grant-0010") == 0,
 	   "grant_list_expired_is_derived");
 	srv_grant_list_free(v, n);
 	ok(st->ops->grant_list(st, NULL, "active", ID_CI, NOW + 402, &v, &n) == SRV_ST_OK &&
-		   n == 2 && strcmp(v[0].id, "grant-0012") == 0 && strcmp(v[1].id, "grant-0005") == 0,
+		   n == 2 && strcmp(v[0].id, "grant-0012") == 0 &&
+		   strcmp(v[1].id, "grant-0005") == 0,
 	   "grant_list_active_by_grantee");
 	srv_grant_list_free(v, n);
 	ok(st->ops->grant_list(st, NULL, NULL, ID_ALICE, NOW, &v, &n) == SRV_ST_OK && n == 0 &&
@@ -702,7 +716,8 @@ static void test_audit(srv_store *st)
 		rs_strlcpy(a.actor_id, i == 4 ? ID_ADMIN : ID_ALICE, sizeof(a.actor_id));
 		a.actor_name = i == 0 ? "alice-at-the-time" : NULL;
 		rs_strlcpy(a.action, actions[i], sizeof(a.action));
-		rs_strlcpy(a.object_type, strncmp(actions[i], "grant", 5) == 0 ? "grant" : "request",
+		rs_strlcpy(a.object_type,
+			   strncmp(actions[i], "grant", 5) == 0 ? "grant" : "request",
 			   sizeof(a.object_type));
 		snprintf(a.object_id, sizeof(a.object_id), "obj-%d", i);
 		a.detail = i == 2 ? "{\"comment\":\"ok\"}" : NULL;
