@@ -37,7 +37,7 @@ srv_err api_audit_list(srv_req *r, cJSON **out)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->audit_list(r->ctx->store, offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the audit log");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the audit log");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "events");
 	for (size_t i = 0; i < n; i++) {

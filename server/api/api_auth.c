@@ -28,7 +28,7 @@ static srv_err add_token(srv_req *r, const char *principal_id, const char *prefi
 {
 	char tok[SRV_TOKEN_LEN], hash[65];
 	if (srv_auth_new_secret(prefix, tok) != 0)
-		return srv_fail(r, SRV_E_INTERNAL, "no randomness for a token");
+		return srv_fail(r, SRV_R_INTERNAL, "no randomness for a token");
 	srv_auth_hash(tok, hash);
 	srv_st_rc rc =
 		r->ctx->store->ops->token_insert(r->ctx->store, hash, principal_id, kind, expires);
@@ -36,7 +36,7 @@ static srv_err add_token(srv_req *r, const char *principal_id, const char *prefi
 		cJSON_AddStringToObject(o, field, tok);
 	rs_wipe(tok, sizeof(tok));
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot store the token");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot store the token");
 	return SRV_OK;
 }
 
@@ -50,7 +50,7 @@ srv_err api_login(srv_req *r, cJSON **out)
 		return r->err;
 	if (rs_json_str(j, "clientId", 1, 64, &cid) != RS_JSON_OK ||
 	    rs_json_str(j, "clientSecret", 1, 256, &secret) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "clientId and clientSecret are required strings");
 		goto out;
 	}
@@ -58,11 +58,12 @@ srv_err api_login(srv_req *r, cJSON **out)
 	srv_auth_hash(secret, hash);
 	srv_st_rc rc = r->ctx->store->ops->secret_lookup(r->ctx->store, cid, hash, &p);
 	if (rc == SRV_ST_NOT_FOUND) {
-		e = srv_fail(r, SRV_E_UNAUTHORIZED, "unknown clientId or wrong clientSecret");
+		e = srv_fail(r, SRV_R_INVALID_CREDENTIALS,
+			     "unknown clientId or wrong clientSecret");
 		goto out;
 	}
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot check the credentials");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot check the credentials");
 		goto out;
 	}
 	long long ttl = r->ctx->access_token_ttl;
@@ -123,21 +124,21 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 		return r->err;
 	if (rs_json_str(j, "type", 1, 16, &type) != RS_JSON_OK ||
 	    (strcmp(type, "user") != 0 && strcmp(type, "identity") != 0)) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "type must be \"user\" or \"identity\"");
+		e = srv_fail(r, SRV_R_INVALID_FIELD, "type must be \"user\" or \"identity\"");
 		goto out;
 	}
 	if (rs_json_str(j, "name", 1, 64, &name) != RS_JSON_OK || !valid_principal_name(name)) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "name must be 1-64 letters, digits or - _ . @, starting with a letter "
 			     "or digit");
 		goto out;
 	}
 	if (rs_json_bool(j, "admin", 0, &admin) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "admin must be a boolean");
+		e = srv_fail(r, SRV_R_INVALID_FIELD, "admin must be a boolean");
 		goto out;
 	}
 	if (rs_uuid(p.id) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 		goto out;
 	}
 	rs_strlcpy(p.type, type, sizeof(p.type));
@@ -146,28 +147,29 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 	p.created_at = time(NULL);
 	int identity = strcmp(type, "identity") == 0;
 	if (identity && rs_uuid(p.client_id) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for a client id");
+		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for a client id");
 		goto out;
 	}
 	srv_st_rc rc = st->ops->principal_insert(st, &p);
 	if (rc == SRV_ST_CONFLICT) {
-		e = srv_fail(r, SRV_E_CONFLICT, "a principal named \"%s\" exists", name);
+		e = srv_fail(r, SRV_R_NAME_TAKEN, "a principal named \"%s\" exists", name);
 		goto out;
 	}
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot store the principal");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the principal");
 		goto out;
 	}
 	*out = principal_json(&p);
 	if (identity) {
 		if (srv_auth_new_secret("rss_", secret) != 0) {
-			e = srv_fail(r, SRV_E_INTERNAL, "no randomness for a secret");
+			e = srv_fail(r, SRV_R_INTERNAL, "no randomness for a secret");
 			goto out;
 		}
 		srv_auth_hash(secret, hash);
 		rc = st->ops->secret_set(st, p.id, p.client_id, hash);
 		if (rc != SRV_ST_OK) {
-			e = srv_fail(r, srv_err_from_store(rc), "cannot store the client secret");
+			e = srv_fail(r, srv_reason_from_store(rc),
+				     "cannot store the client secret");
 			goto out;
 		}
 		cJSON_AddStringToObject(*out, "clientSecret", secret);
@@ -196,7 +198,7 @@ srv_err api_principal_list(srv_req *r, cJSON **out)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->principal_list(r->ctx->store, &v, &n);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot list principals");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot list principals");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "principals");
 	for (size_t i = offset; i < n && i - offset < limit; i++)
@@ -211,12 +213,12 @@ static srv_err load_principal(srv_req *r, srv_principal *p)
 {
 	srv_st_rc rc = r->ctx->store->ops->principal_get(r->ctx->store, r->params[0], p);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_NOT_FOUND, "no principal \"%s\"", r->params[0]);
+		return srv_fail(r, SRV_R_NOT_FOUND, "no principal \"%s\"", r->params[0]);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the principal");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the principal");
 	if (!r->actor.admin && strcmp(p->id, r->actor.id) != 0) {
 		srv_principal_clear(p);
-		return srv_fail(r, SRV_E_PERMISSION, "only admins may read other principals");
+		return srv_fail(r, SRV_R_ADMIN_REQUIRED, "only admins may read other principals");
 	}
 	return SRV_OK;
 }
@@ -238,12 +240,12 @@ srv_err api_principal_delete(srv_req *r, cJSON **out)
 		return r->err;
 	if (strcmp(p.id, r->actor.id) == 0) {
 		srv_principal_clear(&p);
-		return srv_fail(r, SRV_E_CONFLICT, "a principal cannot delete itself");
+		return srv_fail(r, SRV_R_SELF_DELETE, "a principal cannot delete itself");
 	}
 	srv_st_rc rc = r->ctx->store->ops->principal_delete(r->ctx->store, p.id);
 	if (rc != SRV_ST_OK) {
 		srv_principal_clear(&p);
-		return srv_fail(r, srv_err_from_store(rc), "cannot delete the principal");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot delete the principal");
 	}
 	rs_info("principal %s deleted by %s", p.name, r->actor.name);
 	*out = principal_json(&p);
@@ -258,7 +260,7 @@ srv_err api_principal_token(srv_req *r, cJSON **out)
 		return r->err;
 	if (strcmp(p.type, "user") != 0) {
 		srv_principal_clear(&p);
-		return srv_fail(r, SRV_E_BAD_REQUEST,
+		return srv_fail(r, SRV_R_INVALID_FIELD,
 				"machine identities log in with their client secret");
 	}
 	*out = principal_json(&p);

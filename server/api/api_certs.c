@@ -30,7 +30,7 @@ static srv_err store_cert(srv_req *r, const srv_key *k, srv_cert_info *ci, cJSON
 {
 	srv_cert c = {0};
 	if (rs_uuid(c.id) != 0)
-		return srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		return srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 	rs_strlcpy(c.key_id, k->id, sizeof(c.key_id));
 	c.key_alg = k->alg;
 	c.common_name = ci->common_name;
@@ -42,7 +42,7 @@ static srv_err store_cert(srv_req *r, const srv_key *k, srv_cert_info *ci, cJSON
 	c.created_at = time(NULL);
 	srv_st_rc rc = r->ctx->store->ops->cert_insert(r->ctx->store, &c);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot store the certificate");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot store the certificate");
 	rs_info("certificate %s (CN=%s, key %s) stored by %s", c.id, c.common_name, k->name,
 		r->actor.name);
 	*out = cert_json(&c);
@@ -63,24 +63,24 @@ srv_err api_cert_import(srv_req *r, cJSON **out)
 		return r->err;
 	if (rs_json_str(j, "certificatePem", 1, 32768, &pem) != RS_JSON_OK ||
 	    rs_json_str(j, "chainPem", 0, 65536, &chain) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "certificatePem (and optional chainPem) must be PEM strings");
 		goto out;
 	}
 	if (srv_pki_parse_cert(pem, chain, &ci, err, sizeof(err)) != 0) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "%s",
+		e = srv_fail(r, SRV_R_INVALID_CERTIFICATE, "%s",
 			     err[0] ? err : "the certificate is invalid");
 		goto out;
 	}
 	srv_st_rc rc = st->ops->key_find_spki(st, ci.spki, ci.spki_len, &k);
 	if (rc == SRV_ST_NOT_FOUND ||
 	    (rc == SRV_ST_OK && srv_hsm_key_exists(r->ctx->hsm, k.ckid) != SRV_HSM_OK)) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_UNKNOWN_KEY,
 			     "the certificate's public key matches no key in the token");
 		goto out;
 	}
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot read keys");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot read keys");
 		goto out;
 	}
 	e = store_cert(r, &k, &ci, out);
@@ -97,23 +97,23 @@ static srv_err issue_validity(srv_req *r, const cJSON *j, time_t *nb, time_t *na
 	long long days = 365;
 	const char *snb = NULL, *sna = NULL;
 	if (rs_json_int(j, "ttlDays", 0, 1, 3650, &days) != RS_JSON_OK)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "ttlDays must be between 1 and 3650");
+		return srv_fail(r, SRV_R_INVALID_FIELD, "ttlDays must be between 1 and 3650");
 	if (rs_json_str(j, "notBefore", 0, 40, &snb) != RS_JSON_OK ||
 	    rs_json_str(j, "notAfter", 0, 40, &sna) != RS_JSON_OK)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "notBefore and notAfter must be strings");
+		return srv_fail(r, SRV_R_INVALID_FIELD, "notBefore and notAfter must be strings");
 	time_t now = time(NULL);
 	*nb = now - 300; /* tolerate clocks a little behind ours */
 	*na = now + (time_t)days * 86400;
 	if (snb && rs_time_parse(snb, nb) != 0)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "notBefore is not an RFC 3339 time");
+		return srv_fail(r, SRV_R_INVALID_FIELD, "notBefore is not an RFC 3339 time");
 	if (sna && rs_time_parse(sna, na) != 0)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "notAfter is not an RFC 3339 time");
+		return srv_fail(r, SRV_R_INVALID_FIELD, "notAfter is not an RFC 3339 time");
 	if (*na <= *nb)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "notAfter must be after notBefore");
+		return srv_fail(r, SRV_R_INVALID_FIELD, "notAfter must be after notBefore");
 	if (*na > r->ctx->ca_not_after) {
 		char ca[RS_TIME_LEN];
 		rs_time_format(r->ctx->ca_not_after, ca);
-		return srv_fail(r, SRV_E_BAD_REQUEST,
+		return srv_fail(r, SRV_R_OUTLIVES_CA,
 				"the certificate would outlive the built-in CA (valid until %s)",
 				ca);
 	}
@@ -143,7 +143,7 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 		return r->err;
 	if (rs_json_str(j, "keyId", 1, 64, &key_id) != RS_JSON_OK ||
 	    rs_json_str(j, "commonName", 1, 64, &cn) != RS_JSON_OK || !*cn) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "keyId and commonName (1-64 characters) are required");
 		goto out;
 	}
@@ -151,17 +151,17 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 		goto out;
 	srv_st_rc rc = st->ops->key_get(st, key_id, &k);
 	if (rc == SRV_ST_NOT_FOUND) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "keyId \"%s\" names no key", key_id);
+		e = srv_fail(r, SRV_R_UNKNOWN_REFERENCE, "keyId \"%s\" names no key", key_id);
 		goto out;
 	}
 	if (rc == SRV_ST_OK)
 		rc = st->ops->key_get(st, r->ctx->ca_key_id, &ca);
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot read the keys");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot read the keys");
 		goto out;
 	}
 	if (strcmp(k.id, ca.id) == 0) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "the CA's own key cannot get a code-signing certificate");
 		goto out;
 	}
@@ -171,13 +171,13 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 	int prc = srv_pki_issue(r->ctx->hsm, &pca, r->ctx->ca_cert_pem, &pk, cn, nb, na, &pem, err,
 				sizeof(err));
 	if (prc != SRV_PKI_OK) {
-		e = srv_fail(r, srv_err_from_pki(prc), "%s",
+		e = srv_fail(r, srv_reason_from_pki(prc), "%s",
 			     err[0] ? err : "cannot issue the certificate");
 		goto out;
 	}
 	/* what was just issued must pass the checks an import would */
 	if (srv_pki_parse_cert(pem, r->ctx->ca_cert_pem, &ci, err, sizeof(err)) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "the issued certificate fails its own checks: %s",
+		e = srv_fail(r, SRV_R_INTERNAL, "the issued certificate fails its own checks: %s",
 			     err);
 		goto out;
 	}
@@ -199,7 +199,7 @@ srv_err api_cert_list(srv_req *r, cJSON **out)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->cert_list(r->ctx->store, &v, &n);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot list certificates");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot list certificates");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "certificates");
 	for (size_t i = offset; i < n && i - offset < limit; i++)
@@ -214,9 +214,9 @@ srv_err api_cert_get(srv_req *r, cJSON **out)
 	srv_cert c = {0};
 	srv_st_rc rc = r->ctx->store->ops->cert_get(r->ctx->store, r->params[0], &c);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_NOT_FOUND, "no certificate \"%s\"", r->params[0]);
+		return srv_fail(r, SRV_R_NOT_FOUND, "no certificate \"%s\"", r->params[0]);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the certificate");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the certificate");
 	*out = cert_json(&c);
 	srv_cert_clear(&c);
 	return SRV_OK;

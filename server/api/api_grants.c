@@ -31,7 +31,7 @@ static int may_see(srv_req *r, const srv_grant *g)
 	if (r->actor.admin || strcmp(g->grantee_id, r->actor.id) == 0)
 		return 1;
 	srv_role role = SRV_ROLE_NONE;
-	return srv_auth_signer_role(r->ctx->store, &r->actor, g->signer_id, &role) == SRV_OK &&
+	return srv_auth_signer_role(r->ctx->store, &r->actor, g->signer_id, &role) == SRV_R_NONE &&
 	       role != SRV_ROLE_NONE;
 }
 
@@ -46,7 +46,7 @@ srv_err api_grant_list(srv_req *r, cJSON **out)
 	srv_st_rc rc = r->ctx->store->ops->grant_list(r->ctx->store, signer, status, NULL,
 						      time(NULL), &v, &n);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot list grants");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot list grants");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "grants");
 	size_t shown = 0;
@@ -84,20 +84,21 @@ srv_err api_grant_revoke(srv_req *r, cJSON **out)
 	time_t now = time(NULL);
 	srv_st_rc rc = r->ctx->store->ops->grant_get(r->ctx->store, r->params[0], now, &g);
 	if (rc != SRV_ST_OK && rc != SRV_ST_NOT_FOUND)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the grant");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the grant");
 	int revoker = rc == SRV_ST_OK && may_revoke(r, &g);
 	if (rc == SRV_ST_NOT_FOUND || (!revoker && !may_see(r, &g)))
-		return srv_fail(r, SRV_E_NOT_FOUND, "no grant \"%s\"", r->params[0]);
+		return srv_fail(r, SRV_R_NOT_FOUND, "no grant \"%s\"", r->params[0]);
 	if (!revoker)
-		return srv_fail(r, SRV_E_PERMISSION,
+		return srv_fail(r, SRV_R_NOT_APPROVER,
 				"only admins and the policy's approvers revoke grants");
 	rc = r->ctx->store->ops->grant_revoke(r->ctx->store, g.id, now);
 	if (rc == SRV_ST_CONFLICT)
-		return srv_fail(r, SRV_E_CONFLICT, "grant %s is %s, not active", g.id, g.status);
+		return srv_fail(r, SRV_R_STATE_CONFLICT, "grant %s is %s, not active", g.id,
+				g.status);
 	if (rc == SRV_ST_OK)
 		rc = r->ctx->store->ops->grant_get(r->ctx->store, g.id, now, &g);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot revoke the grant");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot revoke the grant");
 	*out = grant_json(&g);
 	api_audit(r, "grant.revoke", "grant", g.id, NULL);
 	rs_info("grant %s revoked by %s", g.id, r->actor.name);

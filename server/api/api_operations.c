@@ -45,14 +45,14 @@ srv_err api_operation_list(srv_req *r, cJSON **out)
 	const char *status = srv_query(r, "status");
 	if (status && strcmp(status, "success") != 0 && strcmp(status, "denied") != 0 &&
 	    strcmp(status, "failed") != 0)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "status must be success, denied or failed");
+		return srv_fail(r, SRV_R_INVALID_QUERY, "status must be success, denied or failed");
 	if (api_signer_load(r, SRV_ROLE_AUDITOR, &s, NULL) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->operation_list(r->ctx->store, s.id, status, offset,
 							  limit, &v, &n, &total);
 	srv_signer_clear(&s);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the signing history");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signing history");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "operations");
 	for (size_t i = 0; i < n; i++)

@@ -41,11 +41,11 @@ static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
 	srv_store *st = r->ctx->store;
 	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
 	    cJSON_GetArraySize(arr) > MAX_APPROVERS)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "approvers must list 1 to %d principals",
+		return srv_fail(r, SRV_R_INVALID_FIELD, "approvers must list 1 to %d principals",
 				MAX_APPROVERS);
 	srv_id *ids = calloc((size_t)cJSON_GetArraySize(arr), sizeof(srv_id));
 	if (!ids)
-		return srv_fail(r, SRV_E_INTERNAL, "out of memory");
+		return srv_fail(r, SRV_R_INTERNAL, "out of memory");
 	size_t n = 0;
 	const cJSON *it;
 	cJSON_ArrayForEach (it, arr) {
@@ -53,7 +53,8 @@ static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
 		if (!cJSON_IsString(it) || strlen(it->valuestring) > 64 ||
 		    st->ops->principal_get(st, it->valuestring, &u) != SRV_ST_OK) {
 			free(ids);
-			return srv_fail(r, SRV_E_BAD_REQUEST, "approver \"%s\" names no principal",
+			return srv_fail(r, SRV_R_UNKNOWN_REFERENCE,
+					"approver \"%s\" names no principal",
 					cJSON_IsString(it) ? it->valuestring : "?");
 		}
 		int user = strcmp(u.type, "user") == 0, dup = 0;
@@ -64,7 +65,7 @@ static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
 		srv_principal_clear(&u);
 		if (!user) {
 			free(ids);
-			return srv_fail(r, SRV_E_BAD_REQUEST,
+			return srv_fail(r, SRV_R_INVALID_FIELD,
 					"approver \"%s\" is a machine identity; only users approve",
 					it->valuestring);
 		}
@@ -82,7 +83,8 @@ static srv_err read_policy(srv_req *r, const cJSON *j, srv_policy *p, int create
 	long long v;
 	int b;
 	if (rs_json_str(j, "name", create, 64, &name) != RS_JSON_OK || (name && !rs_is_slug(name)))
-		return srv_fail(r, SRV_E_BAD_REQUEST, "name must match ^[a-z0-9][a-z0-9-]{0,63}$");
+		return srv_fail(r, SRV_R_INVALID_FIELD,
+				"name must match ^[a-z0-9][a-z0-9-]{0,63}$");
 	if (name) {
 		free(p->name);
 		p->name = strdup(name);
@@ -93,37 +95,37 @@ static srv_err read_policy(srv_req *r, const cJSON *j, srv_policy *p, int create
 			return r->err;
 	v = p->required_approvals ? p->required_approvals : 1;
 	if (rs_json_int(j, "requiredApprovals", 0, 1, MAX_APPROVERS, &v) != RS_JSON_OK)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "requiredApprovals must be at least 1");
+		return srv_fail(r, SRV_R_INVALID_FIELD, "requiredApprovals must be at least 1");
 	p->required_approvals = (int)v;
 	if ((size_t)p->required_approvals > p->n_approvers)
-		return srv_fail(r, SRV_E_BAD_REQUEST,
+		return srv_fail(r, SRV_R_INVALID_FIELD,
 				"requiredApprovals (%d) exceeds the number of approvers (%zu)",
 				p->required_approvals, p->n_approvers);
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "constraints");
 	if (c || create) {
 		if (!cJSON_IsObject(c))
-			return srv_fail(r, SRV_E_BAD_REQUEST,
+			return srv_fail(r, SRV_R_INVALID_FIELD,
 					"constraints must be an object with maxSignings and/or "
 					"maxWindowDuration");
 		long long ms = 0, mw = 0;
 		if (rs_json_int(c, "maxSignings", 0, 1, 1000000000, &ms) != RS_JSON_OK ||
 		    rs_json_int(c, "maxWindowDuration", 0, 1, 315360000, &mw) != RS_JSON_OK)
 			return srv_fail(
-				r, SRV_E_BAD_REQUEST,
+				r, SRV_R_INVALID_FIELD,
 				"maxSignings and maxWindowDuration must be positive whole numbers");
 		if (!ms && !mw)
-			return srv_fail(r, SRV_E_BAD_REQUEST,
+			return srv_fail(r, SRV_R_INVALID_FIELD,
 					"constraints need maxSignings, maxWindowDuration or both");
 		p->max_signings = ms;
 		p->max_window = mw;
 	}
 	v = p->request_ttl ? p->request_ttl : 86400;
 	if (rs_json_int(j, "requestTtl", 0, 1, 31536000, &v) != RS_JSON_OK)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "requestTtl must be 1 to 31536000 seconds");
+		return srv_fail(r, SRV_R_INVALID_FIELD, "requestTtl must be 1 to 31536000 seconds");
 	p->request_ttl = v;
 	b = p->bypass_identities;
 	if (rs_json_bool(j, "bypassForMachineIdentities", 0, &b) != RS_JSON_OK)
-		return srv_fail(r, SRV_E_BAD_REQUEST,
+		return srv_fail(r, SRV_R_INVALID_FIELD,
 				"bypassForMachineIdentities must be a boolean");
 	p->bypass_identities = b;
 	return SRV_OK;
@@ -139,17 +141,17 @@ srv_err api_policy_create(srv_req *r, cJSON **out)
 	if ((e = read_policy(r, j, &p, 1)) != SRV_OK)
 		goto out;
 	if (rs_uuid(p.id) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 		goto out;
 	}
 	p.created_at = p.updated_at = time(NULL);
 	srv_st_rc rc = r->ctx->store->ops->policy_insert(r->ctx->store, &p);
 	if (rc == SRV_ST_CONFLICT) {
-		e = srv_fail(r, SRV_E_CONFLICT, "a policy named \"%s\" exists", p.name);
+		e = srv_fail(r, SRV_R_NAME_TAKEN, "a policy named \"%s\" exists", p.name);
 		goto out;
 	}
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot store the policy");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the policy");
 		goto out;
 	}
 	*out = api_policy_json(&p);
@@ -167,7 +169,7 @@ srv_err api_policy_list(srv_req *r, cJSON **out)
 	size_t n = 0;
 	srv_st_rc rc = r->ctx->store->ops->policy_list(r->ctx->store, &v, &n);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot list policies");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot list policies");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "policies");
 	for (size_t i = 0; i < n; i++)
@@ -181,9 +183,9 @@ srv_err api_policy_load(srv_req *r, const char *id, srv_policy *p)
 {
 	srv_st_rc rc = r->ctx->store->ops->policy_get(r->ctx->store, id, p);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_NOT_FOUND, "no signing policy \"%s\"", id);
+		return srv_fail(r, SRV_R_NOT_FOUND, "no signing policy \"%s\"", id);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the policy");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the policy");
 	return SRV_OK;
 }
 
@@ -210,11 +212,11 @@ srv_err api_policy_update(srv_req *r, cJSON **out)
 	p.updated_at = time(NULL);
 	srv_st_rc rc = r->ctx->store->ops->policy_update(r->ctx->store, &p);
 	if (rc == SRV_ST_CONFLICT) {
-		e = srv_fail(r, SRV_E_CONFLICT, "a policy named \"%s\" exists", p.name);
+		e = srv_fail(r, SRV_R_NAME_TAKEN, "a policy named \"%s\" exists", p.name);
 		goto out;
 	}
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot update the policy");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot update the policy");
 		goto out;
 	}
 	*out = api_policy_json(&p);
@@ -233,9 +235,9 @@ srv_err api_policy_delete(srv_req *r, cJSON **out)
 	srv_st_rc rc = r->ctx->store->ops->policy_delete(r->ctx->store, p.id);
 	srv_err e = SRV_OK;
 	if (rc == SRV_ST_CONFLICT)
-		e = srv_fail(r, SRV_E_CONFLICT, "policy %s is used by a signer", p.name);
+		e = srv_fail(r, SRV_R_IN_USE, "policy %s is used by a signer", p.name);
 	else if (rc != SRV_ST_OK)
-		e = srv_fail(r, srv_err_from_store(rc), "cannot delete the policy");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot delete the policy");
 	else {
 		*out = api_policy_json(&p);
 		api_audit(r, "policy.delete", "policy", p.id, NULL);

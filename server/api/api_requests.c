@@ -59,7 +59,8 @@ static int may_see(srv_req *r, const srv_request *q)
 		yes = is_approver(&p, r->actor.id);
 	srv_policy_clear(&p);
 	srv_role role = SRV_ROLE_NONE;
-	if (!yes && srv_auth_signer_role(r->ctx->store, &r->actor, q->signer_id, &role) == SRV_OK)
+	if (!yes &&
+	    srv_auth_signer_role(r->ctx->store, &r->actor, q->signer_id, &role) == SRV_R_NONE)
 		yes = role != SRV_ROLE_NONE;
 	return yes;
 }
@@ -71,16 +72,16 @@ static srv_err read_wanted(srv_req *r, const cJSON *j, const srv_policy *p, srv_
 	long long s = 0, w = 0;
 	if (rs_json_int(j, "requestedSignings", 0, 1, 1000000000, &s) != RS_JSON_OK ||
 	    rs_json_int(j, "requestedWindowDuration", 0, 1, 315360000, &w) != RS_JSON_OK)
-		return srv_fail(r, SRV_E_BAD_REQUEST,
+		return srv_fail(r, SRV_R_INVALID_FIELD,
 				"requestedSignings and requestedWindowDuration must be positive "
 				"whole numbers");
 	if (p->max_signings && s > p->max_signings)
-		return srv_fail(r, SRV_E_BAD_REQUEST,
+		return srv_fail(r, SRV_R_EXCEEDS_POLICY,
 				"requestedSignings exceeds the policy's maxSignings (%lld)",
 				p->max_signings);
 	if (p->max_window && w > p->max_window)
 		return srv_fail(
-			r, SRV_E_BAD_REQUEST,
+			r, SRV_R_EXCEEDS_POLICY,
 			"requestedWindowDuration exceeds the policy's maxWindowDuration (%lld)",
 			p->max_window);
 	q->signings = s ? s : p->max_signings;
@@ -101,20 +102,21 @@ srv_err api_request_create(srv_req *r, cJSON **out)
 	if ((e = api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL)) != SRV_OK)
 		goto out;
 	if (!s.policy_id[0]) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_NO_POLICY,
 			     "signer %s has no signing policy: it signs without approval", s.name);
 		goto out;
 	}
 	if ((e = api_policy_load(r, s.policy_id, &p)) != SRV_OK)
 		goto out;
 	if (rs_json_str(j, "justification", 1, 1024, &why) != RS_JSON_OK || !*why) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "justification (1-1024 characters) is required");
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
+			     "justification (1-1024 characters) is required");
 		goto out;
 	}
 	if ((e = read_wanted(r, j, &p, &q)) != SRV_OK)
 		goto out;
 	if (rs_uuid(q.id) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 		goto out;
 	}
 	memcpy(q.signer_id, s.id, sizeof(q.signer_id));
@@ -127,7 +129,7 @@ srv_err api_request_create(srv_req *r, cJSON **out)
 	q.expires_at = q.created_at + p.request_ttl;
 	srv_st_rc rc = r->ctx->store->ops->request_insert(r->ctx->store, &q);
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot store the request");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the request");
 		goto out;
 	}
 	*out = request_json(&q);
@@ -148,12 +150,12 @@ static srv_err load_request(srv_req *r, srv_request *q)
 {
 	srv_st_rc rc = r->ctx->store->ops->request_get(r->ctx->store, r->params[0], time(NULL), q);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_NOT_FOUND, "no signing request \"%s\"", r->params[0]);
+		return srv_fail(r, SRV_R_NOT_FOUND, "no signing request \"%s\"", r->params[0]);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the request");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the request");
 	if (!may_see(r, q)) {
 		srv_request_clear(q);
-		return srv_fail(r, SRV_E_NOT_FOUND, "no signing request \"%s\"", r->params[0]);
+		return srv_fail(r, SRV_R_NOT_FOUND, "no signing request \"%s\"", r->params[0]);
 	}
 	return SRV_OK;
 }
@@ -201,7 +203,7 @@ srv_err api_request_list(srv_req *r, cJSON **out)
 	srv_st_rc rc =
 		r->ctx->store->ops->request_list(r->ctx->store, signer, status, time(NULL), &v, &n);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot list requests");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot list requests");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "requests");
 	size_t shown = 0;
@@ -226,7 +228,7 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 	if (!j)
 		return r->err;
 	if (rs_json_str(j, "comment", 0, 1024, &comment) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "comment must be a string of at most 1024 characters");
 		goto out;
 	}
@@ -234,12 +236,12 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 	    (e = api_policy_load(r, q.policy_id, &p)) != SRV_OK)
 		goto out;
 	if (strcmp(r->actor.type, "user") != 0 || !is_approver(&p, r->actor.id)) {
-		e = srv_fail(r, SRV_E_PERMISSION, "%s is not an approver of policy %s",
+		e = srv_fail(r, SRV_R_NOT_APPROVER, "%s is not an approver of policy %s",
 			     r->actor.name, p.name);
 		goto out;
 	}
 	if (strcmp(q.requester_id, r->actor.id) == 0) {
-		e = srv_fail(r, SRV_E_PERMISSION, "nobody approves their own request");
+		e = srv_fail(r, SRV_R_OWN_REQUEST, "nobody approves their own request");
 		goto out;
 	}
 	time_t now = time(NULL);
@@ -254,7 +256,7 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 		       .created_at = now,
 		       .expires_at = q.window ? now + q.window : 0};
 	if (rs_uuid(g.id) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 		goto out;
 	}
 	memcpy(g.signer_id, q.signer_id, sizeof(g.signer_id));
@@ -264,12 +266,12 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 	srv_st_rc rc = r->ctx->store->ops->request_decide(r->ctx->store, &d, p.required_approvals,
 							  &g, now, &after);
 	if (rc == SRV_ST_CONFLICT) {
-		e = srv_fail(r, SRV_E_CONFLICT, "request %s is %s, or %s decided it already", q.id,
-			     q.status, r->actor.name);
+		e = srv_fail(r, SRV_R_STATE_CONFLICT, "request %s is %s, or %s decided it already",
+			     q.id, q.status, r->actor.name);
 		goto out;
 	}
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot record the decision");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot record the decision");
 		goto out;
 	}
 	*out = request_json(&after);
@@ -308,21 +310,22 @@ srv_err api_request_cancel(srv_req *r, cJSON **out)
 		return r->err;
 	srv_err e = SRV_OK;
 	if (!r->actor.admin && strcmp(q.requester_id, r->actor.id) != 0) {
-		e = srv_fail(r, SRV_E_PERMISSION,
+		e = srv_fail(r, SRV_R_NOT_REQUESTER,
 			     "only the requester or an admin cancels a request");
 		goto out;
 	}
 	srv_st_rc rc =
 		r->ctx->store->ops->request_close(r->ctx->store, q.id, "cancelled", time(NULL));
 	if (rc == SRV_ST_CONFLICT) {
-		e = srv_fail(r, SRV_E_CONFLICT, "request %s is %s, not pending", q.id, q.status);
+		e = srv_fail(r, SRV_R_STATE_CONFLICT, "request %s is %s, not pending", q.id,
+			     q.status);
 		goto out;
 	}
 	srv_request_clear(&q);
 	if (rc == SRV_ST_OK)
 		rc = r->ctx->store->ops->request_get(r->ctx->store, r->params[0], time(NULL), &q);
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot cancel the request");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot cancel the request");
 		goto out;
 	}
 	*out = request_json(&q);

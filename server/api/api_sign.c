@@ -18,7 +18,7 @@
 /* What the body says, collected even when part of it is malformed so the
  * history can show as much as was sent. bad/msg hold the first problem. */
 typedef struct {
-	srv_err bad;
+	srv_reason bad; /* SRV_R_NONE while the body is well-formed */
 	char msg[200];
 	char alg_name[32];
 	rs_sign_alg alg;
@@ -30,10 +30,10 @@ typedef struct {
 	char *metadata; /* JSON text */
 } sign_body;
 
-static void body_fail(sign_body *b, const char *msg)
+static void body_fail(sign_body *b, srv_reason why, const char *msg)
 {
-	if (b->bad == SRV_OK) {
-		b->bad = SRV_E_BAD_REQUEST;
+	if (b->bad == SRV_R_NONE) {
+		b->bad = why;
 		rs_strlcpy(b->msg, msg, sizeof(b->msg));
 	}
 }
@@ -44,23 +44,26 @@ static void parse_metadata(const cJSON *j, sign_body *b)
 	if (!m || cJSON_IsNull(m))
 		return;
 	if (!cJSON_IsObject(m)) {
-		body_fail(b, "clientMetadata must be an object of strings");
+		body_fail(b, SRV_R_INVALID_METADATA, "clientMetadata must be an object of strings");
 		return;
 	}
 	int n = 0;
 	const cJSON *it;
 	cJSON_ArrayForEach (it, m) {
 		if (++n > META_MAX_KEYS) {
-			body_fail(b, "clientMetadata has more than 16 keys");
+			body_fail(b, SRV_R_INVALID_METADATA,
+				  "clientMetadata has more than 16 keys");
 			return;
 		}
 		if (!cJSON_IsString(it)) {
-			body_fail(b, "clientMetadata values must be strings");
+			body_fail(b, SRV_R_INVALID_METADATA,
+				  "clientMetadata values must be strings");
 			return;
 		}
 		if (rs_utf8_chars(it->string) > META_MAX_LEN ||
 		    rs_utf8_chars(it->valuestring) > META_MAX_LEN) {
-			body_fail(b, "clientMetadata keys and values are at most 256 characters");
+			body_fail(b, SRV_R_INVALID_METADATA,
+				  "clientMetadata keys and values are at most 256 characters");
 			return;
 		}
 	}
@@ -74,33 +77,36 @@ static void parse_body(srv_req *r, sign_body *b)
 	b->salt = -1;
 	cJSON *j = rs_json_parse((const char *)r->body, r->body_len, RS_JSON_MAX_DEPTH);
 	if (!j || !cJSON_IsObject(j)) {
-		body_fail(b, "the request body is not a JSON object");
+		body_fail(b, SRV_R_INVALID_JSON, "the request body is not a JSON object");
 		goto out;
 	}
 	if (rs_json_str(j, "signingAlgorithm", 1, 31, &alg) != RS_JSON_OK) {
-		body_fail(b, "signingAlgorithm is required");
+		body_fail(b, SRV_R_INVALID_FIELD, "signingAlgorithm is required");
 	} else {
 		rs_strlcpy(b->alg_name, alg, sizeof(b->alg_name));
 		if (rs_sign_alg_parse(alg, &b->alg) != 0)
-			body_fail(b, "signingAlgorithm is not one of the 9 supported algorithms");
+			body_fail(b, SRV_R_UNKNOWN_ALGORITHM,
+				  "signingAlgorithm is not one of the 9 supported algorithms");
 	}
-	if (rs_json_str(j, "data", 1, 1024, &data) != RS_JSON_OK) {
-		body_fail(b, "data (base64, at most 128 bytes decoded) is required");
+	if (rs_json_str(j, "data", 1, 65536, &data) != RS_JSON_OK) {
+		body_fail(b, SRV_R_INVALID_FIELD,
+			  "data (base64, at most 128 bytes decoded) is required");
 	} else {
 		int rc = rs_b64_decode(data, strlen(data), b->data, sizeof(b->data), &b->data_len);
 		if (rc == RS_B64_TOO_LARGE)
-			body_fail(b, "data is larger than 128 bytes once decoded");
+			body_fail(b, SRV_R_DATA_LENGTH,
+				  "data is larger than 128 bytes once decoded");
 		else if (rc != RS_B64_OK)
-			body_fail(b, "data is not valid base64");
+			body_fail(b, SRV_R_INVALID_BASE64, "data is not valid base64");
 		else if (b->data_len == 0)
-			body_fail(b, "data is empty");
+			body_fail(b, SRV_R_DATA_LENGTH, "data is empty");
 		else
 			b->have_data = 1;
 	}
 	if (rs_json_bool(j, "isDigest", 0, &b->is_digest) != RS_JSON_OK)
-		body_fail(b, "isDigest must be a boolean");
+		body_fail(b, SRV_R_INVALID_FIELD, "isDigest must be a boolean");
 	if (rs_json_int(j, "pssSaltLength", 0, 0, 1024, &b->salt) != RS_JSON_OK)
-		body_fail(b, "pssSaltLength must be a whole number of bytes");
+		body_fail(b, SRV_R_SALT_LENGTH, "pssSaltLength must be a whole number of bytes");
 	parse_metadata(j, b);
 out:
 	cJSON_Delete(j);
@@ -110,29 +116,29 @@ out:
 static srv_err check_request(srv_req *r, const srv_sign_target *s, sign_body *b,
 			     unsigned char *digest, size_t *dlen)
 {
-	if (b->bad != SRV_OK)
+	if (b->bad != SRV_R_NONE)
 		return srv_fail(r, b->bad, "%s", b->msg);
 	if (!rs_alg_fits_key(b->alg, s->key_alg))
-		return srv_fail(r, SRV_E_BAD_REQUEST, "%s does not fit the signer's %s key",
+		return srv_fail(r, SRV_R_ALGORITHM_MISMATCH, "%s does not fit the signer's %s key",
 				rs_sign_alg_name(b->alg), rs_key_alg_name(s->key_alg));
 	rs_hash h = rs_sign_alg_hash(b->alg);
 	*dlen = rs_hash_len(h);
 	if (b->is_digest) {
 		if (b->data_len != *dlen)
-			return srv_fail(r, SRV_E_BAD_REQUEST,
+			return srv_fail(r, SRV_R_DIGEST_LENGTH,
 					"a %s digest is %zu bytes, data has %zu", rs_hash_name(h),
 					*dlen, b->data_len);
 		memcpy(digest, b->data, *dlen);
 	} else if (rs_hash_compute(h, b->data, b->data_len, digest) != 0) {
-		return srv_fail(r, SRV_E_INTERNAL, "cannot hash the data");
+		return srv_fail(r, SRV_R_INTERNAL, "cannot hash the data");
 	}
 	if (b->salt >= 0) {
 		if (!rs_sign_alg_is_pss(b->alg))
-			return srv_fail(r, SRV_E_BAD_REQUEST,
+			return srv_fail(r, SRV_R_SALT_LENGTH,
 					"pssSaltLength applies only to RSASSA_PSS algorithms");
 		long long max = (long long)rs_key_alg_sig_len(s->key_alg) - (long long)*dlen - 2;
 		if (b->salt > max)
-			return srv_fail(r, SRV_E_BAD_REQUEST,
+			return srv_fail(r, SRV_R_SALT_LENGTH,
 					"pssSaltLength must be between 0 and %lld for this key",
 					max);
 	}
@@ -148,7 +154,7 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 {
 	srv_operation op = {0};
 	if (rs_uuid(op.id) != 0)
-		return srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		return srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 	rs_strlcpy(op.signer_id, s->id[0] ? s->id : r->params[0], sizeof(op.signer_id));
 	rs_strlcpy(op.status, srv_err_history_status(outcome), sizeof(op.status));
 	rs_strlcpy(op.algorithm, b->alg_name, sizeof(op.algorithm));
@@ -171,13 +177,14 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 		consume ? r->ctx->store->ops->operation_insert_consume(r->ctx->store, &op, grant_id)
 			: r->ctx->store->ops->operation_insert(r->ctx->store, &op);
 	if (consume && rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_APPROVAL,
+		return srv_fail(r, SRV_R_APPROVAL_REQUIRED,
 				"no active grant is left for %s on signer %s: request approval",
 				r->actor.name, s->name);
 	if (rc != SRV_ST_OK) {
 		rs_err("sign: cannot record the operation on signer %s: storage error %d",
 		       op.signer_id, (int)rc);
-		return srv_fail(r, SRV_E_UNAVAILABLE, "the signing history cannot be written");
+		return srv_fail(r, SRV_R_DATABASE_UNAVAILABLE,
+				"the signing history cannot be written");
 	}
 	memcpy(op_id, op.id, RS_UUID_LEN);
 	return SRV_OK;
@@ -190,7 +197,7 @@ static srv_err sign_in_token(srv_req *r, const srv_sign_target *s, const sign_bo
 	srv_hsm_rc hr = srv_hsm_sign(r->ctx->hsm, s->ckid, b->alg, digest, dlen, (long)b->salt, sig,
 				     sigmax, siglen);
 	if (hr != SRV_HSM_OK)
-		return srv_fail(r, srv_err_from_hsm(hr), "the token could not sign");
+		return srv_fail(r, srv_reason_from_hsm(hr), "the token could not sign");
 	return SRV_OK;
 }
 
@@ -210,11 +217,11 @@ static srv_err check_policy(srv_req *r, const srv_sign_target *s, int *need_gran
 	srv_st_rc rc = r->ctx->store->ops->grant_find_active(r->ctx->store, s->id, r->actor.id,
 							     time(NULL), &g);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_APPROVAL,
+		return srv_fail(r, SRV_R_APPROVAL_REQUIRED,
 				"signer %s needs approval: %s has no active grant (request one)",
 				s->name, r->actor.name);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read grants");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read grants");
 	return SRV_OK;
 }
 
@@ -225,10 +232,11 @@ static srv_err load_target(srv_req *r, srv_sign_target *s)
 	srv_err e = srv_sign_target_get(r, s);
 	if (e != SRV_OK)
 		return e;
-	if ((e = srv_sign_target_role(r, s, &role)) != SRV_OK)
-		return srv_fail(r, e, "cannot read the signer's members");
+	srv_reason why = srv_sign_target_role(r, s, &role);
+	if (why != SRV_R_NONE)
+		return srv_fail(r, why, "cannot read the signer's members");
 	if (role != SRV_ROLE_OPERATOR)
-		return srv_fail(r, SRV_E_PERMISSION, "%s may not sign with this signer",
+		return srv_fail(r, SRV_R_ROLE_REQUIRED, "%s may not sign with this signer",
 				r->actor.name);
 	return SRV_OK;
 }
@@ -249,13 +257,15 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	if (e != SRV_OK)
 		goto record;
 	if (!s.enabled) {
-		e = srv_fail(r, SRV_E_SIGNER_DISABLED, "signer %s is disabled", s.name);
+		e = srv_fail(r, SRV_R_SIGNER_DISABLED, "signer %s is disabled", s.name);
 		goto record;
 	}
 	if (now < s.not_before || now > s.not_after) {
-		rs_time_format(now < s.not_before ? s.not_before : s.not_after, when);
-		e = srv_fail(r, SRV_E_CERT_EXPIRED, "the certificate of signer %s %s %s", s.name,
-			     now < s.not_before ? "is not valid before" : "expired at", when);
+		int early = now < s.not_before;
+		rs_time_format(early ? s.not_before : s.not_after, when);
+		e = srv_fail(r, early ? SRV_R_CERTIFICATE_NOT_YET_VALID : SRV_R_CERTIFICATE_EXPIRED,
+			     "the certificate of signer %s %s %s", s.name,
+			     early ? "is not valid before" : "expired at", when);
 		goto record;
 	}
 	if ((e = check_request(r, &s, &b, digest, &dlen)) != SRV_OK)
@@ -284,7 +294,7 @@ answer:
 	if (e == SRV_OK) {
 		char *sig64 = rs_b64_encode(sig, siglen);
 		if (!sig64) {
-			e = srv_fail(r, SRV_E_INTERNAL, "out of memory");
+			e = srv_fail(r, SRV_R_INTERNAL, "out of memory");
 		} else {
 			*out = cJSON_CreateObject();
 			cJSON_AddStringToObject(*out, "signature", sig64);

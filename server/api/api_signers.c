@@ -35,14 +35,14 @@ srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role
 	srv_store *st = r->ctx->store;
 	srv_st_rc rc = st->ops->signer_get(st, r->params[0], s);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_NOT_FOUND, "no signer \"%s\"", r->params[0]);
+		return srv_fail(r, SRV_R_NOT_FOUND, "no signer \"%s\"", r->params[0]);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the signer");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signer");
 	srv_role have = SRV_ROLE_NONE;
-	srv_err e = srv_auth_signer_role(st, &r->actor, s->id, &have);
-	if (e != SRV_OK) {
+	srv_reason why = srv_auth_signer_role(st, &r->actor, s->id, &have);
+	if (why != SRV_R_NONE) {
 		srv_signer_clear(s);
-		return srv_fail(r, e, "cannot read the signer's members");
+		return srv_fail(r, why, "cannot read the signer's members");
 	}
 	/* operators may also read; auditors may only read */
 	if (have == SRV_ROLE_NONE || (need == SRV_ROLE_OPERATOR && have != SRV_ROLE_OPERATOR)) {
@@ -51,7 +51,7 @@ srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role
 		memcpy(id, s->id, sizeof(id));
 		srv_signer_clear(s);
 		memcpy(s->id, id, sizeof(id));
-		return srv_fail(r, SRV_E_PERMISSION, "%s may not %s with this signer",
+		return srv_fail(r, SRV_R_ROLE_REQUIRED, "%s may not %s with this signer",
 				r->actor.name, need == SRV_ROLE_OPERATOR ? "sign" : "read");
 	}
 	if (role)
@@ -71,7 +71,7 @@ srv_err api_signer_query(srv_req *r, const char **signer, srv_id id)
 	}
 	srv_signer_clear(&s);
 	if (rc != SRV_ST_OK && rc != SRV_ST_NOT_FOUND)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the signer");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signer");
 	return SRV_OK;
 }
 
@@ -87,17 +87,17 @@ static srv_err read_policy(srv_req *r, const cJSON *j, char *out, size_t outlen)
 		return SRV_OK;
 	}
 	if (!cJSON_IsString(p) || strlen(p->valuestring) > 64)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "policyId must be a string or null");
+		return srv_fail(r, SRV_R_INVALID_FIELD, "policyId must be a string or null");
 	srv_policy pol = {0};
 	srv_st_rc rc = r->ctx->store->ops->policy_get(r->ctx->store, p->valuestring, &pol);
 	if (rc == SRV_ST_OK)
 		rs_strlcpy(out, pol.id, outlen);
 	srv_policy_clear(&pol);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "policyId \"%s\" names no signing policy",
-				p->valuestring);
+		return srv_fail(r, SRV_R_UNKNOWN_REFERENCE,
+				"policyId \"%s\" names no signing policy", p->valuestring);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the policy");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the policy");
 	return SRV_OK;
 }
 
@@ -108,10 +108,10 @@ static srv_err check_cert(srv_req *r, const char *id)
 	srv_st_rc rc = r->ctx->store->ops->cert_get(r->ctx->store, id, &c);
 	srv_cert_clear(&c);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "certificateId \"%s\" names no certificate",
-				id);
+		return srv_fail(r, SRV_R_UNKNOWN_REFERENCE,
+				"certificateId \"%s\" names no certificate", id);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the certificate");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the certificate");
 	return SRV_OK;
 }
 
@@ -125,24 +125,24 @@ srv_err api_signer_create(srv_req *r, cJSON **out)
 	if (!j)
 		return r->err;
 	if (rs_json_str(j, "name", 1, 64, &name) != RS_JSON_OK || !rs_is_slug(name)) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "name must match ^[a-z0-9][a-z0-9-]{0,63}$ (e.g. release-signer)");
 		goto out;
 	}
 	if (rs_json_str(j, "description", 0, 1024, &desc) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "description must be a string of at most 1024 characters");
 		goto out;
 	}
 	if (rs_json_str(j, "certificateId", 1, 64, &cert) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "certificateId is required");
+		e = srv_fail(r, SRV_R_INVALID_FIELD, "certificateId is required");
 		goto out;
 	}
 	if ((e = read_policy(r, j, s.policy_id, sizeof(s.policy_id))) != SRV_OK ||
 	    (e = check_cert(r, cert)) != SRV_OK)
 		goto out;
 	if (rs_uuid(s.id) != 0) {
-		e = srv_fail(r, SRV_E_INTERNAL, "no randomness for an id");
+		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 		goto out;
 	}
 	s.name = (char *)name;
@@ -152,13 +152,13 @@ srv_err api_signer_create(srv_req *r, cJSON **out)
 	s.created_at = time(NULL);
 	srv_st_rc rc = st->ops->signer_insert(st, &s);
 	if (rc == SRV_ST_CONFLICT) {
-		e = srv_fail(r, SRV_E_CONFLICT, "a signer named \"%s\" exists", name);
+		e = srv_fail(r, SRV_R_NAME_TAKEN, "a signer named \"%s\" exists", name);
 		goto out;
 	}
 	if (rc == SRV_ST_OK)
 		rc = st->ops->signer_get(st, s.id, &got);
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot store the signer");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the signer");
 		goto out;
 	}
 	rs_info("signer %s created by %s", name, r->actor.name);
@@ -179,15 +179,15 @@ srv_err api_signer_list(srv_req *r, cJSON **out)
 	const char *cs = srv_query(r, "canSign");
 	int sign_only = cs && strcmp(cs, "true") == 0;
 	if (cs && !sign_only && strcmp(cs, "false") != 0)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "canSign must be true or false");
+		return srv_fail(r, SRV_R_INVALID_QUERY, "canSign must be true or false");
 	if (search && strlen(search) > 64)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "search is at most 64 characters");
+		return srv_fail(r, SRV_R_INVALID_QUERY, "search is at most 64 characters");
 	const char *who = r->actor.admin ? NULL : r->actor.id;
 	srv_signer *v = NULL;
 	srv_st_rc rc = r->ctx->store->ops->signer_list(r->ctx->store, who, sign_only, search,
 						       offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot list signers");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot list signers");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "signers");
 	for (size_t i = 0; i < n; i++) {
@@ -229,21 +229,21 @@ srv_err api_signer_update(srv_req *r, cJSON **out)
 		goto out;
 	}
 	if (rs_json_str(j, "name", 0, 64, &name) != RS_JSON_OK || (name && !rs_is_slug(name))) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "name must match ^[a-z0-9][a-z0-9-]{0,63}$");
+		e = srv_fail(r, SRV_R_INVALID_FIELD, "name must match ^[a-z0-9][a-z0-9-]{0,63}$");
 		goto out;
 	}
 	if (rs_json_str(j, "description", 0, 1024, &desc) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "description must be a string of at most 1024 characters");
 		goto out;
 	}
 	if (rs_json_str(j, "status", 0, 16, &status) != RS_JSON_OK ||
 	    (status && strcmp(status, "enabled") != 0 && strcmp(status, "disabled") != 0)) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "status must be \"enabled\" or \"disabled\"");
+		e = srv_fail(r, SRV_R_INVALID_FIELD, "status must be \"enabled\" or \"disabled\"");
 		goto out;
 	}
 	if (rs_json_str(j, "certificateId", 0, 64, &cert) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "certificateId must be a string");
+		e = srv_fail(r, SRV_R_INVALID_FIELD, "certificateId must be a string");
 		goto out;
 	}
 	if ((e = read_policy(r, j, s.policy_id, sizeof(s.policy_id))) != SRV_OK ||
@@ -261,13 +261,13 @@ srv_err api_signer_update(srv_req *r, cJSON **out)
 		rs_strlcpy(s.certificate_id, cert, sizeof(s.certificate_id));
 	srv_st_rc rc = st->ops->signer_update(st, &s);
 	if (rc == SRV_ST_CONFLICT) {
-		e = srv_fail(r, SRV_E_CONFLICT, "a signer named \"%s\" exists", name);
+		e = srv_fail(r, SRV_R_NAME_TAKEN, "a signer named \"%s\" exists", name);
 		goto out;
 	}
 	if (rc == SRV_ST_OK)
 		rc = st->ops->signer_get(st, s.id, &got);
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot update the signer");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot update the signer");
 		goto out;
 	}
 	rs_info("signer %s updated by %s", got.name, r->actor.name);
@@ -291,7 +291,7 @@ srv_err api_signer_delete(srv_req *r, cJSON **out)
 	srv_st_rc rc = r->ctx->store->ops->signer_delete(r->ctx->store, s.id);
 	if (rc != SRV_ST_OK) {
 		srv_signer_clear(&s);
-		return srv_fail(r, srv_err_from_store(rc), "cannot delete the signer");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot delete the signer");
 	}
 	rs_info("signer %s deleted by %s", s.name, r->actor.name);
 	*out = signer_json(&s, 1);
@@ -308,7 +308,7 @@ srv_err api_signer_public_key(srv_req *r, cJSON **out)
 	srv_st_rc rc = r->ctx->store->ops->key_get(r->ctx->store, s.key_id, &k);
 	srv_signer_clear(&s);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the signer's key");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signer's key");
 	char *pub = srv_pki_b64_der(k.spki, k.spki_len);
 	*out = cJSON_CreateObject();
 	cJSON_AddStringToObject(*out, "publicKey", pub ? pub : "");
@@ -327,7 +327,8 @@ srv_err api_signer_certificate(srv_req *r, cJSON **out)
 	srv_st_rc rc = r->ctx->store->ops->cert_get(r->ctx->store, s.certificate_id, &c);
 	srv_signer_clear(&s);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot read the signer's certificate");
+		return srv_fail(r, srv_reason_from_store(rc),
+				"cannot read the signer's certificate");
 	*out = cJSON_CreateObject();
 	cJSON_AddStringToObject(*out, "certificatePem", c.cert_pem);
 	cJSON_AddStringToObject(*out, "chainPem", c.chain_pem ? c.chain_pem : "");
@@ -349,7 +350,7 @@ srv_err api_member_add(srv_req *r, cJSON **out)
 	if (rs_json_str(j, "principalId", 1, 64, &pid) != RS_JSON_OK ||
 	    rs_json_str(j, "role", 1, 16, &role_s) != RS_JSON_OK ||
 	    srv_role_parse(role_s, &role) != 0) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST,
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "principalId and role (\"operator\" or \"auditor\") are required");
 		goto out;
 	}
@@ -357,13 +358,14 @@ srv_err api_member_add(srv_req *r, cJSON **out)
 		goto out;
 	srv_st_rc rc = st->ops->principal_get(st, pid, &p);
 	if (rc == SRV_ST_NOT_FOUND) {
-		e = srv_fail(r, SRV_E_BAD_REQUEST, "principalId \"%s\" names no principal", pid);
+		e = srv_fail(r, SRV_R_UNKNOWN_REFERENCE, "principalId \"%s\" names no principal",
+			     pid);
 		goto out;
 	}
 	if (rc == SRV_ST_OK)
 		rc = st->ops->member_set(st, s.id, p.id, role);
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc), "cannot store the membership");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the membership");
 		goto out;
 	}
 	rs_info("%s is now %s of signer %s (by %s)", p.name, srv_role_name(role), s.name,
@@ -393,10 +395,10 @@ srv_err api_member_remove(srv_req *r, cJSON **out)
 		rc = st->ops->member_delete(st, s.id, p.id);
 	srv_err e = SRV_OK;
 	if (rc == SRV_ST_NOT_FOUND)
-		e = srv_fail(r, SRV_E_NOT_FOUND, "\"%s\" is not a member of %s", r->params[1],
+		e = srv_fail(r, SRV_R_NOT_FOUND, "\"%s\" is not a member of %s", r->params[1],
 			     s.name);
 	else if (rc != SRV_ST_OK)
-		e = srv_fail(r, srv_err_from_store(rc), "cannot remove the membership");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot remove the membership");
 	else {
 		*out = cJSON_CreateObject();
 		cJSON_AddStringToObject(*out, "signerId", s.id);
@@ -418,7 +420,7 @@ srv_err api_member_list(srv_req *r, cJSON **out)
 	srv_st_rc rc = r->ctx->store->ops->member_list(r->ctx->store, s.id, &ps, &roles, &n);
 	srv_signer_clear(&s);
 	if (rc != SRV_ST_OK)
-		return srv_fail(r, srv_err_from_store(rc), "cannot list members");
+		return srv_fail(r, srv_reason_from_store(rc), "cannot list members");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "members");
 	for (size_t i = 0; i < n; i++) {

@@ -16,13 +16,13 @@ static srv_err load(srv_req *r, srv_sign_target *t)
 	srv_err e = SRV_OK;
 	srv_st_rc rc = st->ops->signer_get(st, r->params[0], &s);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_E_NOT_FOUND, "no signer \"%s\"", r->params[0]);
+		return srv_fail(r, SRV_R_NOT_FOUND, "no signer \"%s\"", r->params[0]);
 	if (rc == SRV_ST_OK)
 		rc = st->ops->key_get(st, s.key_id, &k);
 	if (rc == SRV_ST_OK && s.policy_id[0])
 		rc = st->ops->policy_get(st, s.policy_id, &p);
 	if (rc != SRV_ST_OK) {
-		e = srv_fail(r, srv_err_from_store(rc),
+		e = srv_fail(r, srv_reason_from_store(rc),
 			     "cannot read the signer, its key or its policy");
 		goto out;
 	}
@@ -54,19 +54,19 @@ srv_err srv_sign_target_get(srv_req *r, srv_sign_target *t)
 	return e;
 }
 
-srv_err srv_sign_target_role(srv_req *r, const srv_sign_target *t, srv_role *role)
+srv_reason srv_sign_target_role(srv_req *r, const srv_sign_target *t, srv_role *role)
 {
 	char key[SRV_CACHE_KEY_MAX];
 	if (r->actor.admin) {
 		*role = SRV_ROLE_OPERATOR;
-		return SRV_OK;
+		return SRV_R_NONE;
 	}
 	snprintf(key, sizeof(key), "%.36s/%.36s", t->id, r->actor.id);
 	if (srv_cache_get(r->ctx->role_cache, key, role))
-		return SRV_OK;
+		return SRV_R_NONE;
 	unsigned long gen = srv_cache_gen();
-	srv_err e = srv_auth_signer_role(r->ctx->store, &r->actor, t->id, role);
-	if (e == SRV_OK)
+	srv_reason why = srv_auth_signer_role(r->ctx->store, &r->actor, t->id, role);
+	if (why == SRV_R_NONE)
 		srv_cache_put(r->ctx->role_cache, key, gen, role);
-	return e;
+	return why;
 }

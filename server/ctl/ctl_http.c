@@ -319,6 +319,7 @@ static const char *error_field(const cJSON *tree, const char *name)
 static void print_error(long status, const cJSON *tree)
 {
 	const char *err = error_field(tree, "error");
+	const char *why = error_field(tree, "reason");
 	const char *msg = error_field(tree, "message");
 	const char *rid = error_field(tree, "reqId");
 
@@ -326,6 +327,11 @@ static void print_error(long status, const cJSON *tree)
 	if (err) {
 		fputc(' ', stderr);
 		ctl_put_safe(stderr, err, 0);
+	}
+	if (err && why) {
+		fputs(" (", stderr);
+		ctl_put_safe(stderr, why, 0);
+		fputc(')', stderr);
 	}
 	if (msg) {
 		fputs(": ", stderr);

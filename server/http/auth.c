@@ -58,51 +58,54 @@ static int to_cache(const srv_principal *p, cached_principal *c)
 	return 0;
 }
 
-static srv_err from_cache(const cached_principal *c, srv_principal *p)
+static srv_reason from_cache(const cached_principal *c, srv_principal *p)
 {
 	memset(p, 0, sizeof(*p));
 	if (!(p->name = strdup(c->name)))
-		return SRV_E_INTERNAL;
+		return SRV_R_INTERNAL;
 	memcpy(p->id, c->id, sizeof(p->id));
 	memcpy(p->type, c->type, sizeof(p->type));
 	p->admin = c->admin;
 	memcpy(p->client_id, c->client_id, sizeof(p->client_id));
 	p->created_at = c->created_at;
-	return SRV_OK;
+	return SRV_R_NONE;
 }
 
-srv_err srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal *out)
+srv_reason srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal *out)
 {
 	if (!header || strncasecmp(header, "Bearer ", 7) != 0)
-		return SRV_E_UNAUTHORIZED;
+		return SRV_R_TOKEN_MISSING;
 	const char *tok = header + 7;
 	while (*tok == ' ')
 		tok++;
 	size_t n = strlen(tok);
 	if (n < 8 || n > 256)
-		return SRV_E_UNAUTHORIZED;
+		return SRV_R_TOKEN_INVALID;
 	char hash[65];
 	srv_auth_hash(tok, hash);
 	if (!hash[0])
-		return SRV_E_INTERNAL;
+		return SRV_R_INTERNAL;
 	cached_principal c;
 	if (srv_cache_get(ctx->auth_cache, hash, &c))
 		return from_cache(&c, out);
 	unsigned long gen = srv_cache_gen();
 	srv_st_rc rc = ctx->store->ops->token_lookup(ctx->store, hash, time(NULL), out);
 	if (rc == SRV_ST_NOT_FOUND)
-		return SRV_E_UNAUTHORIZED;
-	if (rc == SRV_ST_OK && to_cache(out, &c) == 0)
+		return SRV_R_TOKEN_INVALID;
+	if (rc != SRV_ST_OK)
+		return srv_reason_from_store(rc);
+	if (to_cache(out, &c) == 0)
 		srv_cache_put(ctx->auth_cache, hash, gen, &c);
-	return srv_err_from_store(rc);
+	return SRV_R_NONE;
 }
 
-srv_err srv_auth_signer_role(srv_store *st, const srv_principal *actor, const char *signer_id,
-			     srv_role *out)
+srv_reason srv_auth_signer_role(srv_store *st, const srv_principal *actor, const char *signer_id,
+				srv_role *out)
 {
 	if (actor->admin) {
 		*out = SRV_ROLE_OPERATOR;
-		return SRV_OK;
+		return SRV_R_NONE;
 	}
-	return srv_err_from_store(st->ops->member_role(st, signer_id, actor->id, out));
+	srv_st_rc rc = st->ops->member_role(st, signer_id, actor->id, out);
+	return rc == SRV_ST_OK ? SRV_R_NONE : srv_reason_from_store(rc);
 }

@@ -5,8 +5,10 @@
 #include <stddef.h>
 #include "server/http/http.h"
 
-/* "Bearer <token>" header -> principal (cleared by the caller). */
-srv_err srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal *out);
+/* "Bearer <token>" header -> principal (cleared by the caller). SRV_R_NONE,
+ * or why not: SRV_R_TOKEN_MISSING (no bearer header), SRV_R_TOKEN_INVALID
+ * (unknown or expired), or a storage reason. */
+srv_reason srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal *out);
 
 /* The token -> principal cache srv_auth_bearer uses (ctx->auth_cache). */
 struct srv_cache *srv_auth_cache_new(void);
@@ -19,8 +21,9 @@ void srv_auth_hash(const char *secret, char out[65]);
 int srv_auth_new_secret(const char *prefix, char out[SRV_TOKEN_LEN])
 	__attribute__((warn_unused_result));
 
-/* The caller's role on a signer: admins count as operators. */
-srv_err srv_auth_signer_role(srv_store *st, const srv_principal *actor, const char *signer_id,
-			     srv_role *out);
+/* The caller's role on a signer: admins count as operators. SRV_R_NONE or
+ * a storage reason. */
+srv_reason srv_auth_signer_role(srv_store *st, const srv_principal *actor, const char *signer_id,
+				srv_role *out);
 
 #endif

@@ -1,12 +1,13 @@
-/* Every error the API can answer, in one table: status, word, history
- * status. Storage and HSM outcomes are mapped here and nowhere else. */
+/* Every error the API can answer, in two tables: the classes (status and
+ * error word) and the reasons (name and class). Storage, HSM and PKI
+ * outcomes become reasons here and nowhere else. */
 #include "server/http/errors.h"
 #include "server/hsm/pki.h"
 
 static const struct {
 	int status;
 	const char *word;
-} table[SRV_E_COUNT] = {
+} classes[SRV_E_COUNT] = {
 	[SRV_OK] = {200, "OK"},
 	[SRV_E_BAD_REQUEST] = {400, "BadRequest"},
 	[SRV_E_SIGNER_DISABLED] = {400, "SignerDisabled"},
@@ -22,14 +23,62 @@ static const struct {
 	[SRV_E_UNAVAILABLE] = {503, "Unavailable"},
 };
 
+/* The first reason of each class is its default (srv_reason_default). */
+static const struct {
+	const char *name;
+	srv_err class;
+} reasons[SRV_R_COUNT] = {
+	[SRV_R_NONE] = {"none", SRV_OK},
+	[SRV_R_INVALID_FIELD] = {"invalidField", SRV_E_BAD_REQUEST},
+	[SRV_R_INVALID_JSON] = {"invalidJson", SRV_E_BAD_REQUEST},
+	[SRV_R_INVALID_QUERY] = {"invalidQuery", SRV_E_BAD_REQUEST},
+	[SRV_R_UNKNOWN_REFERENCE] = {"unknownReference", SRV_E_BAD_REQUEST},
+	[SRV_R_INVALID_BASE64] = {"invalidBase64", SRV_E_BAD_REQUEST},
+	[SRV_R_DATA_LENGTH] = {"dataLength", SRV_E_BAD_REQUEST},
+	[SRV_R_DIGEST_LENGTH] = {"digestLength", SRV_E_BAD_REQUEST},
+	[SRV_R_SALT_LENGTH] = {"saltLength", SRV_E_BAD_REQUEST},
+	[SRV_R_UNKNOWN_ALGORITHM] = {"unknownAlgorithm", SRV_E_BAD_REQUEST},
+	[SRV_R_ALGORITHM_MISMATCH] = {"algorithmMismatch", SRV_E_BAD_REQUEST},
+	[SRV_R_INVALID_METADATA] = {"invalidMetadata", SRV_E_BAD_REQUEST},
+	[SRV_R_INVALID_CERTIFICATE] = {"invalidCertificate", SRV_E_BAD_REQUEST},
+	[SRV_R_UNKNOWN_KEY] = {"unknownKey", SRV_E_BAD_REQUEST},
+	[SRV_R_OUTLIVES_CA] = {"outlivesCa", SRV_E_BAD_REQUEST},
+	[SRV_R_NO_POLICY] = {"noPolicy", SRV_E_BAD_REQUEST},
+	[SRV_R_EXCEEDS_POLICY] = {"exceedsPolicy", SRV_E_BAD_REQUEST},
+	[SRV_R_TOKEN_REJECTED] = {"tokenRejected", SRV_E_BAD_REQUEST},
+	[SRV_R_SIGNER_DISABLED] = {"signerDisabled", SRV_E_SIGNER_DISABLED},
+	[SRV_R_CERTIFICATE_EXPIRED] = {"certificateExpired", SRV_E_CERT_EXPIRED},
+	[SRV_R_CERTIFICATE_NOT_YET_VALID] = {"certificateNotYetValid", SRV_E_CERT_EXPIRED},
+	[SRV_R_TOKEN_MISSING] = {"tokenMissing", SRV_E_UNAUTHORIZED},
+	[SRV_R_TOKEN_INVALID] = {"tokenInvalid", SRV_E_UNAUTHORIZED},
+	[SRV_R_INVALID_CREDENTIALS] = {"invalidCredentials", SRV_E_UNAUTHORIZED},
+	[SRV_R_ROLE_REQUIRED] = {"roleRequired", SRV_E_PERMISSION},
+	[SRV_R_ADMIN_REQUIRED] = {"adminRequired", SRV_E_PERMISSION},
+	[SRV_R_NOT_APPROVER] = {"notApprover", SRV_E_PERMISSION},
+	[SRV_R_OWN_REQUEST] = {"ownRequest", SRV_E_PERMISSION},
+	[SRV_R_NOT_REQUESTER] = {"notRequester", SRV_E_PERMISSION},
+	[SRV_R_APPROVAL_REQUIRED] = {"approvalRequired", SRV_E_APPROVAL},
+	[SRV_R_NOT_FOUND] = {"notFound", SRV_E_NOT_FOUND},
+	[SRV_R_NO_ENDPOINT] = {"noEndpoint", SRV_E_NOT_FOUND},
+	[SRV_R_STATE_CONFLICT] = {"stateConflict", SRV_E_CONFLICT},
+	[SRV_R_NAME_TAKEN] = {"nameTaken", SRV_E_CONFLICT},
+	[SRV_R_IN_USE] = {"inUse", SRV_E_CONFLICT},
+	[SRV_R_SELF_DELETE] = {"selfDelete", SRV_E_CONFLICT},
+	[SRV_R_BODY_TOO_LARGE] = {"bodyTooLarge", SRV_E_TOO_LARGE},
+	[SRV_R_RATE_LIMITED] = {"rateLimited", SRV_E_RATE_LIMIT},
+	[SRV_R_INTERNAL] = {"internal", SRV_E_INTERNAL},
+	[SRV_R_DATABASE_UNAVAILABLE] = {"databaseUnavailable", SRV_E_UNAVAILABLE},
+	[SRV_R_TOKEN_UNAVAILABLE] = {"tokenUnavailable", SRV_E_UNAVAILABLE},
+};
+
 int srv_err_status(srv_err e)
 {
-	return (e >= 0 && e < SRV_E_COUNT) ? table[e].status : 500;
+	return (e >= 0 && e < SRV_E_COUNT) ? classes[e].status : 500;
 }
 
 const char *srv_err_word(srv_err e)
 {
-	return (e >= 0 && e < SRV_E_COUNT) ? table[e].word : "InternalError";
+	return (e >= 0 && e < SRV_E_COUNT) ? classes[e].word : "InternalError";
 }
 
 const char *srv_err_history_status(srv_err e)
@@ -41,47 +90,77 @@ const char *srv_err_history_status(srv_err e)
 	return "failed";
 }
 
-srv_err srv_err_from_store(srv_st_rc rc)
+static int reason_ok(srv_reason r)
+{
+	return r > SRV_R_NONE && r < SRV_R_COUNT && reasons[r].name;
+}
+
+srv_err srv_reason_class(srv_reason r)
+{
+	return reason_ok(r) ? reasons[r].class : SRV_E_INTERNAL;
+}
+
+const char *srv_reason_name(srv_reason r)
+{
+	return reason_ok(r) ? reasons[r].name : "internal";
+}
+
+srv_reason srv_reason_default(srv_err e)
+{
+	/* the enum lists each class's reasons together, the default first
+	 * among them except where a more general one was added later */
+	static const srv_reason defaults[SRV_E_COUNT] = {
+		[SRV_E_BAD_REQUEST] = SRV_R_INVALID_FIELD,
+		[SRV_E_SIGNER_DISABLED] = SRV_R_SIGNER_DISABLED,
+		[SRV_E_CERT_EXPIRED] = SRV_R_CERTIFICATE_EXPIRED,
+		[SRV_E_UNAUTHORIZED] = SRV_R_TOKEN_INVALID,
+		[SRV_E_PERMISSION] = SRV_R_ROLE_REQUIRED,
+		[SRV_E_APPROVAL] = SRV_R_APPROVAL_REQUIRED,
+		[SRV_E_NOT_FOUND] = SRV_R_NOT_FOUND,
+		[SRV_E_CONFLICT] = SRV_R_STATE_CONFLICT,
+		[SRV_E_TOO_LARGE] = SRV_R_BODY_TOO_LARGE,
+		[SRV_E_RATE_LIMIT] = SRV_R_RATE_LIMITED,
+		[SRV_E_INTERNAL] = SRV_R_INTERNAL,
+		[SRV_E_UNAVAILABLE] = SRV_R_DATABASE_UNAVAILABLE,
+	};
+	return (e > SRV_OK && e < SRV_E_COUNT) ? defaults[e] : SRV_R_INTERNAL;
+}
+
+srv_reason srv_reason_from_store(srv_st_rc rc)
 {
 	switch (rc) {
-	case SRV_ST_OK:
-		return SRV_OK;
 	case SRV_ST_NOT_FOUND:
-		return SRV_E_NOT_FOUND;
+		return SRV_R_NOT_FOUND;
 	case SRV_ST_CONFLICT:
-		return SRV_E_CONFLICT;
+		return SRV_R_STATE_CONFLICT;
 	case SRV_ST_UNAVAILABLE:
-		return SRV_E_UNAVAILABLE;
+		return SRV_R_DATABASE_UNAVAILABLE;
 	default:
-		return SRV_E_INTERNAL;
+		return SRV_R_INTERNAL;
 	}
 }
 
-srv_err srv_err_from_hsm(srv_hsm_rc rc)
+srv_reason srv_reason_from_hsm(srv_hsm_rc rc)
 {
 	switch (rc) {
-	case SRV_HSM_OK:
-		return SRV_OK;
 	case SRV_HSM_UNAVAILABLE:
-		return SRV_E_UNAVAILABLE;
+		return SRV_R_TOKEN_UNAVAILABLE;
 	case SRV_HSM_INVALID:
-		return SRV_E_BAD_REQUEST;
+		return SRV_R_TOKEN_REJECTED;
 	case SRV_HSM_NOT_FOUND: /* a key the database knows is gone from the token */
 	default:
-		return SRV_E_INTERNAL;
+		return SRV_R_INTERNAL;
 	}
 }
 
-srv_err srv_err_from_pki(int rc)
+srv_reason srv_reason_from_pki(int rc)
 {
 	switch (rc) {
-	case SRV_PKI_OK:
-		return SRV_OK;
 	case SRV_PKI_EINVAL:
-		return SRV_E_BAD_REQUEST;
+		return SRV_R_INVALID_FIELD;
 	case SRV_PKI_EUNAVAIL:
-		return SRV_E_UNAVAILABLE;
+		return SRV_R_TOKEN_UNAVAILABLE;
 	default:
-		return SRV_E_INTERNAL;
+		return SRV_R_INTERNAL;
 	}
 }

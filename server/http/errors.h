@@ -1,10 +1,14 @@
-/* The API's error words and the one table that maps every internal outcome
- * (storage, HSM, request checks) to an HTTP status and word. */
+/* The API's errors in one table: every reason an answer can fail for, with
+ * its HTTP status and error word, and the mapping of storage, HSM and PKI
+ * outcomes onto reasons. Handlers name a reason; nothing else decides a
+ * status. */
 #ifndef SRV_ERRORS_H
 #define SRV_ERRORS_H
 #include "server/hsm/hsm.h"
 #include "server/store/store.h"
 
+/* The error word of a response: its class. A program branches on this, or
+ * more finely on the reason. */
 typedef enum {
 	SRV_OK = 0,
 	SRV_E_BAD_REQUEST,
@@ -22,14 +26,81 @@ typedef enum {
 	SRV_E_COUNT
 } srv_err;
 
+/* Why a request failed: the stable, machine-readable `reason` of an error
+ * body (docs/api.md lists them). Each belongs to exactly one srv_err. */
+typedef enum {
+	SRV_R_NONE = 0,
+	/* 400 BadRequest */
+	SRV_R_INVALID_JSON,	   /* invalidJson */
+	SRV_R_INVALID_FIELD,	   /* invalidField */
+	SRV_R_INVALID_QUERY,	   /* invalidQuery */
+	SRV_R_UNKNOWN_REFERENCE,   /* unknownReference */
+	SRV_R_INVALID_BASE64,	   /* invalidBase64 */
+	SRV_R_DATA_LENGTH,	   /* dataLength */
+	SRV_R_DIGEST_LENGTH,	   /* digestLength */
+	SRV_R_SALT_LENGTH,	   /* saltLength */
+	SRV_R_UNKNOWN_ALGORITHM,   /* unknownAlgorithm */
+	SRV_R_ALGORITHM_MISMATCH,  /* algorithmMismatch */
+	SRV_R_INVALID_METADATA,	   /* invalidMetadata */
+	SRV_R_INVALID_CERTIFICATE, /* invalidCertificate */
+	SRV_R_UNKNOWN_KEY,	   /* unknownKey */
+	SRV_R_OUTLIVES_CA,	   /* outlivesCa */
+	SRV_R_NO_POLICY,	   /* noPolicy */
+	SRV_R_EXCEEDS_POLICY,	   /* exceedsPolicy */
+	SRV_R_TOKEN_REJECTED,	   /* tokenRejected */
+	/* 400 SignerDisabled */
+	SRV_R_SIGNER_DISABLED, /* signerDisabled */
+	/* 400 CertificateExpired */
+	SRV_R_CERTIFICATE_EXPIRED,	 /* certificateExpired */
+	SRV_R_CERTIFICATE_NOT_YET_VALID, /* certificateNotYetValid */
+	/* 401 Unauthorized */
+	SRV_R_TOKEN_MISSING,	   /* tokenMissing */
+	SRV_R_TOKEN_INVALID,	   /* tokenInvalid */
+	SRV_R_INVALID_CREDENTIALS, /* invalidCredentials */
+	/* 403 PermissionDenied */
+	SRV_R_ADMIN_REQUIRED, /* adminRequired */
+	SRV_R_ROLE_REQUIRED,  /* roleRequired */
+	SRV_R_NOT_APPROVER,   /* notApprover */
+	SRV_R_OWN_REQUEST,    /* ownRequest */
+	SRV_R_NOT_REQUESTER,  /* notRequester */
+	/* 403 ApprovalRequired */
+	SRV_R_APPROVAL_REQUIRED, /* approvalRequired */
+	/* 404 NotFound */
+	SRV_R_NOT_FOUND,   /* notFound */
+	SRV_R_NO_ENDPOINT, /* noEndpoint */
+	/* 409 Conflict */
+	SRV_R_NAME_TAKEN,     /* nameTaken */
+	SRV_R_STATE_CONFLICT, /* stateConflict */
+	SRV_R_IN_USE,	      /* inUse */
+	SRV_R_SELF_DELETE,    /* selfDelete */
+	/* 413 PayloadTooLarge */
+	SRV_R_BODY_TOO_LARGE, /* bodyTooLarge */
+	/* 429 RateLimitExceeded */
+	SRV_R_RATE_LIMITED, /* rateLimited */
+	/* 500 InternalError */
+	SRV_R_INTERNAL, /* internal */
+	/* 503 Unavailable */
+	SRV_R_DATABASE_UNAVAILABLE, /* databaseUnavailable */
+	SRV_R_TOKEN_UNAVAILABLE,    /* tokenUnavailable */
+	SRV_R_COUNT
+} srv_reason;
+
 int srv_err_status(srv_err e);
 const char *srv_err_word(srv_err e);
 /* "success" for SRV_OK, "denied" for 403s, "failed" otherwise: the status
  * of a signing-history record. */
 const char *srv_err_history_status(srv_err e);
-srv_err srv_err_from_store(srv_st_rc rc);
-srv_err srv_err_from_hsm(srv_hsm_rc rc);
+
+/* The class a reason belongs to (SRV_E_INTERNAL for an unknown one). */
+srv_err srv_reason_class(srv_reason r);
+/* The reason's camelCase name ("digestLength"); "internal" when unknown. */
+const char *srv_reason_name(srv_reason r);
+/* The reason a handler that failed with only a class is reported with. */
+srv_reason srv_reason_default(srv_err e);
+
+srv_reason srv_reason_from_store(srv_st_rc rc);
+srv_reason srv_reason_from_hsm(srv_hsm_rc rc);
 /* SRV_PKI_* codes of pki.h */
-srv_err srv_err_from_pki(int rc);
+srv_reason srv_reason_from_pki(int rc);
 
 #endif

@@ -37,14 +37,15 @@ typedef struct {
 	struct timespec start;
 } req_state;
 
-srv_err srv_fail(srv_req *r, srv_err e, const char *fmt, ...)
+srv_err srv_fail(srv_req *r, srv_reason why, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
 	va_end(ap);
-	r->err = e;
-	return e;
+	r->reason = why;
+	r->err = srv_reason_class(why);
+	return r->err;
 }
 
 const char *srv_query(srv_req *r, const char *name)
@@ -57,7 +58,7 @@ cJSON *srv_body_json(srv_req *r)
 	cJSON *j = rs_json_parse((const char *)r->body, r->body_len, RS_JSON_MAX_DEPTH);
 	if (!j || !cJSON_IsObject(j)) {
 		cJSON_Delete(j);
-		srv_fail(r, SRV_E_BAD_REQUEST, "the request body is not a JSON object");
+		srv_fail(r, SRV_R_INVALID_JSON, "the request body is not a JSON object");
 		return NULL;
 	}
 	return j;
@@ -81,9 +82,9 @@ srv_err srv_paging(srv_req *r, size_t *offset, size_t *limit)
 	*offset = 0;
 	*limit = 20;
 	if (o && parse_size(o, 0, 1000000000, offset) != 0)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "offset must be a whole number");
+		return srv_fail(r, SRV_R_INVALID_QUERY, "offset must be a whole number");
 	if (l && parse_size(l, 1, 100, limit) != 0)
-		return srv_fail(r, SRV_E_BAD_REQUEST, "limit must be between 1 and 100");
+		return srv_fail(r, SRV_R_INVALID_QUERY, "limit must be between 1 and 100");
 	return SRV_OK;
 }
 
@@ -167,6 +168,7 @@ static char *error_body(srv_req *r)
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddNumberToObject(j, "statusCode", srv_err_status(r->err));
 	cJSON_AddStringToObject(j, "error", srv_err_word(r->err));
+	cJSON_AddStringToObject(j, "reason", srv_reason_name(r->reason));
 	cJSON_AddStringToObject(j, "message", r->errmsg[0] ? r->errmsg : srv_err_word(r->err));
 	cJSON_AddStringToObject(j, "reqId", r->req_id);
 	char *text = rs_json_print(j);
@@ -192,21 +194,30 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 	}
 	if (!rt->pattern) {
 		if (path_seen)
-			srv_fail(r, SRV_E_NOT_FOUND, "%s is not supported on %s", r->method,
+			srv_fail(r, SRV_R_NO_ENDPOINT, "%s is not supported on %s", r->method,
 				 r->path);
 		else
-			srv_fail(r, SRV_E_NOT_FOUND, "no such endpoint: %s", r->path);
+			srv_fail(r, SRV_R_NO_ENDPOINT, "no such endpoint: %s", r->path);
 		return;
 	}
 	if (rt->auth != SRV_AUTH_NONE) {
 		const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 							    MHD_HTTP_HEADER_AUTHORIZATION);
-		if (srv_auth_bearer(r->ctx, h, &r->actor) != SRV_OK) {
-			srv_fail(r, SRV_E_UNAUTHORIZED, "missing, unknown or expired token");
+		srv_reason why = srv_auth_bearer(r->ctx, h, &r->actor);
+		if (why == SRV_R_TOKEN_MISSING) {
+			srv_fail(r, why, "this operation needs an Authorization: Bearer token");
+			return;
+		}
+		if (why == SRV_R_TOKEN_INVALID) {
+			srv_fail(r, why, "unknown or expired token");
+			return;
+		}
+		if (why != SRV_R_NONE) {
+			srv_fail(r, why, "cannot check the token");
 			return;
 		}
 		if (rt->auth == SRV_AUTH_ADMIN && !r->actor.admin) {
-			srv_fail(r, SRV_E_PERMISSION, "this operation needs an admin");
+			srv_fail(r, SRV_R_ADMIN_REQUIRED, "this operation needs an admin");
 			return;
 		}
 	}
@@ -219,9 +230,9 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 	if (mutating)
 		srv_cache_bump();
 	if (e != SRV_OK && r->err == SRV_OK)
-		srv_fail(r, e, "%s", srv_err_word(e));
+		srv_fail(r, srv_reason_default(e), "%s", srv_err_word(e));
 	if (e == SRV_OK && !*out)
-		srv_fail(r, SRV_E_INTERNAL, "handler returned no body");
+		srv_fail(r, SRV_R_INTERNAL, "handler returned no body");
 }
 
 static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char *url,
@@ -243,9 +254,9 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	if (strcmp(url, "/health") == 0)
 		url = "/api/v1/health";
 	if (strncmp(url, "/api/v1/", 8) != 0)
-		srv_fail(&r, SRV_E_NOT_FOUND, "no such endpoint: %s", url);
+		srv_fail(&r, SRV_R_NO_ENDPOINT, "no such endpoint: %s", url);
 	else if (st->too_large)
-		srv_fail(&r, SRV_E_TOO_LARGE, "the request body exceeds %lld bytes",
+		srv_fail(&r, SRV_R_BODY_TOO_LARGE, "the request body exceeds %lld bytes",
 			 h->ctx->max_body);
 	else {
 		r.path = url + 7;

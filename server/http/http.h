@@ -39,7 +39,8 @@ typedef struct srv_req {
 	char req_id[33];
 	char source_ip[48];
 	srv_principal actor; /* valid when the route needs auth */
-	srv_err err;
+	srv_err err;	     /* the error class, set with reason by srv_fail */
+	srv_reason reason;   /* the body's `reason` */
 	char errmsg[256];
 	int status; /* success status, 200 unless a handler sets 201 */
 } srv_req;
@@ -63,8 +64,10 @@ typedef struct {
 int srv_route_match(const char *pattern, const char *path, char *buf, size_t buflen,
 		    const char **params);
 
-/* Records the error and its sentence for the response; returns e. */
-srv_err srv_fail(srv_req *r, srv_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records why the request failed (its reason, hence its status and error
+ * word) and a sentence for the response; returns the reason's class. */
+srv_err srv_fail(srv_req *r, srv_reason why, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Query parameter (URL-decoded) or NULL. */
 const char *srv_query(srv_req *r, const char *name);
 /* Parses the body as a JSON object; on failure records 400 and returns NULL. */

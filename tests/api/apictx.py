@@ -53,9 +53,13 @@ def expect(resp, statuses, what=''):
     return resp.json
 
 
-def expect_error(resp, status, error, what=''):
-    """API.md's error body: {statusCode, error, message, reqId}, reqId equal
-    to the X-Request-Id header when there is one."""
+REASON_RE = re.compile(r'^[a-z][A-Za-z0-9]*$')
+
+
+def expect_error(resp, status, error, what='', reason=None):
+    """The API's error body (docs/api.md): {statusCode, error, reason,
+    message, reqId}; reason is a camelCase word (equal to `reason` when one
+    is given), reqId equal to the X-Request-Id header when there is one."""
     pre = what + ': ' if what else ''
     if resp.status != status:
         raise Fail('%sexpected %s %s, got %s' % (pre, status, error, resp.status), resp)
@@ -63,6 +67,10 @@ def expect_error(resp, status, error, what=''):
     check(isinstance(j, dict), '%serror body is not a JSON object' % pre, resp)
     check(j.get('statusCode') == status, '%sstatusCode %r != %d' % (pre, j.get('statusCode'), status), resp)
     check(j.get('error') == error, '%serror %r != %r' % (pre, j.get('error'), error), resp)
+    check(isinstance(j.get('reason'), str) and REASON_RE.match(j['reason']),
+          '%serror body has no camelCase reason: %r' % (pre, j.get('reason')), resp)
+    if reason is not None:
+        check(j['reason'] == reason, '%sreason %r != %r' % (pre, j['reason'], reason), resp)
     check(isinstance(j.get('message'), str) and j['message'].strip(),
           '%serror body has no message' % pre, resp)
     check(isinstance(j.get('reqId'), str) and j['reqId'], '%serror body has no reqId' % pre, resp)

@@ -48,12 +48,12 @@ def register(add, ctx):
     add('health_ok_without_auth', health)
 
     def no_token():
-        expect_error(ctx.api.get('/pki/signers', token=None), 401, 'Unauthorized')
+        expect_error(ctx.api.get('/pki/signers', token=None), 401, 'Unauthorized', reason='tokenMissing')
     add('request_without_token_is_401_unauthorized', no_token)
 
     def bad_token():
-        expect_error(ctx.api.get('/pki/signers', token='rsu_' + '0' * 64), 401, 'Unauthorized')
-        expect_error(ctx.api.get('/auth/whoami', token='garbage'), 401, 'Unauthorized')
+        expect_error(ctx.api.get('/pki/signers', token='rsu_' + '0' * 64), 401, 'Unauthorized', reason='tokenInvalid')
+        expect_error(ctx.api.get('/auth/whoami', token='garbage'), 401, 'Unauthorized', reason='tokenInvalid')
     add('request_with_unknown_token_is_401_unauthorized', bad_token)
 
     def bad_scheme():
@@ -76,7 +76,9 @@ def register(add, ctx):
 
     def unknown_route():
         r = ctx.api.get('/no/such/endpoint')
-        expect_error(r, 404, 'NotFound')
+        expect_error(r, 404, 'NotFound', reason='noEndpoint')
+        expect_error(ctx.api.get('/principals/' + rand_uuid()), 404, 'NotFound', 'unknown principal',
+                     reason='notFound')
     add('unknown_endpoint_is_404_not_found', unknown_route)
 
     def whoami():
@@ -137,7 +139,7 @@ def register(add, ctx):
         expect_error(r, 401, 'Unauthorized')
         r = ctx.api.post('/auth/universal-auth/login',
                          {'clientId': rand_uuid(), 'clientSecret': j['clientSecret']}, token=None)
-        expect_error(r, 401, 'Unauthorized', 'unknown clientId')
+        expect_error(r, 401, 'Unauthorized', 'unknown clientId', reason='invalidCredentials')
     add('login_rejects_bad_secret_and_unknown_client_id', login_bad_secret)
 
     def login_malformed():
@@ -160,7 +162,7 @@ def register(add, ctx):
         r = ctx.api.post('/principals', {'type': 'user', 'name': 'pt-dup'})
         expect_error(r, 409, 'Conflict')
         r = ctx.api.post('/principals', {'type': 'identity', 'name': 'pt-dup'})
-        expect_error(r, 409, 'Conflict', 'identity with a user\'s name')
+        expect_error(r, 409, 'Conflict', 'identity with a user\'s name', reason='nameTaken')
     add('create_principal_rejects_duplicate_name', duplicate)
 
     def bad_type():

@@ -60,7 +60,8 @@ def register(add, ctx):
             time.sleep(wait)
         b = ctx.srv_b()
         cl = b.client(st['login']['accessToken'])
-        expect_error(cl.get('/auth/whoami'), 401, 'Unauthorized', 'whoami with an expired access token')
+        expect_error(cl.get('/auth/whoami'), 401, 'Unauthorized', 'whoami with an expired access token',
+                     reason='tokenInvalid')
         r = cl.post('/pki/signers/demo-ec/sign', {'data': rt.b64(b'x'), 'signingAlgorithm': 'ECDSA_SHA256'})
         expect_error(r, 401, 'Unauthorized', 'sign with an expired access token')
         expect(b.client().get('/auth/whoami'), 200, 'user token unaffected by the access-token TTL')
@@ -152,7 +153,8 @@ def register(add, ctx):
     def ctl_bad_token():
         rc, out, err = ctl(['signer', 'list'], token='rsu_' + '0' * 64)
         check(rc != 0, 'rsignctl exited 0 with a bad token')
-        check(re.search(r'Unauthorized|401', out + err), 'no Unauthorized/401 in the output: %r' % (out + err)[:300])
+        check(re.search(r'401 Unauthorized \(tokenInvalid\)', err),
+              'stderr lacks "401 Unauthorized (tokenInvalid)": %r' % (out + err)[:300])
     add('rsignctl_reports_unauthorized_and_exits_nonzero', ctl_bad_token)
 
     # ---- SIGTERM on server B with requests in flight

@@ -56,7 +56,7 @@ def register(add, ctx):
         d = rt.digest('sha256', b'x')
         for salt in (256 - 32 - 2 + 1, -1, 1.5, '32', 100000):
             r = ctx.sign(ctx.api, s['id'], 'RSASSA_PSS_SHA256', d, True, pssSaltLength=salt)
-            expect_error(r, 400, 'BadRequest', 'pssSaltLength %r' % (salt,))
+            expect_error(r, 400, 'BadRequest', 'pssSaltLength %r' % (salt,), reason='saltLength')
     add('sign_rejects_bad_pss_salt_length', pss_bad)
 
     # ---- aliases
@@ -78,10 +78,10 @@ def register(add, ctx):
     def rsa():
         return ctx.signer('RSA_2048')['id']
 
-    def bad(sid, body, error='BadRequest', status=400, what=''):
+    def bad(sid, body, error='BadRequest', status=400, what='', reason=None):
         r = ctx.api.post('/pki/signers/%s/sign' % sid, body) if not isinstance(body, bytes) else \
             ctx.api.post('/pki/signers/%s/sign' % sid, raw=body)
-        return expect_error(r, status, error, what or repr(body)[:80])
+        return expect_error(r, status, error, what or repr(body)[:80], reason=reason)
 
     def good_body(**kw):
         b = {'data': rt.b64(rt.digest('sha256', b'abc')), 'signingAlgorithm': 'ECDSA_SHA256', 'isDigest': True}
@@ -89,42 +89,42 @@ def register(add, ctx):
         return b
 
     def unknown_signer():
-        bad(rand_uuid(), good_body(), 'NotFound', 404, 'unknown id')
-        bad('no-such-signer', good_body(), 'NotFound', 404, 'unknown name')
+        bad(rand_uuid(), good_body(), 'NotFound', 404, 'unknown id', reason='notFound')
+        bad('no-such-signer', good_body(), 'NotFound', 404, 'unknown name', reason='notFound')
     add('sign_rejects_unknown_signer_404', unknown_signer)
 
     def disabled():
         s = ctx.disabled_signer()
-        bad(s['id'], good_body(), 'SignerDisabled')
+        bad(s['id'], good_body(), 'SignerDisabled', reason='signerDisabled')
     add('sign_rejects_disabled_signer', disabled)
 
     def expired():
         s = ctx.make_signer('exp-ec', ctx.expired_cert()['id'])
-        bad(s['id'], good_body(), 'CertificateExpired')
+        bad(s['id'], good_body(), 'CertificateExpired', reason='certificateExpired')
     add('sign_rejects_expired_certificate', expired)
 
     def not_yet():
         s = ctx.make_signer('fut-ec', ctx.future_cert()['id'])
-        bad(s['id'], good_body(), 'CertificateExpired')
+        bad(s['id'], good_body(), 'CertificateExpired', reason='certificateNotYetValid')
     add('sign_rejects_not_yet_valid_certificate', not_yet)
 
     def mismatch():
         for alg in ('ECDSA_SHA256', 'ECDSA_SHA512'):
             bad(rsa(), good_body(signingAlgorithm=alg, data=rt.b64(rt.digest(rt.alg_hash(alg), b'x'))),
-                what='%s on RSA' % alg)
+                what='%s on RSA' % alg, reason='algorithmMismatch')
         for alg in ('RSASSA_PKCS1_V1_5_SHA256', 'RSASSA_PSS_SHA256'):
-            bad(ec(), good_body(signingAlgorithm=alg), what='%s on EC' % alg)
+            bad(ec(), good_body(signingAlgorithm=alg), what='%s on EC' % alg, reason='algorithmMismatch')
     add('sign_rejects_algorithm_that_does_not_fit_the_key', mismatch)
 
     def malformed():
         for raw in (b'{"data": ', b'', b'not json', b'[1, 2]', b'"string"', b'{"data": "AA==",}',
                     b'{"data":"AA==","signingAlgorithm":"ECDSA_SHA256"}garbage'):
-            bad(ec(), raw, what='body %r' % raw)
+            bad(ec(), raw, what='body %r' % raw, reason='invalidJson')
     add('sign_rejects_malformed_json', malformed)
 
     def bad_b64():
         for data in ('***not base64***', 'A=AA', 'AA==AA==', '\u00e9\u00e9\u00e9\u00e9'):
-            bad(ec(), good_body(data=data, isDigest=False), what='data %r' % data)
+            bad(ec(), good_body(data=data, isDigest=False), what='data %r' % data, reason='invalidBase64')
     add('sign_rejects_bad_base64', bad_b64)
 
     def missing():
@@ -147,22 +147,24 @@ def register(add, ctx):
         data = os.urandom(128)
         ctx.verify(pub, 'ECDSA_SHA384', data, False, ctx.sign(ctx.api, s['id'], 'ECDSA_SHA384', data, False))
         bad(s['id'], good_body(data=rt.b64(os.urandom(129)), isDigest=False, signingAlgorithm='ECDSA_SHA384'),
-            what='129 bytes')
+            what='129 bytes', reason='dataLength')
         bad(s['id'], good_body(data=rt.b64(os.urandom(1000)), isDigest=False, signingAlgorithm='ECDSA_SHA384'),
-            what='1000 bytes')
+            what='1000 bytes', reason='dataLength')
     add('sign_accepts_128_bytes_and_rejects_129_bytes_of_data', sizes)
 
     def digest_len():
         for alg, n in (('ECDSA_SHA256', 48), ('ECDSA_SHA256', 31), ('ECDSA_SHA384', 32), ('ECDSA_SHA512', 65)):
-            bad(ec(), good_body(signingAlgorithm=alg, data=rt.b64(os.urandom(n))), what='%s, %d bytes' % (alg, n))
+            bad(ec(), good_body(signingAlgorithm=alg, data=rt.b64(os.urandom(n))), what='%s, %d bytes' % (alg, n),
+                reason='digestLength')
         for alg, n in (('RSASSA_PKCS1_V1_5_SHA256', 64), ('RSASSA_PSS_SHA512', 32)):
-            bad(rsa(), good_body(signingAlgorithm=alg, data=rt.b64(os.urandom(n))), what='%s, %d bytes' % (alg, n))
+            bad(rsa(), good_body(signingAlgorithm=alg, data=rt.b64(os.urandom(n))), what='%s, %d bytes' % (alg, n),
+                reason='digestLength')
     add('sign_rejects_digest_of_wrong_length_for_algorithm', digest_len)
 
     def unknown_alg():
         for alg in ('RSASSA_PKCS1_V1_5_MD5', 'ECDSA_SHA1', 'ECDSA_SHA_1', 'ECDSA', '', 'ECDSA_SHA256 ',
                     'RSASSA_PSS_SHA__256'):
-            bad(ec(), good_body(signingAlgorithm=alg), what='algorithm %r' % alg)
+            bad(ec(), good_body(signingAlgorithm=alg), what='algorithm %r' % alg, reason='unknownAlgorithm')
     add('sign_rejects_unknown_algorithm', unknown_alg)
 
     def metadata_ok():
@@ -178,7 +180,7 @@ def register(add, ctx):
                           ({'k' * 257: 'v'}, 'key of 257 chars'),
                           ({'n': 1}, 'number value'), ({'n': None}, 'null value'),
                           ({'n': {'deep': 'x'}}, 'object value'), ({'n': ['x']}, 'array value')):
-            bad(ec(), good_body(clientMetadata=meta), what='clientMetadata ' + why)
+            bad(ec(), good_body(clientMetadata=meta), what='clientMetadata ' + why, reason='invalidMetadata')
     add('sign_rejects_client_metadata_too_many_keys_too_long_or_not_strings', metadata_bad)
 
     def metadata_chars():
@@ -234,7 +236,7 @@ def register(add, ctx):
             except OSError:
                 pass
         r = c.read_response('POST', path)
-        expect_error(r, 413, 'PayloadTooLarge')
+        expect_error(r, 413, 'PayloadTooLarge', reason='bodyTooLarge')
         expect(ctx.api.get('/health', token=None), 200, 'server still serves after the 413')
     add('sign_rejects_body_over_64k_with_413', over_limit)
 

@@ -159,7 +159,7 @@ def register(add, ctx):
         expect_error(ctx.api.patch('/pki/signers/' + rand_uuid(), {'description': 'x'}), 404, 'NotFound')
         r = ctx.as_(ctx.people()['alice']['token']).patch('/pki/signers/' + ctx.ops_signer()['id'],
                                                            {'description': 'operator edit'})
-        expect_error(r, 403, 'PermissionDenied', 'operator PATCH')
+        expect_error(r, 403, 'PermissionDenied', 'operator PATCH', reason='adminRequired')
     add('signer_patch_rejects_bad_fields_unknown_signer_and_non_admin', patch_bad)
 
     def delete():
@@ -265,7 +265,8 @@ def register(add, ctx):
         j = expect(r, 200, 'carol')
         check(items(j, 'signers', r) == [] and j.get('totalCount') == 0, 'stranger sees signers', r)
         expect(bob.get('/pki/signers/ops-ec'), 200, 'auditor reads the signer')
-        expect_error(carol.get('/pki/signers/ops-ec'), 403, 'PermissionDenied', 'stranger reads the signer')
+        expect_error(carol.get('/pki/signers/ops-ec'), 403, 'PermissionDenied', 'stranger reads the signer',
+                     reason='roleRequired')
         expect_error(carol.get('/pki/signers/%s/public-key' % s['id']), 403, 'PermissionDenied',
                      'stranger reads the public key')
     add('signers_visible_only_to_members_and_admins', visibility)

@@ -114,15 +114,41 @@ static void test_errors(void)
 			good = 0;
 	ok(good, "error_table_matches_the_api_contract");
 	ok(strcmp(srv_err_history_status(SRV_OK), "success") == 0, "ok_is_recorded_as_success");
-	ok(srv_err_from_store(SRV_ST_CONFLICT) == SRV_E_CONFLICT &&
-		   srv_err_from_store(SRV_ST_NOT_FOUND) == SRV_E_NOT_FOUND &&
-		   srv_err_from_store(SRV_ST_UNAVAILABLE) == SRV_E_UNAVAILABLE &&
-		   srv_err_from_store(SRV_ST_FAILED) == SRV_E_INTERNAL,
-	   "storage_outcomes_map_to_http_errors");
-	ok(srv_err_from_hsm(SRV_HSM_UNAVAILABLE) == SRV_E_UNAVAILABLE &&
-		   srv_err_from_hsm(SRV_HSM_INVALID) == SRV_E_BAD_REQUEST &&
-		   srv_err_from_hsm(SRV_HSM_FAILED) == SRV_E_INTERNAL,
-	   "hsm_outcomes_map_to_http_errors");
+	ok(srv_reason_from_store(SRV_ST_CONFLICT) == SRV_R_STATE_CONFLICT &&
+		   srv_reason_from_store(SRV_ST_NOT_FOUND) == SRV_R_NOT_FOUND &&
+		   srv_reason_from_store(SRV_ST_UNAVAILABLE) == SRV_R_DATABASE_UNAVAILABLE &&
+		   srv_reason_from_store(SRV_ST_FAILED) == SRV_R_INTERNAL,
+	   "storage_outcomes_map_to_reasons");
+	ok(srv_reason_from_hsm(SRV_HSM_UNAVAILABLE) == SRV_R_TOKEN_UNAVAILABLE &&
+		   srv_reason_from_hsm(SRV_HSM_INVALID) == SRV_R_TOKEN_REJECTED &&
+		   srv_reason_from_hsm(SRV_HSM_FAILED) == SRV_R_INTERNAL,
+	   "hsm_outcomes_map_to_reasons");
+	/* every reason: a camelCase name of its own and a class that is an
+	 * error; every class has a default reason of that class */
+	int named = 1, unique = 1;
+	for (int i = SRV_R_NONE + 1; i < SRV_R_COUNT; i++) {
+		const char *n = srv_reason_name((srv_reason)i);
+		srv_err c = srv_reason_class((srv_reason)i);
+		if (!n || !(n[0] >= 'a' && n[0] <= 'z') || strchr(n, '_') || c <= SRV_OK ||
+		    c >= SRV_E_COUNT)
+			named = 0;
+		for (int k = SRV_R_NONE + 1; k < i; k++)
+			if (strcmp(n, srv_reason_name((srv_reason)k)) == 0)
+				unique = 0;
+	}
+	ok(named, "every_reason_has_a_camel_case_name_and_an_error_class");
+	ok(unique, "reason_names_are_unique");
+	int defaults = 1;
+	for (int e = SRV_OK + 1; e < SRV_E_COUNT; e++)
+		if (srv_reason_class(srv_reason_default((srv_err)e)) != (srv_err)e)
+			defaults = 0;
+	ok(defaults, "every_error_class_has_a_default_reason_of_its_own_class");
+	ok(strcmp(srv_reason_name(SRV_R_DIGEST_LENGTH), "digestLength") == 0 &&
+		   srv_reason_class(SRV_R_DIGEST_LENGTH) == SRV_E_BAD_REQUEST &&
+		   srv_reason_class(SRV_R_SIGNER_DISABLED) == SRV_E_SIGNER_DISABLED &&
+		   srv_reason_class(SRV_R_CERTIFICATE_EXPIRED) == SRV_E_CERT_EXPIRED &&
+		   strcmp(srv_reason_name(SRV_R_COUNT), "internal") == 0,
+	   "reasons_name_and_classify_as_documented");
 }
 
 static void test_routes(void)
