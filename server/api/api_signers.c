@@ -46,7 +46,7 @@ srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role
 	}
 	/* operators may also read; auditors may only read */
 	if (have == SRV_ROLE_NONE || (need == SRV_ROLE_OPERATOR && have != SRV_ROLE_OPERATOR)) {
-		/* keep the id: a refused sign attempt belongs in this signer's history */
+		/* callers may still name the refused signer by its id */
 		srv_id id;
 		memcpy(id, s->id, sizeof(id));
 		srv_signer_clear(s);

@@ -1,6 +1,7 @@
-/* Internal to the SQLite storage, shared by its five files:
+/* Internal to the SQLite storage, shared by its six files:
  * store_sqlite.c (connection, helpers, principals and credentials),
- * store_sqlite_pki.c (keys, certificates, signers, members, history),
+ * store_sqlite_pki.c (keys, certificates, signers, members, history reads),
+ * store_sqlite_history.c (history inserts, with group commit),
  * store_sqlite_policy.c (policies, approval requests, decisions),
  * store_sqlite_grant.c (grants, grant-consuming history, audit log) and
  * store_sqlite_migrate.c (opening, pragmas, schema migrations).

@@ -1,6 +1,7 @@
-/* SQLite storage of keys, certificates, signers, their members and the
- * signing history (see store_sqlite.c for the connection and helpers). The
- * sign path runs signer_get, member_role and operation_insert here. */
+/* SQLite storage of keys, certificates, signers, their members, and reads
+ * of the signing history (see store_sqlite.c for the connection and
+ * helpers; history inserts are store_sqlite_history.c). The sign path runs
+ * signer_get and member_role here. */
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_sqlite.h"
