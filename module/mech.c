@@ -1,4 +1,4 @@
-/* The mechanisms the module offers (DESIGN.md "Signing through the module"):
+/* The mechanisms the module offers (docs/clients.md, "Mechanisms"):
  *
  * | mechanism                 | module does                   | server algorithm     |
  * |---------------------------|-------------------------------|----------------------|

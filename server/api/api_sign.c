@@ -1,4 +1,4 @@
-/* POST /pki/signers/{id}/sign: the checks of API.md in their order, the
+/* POST /pki/signers/{id}/sign: the checks of docs/api.md in their order, the
  * signature made in the token, and the history record committed before the
  * answer. Every attempt past authentication is recorded, whatever its end. */
 #include <stdlib.h>

@@ -42,7 +42,7 @@ static int is_loopback(const char *host)
 	       strcmp(host, "::1") == 0;
 }
 
-/* https anywhere; plain http only to a loopback host, as API.md allows. */
+/* https anywhere; plain http only to a loopback host, as docs/api.md allows. */
 static int check_url(const char *url)
 {
 	CURLU *u = curl_url();

@@ -1,6 +1,6 @@
 """Shared state of the API suite: the servers, lazily built fixtures (keys,
 certificates, signers, principals) cached once and reused by every test, and
-the assertion helpers that check API.md's status codes and error bodies.
+the assertion helpers that check docs/api.md's status codes and error bodies.
 
 A fixture that fails is cached as failed: every test that needs it then fails
 with the fixture's reason instead of repeating slow work (RSA-4096 keys)."""

@@ -1,5 +1,5 @@
 """Signing history: every attempt past authentication is recorded with
-API.md's fields, newest first, paged, filtered by status; who may read it."""
+docs/api.md's fields, newest first, paged, filtered by status; who may read it."""
 
 import hashlib
 import os

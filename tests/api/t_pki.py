@@ -149,7 +149,7 @@ def register(add, ctx):
     add('certificate_issued_for_each_key_type_carries_that_key', issued_key_matches)
 
     def issue_errors():
-        # keyId names no key: API.md's table puts a bad body field under 400
+        # keyId names no key: docs/api.md's table puts a bad body field under 400
         # BadRequest (404 is for an unknown id in the path).
         r = ctx.api.post('/pki/certificates/issue', {'keyId': rand_uuid(), 'commonName': 'x', 'ttlDays': 1})
         expect_error(r, 400, 'BadRequest', 'unknown keyId')

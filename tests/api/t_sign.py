@@ -1,6 +1,6 @@
 """The sign endpoint: the 9 algorithms on every key type they apply to,
 verified with OpenSSL; PSS salt lengths; aliases; every rejection of
-API.md's table; the order of the checks; roles."""
+docs/api.md's table; the order of the checks; roles."""
 
 import json
 import threading
@@ -184,7 +184,7 @@ def register(add, ctx):
     add('sign_rejects_client_metadata_too_many_keys_too_long_or_not_strings', metadata_bad)
 
     def metadata_chars():
-        # API.md: values and keys of at most 256 characters -- characters,
+        # docs/api.md: values and keys of at most 256 characters -- characters,
         # not UTF-8 bytes ('\u00e9' is 2 bytes, '\U0001F600' 4).
         s, problems = ec(), []
         for meta, why in (({'tool': '\u00e9' * 256}, '256 x e-acute'), ({'\u043a' * 256: 'v'}, 'key of 256 Cyrillic'),
@@ -244,7 +244,7 @@ def register(add, ctx):
         expect_error(ctx.api.post('/pki/signers/%s/sign' % ec(), good_body(), token=None), 401, 'Unauthorized')
     add('sign_without_token_is_401', unauthenticated)
 
-    # ---- the order of the checks (API.md: auth, exists, permission, enabled,
+    # ---- the order of the checks (docs/api.md: auth, exists, permission, enabled,
     # certificate valid, well-formed, key/algorithm, ...)
     def order():
         p = ctx.people()

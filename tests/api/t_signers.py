@@ -55,7 +55,7 @@ def register(add, ctx):
     add('signer_create_rejects_duplicate_name', dup)
 
     def unknown_cert():
-        # certificateId is a body field: API.md's table puts bad fields under
+        # certificateId is a body field: docs/api.md's table puts bad fields under
         # 400 BadRequest; 404 is for unknown ids in the path.
         r = ctx.api.post('/pki/signers', {'name': 'sg-nocert', 'certificateId': rand_uuid()})
         expect_error(r, 400, 'BadRequest', 'unknown certificateId')
