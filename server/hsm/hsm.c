@@ -1,7 +1,6 @@
 /* The HSM layer: loading the PKCS#11 module, initialising a token, the pool
  * of logged-in sessions, the key handle cache and signing. Key generation
  * lives in hsm_keygen.c. No lock is ever held across a PKCS#11 call. */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +12,6 @@
 #include "server/hsm/hsm_int.h"
 
 #define HSM_SIG_MAX 1024 /* raw signature scratch: RSA-8192 or any EC curve */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- the one CK_RV table ------------------------------------------------ */
 
@@ -126,15 +113,15 @@ static CK_FUNCTION_LIST *module_load(const char *path, char *err, size_t errlen)
 	if (!mod) {
 		const char *m = p11_kit_message();
 		rs_err("hsm: p11_kit_module_load(%s) failed: %s", path, m ? m : "unknown error");
-		seterr(err, errlen, "cannot load the PKCS#11 module %s", path);
+		rs_errf(err, errlen, "cannot load the PKCS#11 module %s", path);
 		return NULL;
 	}
 	CK_RV rv = p11_kit_module_initialize(mod);
 	if (rv != CKR_OK) {
 		rs_err("hsm: C_Initialize failed: %s (0x%08lx)", hsm_rv_name(rv),
 		       (unsigned long)rv);
-		seterr(err, errlen, "the PKCS#11 module %s failed to initialise (%s)", path,
-		       hsm_rv_name(rv));
+		rs_errf(err, errlen, "the PKCS#11 module %s failed to initialise (%s)", path,
+			hsm_rv_name(rv));
 		p11_kit_module_release(mod);
 		return NULL;
 	}
@@ -211,8 +198,8 @@ srv_hsm_rc srv_hsm_init_token(const char *module_path, const char *label, const 
 	CK_RV rv;
 
 	if (!module_path || !label_ok(label) || !so_pin || !*so_pin || !user_pin || !*user_pin) {
-		seterr(err, errlen,
-		       "module, token label (1-32 bytes), SO PIN and user PIN are required");
+		rs_errf(err, errlen,
+			"module, token label (1-32 bytes), SO PIN and user PIN are required");
 		return SRV_HSM_INVALID;
 	}
 	mod = module_load(module_path, err, errlen);
@@ -268,9 +255,9 @@ out:
 	if (rv != CKR_OK) {
 		log_rv("init token", fn, rv);
 		if (rv >= CKR_VENDOR_DEFINED)
-			seterr(err, errlen, "%s", fn);
+			rs_errf(err, errlen, "%s", fn);
 		else
-			seterr(err, errlen, "%s failed: %s", fn, hsm_rv_name(rv));
+			rs_errf(err, errlen, "%s failed: %s", fn, hsm_rv_name(rv));
 	}
 	module_unload(mod);
 	return hsm_rc_from_rv(rv);
@@ -375,10 +362,10 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 	*out = NULL;
 	if (!module_path || !label_ok(token_label) || !pin || !*pin || pool_size < 1 ||
 	    pool_size > HSM_POOL_MAX) {
-		seterr(err, errlen,
-		       "module, token label (1-32 bytes), PIN and a pool size of 1-%d "
-		       "are required",
-		       HSM_POOL_MAX);
+		rs_errf(err, errlen,
+			"module, token label (1-32 bytes), PIN and a pool size of 1-%d "
+			"are required",
+			HSM_POOL_MAX);
 		return SRV_HSM_INVALID;
 	}
 	h = calloc(1, sizeof *h);
@@ -403,7 +390,7 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 	rv = slot_find(h->mod, token_label, &h->slot, &found, &fn);
 	if (rv == CKR_OK && !found) {
 		rs_err("hsm: no token labelled \"%s\" in %s", token_label, module_path);
-		seterr(err, errlen, "no token labelled \"%s\" in %s", token_label, module_path);
+		rs_errf(err, errlen, "no token labelled \"%s\" in %s", token_label, module_path);
 		srv_hsm_close(h);
 		return SRV_HSM_UNAVAILABLE;
 	}
@@ -412,8 +399,8 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 		rv = sess_ready(h, &h->sess[i], &fn);
 	if (rv != CKR_OK) {
 		log_rv("open", fn, rv);
-		seterr(err, errlen, "%s failed on token \"%s\": %s", fn, token_label,
-		       hsm_rv_name(rv));
+		rs_errf(err, errlen, "%s failed on token \"%s\": %s", fn, token_label,
+			hsm_rv_name(rv));
 		srv_hsm_close(h);
 		return hsm_rc_from_rv(rv);
 	}
