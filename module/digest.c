@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "module.h"
+#include "mech.h"
 
 struct mod_digest {
 	EVP_MD_CTX *ctx;
@@ -18,37 +19,16 @@ struct mod_digest {
 	int multipart;
 };
 
-static const struct {
-	CK_MECHANISM_TYPE type;
-	size_t len;
-} digests[] = {
-	{CKM_SHA256, 32},
-	{CKM_SHA384, 48},
-	{CKM_SHA512, 64},
-};
+static const CK_MECHANISM_TYPE digests[] = {CKM_SHA256, CKM_SHA384, CKM_SHA512};
 
 #define N_DIGESTS (sizeof(digests) / sizeof(digests[0]))
-
-static const EVP_MD *evp_of(CK_MECHANISM_TYPE t)
-{
-	switch (t) {
-	case CKM_SHA256:
-		return EVP_sha256();
-	case CKM_SHA384:
-		return EVP_sha384();
-	case CKM_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
-}
 
 size_t mod_digest_mechs(CK_MECHANISM_TYPE *out, size_t max)
 {
 	size_t i;
 
 	for (i = 0; out && i < N_DIGESTS && i < max; i++)
-		out[i] = digests[i].type;
+		out[i] = digests[i];
 	return N_DIGESTS;
 }
 
@@ -57,7 +37,7 @@ int mod_digest_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
 	size_t i;
 
 	for (i = 0; i < N_DIGESTS; i++) {
-		if (digests[i].type == type) {
+		if (digests[i] == type) {
 			info->ulMinKeySize = info->ulMaxKeySize = 0;
 			info->flags = CKF_DIGEST;
 			return 1;
@@ -95,7 +75,7 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
 	}
-	md = evp_of(pMechanism->mechanism);
+	md = rs_hash_md(mod_mech_hash_of_ckm(pMechanism->mechanism));
 	if (!md) {
 		rv = CKR_MECHANISM_INVALID;
 		goto out;
