@@ -22,6 +22,7 @@
 #include <openssl/sha.h>
 
 #include "rsign/base64.h"
+#include "rsign/ckr.h"
 #include "rsign/json.h"
 #include "rsign/log.h"
 
@@ -438,7 +439,7 @@ void mod_slots_refresh(void)
 			st.stale = 0;
 		else
 			rs_warn("signer list not refreshed (%s); %zu slot(s) from before kept",
-				mod_rv_name(rv), st.n);
+				rs_ckr_name(rv), st.n);
 	}
 	mod_unlock();
 	free(r.v);
