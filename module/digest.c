@@ -63,14 +63,9 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 
 	if (!pMechanism)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (s->digest || s->digest_busy) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
@@ -98,12 +93,8 @@ out:
 }
 
 /* Takes the context out of its session; the lock is held. */
-static CK_RV take_inlock(CK_SESSION_HANDLE h, struct mod_digest **d)
+static CK_RV take_inlock(mod_session *s, struct mod_digest **d)
 {
-	mod_session *s = mod_session_get_inlock(h);
-
-	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
 	if (s->digest_busy)
 		return CKR_OPERATION_ACTIVE;
 	if (!s->digest)
@@ -120,14 +111,10 @@ static CK_RV give_back(CK_SESSION_HANDLE h, unsigned long gen, struct mod_digest
 {
 	mod_session *s;
 
-	if (mod_reenter(gen) != CKR_OK) {
-		mod_digest_free(d);
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	}
-	s = mod_session_get_inlock(h);
+	rv = mod_session_reenter(h, gen, rv, &s);
 	if (!s) {
 		mod_digest_free(d);
-		return CKR_SESSION_CLOSED;
+		return rv;
 	}
 	s->digest_busy = 0;
 	if (keep)
@@ -150,11 +137,10 @@ static CK_RV digest_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_P
 
 	if (!pulDigestLen || (!pData && ulDataLen))
 		return mod_rv(fn, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(fn, rv);
-	s = mod_session_get_inlock(hSession);
-	if (s && s->digest && !s->digest_busy) {
+	if (s->digest && !s->digest_busy) {
 		if (!final && s->digest->multipart) {
 			rv = CKR_OPERATION_ACTIVE; /* C_Digest cannot end a multi-part op */
 			goto out;
@@ -165,7 +151,7 @@ static CK_RV digest_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_P
 			goto out;
 		}
 	}
-	rv = take_inlock(hSession, &d);
+	rv = take_inlock(s, &d);
 	if (rv != CKR_OK)
 		goto out;
 	gen = mod_generation_inlock();
@@ -196,15 +182,16 @@ CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PT
 CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	struct mod_digest *d = NULL;
+	mod_session *s;
 	unsigned long gen;
 	CK_RV rv;
 
 	if (!pPart && ulPartLen)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = take_inlock(hSession, &d);
+	rv = take_inlock(s, &d);
 	if (rv != CKR_OK)
 		goto out;
 	gen = mod_generation_inlock();
