@@ -16,7 +16,7 @@ static const struct {
 	const char *name;
 } defined[] = {
 #define X(x) {x, #x},
-#include "test_ckr_defined.h"
+#include "tests/unit/test_ckr_defined.h" /* generated in the build tree */
 #undef X
 };
 
