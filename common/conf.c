@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +12,6 @@
 #include "rsign/util.h"
 
 #define CONF_FILE_MAX (64 * 1024)
-
-static void conf_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void conf_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int is_space(char c)
 {
@@ -86,7 +71,7 @@ static int conf_set(const rs_conf_item *it, void *obj, const char *v, size_t vle
 
 	trim(&v, &vlen);
 	if (conf_unquote(&v, &vlen, &why) < 0) {
-		conf_err(err, errlen, "%s: value of %s %s", where, it->name, why);
+		rs_errf(err, errlen, "%s: value of %s %s", where, it->name, why);
 		return -1;
 	}
 
@@ -94,13 +79,13 @@ static int conf_set(const rs_conf_item *it, void *obj, const char *v, size_t vle
 		char *s, **dst = (char **)(void *)field;
 
 		if (it->max > 0 && vlen > (unsigned long long)it->max) {
-			conf_err(err, errlen, "%s: %s must be at most %lld bytes", where, it->name,
-				 it->max);
+			rs_errf(err, errlen, "%s: %s must be at most %lld bytes", where, it->name,
+				it->max);
 			return -1;
 		}
 		s = malloc(vlen + 1);
 		if (!s) {
-			conf_err(err, errlen, "%s: out of memory", where);
+			rs_errf(err, errlen, "%s: out of memory", where);
 			return -1;
 		}
 		memcpy(s, v, vlen);
@@ -125,8 +110,8 @@ static int conf_set(const rs_conf_item *it, void *obj, const char *v, size_t vle
 		errno = 0;
 		x = strtoll(tmp, &end, 10);
 		if (vlen == 0 || *end || errno || x < it->min || x > it->max) {
-			conf_err(err, errlen, "%s: %s must be between %lld and %lld", where,
-				 it->name, it->min, it->max);
+			rs_errf(err, errlen, "%s: %s must be between %lld and %lld", where,
+				it->name, it->min, it->max);
 			return -1;
 		}
 		*(long long *)(void *)field = x;
@@ -142,7 +127,7 @@ static int conf_set(const rs_conf_item *it, void *obj, const char *v, size_t vle
 				return 0;
 			}
 		}
-		conf_err(err, errlen, "%s: %s must be true or false", where, it->name);
+		rs_errf(err, errlen, "%s: %s must be true or false", where, it->name);
 		return -1;
 	}
 	case RS_CONF_ENUM: {
@@ -163,11 +148,11 @@ static int conf_set(const rs_conf_item *it, void *obj, const char *v, size_t vle
 				break;
 			off += (size_t)n;
 		}
-		conf_err(err, errlen, "%s: %s must be one of %s", where, it->name, list);
+		rs_errf(err, errlen, "%s: %s must be one of %s", where, it->name, list);
 		return -1;
 	}
 	default:
-		conf_err(err, errlen, "%s: %s has an unknown type", where, it->name);
+		rs_errf(err, errlen, "%s: %s has an unknown type", where, it->name);
 		return -1;
 	}
 }
@@ -207,7 +192,7 @@ int rs_conf_parse(const char *name, const char *text, size_t len, const rs_conf_
 
 	seen = calloc(rows + 1, 1);
 	if (!seen) {
-		conf_err(err, errlen, "%s: out of memory", name);
+		rs_errf(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
 	while (pos < len) {
@@ -221,7 +206,7 @@ int rs_conf_parse(const char *name, const char *text, size_t len, const rs_conf_
 		snprintf(where, sizeof(where), "%s:%u", name, line);
 
 		if (memchr(l, '\0', llen)) {
-			conf_err(err, errlen, "%s: NUL byte in line", where);
+			rs_errf(err, errlen, "%s: NUL byte in line", where);
 			goto out;
 		}
 		trim(&l, &llen);
@@ -232,19 +217,19 @@ int rs_conf_parse(const char *name, const char *text, size_t len, const rs_conf_
 		klen = eq ? (size_t)(eq - l) : 0;
 		trim(&key, &klen);
 		if (!eq || klen == 0) {
-			conf_err(err, errlen, "%s: expected \"name = value\"", where);
+			rs_errf(err, errlen, "%s: expected \"name = value\"", where);
 			goto out;
 		}
 		for (i = 0; i < rows; i++)
 			if (strlen(tab[i].name) == klen && memcmp(tab[i].name, key, klen) == 0)
 				break;
 		if (i == rows) {
-			conf_err(err, errlen, "%s: unknown setting \"%.*s\"", where,
-				 klen > 64 ? 64 : (int)klen, key);
+			rs_errf(err, errlen, "%s: unknown setting \"%.*s\"", where,
+				klen > 64 ? 64 : (int)klen, key);
 			goto out;
 		}
 		if (seen[i]) {
-			conf_err(err, errlen, "%s: duplicate setting \"%s\"", where, tab[i].name);
+			rs_errf(err, errlen, "%s: duplicate setting \"%s\"", where, tab[i].name);
 			goto out;
 		}
 		seen[i] = 1;
@@ -269,26 +254,26 @@ int rs_conf_load(const char *path, int strict_perms, const rs_conf_item *tab, vo
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		conf_err(err, errlen, "%s: %s", path, strerror(errno));
+		rs_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		conf_err(err, errlen, "%s: %s", path, strerror(errno));
+		rs_errf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		conf_err(err, errlen, "%s: not a regular file", path);
+		rs_errf(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
 	/* The file may hold secrets (PINs, database passwords). */
 	if (strict_perms && (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		conf_err(err, errlen,
-			 "%s: refusing a configuration file writable by group or others", path);
+		rs_errf(err, errlen,
+			"%s: refusing a configuration file writable by group or others", path);
 		goto out;
 	}
 	text = malloc(CONF_FILE_MAX + 1);
 	if (!text) {
-		conf_err(err, errlen, "%s: out of memory", path);
+		rs_errf(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
 	/* Read one byte past the limit rather than trusting st_size. */
@@ -298,7 +283,7 @@ int rs_conf_load(const char *path, int strict_perms, const rs_conf_item *tab, vo
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			conf_err(err, errlen, "%s: %s", path, strerror(errno));
+			rs_errf(err, errlen, "%s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -306,7 +291,7 @@ int rs_conf_load(const char *path, int strict_perms, const rs_conf_item *tab, vo
 		len += (size_t)n;
 	}
 	if (len > CONF_FILE_MAX) {
-		conf_err(err, errlen, "%s: larger than %d bytes", path, CONF_FILE_MAX);
+		rs_errf(err, errlen, "%s: larger than %d bytes", path, CONF_FILE_MAX);
 		goto out;
 	}
 	ret = rs_conf_parse(path, text, len, tab, obj, err, errlen);

@@ -75,7 +75,7 @@ const char *rs_hash_name(rs_hash h)
 	}
 }
 
-static const EVP_MD *hash_md(rs_hash h)
+const EVP_MD *rs_hash_md(rs_hash h)
 {
 	switch (h) {
 	case RS_HASH_SHA256:
@@ -91,7 +91,7 @@ static const EVP_MD *hash_md(rs_hash h)
 
 int rs_hash_compute(rs_hash h, const void *data, size_t len, unsigned char *out)
 {
-	const EVP_MD *md = hash_md(h);
+	const EVP_MD *md = rs_hash_md(h);
 	unsigned int outlen = 0;
 
 	if (!md || EVP_Digest(data, len, out, &outlen, md, NULL) != 1)

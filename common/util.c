@@ -1,4 +1,7 @@
-/* Small helpers: bounded copy, wiping, random ids, RFC 3339 time, slugs. */
+/* Small helpers: bounded copy, error messages, wiping, random ids, RFC 3339
+ * time, slugs. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +21,18 @@ size_t rs_strlcpy(char *dst, const char *src, size_t n)
 		dst[c] = '\0';
 	}
 	return len;
+}
+
+void rs_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(err, errlen, fmt, ap) < 0)
+		err[0] = '\0';
+	va_end(ap);
 }
 
 void rs_wipe(void *p, size_t n)

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rsign/ckr.h"
 #include "rsign/json.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
@@ -373,7 +374,7 @@ static void describe(const mod_call *call, CK_RV rv, char *why, size_t n)
 		snprintf(why, n, "HTTP %ld %s: %s", r->status, r->error[0] ? r->error : "-",
 			 r->message);
 	else if (rv != CKR_OK)
-		snprintf(why, n, "%s", mod_rv_name(rv));
+		snprintf(why, n, "%s", rs_ckr_name(rv));
 	else
 		snprintf(why, n, "HTTP %ld with an unusable answer", r->status);
 }

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "module.h"
+#include "mech.h"
 
 struct mod_digest {
 	EVP_MD_CTX *ctx;
@@ -18,37 +19,16 @@ struct mod_digest {
 	int multipart;
 };
 
-static const struct {
-	CK_MECHANISM_TYPE type;
-	size_t len;
-} digests[] = {
-	{CKM_SHA256, 32},
-	{CKM_SHA384, 48},
-	{CKM_SHA512, 64},
-};
+static const CK_MECHANISM_TYPE digests[] = {CKM_SHA256, CKM_SHA384, CKM_SHA512};
 
 #define N_DIGESTS (sizeof(digests) / sizeof(digests[0]))
-
-static const EVP_MD *evp_of(CK_MECHANISM_TYPE t)
-{
-	switch (t) {
-	case CKM_SHA256:
-		return EVP_sha256();
-	case CKM_SHA384:
-		return EVP_sha384();
-	case CKM_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
-}
 
 size_t mod_digest_mechs(CK_MECHANISM_TYPE *out, size_t max)
 {
 	size_t i;
 
 	for (i = 0; out && i < N_DIGESTS && i < max; i++)
-		out[i] = digests[i].type;
+		out[i] = digests[i];
 	return N_DIGESTS;
 }
 
@@ -57,7 +37,7 @@ int mod_digest_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
 	size_t i;
 
 	for (i = 0; i < N_DIGESTS; i++) {
-		if (digests[i].type == type) {
+		if (digests[i] == type) {
 			info->ulMinKeySize = info->ulMaxKeySize = 0;
 			info->flags = CKF_DIGEST;
 			return 1;
@@ -83,19 +63,14 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 
 	if (!pMechanism)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (s->digest || s->digest_busy) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
 	}
-	md = evp_of(pMechanism->mechanism);
+	md = rs_hash_md(mod_mech_hash_of_ckm(pMechanism->mechanism));
 	if (!md) {
 		rv = CKR_MECHANISM_INVALID;
 		goto out;
@@ -118,12 +93,8 @@ out:
 }
 
 /* Takes the context out of its session; the lock is held. */
-static CK_RV take_inlock(CK_SESSION_HANDLE h, struct mod_digest **d)
+static CK_RV take_inlock(mod_session *s, struct mod_digest **d)
 {
-	mod_session *s = mod_session_get_inlock(h);
-
-	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
 	if (s->digest_busy)
 		return CKR_OPERATION_ACTIVE;
 	if (!s->digest)
@@ -140,14 +111,10 @@ static CK_RV give_back(CK_SESSION_HANDLE h, unsigned long gen, struct mod_digest
 {
 	mod_session *s;
 
-	if (mod_reenter(gen) != CKR_OK) {
-		mod_digest_free(d);
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	}
-	s = mod_session_get_inlock(h);
+	rv = mod_session_reenter(h, gen, rv, &s);
 	if (!s) {
 		mod_digest_free(d);
-		return CKR_SESSION_CLOSED;
+		return rv;
 	}
 	s->digest_busy = 0;
 	if (keep)
@@ -170,11 +137,10 @@ static CK_RV digest_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_P
 
 	if (!pulDigestLen || (!pData && ulDataLen))
 		return mod_rv(fn, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(fn, rv);
-	s = mod_session_get_inlock(hSession);
-	if (s && s->digest && !s->digest_busy) {
+	if (s->digest && !s->digest_busy) {
 		if (!final && s->digest->multipart) {
 			rv = CKR_OPERATION_ACTIVE; /* C_Digest cannot end a multi-part op */
 			goto out;
@@ -185,7 +151,7 @@ static CK_RV digest_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_P
 			goto out;
 		}
 	}
-	rv = take_inlock(hSession, &d);
+	rv = take_inlock(s, &d);
 	if (rv != CKR_OK)
 		goto out;
 	gen = mod_generation_inlock();
@@ -216,15 +182,16 @@ CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PT
 CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
 	struct mod_digest *d = NULL;
+	mod_session *s;
 	unsigned long gen;
 	CK_RV rv;
 
 	if (!pPart && ulPartLen)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = take_inlock(hSession, &d);
+	rv = take_inlock(s, &d);
 	if (rv != CKR_OK)
 		goto out;
 	gen = mod_generation_inlock();

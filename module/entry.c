@@ -66,25 +66,15 @@ NOT_SUPPORTED(C_DeriveKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_H
 /* A signing token has no random number generator (no CKF_RNG in its flags):
  * CKR_RANDOM_NO_RNG, which tools such as pkcs11-tool --test read as "RNG not
  * available" rather than as a failure. */
-static CK_RV no_rng(const char *fn, CK_SESSION_HANDLE h)
-{
-	CK_RV rv = mod_enter();
-
-	if (rv != CKR_OK)
-		return mod_rv(fn, rv);
-	rv = mod_session_get_inlock(h) ? CKR_RANDOM_NO_RNG : CKR_SESSION_HANDLE_INVALID;
-	mod_unlock();
-	return mod_rv(fn, rv);
-}
 
 CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
 {
-	return no_rng(__func__, hSession);
+	return mod_session_answer(__func__, hSession, CKR_RANDOM_NO_RNG);
 }
 
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen)
 {
-	return no_rng(__func__, hSession);
+	return mod_session_answer(__func__, hSession, CKR_RANDOM_NO_RNG);
 }
 
 /* Legacy parallel-function calls: PKCS#11 fixes their answer. */

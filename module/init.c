@@ -18,10 +18,10 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
+#include "rsign/ckr.h"
 #include "rsign/log.h"
 
 #include "module.h"
-#include "errors.h"
 #include "http.h"
 #include "approval.h"
 
@@ -139,7 +139,7 @@ CK_RV mod_rv(const char *fn, CK_RV rv)
 	if (rv == CKR_OK)
 		rs_debug("%s", fn);
 	else
-		rs_debug("%s -> %s", fn, mod_rv_name(rv));
+		rs_debug("%s -> %s", fn, rs_ckr_name(rv));
 	return rv;
 }
 

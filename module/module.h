@@ -100,8 +100,14 @@ void mod_slots_refresh(void);
  * slot by its ID without listing first. Without the lock. */
 void mod_slots_ensure(void);
 mod_slot *mod_slot_get_inlock(CK_SLOT_ID id);
-/* The slot with a token in it: CKR_SLOT_ID_INVALID or CKR_TOKEN_NOT_PRESENT. */
-CK_RV mod_slot_with_token_inlock(CK_SLOT_ID id, mod_slot **out);
+/* How a C_ function on a slot begins, after its argument checks: fetches the
+ * signer list if none was ever fetched (mod_slots_ensure), takes the lock,
+ * checks the module is initialised in this process and finds the slot, with
+ * a token in it when need_token. CKR_OK with the lock held and *slot set;
+ * otherwise CKR_CRYPTOKI_NOT_INITIALIZED, CKR_SLOT_ID_INVALID or
+ * CKR_TOKEN_NOT_PRESENT with the lock released. */
+CK_RV mod_slot_enter(CK_SLOT_ID id, int need_token, mod_slot **slot)
+	__attribute__((warn_unused_result));
 /* Present slots (or all) sorted by name; count without list. */
 size_t mod_slots_list_inlock(int present_only, CK_SLOT_ID *list, size_t max);
 /* One signer as the server describes it. */
@@ -153,6 +159,22 @@ typedef struct mod_session {
 
 void mod_sessions_free_inlock(void);
 mod_session *mod_session_get_inlock(CK_SESSION_HANDLE h);
+/* How a C_ function on a session begins, after its argument checks: takes
+ * the lock, checks the module is initialised in this process and finds
+ * session h. CKR_OK with the lock held and *s set; otherwise
+ * CKR_CRYPTOKI_NOT_INITIALIZED or CKR_SESSION_HANDLE_INVALID with the lock
+ * released, so the caller returns at once. */
+CK_RV mod_session_enter(CK_SESSION_HANDLE h, mod_session **s) __attribute__((warn_unused_result));
+/* After work done without the lock, whose outcome was rv: relocks and finds
+ * session h again. CKR_CRYPTOKI_NOT_INITIALIZED when the module was
+ * finalised or initialised again since gen, else CKR_SESSION_CLOSED when the
+ * session was closed meanwhile (*s NULL in both), else rv with *s set. The
+ * lock is held in every case: the caller leaves through its single exit. */
+CK_RV mod_session_reenter(CK_SESSION_HANDLE h, unsigned long gen, CK_RV rv, mod_session **s)
+	__attribute__((warn_unused_result));
+/* The whole of an entry point that only needs a valid session: answer,
+ * or why not (logged under fn). */
+CK_RV mod_session_answer(const char *fn, CK_SESSION_HANDLE h, CK_RV answer);
 
 /* ---- sign.c -------------------------------------------------------------- */
 void mod_op_free(struct mod_op *op);

@@ -83,14 +83,9 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 
 	if (!pTemplate && ulCount)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	obj = mod_object_get_inlock(s->slot, hObject);
 	if (!obj) {
 		rv = CKR_OBJECT_HANDLE_INVALID;
@@ -135,13 +130,12 @@ CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_U
 
 	if (!pulSize)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	obj = s ? mod_object_get_inlock(s->slot, hObject) : NULL;
-	if (!s || !obj) {
-		rv = s ? CKR_OBJECT_HANDLE_INVALID : CKR_SESSION_HANDLE_INVALID;
+	obj = mod_object_get_inlock(s->slot, hObject);
+	if (!obj) {
+		rv = CKR_OBJECT_HANDLE_INVALID;
 		goto out;
 	}
 	for (i = 0; i < obj->n_attrs; i++)
@@ -163,14 +157,9 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
 
 	if (!pTemplate && ulCount)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (s->find_active) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
@@ -226,14 +215,9 @@ CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
 
 	if (!pulObjectCount || (!phObject && ulMaxObjectCount))
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (!s->find_active) {
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 		goto out;
@@ -251,14 +235,9 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 	mod_session *s;
 	CK_RV rv;
 
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (!s->find_active) {
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 		goto out;
@@ -274,37 +253,26 @@ out:
 
 /* The tokens are write-protected: nothing is created, copied, changed or
  * destroyed. */
-static CK_RV write_protected(const char *fn, CK_SESSION_HANDLE hSession)
-{
-	CK_RV rv = mod_enter();
-
-	if (rv != CKR_OK)
-		return mod_rv(fn, rv);
-	rv = mod_session_get_inlock(hSession) ? CKR_TOKEN_WRITE_PROTECTED
-					      : CKR_SESSION_HANDLE_INVALID;
-	mod_unlock();
-	return mod_rv(fn, rv);
-}
 
 CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
 		     CK_OBJECT_HANDLE_PTR phObject)
 {
-	return write_protected(__func__, hSession);
+	return mod_session_answer(__func__, hSession, CKR_TOKEN_WRITE_PROTECTED);
 }
 
 CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
 		   CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phNewObject)
 {
-	return write_protected(__func__, hSession);
+	return mod_session_answer(__func__, hSession, CKR_TOKEN_WRITE_PROTECTED);
 }
 
 CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
-	return write_protected(__func__, hSession);
+	return mod_session_answer(__func__, hSession, CKR_TOKEN_WRITE_PROTECTED);
 }
 
 CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 			  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
-	return write_protected(__func__, hSession);
+	return mod_session_answer(__func__, hSession, CKR_TOKEN_WRITE_PROTECTED);
 }

@@ -15,20 +15,6 @@
 
 #include "op.h"
 
-static const EVP_MD *evp_md(rs_hash h)
-{
-	switch (h) {
-	case RS_HASH_SHA256:
-		return EVP_sha256();
-	case RS_HASH_SHA384:
-		return EVP_sha384();
-	case RS_HASH_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
-}
-
 static CK_RV check_pss(const CK_MECHANISM *m, const mod_mech *mech, rs_key_alg key, rs_hash *hash,
 		       long *salt)
 {
@@ -84,7 +70,7 @@ CK_RV mod_op_new_inlock(const CK_MECHANISM *m, const mod_slot *slot, mod_op **ou
 	rs_buf_init(&op->raw, MOD_RAW_MAX);
 	if (mech->hash != RS_HASH_NONE) {
 		op->md = EVP_MD_CTX_new();
-		if (!op->md || !EVP_DigestInit_ex(op->md, evp_md(mech->hash), NULL)) {
+		if (!op->md || !EVP_DigestInit_ex(op->md, rs_hash_md(mech->hash), NULL)) {
 			mod_op_free(op);
 			return CKR_HOST_MEMORY;
 		}
@@ -232,8 +218,8 @@ CK_RV mod_op_verify(mod_op *op, const unsigned char *data, size_t n, const unsig
 	}
 	if (op->mech->family == MECH_PSS &&
 	    (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-	     EVP_PKEY_CTX_set_signature_md(ctx, evp_md(h)) <= 0 ||
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, evp_md(h)) <= 0 ||
+	     EVP_PKEY_CTX_set_signature_md(ctx, rs_hash_md(h)) <= 0 ||
+	     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, rs_hash_md(h)) <= 0 ||
 	     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)op->salt_len) <= 0)) {
 		rv = CKR_FUNCTION_FAILED;
 		goto out;

@@ -29,14 +29,57 @@ static struct {
 	CK_SESSION_HANDLE next;
 } tab;
 
-mod_session *mod_session_get_inlock(CK_SESSION_HANDLE h)
+/* The position of session h in the table, tab.n when there is none. */
+static size_t session_index_inlock(CK_SESSION_HANDLE h)
 {
 	size_t i;
 
 	for (i = 0; i < tab.n; i++)
 		if (tab.v[i]->handle == h)
-			return tab.v[i];
-	return NULL;
+			break;
+	return i;
+}
+
+mod_session *mod_session_get_inlock(CK_SESSION_HANDLE h)
+{
+	size_t i = session_index_inlock(h);
+
+	return i < tab.n ? tab.v[i] : NULL;
+}
+
+CK_RV mod_session_enter(CK_SESSION_HANDLE h, mod_session **s)
+{
+	CK_RV rv = mod_enter();
+
+	*s = NULL;
+	if (rv != CKR_OK)
+		return rv;
+	*s = mod_session_get_inlock(h);
+	if (!*s) {
+		mod_unlock();
+		return CKR_SESSION_HANDLE_INVALID;
+	}
+	return CKR_OK;
+}
+
+CK_RV mod_session_reenter(CK_SESSION_HANDLE h, unsigned long gen, CK_RV rv, mod_session **s)
+{
+	*s = NULL;
+	if (mod_reenter(gen) != CKR_OK)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	*s = mod_session_get_inlock(h);
+	return *s ? rv : CKR_SESSION_CLOSED;
+}
+
+CK_RV mod_session_answer(const char *fn, CK_SESSION_HANDLE h, CK_RV answer)
+{
+	mod_session *s;
+	CK_RV rv = mod_session_enter(h, &s);
+
+	if (rv != CKR_OK)
+		return mod_rv(fn, rv);
+	mod_unlock();
+	return mod_rv(fn, answer);
 }
 
 static void logout_inlock(mod_slot *slot)
@@ -85,13 +128,9 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
 	if (!(flags & CKF_SERIAL_SESSION))
 		return mod_rv(__func__, CKR_SESSION_PARALLEL_NOT_SUPPORTED);
-	mod_slots_ensure();
-	rv = mod_enter();
+	rv = mod_slot_enter(slotID, 1, &slot);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = mod_slot_with_token_inlock(slotID, &slot);
-	if (rv != CKR_OK)
-		goto out;
 	if (tab.n >= MAX_SESSIONS) {
 		rv = CKR_SESSION_COUNT;
 		goto out;
@@ -127,20 +166,13 @@ out:
 
 CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 {
-	size_t i;
+	mod_session *s;
 	CK_RV rv;
 
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = CKR_SESSION_HANDLE_INVALID;
-	for (i = 0; i < tab.n; i++) {
-		if (tab.v[i]->handle == hSession) {
-			session_remove_inlock(i);
-			rv = CKR_OK;
-			break;
-		}
-	}
+	session_remove_inlock(session_index_inlock(hSession));
 	mod_unlock();
 	return mod_rv(__func__, rv);
 }
@@ -175,14 +207,9 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	rw = (s->flags & CKF_RW_SESSION) != 0;
 	memset(pInfo, 0, sizeof(*pInfo));
 	pInfo->slotID = s->slot->id;
@@ -192,7 +219,6 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 	else
 		pInfo->state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
 	pInfo->ulDeviceError = 0;
-out:
 	mod_unlock();
 	return mod_rv(__func__, rv);
 }
@@ -209,14 +235,9 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
 
 	if (!pPin && ulPinLen)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (userType == CKU_CONTEXT_SPECIFIC) {
 		/* No key needs CKA_ALWAYS_AUTHENTICATE; accepted while signing. */
 		if (!s->sign && !s->sign_busy)
@@ -247,15 +268,7 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
 
 	rv = mod_slot_fetch_signer(&cand, name, 1, &rec);
 
-	if (mod_reenter(gen) != CKR_OK) {
-		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
-		goto out;
-	}
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_CLOSED;
-		goto out;
-	}
+	rv = mod_session_reenter(hSession, gen, rv, &s);
 	if (rv != CKR_OK)
 		goto out;
 	if (s->slot->logged_in) {
@@ -281,14 +294,9 @@ CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 	mod_session *s;
 	CK_RV rv;
 
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (!s->slot->logged_in) {
 		rv = CKR_USER_NOT_LOGGED_IN;
 		goto out;

@@ -127,16 +127,11 @@ typedef struct taken {
 	unsigned long gen;
 } taken;
 
-static CK_RV take_inlock(CK_SESSION_HANDLE h, int verify, taken *t)
+static CK_RV take_inlock(mod_session *s, int verify, taken *t)
 {
-	mod_session *s = mod_session_get_inlock(h);
-	mod_op **slot_op;
-	int *busy;
+	mod_op **slot_op = verify ? &s->verify : &s->sign;
+	int *busy = verify ? &s->verify_busy : &s->sign_busy;
 
-	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
-	slot_op = verify ? &s->verify : &s->sign;
-	busy = verify ? &s->verify_busy : &s->sign_busy;
 	if (*busy)
 		return CKR_OPERATION_ACTIVE;
 	if (!*slot_op)
@@ -155,14 +150,10 @@ static CK_RV give_back(CK_SESSION_HANDLE h, int verify, taken *t, int keep, CK_R
 {
 	mod_session *s;
 
-	if (mod_reenter(t->gen) != CKR_OK) {
-		mod_op_free(t->op);
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	}
-	s = mod_session_get_inlock(h);
+	rv = mod_session_reenter(h, t->gen, rv, &s);
 	if (!s) {
 		mod_op_free(t->op);
-		return CKR_SESSION_CLOSED;
+		return rv;
 	}
 	if (verify)
 		s->verify_busy = 0;
@@ -197,14 +188,9 @@ static CK_RV op_init(const char *fn, CK_SESSION_HANDLE hSession, CK_MECHANISM_PT
 
 	if (!pMechanism || (!pMechanism->pParameter && pMechanism->ulParameterLen))
 		return mod_rv(fn, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(fn, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (verify ? (s->verify || s->verify_busy) : (s->sign || s->sign_busy)) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
@@ -282,33 +268,22 @@ static CK_RV sign_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_PTR
 
 	if (!pulSignatureLen || (!pData && ulDataLen))
 		return mod_rv(fn, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(fn, rv);
-	s = mod_session_get_inlock(hSession);
-	if (!s) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
+	if (s->sign && !s->sign_busy) { /* else take_inlock says why not */
+		if (!final && s->sign->multipart) {
+			rv = CKR_OPERATION_ACTIVE; /* C_Sign cannot end a multi-part op */
+			goto out;
+		}
+		/* The length query and the short buffer: no round trip, op kept. */
+		if (!pSignature || *pulSignatureLen < s->sign->sig_len) {
+			rv = pSignature ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+			*pulSignatureLen = s->sign->sig_len;
+			goto out;
+		}
 	}
-	if (s->sign_busy) {
-		rv = CKR_OPERATION_ACTIVE;
-		goto out;
-	}
-	if (!s->sign) {
-		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	if (!final && s->sign->multipart) {
-		rv = CKR_OPERATION_ACTIVE; /* C_Sign cannot end a multi-part op */
-		goto out;
-	}
-	/* The length query and the short buffer: no round trip, op kept. */
-	if (!pSignature || *pulSignatureLen < s->sign->sig_len) {
-		rv = pSignature ? CKR_BUFFER_TOO_SMALL : CKR_OK;
-		*pulSignatureLen = s->sign->sig_len;
-		goto out;
-	}
-	rv = take_inlock(hSession, 0, &t);
+	rv = take_inlock(s, 0, &t);
 	if (rv != CKR_OK)
 		goto out;
 	mod_unlock();
@@ -346,15 +321,16 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_P
 static CK_RV op_update(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart,
 		       CK_ULONG ulPartLen, int verify)
 {
+	mod_session *s;
 	taken t = {0};
 	CK_RV rv;
 
 	if (!pPart && ulPartLen)
 		return mod_rv(fn, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(fn, rv);
-	rv = take_inlock(hSession, verify, &t);
+	rv = take_inlock(s, verify, &t);
 	if (rv != CKR_OK)
 		goto out;
 	mod_unlock();
@@ -390,15 +366,14 @@ static CK_RV verify_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_P
 
 	if (!pSignature || (!pData && ulDataLen))
 		return mod_rv(fn, CKR_ARGUMENTS_BAD);
-	rv = mod_enter();
+	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(fn, rv);
-	s = mod_session_get_inlock(hSession);
-	if (s && s->verify && !s->verify_busy && !final && s->verify->multipart) {
+	if (s->verify && !s->verify_busy && !final && s->verify->multipart) {
 		rv = CKR_OPERATION_ACTIVE; /* C_Verify cannot end a multi-part op */
 		goto out;
 	}
-	rv = take_inlock(hSession, 1, &t);
+	rv = take_inlock(s, 1, &t);
 	if (rv != CKR_OK)
 		goto out;
 	mod_unlock();

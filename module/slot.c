@@ -39,15 +39,9 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_slots_ensure();
-	rv = mod_enter();
+	rv = mod_slot_enter(slotID, 0, &slot);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	slot = mod_slot_get_inlock(slotID);
-	if (!slot) {
-		rv = CKR_SLOT_ID_INVALID;
-		goto out;
-	}
 	memset(pInfo, 0, sizeof(*pInfo));
 	snprintf(desc, sizeof(desc), "rsign signer %s%s", slot->name,
 		 slot->resolved && !slot->enabled ? " (disabled)" : "");
@@ -57,7 +51,6 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 	pInfo->hardwareVersion.major = MOD_VERSION_MAJOR;
 	pInfo->hardwareVersion.minor = MOD_VERSION_MINOR;
 	pInfo->firmwareVersion = pInfo->hardwareVersion;
-out:
 	mod_unlock();
 	return mod_rv(__func__, rv);
 }
@@ -87,13 +80,9 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_slots_ensure();
-	rv = mod_enter();
+	rv = mod_slot_enter(slotID, 1, &slot);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = mod_slot_with_token_inlock(slotID, &slot);
-	if (rv != CKR_OK)
-		goto out;
 	memset(pInfo, 0, sizeof(*pInfo));
 	mod_pad(pInfo->label, sizeof(pInfo->label), slot->name);
 	mod_pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), MOD_MANUFACTURER);
@@ -118,7 +107,6 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 	pInfo->hardwareVersion.minor = MOD_VERSION_MINOR;
 	pInfo->firmwareVersion = pInfo->hardwareVersion;
 	memset(pInfo->utcTime, ' ', sizeof(pInfo->utcTime)); /* no CKF_CLOCK_ON_TOKEN */
-out:
 	mod_unlock();
 	return mod_rv(__func__, rv);
 }
@@ -132,13 +120,9 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 
 	if (!pulCount)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_slots_ensure();
-	rv = mod_enter();
+	rv = mod_slot_enter(slotID, 1, &slot);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = mod_slot_with_token_inlock(slotID, &slot);
-	if (rv != CKR_OK)
-		goto out;
 	/* Before login without credentials the key is unknown: all of them. */
 	n = mod_mech_list(slot->resolved, slot->key_alg, NULL, 0) + mod_digest_mechs(NULL, 0);
 	if (pMechanismList && *pulCount < n)
@@ -149,7 +133,6 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 		mod_digest_mechs(pMechanismList + k, n - k);
 	}
 	*pulCount = n;
-out:
 	mod_unlock();
 	return mod_rv(__func__, rv);
 }
@@ -163,13 +146,9 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
 
 	if (!pInfo)
 		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
-	mod_slots_ensure();
-	rv = mod_enter();
+	rv = mod_slot_enter(slotID, 1, &slot);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	rv = mod_slot_with_token_inlock(slotID, &slot);
-	if (rv != CKR_OK)
-		goto out;
 	memset(pInfo, 0, sizeof(*pInfo));
 	if (mod_digest_mech_info(type, pInfo))
 		goto out;

@@ -22,6 +22,7 @@
 #include <openssl/sha.h>
 
 #include "rsign/base64.h"
+#include "rsign/ckr.h"
 #include "rsign/json.h"
 #include "rsign/log.h"
 
@@ -77,12 +78,25 @@ mod_slot *mod_slot_get_inlock(CK_SLOT_ID id)
 	return NULL;
 }
 
-CK_RV mod_slot_with_token_inlock(CK_SLOT_ID id, mod_slot **out)
+CK_RV mod_slot_enter(CK_SLOT_ID id, int need_token, mod_slot **slot)
 {
-	*out = mod_slot_get_inlock(id);
-	if (!*out)
-		return CKR_SLOT_ID_INVALID;
-	return (*out)->present ? CKR_OK : CKR_TOKEN_NOT_PRESENT;
+	CK_RV rv;
+
+	*slot = NULL;
+	mod_slots_ensure();
+	rv = mod_enter();
+	if (rv != CKR_OK)
+		return rv;
+	*slot = mod_slot_get_inlock(id);
+	if (!*slot)
+		rv = CKR_SLOT_ID_INVALID;
+	else if (need_token && !(*slot)->present)
+		rv = CKR_TOKEN_NOT_PRESENT;
+	if (rv != CKR_OK) {
+		*slot = NULL;
+		mod_unlock();
+	}
+	return rv;
 }
 
 static CK_SLOT_ID free_slot_id(const char *ident)
@@ -438,7 +452,7 @@ void mod_slots_refresh(void)
 			st.stale = 0;
 		else
 			rs_warn("signer list not refreshed (%s); %zu slot(s) from before kept",
-				mod_rv_name(rv), st.n);
+				rs_ckr_name(rv), st.n);
 	}
 	mod_unlock();
 	free(r.v);

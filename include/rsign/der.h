@@ -2,6 +2,7 @@
 #ifndef RSIGN_DER_H
 #define RSIGN_DER_H
 #include <stddef.h>
+#include <openssl/types.h>
 
 typedef enum { RS_HASH_SHA256 = 0, RS_HASH_SHA384, RS_HASH_SHA512, RS_HASH_NONE } rs_hash;
 
@@ -9,6 +10,8 @@ size_t rs_hash_len(rs_hash h);
 /* By digest length: 32/48/64 -> SHA-256/384/512, else RS_HASH_NONE. */
 rs_hash rs_hash_by_len(size_t len);
 const char *rs_hash_name(rs_hash h); /* "SHA256" ... */
+/* OpenSSL's digest for h; NULL for RS_HASH_NONE or a value out of range. */
+const EVP_MD *rs_hash_md(rs_hash h);
 /* One-shot digest; out must hold 64 bytes. 0 or -1. */
 int rs_hash_compute(rs_hash h, const void *data, size_t len, unsigned char *out)
 	__attribute__((warn_unused_result));

@@ -1,4 +1,5 @@
-/* Small helpers with no better home: bounded strings, ids, time, secrets. */
+/* Small helpers with no better home: bounded strings, error messages, ids,
+ * time, secrets. */
 #ifndef RSIGN_UTIL_H
 #define RSIGN_UTIL_H
 #include <stddef.h>
@@ -6,6 +7,9 @@
 
 /* Copies at most n-1 bytes and always terminates; returns strlen(src). */
 size_t rs_strlcpy(char *dst, const char *src, size_t n);
+/* printf into a caller's error buffer of errlen bytes: always terminated,
+ * cut when longer; does nothing when err is NULL or errlen is 0. */
+void rs_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Zeroes memory in a way the compiler keeps (OPENSSL_cleanse). */
 void rs_wipe(void *p, size_t n);
 /* free() after rs_wipe over strlen; NULL-safe. */

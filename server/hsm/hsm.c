@@ -1,12 +1,12 @@
 /* The HSM layer: loading the PKCS#11 module, initialising a token, the pool
  * of logged-in sessions, the key handle cache and signing. Key generation
  * lives in hsm_keygen.c. No lock is ever held across a PKCS#11 call. */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include "rsign/ckr.h"
 #include "rsign/der.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
@@ -14,79 +14,75 @@
 
 #define HSM_SIG_MAX 1024 /* raw signature scratch: RSA-8192 or any EC curve */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* ---- the one CK_RV table ------------------------------------------------ */
+/* ---- the one CK_RV -> srv_hsm_rc table (names: common/ckr.c) ---------- */
 
 static const struct {
 	CK_RV rv;
-	const char *name;
 	srv_hsm_rc rc;
 } rv_table[] = {
-	{CKR_OK, "CKR_OK", SRV_HSM_OK},
-	{CKR_HOST_MEMORY, "CKR_HOST_MEMORY", SRV_HSM_FAILED},
-	{CKR_SLOT_ID_INVALID, "CKR_SLOT_ID_INVALID", SRV_HSM_UNAVAILABLE},
-	{CKR_GENERAL_ERROR, "CKR_GENERAL_ERROR", SRV_HSM_FAILED},
-	{CKR_FUNCTION_FAILED, "CKR_FUNCTION_FAILED", SRV_HSM_FAILED},
-	{CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD", SRV_HSM_FAILED},
-	{CKR_ATTRIBUTE_SENSITIVE, "CKR_ATTRIBUTE_SENSITIVE", SRV_HSM_FAILED},
-	{CKR_ATTRIBUTE_TYPE_INVALID, "CKR_ATTRIBUTE_TYPE_INVALID", SRV_HSM_FAILED},
-	{CKR_ATTRIBUTE_VALUE_INVALID, "CKR_ATTRIBUTE_VALUE_INVALID", SRV_HSM_FAILED},
-	{CKR_DATA_INVALID, "CKR_DATA_INVALID", SRV_HSM_INVALID},
-	{CKR_DATA_LEN_RANGE, "CKR_DATA_LEN_RANGE", SRV_HSM_INVALID},
-	{CKR_DEVICE_ERROR, "CKR_DEVICE_ERROR", SRV_HSM_UNAVAILABLE},
-	{CKR_DEVICE_MEMORY, "CKR_DEVICE_MEMORY", SRV_HSM_UNAVAILABLE},
-	{CKR_DEVICE_REMOVED, "CKR_DEVICE_REMOVED", SRV_HSM_UNAVAILABLE},
-	{CKR_FUNCTION_NOT_SUPPORTED, "CKR_FUNCTION_NOT_SUPPORTED", SRV_HSM_FAILED},
-	{CKR_KEY_HANDLE_INVALID, "CKR_KEY_HANDLE_INVALID", SRV_HSM_FAILED},
-	{CKR_KEY_SIZE_RANGE, "CKR_KEY_SIZE_RANGE", SRV_HSM_INVALID},
-	{CKR_KEY_TYPE_INCONSISTENT, "CKR_KEY_TYPE_INCONSISTENT", SRV_HSM_INVALID},
-	{CKR_KEY_FUNCTION_NOT_PERMITTED, "CKR_KEY_FUNCTION_NOT_PERMITTED", SRV_HSM_FAILED},
-	{CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID", SRV_HSM_INVALID},
-	{CKR_MECHANISM_PARAM_INVALID, "CKR_MECHANISM_PARAM_INVALID", SRV_HSM_INVALID},
-	{CKR_OBJECT_HANDLE_INVALID, "CKR_OBJECT_HANDLE_INVALID", SRV_HSM_FAILED},
-	{CKR_OPERATION_ACTIVE, "CKR_OPERATION_ACTIVE", SRV_HSM_UNAVAILABLE},
-	{CKR_OPERATION_NOT_INITIALIZED, "CKR_OPERATION_NOT_INITIALIZED", SRV_HSM_FAILED},
-	{CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT", SRV_HSM_UNAVAILABLE},
-	{CKR_PIN_INVALID, "CKR_PIN_INVALID", SRV_HSM_INVALID},
-	{CKR_PIN_LEN_RANGE, "CKR_PIN_LEN_RANGE", SRV_HSM_INVALID},
-	{CKR_PIN_LOCKED, "CKR_PIN_LOCKED", SRV_HSM_UNAVAILABLE},
-	{CKR_SESSION_CLOSED, "CKR_SESSION_CLOSED", SRV_HSM_UNAVAILABLE},
-	{CKR_SESSION_COUNT, "CKR_SESSION_COUNT", SRV_HSM_UNAVAILABLE},
-	{CKR_SESSION_HANDLE_INVALID, "CKR_SESSION_HANDLE_INVALID", SRV_HSM_UNAVAILABLE},
-	{CKR_SESSION_READ_ONLY, "CKR_SESSION_READ_ONLY", SRV_HSM_FAILED},
-	{CKR_TEMPLATE_INCOMPLETE, "CKR_TEMPLATE_INCOMPLETE", SRV_HSM_FAILED},
-	{CKR_TEMPLATE_INCONSISTENT, "CKR_TEMPLATE_INCONSISTENT", SRV_HSM_FAILED},
-	{CKR_TOKEN_NOT_PRESENT, "CKR_TOKEN_NOT_PRESENT", SRV_HSM_UNAVAILABLE},
-	{CKR_TOKEN_NOT_RECOGNIZED, "CKR_TOKEN_NOT_RECOGNIZED", SRV_HSM_UNAVAILABLE},
-	{CKR_USER_ALREADY_LOGGED_IN, "CKR_USER_ALREADY_LOGGED_IN", SRV_HSM_FAILED},
-	{CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN", SRV_HSM_UNAVAILABLE},
-	{CKR_USER_PIN_NOT_INITIALIZED, "CKR_USER_PIN_NOT_INITIALIZED", SRV_HSM_UNAVAILABLE},
-	{CKR_USER_TYPE_INVALID, "CKR_USER_TYPE_INVALID", SRV_HSM_FAILED},
-	{CKR_BUFFER_TOO_SMALL, "CKR_BUFFER_TOO_SMALL", SRV_HSM_FAILED},
-	{CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED", SRV_HSM_UNAVAILABLE},
-	{HSM_RV_NOT_FOUND, "no such key", SRV_HSM_NOT_FOUND},
-	{HSM_RV_INVALID, "refused", SRV_HSM_INVALID},
-	{HSM_RV_FAILED, "failed", SRV_HSM_FAILED},
-	{HSM_RV_UNAVAILABLE, "unavailable", SRV_HSM_UNAVAILABLE},
+	{CKR_OK, SRV_HSM_OK},
+	{CKR_HOST_MEMORY, SRV_HSM_FAILED},
+	{CKR_SLOT_ID_INVALID, SRV_HSM_UNAVAILABLE},
+	{CKR_GENERAL_ERROR, SRV_HSM_FAILED},
+	{CKR_FUNCTION_FAILED, SRV_HSM_FAILED},
+	{CKR_ARGUMENTS_BAD, SRV_HSM_FAILED},
+	{CKR_ATTRIBUTE_SENSITIVE, SRV_HSM_FAILED},
+	{CKR_ATTRIBUTE_TYPE_INVALID, SRV_HSM_FAILED},
+	{CKR_ATTRIBUTE_VALUE_INVALID, SRV_HSM_FAILED},
+	{CKR_DATA_INVALID, SRV_HSM_INVALID},
+	{CKR_DATA_LEN_RANGE, SRV_HSM_INVALID},
+	{CKR_DEVICE_ERROR, SRV_HSM_UNAVAILABLE},
+	{CKR_DEVICE_MEMORY, SRV_HSM_UNAVAILABLE},
+	{CKR_DEVICE_REMOVED, SRV_HSM_UNAVAILABLE},
+	{CKR_FUNCTION_NOT_SUPPORTED, SRV_HSM_FAILED},
+	{CKR_KEY_HANDLE_INVALID, SRV_HSM_FAILED},
+	{CKR_KEY_SIZE_RANGE, SRV_HSM_INVALID},
+	{CKR_KEY_TYPE_INCONSISTENT, SRV_HSM_INVALID},
+	{CKR_KEY_FUNCTION_NOT_PERMITTED, SRV_HSM_FAILED},
+	{CKR_MECHANISM_INVALID, SRV_HSM_INVALID},
+	{CKR_MECHANISM_PARAM_INVALID, SRV_HSM_INVALID},
+	{CKR_OBJECT_HANDLE_INVALID, SRV_HSM_FAILED},
+	{CKR_OPERATION_ACTIVE, SRV_HSM_UNAVAILABLE},
+	{CKR_OPERATION_NOT_INITIALIZED, SRV_HSM_FAILED},
+	{CKR_PIN_INCORRECT, SRV_HSM_UNAVAILABLE},
+	{CKR_PIN_INVALID, SRV_HSM_INVALID},
+	{CKR_PIN_LEN_RANGE, SRV_HSM_INVALID},
+	{CKR_PIN_LOCKED, SRV_HSM_UNAVAILABLE},
+	{CKR_SESSION_CLOSED, SRV_HSM_UNAVAILABLE},
+	{CKR_SESSION_COUNT, SRV_HSM_UNAVAILABLE},
+	{CKR_SESSION_HANDLE_INVALID, SRV_HSM_UNAVAILABLE},
+	{CKR_SESSION_READ_ONLY, SRV_HSM_FAILED},
+	{CKR_TEMPLATE_INCOMPLETE, SRV_HSM_FAILED},
+	{CKR_TEMPLATE_INCONSISTENT, SRV_HSM_FAILED},
+	{CKR_TOKEN_NOT_PRESENT, SRV_HSM_UNAVAILABLE},
+	{CKR_TOKEN_NOT_RECOGNIZED, SRV_HSM_UNAVAILABLE},
+	{CKR_USER_ALREADY_LOGGED_IN, SRV_HSM_FAILED},
+	{CKR_USER_NOT_LOGGED_IN, SRV_HSM_UNAVAILABLE},
+	{CKR_USER_PIN_NOT_INITIALIZED, SRV_HSM_UNAVAILABLE},
+	{CKR_USER_TYPE_INVALID, SRV_HSM_FAILED},
+	{CKR_BUFFER_TOO_SMALL, SRV_HSM_FAILED},
+	{CKR_CRYPTOKI_NOT_INITIALIZED, SRV_HSM_UNAVAILABLE},
+	{HSM_RV_NOT_FOUND, SRV_HSM_NOT_FOUND},
+	{HSM_RV_INVALID, SRV_HSM_INVALID},
+	{HSM_RV_FAILED, SRV_HSM_FAILED},
+	{HSM_RV_UNAVAILABLE, SRV_HSM_UNAVAILABLE},
 };
 
+/* Our own outcomes by what they mean; the token's by their CKR_ name. */
 const char *hsm_rv_name(CK_RV rv)
 {
-	for (size_t i = 0; i < sizeof rv_table / sizeof rv_table[0]; i++)
-		if (rv_table[i].rv == rv)
-			return rv_table[i].name;
-	return "CKR_?";
+	switch (rv) {
+	case HSM_RV_NOT_FOUND:
+		return "no such key";
+	case HSM_RV_INVALID:
+		return "refused";
+	case HSM_RV_FAILED:
+		return "failed";
+	case HSM_RV_UNAVAILABLE:
+		return "unavailable";
+	default:
+		return rs_ckr_name(rv);
+	}
 }
 
 srv_hsm_rc hsm_rc_from_rv(CK_RV rv)
@@ -126,15 +122,15 @@ static CK_FUNCTION_LIST *module_load(const char *path, char *err, size_t errlen)
 	if (!mod) {
 		const char *m = p11_kit_message();
 		rs_err("hsm: p11_kit_module_load(%s) failed: %s", path, m ? m : "unknown error");
-		seterr(err, errlen, "cannot load the PKCS#11 module %s", path);
+		rs_errf(err, errlen, "cannot load the PKCS#11 module %s", path);
 		return NULL;
 	}
 	CK_RV rv = p11_kit_module_initialize(mod);
 	if (rv != CKR_OK) {
 		rs_err("hsm: C_Initialize failed: %s (0x%08lx)", hsm_rv_name(rv),
 		       (unsigned long)rv);
-		seterr(err, errlen, "the PKCS#11 module %s failed to initialise (%s)", path,
-		       hsm_rv_name(rv));
+		rs_errf(err, errlen, "the PKCS#11 module %s failed to initialise (%s)", path,
+			hsm_rv_name(rv));
 		p11_kit_module_release(mod);
 		return NULL;
 	}
@@ -211,8 +207,8 @@ srv_hsm_rc srv_hsm_init_token(const char *module_path, const char *label, const 
 	CK_RV rv;
 
 	if (!module_path || !label_ok(label) || !so_pin || !*so_pin || !user_pin || !*user_pin) {
-		seterr(err, errlen,
-		       "module, token label (1-32 bytes), SO PIN and user PIN are required");
+		rs_errf(err, errlen,
+			"module, token label (1-32 bytes), SO PIN and user PIN are required");
 		return SRV_HSM_INVALID;
 	}
 	mod = module_load(module_path, err, errlen);
@@ -268,9 +264,9 @@ out:
 	if (rv != CKR_OK) {
 		log_rv("init token", fn, rv);
 		if (rv >= CKR_VENDOR_DEFINED)
-			seterr(err, errlen, "%s", fn);
+			rs_errf(err, errlen, "%s", fn);
 		else
-			seterr(err, errlen, "%s failed: %s", fn, hsm_rv_name(rv));
+			rs_errf(err, errlen, "%s failed: %s", fn, hsm_rv_name(rv));
 	}
 	module_unload(mod);
 	return hsm_rc_from_rv(rv);
@@ -375,10 +371,10 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 	*out = NULL;
 	if (!module_path || !label_ok(token_label) || !pin || !*pin || pool_size < 1 ||
 	    pool_size > HSM_POOL_MAX) {
-		seterr(err, errlen,
-		       "module, token label (1-32 bytes), PIN and a pool size of 1-%d "
-		       "are required",
-		       HSM_POOL_MAX);
+		rs_errf(err, errlen,
+			"module, token label (1-32 bytes), PIN and a pool size of 1-%d "
+			"are required",
+			HSM_POOL_MAX);
 		return SRV_HSM_INVALID;
 	}
 	h = calloc(1, sizeof *h);
@@ -403,7 +399,7 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 	rv = slot_find(h->mod, token_label, &h->slot, &found, &fn);
 	if (rv == CKR_OK && !found) {
 		rs_err("hsm: no token labelled \"%s\" in %s", token_label, module_path);
-		seterr(err, errlen, "no token labelled \"%s\" in %s", token_label, module_path);
+		rs_errf(err, errlen, "no token labelled \"%s\" in %s", token_label, module_path);
 		srv_hsm_close(h);
 		return SRV_HSM_UNAVAILABLE;
 	}
@@ -412,8 +408,8 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 		rv = sess_ready(h, &h->sess[i], &fn);
 	if (rv != CKR_OK) {
 		log_rv("open", fn, rv);
-		seterr(err, errlen, "%s failed on token \"%s\": %s", fn, token_label,
-		       hsm_rv_name(rv));
+		rs_errf(err, errlen, "%s failed on token \"%s\": %s", fn, token_label,
+			hsm_rv_name(rv));
 		srv_hsm_close(h);
 		return hsm_rc_from_rv(rv);
 	}

@@ -3,7 +3,6 @@
  * it never holds a private key. Every object we sign is re-parsed and
  * verified before it is handed out. */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "rsign/base64.h"
 #include "rsign/der.h"
 #include "rsign/log.h"
+#include "rsign/util.h"
 #include "server/hsm/pki.h"
 
 #define PKI_SUBJECT_MAX 1024
@@ -28,18 +28,6 @@
 #define PKI_SIG_MAX 1024
 #define PKI_TIME_MIN ((time_t)-631152000)   /* 1950-01-01: UTCTime's first year */
 #define PKI_TIME_MAX ((time_t)253402300799) /* 9999-12-31T23:59:59Z */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -146,7 +134,7 @@ static int token_sign(srv_hsm *h, const srv_pki_key *key, rs_sign_alg sa, const 
 	srv_hsm_rc rc;
 
 	if (rs_hash_compute(hash, tbs, tbs_len, dig) != 0) {
-		seterr(err, errlen, "hashing the data to be signed failed");
+		rs_errf(err, errlen, "hashing the data to be signed failed");
 		return SRV_PKI_EFAIL;
 	}
 	rc = srv_hsm_sign(h, key->ckid, sa, dig, rs_hash_len(hash), -1, sig, PKI_SIG_MAX, sig_len);
@@ -154,13 +142,13 @@ static int token_sign(srv_hsm *h, const srv_pki_key *key, rs_sign_alg sa, const 
 	case SRV_HSM_OK:
 		return SRV_PKI_OK;
 	case SRV_HSM_UNAVAILABLE:
-		seterr(err, errlen, "the HSM is unavailable");
+		rs_errf(err, errlen, "the HSM is unavailable");
 		return SRV_PKI_EUNAVAIL;
 	case SRV_HSM_NOT_FOUND:
-		seterr(err, errlen, "the signing key is missing from the HSM");
+		rs_errf(err, errlen, "the signing key is missing from the HSM");
 		return SRV_PKI_EFAIL;
 	default:
-		seterr(err, errlen, "the HSM failed to sign");
+		rs_errf(err, errlen, "the HSM failed to sign");
 		return SRV_PKI_EFAIL;
 	}
 }
@@ -191,27 +179,27 @@ static int name_add(X509_NAME *n, char *rdn, char *err, size_t errlen)
 	char *eq = strchr(rdn, '='), *key, *val;
 
 	if (!eq) {
-		seterr(err, errlen, "the subject component \"%s\" lacks an '='", rdn);
+		rs_errf(err, errlen, "the subject component \"%s\" lacks an '='", rdn);
 		return -1;
 	}
 	*eq = '\0';
 	key = trim(rdn);
 	val = trim(eq + 1);
 	if (!*key || !*val) {
-		seterr(err, errlen, "the subject has a component with an empty name or value");
+		rs_errf(err, errlen, "the subject has a component with an empty name or value");
 		return -1;
 	}
 	for (const char *p = key; *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '.') {
-			seterr(err, errlen, "the subject attribute name \"%s\" is malformed", key);
+			rs_errf(err, errlen, "the subject attribute name \"%s\" is malformed", key);
 			return -1;
 		}
 	if (!X509_NAME_add_entry_by_txt(n, key, MBSTRING_UTF8, (const unsigned char *)val, -1, -1,
 					0)) {
-		seterr(err, errlen,
-		       "the subject attribute \"%s\" is unknown, or its value is too long or "
-		       "not UTF-8",
-		       key);
+		rs_errf(err, errlen,
+			"the subject attribute \"%s\" is unknown, or its value is too long or "
+			"not UTF-8",
+			key);
 		return -1;
 	}
 	return 0;
@@ -229,22 +217,22 @@ static X509_NAME *subject_parse(const char *subject, char *err, size_t errlen)
 	X509_NAME *name;
 
 	if (!subject || !*subject) {
-		seterr(err, errlen, "the subject is empty");
+		rs_errf(err, errlen, "the subject is empty");
 		return NULL;
 	}
 	len = strlen(subject);
 	if (len > PKI_SUBJECT_MAX) {
-		seterr(err, errlen, "the subject is longer than %d characters", PKI_SUBJECT_MAX);
+		rs_errf(err, errlen, "the subject is longer than %d characters", PKI_SUBJECT_MAX);
 		return NULL;
 	}
 	if (has_ctl(subject)) {
-		seterr(err, errlen, "the subject contains control characters");
+		rs_errf(err, errlen, "the subject contains control characters");
 		return NULL;
 	}
 	if (strpbrk(subject, "\\\"+")) {
-		seterr(err, errlen,
-		       "the subject uses escapes or multi-valued RDNs, which are not "
-		       "supported");
+		rs_errf(err, errlen,
+			"the subject uses escapes or multi-valued RDNs, which are not "
+			"supported");
 		return NULL;
 	}
 	memcpy(buf, subject, len + 1);
@@ -254,20 +242,20 @@ static X509_NAME *subject_parse(const char *subject, char *err, size_t errlen)
 		if (next)
 			*next++ = '\0';
 		if (n == sizeof parts / sizeof parts[0]) {
-			seterr(err, errlen, "the subject has too many components");
+			rs_errf(err, errlen, "the subject has too many components");
 			return NULL;
 		}
 		if (!*trim(p)) {
-			seterr(err, errlen,
-			       "the subject has an empty component; use \"/CN=a/O=b\" "
-			       "or \"CN=a,O=b\"");
+			rs_errf(err, errlen,
+				"the subject has an empty component; use \"/CN=a/O=b\" "
+				"or \"CN=a,O=b\"");
 			return NULL;
 		}
 		parts[n++] = p;
 	}
 	name = X509_NAME_new();
 	if (!name) {
-		seterr(err, errlen, "out of memory");
+		rs_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -283,23 +271,23 @@ static X509_NAME *cn_name(const char *cn, char *err, size_t errlen)
 {
 	X509_NAME *n;
 	if (!cn || !*cn) {
-		seterr(err, errlen, "the common name is empty");
+		rs_errf(err, errlen, "the common name is empty");
 		return NULL;
 	}
 	if (has_ctl(cn)) {
-		seterr(err, errlen, "the common name contains control characters");
+		rs_errf(err, errlen, "the common name contains control characters");
 		return NULL;
 	}
 	n = X509_NAME_new();
 	if (n && !X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
 					     (const unsigned char *)cn, -1, -1, 0)) {
-		seterr(err, errlen, "the common name must be 1 to 64 characters of UTF-8");
+		rs_errf(err, errlen, "the common name must be 1 to 64 characters of UTF-8");
 		X509_NAME_free(n);
 		ERR_clear_error();
 		return NULL;
 	}
 	if (!n)
-		seterr(err, errlen, "out of memory");
+		rs_errf(err, errlen, "out of memory");
 	return n;
 }
 
@@ -322,13 +310,13 @@ int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **
 	char *pem = NULL;
 
 	if (!h || !key || !csr_pem || sig_alg_for(key->alg, &sa, &nid) != 0) {
-		seterr(err, errlen, "invalid arguments");
+		rs_errf(err, errlen, "invalid arguments");
 		return SRV_PKI_EFAIL;
 	}
 	*csr_pem = NULL;
 	if (!(name = subject_parse(subject, err, errlen)))
 		return SRV_PKI_EINVAL;
-	seterr(err, errlen, "encoding the CSR failed");
+	rs_errf(err, errlen, "encoding the CSR failed");
 	if (!(pk = pkey_from_spki(key->spki, key->spki_len)))
 		goto out;
 	req = X509_REQ_new();
@@ -358,7 +346,7 @@ int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **
 	back = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
 	if (!back || X509_REQ_verify(back, pk) != 1) {
 		rs_err("pki: the CSR signed in the token does not verify");
-		seterr(err, errlen, "the CSR signed in the HSM does not verify");
+		rs_errf(err, errlen, "the CSR signed in the HSM does not verify");
 		goto out;
 	}
 	*csr_pem = pem;
@@ -434,7 +422,7 @@ static int cert_sign(srv_hsm *h, X509 *x, const srv_pki_key *signer, EVP_PKEY *v
 	char *pem = NULL;
 	X509 *back = NULL;
 
-	seterr(err, errlen, "encoding the certificate failed");
+	rs_errf(err, errlen, "encoding the certificate failed");
 	if (sig_alg_for(signer->alg, &sa, &nid) != 0)
 		return SRV_PKI_EFAIL;
 	X509_get0_signature(&sig_bs, &outer, x);
@@ -455,7 +443,7 @@ static int cert_sign(srv_hsm *h, X509 *x, const srv_pki_key *signer, EVP_PKEY *v
 	back = x509_from_pem(pem);
 	if (!back || X509_verify(back, verify_pk) != 1) {
 		rs_err("pki: the certificate signed in the token does not verify");
-		seterr(err, errlen, "the certificate signed in the HSM does not verify");
+		rs_errf(err, errlen, "the certificate signed in the HSM does not verify");
 		goto out;
 	}
 	*pem_out = pem;
@@ -481,17 +469,17 @@ int srv_pki_ca_create(srv_hsm *h, const srv_pki_key *ca, const char *common_name
 	time_t now = time(NULL);
 
 	if (!h || !ca || !cert_pem) {
-		seterr(err, errlen, "invalid arguments");
+		rs_errf(err, errlen, "invalid arguments");
 		return SRV_PKI_EFAIL;
 	}
 	*cert_pem = NULL;
 	if (days < 1 || days > 36500) {
-		seterr(err, errlen, "the CA validity must be 1 to 36500 days");
+		rs_errf(err, errlen, "the CA validity must be 1 to 36500 days");
 		return SRV_PKI_EINVAL;
 	}
 	if (!(name = cn_name(common_name, err, errlen)))
 		return SRV_PKI_EINVAL;
-	seterr(err, errlen, "encoding the CA certificate failed");
+	rs_errf(err, errlen, "encoding the CA certificate failed");
 	if (!(pk = pkey_from_spki(ca->spki, ca->spki_len)) ||
 	    !(x = cert_new(pk, name, name, now, now + (time_t)days * 86400)))
 		goto out;
@@ -521,16 +509,16 @@ int srv_pki_issue(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
 	X509V3_CTX ctx;
 
 	if (!h || !ca || !ca_cert_pem || !key || !cert_pem) {
-		seterr(err, errlen, "invalid arguments");
+		rs_errf(err, errlen, "invalid arguments");
 		return SRV_PKI_EFAIL;
 	}
 	*cert_pem = NULL;
 	if (not_after <= not_before) {
-		seterr(err, errlen, "the certificate must end after it begins");
+		rs_errf(err, errlen, "the certificate must end after it begins");
 		return SRV_PKI_EINVAL;
 	}
 	if (not_before < PKI_TIME_MIN || not_after > PKI_TIME_MAX) {
-		seterr(err, errlen, "the validity dates must lie between 1950 and 9999");
+		rs_errf(err, errlen, "the validity dates must lie between 1950 and 9999");
 		return SRV_PKI_EINVAL;
 	}
 	if (!(name = cn_name(common_name, err, errlen)))
@@ -539,10 +527,10 @@ int srv_pki_issue(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
 	    !(ca_pk = pkey_from_spki(ca->spki, ca->spki_len)) ||
 	    EVP_PKEY_eq(X509_get0_pubkey(cacert), ca_pk) != 1) {
 		rs_err("pki: the CA certificate does not match the CA key");
-		seterr(err, errlen, "the CA certificate does not match the CA key");
+		rs_errf(err, errlen, "the CA certificate does not match the CA key");
 		goto out;
 	}
-	seterr(err, errlen, "encoding the certificate failed");
+	rs_errf(err, errlen, "encoding the certificate failed");
 	if (!(pk = pkey_from_spki(key->spki, key->spki_len)) ||
 	    !(x = cert_new(pk, name, X509_get_subject_name(cacert), not_before, not_after)))
 		goto out;
@@ -577,12 +565,12 @@ static int pem_certs(const char *text, const char *what, STACK_OF(X509) * out, c
 	int ret = -1;
 
 	if (len > PKI_PEM_MAX) {
-		seterr(err, errlen, "the %s is larger than %d bytes", what, PKI_PEM_MAX);
+		rs_errf(err, errlen, "the %s is larger than %d bytes", what, PKI_PEM_MAX);
 		return -1;
 	}
 	b = BIO_new_mem_buf(text, (int)len);
 	if (!b) {
-		seterr(err, errlen, "out of memory");
+		rs_errf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (;;) {
@@ -601,7 +589,7 @@ static int pem_certs(const char *text, const char *what, STACK_OF(X509) * out, c
 			break;
 		}
 		if ((size_t)n - k < 11 || memcmp(rest + k, "-----BEGIN ", 11) != 0) {
-			seterr(err, errlen, "the %s contains data outside PEM blocks", what);
+			rs_errf(err, errlen, "the %s contains data outside PEM blocks", what);
 			break;
 		}
 		/* PEM_read_bio wants "-----BEGIN" at a line start: drop the space. */
@@ -613,30 +601,30 @@ static int pem_certs(const char *text, const char *what, STACK_OF(X509) * out, c
 			k -= (size_t)m;
 		}
 		if (sk_X509_num(out) >= PKI_CHAIN_MAX) {
-			seterr(err, errlen, "the %s holds more than %d certificates", what,
-			       PKI_CHAIN_MAX);
+			rs_errf(err, errlen, "the %s holds more than %d certificates", what,
+				PKI_CHAIN_MAX);
 			break;
 		}
 		if (!PEM_read_bio(b, &name, &header, &data, &dlen)) {
-			seterr(err, errlen, "the %s is not valid PEM", what);
+			rs_errf(err, errlen, "the %s is not valid PEM", what);
 			break;
 		}
 		p = data;
 		if (*header)
-			seterr(err, errlen,
-			       "the %s has PEM headers, which certificates never carry", what);
+			rs_errf(err, errlen,
+				"the %s has PEM headers, which certificates never carry", what);
 		else if (strcmp(name, "CERTIFICATE") != 0)
-			seterr(err, errlen,
-			       "the %s holds a \"%s\" block where a certificate was "
-			       "expected",
-			       what, name);
+			rs_errf(err, errlen,
+				"the %s holds a \"%s\" block where a certificate was "
+				"expected",
+				what, name);
 		else if (!(x = d2i_X509(NULL, &p, dlen)) || p != data + dlen)
-			seterr(err, errlen,
-			       "the %s holds a block that is not a valid X.509 "
-			       "certificate",
-			       what);
+			rs_errf(err, errlen,
+				"the %s holds a block that is not a valid X.509 "
+				"certificate",
+				what);
 		else if (!sk_X509_push(out, x))
-			seterr(err, errlen, "out of memory");
+			rs_errf(err, errlen, "out of memory");
 		else {
 			x = NULL; /* the stack owns it */
 			bad = 0;
@@ -724,51 +712,51 @@ int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_inf
 	unsigned char *p;
 
 	if (!out) {
-		seterr(err, errlen, "invalid arguments");
+		rs_errf(err, errlen, "invalid arguments");
 		return SRV_PKI_EFAIL;
 	}
 	memset(out, 0, sizeof *out);
 	if (!certs || !chain) {
-		seterr(err, errlen, "out of memory");
+		rs_errf(err, errlen, "out of memory");
 		ret = SRV_PKI_EFAIL;
 		goto out;
 	}
 	if (!cert_pem || !*cert_pem) {
-		seterr(err, errlen, "the certificate is missing");
+		rs_errf(err, errlen, "the certificate is missing");
 		goto out;
 	}
 	if (pem_certs(cert_pem, "certificate", certs, err, errlen) != 0 ||
 	    (chain_pem && pem_certs(chain_pem, "chain", chain, err, errlen) != 0))
 		goto out;
 	if (sk_X509_num(certs) != 1) {
-		seterr(err, errlen,
-		       sk_X509_num(certs)
-			       ? "the certificate field holds more than one certificate; "
-				 "send the issuers as the chain"
-			       : "the certificate field holds no PEM certificate");
+		rs_errf(err, errlen,
+			sk_X509_num(certs)
+				? "the certificate field holds more than one certificate; "
+				  "send the issuers as the chain"
+				: "the certificate field holds no PEM certificate");
 		goto out;
 	}
 	x = sk_X509_value(certs, 0);
 	flags = X509_get_extension_flags(x);
 	if (flags & EXFLAG_INVALID) {
-		seterr(err, errlen, "the certificate has malformed or duplicate extensions");
+		rs_errf(err, errlen, "the certificate has malformed or duplicate extensions");
 		goto out;
 	}
 	if (!(flags & EXFLAG_XKUSAGE) || !(X509_get_extended_key_usage(x) & XKU_CODE_SIGN)) {
-		seterr(err, errlen, "certificate lacks the codeSigning extended key usage");
+		rs_errf(err, errlen, "certificate lacks the codeSigning extended key usage");
 		goto out;
 	}
 	if (sk_X509_num(chain) > 0) {
 		issuer_pk = X509_get0_pubkey(sk_X509_value(chain, 0));
 		if (!issuer_pk || X509_verify(x, issuer_pk) != 1) {
-			seterr(err, errlen,
-			       "certificate signature does not verify against the chain");
+			rs_errf(err, errlen,
+				"certificate signature does not verify against the chain");
 			goto out;
 		}
 	}
 
 	ret = SRV_PKI_EFAIL;
-	seterr(err, errlen, "out of memory");
+	rs_errf(err, errlen, "out of memory");
 	out->common_name = cert_cn(x);
 	out->serial = cert_serial(x);
 	out->cert_pem = x509_pem(x);
@@ -782,13 +770,13 @@ int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_inf
 	    out->spki_len != (size_t)len)
 		goto fail;
 	if (!out->common_name) {
-		seterr(err, errlen, "the certificate's common name is malformed");
+		rs_errf(err, errlen, "the certificate's common name is malformed");
 		ret = SRV_PKI_EINVAL;
 		goto fail;
 	}
 	if (cert_time(X509_get0_notBefore(x), &out->not_before) != 0 ||
 	    cert_time(X509_get0_notAfter(x), &out->not_after) != 0) {
-		seterr(err, errlen, "the certificate's validity dates are malformed");
+		rs_errf(err, errlen, "the certificate's validity dates are malformed");
 		ret = SRV_PKI_EINVAL;
 		goto fail;
 	}

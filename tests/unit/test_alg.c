@@ -1,8 +1,36 @@
-/* Unit tests for the API's algorithm names and properties. */
+/* Unit tests for the API's algorithm names and properties, and the OpenSSL
+ * digest behind each hash. */
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
 
 #include "rsign/alg.h"
 #include "tap.h"
+
+/* rs_hash_md: the digest OpenSSL computes for each hash, by NID and size. */
+static void hash_md_checks(void)
+{
+	static const struct {
+		rs_hash hash;
+		int nid;
+	} mds[] = {
+		{RS_HASH_SHA256, NID_sha256},
+		{RS_HASH_SHA384, NID_sha384},
+		{RS_HASH_SHA512, NID_sha512},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(mds) / sizeof(mds[0]); i++) {
+		const EVP_MD *md = rs_hash_md(mds[i].hash);
+
+		ok(md && EVP_MD_get_type(md) == mds[i].nid &&
+			   (size_t)EVP_MD_get_size(md) == rs_hash_len(mds[i].hash),
+		   "hash_md_%s_is_openssl_%s", rs_hash_name(mds[i].hash), OBJ_nid2sn(mds[i].nid));
+	}
+	ok(rs_hash_md(RS_HASH_NONE) == NULL, "hash_md_none_is_null");
+	ok(rs_hash_md((rs_hash)42) == NULL && rs_hash_md((rs_hash)-1) == NULL,
+	   "hash_md_out_of_range_is_null");
+}
 
 int main(void)
 {
@@ -125,5 +153,6 @@ int main(void)
 	ok(!rs_alg_fits_key(RS_ALG_COUNT, RS_KEY_EC_P256) &&
 		   !rs_alg_fits_key(RS_ALG_ECDSA_SHA256, RS_KEY_COUNT),
 	   "alg_fits_key_rejects_out_of_range");
+	hash_md_checks();
 	return tap_done();
 }

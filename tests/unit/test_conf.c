@@ -288,6 +288,18 @@ int main(void)
 	   "conf_load_missing_file_names_path");
 	ok(rs_conf_load(path, 1, tab, &c, err, sizeof(err)) == -1, "conf_load_rejects_directory");
 	ok(rmdir(path) == 0, "conf_tmpdir_removed");
+	{
+		/* Errors go through rs_errf: cut to the caller's buffer, and
+		 * none asked for is none written. */
+		char small[12];
+
+		memset(small, 'x', sizeof(small));
+		ok(rs_conf_parse("test.conf", "nope = 1\n", 9, tab, &c, small, 8) == -1 &&
+			   strcmp(small, "test.co") == 0 && small[8] == 'x',
+		   "conf_error_is_cut_to_the_callers_buffer");
+		ok(rs_conf_parse("test.conf", "nope = 1\n", 9, tab, &c, NULL, 0) == -1,
+		   "conf_error_without_a_buffer_still_fails");
+	}
 	rs_conf_free(tab, &c);
 	return tap_done();
 }

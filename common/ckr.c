@@ -1,0 +1,154 @@
+/* The names of PKCS#11 return values, one table for the module's and the
+ * server's log lines and error messages. */
+#include <stdio.h>
+#include <p11-kit/pkcs11.h>
+
+#include "rsign/ckr.h"
+
+/* The name p11-kit's pkcs11.h gives rv (every CKR_ value it defines, in its
+ * order; the PKCS#11 3.0 values its 0.24 header lacks are named when a newer
+ * header has them), NULL when it gives none. */
+static const char *header_name(unsigned long rv)
+{
+	static const struct {
+		CK_RV rv;
+		const char *name;
+	} names[] = {
+#define N(x) {x, #x}
+		N(CKR_OK),
+		N(CKR_CANCEL),
+		N(CKR_HOST_MEMORY),
+		N(CKR_SLOT_ID_INVALID),
+		N(CKR_GENERAL_ERROR),
+		N(CKR_FUNCTION_FAILED),
+		N(CKR_ARGUMENTS_BAD),
+		N(CKR_NO_EVENT),
+		N(CKR_NEED_TO_CREATE_THREADS),
+		N(CKR_CANT_LOCK),
+		N(CKR_ATTRIBUTE_READ_ONLY),
+		N(CKR_ATTRIBUTE_SENSITIVE),
+		N(CKR_ATTRIBUTE_TYPE_INVALID),
+		N(CKR_ATTRIBUTE_VALUE_INVALID),
+		N(CKR_ACTION_PROHIBITED),
+		N(CKR_DATA_INVALID),
+		N(CKR_DATA_LEN_RANGE),
+		N(CKR_DEVICE_ERROR),
+		N(CKR_DEVICE_MEMORY),
+		N(CKR_DEVICE_REMOVED),
+#ifdef CKR_AEAD_DECRYPT_FAILED /* PKCS#11 3.0, in newer p11-kit headers */
+		N(CKR_AEAD_DECRYPT_FAILED),
+#endif
+		N(CKR_ENCRYPTED_DATA_INVALID),
+		N(CKR_ENCRYPTED_DATA_LEN_RANGE),
+		N(CKR_FUNCTION_CANCELED),
+		N(CKR_FUNCTION_NOT_PARALLEL),
+		N(CKR_FUNCTION_NOT_SUPPORTED),
+		N(CKR_KEY_HANDLE_INVALID),
+		N(CKR_KEY_SIZE_RANGE),
+		N(CKR_KEY_TYPE_INCONSISTENT),
+		N(CKR_KEY_NOT_NEEDED),
+		N(CKR_KEY_CHANGED),
+		N(CKR_KEY_NEEDED),
+		N(CKR_KEY_INDIGESTIBLE),
+		N(CKR_KEY_FUNCTION_NOT_PERMITTED),
+		N(CKR_KEY_NOT_WRAPPABLE),
+		N(CKR_KEY_UNEXTRACTABLE),
+		N(CKR_MECHANISM_INVALID),
+		N(CKR_MECHANISM_PARAM_INVALID),
+		N(CKR_OBJECT_HANDLE_INVALID),
+		N(CKR_OPERATION_ACTIVE),
+		N(CKR_OPERATION_NOT_INITIALIZED),
+		N(CKR_PIN_INCORRECT),
+		N(CKR_PIN_INVALID),
+		N(CKR_PIN_LEN_RANGE),
+		N(CKR_PIN_EXPIRED),
+		N(CKR_PIN_LOCKED),
+		N(CKR_SESSION_CLOSED),
+		N(CKR_SESSION_COUNT),
+		N(CKR_SESSION_HANDLE_INVALID),
+		N(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+		N(CKR_SESSION_READ_ONLY),
+		N(CKR_SESSION_EXISTS),
+		N(CKR_SESSION_READ_ONLY_EXISTS),
+		N(CKR_SESSION_READ_WRITE_SO_EXISTS),
+		N(CKR_SIGNATURE_INVALID),
+		N(CKR_SIGNATURE_LEN_RANGE),
+		N(CKR_TEMPLATE_INCOMPLETE),
+		N(CKR_TEMPLATE_INCONSISTENT),
+		N(CKR_TOKEN_NOT_PRESENT),
+		N(CKR_TOKEN_NOT_RECOGNIZED),
+		N(CKR_TOKEN_WRITE_PROTECTED),
+		N(CKR_UNWRAPPING_KEY_HANDLE_INVALID),
+		N(CKR_UNWRAPPING_KEY_SIZE_RANGE),
+		N(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT),
+		N(CKR_USER_ALREADY_LOGGED_IN),
+		N(CKR_USER_NOT_LOGGED_IN),
+		N(CKR_USER_PIN_NOT_INITIALIZED),
+		N(CKR_USER_TYPE_INVALID),
+		N(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+		N(CKR_USER_TOO_MANY_TYPES),
+		N(CKR_WRAPPED_KEY_INVALID),
+		N(CKR_WRAPPED_KEY_LEN_RANGE),
+		N(CKR_WRAPPING_KEY_HANDLE_INVALID),
+		N(CKR_WRAPPING_KEY_SIZE_RANGE),
+		N(CKR_WRAPPING_KEY_TYPE_INCONSISTENT),
+		N(CKR_RANDOM_SEED_NOT_SUPPORTED),
+		N(CKR_RANDOM_NO_RNG),
+		N(CKR_DOMAIN_PARAMS_INVALID),
+		N(CKR_CURVE_NOT_SUPPORTED),
+		N(CKR_BUFFER_TOO_SMALL),
+		N(CKR_SAVED_STATE_INVALID),
+		N(CKR_INFORMATION_SENSITIVE),
+		N(CKR_STATE_UNSAVEABLE),
+		N(CKR_CRYPTOKI_NOT_INITIALIZED),
+		N(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+		N(CKR_MUTEX_BAD),
+		N(CKR_MUTEX_NOT_LOCKED),
+		N(CKR_NEW_PIN_MODE),
+		N(CKR_NEXT_OTP),
+		N(CKR_EXCEEDED_MAX_ITERATIONS),
+		N(CKR_FIPS_SELF_TEST_FAILED),
+		N(CKR_LIBRARY_LOAD_FAILED),
+		N(CKR_PIN_TOO_WEAK),
+		N(CKR_PUBLIC_KEY_INVALID),
+		N(CKR_FUNCTION_REJECTED),
+#ifdef CKR_TOKEN_RESOURCE_EXCEEDED
+		N(CKR_TOKEN_RESOURCE_EXCEEDED),
+#endif
+#ifdef CKR_OPERATION_CANCEL_FAILED
+		N(CKR_OPERATION_CANCEL_FAILED),
+#endif
+#ifdef CKR_KEY_EXHAUSTED
+		N(CKR_KEY_EXHAUSTED),
+#endif
+		N(CKR_VENDOR_DEFINED),
+#undef N
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].rv == rv)
+			return names[i].name;
+	return NULL;
+}
+
+/* Unknown values are formatted into a small per-thread ring, so that a
+ * thread may name a few of them in one log line and threads never share. */
+#define RING 4
+
+const char *rs_ckr_name(unsigned long rv)
+{
+	static _Thread_local char ring[RING][RS_CKR_NAME_MAX];
+	static _Thread_local unsigned next;
+	const char *name = header_name(rv);
+	char *buf;
+
+	if (name)
+		return name;
+	buf = ring[next++ % RING];
+	if (rv > CKR_VENDOR_DEFINED)
+		snprintf(buf, RS_CKR_NAME_MAX, "CKR_VENDOR_DEFINED+0x%lx", rv - CKR_VENDOR_DEFINED);
+	else
+		snprintf(buf, RS_CKR_NAME_MAX, "CKR_(unknown 0x%lx)", rv);
+	return buf;
+}
