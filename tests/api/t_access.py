@@ -339,6 +339,34 @@ def register(add, ctx):
     for role, endpoint, want in cells():
         add('access_%s_%s' % (role, endpoint), run_cell, ctx, role, endpoint, want)
 
+    # ---- "own": a requester who is no longer a member sees only its own
+    def former_member_sees_only_own():
+        w = world(ctx)
+        api = ctx.api
+        j = expect(api.post('/principals', {'type': 'user', 'name': 'ax-former'}), CREATED)
+        me = ctx.as_(j['token'])
+        expect(api.post('/pki/signers/%s/members' % w.held['id'],
+                        {'principalId': j['id'], 'role': 'operator'}), CREATED, 'add ax-former')
+        rid = expect(me.post('/pki/signers/%s/requests' % w.held['id'], {'justification': 'own'}),
+                     CREATED, 'ax-former requests')['id']
+        gid = w.approve(rid)
+        expect(api.delete('/pki/signers/%s/members/%s' % (w.held['id'], j['id'])), 200,
+               'remove ax-former')
+        path = '/pki/signing-requests?signerId=%s' % w.held['id']
+        check(listed(w, me, path, 'requests') == [rid], 'a former member lists other requests')
+        check(listed(w, me, '/pki/grants?signerId=%s' % w.held['id'], 'grants') == [gid],
+              'a former member lists other grants')
+        expect(me.get('/pki/signing-requests/%s' % rid), 200, 'get its own request')
+        expect_error(me.get('/pki/signing-requests/%s' % w.r1), 404, 'NotFound',
+                     "get another's request", reason='notFound')
+        expect_error(me.post('/pki/grants/%s/revoke' % gid, {}), 403, 'PermissionDenied',
+                     'revoke its own grant', reason='notApprover')
+        check(listed(w, me, '/pki/signing-policies', 'policies') == [],
+              'a former member still sees the policy')
+        expect_error(me.get('/pki/signing-policies/%s' % w.policy['id']), 404, 'NotFound',
+                     'get the policy', reason='notFound')
+    add('access_former_member_sees_only_its_own_requests_and_grants', former_member_sees_only_own)
+
     # ---- disabled principals, beyond the matrix
     def disable_identity():
         api = ctx.api
