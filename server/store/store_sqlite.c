@@ -289,10 +289,7 @@ srv_st_rc sq_page(sq_store *s, const char *op, const sq_pager *pg, size_t offset
 	return r;
 }
 
-static void clr_principal(void *p)
-{
-	srv_principal_clear(p);
-}
+SQ_CLEARER(clr_principal, srv_principal_clear)
 
 /* ---- ops ------------------------------------------------------------------ */
 
@@ -392,13 +389,11 @@ static srv_st_rc sq_principal_list(srv_store *st, size_t offset, size_t limit, s
 {
 	if (!st)
 		return sq_bad_arg("principal_list");
-	sq_pager pg = {SQ(st)->q[Q_PRINCIPAL_COUNT],
-		       SQ(st)->q[Q_PRINCIPAL_LIST],
-		       NULL,
-		       NULL,
-		       sq_rd_principal,
-		       sizeof(**out),
-		       clr_principal};
+	sq_pager pg = {.count = SQ(st)->q[Q_PRINCIPAL_COUNT],
+		       .list = SQ(st)->q[Q_PRINCIPAL_LIST],
+		       .rd = sq_rd_principal,
+		       .size = sizeof(**out),
+		       .clr = clr_principal};
 	return sq_page(SQ(st), "principal_list", &pg, offset, limit, (void **)out, n, total);
 }
 

@@ -194,6 +194,13 @@ typedef srv_st_rc (*sq_reader)(sqlite3_stmt *st, int c, void *out);
 srv_st_rc sq_rd_str(sqlite3_stmt *st, int c, void *out); /* char ** */
 srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out);
 
+/* Defines name, the clr of sq_list and sq_pager, from a record's *_clear. */
+#define SQ_CLEARER(name, clear)                                                                    \
+	static void name(void *p)                                                                  \
+	{                                                                                          \
+		clear(p);                                                                          \
+	}
+
 /* Steps a bound query expected to return at most one row; NOT_FOUND when none. */
 srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd, void *out);
 /* Steps a bound query into a malloc'd array of size-byte records; *out =

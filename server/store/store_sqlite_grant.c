@@ -105,10 +105,7 @@ static void clr_grant(void *p)
 	(void)p; /* grants own no heap memory */
 }
 
-static void clr_audit(void *p)
-{
-	srv_audit_clear(p);
-}
+SQ_CLEARER(clr_audit, srv_audit_clear)
 
 /* ---- grants ----------------------------------------------------------------------- */
 
@@ -172,13 +169,13 @@ srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status
 	if (!st || (visible_to && !*visible_to))
 		return sq_bad_arg("grant_list");
 	grant_filter f = {signer_id, status, grantee_id, visible_to, now};
-	sq_pager pg = {SQ(st)->gr[GR_GRANT_COUNT],
-		       SQ(st)->gr[GR_GRANT_LIST],
-		       b_grant_filter,
-		       &f,
-		       rd_grant,
-		       sizeof(**out),
-		       clr_grant};
+	sq_pager pg = {.count = SQ(st)->gr[GR_GRANT_COUNT],
+		       .list = SQ(st)->gr[GR_GRANT_LIST],
+		       .bind = b_grant_filter,
+		       .filter = &f,
+		       .rd = rd_grant,
+		       .size = sizeof(**out),
+		       .clr = clr_grant};
 	return sq_page(SQ(st), "grant_list", &pg, offset, limit, (void **)out, n, total);
 }
 
@@ -284,12 +281,10 @@ srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **
 {
 	if (!st)
 		return sq_bad_arg("audit_list");
-	sq_pager pg = {SQ(st)->gr[GR_AUDIT_COUNT],
-		       SQ(st)->gr[GR_AUDIT_LIST],
-		       NULL,
-		       NULL,
-		       rd_audit,
-		       sizeof(**out),
-		       clr_audit};
+	sq_pager pg = {.count = SQ(st)->gr[GR_AUDIT_COUNT],
+		       .list = SQ(st)->gr[GR_AUDIT_LIST],
+		       .rd = rd_audit,
+		       .size = sizeof(**out),
+		       .clr = clr_audit};
 	return sq_page(SQ(st), "audit_list", &pg, offset, limit, (void **)out, n, total);
 }

@@ -197,25 +197,13 @@ static srv_st_rc rd_member(sqlite3_stmt *st, int c, void *out)
 	return SRV_ST_OK;
 }
 
-static void clr_key(void *p)
-{
-	srv_key_clear(p);
-}
+SQ_CLEARER(clr_key, srv_key_clear)
 
-static void clr_cert(void *p)
-{
-	srv_cert_clear(p);
-}
+SQ_CLEARER(clr_cert, srv_cert_clear)
 
-static void clr_signer(void *p)
-{
-	srv_signer_clear(p);
-}
+SQ_CLEARER(clr_signer, srv_signer_clear)
 
-static void clr_operation(void *p)
-{
-	srv_operation_clear(p);
-}
+SQ_CLEARER(clr_operation, srv_operation_clear)
 
 static void clr_member(void *p)
 {
@@ -258,13 +246,11 @@ srv_st_rc sq_key_list(srv_store *st, size_t offset, size_t limit, srv_key **out,
 {
 	if (!st)
 		return sq_bad_arg("key_list");
-	sq_pager pg = {SQ(st)->p[P_KEY_COUNT],
-		       SQ(st)->p[P_KEY_LIST],
-		       NULL,
-		       NULL,
-		       rd_key,
-		       sizeof(**out),
-		       clr_key};
+	sq_pager pg = {.count = SQ(st)->p[P_KEY_COUNT],
+		       .list = SQ(st)->p[P_KEY_LIST],
+		       .rd = rd_key,
+		       .size = sizeof(**out),
+		       .clr = clr_key};
 	return sq_page(SQ(st), "key_list", &pg, offset, limit, (void **)out, n, total);
 }
 
@@ -321,13 +307,11 @@ srv_st_rc sq_cert_list(srv_store *st, size_t offset, size_t limit, srv_cert **ou
 {
 	if (!st)
 		return sq_bad_arg("cert_list");
-	sq_pager pg = {SQ(st)->p[P_CERT_COUNT],
-		       SQ(st)->p[P_CERT_LIST],
-		       NULL,
-		       NULL,
-		       rd_cert,
-		       sizeof(**out),
-		       clr_cert};
+	sq_pager pg = {.count = SQ(st)->p[P_CERT_COUNT],
+		       .list = SQ(st)->p[P_CERT_LIST],
+		       .rd = rd_cert,
+		       .size = sizeof(**out),
+		       .clr = clr_cert};
 	return sq_page(SQ(st), "cert_list", &pg, offset, limit, (void **)out, n, total);
 }
 
@@ -391,13 +375,13 @@ srv_st_rc sq_signer_list(srv_store *st, const char *visible_to, int operators_on
 	if (!st || (visible_to && !*visible_to))
 		return sq_bad_arg("signer_list");
 	signer_filter f = {visible_to, search, operators_only};
-	sq_pager pg = {SQ(st)->p[P_SIGNER_COUNT],
-		       SQ(st)->p[P_SIGNER_LIST],
-		       b_signer_filter,
-		       &f,
-		       rd_signer,
-		       sizeof(**out),
-		       clr_signer};
+	sq_pager pg = {.count = SQ(st)->p[P_SIGNER_COUNT],
+		       .list = SQ(st)->p[P_SIGNER_LIST],
+		       .bind = b_signer_filter,
+		       .filter = &f,
+		       .rd = rd_signer,
+		       .size = sizeof(**out),
+		       .clr = clr_signer};
 	return sq_page(SQ(st), "signer_list", &pg, offset, limit, (void **)out, n, total);
 }
 
@@ -610,12 +594,12 @@ srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *st
 	if (!s || !signer_id)
 		return sq_bad_arg("operation_list");
 	op_filter f = {signer_id, by_status ? status : NULL};
-	sq_pager pg = {s->p[by_status ? P_OP_COUNT_STATUS : P_OP_COUNT],
-		       s->p[by_status ? P_OP_LIST_STATUS : P_OP_LIST],
-		       b_op_filter,
-		       &f,
-		       rd_operation,
-		       sizeof(**out),
-		       clr_operation};
+	sq_pager pg = {.count = s->p[by_status ? P_OP_COUNT_STATUS : P_OP_COUNT],
+		       .list = s->p[by_status ? P_OP_LIST_STATUS : P_OP_LIST],
+		       .bind = b_op_filter,
+		       .filter = &f,
+		       .rd = rd_operation,
+		       .size = sizeof(**out),
+		       .clr = clr_operation};
 	return sq_page(s, "operation_list", &pg, offset, limit, (void **)out, n, total);
 }

@@ -180,20 +180,11 @@ static srv_st_rc rd_decision(sqlite3_stmt *st, int c, void *out)
 	return SRV_ST_OK;
 }
 
-static void clr_policy(void *p)
-{
-	srv_policy_clear(p);
-}
+SQ_CLEARER(clr_policy, srv_policy_clear)
 
-static void clr_request(void *p)
-{
-	srv_request_clear(p);
-}
+SQ_CLEARER(clr_request, srv_request_clear)
 
-static void clr_decision(void *p)
-{
-	srv_decision_clear(p);
-}
+SQ_CLEARER(clr_decision, srv_decision_clear)
 
 /* ---- shared steps (caller holds the lock) ---------------------------------- */
 
@@ -326,13 +317,13 @@ srv_st_rc sq_policy_list(srv_store *st, const char *visible_to, size_t offset, s
 	/* visible_to "" would show everything; treat it as a bug */
 	if (!st || (visible_to && !*visible_to))
 		return sq_bad_arg("policy_list");
-	sq_pager pg = {SQ(st)->pl[PL_POL_COUNT],
-		       SQ(st)->pl[PL_POL_LIST],
-		       b_visible,
-		       visible_to,
-		       rd_policy,
-		       sizeof(**out),
-		       clr_policy};
+	sq_pager pg = {.count = SQ(st)->pl[PL_POL_COUNT],
+		       .list = SQ(st)->pl[PL_POL_LIST],
+		       .bind = b_visible,
+		       .filter = visible_to,
+		       .rd = rd_policy,
+		       .size = sizeof(**out),
+		       .clr = clr_policy};
 	return sq_page(SQ(st), "policy_list", &pg, offset, limit, (void **)out, n, total);
 }
 
@@ -445,8 +436,13 @@ srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *stat
 	*n = 0;
 	*total = 0;
 	req_filter f = {signer_id, status, visible_to};
-	sq_pager pg = {s->pl[PL_REQ_COUNT], s->pl[PL_REQ_LIST], b_req_filter, &f,
-		       rd_request,	    sizeof(**out),	clr_request};
+	sq_pager pg = {.count = s->pl[PL_REQ_COUNT],
+		       .list = s->pl[PL_REQ_LIST],
+		       .bind = b_req_filter,
+		       .filter = &f,
+		       .rd = rd_request,
+		       .size = sizeof(**out),
+		       .clr = clr_request};
 	sq_lock(s);
 	if ((r = expire_requests(s, op, now)) == SRV_ST_OK)
 		r = sq_page_inlock(s, op, &pg, offset, limit, (void **)out, n, total);
