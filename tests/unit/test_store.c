@@ -237,6 +237,9 @@ static void test_open_and_migrations(void)
 	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
 		   "('operations_signer','operations_signer_status')") == 2,
 	   "migration_1_creates_history_indexes");
+	ok(sql_int("SELECT count(*) FROM pragma_table_info('principals') WHERE name = 'disabled'"
+		   " AND \"notnull\" = 1 AND dflt_value = '0'") == 1,
+	   "migration_4_adds_principals_disabled_default_0");
 	ok(sql_text_is("PRAGMA journal_mode", "wal"), "database_is_in_wal_mode");
 	ok(wal_is_private(), "wal_file_is_mode_0600");
 	ok(st->ops->ping(st) == SRV_ST_OK, "ping_ok");
