@@ -11,6 +11,7 @@ srv_err api_whoami(srv_req *r, cJSON **out);
 srv_err api_principal_create(srv_req *r, cJSON **out);
 srv_err api_principal_list(srv_req *r, cJSON **out);
 srv_err api_principal_get(srv_req *r, cJSON **out);
+srv_err api_principal_update(srv_req *r, cJSON **out);
 srv_err api_principal_delete(srv_req *r, cJSON **out);
 srv_err api_principal_token(srv_req *r, cJSON **out);
 /* api_keys.c: /pki/keys */
@@ -63,11 +64,13 @@ srv_err api_grant_revoke(srv_req *r, cJSON **out);
 srv_err api_audit_list(srv_req *r, cJSON **out);
 void api_audit(srv_req *r, const char *action, const char *type, const char *id, cJSON *detail);
 
+/* A rule of access.c about one signer (srv_may_sign, srv_may_read_signer). */
+typedef srv_reason (*api_signer_rule)(srv_req *r, const char *signer_id);
+
 /* Shared by the signer-scoped handlers (api_signers.c): loads the signer
- * named by r->params[0] and checks that the caller has at least `need`
- * (SRV_ROLE_AUDITOR = may read, SRV_ROLE_OPERATOR = may sign). On a 403
- * only s->id stays set (nothing to free). */
-srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role);
+ * named by r->params[0] (404 when absent), then asks `may` (NULL: the
+ * route's gate decided already). On failure nothing is left to free. */
+srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s);
 
 /* A ?signerId= filter given as id or name becomes the id (kept in id);
  * an unknown one stays as given and matches nothing. */

@@ -6,6 +6,7 @@
 #include "rsign/json.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
+#include "server/api/access.h"
 #include "server/api/api.h"
 #include "server/http/auth.h"
 
@@ -16,6 +17,7 @@ static cJSON *principal_json(const srv_principal *p)
 	cJSON_AddStringToObject(o, "name", p->name ? p->name : "");
 	cJSON_AddStringToObject(o, "type", p->type);
 	cJSON_AddBoolToObject(o, "admin", p->admin);
+	cJSON_AddBoolToObject(o, "disabled", p->disabled);
 	if (strcmp(p->type, "identity") == 0)
 		cJSON_AddStringToObject(o, "clientId", p->client_id);
 	srv_json_time(o, "createdAt", p->created_at);
@@ -64,6 +66,11 @@ srv_err api_login(srv_req *r, cJSON **out)
 	}
 	if (rc != SRV_ST_OK) {
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot check the credentials");
+		goto out;
+	}
+	srv_reason why = srv_may_log_in(&p);
+	if (why != SRV_R_NONE) {
+		e = srv_fail(r, why, "principal %s is disabled", p.name);
 		goto out;
 	}
 	long long ttl = r->ctx->access_token_ttl;
@@ -193,22 +200,23 @@ out:
 srv_err api_principal_list(srv_req *r, cJSON **out)
 {
 	srv_principal *v = NULL;
-	size_t n = 0, offset, limit;
+	size_t n = 0, total = 0, offset, limit;
 	if (srv_paging(r, &offset, &limit) != SRV_OK)
 		return r->err;
-	srv_st_rc rc = r->ctx->store->ops->principal_list(r->ctx->store, &v, &n);
+	srv_st_rc rc =
+		r->ctx->store->ops->principal_list(r->ctx->store, offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list principals");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "principals");
-	for (size_t i = offset; i < n && i - offset < limit; i++)
+	for (size_t i = 0; i < n; i++)
 		cJSON_AddItemToArray(arr, principal_json(&v[i]));
-	cJSON_AddNumberToObject(*out, "totalCount", (double)n);
+	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_principal_list_free(v, n);
 	return SRV_OK;
 }
 
-/* Loads r->params[0]; non-admins may only name themselves. */
+/* Loads r->params[0]: notFound unless the caller may read it (access.c). */
 static srv_err load_principal(srv_req *r, srv_principal *p)
 {
 	srv_st_rc rc = r->ctx->store->ops->principal_get(r->ctx->store, r->params[0], p);
@@ -216,9 +224,10 @@ static srv_err load_principal(srv_req *r, srv_principal *p)
 		return srv_fail(r, SRV_R_NOT_FOUND, "no principal \"%s\"", r->params[0]);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot read the principal");
-	if (!r->actor.admin && strcmp(p->id, r->actor.id) != 0) {
+	srv_reason why = srv_may_read_principal(r, p);
+	if (why != SRV_R_NONE) {
 		srv_principal_clear(p);
-		return srv_fail(r, SRV_R_ADMIN_REQUIRED, "only admins may read other principals");
+		return srv_fail(r, why, "no principal \"%s\"", r->params[0]);
 	}
 	return SRV_OK;
 }
@@ -238,9 +247,10 @@ srv_err api_principal_delete(srv_req *r, cJSON **out)
 	srv_principal p = {0};
 	if (load_principal(r, &p) != SRV_OK)
 		return r->err;
-	if (strcmp(p.id, r->actor.id) == 0) {
+	srv_reason why = srv_may_delete_principal(r, &p);
+	if (why != SRV_R_NONE) {
 		srv_principal_clear(&p);
-		return srv_fail(r, SRV_R_SELF_DELETE, "a principal cannot delete itself");
+		return srv_fail(r, why, "a principal cannot delete itself");
 	}
 	srv_st_rc rc = r->ctx->store->ops->principal_delete(r->ctx->store, p.id);
 	if (rc != SRV_ST_OK) {
@@ -251,6 +261,42 @@ srv_err api_principal_delete(srv_req *r, cJSON **out)
 	*out = principal_json(&p);
 	srv_principal_clear(&p);
 	return SRV_OK;
+}
+
+/* PATCH {"disabled": bool}: a disabled principal's tokens, access tokens
+ * and login are refused at once (the route invalidates the caches). */
+srv_err api_principal_update(srv_req *r, cJSON **out)
+{
+	srv_principal p = {0};
+	int disabled = 0;
+	srv_err e = SRV_OK;
+	cJSON *j = srv_body_json(r);
+	if (!j)
+		return r->err;
+	if (rs_json_bool(j, "disabled", 1, &disabled) != RS_JSON_OK) {
+		e = srv_fail(r, SRV_R_INVALID_FIELD, "disabled (a boolean) is required");
+		goto out;
+	}
+	if ((e = load_principal(r, &p)) != SRV_OK)
+		goto out;
+	srv_reason why = srv_may_disable_principal(r, &p);
+	if (why != SRV_R_NONE) {
+		e = srv_fail(r, why, "a principal cannot disable or enable itself");
+		goto out;
+	}
+	srv_st_rc rc = r->ctx->store->ops->principal_set_disabled(r->ctx->store, p.id, disabled);
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot update the principal");
+		goto out;
+	}
+	p.disabled = disabled;
+	rs_info("principal %s %s by %s", p.name, disabled ? "disabled" : "enabled", r->actor.name);
+	*out = principal_json(&p);
+	api_audit(r, disabled ? "principal.disable" : "principal.enable", "principal", p.id, NULL);
+out:
+	srv_principal_clear(&p);
+	cJSON_Delete(j);
+	return e;
 }
 
 srv_err api_principal_token(srv_req *r, cJSON **out)

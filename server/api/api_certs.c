@@ -194,17 +194,17 @@ out:
 srv_err api_cert_list(srv_req *r, cJSON **out)
 {
 	srv_cert *v = NULL;
-	size_t n = 0, offset, limit;
+	size_t n = 0, total = 0, offset, limit;
 	if (srv_paging(r, &offset, &limit) != SRV_OK)
 		return r->err;
-	srv_st_rc rc = r->ctx->store->ops->cert_list(r->ctx->store, &v, &n);
+	srv_st_rc rc = r->ctx->store->ops->cert_list(r->ctx->store, offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list certificates");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "certificates");
-	for (size_t i = offset; i < n && i - offset < limit; i++)
+	for (size_t i = 0; i < n; i++)
 		cJSON_AddItemToArray(arr, cert_json(&v[i]));
-	cJSON_AddNumberToObject(*out, "totalCount", (double)n);
+	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_cert_list_free(v, n);
 	return SRV_OK;
 }

@@ -4,7 +4,7 @@
 #include <time.h>
 #include "rsign/log.h"
 #include "server/api/api.h"
-#include "server/http/auth.h"
+#include "server/api/access.h"
 
 static cJSON *grant_json(const srv_grant *g)
 {
@@ -26,56 +26,27 @@ static cJSON *grant_json(const srv_grant *g)
 	return o;
 }
 
-static int may_see(srv_req *r, const srv_grant *g)
-{
-	if (r->actor.admin || strcmp(g->grantee_id, r->actor.id) == 0)
-		return 1;
-	srv_role role = SRV_ROLE_NONE;
-	return srv_auth_signer_role(r->ctx->store, &r->actor, g->signer_id, &role) == SRV_R_NONE &&
-	       role != SRV_ROLE_NONE;
-}
-
+/* Filtered in SQL with srv_visible_to: what srv_may_see_grant allows. */
 srv_err api_grant_list(srv_req *r, cJSON **out)
 {
 	srv_grant *v = NULL;
-	size_t n = 0;
+	size_t n = 0, total = 0, offset, limit;
 	const char *signer = srv_query(r, "signerId"), *status = srv_query(r, "status");
 	srv_id sid;
-	if (api_signer_query(r, &signer, sid) != SRV_OK)
+	if (srv_paging(r, &offset, &limit) != SRV_OK || api_signer_query(r, &signer, sid) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->grant_list(r->ctx->store, signer, status, NULL,
-						      time(NULL), &v, &n);
+						      srv_visible_to(r), time(NULL), offset, limit,
+						      &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list grants");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "grants");
-	size_t shown = 0;
 	for (size_t i = 0; i < n; i++)
-		if (may_see(r, &v[i])) {
-			cJSON_AddItemToArray(arr, grant_json(&v[i]));
-			shown++;
-		}
-	cJSON_AddNumberToObject(*out, "totalCount", (double)shown);
+		cJSON_AddItemToArray(arr, grant_json(&v[i]));
+	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_grant_list_free(v, n);
 	return SRV_OK;
-}
-
-/* Admins and the approvers of the signer's current policy revoke. */
-static int may_revoke(srv_req *r, const srv_grant *g)
-{
-	if (r->actor.admin)
-		return 1;
-	srv_signer s = {0};
-	srv_policy p = {0};
-	int yes = 0;
-	if (r->ctx->store->ops->signer_get(r->ctx->store, g->signer_id, &s) == SRV_ST_OK &&
-	    s.policy_id[0] &&
-	    r->ctx->store->ops->policy_get(r->ctx->store, s.policy_id, &p) == SRV_ST_OK)
-		for (size_t i = 0; i < p.n_approvers; i++)
-			yes |= strcmp(p.approvers[i], r->actor.id) == 0;
-	srv_signer_clear(&s);
-	srv_policy_clear(&p);
-	return yes;
 }
 
 srv_err api_grant_revoke(srv_req *r, cJSON **out)
@@ -83,14 +54,15 @@ srv_err api_grant_revoke(srv_req *r, cJSON **out)
 	srv_grant g = {0};
 	time_t now = time(NULL);
 	srv_st_rc rc = r->ctx->store->ops->grant_get(r->ctx->store, r->params[0], now, &g);
-	if (rc != SRV_ST_OK && rc != SRV_ST_NOT_FOUND)
-		return srv_fail(r, srv_reason_from_store(rc), "cannot read the grant");
-	int revoker = rc == SRV_ST_OK && may_revoke(r, &g);
-	if (rc == SRV_ST_NOT_FOUND || (!revoker && !may_see(r, &g)))
+	if (rc == SRV_ST_NOT_FOUND)
 		return srv_fail(r, SRV_R_NOT_FOUND, "no grant \"%s\"", r->params[0]);
-	if (!revoker)
-		return srv_fail(r, SRV_R_NOT_APPROVER,
-				"only admins and the policy's approvers revoke grants");
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the grant");
+	srv_reason why = srv_may_see_grant(r, &g);
+	if (why != SRV_R_NONE)
+		return srv_fail(r, why, "no grant \"%s\"", r->params[0]);
+	if ((why = srv_may_revoke_grant(r, &g)) != SRV_R_NONE)
+		return srv_fail(r, why, "only admins and the policy's approvers revoke grants");
 	rc = r->ctx->store->ops->grant_revoke(r->ctx->store, g.id, now);
 	if (rc == SRV_ST_CONFLICT)
 		return srv_fail(r, SRV_R_STATE_CONFLICT, "grant %s is %s, not active", g.id,

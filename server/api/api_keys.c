@@ -111,17 +111,17 @@ out:
 srv_err api_key_list(srv_req *r, cJSON **out)
 {
 	srv_key *v = NULL;
-	size_t n = 0, offset, limit;
+	size_t n = 0, total = 0, offset, limit;
 	if (srv_paging(r, &offset, &limit) != SRV_OK)
 		return r->err;
-	srv_st_rc rc = r->ctx->store->ops->key_list(r->ctx->store, &v, &n);
+	srv_st_rc rc = r->ctx->store->ops->key_list(r->ctx->store, offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list keys");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "keys");
-	for (size_t i = offset; i < n && i - offset < limit; i++)
+	for (size_t i = 0; i < n; i++)
 		cJSON_AddItemToArray(arr, key_json(&v[i]));
-	cJSON_AddNumberToObject(*out, "totalCount", (double)n);
+	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_key_list_free(v, n);
 	return SRV_OK;
 }

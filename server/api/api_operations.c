@@ -1,6 +1,7 @@
 /* GET /pki/signers/{id}/operations: the signing history, newest first. */
 #include <string.h>
 #include "rsign/json.h"
+#include "server/api/access.h"
 #include "server/api/api.h"
 
 static cJSON *operation_json(const srv_operation *op)
@@ -46,7 +47,7 @@ srv_err api_operation_list(srv_req *r, cJSON **out)
 	if (status && strcmp(status, "success") != 0 && strcmp(status, "denied") != 0 &&
 	    strcmp(status, "failed") != 0)
 		return srv_fail(r, SRV_R_INVALID_QUERY, "status must be success, denied or failed");
-	if (api_signer_load(r, SRV_ROLE_AUDITOR, &s, NULL) != SRV_OK)
+	if (api_signer_load(r, srv_may_read_signer, &s) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->operation_list(r->ctx->store, s.id, status, offset,
 							  limit, &v, &n, &total);

@@ -6,6 +6,7 @@
 #include "rsign/json.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
+#include "server/api/access.h"
 #include "server/api/api.h"
 
 #define MAX_APPROVERS 32
@@ -163,18 +164,22 @@ out:
 	return e;
 }
 
+/* Filtered in SQL with srv_visible_to: what srv_may_see_policy allows. */
 srv_err api_policy_list(srv_req *r, cJSON **out)
 {
 	srv_policy *v = NULL;
-	size_t n = 0;
-	srv_st_rc rc = r->ctx->store->ops->policy_list(r->ctx->store, &v, &n);
+	size_t n = 0, total = 0, offset, limit;
+	if (srv_paging(r, &offset, &limit) != SRV_OK)
+		return r->err;
+	srv_st_rc rc = r->ctx->store->ops->policy_list(r->ctx->store, srv_visible_to(r), offset,
+						       limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list policies");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "policies");
 	for (size_t i = 0; i < n; i++)
 		cJSON_AddItemToArray(arr, api_policy_json(&v[i]));
-	cJSON_AddNumberToObject(*out, "totalCount", (double)n);
+	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_policy_list_free(v, n);
 	return SRV_OK;
 }
@@ -194,6 +199,11 @@ srv_err api_policy_get(srv_req *r, cJSON **out)
 	srv_policy p = {0};
 	if (api_policy_load(r, r->params[0], &p) != SRV_OK)
 		return r->err;
+	srv_reason why = srv_may_see_policy(r, &p);
+	if (why != SRV_R_NONE) {
+		srv_policy_clear(&p);
+		return srv_fail(r, why, "no signing policy \"%s\"", r->params[0]);
+	}
 	*out = api_policy_json(&p);
 	srv_policy_clear(&p);
 	return SRV_OK;

@@ -8,7 +8,7 @@
 #include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/api/api.h"
-#include "server/http/auth.h"
+#include "server/api/access.h"
 
 static cJSON *request_json(const srv_request *q)
 {
@@ -37,32 +37,6 @@ static cJSON *request_json(const srv_request *q)
 	else
 		cJSON_AddNullToObject(o, "grantId");
 	return o;
-}
-
-static int is_approver(const srv_policy *p, const char *principal_id)
-{
-	for (size_t i = 0; i < p->n_approvers; i++)
-		if (strcmp(p->approvers[i], principal_id) == 0)
-			return 1;
-	return 0;
-}
-
-/* Whether the caller may see a request: admin, requester, an approver of
- * its policy, or a member of its signer. */
-static int may_see(srv_req *r, const srv_request *q)
-{
-	if (r->actor.admin || strcmp(q->requester_id, r->actor.id) == 0)
-		return 1;
-	srv_policy p = {0};
-	int yes = 0;
-	if (r->ctx->store->ops->policy_get(r->ctx->store, q->policy_id, &p) == SRV_ST_OK)
-		yes = is_approver(&p, r->actor.id);
-	srv_policy_clear(&p);
-	srv_role role = SRV_ROLE_NONE;
-	if (!yes &&
-	    srv_auth_signer_role(r->ctx->store, &r->actor, q->signer_id, &role) == SRV_R_NONE)
-		yes = role != SRV_ROLE_NONE;
-	return yes;
 }
 
 /* requestedSignings / requestedWindowDuration within the policy's limits;
@@ -99,7 +73,7 @@ srv_err api_request_create(srv_req *r, cJSON **out)
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
-	if ((e = api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL)) != SRV_OK)
+	if ((e = api_signer_load(r, srv_may_sign, &s)) != SRV_OK)
 		goto out;
 	if (!s.policy_id[0]) {
 		e = srv_fail(r, SRV_R_NO_POLICY,
@@ -153,9 +127,10 @@ static srv_err load_request(srv_req *r, srv_request *q)
 		return srv_fail(r, SRV_R_NOT_FOUND, "no signing request \"%s\"", r->params[0]);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot read the request");
-	if (!may_see(r, q)) {
+	srv_reason why = srv_may_see_request(r, q);
+	if (why != SRV_R_NONE) {
 		srv_request_clear(q);
-		return srv_fail(r, SRV_R_NOT_FOUND, "no signing request \"%s\"", r->params[0]);
+		return srv_fail(r, why, "no signing request \"%s\"", r->params[0]);
 	}
 	return SRV_OK;
 }
@@ -192,27 +167,25 @@ srv_err api_request_get(srv_req *r, cJSON **out)
 	return SRV_OK;
 }
 
+/* Filtered in SQL with srv_visible_to: what srv_may_see_request allows. */
 srv_err api_request_list(srv_req *r, cJSON **out)
 {
 	srv_request *v = NULL;
-	size_t n = 0;
+	size_t n = 0, total = 0, offset, limit;
 	const char *signer = srv_query(r, "signerId"), *status = srv_query(r, "status");
 	srv_id sid;
-	if (api_signer_query(r, &signer, sid) != SRV_OK)
+	if (srv_paging(r, &offset, &limit) != SRV_OK || api_signer_query(r, &signer, sid) != SRV_OK)
 		return r->err;
 	srv_st_rc rc =
-		r->ctx->store->ops->request_list(r->ctx->store, signer, status, time(NULL), &v, &n);
+		r->ctx->store->ops->request_list(r->ctx->store, signer, status, srv_visible_to(r),
+						 time(NULL), offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list requests");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "requests");
-	size_t shown = 0;
 	for (size_t i = 0; i < n; i++)
-		if (may_see(r, &v[i])) {
-			cJSON_AddItemToArray(arr, request_json(&v[i]));
-			shown++;
-		}
-	cJSON_AddNumberToObject(*out, "totalCount", (double)shown);
+		cJSON_AddItemToArray(arr, request_json(&v[i]));
+	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_request_list_free(v, n);
 	return SRV_OK;
 }
@@ -235,13 +208,13 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 	if ((e = load_request(r, &q)) != SRV_OK ||
 	    (e = api_policy_load(r, q.policy_id, &p)) != SRV_OK)
 		goto out;
-	if (strcmp(r->actor.type, "user") != 0 || !is_approver(&p, r->actor.id)) {
-		e = srv_fail(r, SRV_R_NOT_APPROVER, "%s is not an approver of policy %s",
-			     r->actor.name, p.name);
+	srv_reason why = srv_may_decide(r, &q, &p);
+	if (why == SRV_R_OWN_REQUEST) {
+		e = srv_fail(r, why, "nobody approves their own request");
 		goto out;
 	}
-	if (strcmp(q.requester_id, r->actor.id) == 0) {
-		e = srv_fail(r, SRV_R_OWN_REQUEST, "nobody approves their own request");
+	if (why != SRV_R_NONE) {
+		e = srv_fail(r, why, "%s is not an approver of policy %s", r->actor.name, p.name);
 		goto out;
 	}
 	time_t now = time(NULL);
@@ -309,9 +282,9 @@ srv_err api_request_cancel(srv_req *r, cJSON **out)
 	if (load_request(r, &q) != SRV_OK)
 		return r->err;
 	srv_err e = SRV_OK;
-	if (!r->actor.admin && strcmp(q.requester_id, r->actor.id) != 0) {
-		e = srv_fail(r, SRV_R_NOT_REQUESTER,
-			     "only the requester or an admin cancels a request");
+	srv_reason why = srv_may_cancel(r, &q);
+	if (why != SRV_R_NONE) {
+		e = srv_fail(r, why, "only the requester or an admin cancels a request");
 		goto out;
 	}
 	srv_st_rc rc =

@@ -8,6 +8,7 @@
 #include "rsign/json.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
+#include "server/api/access.h"
 #include "server/api/api.h"
 #include "server/api/sign_target.h"
 
@@ -225,19 +226,15 @@ static srv_err check_policy(srv_req *r, const srv_sign_target *s, int *need_gran
 	return SRV_OK;
 }
 
-/* Exists and the caller is an operator (admins count as operators). */
+/* Exists (404), then the caller may sign with it (access.c). */
 static srv_err load_target(srv_req *r, srv_sign_target *s)
 {
-	srv_role role = SRV_ROLE_NONE;
 	srv_err e = srv_sign_target_get(r, s);
 	if (e != SRV_OK)
 		return e;
-	srv_reason why = srv_sign_target_role(r, s, &role);
+	srv_reason why = srv_may_sign(r, s->id);
 	if (why != SRV_R_NONE)
-		return srv_fail(r, why, "cannot read the signer's members");
-	if (role != SRV_ROLE_OPERATOR)
-		return srv_fail(r, SRV_R_ROLE_REQUIRED, "%s may not sign with this signer",
-				r->actor.name);
+		return srv_fail(r, why, "%s may not sign with signer %s", r->actor.name, s->name);
 	return SRV_OK;
 }
 

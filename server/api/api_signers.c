@@ -7,7 +7,7 @@
 #include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/api/api.h"
-#include "server/http/auth.h"
+#include "server/api/access.h"
 #include "server/hsm/pki.h"
 
 static cJSON *signer_json(const srv_signer *s, int can_sign)
@@ -30,7 +30,7 @@ static cJSON *signer_json(const srv_signer *s, int can_sign)
 	return o;
 }
 
-srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role)
+srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s)
 {
 	srv_store *st = r->ctx->store;
 	srv_st_rc rc = st->ops->signer_get(st, r->params[0], s);
@@ -38,25 +38,12 @@ srv_err api_signer_load(srv_req *r, srv_role need, srv_signer *s, srv_role *role
 		return srv_fail(r, SRV_R_NOT_FOUND, "no signer \"%s\"", r->params[0]);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signer");
-	srv_role have = SRV_ROLE_NONE;
-	srv_reason why = srv_auth_signer_role(st, &r->actor, s->id, &have);
-	if (why != SRV_R_NONE) {
-		srv_signer_clear(s);
-		return srv_fail(r, why, "cannot read the signer's members");
-	}
-	/* operators may also read; auditors may only read */
-	if (have == SRV_ROLE_NONE || (need == SRV_ROLE_OPERATOR && have != SRV_ROLE_OPERATOR)) {
-		/* callers may still name the refused signer by its id */
-		srv_id id;
-		memcpy(id, s->id, sizeof(id));
-		srv_signer_clear(s);
-		memcpy(s->id, id, sizeof(id));
-		return srv_fail(r, SRV_R_ROLE_REQUIRED, "%s may not %s with this signer",
-				r->actor.name, need == SRV_ROLE_OPERATOR ? "sign" : "read");
-	}
-	if (role)
-		*role = have;
-	return SRV_OK;
+	srv_reason why = may ? may(r, s->id) : SRV_R_NONE;
+	if (why == SRV_R_NONE)
+		return SRV_OK;
+	srv_signer_clear(s);
+	return srv_fail(r, why, "%s may not %s signer %s", r->actor.name,
+			may == srv_may_sign ? "sign with" : "read", r->params[0]);
 }
 
 srv_err api_signer_query(srv_req *r, const char **signer, srv_id id)
@@ -182,22 +169,17 @@ srv_err api_signer_list(srv_req *r, cJSON **out)
 		return srv_fail(r, SRV_R_INVALID_QUERY, "canSign must be true or false");
 	if (search && strlen(search) > 64)
 		return srv_fail(r, SRV_R_INVALID_QUERY, "search is at most 64 characters");
-	const char *who = r->actor.admin ? NULL : r->actor.id;
 	srv_signer *v = NULL;
-	srv_st_rc rc = r->ctx->store->ops->signer_list(r->ctx->store, who, sign_only, search,
-						       offset, limit, &v, &n, &total);
+	srv_st_rc rc = r->ctx->store->ops->signer_list(r->ctx->store, srv_visible_to(r), sign_only,
+						       search, offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list signers");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "signers");
-	for (size_t i = 0; i < n; i++) {
-		srv_role role = SRV_ROLE_OPERATOR;
-		if (!r->actor.admin && !sign_only &&
-		    r->ctx->store->ops->member_role(r->ctx->store, v[i].id, r->actor.id, &role) !=
-			    SRV_ST_OK)
-			role = SRV_ROLE_NONE;
-		cJSON_AddItemToArray(arr, signer_json(&v[i], role == SRV_ROLE_OPERATOR));
-	}
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(
+			arr,
+			signer_json(&v[i], sign_only || srv_may_sign(r, v[i].id) == SRV_R_NONE));
 	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_signer_list_free(v, n);
 	return SRV_OK;
@@ -206,10 +188,9 @@ srv_err api_signer_list(srv_req *r, cJSON **out)
 srv_err api_signer_get(srv_req *r, cJSON **out)
 {
 	srv_signer s = {0};
-	srv_role role;
-	if (api_signer_load(r, SRV_ROLE_AUDITOR, &s, &role) != SRV_OK)
+	if (api_signer_load(r, srv_may_read_signer, &s) != SRV_OK)
 		return r->err;
-	*out = signer_json(&s, role == SRV_ROLE_OPERATOR);
+	*out = signer_json(&s, srv_may_sign(r, s.id) == SRV_R_NONE);
 	srv_signer_clear(&s);
 	return SRV_OK;
 }
@@ -224,7 +205,7 @@ srv_err api_signer_update(srv_req *r, cJSON **out)
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
-	if (api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL) != SRV_OK) {
+	if (api_signer_load(r, NULL, &s) != SRV_OK) {
 		e = r->err;
 		goto out;
 	}
@@ -286,7 +267,7 @@ out:
 srv_err api_signer_delete(srv_req *r, cJSON **out)
 {
 	srv_signer s = {0};
-	if (api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL) != SRV_OK)
+	if (api_signer_load(r, NULL, &s) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->signer_delete(r->ctx->store, s.id);
 	if (rc != SRV_ST_OK) {
@@ -303,7 +284,7 @@ srv_err api_signer_public_key(srv_req *r, cJSON **out)
 {
 	srv_signer s = {0};
 	srv_key k = {0};
-	if (api_signer_load(r, SRV_ROLE_AUDITOR, &s, NULL) != SRV_OK)
+	if (api_signer_load(r, srv_may_read_signer, &s) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->key_get(r->ctx->store, s.key_id, &k);
 	srv_signer_clear(&s);
@@ -322,7 +303,7 @@ srv_err api_signer_certificate(srv_req *r, cJSON **out)
 {
 	srv_signer s = {0};
 	srv_cert c = {0};
-	if (api_signer_load(r, SRV_ROLE_AUDITOR, &s, NULL) != SRV_OK)
+	if (api_signer_load(r, srv_may_read_signer, &s) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->cert_get(r->ctx->store, s.certificate_id, &c);
 	srv_signer_clear(&s);
@@ -354,7 +335,7 @@ srv_err api_member_add(srv_req *r, cJSON **out)
 			     "principalId and role (\"operator\" or \"auditor\") are required");
 		goto out;
 	}
-	if ((e = api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL)) != SRV_OK)
+	if ((e = api_signer_load(r, NULL, &s)) != SRV_OK)
 		goto out;
 	srv_st_rc rc = st->ops->principal_get(st, pid, &p);
 	if (rc == SRV_ST_NOT_FOUND) {
@@ -388,7 +369,7 @@ srv_err api_member_remove(srv_req *r, cJSON **out)
 	srv_store *st = r->ctx->store;
 	srv_signer s = {0};
 	srv_principal p = {0};
-	if (api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL) != SRV_OK)
+	if (api_signer_load(r, NULL, &s) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = st->ops->principal_get(st, r->params[1], &p);
 	if (rc == SRV_ST_OK)
@@ -415,7 +396,7 @@ srv_err api_member_list(srv_req *r, cJSON **out)
 	srv_principal *ps = NULL;
 	srv_role *roles = NULL;
 	size_t n = 0;
-	if (api_signer_load(r, SRV_ROLE_OPERATOR, &s, NULL) != SRV_OK)
+	if (api_signer_load(r, srv_may_read_signer, &s) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = r->ctx->store->ops->member_list(r->ctx->store, s.id, &ps, &roles, &n);
 	srv_signer_clear(&s);

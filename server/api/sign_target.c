@@ -1,9 +1,7 @@
 /* Loading (and caching) the signer, key and policy a signature needs. A
  * hit costs no database read; see cache.h for when entries go stale. */
-#include <stdio.h>
 #include <string.h>
 #include "rsign/util.h"
-#include "server/http/auth.h"
 #include "server/http/cache.h"
 #include "server/api/sign_target.h"
 
@@ -52,21 +50,4 @@ srv_err srv_sign_target_get(srv_req *r, srv_sign_target *t)
 	if (e == SRV_OK)
 		srv_cache_put(r->ctx->signer_cache, r->params[0], gen, t);
 	return e;
-}
-
-srv_reason srv_sign_target_role(srv_req *r, const srv_sign_target *t, srv_role *role)
-{
-	char key[SRV_CACHE_KEY_MAX];
-	if (r->actor.admin) {
-		*role = SRV_ROLE_OPERATOR;
-		return SRV_R_NONE;
-	}
-	snprintf(key, sizeof(key), "%.36s/%.36s", t->id, r->actor.id);
-	if (srv_cache_get(r->ctx->role_cache, key, role))
-		return SRV_R_NONE;
-	unsigned long gen = srv_cache_gen();
-	srv_reason why = srv_auth_signer_role(r->ctx->store, &r->actor, t->id, role);
-	if (why == SRV_R_NONE)
-		srv_cache_put(r->ctx->role_cache, key, gen, role);
-	return why;
 }

@@ -18,8 +18,5 @@ typedef struct {
 
 /* The signer named by r->params[0] (id or name): 404 NotFound when absent. */
 srv_err srv_sign_target_get(srv_req *r, srv_sign_target *t);
-/* The caller's role on the signer (admins: operator). SRV_R_NONE or a
- * storage reason. */
-srv_reason srv_sign_target_role(srv_req *r, const srv_sign_target *t, srv_role *role);
 
 #endif

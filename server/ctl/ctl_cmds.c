@@ -693,15 +693,49 @@ int ctl_principal_create(ctl_ctx *ctx, const ctl_args *a)
 	return ctl_send(ctx, a, "POST", map, &out_once, "/principals");
 }
 
+/* The --offset and --limit options of every list command. */
+const ctl_query ctl_page_query[] = {
+	{"offset", "offset", NULL, NULL},
+	{"limit", "limit", NULL, NULL},
+	CTL_QUERY_END,
+};
+
 int ctl_principal_list(ctl_ctx *ctx, const ctl_args *a)
 {
 	static const ctl_column cols[] = {
 		{"id", "ID"},	    {"name", "NAME"},	      {"type", "TYPE"},
-		{"admin", "ADMIN"}, {"createdAt", "CREATED"}, CTL_COLUMNS_END,
+		{"admin", "ADMIN"}, {"disabled", "DISABLED"}, {"createdAt", "CREATED"},
+		CTL_COLUMNS_END,
 	};
 	static const ctl_out out = {ctl_out_table, cols, 0};
 
-	return ctl_request(ctx, a, "GET", NULL, NULL, &out, "/principals");
+	return ctl_request(ctx, a, "GET", NULL, ctl_page_query, &out, "/principals");
+}
+
+static int principal_set_disabled(ctl_ctx *ctx, const ctl_args *a, int disabled)
+{
+	static const ctl_out out_off = {ctl_out_fields, "principal disabled", 0};
+	static const ctl_out out_on = {ctl_out_fields, "principal enabled", 0};
+	cJSON *req = cJSON_CreateObject();
+
+	if (!req || !cJSON_AddBoolToObject(req, "disabled", disabled)) {
+		cJSON_Delete(req);
+		return oom();
+	}
+	int rc = ctl_request(ctx, a, "PATCH", req, NULL, disabled ? &out_off : &out_on,
+			     "/principals/%s", a->pos[0]);
+	cJSON_Delete(req);
+	return rc;
+}
+
+int ctl_principal_disable(ctl_ctx *ctx, const ctl_args *a)
+{
+	return principal_set_disabled(ctx, a, 1);
+}
+
+int ctl_principal_enable(ctl_ctx *ctx, const ctl_args *a)
+{
+	return principal_set_disabled(ctx, a, 0);
 }
 
 int ctl_principal_get(ctl_ctx *ctx, const ctl_args *a)

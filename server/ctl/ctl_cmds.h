@@ -122,6 +122,9 @@ typedef struct {
 	const char *resolve; /* collection whose names this option may use */
 } ctl_query;
 
+/* The --offset and --limit options of every list command (PAGE). */
+extern const ctl_query ctl_page_query[];
+
 /* JSON body fields taken from options; ends with a NULL opt. */
 typedef enum {
 	CTL_F_STR,   /* the option's value */
@@ -182,6 +185,8 @@ int ctl_principal_create(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_list(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_get(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_delete(ctl_ctx *ctx, const ctl_args *a);
+int ctl_principal_disable(ctl_ctx *ctx, const ctl_args *a);
+int ctl_principal_enable(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_token(ctl_ctx *ctx, const ctl_args *a);
 
 int ctl_key_create(ctl_ctx *ctx, const ctl_args *a);

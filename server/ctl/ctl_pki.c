@@ -42,7 +42,7 @@ int ctl_key_list(ctl_ctx *ctx, const ctl_args *a)
 	};
 	static const ctl_out out = {ctl_out_table, cols, 0};
 
-	return ctl_request(ctx, a, "GET", NULL, NULL, &out, "/pki/keys");
+	return ctl_request(ctx, a, "GET", NULL, ctl_page_query, &out, "/pki/keys");
 }
 
 int ctl_key_get(ctl_ctx *ctx, const ctl_args *a)
@@ -158,7 +158,7 @@ int ctl_cert_list(ctl_ctx *ctx, const ctl_args *a)
 	};
 	static const ctl_out out = {ctl_out_table, cols, 0};
 
-	return ctl_request(ctx, a, "GET", NULL, NULL, &out, "/pki/certificates");
+	return ctl_request(ctx, a, "GET", NULL, ctl_page_query, &out, "/pki/certificates");
 }
 
 int ctl_cert_get(ctl_ctx *ctx, const ctl_args *a)

@@ -53,7 +53,7 @@ int ctl_policy_list(ctl_ctx *ctx, const ctl_args *a)
 	};
 	static const ctl_out out = {ctl_out_table, cols, 0};
 
-	return ctl_request(ctx, a, "GET", NULL, NULL, &out, "/pki/signing-policies");
+	return ctl_request(ctx, a, "GET", NULL, ctl_page_query, &out, "/pki/signing-policies");
 }
 
 int ctl_policy_get(ctl_ctx *ctx, const ctl_args *a)
@@ -170,6 +170,8 @@ int ctl_request_list(ctl_ctx *ctx, const ctl_args *a)
 	static const ctl_query query[] = {
 		{"signer", "signerId", NULL, "/pki/signers"},
 		{"status", "status", NULL, NULL},
+		{"offset", "offset", NULL, NULL},
+		{"limit", "limit", NULL, NULL},
 		CTL_QUERY_END,
 	};
 	static const ctl_column cols[] = {
@@ -223,6 +225,8 @@ int ctl_grant_list(ctl_ctx *ctx, const ctl_args *a)
 	static const ctl_query query[] = {
 		{"signer", "signerId", NULL, "/pki/signers"},
 		{"status", "status", NULL, NULL},
+		{"offset", "offset", NULL, NULL},
+		{"limit", "limit", NULL, NULL},
 		CTL_QUERY_END,
 	};
 	static const ctl_column cols[] = {
@@ -250,9 +254,8 @@ int ctl_grant_revoke(ctl_ctx *ctx, const ctl_args *a)
 
 int ctl_audit(ctl_ctx *ctx, const ctl_args *a)
 {
-	static const ctl_query query[] = {{"limit", "limit", NULL, NULL}, CTL_QUERY_END};
 	/* No columns: the audit entry's shape is not fixed yet. */
 	static const ctl_out out = {ctl_out_table, NULL, 0};
 
-	return ctl_request(ctx, a, "GET", NULL, query, &out, "/audit-log");
+	return ctl_request(ctx, a, "GET", NULL, ctl_page_query, &out, "/audit-log");
 }

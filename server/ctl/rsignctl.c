@@ -135,13 +135,15 @@ static const ctl_opt opts_request_create[] = {
 	INT("signings", "N", "signatures wanted (default: the policy's maximum)"),
 	INT("window", "SECONDS", "how long the grant should last (default: the policy's)"), END};
 static const ctl_opt opts_request_list[] = {STR("signer", "S", "signer id or name"),
-					    STR("status", "S", "e.g. pending"), END};
+					    STR("status", "S", "e.g. pending"), PAGE, END};
 static const ctl_opt opts_comment[] = {STR("comment", "TEXT", "note kept with the decision"), END};
 static const ctl_opt opts_grant_list[] = {
 	STR("signer", "S", "signer id or name"),
 	{"status", CTL_OPT_STR, "S", "active, expired or revoked", 0, grant_statuses},
+	PAGE,
 	END};
-static const ctl_opt opts_audit[] = {INT("limit", "N", "show at most N entries"), END};
+static const ctl_opt opts_audit[] = {PAGE, END};
+static const ctl_opt opts_page[] = {PAGE, END};
 
 #define C(w, syn, n, auth, fn, opts, sum)                                                          \
 	{                                                                                          \
@@ -155,21 +157,25 @@ static const ctl_cmd commands[] = {
 	  "exchange a clientId/clientSecret for an access token (prints it)"),
 	C("principal create", "", 0, 1, ctl_principal_create, opts_principal_create,
 	  "create a user or machine identity (its secret is shown once)"),
-	C("principal list", "", 0, 1, ctl_principal_list, NULL, "list principals"),
+	C("principal list", "", 0, 1, ctl_principal_list, opts_page, "list principals"),
 	C("principal get", "ID", 1, 1, ctl_principal_get, NULL, "show a principal (id or name)"),
 	C("principal delete", "ID", 1, 1, ctl_principal_delete, NULL, "delete a principal"),
+	C("principal disable", "ID", 1, 1, ctl_principal_disable, NULL,
+	  "refuse the principal's tokens and logins until enabled again"),
+	C("principal enable", "ID", 1, 1, ctl_principal_enable, NULL,
+	  "accept a disabled principal's tokens and logins again"),
 	C("principal token", "ID", 1, 1, ctl_principal_token, NULL,
 	  "issue another API token for a user (shown once)"),
 	C("key create", "", 0, 1, ctl_key_create, opts_key_create,
 	  "generate a key pair inside the HSM"),
-	C("key list", "", 0, 1, ctl_key_list, NULL, "list keys"),
+	C("key list", "", 0, 1, ctl_key_list, opts_page, "list keys"),
 	C("key get", "ID", 1, 1, ctl_key_get, NULL, "show a key (id or name)"),
 	C("key csr", "ID", 1, 1, ctl_key_csr, opts_key_csr, "print a CSR signed by the key"),
 	C("cert import", "", 0, 1, ctl_cert_import, opts_cert_import,
 	  "import a certificate for a key in the HSM"),
 	C("cert issue", "", 0, 1, ctl_cert_issue, opts_cert_issue,
 	  "issue a code-signing certificate from the built-in CA"),
-	C("cert list", "", 0, 1, ctl_cert_list, NULL, "list certificates"),
+	C("cert list", "", 0, 1, ctl_cert_list, opts_page, "list certificates"),
 	C("cert get", "ID", 1, 1, ctl_cert_get, opts_pem, "show a certificate"),
 	C("ca", "", 0, 1, ctl_ca, NULL, "print the built-in CA certificate (PEM)"),
 	C("signer create", "", 0, 1, ctl_signer_create, opts_signer_create, "create a signer"),
@@ -194,7 +200,7 @@ static const ctl_cmd commands[] = {
 	  "show the signer's signing history"),
 	C("policy create", "", 0, 1, ctl_policy_create, opts_policy_create,
 	  "create a signing policy (needs --max-signings and/or --max-window)"),
-	C("policy list", "", 0, 1, ctl_policy_list, NULL, "list signing policies"),
+	C("policy list", "", 0, 1, ctl_policy_list, opts_page, "list signing policies"),
 	C("policy get", "ID", 1, 1, ctl_policy_get, NULL, "show a signing policy"),
 	C("policy update", "ID", 1, 1, ctl_policy_update, opts_policy_update,
 	  "change a signing policy; only the given fields are sent"),

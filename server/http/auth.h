@@ -7,7 +7,8 @@
 
 /* "Bearer <token>" header -> principal (cleared by the caller). SRV_R_NONE,
  * or why not: SRV_R_TOKEN_MISSING (no bearer header), SRV_R_TOKEN_INVALID
- * (unknown or expired), or a storage reason. */
+ * (unknown or expired), SRV_R_PRINCIPAL_DISABLED (out filled: the token is
+ * its, and an admin disabled it), or a storage reason. */
 srv_reason srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal *out);
 
 /* The token -> principal cache srv_auth_bearer uses (ctx->auth_cache). */
@@ -20,10 +21,5 @@ void srv_auth_hash(const char *secret, char out[65]);
 /* New random secret with the given prefix ("rsu_", "rsa_", "rss_"). */
 int srv_auth_new_secret(const char *prefix, char out[SRV_TOKEN_LEN])
 	__attribute__((warn_unused_result));
-
-/* The caller's role on a signer: admins count as operators. SRV_R_NONE or
- * a storage reason. */
-srv_reason srv_auth_signer_role(srv_store *st, const srv_principal *actor, const char *signer_id,
-				srv_role *out);
 
 #endif

@@ -57,6 +57,7 @@ typedef enum {
 	SRV_R_TOKEN_MISSING,	   /* tokenMissing */
 	SRV_R_TOKEN_INVALID,	   /* tokenInvalid */
 	SRV_R_INVALID_CREDENTIALS, /* invalidCredentials */
+	SRV_R_PRINCIPAL_DISABLED,  /* principalDisabled */
 	/* 403 PermissionDenied */
 	SRV_R_ADMIN_REQUIRED, /* adminRequired */
 	SRV_R_ROLE_REQUIRED,  /* roleRequired */
@@ -73,6 +74,7 @@ typedef enum {
 	SRV_R_STATE_CONFLICT, /* stateConflict */
 	SRV_R_IN_USE,	      /* inUse */
 	SRV_R_SELF_DELETE,    /* selfDelete */
+	SRV_R_SELF_DISABLE,   /* selfDisable */
 	/* 413 PayloadTooLarge */
 	SRV_R_BODY_TOO_LARGE, /* bodyTooLarge */
 	/* 429 RateLimitExceeded */

@@ -212,14 +212,20 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 			srv_fail(r, why, "unknown or expired token");
 			return;
 		}
+		if (why == SRV_R_PRINCIPAL_DISABLED) {
+			srv_fail(r, why, "principal %s is disabled", r->actor.name);
+			return;
+		}
 		if (why != SRV_R_NONE) {
 			srv_fail(r, why, "cannot check the token");
 			return;
 		}
-		if (rt->auth == SRV_AUTH_ADMIN && !r->actor.admin) {
-			srv_fail(r, SRV_R_ADMIN_REQUIRED, "this operation needs an admin");
-			return;
-		}
+	}
+	srv_reason why = rt->gate ? rt->gate(r) : SRV_R_NONE;
+	if (why != SRV_R_NONE) {
+		srv_fail(r, why, "%s may not %s %s", r->actor.name ? r->actor.name : "-", r->method,
+			 r->path);
+		return;
 	}
 	/* a request that may change state invalidates the read caches before
 	 * and after it runs (cache.h) */

@@ -24,7 +24,8 @@ typedef struct {
 	struct srv_cache *role_cache;	/* signer id/principal id -> srv_role */
 } srv_ctx;
 
-enum { SRV_AUTH_NONE, SRV_AUTH_ANY, SRV_AUTH_ADMIN };
+/* A route's auth: none (health, login) or a valid bearer token. */
+enum { SRV_AUTH_NONE, SRV_AUTH_ANY };
 
 #define SRV_MAX_PARAMS 3
 
@@ -52,12 +53,19 @@ typedef srv_err (*srv_handler)(srv_req *r, cJSON **out);
  * the read caches hold (cache.h) even though its method is not GET. */
 enum { SRV_ROUTE_KEEPS_CACHES = 1 };
 
+/* A route's gate: run once the caller is known, before the handler, for
+ * rules that hold for the whole route (admin-only routes). SRV_R_NONE or
+ * the reason to refuse. The route table (server/api/routes.c) points at
+ * the functions of server/api/access.c; this layer only calls them. */
+typedef srv_reason (*srv_gate)(const struct srv_req *r);
+
 typedef struct {
 	const char *method;
 	const char *pattern; /* "/pki/signers/ * /sign" with '*' capturing a segment */
 	srv_handler handler;
 	int auth;
 	int flags;
+	srv_gate gate; /* NULL = any authenticated caller reaches the handler */
 } srv_route;
 
 /* 1 when path matches pattern; captured segments point into buf. */

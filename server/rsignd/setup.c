@@ -205,14 +205,14 @@ static int ensure_admin(srv_ctx *ctx, char token[SRV_TOKEN_LEN], char *err, size
 {
 	srv_store *st = ctx->store;
 	srv_principal *v = NULL;
-	size_t n = 0;
+	size_t n = 0, total = 0;
 	token[0] = '\0';
-	if (st->ops->principal_list(st, &v, &n) != SRV_ST_OK) {
+	if (st->ops->principal_list(st, 0, 1, &v, &n, &total) != SRV_ST_OK) {
 		snprintf(err, errlen, "cannot read principals");
 		return -1;
 	}
 	srv_principal_list_free(v, n);
-	if (n > 0)
+	if (total > 0)
 		return 0;
 	srv_principal boot = {.admin = 1, .name = "rsignd-init"};
 	rs_strlcpy(boot.type, "user", sizeof(boot.type));

@@ -1,7 +1,9 @@
 /* Storage: the one interface rsignd keeps its state behind. SQLite (WAL) is
  * the embedded default; PostgreSQL will implement the same ops later.
  * Records are plain structs owned by the caller; every *_free is NULL-safe.
- * Lists are arrays of records freed with the matching *_list_free. */
+ * Lists are arrays of records freed with the matching *_list_free.
+ * Every list op pages in the database: it returns at most `limit` records
+ * (0 = no limit) after skipping `offset`, and *total counts every match. */
 #ifndef SRV_STORE_H
 #define SRV_STORE_H
 #include <stddef.h>
@@ -24,6 +26,7 @@ typedef struct {
 	char type[12]; /* "user" | "identity" */
 	char *name;
 	int admin;
+	int disabled;		     /* its tokens and its login are refused */
 	char client_id[RS_UUID_LEN]; /* identities only */
 	time_t created_at;
 } srv_principal;
@@ -160,12 +163,17 @@ typedef struct srv_store_ops {
 	/* principals; name unique among all principals -> CONFLICT */
 	srv_st_rc (*principal_insert)(srv_store *st, const srv_principal *p);
 	srv_st_rc (*principal_get)(srv_store *st, const char *id_or_name, srv_principal *out);
-	srv_st_rc (*principal_list)(srv_store *st, srv_principal **out, size_t *n);
+	srv_st_rc (*principal_list)(srv_store *st, size_t offset, size_t limit, srv_principal **out,
+				    size_t *n, size_t *total);
+	/* NOT_FOUND when no such principal */
+	srv_st_rc (*principal_set_disabled)(srv_store *st, const char *id, int disabled);
 	/* deletes the principal, its tokens, secrets and memberships */
 	srv_st_rc (*principal_delete)(srv_store *st, const char *id);
 
 	/* bearer tokens, stored by SHA-256 hex only. kind: "api" | "access".
-	 * expires_at 0 = never. lookup ignores expired tokens (NOT_FOUND). */
+	 * expires_at 0 = never. lookup ignores expired tokens (NOT_FOUND); it
+	 * returns a disabled principal's tokens (out->disabled set) so the
+	 * caller can say why they are refused. */
 	srv_st_rc (*token_insert)(srv_store *st, const char *hash_hex, const char *principal_id,
 				  const char *kind, time_t expires_at);
 	srv_st_rc (*token_lookup)(srv_store *st, const char *hash_hex, time_t now,
@@ -181,14 +189,16 @@ typedef struct srv_store_ops {
 	/* keys; name unique */
 	srv_st_rc (*key_insert)(srv_store *st, const srv_key *k);
 	srv_st_rc (*key_get)(srv_store *st, const char *id_or_name, srv_key *out);
-	srv_st_rc (*key_list)(srv_store *st, srv_key **out, size_t *n);
+	srv_st_rc (*key_list)(srv_store *st, size_t offset, size_t limit, srv_key **out, size_t *n,
+			      size_t *total);
 	/* the key whose SPKI equals spki exactly */
 	srv_st_rc (*key_find_spki)(srv_store *st, const unsigned char *spki, size_t len,
 				   srv_key *out);
 
 	srv_st_rc (*cert_insert)(srv_store *st, const srv_cert *c);
 	srv_st_rc (*cert_get)(srv_store *st, const char *id, srv_cert *out);
-	srv_st_rc (*cert_list)(srv_store *st, srv_cert **out, size_t *n);
+	srv_st_rc (*cert_list)(srv_store *st, size_t offset, size_t limit, srv_cert **out,
+			       size_t *n, size_t *total);
 
 	/* signers; name unique. list: visible_to = principal id whose
 	 * memberships filter the list, NULL = all (admins); with operators_only
@@ -222,10 +232,14 @@ typedef struct srv_store_ops {
 				    size_t offset, size_t limit, srv_operation **out, size_t *n,
 				    size_t *total);
 
-	/* ---- policies (name unique). delete: CONFLICT while a signer uses it */
+	/* ---- policies (name unique). delete: CONFLICT while a signer uses it.
+	 * list: visible_to NULL = all; else only the policies that principal
+	 * approves or that govern a signer it is a member of (the rule of
+	 * srv_may_see_policy in server/api/access.c: the two must agree). */
 	srv_st_rc (*policy_insert)(srv_store *st, const srv_policy *p);
 	srv_st_rc (*policy_get)(srv_store *st, const char *id_or_name, srv_policy *out);
-	srv_st_rc (*policy_list)(srv_store *st, srv_policy **out, size_t *n);
+	srv_st_rc (*policy_list)(srv_store *st, const char *visible_to, size_t offset, size_t limit,
+				 srv_policy **out, size_t *n, size_t *total);
 	srv_st_rc (*policy_update)(srv_store *st, const srv_policy *p);
 	srv_st_rc (*policy_delete)(srv_store *st, const char *id);
 
@@ -233,9 +247,14 @@ typedef struct srv_store_ops {
 	 * expires_at <= now as expired (closed_at = expires_at). */
 	srv_st_rc (*request_insert)(srv_store *st, const srv_request *q);
 	srv_st_rc (*request_get)(srv_store *st, const char *id, time_t now, srv_request *out);
-	/* newest first; signer_id / status NULL = any */
+	/* newest first; signer_id / status NULL = any. visible_to NULL = all;
+	 * else only what that principal may see: its own requests, those of a
+	 * signer it is a member of, and those it approves (listed in the
+	 * request's policy or the signer's current one) -- the rule of
+	 * srv_may_see_request in server/api/access.c: the two must agree. */
 	srv_st_rc (*request_list)(srv_store *st, const char *signer_id, const char *status,
-				  time_t now, srv_request **out, size_t *n);
+				  const char *visible_to, time_t now, size_t offset, size_t limit,
+				  srv_request **out, size_t *n, size_t *total);
 	/* One transaction: the request must be pending and unexpired at now
 	 * (else CONFLICT), the approver must not have decided it before (else
 	 * CONFLICT). Records the decision. A rejection closes the request as
@@ -255,9 +274,14 @@ typedef struct srv_store_ops {
 	/* ---- grants. status "active" is reported as "expired" once now >=
 	 * expires_at (when set) or used >= max (when set). */
 	srv_st_rc (*grant_get)(srv_store *st, const char *id, time_t now, srv_grant *out);
-	/* newest first; signer_id / status / grantee_id NULL = any */
+	/* newest first; signer_id / status / grantee_id NULL = any. visible_to
+	 * NULL = all; else only its own grants, those of a signer it is a
+	 * member of, and those of a signer whose current policy it approves --
+	 * the rule of srv_may_see_grant in server/api/access.c: they must agree. */
 	srv_st_rc (*grant_list)(srv_store *st, const char *signer_id, const char *status,
-				const char *grantee_id, time_t now, srv_grant **out, size_t *n);
+				const char *grantee_id, const char *visible_to, time_t now,
+				size_t offset, size_t limit, srv_grant **out, size_t *n,
+				size_t *total);
 	/* active -> revoked at now; CONFLICT when not active */
 	srv_st_rc (*grant_revoke)(srv_store *st, const char *id, time_t now);
 	/* OK with *out when (signer, grantee) has a usable grant at now;

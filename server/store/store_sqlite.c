@@ -21,7 +21,9 @@ static const char *const sq_sql[Q_COUNT] = {
 		"INSERT INTO principals (id, type, name, admin, client_id, created_at)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_PRINCIPAL_GET] = "SELECT " SQ_P_COLS " FROM principals p" SQ_BY_ID_OR_NAME("p"),
-	[Q_PRINCIPAL_LIST] = "SELECT " SQ_P_COLS " FROM principals p ORDER BY p.name",
+	[Q_PRINCIPAL_LIST] = "SELECT " SQ_P_COLS " FROM principals p ORDER BY p.name" SQ_PAGE,
+	[Q_PRINCIPAL_COUNT] = "SELECT count(*) FROM principals",
+	[Q_PRINCIPAL_DISABLE] = "UPDATE principals SET disabled = ?2 WHERE id = ?1",
 	[Q_PRINCIPAL_DELETE] = "DELETE FROM principals WHERE id = ?1",
 	[Q_TOKEN_INSERT] = "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -142,6 +144,7 @@ srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out)
 	p->admin = sqlite3_column_int(st, c + 3) != 0;
 	col_copy(st, c + 4, p->client_id, sizeof(p->client_id));
 	p->created_at = (time_t)sqlite3_column_int64(st, c + 5);
+	p->disabled = sqlite3_column_int(st, c + 6) != 0;
 	p->name = col_dup(st, c + 2, "");
 	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
 }
@@ -238,10 +241,55 @@ srv_st_rc sq_count(sq_store *s, const char *op, sqlite3_stmt *st, int brc, size_
 	return r;
 }
 
-static void clr_principal(void *p)
+srv_st_rc sq_get(sq_store *s, const char *op, sqlite3_stmt *q, const char *key, sq_reader rd,
+		 void *out)
 {
-	srv_principal_clear(p);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !key || !out)
+		return sq_bad_arg(op);
+	sq_lock(s);
+	b_text(q, 1, key, &brc);
+	r = sq_one(s, op, q, brc, rd, out);
+	sq_unlock(s);
+	return r;
 }
+
+srv_st_rc sq_page_inlock(sq_store *s, const char *op, const sq_pager *pg, size_t offset,
+			 size_t limit, void **out, size_t *n, size_t *total)
+{
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (pg->bind)
+		pg->bind(pg->count, pg->filter, &brc);
+	if ((r = sq_count(s, op, pg->count, brc, total)) != SRV_ST_OK)
+		return r;
+	if (pg->bind)
+		pg->bind(pg->list, pg->filter, &brc);
+	b_int(pg->list, 20, sq_limit(limit), &brc);
+	b_int(pg->list, 21, sq_offset(offset), &brc);
+	return sq_list(s, op, pg->list, brc, pg->rd, pg->size, pg->clr, out, n);
+}
+
+srv_st_rc sq_page(sq_store *s, const char *op, const sq_pager *pg, size_t offset, size_t limit,
+		  void **out, size_t *n, size_t *total)
+{
+	srv_st_rc r;
+
+	if (!s || !out || !n || !total)
+		return sq_bad_arg(op);
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	sq_lock(s);
+	r = sq_page_inlock(s, op, pg, offset, limit, out, n, total);
+	sq_unlock(s);
+	return r;
+}
+
+SQ_CLEARER(clr_principal, srv_principal_clear)
 
 /* ---- ops ------------------------------------------------------------------ */
 
@@ -282,18 +330,10 @@ static srv_st_rc sq_ping(srv_store *st)
 
 static srv_st_rc sq_meta_get(srv_store *st, const char *key, char **value)
 {
-	sq_store *s = SQ(st);
-	int brc = SQLITE_OK;
-	srv_st_rc r;
-
-	if (!s || !key || !value)
+	if (!st || !value)
 		return sq_bad_arg("meta_get");
 	*value = NULL;
-	sq_lock(s);
-	b_text(s->q[Q_META_GET], 1, key, &brc);
-	r = sq_one(s, "meta_get", s->q[Q_META_GET], brc, sq_rd_str, value);
-	sq_unlock(s);
-	return r;
+	return sq_get(SQ(st), "meta_get", SQ(st)->q[Q_META_GET], key, sq_rd_str, value);
 }
 
 static srv_st_rc sq_meta_set(srv_store *st, const char *key, const char *value)
@@ -338,29 +378,39 @@ static srv_st_rc sq_principal_insert(srv_store *st, const srv_principal *p)
 
 static srv_st_rc sq_principal_get(srv_store *st, const char *id_or_name, srv_principal *out)
 {
+	if (!st)
+		return sq_bad_arg("principal_get");
+	return sq_get(SQ(st), "principal_get", SQ(st)->q[Q_PRINCIPAL_GET], id_or_name,
+		      sq_rd_principal, out);
+}
+
+static srv_st_rc sq_principal_list(srv_store *st, size_t offset, size_t limit, srv_principal **out,
+				   size_t *n, size_t *total)
+{
+	if (!st)
+		return sq_bad_arg("principal_list");
+	sq_pager pg = {.count = SQ(st)->q[Q_PRINCIPAL_COUNT],
+		       .list = SQ(st)->q[Q_PRINCIPAL_LIST],
+		       .rd = sq_rd_principal,
+		       .size = sizeof(**out),
+		       .clr = clr_principal};
+	return sq_page(SQ(st), "principal_list", &pg, offset, limit, (void **)out, n, total);
+}
+
+static srv_st_rc sq_principal_set_disabled(srv_store *st, const char *id, int disabled)
+{
 	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !id_or_name || !out)
-		return sq_bad_arg("principal_get");
+	if (!s || !id)
+		return sq_bad_arg("principal_set_disabled");
 	sq_lock(s);
-	b_text(s->q[Q_PRINCIPAL_GET], 1, id_or_name, &brc);
-	r = sq_one(s, "principal_get", s->q[Q_PRINCIPAL_GET], brc, sq_rd_principal, out);
-	sq_unlock(s);
-	return r;
-}
-
-static srv_st_rc sq_principal_list(srv_store *st, srv_principal **out, size_t *n)
-{
-	sq_store *s = SQ(st);
-	srv_st_rc r;
-
-	if (!s || !out || !n)
-		return sq_bad_arg("principal_list");
-	sq_lock(s);
-	r = sq_list(s, "principal_list", s->q[Q_PRINCIPAL_LIST], SQLITE_OK, sq_rd_principal,
-		    sizeof(**out), clr_principal, (void **)out, n);
+	q = s->q[Q_PRINCIPAL_DISABLE];
+	b_text(q, 1, id, &brc);
+	b_int(q, 2, disabled ? 1 : 0, &brc);
+	r = sq_run(s, "principal_set_disabled", q, brc, RUN_MUST_CHANGE);
 	sq_unlock(s);
 	return r;
 }
@@ -525,6 +575,7 @@ static const srv_store_ops sq_ops = {
 	.principal_insert = sq_principal_insert,
 	.principal_get = sq_principal_get,
 	.principal_list = sq_principal_list,
+	.principal_set_disabled = sq_principal_set_disabled,
 	.principal_delete = sq_principal_delete,
 	.token_insert = sq_token_insert,
 	.token_lookup = sq_token_lookup,

@@ -35,6 +35,8 @@ enum {
 	Q_PRINCIPAL_INSERT,
 	Q_PRINCIPAL_GET,
 	Q_PRINCIPAL_LIST,
+	Q_PRINCIPAL_COUNT,
+	Q_PRINCIPAL_DISABLE,
 	Q_PRINCIPAL_DELETE,
 	Q_TOKEN_INSERT,
 	Q_TOKEN_LOOKUP,
@@ -51,10 +53,12 @@ enum {
 	P_KEY_INSERT,
 	P_KEY_GET,
 	P_KEY_LIST,
+	P_KEY_COUNT,
 	P_KEY_SPKI,
 	P_CERT_INSERT,
 	P_CERT_GET,
 	P_CERT_LIST,
+	P_CERT_COUNT,
 	P_SIGNER_INSERT,
 	P_SIGNER_GET,
 	P_SIGNER_LIST,
@@ -81,6 +85,7 @@ enum {
 	PL_POL_UPDATE,
 	PL_POL_GET,
 	PL_POL_LIST,
+	PL_POL_COUNT,
 	PL_POL_DELETE,
 	PL_POL_IN_USE,
 	PL_APPR_INSERT,
@@ -89,6 +94,7 @@ enum {
 	PL_REQ_EXPIRE,
 	PL_REQ_GET,
 	PL_REQ_LIST,
+	PL_REQ_COUNT,
 	PL_REQ_CLOSE,
 	PL_REQ_EXISTS,
 	PL_REQ_APPROVED,
@@ -104,6 +110,7 @@ enum {
 	GR_GRANT_INSERT,
 	GR_GRANT_GET,
 	GR_GRANT_LIST,
+	GR_GRANT_COUNT,
 	GR_GRANT_REVOKE,
 	GR_GRANT_EXISTS,
 	GR_GRANT_USABLE,
@@ -115,8 +122,28 @@ enum {
 };
 extern const char *const sq_grant_sql[GR_COUNT];
 
-/* The principal columns sq_rd_principal reads, table alias p. */
-#define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at"
+/* The principal columns sq_rd_principal reads (SQ_P_NCOLS of them), table
+ * alias p. */
+#define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled"
+#define SQ_P_NCOLS 7
+/* The visibility rules of server/api/access.c, in SQL, for the lists that
+ * filter by visible_to (policies, requests, grants): they must agree with
+ * srv_may_see_policy, srv_may_see_request and srv_may_see_grant, and
+ * tests/api/t_access.py checks that they do. who is the caller's id. */
+#define SQ_MEMBER_OF(signer, who)                                                                  \
+	"EXISTS (SELECT 1 FROM members vm WHERE vm.signer_id = " signer                            \
+	" AND vm.principal_id = " who ")"
+#define SQ_APPROVES_POLICY(policy, who)                                                            \
+	"EXISTS (SELECT 1 FROM policy_approvers va WHERE va.policy_id = " policy                   \
+	" AND va.principal_id = " who ")"
+/* an approver of the signer's current policy */
+#define SQ_APPROVES_SIGNER(signer, who)                                                            \
+	"EXISTS (SELECT 1 FROM signers vs JOIN policy_approvers va ON va.policy_id = vs.policy_id" \
+	" WHERE vs.id = " signer " AND va.principal_id = " who ")"
+
+/* The paging clause every list statement ends with; its filter parameters
+ * are numbered below ?20 (sq_page binds these two). */
+#define SQ_PAGE " LIMIT ?20 OFFSET ?21"
 /* An id matches before a name: ORDER BY puts the id hit first. */
 #define SQ_BY_ID_OR_NAME(t)                                                                        \
 	" WHERE " t ".id = ?1 OR " t ".name = ?1 ORDER BY " t ".id = ?1 DESC LIMIT 1"
@@ -168,6 +195,13 @@ typedef srv_st_rc (*sq_reader)(sqlite3_stmt *st, int c, void *out);
 srv_st_rc sq_rd_str(sqlite3_stmt *st, int c, void *out); /* char ** */
 srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out);
 
+/* Defines name, the clr of sq_list and sq_pager, from a record's *_clear. */
+#define SQ_CLEARER(name, clear)                                                                    \
+	static void name(void *p)                                                                  \
+	{                                                                                          \
+		clear(p);                                                                          \
+	}
+
 /* Steps a bound query expected to return at most one row; NOT_FOUND when none. */
 srv_st_rc sq_one(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_reader rd, void *out);
 /* Steps a bound query into a malloc'd array of size-byte records; *out =
@@ -176,6 +210,33 @@ srv_st_rc sq_list(sq_store *s, const char *op, sqlite3_stmt *st, int brc, sq_rea
 		  void (*clr)(void *), void **out, size_t *n);
 /* Steps a bound "SELECT count(*)". */
 srv_st_rc sq_count(sq_store *s, const char *op, sqlite3_stmt *st, int brc, size_t *total);
+
+/* The one getter: takes the lock, binds key as ?1 of q, reads at most one
+ * row with rd into out (NOT_FOUND when none), releases the lock. */
+srv_st_rc sq_get(sq_store *s, const char *op, sqlite3_stmt *q, const char *key, sq_reader rd,
+		 void *out);
+
+/* Binds a list's filter parameters (?1 .. ?19) into a statement. */
+typedef void (*sq_binder)(sqlite3_stmt *q, const void *filter, int *brc);
+
+/* A paged list: count counts every match of the filter, list (ending with
+ * SQ_PAGE) returns one page of records of size bytes read by rd; clr undoes
+ * one record. bind may be NULL when there is no filter. */
+typedef struct {
+	sqlite3_stmt *count, *list;
+	sq_binder bind;
+	const void *filter;
+	sq_reader rd;
+	size_t size;
+	void (*clr)(void *);
+} sq_pager;
+
+/* The one list: *total = every match, *out and *n the page at offset (limit 0
+ * = no limit). _inlock: the caller holds the lock. */
+srv_st_rc sq_page_inlock(sq_store *s, const char *op, const sq_pager *pg, size_t offset,
+			 size_t limit, void **out, size_t *n, size_t *total);
+srv_st_rc sq_page(sq_store *s, const char *op, const sq_pager *pg, size_t offset, size_t limit,
+		  void **out, size_t *n, size_t *total);
 
 /* Sticky binders: the first failure is kept in *rc, later calls do nothing.
  * Values are bound SQLITE_STATIC: they must outlive the step. */
@@ -235,11 +296,13 @@ static inline void col_copy(sqlite3_stmt *st, int i, char *out, size_t n)
 /* store_sqlite_pki.c ops */
 srv_st_rc sq_key_insert(srv_store *st, const srv_key *k);
 srv_st_rc sq_key_get(srv_store *st, const char *id_or_name, srv_key *out);
-srv_st_rc sq_key_list(srv_store *st, srv_key **out, size_t *n);
+srv_st_rc sq_key_list(srv_store *st, size_t offset, size_t limit, srv_key **out, size_t *n,
+		      size_t *total);
 srv_st_rc sq_key_find_spki(srv_store *st, const unsigned char *spki, size_t len, srv_key *out);
 srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c);
 srv_st_rc sq_cert_get(srv_store *st, const char *id, srv_cert *out);
-srv_st_rc sq_cert_list(srv_store *st, srv_cert **out, size_t *n);
+srv_st_rc sq_cert_list(srv_store *st, size_t offset, size_t limit, srv_cert **out, size_t *n,
+		       size_t *total);
 srv_st_rc sq_signer_insert(srv_store *st, const srv_signer *x);
 srv_st_rc sq_signer_get(srv_store *st, const char *id_or_name, srv_signer *out);
 srv_st_rc sq_signer_list(srv_store *st, const char *visible_to, int operators_only,
@@ -271,13 +334,15 @@ srv_st_rc sq_grant_insert_inlock(sq_store *s, const char *op, const srv_grant *g
 /* store_sqlite_policy.c ops */
 srv_st_rc sq_policy_insert(srv_store *st, const srv_policy *p);
 srv_st_rc sq_policy_get(srv_store *st, const char *id_or_name, srv_policy *out);
-srv_st_rc sq_policy_list(srv_store *st, srv_policy **out, size_t *n);
+srv_st_rc sq_policy_list(srv_store *st, const char *visible_to, size_t offset, size_t limit,
+			 srv_policy **out, size_t *n, size_t *total);
 srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p);
 srv_st_rc sq_policy_delete(srv_store *st, const char *id);
 srv_st_rc sq_request_insert(srv_store *st, const srv_request *q);
 srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request *out);
-srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status, time_t now,
-			  srv_request **out, size_t *n);
+srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status,
+			  const char *visible_to, time_t now, size_t offset, size_t limit,
+			  srv_request **out, size_t *n, size_t *total);
 srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, int required,
 			    const srv_grant *grant, time_t now, srv_request *after);
 srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out, size_t *n);
@@ -296,7 +361,8 @@ void sq_history_fini(sq_store *s);
 /* store_sqlite_grant.c ops */
 srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);
 srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status,
-			const char *grantee_id, time_t now, srv_grant **out, size_t *n);
+			const char *grantee_id, const char *visible_to, time_t now, size_t offset,
+			size_t limit, srv_grant **out, size_t *n, size_t *total);
 srv_st_rc sq_grant_revoke(srv_store *st, const char *id, time_t now);
 srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char *grantee_id,
 			       time_t now, srv_grant *out);

@@ -25,6 +25,14 @@
 	" FROM grants g WHERE g.signer_id = ?1 AND g.grantee_id = ?2 AND g.status = 'active'"      \
 	" AND g.window_start <= ?3 AND NOT " GRANT_SPENT(                                          \
 		"?3") " ORDER BY g.expires_at = 0, g.expires_at, g.seq LIMIT 1"
+/* ?1 signer, ?2 status, ?3 grantee, ?4 now, ?5 visible_to (NULL = any:
+ * srv_may_see_grant) */
+#define GRANT_WHERE                                                                                \
+	" WHERE (?1 IS NULL OR g.signer_id = ?1) AND (?2 IS NULL OR " GRANT_STATUS(                \
+		"?4") " = ?2) AND (?3 IS NULL OR g.grantee_id = ?3)"                               \
+		      " AND (?5 IS NULL OR g.grantee_id = ?5 OR " SQ_MEMBER_OF(                    \
+			      "g.signer_id", "?5") " OR " SQ_APPROVES_SIGNER("g.signer_id",        \
+									     "?5") ")"
 /* NULL -> the principal's current name -> "" */
 #define NAME_OF(v, id) "coalesce(" v ", (SELECT name FROM principals WHERE id = " id "), '')"
 
@@ -33,12 +41,9 @@ const char *const sq_grant_sql[GR_COUNT] = {
 			    " max_signings, used_signings, window_start, expires_at, created_at)"
 			    " VALUES (?1, ?2, ?3, ?4, 'active', ?5, 0, ?6, ?7, ?8)",
 	[GR_GRANT_GET] = "SELECT " GRANT_COLS("?2") " FROM grants g WHERE g.id = ?1",
-	[GR_GRANT_LIST] = "SELECT " GRANT_COLS(
-		"?4") " FROM grants g"
-		      " WHERE (?1 IS NULL OR g.signer_id = ?1)"
-		      " AND (?2 IS NULL OR " GRANT_STATUS(
-			      "?4") " = ?2)"
-				    " AND (?3 IS NULL OR g.grantee_id = ?3) ORDER BY g.seq DESC",
+	[GR_GRANT_LIST] = "SELECT " GRANT_COLS("?4") " FROM grants g" GRANT_WHERE
+						     " ORDER BY g.seq DESC" SQ_PAGE,
+	[GR_GRANT_COUNT] = "SELECT count(*) FROM grants g" GRANT_WHERE,
 	[GR_GRANT_REVOKE] = "UPDATE grants AS g SET status = 'revoked', revoked_at = ?2"
 			    " WHERE g.id = ?1 AND g.status = 'active' AND NOT " GRANT_SPENT("?2"),
 	[GR_GRANT_EXISTS] = "SELECT count(*) FROM grants WHERE id = ?1",
@@ -50,7 +55,7 @@ const char *const sq_grant_sql[GR_COUNT] = {
 			    " object_id, detail, created_at)"
 			    " VALUES (?1, " NAME_OF("?2", "?1") ", ?3, ?4, ?5, ?6, ?7)",
 	[GR_AUDIT_LIST] = "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
-			  " detail, created_at FROM audit ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
+			  " detail, created_at FROM audit ORDER BY seq DESC" SQ_PAGE,
 	[GR_AUDIT_COUNT] = "SELECT count(*) FROM audit",
 };
 
@@ -100,10 +105,7 @@ static void clr_grant(void *p)
 	(void)p; /* grants own no heap memory */
 }
 
-static void clr_audit(void *p)
-{
-	srv_audit_clear(p);
-}
+SQ_CLEARER(clr_audit, srv_audit_clear)
 
 /* ---- grants ----------------------------------------------------------------------- */
 
@@ -144,25 +146,37 @@ srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out
 	return r;
 }
 
-srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status,
-			const char *grantee_id, time_t now, srv_grant **out, size_t *n)
-{
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
-	int brc = SQLITE_OK;
-	srv_st_rc r;
+typedef struct {
+	const char *signer_id, *status, *grantee_id, *visible_to;
+	time_t now;
+} grant_filter;
 
-	if (!s || !out || !n)
+static void b_grant_filter(sqlite3_stmt *q, const void *filter, int *brc)
+{
+	const grant_filter *f = filter;
+
+	b_opt(q, 1, f->signer_id, brc);
+	b_opt(q, 2, f->status, brc);
+	b_opt(q, 3, f->grantee_id, brc);
+	b_int(q, 4, f->now, brc);
+	b_opt(q, 5, f->visible_to, brc);
+}
+
+srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status,
+			const char *grantee_id, const char *visible_to, time_t now, size_t offset,
+			size_t limit, srv_grant **out, size_t *n, size_t *total)
+{
+	if (!st || (visible_to && !*visible_to))
 		return sq_bad_arg("grant_list");
-	sq_lock(s);
-	q = s->gr[GR_GRANT_LIST];
-	b_opt(q, 1, signer_id, &brc);
-	b_opt(q, 2, status, &brc);
-	b_opt(q, 3, grantee_id, &brc);
-	b_int(q, 4, now, &brc);
-	r = sq_list(s, "grant_list", q, brc, rd_grant, sizeof(**out), clr_grant, (void **)out, n);
-	sq_unlock(s);
-	return r;
+	grant_filter f = {signer_id, status, grantee_id, visible_to, now};
+	sq_pager pg = {.count = SQ(st)->gr[GR_GRANT_COUNT],
+		       .list = SQ(st)->gr[GR_GRANT_LIST],
+		       .bind = b_grant_filter,
+		       .filter = &f,
+		       .rd = rd_grant,
+		       .size = sizeof(**out),
+		       .clr = clr_grant};
+	return sq_page(SQ(st), "grant_list", &pg, offset, limit, (void **)out, n, total);
 }
 
 /* CONFLICT for a grant already revoked or expired (derived at now). */
@@ -265,25 +279,12 @@ srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a)
 srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
 			size_t *total)
 {
-	static const char op[] = "audit_list";
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
-	int brc = SQLITE_OK;
-	srv_st_rc r;
-
-	if (!s || !out || !n || !total)
-		return sq_bad_arg(op);
-	*out = NULL;
-	*n = 0;
-	*total = 0;
-	sq_lock(s);
-	if ((r = sq_count(s, op, s->gr[GR_AUDIT_COUNT], SQLITE_OK, total)) != SRV_ST_OK)
-		goto out;
-	q = s->gr[GR_AUDIT_LIST];
-	b_int(q, 1, sq_limit(limit), &brc);
-	b_int(q, 2, sq_offset(offset), &brc);
-	r = sq_list(s, op, q, brc, rd_audit, sizeof(**out), clr_audit, (void **)out, n);
-out:
-	sq_unlock(s);
-	return r;
+	if (!st)
+		return sq_bad_arg("audit_list");
+	sq_pager pg = {.count = SQ(st)->gr[GR_AUDIT_COUNT],
+		       .list = SQ(st)->gr[GR_AUDIT_LIST],
+		       .rd = rd_audit,
+		       .size = sizeof(**out),
+		       .clr = clr_audit};
+	return sq_page(SQ(st), "audit_list", &pg, offset, limit, (void **)out, n, total);
 }

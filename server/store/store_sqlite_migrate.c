@@ -187,10 +187,16 @@ static const char migration_2[] =
 static const char migration_3[] =
 	"ALTER TABLE operations ADD COLUMN approval TEXT NOT NULL DEFAULT 'none';";
 
+/* 4: a principal an admin disabled: its tokens and its login are refused
+ * until it is enabled again. */
+static const char migration_4[] =
+	"ALTER TABLE principals ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
+	migration_4,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -31,19 +31,21 @@ const char *const sq_pki_sql[P_COUNT] = {
 	[P_KEY_INSERT] = "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[P_KEY_GET] = "SELECT " K_COLS " FROM keys k" SQ_BY_ID_OR_NAME("k"),
-	[P_KEY_LIST] = "SELECT " K_COLS " FROM keys k ORDER BY k.name",
+	[P_KEY_LIST] = "SELECT " K_COLS " FROM keys k ORDER BY k.name" SQ_PAGE,
+	[P_KEY_COUNT] = "SELECT count(*) FROM keys",
 	[P_KEY_SPKI] =
 		"SELECT " K_COLS " FROM keys k WHERE k.spki = ?1 ORDER BY k.created_at LIMIT 1",
 	[P_CERT_INSERT] = "INSERT INTO certificates (id, key_id, common_name, serial, not_before,"
 			  " not_after, cert_pem, chain_pem, created_at)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[P_CERT_GET] = "SELECT " C_COLS C_FROM " WHERE c.id = ?1",
-	[P_CERT_LIST] = "SELECT " C_COLS C_FROM " ORDER BY c.created_at, c.rowid",
+	[P_CERT_LIST] = "SELECT " C_COLS C_FROM " ORDER BY c.created_at, c.rowid" SQ_PAGE,
+	[P_CERT_COUNT] = "SELECT count(*) FROM certificates",
 	[P_SIGNER_INSERT] = "INSERT INTO signers (id, name, description, enabled, certificate_id,"
 			    " policy_id, created_at, last_signed_at)"
 			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[P_SIGNER_GET] = "SELECT " S_COLS S_FROM SQ_BY_ID_OR_NAME("s"),
-	[P_SIGNER_LIST] = "SELECT " S_COLS S_FROM S_WHERE " ORDER BY s.name LIMIT ?4 OFFSET ?5",
+	[P_SIGNER_LIST] = "SELECT " S_COLS S_FROM S_WHERE " ORDER BY s.name" SQ_PAGE,
 	[P_SIGNER_COUNT] = "SELECT count(*) FROM signers s" S_WHERE,
 	[P_SIGNER_UPDATE] = "UPDATE signers SET name = ?2, description = ?3, enabled = ?4,"
 			    " certificate_id = ?5, policy_id = ?6 WHERE id = ?1",
@@ -61,12 +63,12 @@ const char *const sq_pki_sql[P_COUNT] = {
 	/* max(): concurrent signs may commit out of created_at order */
 	[P_OP_LAST_SIGNED] =
 		"UPDATE signers SET last_signed_at = max(last_signed_at, ?2) WHERE id = ?1",
+	/* two statements each, so that both use their own index */
 	[P_OP_LIST] = "SELECT " O_COLS " FROM operations WHERE signer_id = ?1"
-		      " ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
+		      " ORDER BY seq DESC" SQ_PAGE,
 	[P_OP_COUNT] = "SELECT count(*) FROM operations WHERE signer_id = ?1",
-	[P_OP_LIST_STATUS] =
-		"SELECT " O_COLS " FROM operations WHERE signer_id = ?1 AND status = ?4"
-		" ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
+	[P_OP_LIST_STATUS] = "SELECT " O_COLS " FROM operations WHERE signer_id = ?1"
+			     " AND status = ?2 ORDER BY seq DESC" SQ_PAGE,
 	[P_OP_COUNT_STATUS] =
 		"SELECT count(*) FROM operations WHERE signer_id = ?1 AND status = ?2",
 };
@@ -185,7 +187,7 @@ typedef struct {
 static srv_st_rc rd_member(sqlite3_stmt *st, int c, void *out)
 {
 	member_row *m = out;
-	const unsigned char *t = sqlite3_column_text(st, c + 6);
+	const unsigned char *t = sqlite3_column_text(st, c + SQ_P_NCOLS);
 
 	if (sq_rd_principal(st, c, &m->p) != SRV_ST_OK)
 		return SRV_ST_FAILED;
@@ -196,25 +198,13 @@ static srv_st_rc rd_member(sqlite3_stmt *st, int c, void *out)
 	return SRV_ST_OK;
 }
 
-static void clr_key(void *p)
-{
-	srv_key_clear(p);
-}
+SQ_CLEARER(clr_key, srv_key_clear)
 
-static void clr_cert(void *p)
-{
-	srv_cert_clear(p);
-}
+SQ_CLEARER(clr_cert, srv_cert_clear)
 
-static void clr_signer(void *p)
-{
-	srv_signer_clear(p);
-}
+SQ_CLEARER(clr_signer, srv_signer_clear)
 
-static void clr_operation(void *p)
-{
-	srv_operation_clear(p);
-}
+SQ_CLEARER(clr_operation, srv_operation_clear)
 
 static void clr_member(void *p)
 {
@@ -247,31 +237,22 @@ srv_st_rc sq_key_insert(srv_store *st, const srv_key *k)
 
 srv_st_rc sq_key_get(srv_store *st, const char *id_or_name, srv_key *out)
 {
-	sq_store *s = SQ(st);
-	int brc = SQLITE_OK;
-	srv_st_rc r;
-
-	if (!s || !id_or_name || !out)
+	if (!st)
 		return sq_bad_arg("key_get");
-	sq_lock(s);
-	b_text(s->p[P_KEY_GET], 1, id_or_name, &brc);
-	r = sq_one(s, "key_get", s->p[P_KEY_GET], brc, rd_key, out);
-	sq_unlock(s);
-	return r;
+	return sq_get(SQ(st), "key_get", SQ(st)->p[P_KEY_GET], id_or_name, rd_key, out);
 }
 
-srv_st_rc sq_key_list(srv_store *st, srv_key **out, size_t *n)
+srv_st_rc sq_key_list(srv_store *st, size_t offset, size_t limit, srv_key **out, size_t *n,
+		      size_t *total)
 {
-	sq_store *s = SQ(st);
-	srv_st_rc r;
-
-	if (!s || !out || !n)
+	if (!st)
 		return sq_bad_arg("key_list");
-	sq_lock(s);
-	r = sq_list(s, "key_list", s->p[P_KEY_LIST], SQLITE_OK, rd_key, sizeof(**out), clr_key,
-		    (void **)out, n);
-	sq_unlock(s);
-	return r;
+	sq_pager pg = {.count = SQ(st)->p[P_KEY_COUNT],
+		       .list = SQ(st)->p[P_KEY_LIST],
+		       .rd = rd_key,
+		       .size = sizeof(**out),
+		       .clr = clr_key};
+	return sq_page(SQ(st), "key_list", &pg, offset, limit, (void **)out, n, total);
 }
 
 srv_st_rc sq_key_find_spki(srv_store *st, const unsigned char *spki, size_t len, srv_key *out)
@@ -317,31 +298,22 @@ srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c)
 
 srv_st_rc sq_cert_get(srv_store *st, const char *id, srv_cert *out)
 {
-	sq_store *s = SQ(st);
-	int brc = SQLITE_OK;
-	srv_st_rc r;
-
-	if (!s || !id || !out)
+	if (!st)
 		return sq_bad_arg("cert_get");
-	sq_lock(s);
-	b_text(s->p[P_CERT_GET], 1, id, &brc);
-	r = sq_one(s, "cert_get", s->p[P_CERT_GET], brc, rd_cert, out);
-	sq_unlock(s);
-	return r;
+	return sq_get(SQ(st), "cert_get", SQ(st)->p[P_CERT_GET], id, rd_cert, out);
 }
 
-srv_st_rc sq_cert_list(srv_store *st, srv_cert **out, size_t *n)
+srv_st_rc sq_cert_list(srv_store *st, size_t offset, size_t limit, srv_cert **out, size_t *n,
+		       size_t *total)
 {
-	sq_store *s = SQ(st);
-	srv_st_rc r;
-
-	if (!s || !out || !n)
+	if (!st)
 		return sq_bad_arg("cert_list");
-	sq_lock(s);
-	r = sq_list(s, "cert_list", s->p[P_CERT_LIST], SQLITE_OK, rd_cert, sizeof(**out), clr_cert,
-		    (void **)out, n);
-	sq_unlock(s);
-	return r;
+	sq_pager pg = {.count = SQ(st)->p[P_CERT_COUNT],
+		       .list = SQ(st)->p[P_CERT_LIST],
+		       .rd = rd_cert,
+		       .size = sizeof(**out),
+		       .clr = clr_cert};
+	return sq_page(SQ(st), "cert_list", &pg, offset, limit, (void **)out, n, total);
 }
 
 /* Binds the columns signer_insert and signer_update share: ?1 id, ?2 name,
@@ -377,58 +349,41 @@ srv_st_rc sq_signer_insert(srv_store *st, const srv_signer *x)
 
 srv_st_rc sq_signer_get(srv_store *st, const char *id_or_name, srv_signer *out)
 {
-	sq_store *s = SQ(st);
-	int brc = SQLITE_OK;
-	srv_st_rc r;
-
-	if (!s || !id_or_name || !out)
+	if (!st)
 		return sq_bad_arg("signer_get");
-	sq_lock(s);
-	b_text(s->p[P_SIGNER_GET], 1, id_or_name, &brc);
-	r = sq_one(s, "signer_get", s->p[P_SIGNER_GET], brc, rd_signer, out);
-	sq_unlock(s);
-	return r;
+	return sq_get(SQ(st), "signer_get", SQ(st)->p[P_SIGNER_GET], id_or_name, rd_signer, out);
 }
 
-static void b_signer_filter(sqlite3_stmt *q, const char *visible_to, int operators_only,
-			    const char *search, int *brc)
+typedef struct {
+	const char *visible_to, *search;
+	int operators_only;
+} signer_filter;
+
+static void b_signer_filter(sqlite3_stmt *q, const void *filter, int *brc)
 {
-	b_opt(q, 1, visible_to, brc);
-	b_int(q, 2, operators_only ? 1 : 0, brc);
-	b_opt(q, 3, search, brc);
+	const signer_filter *f = filter;
+
+	b_opt(q, 1, f->visible_to, brc);
+	b_int(q, 2, f->operators_only ? 1 : 0, brc);
+	b_opt(q, 3, f->search, brc);
 }
 
 srv_st_rc sq_signer_list(srv_store *st, const char *visible_to, int operators_only,
 			 const char *search, size_t offset, size_t limit, srv_signer **out,
 			 size_t *n, size_t *total)
 {
-	static const char op[] = "signer_list";
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
-	int brc = SQLITE_OK;
-	srv_st_rc r;
-
-	if (!s || !out || !n || !total)
-		return sq_bad_arg(op);
-	*out = NULL;
-	*n = 0;
-	*total = 0;
 	/* visible_to "" would match no member; treat it as a bug, not "all" */
-	if (visible_to && !*visible_to)
-		return sq_bad_arg(op);
-	sq_lock(s);
-	q = s->p[P_SIGNER_COUNT];
-	b_signer_filter(q, visible_to, operators_only, search, &brc);
-	if ((r = sq_count(s, op, q, brc, total)) != SRV_ST_OK)
-		goto out;
-	q = s->p[P_SIGNER_LIST];
-	b_signer_filter(q, visible_to, operators_only, search, &brc);
-	b_int(q, 4, sq_limit(limit), &brc);
-	b_int(q, 5, sq_offset(offset), &brc);
-	r = sq_list(s, op, q, brc, rd_signer, sizeof(**out), clr_signer, (void **)out, n);
-out:
-	sq_unlock(s);
-	return r;
+	if (!st || (visible_to && !*visible_to))
+		return sq_bad_arg("signer_list");
+	signer_filter f = {visible_to, search, operators_only};
+	sq_pager pg = {.count = SQ(st)->p[P_SIGNER_COUNT],
+		       .list = SQ(st)->p[P_SIGNER_LIST],
+		       .bind = b_signer_filter,
+		       .filter = &f,
+		       .rd = rd_signer,
+		       .size = sizeof(**out),
+		       .clr = clr_signer};
+	return sq_page(SQ(st), "signer_list", &pg, offset, limit, (void **)out, n, total);
 }
 
 srv_st_rc sq_signer_update(srv_store *st, const srv_signer *x)
@@ -618,36 +573,34 @@ srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id,
 	return sq_run(s, op, q, brc, RUN_PLAIN);
 }
 
+typedef struct {
+	const char *signer_id, *status; /* status NULL: its statements have no ?2 */
+} op_filter;
+
+static void b_op_filter(sqlite3_stmt *q, const void *filter, int *brc)
+{
+	const op_filter *f = filter;
+
+	b_text(q, 1, f->signer_id, brc);
+	if (f->status)
+		b_text(q, 2, f->status, brc);
+}
+
 srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
 			    size_t limit, srv_operation **out, size_t *n, size_t *total)
 {
-	static const char op[] = "operation_list";
 	sq_store *s = SQ(st);
 	int by_status = status && *status;
-	sqlite3_stmt *q;
-	int brc = SQLITE_OK;
-	srv_st_rc r;
 
-	if (!s || !signer_id || !out || !n || !total)
-		return sq_bad_arg(op);
-	*out = NULL;
-	*n = 0;
-	*total = 0;
-	sq_lock(s);
-	q = s->p[by_status ? P_OP_COUNT_STATUS : P_OP_COUNT];
-	b_text(q, 1, signer_id, &brc);
-	if (by_status)
-		b_text(q, 2, status, &brc);
-	if ((r = sq_count(s, op, q, brc, total)) != SRV_ST_OK)
-		goto out;
-	q = s->p[by_status ? P_OP_LIST_STATUS : P_OP_LIST];
-	b_text(q, 1, signer_id, &brc);
-	b_int(q, 2, sq_limit(limit), &brc);
-	b_int(q, 3, sq_offset(offset), &brc);
-	if (by_status)
-		b_text(q, 4, status, &brc);
-	r = sq_list(s, op, q, brc, rd_operation, sizeof(**out), clr_operation, (void **)out, n);
-out:
-	sq_unlock(s);
-	return r;
+	if (!s || !signer_id)
+		return sq_bad_arg("operation_list");
+	op_filter f = {signer_id, by_status ? status : NULL};
+	sq_pager pg = {.count = s->p[by_status ? P_OP_COUNT_STATUS : P_OP_COUNT],
+		       .list = s->p[by_status ? P_OP_LIST_STATUS : P_OP_LIST],
+		       .bind = b_op_filter,
+		       .filter = &f,
+		       .rd = rd_operation,
+		       .size = sizeof(**out),
+		       .clr = clr_operation};
+	return sq_page(s, "operation_list", &pg, offset, limit, (void **)out, n, total);
 }

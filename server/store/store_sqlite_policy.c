@@ -20,6 +20,21 @@
 	" WHERE d.request_id = r.id AND d.approve = 1), r.created_at, r.expires_at, "              \
 	"r.closed_at, r.grant_id"
 #define DEC_COLS "request_id, approver_id, approver_name, approve, comment, created_at"
+/* ?1 visible_to: NULL = every policy (srv_may_see_policy) */
+#define POL_VISIBLE                                                                                \
+	" WHERE (?1 IS NULL OR " SQ_APPROVES_POLICY(                                               \
+		"p.id", "?1") " OR EXISTS (SELECT 1"                                               \
+			      " FROM signers vs JOIN members vm ON vm.signer_id = vs.id WHERE "    \
+			      "vs.policy_id = p.id"                                                \
+			      " AND vm.principal_id = ?1))"
+/* ?1 signer, ?2 status, ?3 visible_to: NULL = any (srv_may_see_request) */
+#define REQ_WHERE                                                                                  \
+	" WHERE (?1 IS NULL OR r.signer_id = ?1) AND (?2 IS NULL OR r.status = ?2)"                \
+	" AND (?3 IS NULL OR r.requester_id = ?3 OR " SQ_MEMBER_OF(                                \
+		"r.signer_id",                                                                     \
+		"?3") " OR " SQ_APPROVES_POLICY("r.policy_id",                                     \
+						"?3") " OR " SQ_APPROVES_SIGNER("r.signer_id",     \
+										"?3") ")"
 /* NULL -> the principal's current name -> "" */
 #define NAME_OF(v, id) "coalesce(" v ", (SELECT name FROM principals WHERE id = " id "), '')"
 
@@ -31,7 +46,9 @@ const char *const sq_policy_sql[PL_COUNT] = {
 			  " max_signings = ?4, max_window = ?5, request_ttl = ?6,"
 			  " bypass_identities = ?7, updated_at = ?9 WHERE id = ?1",
 	[PL_POL_GET] = "SELECT " POL_COLS " FROM policies p" SQ_BY_ID_OR_NAME("p"),
-	[PL_POL_LIST] = "SELECT " POL_COLS " FROM policies p ORDER BY p.name",
+	[PL_POL_LIST] =
+		"SELECT " POL_COLS " FROM policies p" POL_VISIBLE " ORDER BY p.name" SQ_PAGE,
+	[PL_POL_COUNT] = "SELECT count(*) FROM policies p" POL_VISIBLE,
 	[PL_POL_DELETE] = "DELETE FROM policies WHERE id = ?1",
 	[PL_POL_IN_USE] = "SELECT count(*) FROM signers WHERE policy_id = ?1",
 	/* OR IGNORE drops a repeated approver; a missing principal still
@@ -47,8 +64,9 @@ const char *const sq_policy_sql[PL_COUNT] = {
 	[PL_REQ_EXPIRE] = "UPDATE requests SET status = 'expired', closed_at = expires_at"
 			  " WHERE status = 'pending' AND expires_at <= ?1",
 	[PL_REQ_GET] = "SELECT " REQ_COLS " FROM requests r WHERE r.id = ?1",
-	[PL_REQ_LIST] = "SELECT " REQ_COLS " FROM requests r WHERE (?1 IS NULL OR r.signer_id = ?1)"
-			" AND (?2 IS NULL OR r.status = ?2) ORDER BY r.seq DESC",
+	[PL_REQ_LIST] =
+		"SELECT " REQ_COLS " FROM requests r" REQ_WHERE " ORDER BY r.seq DESC" SQ_PAGE,
+	[PL_REQ_COUNT] = "SELECT count(*) FROM requests r" REQ_WHERE,
 	[PL_REQ_CLOSE] = "UPDATE requests SET status = ?2, closed_at = ?3"
 			 " WHERE id = ?1 AND status = 'pending' AND expires_at > ?3",
 	[PL_REQ_EXISTS] = "SELECT count(*) FROM requests WHERE id = ?1",
@@ -162,20 +180,11 @@ static srv_st_rc rd_decision(sqlite3_stmt *st, int c, void *out)
 	return SRV_ST_OK;
 }
 
-static void clr_policy(void *p)
-{
-	srv_policy_clear(p);
-}
+SQ_CLEARER(clr_policy, srv_policy_clear)
 
-static void clr_request(void *p)
-{
-	srv_request_clear(p);
-}
+SQ_CLEARER(clr_request, srv_request_clear)
 
-static void clr_decision(void *p)
-{
-	srv_decision_clear(p);
-}
+SQ_CLEARER(clr_decision, srv_decision_clear)
 
 /* ---- shared steps (caller holds the lock) ---------------------------------- */
 
@@ -292,31 +301,30 @@ srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p)
 
 srv_st_rc sq_policy_get(srv_store *st, const char *id_or_name, srv_policy *out)
 {
-	sq_store *s = SQ(st);
-	int brc = SQLITE_OK;
-	srv_st_rc r;
-
-	if (!s || !id_or_name || !out)
+	if (!st)
 		return sq_bad_arg("policy_get");
-	sq_lock(s);
-	b_text(s->pl[PL_POL_GET], 1, id_or_name, &brc);
-	r = sq_one(s, "policy_get", s->pl[PL_POL_GET], brc, rd_policy, out);
-	sq_unlock(s);
-	return r;
+	return sq_get(SQ(st), "policy_get", SQ(st)->pl[PL_POL_GET], id_or_name, rd_policy, out);
 }
 
-srv_st_rc sq_policy_list(srv_store *st, srv_policy **out, size_t *n)
+static void b_visible(sqlite3_stmt *q, const void *visible_to, int *brc)
 {
-	sq_store *s = SQ(st);
-	srv_st_rc r;
+	b_opt(q, 1, visible_to, brc);
+}
 
-	if (!s || !out || !n)
+srv_st_rc sq_policy_list(srv_store *st, const char *visible_to, size_t offset, size_t limit,
+			 srv_policy **out, size_t *n, size_t *total)
+{
+	/* visible_to "" would show everything; treat it as a bug */
+	if (!st || (visible_to && !*visible_to))
 		return sq_bad_arg("policy_list");
-	sq_lock(s);
-	r = sq_list(s, "policy_list", s->pl[PL_POL_LIST], SQLITE_OK, rd_policy, sizeof(**out),
-		    clr_policy, (void **)out, n);
-	sq_unlock(s);
-	return r;
+	sq_pager pg = {.count = SQ(st)->pl[PL_POL_COUNT],
+		       .list = SQ(st)->pl[PL_POL_LIST],
+		       .bind = b_visible,
+		       .filter = visible_to,
+		       .rd = rd_policy,
+		       .size = sizeof(**out),
+		       .clr = clr_policy};
+	return sq_page(SQ(st), "policy_list", &pg, offset, limit, (void **)out, n, total);
 }
 
 /* signers.policy_id has no foreign key (migration 1 predates policies), so
@@ -401,27 +409,43 @@ srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request 
 	return r;
 }
 
-srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status, time_t now,
-			  srv_request **out, size_t *n)
+typedef struct {
+	const char *signer_id, *status, *visible_to;
+} req_filter;
+
+static void b_req_filter(sqlite3_stmt *q, const void *filter, int *brc)
+{
+	const req_filter *f = filter;
+
+	b_opt(q, 1, f->signer_id, brc);
+	b_opt(q, 2, f->status, brc);
+	b_opt(q, 3, f->visible_to, brc);
+}
+
+srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status,
+			  const char *visible_to, time_t now, size_t offset, size_t limit,
+			  srv_request **out, size_t *n, size_t *total)
 {
 	static const char op[] = "request_list";
 	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
-	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !out || !n)
+	if (!s || !out || !n || !total || (visible_to && !*visible_to))
 		return sq_bad_arg(op);
 	*out = NULL;
 	*n = 0;
+	*total = 0;
+	req_filter f = {signer_id, status, visible_to};
+	sq_pager pg = {.count = s->pl[PL_REQ_COUNT],
+		       .list = s->pl[PL_REQ_LIST],
+		       .bind = b_req_filter,
+		       .filter = &f,
+		       .rd = rd_request,
+		       .size = sizeof(**out),
+		       .clr = clr_request};
 	sq_lock(s);
-	if ((r = expire_requests(s, op, now)) != SRV_ST_OK)
-		goto out;
-	q = s->pl[PL_REQ_LIST];
-	b_opt(q, 1, signer_id, &brc);
-	b_opt(q, 2, status, &brc);
-	r = sq_list(s, op, q, brc, rd_request, sizeof(**out), clr_request, (void **)out, n);
-out:
+	if ((r = expire_requests(s, op, now)) == SRV_ST_OK)
+		r = sq_page_inlock(s, op, &pg, offset, limit, (void **)out, n, total);
 	sq_unlock(s);
 	return r;
 }

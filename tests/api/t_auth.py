@@ -218,9 +218,12 @@ def register(add, ctx):
     add('new_user_token_works_and_old_token_stays_valid', new_token)
 
     def token_for_other_needs_admin():
+        # another principal is not even visible to a non-admin (access.c)
         p = ctx.people()
         r = ctx.as_(p['alice']['token']).post('/principals/%s/tokens' % p['bob']['id'], {})
-        expect_error(r, 403, 'PermissionDenied')
+        expect_error(r, 404, 'NotFound', reason='notFound')
+        r = ctx.as_(p['alice']['token']).get('/principals/%s' % p['bob']['id'])
+        expect_error(r, 404, 'NotFound', 'read another principal', reason='notFound')
     add('non_admin_cannot_mint_tokens_for_others', token_for_other_needs_admin)
 
     def delete_user():

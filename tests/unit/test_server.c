@@ -1,5 +1,6 @@
 /* Server logic without a network: the settings table, the error table, the
- * route table and its matcher, token hashing. */
+ * route table and its matcher, token hashing, the access rules that need no
+ * storage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "server/http/auth.h"
 #include "server/rsignd/config.h"
 #include "server/http/errors.h"
+#include "server/api/access.h"
 #include "server/api/api.h"
 #include "server/http/http.h"
 #include "tap.h"
@@ -186,6 +188,79 @@ static void test_routes(void)
 	ok(good && n >= 28, "route_table_has_handlers_and_no_duplicates");
 }
 
+/* gate_of's answer for a route the table does not have */
+static srv_reason no_such_route(const srv_req *r)
+{
+	(void)r;
+	return SRV_R_NO_ENDPOINT;
+}
+
+static srv_gate gate_of(const char *method, const char *pattern)
+{
+	for (const srv_route *a = srv_routes; a->pattern; a++)
+		if (strcmp(a->method, method) == 0 && strcmp(a->pattern, pattern) == 0)
+			return a->gate;
+	return no_such_route;
+}
+
+/* What access.c decides from the caller and the object alone. */
+static void test_access(void)
+{
+	srv_req r;
+	memset(&r, 0, sizeof(r));
+	rs_strlcpy(r.actor.id, "me", sizeof(r.actor.id));
+	rs_strlcpy(r.actor.type, "user", sizeof(r.actor.type));
+	r.actor.name = "me";
+	ok(srv_may_manage(&r) == SRV_R_ADMIN_REQUIRED && srv_visible_to(&r) == r.actor.id,
+	   "access_non_admin_manages_nothing_and_lists_filtered");
+	r.actor.admin = 1;
+	ok(srv_may_manage(&r) == SRV_R_NONE && srv_visible_to(&r) == NULL,
+	   "access_admin_manages_and_lists_everything");
+	ok(gate_of("GET", "/audit-log") == srv_may_manage &&
+		   gate_of("PATCH", "/principals/*") == srv_may_manage &&
+		   gate_of("POST", "/pki/signers/*/members") == srv_may_manage &&
+		   gate_of("GET", "/pki/signers/*/members") == NULL &&
+		   gate_of("GET", "/pki/signing-policies") == NULL,
+	   "access_admin_routes_are_gated_by_srv_may_manage");
+
+	srv_principal self = {.name = "me"}, other = {.name = "other"};
+	rs_strlcpy(self.id, "me", sizeof(self.id));
+	rs_strlcpy(other.id, "other", sizeof(other.id));
+	ok(srv_may_delete_principal(&r, &self) == SRV_R_SELF_DELETE &&
+		   srv_may_disable_principal(&r, &self) == SRV_R_SELF_DISABLE &&
+		   srv_may_disable_principal(&r, &other) == SRV_R_NONE,
+	   "access_admin_neither_deletes_nor_disables_itself");
+	ok(srv_may_read_principal(&r, &other) == SRV_R_NONE, "access_admin_reads_any_principal");
+	r.actor.admin = 0;
+	ok(srv_may_read_principal(&r, &self) == SRV_R_NONE &&
+		   srv_may_read_principal(&r, &other) == SRV_R_NOT_FOUND &&
+		   srv_may_disable_principal(&r, &other) == SRV_R_ADMIN_REQUIRED,
+	   "access_others_are_not_found_for_a_non_admin");
+	other.disabled = 1;
+	ok(srv_may_log_in(&self) == SRV_R_NONE &&
+		   srv_may_log_in(&other) == SRV_R_PRINCIPAL_DISABLED,
+	   "access_disabled_principal_does_not_log_in");
+
+	srv_id approvers[2] = {"someone", "me"};
+	srv_policy p = {.approvers = approvers, .n_approvers = 2};
+	srv_request q;
+	memset(&q, 0, sizeof(q));
+	rs_strlcpy(q.requester_id, "other", sizeof(q.requester_id));
+	ok(srv_may_decide(&r, &q, &p) == SRV_R_NONE, "access_listed_user_decides");
+	rs_strlcpy(q.requester_id, "me", sizeof(q.requester_id));
+	ok(srv_may_decide(&r, &q, &p) == SRV_R_OWN_REQUEST, "access_nobody_decides_own_request");
+	ok(srv_may_cancel(&r, &q) == SRV_R_NONE, "access_requester_cancels");
+	rs_strlcpy(q.requester_id, "other", sizeof(q.requester_id));
+	ok(srv_may_cancel(&r, &q) == SRV_R_NOT_REQUESTER, "access_others_do_not_cancel");
+	rs_strlcpy(r.actor.type, "identity", sizeof(r.actor.type));
+	ok(srv_may_decide(&r, &q, &p) == SRV_R_NOT_APPROVER, "access_identities_never_decide");
+	rs_strlcpy(r.actor.type, "user", sizeof(r.actor.type));
+	r.actor.admin = 1;
+	p.n_approvers = 1;
+	ok(srv_may_decide(&r, &q, &p) == SRV_R_NOT_APPROVER && srv_may_cancel(&r, &q) == SRV_R_NONE,
+	   "access_unlisted_admin_cancels_but_does_not_decide");
+}
+
 static void test_auth(void)
 {
 	char h[65];
@@ -208,6 +283,7 @@ int main(void)
 	test_errors();
 	test_routes();
 	test_auth();
+	test_access();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

@@ -237,6 +237,9 @@ static void test_open_and_migrations(void)
 	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
 		   "('operations_signer','operations_signer_status')") == 2,
 	   "migration_1_creates_history_indexes");
+	ok(sql_int("SELECT count(*) FROM pragma_table_info('principals') WHERE name = 'disabled'"
+		   " AND \"notnull\" = 1 AND dflt_value = '0'") == 1,
+	   "migration_4_adds_principals_disabled_default_0");
 	ok(sql_text_is("PRAGMA journal_mode", "wal"), "database_is_in_wal_mode");
 	ok(wal_is_private(), "wal_file_is_mode_0600");
 	ok(st->ops->ping(st) == SRV_ST_OK, "ping_ok");
@@ -294,7 +297,7 @@ static void test_meta(srv_store *st)
 static void test_principals(srv_store *st)
 {
 	srv_principal p, *list = NULL;
-	size_t n = 0;
+	size_t n = 0, total = 0;
 
 	ok(add_principal(st, ID_ADMIN, "user", "root-admin", 1, NULL) == SRV_ST_OK &&
 		   add_principal(st, ID_ALICE, "user", "alice", 0, NULL) == SRV_ST_OK &&
@@ -320,9 +323,19 @@ static void test_principals(srv_store *st)
 	ok(st->ops->principal_get(st, "nobody", &p) == SRV_ST_NOT_FOUND,
 	   "principal_get_unknown_not_found");
 
-	ok(st->ops->principal_list(st, &list, &n) == SRV_ST_OK && n == 4 &&
-		   strcmp(list[0].name, "alice") == 0 && strcmp(list[3].name, "root-admin") == 0,
+	ok(st->ops->principal_list(st, 0, 0, &list, &n, &total) == SRV_ST_OK && n == 4 &&
+		   total == 4 && strcmp(list[0].name, "alice") == 0 &&
+		   strcmp(list[3].name, "root-admin") == 0 && !list[0].disabled,
 	   "principal_list_sorted_by_name");
+	srv_principal_list_free(list, n);
+	ok(st->ops->principal_list(st, 1, 2, &list, &n, &total) == SRV_ST_OK && n == 2 &&
+		   total == 4 && strcmp(list[0].name, "bob") == 0 &&
+		   strcmp(list[1].name, "ci-build") == 0,
+	   "principal_list_pages_in_sql");
+	srv_principal_list_free(list, n);
+	ok(st->ops->principal_list(st, 4, 2, &list, &n, &total) == SRV_ST_OK && n == 0 &&
+		   list == NULL && total == 4,
+	   "principal_list_past_the_end_is_empty_with_total");
 	srv_principal_list_free(list, n);
 }
 
@@ -387,13 +400,31 @@ static void test_tokens_and_secrets(srv_store *st)
 	   "secret_set_on_user_not_found");
 	ok(st->ops->secret_set(st, "no-such-principal", "cid-3", sh) == SRV_ST_NOT_FOUND,
 	   "secret_set_unknown_principal_not_found");
+
+	/* a disabled principal's credentials still resolve, flagged, so the
+	 * API can answer principalDisabled rather than tokenInvalid */
+	ok(st->ops->principal_set_disabled(st, ID_CI, 1) == SRV_ST_OK &&
+		   st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK && p.disabled == 1,
+	   "principal_set_disabled_flags_secret_lookup");
+	srv_principal_clear(&p);
+	ok(st->ops->principal_set_disabled(st, ID_ALICE, 1) == SRV_ST_OK &&
+		   st->ops->token_lookup(st, h1, NOW, &p) == SRV_ST_OK && p.disabled == 1,
+	   "principal_set_disabled_flags_token_lookup");
+	srv_principal_clear(&p);
+	ok(st->ops->principal_set_disabled(st, ID_ALICE, 0) == SRV_ST_OK &&
+		   st->ops->principal_set_disabled(st, ID_CI, 0) == SRV_ST_OK &&
+		   st->ops->principal_get(st, ID_ALICE, &p) == SRV_ST_OK && p.disabled == 0,
+	   "principal_set_disabled_0_enables_again");
+	srv_principal_clear(&p);
+	ok(st->ops->principal_set_disabled(st, "no-such-principal", 1) == SRV_ST_NOT_FOUND,
+	   "principal_set_disabled_unknown_not_found");
 }
 
 static void test_keys_and_certs(srv_store *st)
 {
 	srv_key k, *keys = NULL;
 	srv_cert c, *certs = NULL;
-	size_t n = 0;
+	size_t n = 0, total = 0;
 	int ckid_ok = 1;
 
 	ok(add_key(st, ID_KEY1, "key-ec", RS_KEY_EC_P256, spki1, sizeof(spki1), 1) == SRV_ST_OK &&
@@ -424,9 +455,13 @@ static void test_keys_and_certs(srv_store *st)
 	srv_key_clear(&k);
 	ok(st->ops->key_find_spki(st, spki2, sizeof(spki2) - 1, &k) == SRV_ST_NOT_FOUND,
 	   "key_find_spki_prefix_not_found");
-	ok(st->ops->key_list(st, &keys, &n) == SRV_ST_OK && n == 2 &&
+	ok(st->ops->key_list(st, 0, 0, &keys, &n, &total) == SRV_ST_OK && n == 2 && total == 2 &&
 		   strcmp(keys[0].name, "key-ec") == 0 && strcmp(keys[1].name, "key-rsa") == 0,
 	   "key_list_all");
+	srv_key_list_free(keys, n);
+	ok(st->ops->key_list(st, 1, 1, &keys, &n, &total) == SRV_ST_OK && n == 1 && total == 2 &&
+		   strcmp(keys[0].name, "key-rsa") == 0,
+	   "key_list_pages_in_sql");
 	srv_key_list_free(keys, n);
 
 	ok(add_cert(st, ID_CERT1, ID_KEY1, NULL, NOW - 86400, NOW + 86400) == SRV_ST_OK &&
@@ -453,7 +488,12 @@ static void test_keys_and_certs(srv_store *st)
 	srv_cert_clear(&c);
 	ok(st->ops->cert_get(st, "no-such-cert", &c) == SRV_ST_NOT_FOUND,
 	   "cert_get_unknown_not_found");
-	ok(st->ops->cert_list(st, &certs, &n) == SRV_ST_OK && n == 2, "cert_list_all");
+	ok(st->ops->cert_list(st, 0, 0, &certs, &n, &total) == SRV_ST_OK && n == 2 && total == 2,
+	   "cert_list_all");
+	srv_cert_list_free(certs, n);
+	ok(st->ops->cert_list(st, 1, 5, &certs, &n, &total) == SRV_ST_OK && n == 1 && total == 2 &&
+		   strcmp(certs[0].id, ID_CERT2) == 0,
+	   "cert_list_pages_in_sql");
 	srv_cert_list_free(certs, n);
 }
 

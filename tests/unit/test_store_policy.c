@@ -276,7 +276,7 @@ static void test_policies(srv_store *st)
 	srv_id bad[1] = {ID_GONE};
 	srv_policy p, got, *list = NULL;
 	srv_signer s;
-	size_t n = 0;
+	size_t n = 0, total = 0;
 
 	fill_policy(&p, ID_POL, "release", appr, 3, 2);
 	p.bypass_identities = 1;
@@ -324,11 +324,27 @@ static void test_policies(srv_store *st)
 	fill_policy(&p, ID_GONE, "ghost", NULL, 0, 1);
 	ok(st->ops->policy_update(st, &p) == SRV_ST_NOT_FOUND, "policy_update_unknown_not_found");
 
-	ok(st->ops->policy_list(st, &list, &n) == SRV_ST_OK && n == 2 &&
-		   strcmp(list[0].name, "nightly-builds") == 0 &&
+	ok(st->ops->policy_list(st, NULL, 0, 0, &list, &n, &total) == SRV_ST_OK && n == 2 &&
+		   total == 2 && strcmp(list[0].name, "nightly-builds") == 0 &&
 		   strcmp(list[1].name, "release") == 0 && list[1].n_approvers == 2,
 	   "policy_list_sorted_by_name_with_approvers");
 	srv_policy_list_free(list, n);
+	ok(st->ops->policy_list(st, NULL, 1, 1, &list, &n, &total) == SRV_ST_OK && n == 1 &&
+		   total == 2 && strcmp(list[0].name, "release") == 0,
+	   "policy_list_pages_in_sql");
+	srv_policy_list_free(list, n);
+	/* visible_to: release has approvers bob and alice, nightly-builds
+	 * alice; carol approves neither and is no member yet */
+	ok(st->ops->policy_list(st, ID_BOB, 0, 0, &list, &n, &total) == SRV_ST_OK && n == 1 &&
+		   total == 1 && strcmp(list[0].name, "release") == 0,
+	   "policy_list_visible_to_an_approver");
+	srv_policy_list_free(list, n);
+	ok(st->ops->policy_list(st, ID_CAROL, 0, 0, &list, &n, &total) == SRV_ST_OK && n == 0 &&
+		   total == 0,
+	   "policy_list_visible_to_a_stranger_is_empty");
+	srv_policy_list_free(list, n);
+	ok(st->ops->policy_list(st, "", 0, 0, &list, &n, &total) == SRV_ST_FAILED,
+	   "policy_list_visible_to_empty_is_refused");
 
 	memset(&s, 0, sizeof(s));
 	ok(st->ops->signer_get(st, ID_S2, &s) == SRV_ST_OK, "signer_fixture_read");
@@ -338,6 +354,12 @@ static void test_policies(srv_store *st)
 		   st->ops->policy_get(st, ID_POL2, &got) == SRV_ST_OK,
 	   "policy_delete_refused_while_a_signer_uses_it");
 	srv_policy_clear(&got);
+	ok(st->ops->member_set(st, ID_S2, ID_CAROL, SRV_ROLE_AUDITOR) == SRV_ST_OK &&
+		   st->ops->policy_list(st, ID_CAROL, 0, 0, &list, &n, &total) == SRV_ST_OK &&
+		   n == 1 && total == 1 && strcmp(list[0].id, ID_POL2) == 0,
+	   "policy_list_visible_to_a_member_of_a_signer_it_governs");
+	srv_policy_list_free(list, n);
+	ok(st->ops->member_delete(st, ID_S2, ID_CAROL) == SRV_ST_OK, "member_fixture_removed");
 	s.policy_id[0] = '\0';
 	ok(st->ops->signer_update(st, &s) == SRV_ST_OK &&
 		   st->ops->policy_delete(st, ID_POL2) == SRV_ST_OK &&
@@ -353,7 +375,7 @@ static void test_policies(srv_store *st)
 static void test_requests(srv_store *st)
 {
 	srv_request q, *v = NULL;
-	size_t n = 0;
+	size_t n = 0, total = 0;
 
 	ok(add_request(st, 1, ID_S1, NOW + 600) == SRV_ST_OK &&
 		   add_request(st, 2, ID_S2, NOW + 600) == SRV_ST_OK &&
@@ -375,12 +397,12 @@ static void test_requests(srv_store *st)
 	ok(st->ops->request_get(st, "req-9999", NOW, &q) == SRV_ST_NOT_FOUND,
 	   "request_get_unknown_not_found");
 
-	ok(st->ops->request_list(st, NULL, NULL, NOW, &v, &n) == SRV_ST_OK && n == 3 &&
-		   strcmp(v[0].id, "req-0003") == 0 && strcmp(v[2].id, "req-0001") == 0,
+	ok(st->ops->request_list(st, NULL, NULL, NULL, NOW, 0, 0, &v, &n, &total) == SRV_ST_OK &&
+		   n == 3 && strcmp(v[0].id, "req-0003") == 0 && strcmp(v[2].id, "req-0001") == 0,
 	   "request_list_all_newest_first");
 	srv_request_list_free(v, n);
-	ok(st->ops->request_list(st, ID_S2, NULL, NOW, &v, &n) == SRV_ST_OK && n == 1 &&
-		   strcmp(v[0].id, "req-0002") == 0,
+	ok(st->ops->request_list(st, ID_S2, NULL, NULL, NOW, 0, 0, &v, &n, &total) == SRV_ST_OK &&
+		   n == 1 && strcmp(v[0].id, "req-0002") == 0,
 	   "request_list_filters_by_signer");
 	srv_request_list_free(v, n);
 
@@ -395,13 +417,46 @@ static void test_requests(srv_store *st)
 	ok(sql_int("SELECT count(*) FROM requests WHERE id = 'req-0003' AND status = 'expired'") ==
 		   1,
 	   "request_expiry_is_persisted");
-	ok(st->ops->request_list(st, ID_S1, "expired", NOW + 100, &v, &n) == SRV_ST_OK && n == 1 &&
-		   strcmp(v[0].id, "req-0003") == 0,
+	ok(st->ops->request_list(st, ID_S1, "expired", NULL, NOW + 100, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 1 && strcmp(v[0].id, "req-0003") == 0,
 	   "request_list_filters_by_signer_and_status");
 	srv_request_list_free(v, n);
-	ok(st->ops->request_list(st, NULL, "pending", NOW + 100, &v, &n) == SRV_ST_OK && n == 2,
+	ok(st->ops->request_list(st, NULL, "pending", NULL, NOW + 100, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 2,
 	   "request_list_filters_by_status");
 	srv_request_list_free(v, n);
+
+	/* paging and visible_to (the rule of access.c srv_may_see_request) */
+	ok(st->ops->request_list(st, NULL, NULL, NULL, NOW + 100, 1, 1, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 1 && total == 3 && strcmp(v[0].id, "req-0002") == 0,
+	   "request_list_pages_in_sql_total_counts_all");
+	srv_request_list_free(v, n);
+	ok(st->ops->request_list(st, NULL, NULL, ID_CI, NOW + 100, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 3 && total == 3,
+	   "request_list_visible_to_the_requester");
+	srv_request_list_free(v, n);
+	ok(st->ops->request_list(st, NULL, NULL, ID_BOB, NOW + 100, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 3 && total == 3,
+	   "request_list_visible_to_an_approver_of_the_request_policy");
+	srv_request_list_free(v, n);
+	ok(st->ops->request_list(st, NULL, NULL, ID_CAROL, NOW + 100, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 0 && total == 0,
+	   "request_list_hidden_from_a_stranger");
+	srv_request_list_free(v, n);
+	ok(st->ops->member_set(st, ID_S2, ID_CAROL, SRV_ROLE_AUDITOR) == SRV_ST_OK &&
+		   st->ops->request_list(st, NULL, NULL, ID_CAROL, NOW + 100, 0, 0, &v, &n,
+					 &total) == SRV_ST_OK &&
+		   n == 1 && total == 1 && strcmp(v[0].id, "req-0002") == 0,
+	   "request_list_visible_to_a_member_of_the_signer");
+	srv_request_list_free(v, n);
+	ok(st->ops->member_delete(st, ID_S2, ID_CAROL) == SRV_ST_OK,
+	   "member_fixture_removed_again");
 }
 
 static void test_decisions(srv_store *st)
@@ -575,23 +630,63 @@ static void test_grants(srv_store *st)
 	   "consume_falls_back_to_open_ended_grant");
 
 	/* lists */
-	ok(st->ops->grant_list(st, ID_S1, NULL, NULL, NOW + 402, &v, &n) == SRV_ST_OK && n == 5 &&
-		   strcmp(v[0].id, "grant-0013") == 0 && strcmp(v[4].id, "grant-0001") == 0,
+	ok(st->ops->grant_list(st, ID_S1, NULL, NULL, NULL, NOW + 402, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 5 && strcmp(v[0].id, "grant-0013") == 0 &&
+		   strcmp(v[4].id, "grant-0001") == 0,
 	   "grant_list_by_signer_newest_first");
 	srv_grant_list_free(v, n);
-	ok(st->ops->grant_list(st, NULL, "expired", NULL, NOW + 402, &v, &n) == SRV_ST_OK &&
+	ok(st->ops->grant_list(st, NULL, "expired", NULL, NULL, NOW + 402, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
 		   n == 2 && strcmp(v[0].id, "grant-0011") == 0 &&
 		   strcmp(v[1].id, "grant-0010") == 0,
 	   "grant_list_expired_is_derived");
 	srv_grant_list_free(v, n);
-	ok(st->ops->grant_list(st, NULL, "active", ID_CI, NOW + 402, &v, &n) == SRV_ST_OK &&
+	ok(st->ops->grant_list(st, NULL, "active", ID_CI, NULL, NOW + 402, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
 		   n == 2 && strcmp(v[0].id, "grant-0012") == 0 &&
 		   strcmp(v[1].id, "grant-0005") == 0,
 	   "grant_list_active_by_grantee");
 	srv_grant_list_free(v, n);
-	ok(st->ops->grant_list(st, NULL, NULL, ID_ALICE, NOW, &v, &n) == SRV_ST_OK && n == 0 &&
-		   v == NULL,
+	ok(st->ops->grant_list(st, NULL, NULL, ID_ALICE, NULL, NOW, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 0 && v == NULL,
 	   "grant_list_empty");
+	srv_grant_list_free(v, n);
+
+	/* paging and visible_to (the rule of access.c srv_may_see_grant) */
+	ok(st->ops->grant_list(st, ID_S1, NULL, NULL, NULL, NOW + 402, 1, 2, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 2 && total == 5 && strcmp(v[0].id, "grant-0012") == 0,
+	   "grant_list_pages_in_sql_total_counts_all");
+	srv_grant_list_free(v, n);
+	ok(st->ops->grant_list(st, ID_S1, NULL, NULL, ID_CI, NOW + 402, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 5 && total == 5,
+	   "grant_list_visible_to_the_grantee");
+	srv_grant_list_free(v, n);
+	ok(st->ops->grant_list(st, ID_S1, NULL, NULL, ID_BOB, NOW + 402, 0, 0, &v, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 0 && total == 0,
+	   "grant_list_hidden_from_a_non_approver_of_the_signer");
+	srv_grant_list_free(v, n);
+	memset(&s, 0, sizeof(s));
+	ok(st->ops->signer_get(st, ID_S1, &s) == SRV_ST_OK, "signer_fixture_read_for_grants");
+	rs_strlcpy(s.policy_id, ID_POL, sizeof(s.policy_id));
+	ok(st->ops->signer_update(st, &s) == SRV_ST_OK &&
+		   st->ops->grant_list(st, ID_S1, NULL, NULL, ID_BOB, NOW + 402, 0, 0, &v, &n,
+				       &total) == SRV_ST_OK &&
+		   n == 5 && total == 5,
+	   "grant_list_visible_to_an_approver_of_the_signer_current_policy");
+	srv_grant_list_free(v, n);
+	s.policy_id[0] = '\0';
+	ok(st->ops->signer_update(st, &s) == SRV_ST_OK, "signer_fixture_policy_removed");
+	srv_signer_clear(&s);
+	ok(st->ops->member_set(st, ID_S1, ID_CAROL, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
+		   st->ops->grant_list(st, NULL, NULL, NULL, ID_CAROL, NOW + 402, 0, 1, &v, &n,
+				       &total) == SRV_ST_OK &&
+		   n == 1 && total == 5 && st->ops->member_delete(st, ID_S1, ID_CAROL) == SRV_ST_OK,
+	   "grant_list_visible_to_a_member_of_the_signer");
 	srv_grant_list_free(v, n);
 }
 
