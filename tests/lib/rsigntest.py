@@ -22,10 +22,13 @@ DevServer  starts/stops `rsignd dev`, parses its export lines, keeps its stderr
            in <tmp>/rsignd.log (log_tail() for diagnostics).
 Client     JSON over HTTPS with urllib and an ssl context built from
            RSIGN_CA_FILE; never raises on an HTTP status, only on transport errors.
-Tap        a TAP producer: run(name, fn) turns Fail/Skip/exceptions into
-           `ok`/`not ok`/`# SKIP` lines with `#` diagnostics; done() prints 1..N.
+Tap        a TAP producer, plan first: plan(n) prints 1..n before any result;
+           run(name, fn) turns Fail/Skip/exceptions into `ok`/`not ok`/`# SKIP`
+           lines with `#` diagnostics; done() fails when the results that ran
+           differ from the plan.
 openssl_*  thin wrappers over the openssl CLI: public keys, certificates,
-           signature verification for the 9 signing algorithms of the API.
+           signature verification for the 9 signing algorithms of the API;
+           verified() turns a failed verification into Fail.
 
 Environment: top_builddir (where rsignd is; default: two levels above this
 file), RSIGN_TEST_KEEP=1 keeps temporary directories, RSIGN_TEST_VERBOSE=1
@@ -57,7 +60,7 @@ __all__ = [
     'openssl', 'openssl_pubkey_pem_from_spki', 'openssl_pubkey_pem_from_cert',
     'openssl_pubkey_der_from_pem', 'openssl_pubkey_text', 'openssl_verify_digest',
     'openssl_verify_data', 'top_builddir', 'top_srcdir', 'hash_len', 'digest', 'pubkey_kind',
-    'scratch_file', 'set_scratch_dir',
+    'scratch_file', 'set_scratch_dir', 'verified',
 ]
 
 # ---------------------------------------------------------------- errors
@@ -401,14 +404,19 @@ class Client:
 # ---------------------------------------------------------------- TAP
 
 class Tap:
-    """Prints TAP. run(name, fn, *args) calls fn(*args): returning normally is
-    `ok`, raising Skip is `ok ... # SKIP reason`, anything else `not ok` with
-    `#` diagnostic lines. `on_fail` (optional callable returning text) adds
-    context, e.g. a server log tail, to every failure when verbose."""
+    """Prints TAP, plan first: plan(n) prints `1..n` before the first result
+    (count the tests from the same lists that run them). run(name, fn, *args)
+    calls fn(*args): returning normally is `ok`, raising Skip is
+    `ok ... # SKIP reason`, anything else `not ok` with `#` diagnostic lines.
+    `on_fail` (optional callable returning text) adds context, e.g. a server
+    log tail, to every failure when verbose. done() is the exit status: 1 when
+    a test failed or the results that ran differ from the plan (the TAP
+    driver reports that as an ERROR too)."""
 
     def __init__(self, out=None, on_fail=None):
         self.out = out or sys.stdout
         self.n = 0
+        self.planned = None
         self.failed = []
         self.skipped = []
         self.on_fail = on_fail
@@ -419,23 +427,40 @@ class Tap:
             self.out.write(text + '\n')
             self.out.flush()
 
+    def plan(self, n, skip_reason=None):
+        """Declares the number of results; once, before the first. A run
+        that can test nothing here plans 0 with the reason."""
+        with self.lock:
+            if self.planned is not None or self.n:
+                raise RuntimeError('plan(%d) after a plan or a result' % n)
+            self.planned = n
+        self._emit('1..%d' % n + (' # SKIP ' + ' '.join(str(skip_reason).split())
+                                   if skip_reason else ''))
+
+    def _result(self, make):
+        """Numbers one result; make(n) is its text."""
+        with self.lock:
+            if self.planned is None:
+                raise RuntimeError('a result before plan()')
+            self.n += 1
+            self.out.write(make(self.n) + '\n')
+            self.out.flush()
+
     def diag(self, text):
         self._emit('\n'.join('# ' + l for l in str(text).splitlines()))
 
     def ok(self, name, passed, diag=None):
-        self.n += 1
-        lines = ['%sok %d - %s' % ('' if passed else 'not ', self.n, name)]
+        lines = [] if passed else ['#   ' + l for l in str(diag or 'failed').splitlines()]
         if not passed:
             self.failed.append(name)
-            for l in str(diag or 'failed').splitlines():
-                lines.append('#   ' + l)
-        self._emit('\n'.join(lines))
+        self._result(lambda n: '\n'.join(['%sok %d - %s' % ('' if passed else 'not ', n, name)]
+                                          + lines))
         return passed
 
     def skip(self, name, reason):
-        self.n += 1
         self.skipped.append(name)
-        self._emit('ok %d - %s # SKIP %s' % (self.n, name, ' '.join(str(reason).split())))
+        reason = ' '.join(str(reason).split())
+        self._result(lambda n: 'ok %d - %s # SKIP %s' % (n, name, reason))
 
     def run(self, name, fn, *args, **kw):
         try:
@@ -456,7 +481,12 @@ class Tap:
         return self.ok(name, True)
 
     def done(self):
-        self._emit('1..%d' % self.n)
+        if self.planned is None:
+            self._emit('Bail out! no plan() in this run')
+            return 1
+        if self.n != self.planned:
+            self.diag('planned %d tests but ran %d' % (self.planned, self.n))
+            return 1
         return 1 if self.failed else 0
 
 
@@ -624,6 +654,13 @@ def openssl_verify_data(pub_pem, alg, data, sig, salt_len=None):
     p = openssl(args, check=False)
     out = (p.stdout + p.stderr).decode('utf-8', 'replace').strip()
     return p.returncode == 0 and 'Verified OK' in out, out
+
+
+def verified(res, what):
+    """res: the (ok, output) of openssl_verify_*; raises Fail unless ok."""
+    good, out = res
+    if not good:
+        raise Fail('%s: openssl does not verify the signature: %s' % (what, out[-600:]))
 
 
 def digest(hname, data):

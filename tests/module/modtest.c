@@ -1,6 +1,7 @@
 /* Shared by the module's tests; see modtest.h. */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 
 #include "rsign/der.h"
 #include "rsign/util.h"
+
+#include "tests/unit/tap.h"
 
 #include "modtest.h"
 
@@ -46,10 +49,8 @@ const char *mt_dir(void)
 {
 	if (!tmpdir[0]) {
 		rs_strlcpy(tmpdir, "/tmp/rsign-modtest-XXXXXX", sizeof(tmpdir));
-		if (!mkdtemp(tmpdir)) {
-			perror("mkdtemp");
-			exit(99);
-		}
+		if (!mkdtemp(tmpdir))
+			tap_bail("mkdtemp: %s", strerror(errno));
 		owner = getpid();
 		atexit(cleanup_dir);
 	}
@@ -61,15 +62,11 @@ void mt_load(void)
 	CK_C_GetFunctionList get;
 
 	mt_dl = dlopen(MT_MODULE, RTLD_NOW | RTLD_LOCAL);
-	if (!mt_dl) {
-		fprintf(stderr, "dlopen %s: %s\n", MT_MODULE, dlerror());
-		exit(99);
-	}
+	if (!mt_dl)
+		tap_bail("dlopen %s: %s", MT_MODULE, dlerror());
 	get = (CK_C_GetFunctionList)dlsym(mt_dl, "C_GetFunctionList");
-	if (!get || get(&p11) != CKR_OK) {
-		fprintf(stderr, "C_GetFunctionList failed\n");
-		exit(99);
-	}
+	if (!get || get(&p11) != CKR_OK)
+		tap_bail("C_GetFunctionList of %s failed", MT_MODULE);
 }
 
 void mt_unload(void)
@@ -80,15 +77,12 @@ void mt_unload(void)
 	p11 = NULL;
 }
 
-static void write_file(const char *path, const char *text, int mode)
+void mt_write_file(const char *path, const char *text, int mode)
 {
 	FILE *fp = fopen(path, "w");
 
-	if (!fp || fputs(text, fp) < 0 || fclose(fp) != 0) {
-		perror(path);
-		exit(99);
-	}
-	chmod(path, (mode_t)mode);
+	if (!fp || fputs(text, fp) < 0 || fclose(fp) != 0 || chmod(path, (mode_t)mode) != 0)
+		tap_bail("cannot write %s: %s", path, strerror(errno));
 }
 
 const char *mt_conf(fake_server *f, const char *extra, int mode)
@@ -98,7 +92,7 @@ const char *mt_conf(fake_server *f, const char *extra, int mode)
 	char ca[200], text[4096];
 
 	snprintf(ca, sizeof(ca), "%s/tls-ca.pem", mt_dir());
-	write_file(ca, fake_tls_pem(f), 0644);
+	mt_write_file(ca, fake_tls_pem(f), 0644);
 	snprintf(path, sizeof(path), "%s/pkcs11-%d.conf", mt_dir(), ++seq);
 	snprintf(text, sizeof(text),
 		 "# written by the module tests\n"
@@ -110,7 +104,7 @@ const char *mt_conf(fake_server *f, const char *extra, int mode)
 		 "%s\n",
 		 fake_port(f), ca, mt_request_timeout() + 1, mt_request_timeout(),
 		 getenv("MT_LOG_LEVEL") ? getenv("MT_LOG_LEVEL") : "error", extra ? extra : "");
-	write_file(path, text, mode);
+	mt_write_file(path, text, mode);
 	return path;
 }
 
@@ -126,10 +120,8 @@ fake_server *mt_fake(int extra)
 {
 	fake_server *f = fake_new(extra);
 
-	if (!f || fake_start(f) < 0) {
-		fprintf(stderr, "fake rsignd did not start\n");
-		exit(99);
-	}
+	if (!f || fake_start(f) < 0)
+		tap_bail("the fake rsignd did not start");
 	return f;
 }
 

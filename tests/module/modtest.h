@@ -16,7 +16,9 @@
 extern CK_FUNCTION_LIST_PTR p11;
 extern void *mt_dl;
 
-/* dlopen + C_GetFunctionList; exits on failure. */
+/* Writes text to path with mode, or bails out (TAP "Bail out!"). */
+void mt_write_file(const char *path, const char *text, int mode);
+/* dlopen + C_GetFunctionList; bails out on failure. */
 void mt_load(void);
 void mt_unload(void);
 /* A private temporary directory, removed at exit. */
@@ -27,7 +29,7 @@ const char *mt_conf(fake_server *f, const char *extra, int mode);
 /* The request_timeout written into configurations: 1 second, or
  * $MT_REQUEST_TIMEOUT (slow runs such as valgrind). */
 int mt_request_timeout(void);
-/* Starts a fake server (exits on failure). */
+/* Starts a fake server (bails out on failure). */
 fake_server *mt_fake(int extra);
 /* Clears the credential variables of the environment. */
 void mt_clear_env(void);

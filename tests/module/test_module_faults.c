@@ -37,14 +37,13 @@ static CK_RV sign_with(const char *label, X509 *cert, int *verified)
 	return rv;
 }
 
-static void check_fault(const char *name, fake_fault fault, int count, CK_RV want,
-			const char *label)
+static void check_fault(const char *name, fake_fault fault, CK_RV want, const char *label)
 {
 	X509 *cert = strcmp(label, FAKE_RSA) == 0 ? crsa : cec;
 	int verified;
 	CK_RV rv;
 
-	fake_fault_set(f, fault, count, "/sign");
+	fake_fault_set(f, fault, 1, "/sign");
 	rv = sign_with(label, cert, &verified);
 	ok(rv == want, "%s_gives_%s (got 0x%lx)", name, want == CKR_OK ? "ok" : "table_rv", rv);
 	fake_fault_set(f, FAULT_NONE, 0, NULL);
@@ -64,37 +63,43 @@ static char *read_all(const char *path)
 	return buf;
 }
 
+/* Each fault on /sign, the CK_RV the one table gives it, the signer. */
+static const struct fault_case {
+	const char *name;
+	fake_fault fault;
+	CK_RV want;
+	const char *label;
+} fault_cases[] = {
+	{"http_500", FAULT_500, CKR_DEVICE_ERROR, FAKE_EC},
+	{"http_503", FAULT_503, CKR_DEVICE_ERROR, FAKE_EC},
+	{"http_502_html_from_a_proxy", FAULT_NOT_JSON_ERROR, CKR_DEVICE_ERROR, FAKE_EC},
+	{"timeout", FAULT_TIMEOUT, CKR_DEVICE_ERROR, FAKE_EC},
+	{"truncated_json", FAULT_TRUNCATED_JSON, CKR_DEVICE_ERROR, FAKE_EC},
+	{"invalid_json", FAULT_INVALID_JSON, CKR_DEVICE_ERROR, FAKE_EC},
+	{"wrong_rsa_signature_length", FAULT_WRONG_SIG_LEN, CKR_DEVICE_ERROR, FAKE_RSA},
+	{"ecdsa_signature_not_der", FAULT_WRONG_SIG_LEN, CKR_DEVICE_ERROR, FAKE_EC},
+	{"base64_garbage", FAULT_BAD_BASE64, CKR_DEVICE_ERROR, FAKE_EC},
+	{"response_over_1mib", FAULT_HUGE_BODY, CKR_DEVICE_ERROR, FAKE_EC},
+	{"http_401_with_a_static_token", FAULT_401, CKR_USER_NOT_LOGGED_IN, FAKE_EC},
+	{"http_403_approval_required", FAULT_403_APPROVAL, CKR_FUNCTION_REJECTED, FAKE_EC},
+	{"http_403_permission_denied", FAULT_403_PERMISSION, CKR_FUNCTION_REJECTED, FAKE_RSA},
+	{"http_404", FAULT_404, CKR_DEVICE_REMOVED, FAKE_EC},
+	{"http_400_bad_request", FAULT_400_BAD, CKR_DATA_INVALID, FAKE_EC},
+	{"http_400_length_message", FAULT_400_LENGTH, CKR_DATA_LEN_RANGE, FAKE_EC},
+	{"http_400_signer_disabled", FAULT_400_DISABLED, CKR_FUNCTION_REJECTED, FAKE_EC},
+	{"http_400_certificate_expired", FAULT_400_EXPIRED, CKR_FUNCTION_REJECTED, FAKE_EC},
+	{"http_409", FAULT_409, CKR_FUNCTION_FAILED, FAKE_EC},
+	{"http_413", FAULT_413, CKR_DATA_LEN_RANGE, FAKE_EC},
+	{"http_429", FAULT_429, CKR_FUNCTION_REJECTED, FAKE_EC},
+};
+
 static void test_table(void)
 {
 	int verified;
 
-	check_fault("http_500", FAULT_500, 1, CKR_DEVICE_ERROR, FAKE_EC);
-	check_fault("http_503", FAULT_503, 1, CKR_DEVICE_ERROR, FAKE_EC);
-	check_fault("http_502_html_from_a_proxy", FAULT_NOT_JSON_ERROR, 1, CKR_DEVICE_ERROR,
-		    FAKE_EC);
-	check_fault("timeout", FAULT_TIMEOUT, 1, CKR_DEVICE_ERROR, FAKE_EC);
-	check_fault("truncated_json", FAULT_TRUNCATED_JSON, 1, CKR_DEVICE_ERROR, FAKE_EC);
-	check_fault("invalid_json", FAULT_INVALID_JSON, 1, CKR_DEVICE_ERROR, FAKE_EC);
-	check_fault("wrong_rsa_signature_length", FAULT_WRONG_SIG_LEN, 1, CKR_DEVICE_ERROR,
-		    FAKE_RSA);
-	check_fault("ecdsa_signature_not_der", FAULT_WRONG_SIG_LEN, 1, CKR_DEVICE_ERROR, FAKE_EC);
-	check_fault("base64_garbage", FAULT_BAD_BASE64, 1, CKR_DEVICE_ERROR, FAKE_EC);
-	check_fault("response_over_1mib", FAULT_HUGE_BODY, 1, CKR_DEVICE_ERROR, FAKE_EC);
-	check_fault("http_401_with_a_static_token", FAULT_401, 1, CKR_USER_NOT_LOGGED_IN, FAKE_EC);
-	check_fault("http_403_approval_required", FAULT_403_APPROVAL, 1, CKR_FUNCTION_REJECTED,
-		    FAKE_EC);
-	check_fault("http_403_permission_denied", FAULT_403_PERMISSION, 1, CKR_FUNCTION_REJECTED,
-		    FAKE_RSA);
-	check_fault("http_404", FAULT_404, 1, CKR_DEVICE_REMOVED, FAKE_EC);
-	check_fault("http_400_bad_request", FAULT_400_BAD, 1, CKR_DATA_INVALID, FAKE_EC);
-	check_fault("http_400_length_message", FAULT_400_LENGTH, 1, CKR_DATA_LEN_RANGE, FAKE_EC);
-	check_fault("http_400_signer_disabled", FAULT_400_DISABLED, 1, CKR_FUNCTION_REJECTED,
-		    FAKE_EC);
-	check_fault("http_400_certificate_expired", FAULT_400_EXPIRED, 1, CKR_FUNCTION_REJECTED,
-		    FAKE_EC);
-	check_fault("http_409", FAULT_409, 1, CKR_FUNCTION_FAILED, FAKE_EC);
-	check_fault("http_413", FAULT_413, 1, CKR_DATA_LEN_RANGE, FAKE_EC);
-	check_fault("http_429", FAULT_429, 1, CKR_FUNCTION_REJECTED, FAKE_EC);
+	for (size_t i = 0; i < TAP_COUNT(fault_cases); i++)
+		check_fault(fault_cases[i].name, fault_cases[i].fault, fault_cases[i].want,
+			    fault_cases[i].label);
 
 	/* Connection refused: nothing listens; then the same port again. */
 	{
@@ -249,19 +254,13 @@ static void test_tls_verification(void)
 {
 	char ca[256], path[256], text[1024];
 	CK_ULONG n = 9;
-	FILE *fp;
 
 	snprintf(ca, sizeof(ca), "%s/other-ca.pem", mt_dir());
-	fp = fopen(ca, "w");
-	fputs(fake_ca_pem(f), fp); /* the signers' CA, not the TLS certificate */
-	fclose(fp);
+	mt_write_file(ca, fake_ca_pem(f), 0644); /* the signers' CA, not the TLS certificate */
 	snprintf(path, sizeof(path), "%s/wrong-ca.conf", mt_dir());
 	snprintf(text, sizeof(text),
 		 "url = https://127.0.0.1:%u\nca_file = %s\nlog_level = error\n", fake_port(f), ca);
-	fp = fopen(path, "w");
-	fputs(text, fp);
-	fclose(fp);
-	chmod(path, 0600);
+	mt_write_file(path, text, 0600);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	fake_reset_counts(f);
@@ -275,6 +274,7 @@ int main(void)
 {
 	char log[256], extra[300];
 
+	plan(1 + 3 + (2 * TAP_COUNT(fault_cases) + 3) + 1 + 3 + 1 + 17 + 6 + 3);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	f = mt_fake(0);

@@ -26,7 +26,9 @@
  *                              and "start" rsignd (same --dir and --port)
  *   RSIGN_LIVE_TOKEN_TTL       access-token lifetime of the restarted rsignd
  * Without RSIGN_PKCS11_CONF it prints "1..0 # SKIP no rsignd"; a missing
- * RSIGN_LIVE_* variable skips the tests that need it. */
+ * RSIGN_LIVE_* variable skips the checks that need it (each one counted).
+ * `test_module_live --plan` prints the plan line and exits: run-integration
+ * merges these checks into its own TAP and plans for them first. */
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -315,8 +317,7 @@ static void test_conventions(void)
 	ok(p11->C_Initialize(NULL) == CKR_OK, "initialize_for_conventions");
 	ok(signer_open(&ec, EC_SIGNER) && signer_open(&rsa, RSA_SIGNER),
 	   "certificates_read_with_get_attribute_value");
-	if (!ec.cert || !rsa.cert)
-		goto out;
+	/* without a session, key or certificate every check below fails */
 
 	/* Length query, short buffer (the signature is kept: ECDSA is
 	 * randomised, the retry must see the same bytes), then the signature. */
@@ -357,7 +358,6 @@ static void test_conventions(void)
 			   p11->C_Verify(rsa.s, (CK_BYTE_PTR)msg, sizeof(msg), sig, n) == CKR_OK,
 		   "c_verify_accepts_the_servers_signature");
 	}
-out:
 	signer_close(&ec);
 	signer_close(&rsa);
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize_after_conventions");
@@ -601,34 +601,45 @@ static CK_RV sign_rv(const char *label)
 	return rv;
 }
 
+static const struct {
+	const char *var, *test;
+} refusal_cases[] = {
+	{"RSIGN_LIVE_DISABLED", "disabled_signer_is_function_rejected"},
+	{"RSIGN_LIVE_EXPIRED", "expired_certificate_is_function_rejected"},
+	{"RSIGN_LIVE_POLICY", "policy_without_grant_is_function_rejected"},
+};
+#define REFUSAL_CHECKS (2 + 2 * TAP_COUNT(refusal_cases))
+
 static void test_refusals(void)
 {
-	static const struct {
-		const char *var, *test;
-	} cases[] = {
-		{"RSIGN_LIVE_DISABLED", "disabled_signer_is_function_rejected"},
-		{"RSIGN_LIVE_EXPIRED", "expired_certificate_is_function_rejected"},
-		{"RSIGN_LIVE_POLICY", "policy_without_grant_is_function_rejected"},
-	};
 	size_t i;
 
 	ok(p11->C_Initialize(NULL) == CKR_OK, "initialize_for_refusals");
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *name = env(cases[i].var);
+	for (i = 0; i < TAP_COUNT(refusal_cases); i++) {
+		const char *name = env(refusal_cases[i].var);
 		CK_RV rv;
 
 		if (!name) {
-			skip("not set by run-integration", "%s", cases[i].test);
-			skip("not set by run-integration", "module_signs_after_%s", cases[i].test);
+			skip("not set by run-integration", "%s", refusal_cases[i].test);
+			skip("not set by run-integration", "module_signs_after_%s",
+			     refusal_cases[i].test);
 			continue;
 		}
 		rv = sign_rv(name);
-		ok(rv == CKR_FUNCTION_REJECTED, "%s", cases[i].test);
+		ok(rv == CKR_FUNCTION_REJECTED, "%s", refusal_cases[i].test);
 		if (rv != CKR_FUNCTION_REJECTED)
 			printf("#   signer %s: CK_RV 0x%lx\n", name, (unsigned long)rv);
-		ok(sign_once(EC_SIGNER, (int)i), "module_signs_after_%s", cases[i].test);
+		ok(sign_once(EC_SIGNER, (int)i), "module_signs_after_%s", refusal_cases[i].test);
 	}
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize_after_refusals");
+}
+
+/* A group of n checks that cannot run without what reason names: each one
+ * is counted as a skip. */
+static void skip_group(size_t n, const char *reason, const char *group)
+{
+	for (size_t i = 1; i <= n; i++)
+		skip(reason, "%s_%zu_of_%zu", group, i, n);
 }
 
 /* ---- the slots a configuration shows --------------------------------------- */
@@ -656,6 +667,8 @@ static void slot_labels(char *out, size_t n)
 	}
 }
 
+#define NAMED_CHECKS 4
+
 static void test_named_signers(void)
 {
 	const char *named = env("RSIGN_LIVE_NAMED_CONF"), *expect = env("RSIGN_LIVE_NAMED_EXPECT");
@@ -663,7 +676,7 @@ static void test_named_signers(void)
 	char first[65];
 
 	if (!named || !expect) {
-		skip("RSIGN_LIVE_NAMED_CONF not set", "named_signers_tests");
+		skip_group(NAMED_CHECKS, "RSIGN_LIVE_NAMED_CONF not set", "named_signers");
 		return;
 	}
 	ok(mt_init(named) == CKR_OK, "initialize_with_signers_named_in_the_configuration");
@@ -679,6 +692,8 @@ static void test_named_signers(void)
 /* RSIGN_CLIENT_ID + RSIGN_CLIENT_SECRET: the module logs in as the machine
  * identity, shows only the signers it may sign with and renews its access
  * token when it expires. */
+#define CLIENT_CHECKS 6
+
 static void test_client_credentials(void)
 {
 	const char *nocred = env("RSIGN_LIVE_NOCRED_CONF"), *ttl = env("RSIGN_LIVE_TOKEN_TTL");
@@ -687,8 +702,8 @@ static void test_client_credentials(void)
 	CK_TOKEN_INFO ti;
 
 	if (!nocred || !cid || !sec) {
-		skip("RSIGN_LIVE_NOCRED_CONF/CLIENT_ID/CLIENT_SECRET not set",
-		     "client_credentials_tests");
+		skip_group(CLIENT_CHECKS, "RSIGN_LIVE_NOCRED_CONF/CLIENT_ID/CLIENT_SECRET not set",
+			   "client_credentials");
 		return;
 	}
 	unsetenv("RSIGN_TOKEN");
@@ -720,6 +735,8 @@ static CK_RV login(CK_SESSION_HANDLE s, const char *pin)
 	return p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
 }
 
+#define PIN_CHECKS 13
+
 static void test_pin_mode(void)
 {
 	const char *pin_conf = env("RSIGN_LIVE_PIN_CONF"), *user = env("RSIGN_LIVE_USER_TOKEN");
@@ -734,8 +751,9 @@ static void test_pin_mode(void)
 	signer g;
 
 	if (!pin_conf || !user || !cid || !sec) {
-		skip("RSIGN_LIVE_PIN_CONF/USER_TOKEN/CLIENT_ID/CLIENT_SECRET not set",
-		     "pin_mode_tests");
+		skip_group(PIN_CHECKS,
+			   "RSIGN_LIVE_PIN_CONF/USER_TOKEN/CLIENT_ID/CLIENT_SECRET not set",
+			   "pin_mode");
 		return;
 	}
 	snprintf(pair, sizeof(pair), "%s:%s", cid, sec);
@@ -809,6 +827,10 @@ static int ctl(const char *cmd)
 	return strcmp(buf, "ok") == 0;
 }
 
+#define SERVER_DOWN_CHECKS 9
+
+/* Whether the stopped server's refusal was a refused connection rather than
+ * a timeout is run-integration's check, on the module's log. */
 static void test_server_down(void)
 {
 	const char *c = env("RSIGN_LIVE_CTL");
@@ -819,7 +841,7 @@ static void test_server_down(void)
 	double t;
 
 	if (!c || sscanf(c, "%d,%d", &ctl_in, &ctl_out) != 2) {
-		skip("RSIGN_LIVE_CTL not set", "server_stopped_tests");
+		skip_group(SERVER_DOWN_CHECKS, "RSIGN_LIVE_CTL not set", "server_stopped");
 		return;
 	}
 	ok(p11->C_Initialize(NULL) == CKR_OK && signer_open(&ec, EC_SIGNER) &&
@@ -829,8 +851,7 @@ static void test_server_down(void)
 	t = now_s();
 	sign_verified(ec.s, ec.key, ec.cert, 0, &rv);
 	t = now_s() - t;
-	ok(rv == CKR_DEVICE_ERROR, "server_stopped_sign_is_device_error");
-	ok(t < 3.0, "server_stopped_answer_is_quick (%.2fs)", t);
+	ok(rv == CKR_DEVICE_ERROR, "server_stopped_sign_is_device_error (in %.2fs)", t);
 	ok(p11->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK && n > 0,
 	   "server_stopped_slot_list_still_answers");
 	ok(ctl("start"), "runner_restarts_rsignd_on_the_same_dir_and_port");
@@ -843,14 +864,23 @@ static void test_server_down(void)
 	ok(init_sign_finalize(NULL, 3), "fresh_initialize_signs_after_restart");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* one term per test below, in order */
+	size_t checks = 10 + 9 + 4 + 7 + 5 + REFUSAL_CHECKS + NAMED_CHECKS + SERVER_DOWN_CHECKS +
+			CLIENT_CHECKS + PIN_CHECKS;
+
+	if (argc == 2 && strcmp(argv[1], "--plan") == 0) {
+		printf("1..%zu\n", checks);
+		return 0;
+	}
 	conf = env("RSIGN_PKCS11_CONF");
 	if (!conf) {
 		printf("1..0 # SKIP no rsignd (run by tests/module/run-integration)\n");
 		return 0;
 	}
 	conf = strdup(conf);
+	plan(checks);
 	mt_load();
 	test_initialize_variants();
 	test_conventions();

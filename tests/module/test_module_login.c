@@ -174,6 +174,7 @@ static void test_pin_mode(void)
 
 int main(void)
 {
+	plan(11 + 6 + 24);
 	mt_clear_env();
 	f = mt_fake(0);
 	mt_load();

@@ -270,6 +270,7 @@ static void test_write_protected(void)
 
 int main(void)
 {
+	plan(4 + 17 + 7 + 9 + 7 + 3);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	f = mt_fake(0);

@@ -67,91 +67,93 @@ static void check_mech(const char *name, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k
 	ok(last_request_is(alg, sent_len, salt), "sign_%s_sends_%s_digest", name, alg);
 }
 
+/* Every mechanism on the RSA-2048 and EC P-256 signers: what the module is
+ * given (the message, its digest, or a DigestInfo of it) and what it must
+ * send the server. */
+enum { IN_MESSAGE, IN_DIGEST, IN_DIGESTINFO };
+
+static CK_RSA_PKCS_PSS_PARAMS pss256 = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+static CK_RSA_PKCS_PSS_PARAMS pss256max = {CKM_SHA256, CKG_MGF1_SHA256, 256 - 32 - 2};
+static CK_RSA_PKCS_PSS_PARAMS pss256zero = {CKM_SHA256, CKG_MGF1_SHA256, 0};
+static CK_RSA_PKCS_PSS_PARAMS pss384 = {CKM_SHA384, CKG_MGF1_SHA384, 48};
+static CK_RSA_PKCS_PSS_PARAMS pss512 = {CKM_SHA512, CKG_MGF1_SHA512, 64};
+
+static const struct mech_case {
+	const char *name;
+	int ec;
+	CK_MECHANISM_TYPE mech;
+	CK_RSA_PKCS_PSS_PARAMS *pss;
+	int input;
+	rs_hash hash; /* of the digest the module is given */
+	const char *alg;
+	size_t sent_len;
+	long salt;
+} mech_cases[] = {
+	{"rsa_pkcs_digestinfo_sha256", 0, CKM_RSA_PKCS, NULL, IN_DIGESTINFO, RS_HASH_SHA256,
+	 "RSASSA_PKCS1_V1_5_SHA256", 32, -1},
+	{"rsa_pkcs_digestinfo_sha384", 0, CKM_RSA_PKCS, NULL, IN_DIGESTINFO, RS_HASH_SHA384,
+	 "RSASSA_PKCS1_V1_5_SHA384", 48, -1},
+	{"rsa_pkcs_digestinfo_sha512", 0, CKM_RSA_PKCS, NULL, IN_DIGESTINFO, RS_HASH_SHA512,
+	 "RSASSA_PKCS1_V1_5_SHA512", 64, -1},
+	{"sha256_rsa_pkcs", 0, CKM_SHA256_RSA_PKCS, NULL, IN_MESSAGE, RS_HASH_NONE,
+	 "RSASSA_PKCS1_V1_5_SHA256", 32, -1},
+	{"sha384_rsa_pkcs", 0, CKM_SHA384_RSA_PKCS, NULL, IN_MESSAGE, RS_HASH_NONE,
+	 "RSASSA_PKCS1_V1_5_SHA384", 48, -1},
+	{"sha512_rsa_pkcs", 0, CKM_SHA512_RSA_PKCS, NULL, IN_MESSAGE, RS_HASH_NONE,
+	 "RSASSA_PKCS1_V1_5_SHA512", 64, -1},
+	{"rsa_pkcs_pss_sha256", 0, CKM_RSA_PKCS_PSS, &pss256, IN_DIGEST, RS_HASH_SHA256,
+	 "RSASSA_PSS_SHA256", 32, 32},
+	{"rsa_pkcs_pss_max_salt", 0, CKM_RSA_PKCS_PSS, &pss256max, IN_DIGEST, RS_HASH_SHA256,
+	 "RSASSA_PSS_SHA256", 32, 222},
+	{"rsa_pkcs_pss_zero_salt", 0, CKM_RSA_PKCS_PSS, &pss256zero, IN_DIGEST, RS_HASH_SHA256,
+	 "RSASSA_PSS_SHA256", 32, 0},
+	{"rsa_pkcs_pss_sha384", 0, CKM_RSA_PKCS_PSS, &pss384, IN_DIGEST, RS_HASH_SHA384,
+	 "RSASSA_PSS_SHA384", 48, 48},
+	{"rsa_pkcs_pss_sha512", 0, CKM_RSA_PKCS_PSS, &pss512, IN_DIGEST, RS_HASH_SHA512,
+	 "RSASSA_PSS_SHA512", 64, 64},
+	{"sha256_rsa_pkcs_pss", 0, CKM_SHA256_RSA_PKCS_PSS, &pss256, IN_MESSAGE, RS_HASH_NONE,
+	 "RSASSA_PSS_SHA256", 32, 32},
+	{"sha384_rsa_pkcs_pss", 0, CKM_SHA384_RSA_PKCS_PSS, &pss384, IN_MESSAGE, RS_HASH_NONE,
+	 "RSASSA_PSS_SHA384", 48, 48},
+	{"sha512_rsa_pkcs_pss", 0, CKM_SHA512_RSA_PKCS_PSS, &pss512, IN_MESSAGE, RS_HASH_NONE,
+	 "RSASSA_PSS_SHA512", 64, 64},
+	{"ecdsa_sha256_hash", 1, CKM_ECDSA, NULL, IN_DIGEST, RS_HASH_SHA256, "ECDSA_SHA256", 32,
+	 -1},
+	{"ecdsa_sha384_hash_on_p256", 1, CKM_ECDSA, NULL, IN_DIGEST, RS_HASH_SHA384, "ECDSA_SHA384",
+	 48, -1},
+	{"ecdsa_sha512_hash_on_p256", 1, CKM_ECDSA, NULL, IN_DIGEST, RS_HASH_SHA512, "ECDSA_SHA512",
+	 64, -1},
+	{"ecdsa_sha256", 1, CKM_ECDSA_SHA256, NULL, IN_MESSAGE, RS_HASH_NONE, "ECDSA_SHA256", 32,
+	 -1},
+	{"ecdsa_sha384", 1, CKM_ECDSA_SHA384, NULL, IN_MESSAGE, RS_HASH_NONE, "ECDSA_SHA384", 48,
+	 -1},
+	{"ecdsa_sha512", 1, CKM_ECDSA_SHA512, NULL, IN_MESSAGE, RS_HASH_NONE, "ECDSA_SHA512", 64,
+	 -1},
+};
+
 static void test_mechanisms(void)
 {
-	unsigned char dig[64], di[RS_DIGESTINFO_MAX];
-	size_t dlen, dilen;
-	CK_RSA_PKCS_PSS_PARAMS pss256 = {CKM_SHA256, CKG_MGF1_SHA256, 32};
-	CK_RSA_PKCS_PSS_PARAMS pss256max = {CKM_SHA256, CKG_MGF1_SHA256, 256 - 32 - 2};
-	CK_RSA_PKCS_PSS_PARAMS pss256zero = {CKM_SHA256, CKG_MGF1_SHA256, 0};
-	CK_RSA_PKCS_PSS_PARAMS pss384 = {CKM_SHA384, CKG_MGF1_SHA384, 48};
-	CK_RSA_PKCS_PSS_PARAMS pss512 = {CKM_SHA512, CKG_MGF1_SHA512, 64};
-	CK_MECHANISM m = {CKM_RSA_PKCS, NULL, 0};
+	for (size_t i = 0; i < TAP_COUNT(mech_cases); i++) {
+		const struct mech_case *c = &mech_cases[i];
+		CK_MECHANISM m = {c->mech, c->pss, c->pss ? sizeof(*c->pss) : 0};
+		unsigned char dig[64], di[RS_DIGESTINFO_MAX];
+		const unsigned char *in = msg;
+		size_t inlen = sizeof(msg), dlen = rs_hash_len(c->hash);
 
-	digest(EVP_sha256(), msg, sizeof(msg), dig, &dlen);
-	if (rs_der_digestinfo_build(RS_HASH_SHA256, dig, dlen, di, sizeof(di), &dilen) == 0)
-		check_mech("rsa_pkcs_digestinfo_sha256", srsa, krsa, crsa, &m, di, dilen, 256,
-			   "RSASSA_PKCS1_V1_5_SHA256", 32, -1);
-	digest(EVP_sha384(), msg, sizeof(msg), dig, &dlen);
-	if (rs_der_digestinfo_build(RS_HASH_SHA384, dig, dlen, di, sizeof(di), &dilen) == 0)
-		check_mech("rsa_pkcs_digestinfo_sha384", srsa, krsa, crsa, &m, di, dilen, 256,
-			   "RSASSA_PKCS1_V1_5_SHA384", 48, -1);
-	digest(EVP_sha512(), msg, sizeof(msg), dig, &dlen);
-	if (rs_der_digestinfo_build(RS_HASH_SHA512, dig, dlen, di, sizeof(di), &dilen) == 0)
-		check_mech("rsa_pkcs_digestinfo_sha512", srsa, krsa, crsa, &m, di, dilen, 256,
-			   "RSASSA_PKCS1_V1_5_SHA512", 64, -1);
-
-	m.mechanism = CKM_SHA256_RSA_PKCS;
-	check_mech("sha256_rsa_pkcs", srsa, krsa, crsa, &m, msg, sizeof(msg), 256,
-		   "RSASSA_PKCS1_V1_5_SHA256", 32, -1);
-	m.mechanism = CKM_SHA384_RSA_PKCS;
-	check_mech("sha384_rsa_pkcs", srsa, krsa, crsa, &m, msg, sizeof(msg), 256,
-		   "RSASSA_PKCS1_V1_5_SHA384", 48, -1);
-	m.mechanism = CKM_SHA512_RSA_PKCS;
-	check_mech("sha512_rsa_pkcs", srsa, krsa, crsa, &m, msg, sizeof(msg), 256,
-		   "RSASSA_PKCS1_V1_5_SHA512", 64, -1);
-
-	m.mechanism = CKM_RSA_PKCS_PSS;
-	m.pParameter = &pss256;
-	m.ulParameterLen = sizeof(pss256);
-	digest(EVP_sha256(), msg, sizeof(msg), dig, &dlen);
-	check_mech("rsa_pkcs_pss_sha256", srsa, krsa, crsa, &m, dig, dlen, 256, "RSASSA_PSS_SHA256",
-		   32, 32);
-	m.pParameter = &pss256max;
-	check_mech("rsa_pkcs_pss_max_salt", srsa, krsa, crsa, &m, dig, dlen, 256,
-		   "RSASSA_PSS_SHA256", 32, 222);
-	m.pParameter = &pss256zero;
-	check_mech("rsa_pkcs_pss_zero_salt", srsa, krsa, crsa, &m, dig, dlen, 256,
-		   "RSASSA_PSS_SHA256", 32, 0);
-	m.pParameter = &pss384;
-	digest(EVP_sha384(), msg, sizeof(msg), dig, &dlen);
-	check_mech("rsa_pkcs_pss_sha384", srsa, krsa, crsa, &m, dig, dlen, 256, "RSASSA_PSS_SHA384",
-		   48, 48);
-	m.pParameter = &pss512;
-	digest(EVP_sha512(), msg, sizeof(msg), dig, &dlen);
-	check_mech("rsa_pkcs_pss_sha512", srsa, krsa, crsa, &m, dig, dlen, 256, "RSASSA_PSS_SHA512",
-		   64, 64);
-
-	m.mechanism = CKM_SHA256_RSA_PKCS_PSS;
-	m.pParameter = &pss256;
-	check_mech("sha256_rsa_pkcs_pss", srsa, krsa, crsa, &m, msg, sizeof(msg), 256,
-		   "RSASSA_PSS_SHA256", 32, 32);
-	m.mechanism = CKM_SHA384_RSA_PKCS_PSS;
-	m.pParameter = &pss384;
-	check_mech("sha384_rsa_pkcs_pss", srsa, krsa, crsa, &m, msg, sizeof(msg), 256,
-		   "RSASSA_PSS_SHA384", 48, 48);
-	m.mechanism = CKM_SHA512_RSA_PKCS_PSS;
-	m.pParameter = &pss512;
-	check_mech("sha512_rsa_pkcs_pss", srsa, krsa, crsa, &m, msg, sizeof(msg), 256,
-		   "RSASSA_PSS_SHA512", 64, 64);
-
-	m.pParameter = NULL;
-	m.ulParameterLen = 0;
-	m.mechanism = CKM_ECDSA;
-	digest(EVP_sha256(), msg, sizeof(msg), dig, &dlen);
-	check_mech("ecdsa_sha256_hash", sec, kec, cec, &m, dig, dlen, 64, "ECDSA_SHA256", 32, -1);
-	digest(EVP_sha384(), msg, sizeof(msg), dig, &dlen);
-	check_mech("ecdsa_sha384_hash_on_p256", sec, kec, cec, &m, dig, dlen, 64, "ECDSA_SHA384",
-		   48, -1);
-	digest(EVP_sha512(), msg, sizeof(msg), dig, &dlen);
-	check_mech("ecdsa_sha512_hash_on_p256", sec, kec, cec, &m, dig, dlen, 64, "ECDSA_SHA512",
-		   64, -1);
-	m.mechanism = CKM_ECDSA_SHA256;
-	check_mech("ecdsa_sha256", sec, kec, cec, &m, msg, sizeof(msg), 64, "ECDSA_SHA256", 32, -1);
-	m.mechanism = CKM_ECDSA_SHA384;
-	check_mech("ecdsa_sha384", sec, kec, cec, &m, msg, sizeof(msg), 64, "ECDSA_SHA384", 48, -1);
-	m.mechanism = CKM_ECDSA_SHA512;
-	check_mech("ecdsa_sha512", sec, kec, cec, &m, msg, sizeof(msg), 64, "ECDSA_SHA512", 64, -1);
+		/* a digest that cannot be made is an empty input: both checks fail */
+		if (c->input != IN_MESSAGE) {
+			in = dig;
+			inlen = rs_hash_compute(c->hash, msg, sizeof(msg), dig) == 0 ? dlen : 0;
+		}
+		if (c->input == IN_DIGESTINFO) {
+			in = di;
+			if (!inlen || rs_der_digestinfo_build(c->hash, dig, dlen, di, sizeof(di),
+							      &inlen) != 0)
+				inlen = 0;
+		}
+		check_mech(c->name, c->ec ? sec : srsa, c->ec ? kec : krsa, c->ec ? cec : crsa, &m,
+			   in, inlen, c->ec ? 64 : 256, c->alg, c->sent_len, c->salt);
+	}
 }
 
 static void test_metadata(void)
@@ -254,7 +256,8 @@ static void test_rejections(void)
 }
 
 /* pSignature NULL and a short buffer need no round trip and keep the op;
- * the signature then comes from one server call. */
+ * the signature then comes from one server call. Six checks. */
+#define LENGTH_CHECKS 6
 static void test_length_conventions(const char *name, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k,
 				    X509 *cert, CK_MECHANISM_TYPE t, CK_ULONG want, int multipart)
 {
@@ -336,49 +339,45 @@ static void test_multipart(void)
 	}
 }
 
+static CK_MECHANISM verify_mechs[] = {{CKM_SHA256_RSA_PKCS, NULL, 0},
+				      {CKM_SHA384_RSA_PKCS_PSS, &pss384, sizeof(pss384)},
+				      {CKM_ECDSA_SHA256, NULL, 0}};
+
 static void test_verify(void)
 {
-	CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
-	CK_MECHANISM ms[] = {{CKM_SHA256_RSA_PKCS, NULL, 0},
-			     {CKM_SHA384_RSA_PKCS_PSS, NULL, 0},
-			     {CKM_ECDSA_SHA256, NULL, 0}};
-	CK_RSA_PKCS_PSS_PARAMS pss384 = {CKM_SHA384, CKG_MGF1_SHA384, 48};
 	unsigned char sig[512];
 	CK_ULONG n;
-	size_t i;
 
-	ms[1].pParameter = &pss384;
-	ms[1].ulParameterLen = sizeof(pss384);
-	(void)pss;
-	for (i = 0; i < 3; i++) {
-		int ec = ms[i].mechanism == CKM_ECDSA_SHA256;
+	for (size_t i = 0; i < TAP_COUNT(verify_mechs); i++) {
+		CK_MECHANISM *m = &verify_mechs[i];
+		int ec = m->mechanism == CKM_ECDSA_SHA256;
 		CK_SESSION_HANDLE s = ec ? sec : srsa;
 		CK_OBJECT_HANDLE pub = ec ? pubec : pubrsa;
 
 		n = sizeof(sig);
-		if (mt_sign(s, ec ? kec : krsa, &ms[i], msg, sizeof(msg), sig, &n) != CKR_OK)
+		if (mt_sign(s, ec ? kec : krsa, m, msg, sizeof(msg), sig, &n) != CKR_OK)
 			n = 0;
-		ok(p11->C_VerifyInit(s, &ms[i], pub) == CKR_OK &&
+		ok(p11->C_VerifyInit(s, m, pub) == CKR_OK &&
 			   p11->C_Verify(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, n) == CKR_OK,
 		   "local_verify_accepts_%zu", i);
 		sig[5] ^= 1;
-		ok(p11->C_VerifyInit(s, &ms[i], pub) == CKR_OK &&
+		ok(p11->C_VerifyInit(s, m, pub) == CKR_OK &&
 			   p11->C_Verify(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, n) ==
 				   CKR_SIGNATURE_INVALID,
 		   "local_verify_rejects_tampered_%zu", i);
 		sig[5] ^= 1;
-		ok(p11->C_VerifyInit(s, &ms[i], pub) == CKR_OK &&
+		ok(p11->C_VerifyInit(s, m, pub) == CKR_OK &&
 			   p11->C_Verify(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, n - 1) ==
 				   CKR_SIGNATURE_LEN_RANGE,
 		   "local_verify_wrong_length_is_signature_len_range_%zu", i);
-		ok(p11->C_VerifyInit(s, &ms[i], pub) == CKR_OK &&
+		ok(p11->C_VerifyInit(s, m, pub) == CKR_OK &&
 			   p11->C_VerifyUpdate(s, (CK_BYTE_PTR)msg, 3) == CKR_OK &&
 			   p11->C_VerifyUpdate(s, (CK_BYTE_PTR)msg + 3, sizeof(msg) - 3) ==
 				   CKR_OK &&
 			   p11->C_VerifyFinal(s, sig, n) == CKR_OK,
 		   "local_multipart_verify_accepts_%zu", i);
 	}
-	ok(p11->C_VerifyInit(srsa, &ms[0], krsa) == CKR_KEY_FUNCTION_NOT_PERMITTED,
+	ok(p11->C_VerifyInit(srsa, &verify_mechs[0], krsa) == CKR_KEY_FUNCTION_NOT_PERMITTED,
 	   "verify_with_private_key_is_key_function_not_permitted");
 }
 
@@ -448,6 +447,8 @@ static void test_threads(void)
 
 int main(void)
 {
+	plan(2 + 2 * TAP_COUNT(mech_cases) + 2 + 18 + 3 * LENGTH_CHECKS + 4 +
+	     (4 * TAP_COUNT(verify_mechs) + 1) + 1 + 2 + 1);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	f = mt_fake(0);

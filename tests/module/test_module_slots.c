@@ -300,6 +300,7 @@ int main(void)
 {
 	const char *conf;
 
+	plan(11 + 25 + 5 + 8 + 3);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	f = mt_fake(150);

@@ -84,8 +84,9 @@ int main(void)
 	rs_sign_alg a;
 	rs_key_alg k;
 
-	ok(sizeof(sign) / sizeof(sign[0]) == RS_ALG_COUNT, "sign_alg_table_covers_every_alg");
-	for (i = 0; i < RS_ALG_COUNT; i++) {
+	plan(12 + 4 * TAP_COUNT(sign) + TAP_COUNT(bad) + 4 * TAP_COUNT(keys));
+	ok(TAP_COUNT(sign) == RS_ALG_COUNT, "sign_alg_table_covers_every_alg");
+	for (i = 0; i < TAP_COUNT(sign); i++) {
 		a = RS_ALG_COUNT;
 		ok(rs_sign_alg_parse(sign[i].name, &a) == 0 && a == sign[i].alg,
 		   "sign_alg_parses_%s", sign[i].name);
@@ -101,7 +102,7 @@ int main(void)
 			   rs_sign_alg_is_ecdsa(sign[i].alg) == sign[i].ecdsa,
 		   "sign_alg_properties_%s", sign[i].name);
 	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < TAP_COUNT(bad); i++) {
 		a = RS_ALG_COUNT;
 		ok(rs_sign_alg_parse(bad[i], &a) == -1 && a == RS_ALG_COUNT,
 		   "sign_alg_rejects_unknown_%zu", i);
@@ -112,8 +113,8 @@ int main(void)
 		   !rs_sign_alg_is_rsa(RS_ALG_COUNT) && !rs_sign_alg_is_ecdsa(RS_ALG_COUNT),
 	   "sign_alg_out_of_range_is_nothing");
 
-	ok(sizeof(keys) / sizeof(keys[0]) == RS_KEY_COUNT, "key_alg_table_covers_every_key");
-	for (i = 0; i < RS_KEY_COUNT; i++) {
+	ok(TAP_COUNT(keys) == RS_KEY_COUNT, "key_alg_table_covers_every_key");
+	for (i = 0; i < TAP_COUNT(keys); i++) {
 		k = RS_KEY_COUNT;
 		ok(rs_key_alg_parse(keys[i].name, &k) == 0 && k == keys[i].key, "key_alg_parses_%s",
 		   keys[i].name);
@@ -136,8 +137,8 @@ int main(void)
 	{
 		int table_ok = 1;
 
-		for (i = 0; i < RS_ALG_COUNT; i++)
-			for (j = 0; j < RS_KEY_COUNT; j++)
+		for (i = 0; i < TAP_COUNT(sign); i++)
+			for (j = 0; j < TAP_COUNT(keys); j++)
 				if (rs_alg_fits_key(sign[i].alg, keys[j].key) !=
 				    (sign[i].rsa == keys[j].rsa))
 					table_ok = 0;

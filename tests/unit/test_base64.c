@@ -28,7 +28,8 @@ int main(void)
 	char *e, hex[65];
 	int all_enc = 1, all_dec = 1, rt = 1;
 
-	for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+	plan(36);
+	for (i = 0; i < TAP_COUNT(vec); i++) {
 		e = rs_b64_encode((const unsigned char *)vec[i].plain, strlen(vec[i].plain));
 		if (!e || strcmp(e, vec[i].enc) != 0)
 			all_enc = 0;

@@ -12,6 +12,7 @@ int main(void)
 	size_t n, i;
 	char big[300];
 
+	plan(31);
 	rs_buf_init(&b, 16);
 	ok(rs_buf_ok(&b) && b.len == 0, "buf_init_is_empty_and_ok");
 	ok(strcmp(rs_buf_str(&b), "") == 0, "buf_str_of_empty_is_empty_string");
@@ -63,7 +64,12 @@ int main(void)
 	rs_buf_free(&b);
 	ok(b.data == NULL && b.len == 0 && b.cap == 0, "buf_free_releases_storage");
 	rs_buf_free(&b);
-	ok(1, "buf_free_twice_is_safe");
+	ok(b.data == NULL && b.len == 0 && b.cap == 0 && b.max == 1000 && rs_buf_ok(&b),
+	   "buf_free_twice_leaves_an_empty_buffer_with_its_maximum");
+	ok(rs_buf_append_str(&b, "again") == 0 && strcmp(rs_buf_str(&b), "again") == 0,
+	   "buf_after_free_is_usable_again");
+	rs_buf_free(&b);
+	rs_buf_free(NULL);
 
 	rs_buf_init(&b, (size_t)-1);
 	ok(rs_buf_append(&b, "x", 1) == 0 && rs_buf_append(&b, "y", (size_t)-1) == -1,
@@ -75,6 +81,10 @@ int main(void)
 	rs_buf_wipe(&b);
 	ok(b.data == NULL && b.len == 0 && b.cap == 0, "buf_wipe_frees_storage");
 	rs_buf_wipe(&b);
-	ok(1, "buf_wipe_of_empty_is_safe");
+	ok(b.data == NULL && b.len == 0 && b.cap == 0 && b.max == 64 && rs_buf_ok(&b) &&
+		   rs_buf_append_str(&b, "x") == 0 && strcmp(rs_buf_str(&b), "x") == 0,
+	   "buf_wipe_of_empty_leaves_a_usable_empty_buffer");
+	rs_buf_free(&b);
+	rs_buf_wipe(NULL);
 	return tap_done();
 }

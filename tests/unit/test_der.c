@@ -24,6 +24,10 @@ static size_t ec_sign(const char *curve, const char *msg, unsigned char *sig, si
 int main(void)
 {
 	static const rs_hash hashes[] = {RS_HASH_SHA256, RS_HASH_SHA384, RS_HASH_SHA512};
+	static const struct {
+		const char *curve;
+		size_t half;
+	} curves[] = {{"P-256", 32}, {"P-384", 48}, {"P-521", 66}};
 	static const char *const abc_hex[] = {
 		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
 		"cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
@@ -37,6 +41,7 @@ int main(void)
 	char hex[129];
 	rs_hash h;
 
+	plan(31 + 8 * TAP_COUNT(hashes) + TAP_COUNT(curves));
 	ok(rs_hash_len(RS_HASH_SHA256) == 32 && rs_hash_len(RS_HASH_SHA384) == 48 &&
 		   rs_hash_len(RS_HASH_SHA512) == 64 && rs_hash_len(RS_HASH_NONE) == 0,
 	   "hash_len_table");
@@ -44,7 +49,7 @@ int main(void)
 		   rs_hash_by_len(64) == RS_HASH_SHA512 && rs_hash_by_len(20) == RS_HASH_NONE,
 	   "hash_by_len_picks_sha2_or_none");
 	ok(strcmp(rs_hash_name(RS_HASH_SHA384), "SHA384") == 0, "hash_name_spelling");
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < TAP_COUNT(hashes); i++) {
 		ok(rs_hash_compute(hashes[i], "abc", 3, dig) == 0, "hash_compute_%s_succeeds",
 		   rs_hash_name(hashes[i]));
 		rs_hex_encode(dig, rs_hash_len(hashes[i]), hex);
@@ -53,7 +58,7 @@ int main(void)
 	}
 	ok(rs_hash_compute(RS_HASH_NONE, "abc", 3, dig) == -1, "hash_compute_rejects_none");
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < TAP_COUNT(hashes); i++) {
 		size_t hl = rs_hash_len(hashes[i]);
 		unsigned char d[64];
 
@@ -200,12 +205,7 @@ int main(void)
 		   "ecdsa_to_raw_rejects_oversize_integer");
 	}
 	{
-		static const struct {
-			const char *curve;
-			size_t half;
-		} curves[] = {{"P-256", 32}, {"P-384", 48}, {"P-521", 66}};
-
-		for (i = 0; i < 3; i++) {
+		for (i = 0; i < TAP_COUNT(curves); i++) {
 			unsigned char sig[160];
 			size_t sl = ec_sign(curves[i].curve, "hello", sig, sizeof(sig));
 

@@ -33,6 +33,7 @@ int main(void)
 	int b;
 	char *txt;
 
+	plan(58);
 	j = parse("{\"a\":1}", RS_JSON_MAX_DEPTH);
 	ok(j && cJSON_IsObject(j), "json_parse_accepts_object");
 	cJSON_Delete(j);

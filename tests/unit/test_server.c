@@ -21,9 +21,8 @@ static const char *write_conf(const char *name, const char *text, mode_t mode)
 	static char path[256];
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
 	FILE *f = fopen(path, "w");
-	fputs(text, f);
-	fclose(f);
-	chmod(path, mode);
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0 || chmod(path, mode) != 0)
+		tap_bail("cannot write %s", path);
 	return path;
 }
 
@@ -275,10 +274,9 @@ static void test_auth(void)
 
 int main(void)
 {
-	if (!mkdtemp(tmpdir)) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	plan(24);
+	if (!mkdtemp(tmpdir))
+		tap_bail("mkdtemp %s", tmpdir);
 	test_config();
 	test_errors();
 	test_routes();

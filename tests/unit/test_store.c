@@ -222,10 +222,8 @@ static void test_open_and_migrations(void)
 
 	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
 	ok(st != NULL, "open_creates_database");
-	if (!st) {
-		printf("# %s\n", err);
-		return;
-	}
+	if (!st)
+		tap_bail("cannot create the database %s: %s", dbpath, err);
 	ok(stat(dbpath, &sb) == 0 && (sb.st_mode & 0777) == 0600, "database_file_is_mode_0600");
 	ok(sql_int("PRAGMA user_version") == srv_sqlite_schema_version() &&
 		   srv_sqlite_schema_version() >= 1,
@@ -709,6 +707,7 @@ static void test_operations(srv_store *st)
 	ok(st->ops->operation_insert(st, &o) == SRV_ST_CONFLICT,
 	   "operation_insert_duplicate_id_conflict");
 	/* same second as the last: order must still follow insertion */
+	int inserted = 1;
 	for (int i = 3; i < 10; i++) {
 		snprintf(id, sizeof(id), "op-%s-%d", i % 2 ? "success" : "denied", i);
 		fill_op(&o, id, ID_S_BRAVO, i % 2 ? "success" : "denied", NOW + 20);
@@ -719,11 +718,10 @@ static void test_operations(srv_store *st)
 			rs_strlcpy(o.grant_id, "00000000-0000-4000-8000-000000000a01",
 				   sizeof(o.grant_id));
 		}
-		if (st->ops->operation_insert(st, &o) != SRV_ST_OK)
-			break;
+		inserted &= st->ops->operation_insert(st, &o) == SRV_ST_OK;
 	}
 	fill_op(&o, "op-other-signer", ID_S_ECHO, "success", NOW + 30);
-	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK, "operation_insert_more_ok");
+	ok(inserted && st->ops->operation_insert(st, &o) == SRV_ST_OK, "operation_insert_more_ok");
 
 	ok(st->ops->operation_list(st, ID_S_BRAVO, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 10 && n == 10 && strcmp(v[0].id, "op-success-9") == 0 &&
@@ -897,11 +895,10 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
+	plan(123);
 	rs_log_set_level(RS_LOG_WARN);
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
-		return 1;
-	}
+	if (!mkdtemp(tmpdir))
+		tap_bail("mkdtemp %s", tmpdir);
 	snprintf(dbpath, sizeof(dbpath), "%s/rsign.db", tmpdir);
 
 	test_open_and_migrations();
@@ -909,23 +906,21 @@ int main(void)
 
 	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
 	ok(st != NULL, "open_existing_database");
-	if (st) {
-		test_meta(st);
-		test_principals(st);
-		test_tokens_and_secrets(st);
-		test_keys_and_certs(st);
-		test_signers(st);
-		test_members(st);
-		test_signer_list(st);
-		test_operations(st);
-		test_deletes(st);
-		test_concurrency(st);
-		st->ops->close(NULL); /* NULL-safe */
-		ok(1, "close_null_is_safe");
-		st->ops->close(st);
-	} else {
-		printf("# %s\n", err);
-	}
+	if (!st)
+		tap_bail("cannot reopen %s: %s", dbpath, err);
+	test_meta(st);
+	test_principals(st);
+	test_tokens_and_secrets(st);
+	test_keys_and_certs(st);
+	test_signers(st);
+	test_members(st);
+	test_signer_list(st);
+	test_operations(st);
+	test_deletes(st);
+	test_concurrency(st);
+	st->ops->close(NULL); /* NULL-safe */
+	ok(st->ops->ping(st) == SRV_ST_OK, "close_of_null_leaves_the_open_store_alone");
+	st->ops->close(st);
 	test_reopen_keeps_data();
 
 	rm_tree(tmpdir);

@@ -730,6 +730,8 @@ static void *race(void *arg)
 	return NULL;
 }
 
+#define RACE_CHECKS 6 /* the checks race_consume makes */
+
 /* RACERS threads, alternating between st1 and st2, each consume once from
  * grant "grant-<n>" (max RACE_MAX) on signer. With st1 == st2 the store's
  * mutex serialises them; with two handles SQLite's write lock must. */
@@ -790,10 +792,8 @@ static void test_concurrent_consume(srv_store *st)
 	race_consume(st, st, ID_S3, 20, "concurrent_consume_one_handle");
 	st2 = srv_store_sqlite_open(dbpath, err, sizeof(err));
 	ok(st2 != NULL, "second_handle_opened");
-	if (!st2) {
-		printf("# %s\n", err);
-		return;
-	}
+	if (!st2)
+		tap_bail("cannot open a second handle on %s: %s", dbpath, err);
 	race_consume(st, st2, ID_S4, 21, "concurrent_consume_two_handles");
 	st2->ops->close(st2);
 }
@@ -863,28 +863,25 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
+	plan(85 + 2 * RACE_CHECKS);
 	rs_log_set_level(RS_LOG_WARN);
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
-		return 1;
-	}
+	if (!mkdtemp(tmpdir))
+		tap_bail("mkdtemp %s", tmpdir);
 	snprintf(dbpath, sizeof(dbpath), "%s/rsign.db", tmpdir);
 	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
 	ok(st != NULL, "open_creates_database");
-	if (st) {
-		test_schema();
-		ok(setup_fixtures(st), "fixtures_created");
-		test_policies(st);
-		test_requests(st);
-		test_decisions(st);
-		test_grants(st);
-		test_concurrent_consume(st);
-		test_audit(st);
-		test_principal_delete_leaves_policy(st);
-		st->ops->close(st);
-	} else {
-		printf("# %s\n", err);
-	}
+	if (!st)
+		tap_bail("cannot create the database %s: %s", dbpath, err);
+	test_schema();
+	ok(setup_fixtures(st), "fixtures_created");
+	test_policies(st);
+	test_requests(st);
+	test_decisions(st);
+	test_grants(st);
+	test_concurrent_consume(st);
+	test_audit(st);
+	test_principal_delete_leaves_policy(st);
+	st->ops->close(st);
 	rm_tree(tmpdir);
 	return tap_done();
 }
