@@ -97,6 +97,7 @@ static void threads_do_not_share_buffers(void)
 
 int main(void)
 {
+	plan(7);
 	every_header_value_has_its_name();
 	unknown_values_are_spelled_out();
 	threads_do_not_share_buffers();

@@ -306,6 +306,7 @@ int main(void)
 	const char *conf;
 	CK_INFO info;
 
+	plan(13);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	f = mt_fake(0);

@@ -274,7 +274,7 @@ static void test_auth(void)
 
 int main(void)
 {
-	plan(24);
+	plan(41);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
 	test_config();

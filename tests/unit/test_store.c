@@ -895,7 +895,7 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
-	plan(123);
+	plan(132);
 	rs_log_set_level(RS_LOG_WARN);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);

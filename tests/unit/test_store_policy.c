@@ -863,7 +863,7 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
-	plan(85 + 2 * RACE_CHECKS);
+	plan(104 + 2 * RACE_CHECKS);
 	rs_log_set_level(RS_LOG_WARN);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);

@@ -40,6 +40,7 @@ static void errf_ignores_missing_buffer(void)
 
 int main(void)
 {
+	plan(5);
 	errf_formats_whole_message();
 	errf_truncates_and_terminates();
 	errf_ignores_missing_buffer();
