@@ -84,7 +84,7 @@ int main(void)
 	rs_sign_alg a;
 	rs_key_alg k;
 
-	plan(12 + 4 * TAP_COUNT(sign) + TAP_COUNT(bad) + 4 * TAP_COUNT(keys));
+	plan(17 + 4 * TAP_COUNT(sign) + TAP_COUNT(bad) + 4 * TAP_COUNT(keys));
 	ok(TAP_COUNT(sign) == RS_ALG_COUNT, "sign_alg_table_covers_every_alg");
 	for (i = 0; i < TAP_COUNT(sign); i++) {
 		a = RS_ALG_COUNT;

@@ -72,7 +72,7 @@ int main(void)
 	char *bigtext;
 	int r;
 
-	plan(61);
+	plan(63);
 	memset(&c, 0, sizeof(c));
 	ok(rs_conf_defaults(tab, &c, err, sizeof(err)) == 0, "conf_defaults_apply");
 	ok(c.listen && strcmp(c.listen, "127.0.0.1:8443") == 0, "conf_default_str_is_copied");
