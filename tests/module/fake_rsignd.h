@@ -101,7 +101,8 @@ char *fake_last_sign_body(fake_server *f);
 /* Signers. A new one is enabled, its certificate valid from an hour ago
  * for 30 days, and the caller its operator. */
 const char *fake_signer_id(fake_server *f, const char *name);
-X509 *fake_signer_cert(fake_server *f, const char *name); /* owned by f */
+/* Owned by f, and freed when fake_set_validity gives the signer another. */
+X509 *fake_signer_cert(fake_server *f, const char *name);
 int fake_add_signer(fake_server *f, const char *name, rs_key_alg alg);
 /* As DELETE /pki/signers/{id}: the name answers 404 notFound from now on. */
 int fake_remove_signer(fake_server *f, const char *name);
