@@ -1,6 +1,6 @@
-/* Inside the fake rsignd: its state, and what the plumbing (fake_rsignd.c:
- * HTTP, routes, authentication, faults, controls) shares with the handlers
- * of the API (fake_api.c). Everything here is guarded by fake_server.lock
+/* Inside the fake rsignd: its state (fake_rsignd.c), and what the HTTP side
+ * (fake_http.c: routes, authentication, faults) shares with the handlers of
+ * the API (fake_api.c). Everything here is guarded by fake_server.lock
  * unless said otherwise. */
 #ifndef FAKE_INT_H
 #define FAKE_INT_H
