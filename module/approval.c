@@ -1,4 +1,5 @@
-/* C_Sign on 403 ApprovalRequired: `approval = fail` or `approval = wait`.
+/* C_Sign on 403 ApprovalRequired (reason approvalRequired): `approval =
+ * fail` or `approval = wait`.
  *
  * fail (the default): no request is opened; one line names the signer and
  * the rsignctl command that asks for approval; CKR_FUNCTION_REJECTED.
@@ -79,10 +80,17 @@ typedef struct settings {
 	char justification[JUSTIFICATION_MAX + 1];
 } settings;
 
+/* The reason approvalRequired; from a server that sends no reason (an
+ * older rsignd), the error word ApprovalRequired. */
 int mod_approval_needed(const mod_call *call)
 {
-	return !call->resp.transport_failed && call->resp.status == 403 &&
-	       strcmp(call->resp.error, "ApprovalRequired") == 0;
+	const mod_http_resp *r = &call->resp;
+
+	if (r->transport_failed || r->status != 403)
+		return 0;
+	if (r->reason[0])
+		return strcmp(r->reason, "approvalRequired") == 0;
+	return strcmp(r->error, "ApprovalRequired") == 0;
 }
 
 /* ---- the line ------------------------------------------------------------ */
@@ -371,8 +379,8 @@ static void describe(const mod_call *call, CK_RV rv, char *why, size_t n)
 	if (r->transport_failed)
 		snprintf(why, n, "no response from rsignd (%s)", r->transport_error);
 	else if (r->status >= 300)
-		snprintf(why, n, "HTTP %ld %s: %s", r->status, r->error[0] ? r->error : "-",
-			 r->message);
+		snprintf(why, n, "HTTP %ld %s (%s): %s", r->status, r->error[0] ? r->error : "-",
+			 r->reason[0] ? r->reason : "no reason", r->message);
 	else if (rv != CKR_OK)
 		snprintf(why, n, "%s", rs_ckr_name(rv));
 	else
@@ -417,8 +425,9 @@ static CK_RV open_request(mod_cred *cred, unsigned long gen, const char *signer_
 	return rv;
 }
 
-/* GET the request's status. CKR_DEVICE_ERROR (no answer, 5xx) and 429's
- * CKR_FUNCTION_REJECTED are worth another poll: *transient = 1. */
+/* GET the request's status. No answer, a 5xx or a 429 is worth another
+ * poll: *transient = 1. (Not every CKR_DEVICE_ERROR: a 404 noEndpoint is
+ * one too, and no later poll will find the endpoint.) */
 static CK_RV poll_request(mod_cred *cred, unsigned long gen, const char *signer_name,
 			  const char *rid, char status[STATUS_MAX], int *transient, char *why,
 			  size_t whylen)
@@ -437,7 +446,8 @@ static CK_RV poll_request(mod_cred *cred, unsigned long gen, const char *signer_
 	if (rv == CKR_OK && parse_request(&call, NULL, status) < 0)
 		rv = mod_err_response(&call, "no request status");
 	if (rv != CKR_OK) {
-		*transient = rv == CKR_DEVICE_ERROR || call.resp.status == 429;
+		*transient = call.resp.transport_failed || call.resp.status >= 500 ||
+			     call.resp.status == 429;
 		describe(&call, rv, why, whylen);
 	}
 	mod_call_done(&call);

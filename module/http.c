@@ -325,6 +325,7 @@ static void parse_error_body(mod_http_resp *resp)
 		return;
 	if (cJSON_IsObject(obj)) {
 		copy_json_str(obj, "error", resp->error, sizeof(resp->error));
+		copy_json_str(obj, "reason", resp->reason, sizeof(resp->reason));
 		copy_json_str(obj, "message", resp->message, sizeof(resp->message));
 		copy_json_str(obj, "reqId", resp->req_id, sizeof(resp->req_id));
 	}

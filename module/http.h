@@ -14,8 +14,10 @@ typedef struct mod_http_resp {
 	int transport_failed; /* no usable response: connect, TLS, timeout, size */
 	char transport_error[256];
 	rs_buf body; /* bounded by MOD_HTTP_MAX_BODY */
-	/* from an error body {"statusCode", "error", "message", "reqId"} */
+	/* from an error body {"statusCode", "error", "reason", "message", "reqId"};
+	 * empty when absent (a proxy, an older rsignd) */
 	char error[64];
+	char reason[64];
 	char message[256];
 	char req_id[80];
 } mod_http_resp;

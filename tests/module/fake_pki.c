@@ -1,11 +1,13 @@
-/* Keys and certificates for the fake rsignd, made in-process with OpenSSL:
- * signer keys of every API key algorithm, a CA, code-signing certificates
- * and the TLS server certificate for 127.0.0.1. */
+/* Keys, certificates and signatures for the fake rsignd, made in-process
+ * with OpenSSL: signer keys of every API key algorithm, a CA, code-signing
+ * certificates of any validity, the TLS server certificate for 127.0.0.1,
+ * and the signatures of the nine API algorithms. */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "fake_pki.h"
@@ -79,10 +81,17 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 	return ok ? 0 : -1;
 }
 
-/* A certificate for key, signed by issuer_key (self-signed when issuer is
- * NULL). kind: 0 CA, 1 code signing, 2 TLS server for 127.0.0.1. */
+static int set_validity(X509 *x, time_t not_before, time_t not_after)
+{
+	if (!not_before && !not_after)
+		return X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+		       X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400);
+	return ASN1_TIME_set(X509_getm_notBefore(x), not_before) &&
+	       ASN1_TIME_set(X509_getm_notAfter(x), not_after);
+}
+
 X509 *fake_make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int kind,
-		     long serial)
+		     long serial, time_t not_before, time_t not_after)
 {
 	X509 *x = X509_new();
 	X509_NAME *name;
@@ -91,8 +100,7 @@ X509 *fake_make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issu
 		return NULL;
 	name = X509_get_subject_name(x);
 	if (!X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), serial) ||
-	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
-	    !X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400) || !X509_set_pubkey(x, key) ||
+	    !set_validity(x, not_before, not_after) || !X509_set_pubkey(x, key) ||
 	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
 					(const unsigned char *)"rsign tests", -1, -1, 0) ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
@@ -113,4 +121,28 @@ X509 *fake_make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issu
 fail:
 	X509_free(x);
 	return NULL;
+}
+
+int fake_sign_digest(EVP_PKEY *key, rs_sign_alg alg, const unsigned char *dig, size_t dlen,
+		     long salt, unsigned char *out, size_t *outlen)
+{
+	rs_hash h = rs_sign_alg_hash(alg);
+	const EVP_MD *md = h == RS_HASH_SHA256	 ? EVP_sha256()
+			   : h == RS_HASH_SHA384 ? EVP_sha384()
+						 : EVP_sha512();
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
+	int ok = ctx && EVP_PKEY_sign_init(ctx) > 0;
+
+	if (ok && rs_sign_alg_is_rsa(alg)) {
+		ok = EVP_PKEY_CTX_set_signature_md(ctx, md) > 0;
+		if (ok && rs_sign_alg_is_pss(alg))
+			ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+			     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) > 0 &&
+			     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)salt) > 0;
+		else if (ok)
+			ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0;
+	}
+	ok = ok && EVP_PKEY_sign(ctx, out, outlen, dig, dlen) > 0;
+	EVP_PKEY_CTX_free(ctx);
+	return ok ? 0 : -1;
 }

@@ -228,6 +228,56 @@ static void test_fail_mode(void)
 	free(err);
 }
 
+/* The reason approvalRequired sends a sign to approval.c; the error word
+ * ApprovalRequired does so only from an older rsignd that sends no reason. */
+static void test_reason_decides(void)
+{
+	int verified;
+	char *err;
+	CK_RV rv;
+
+	reinit("");
+	fake_replay(f, 403,
+		    "{\"statusCode\":403,\"error\":\"ApprovalRequired\",\"message\":\"no grant\"}",
+		    1, "/sign");
+	capture_start();
+	rv = sign_once(&verified);
+	err = capture_end();
+	ok(rv == CKR_FUNCTION_REJECTED && count_lines(err, "needs approval; request it with") == 1,
+	   "approval_required_word_without_a_reason_is_still_approval");
+	free(err);
+
+	reinit("");
+	fake_reset_counts(f);
+	fake_replay(
+		f, 403,
+		"{\"statusCode\":403,\"error\":\"ApprovalRequired\",\"reason\":\"roleRequired\","
+		"\"message\":\"ci may not sign with this signer\"}",
+		1, "/sign");
+	capture_start();
+	rv = sign_once(&verified);
+	err = capture_end();
+	ok(rv == CKR_FUNCTION_REJECTED && count_lines(err, "rsign: ") == 0 &&
+		   fake_count(f, CNT_REQUEST_CREATE) == 0,
+	   "a_reason_other_than_approval_required_is_no_approval");
+	free(err);
+
+	reinit("approval = wait\napproval_timeout = 30\n");
+	fake_reset_counts(f);
+	fake_replay(f, 403,
+		    "{\"statusCode\":403,\"error\":\"PermissionDenied\","
+		    "\"reason\":\"approvalRequired\",\"message\":\"no grant\"}",
+		    1, "/sign");
+	fake_set_auto_decision(f, "rejected", 1);
+	capture_start();
+	rv = sign_once(&verified);
+	err = capture_end();
+	ok(rv == CKR_FUNCTION_REJECTED && fake_count(f, CNT_REQUEST_CREATE) == 1,
+	   "the_reason_approval_required_opens_a_request_whatever_the_error_word");
+	fake_set_auto_decision(f, NULL, 0);
+	free(err);
+}
+
 static void test_wait_approved(void)
 {
 	decider d = {.want_reqs = 1, .want_gets = 1, .status = "approved"};
@@ -410,26 +460,50 @@ static void test_wait_timeout(void)
 	free(err);
 }
 
-static void test_poll_failure_retried(void)
+/* Signs with approval = wait while the request's first poll gets fault
+ * and the polls after it approve. stderr in *err (malloc'd). */
+static CK_RV sign_with_poll_fault(fake_fault fault, int *verified, char **err)
 {
 	decider d = {0};
-	char *err;
-	int verified;
 	CK_RV rv;
 
 	reinit("approval = wait\napproval_timeout = 30\n");
 	fake_reset_counts(f);
 	d.want_reqs = fake_request_total(f) + 1;
-	d.fault = FAULT_503;
+	d.fault = fault;
 	fake_set_auto_decision(f, "approved", 1);
 	capture_start();
 	decider_start(&d);
-	rv = sign_once(&verified);
+	rv = sign_once(verified);
 	pthread_join(d.t, NULL);
-	err = capture_end();
+	*err = capture_end();
+	fake_set_auto_decision(f, NULL, 0);
+	return rv;
+}
+
+static void test_poll_failure_retried(void)
+{
+	char *err;
+	int verified;
+	CK_RV rv = sign_with_poll_fault(FAULT_503, &verified, &err);
+
 	ok(rv == CKR_OK && verified && fake_count(f, CNT_REQUEST_GET) >= 2,
 	   "a_503_while_polling_is_retried (0x%lx, %d polls)", rv, fake_count(f, CNT_REQUEST_GET));
-	fake_set_auto_decision(f, NULL, 0);
+	free(err);
+}
+
+/* A poll answered 404 noEndpoint (CKR_DEVICE_ERROR, as no answer at all)
+ * is not retried: no later poll finds the endpoint. */
+static void test_poll_no_endpoint_ends_the_wait(void)
+{
+	char *err;
+	int verified;
+	CK_RV rv = sign_with_poll_fault(FAULT_404_NO_ENDPOINT, &verified, &err);
+
+	ok(rv == CKR_FUNCTION_REJECTED && fake_count(f, CNT_REQUEST_GET) == 1 &&
+		   strstr(err, "cannot follow request") && strstr(err, "noEndpoint"),
+	   "a_no_endpoint_poll_ends_the_wait (0x%lx, %d polls)", rv,
+	   fake_count(f, CNT_REQUEST_GET));
 	free(err);
 }
 
@@ -547,8 +621,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* one term per test below, in order */
-	plan(5 + 8 + 4 + CLOSED_CHECKS * TAP_COUNT(closed_statuses) + 7 + 1 + 2 + 1 + 3 + 2 + 1 +
-	     (timing ? TIMED_CHECKS : 0));
+	plan(5 + 8 + 4 + CLOSED_CHECKS * TAP_COUNT(closed_statuses) + 7 + 1 + 2 + 1 + 3 + 2 + 3 +
+	     1 + 1 + (timing ? TIMED_CHECKS : 0));
 	mt_clear_env();
 	unsetenv("RSIGN_JUSTIFICATION");
 	setenv("MT_LOG_LEVEL", "warn", 1); /* the pending line is a warning */
@@ -571,6 +645,8 @@ int main(int argc, char **argv)
 	test_grant_gone();
 	test_threads_share_one_request();
 	test_line_once_without_log_file();
+	test_reason_decides(); /* last: these open requests of their own */
+	test_poll_no_endpoint_ends_the_wait();
 
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize");
 	mt_unload();

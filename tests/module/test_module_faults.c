@@ -1,6 +1,7 @@
 /* Faults: each outcome of a server call gives the CK_RV of the one table
- * (module/errors.c) and the module keeps working afterwards; one log line per
- * failure names the signer, HTTP status and error word and never a secret;
+ * (module/errors.c), chosen by status and reason and never by the message,
+ * and the module keeps working afterwards; one log line per failure names
+ * the signer, HTTP status, error word and reason and never a secret;
  * machine identities log in again after a 401. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,9 +86,12 @@ static const struct fault_case {
 	{"http_403_permission_denied", FAULT_403_PERMISSION, CKR_FUNCTION_REJECTED, FAKE_RSA},
 	{"http_404", FAULT_404, CKR_DEVICE_REMOVED, FAKE_EC},
 	{"http_400_bad_request", FAULT_400_BAD, CKR_DATA_INVALID, FAKE_EC},
-	{"http_400_length_message", FAULT_400_LENGTH, CKR_DATA_LEN_RANGE, FAKE_EC},
+	{"http_400_digest_length", FAULT_400_LENGTH, CKR_DATA_LEN_RANGE, FAKE_EC},
 	{"http_400_signer_disabled", FAULT_400_DISABLED, CKR_FUNCTION_REJECTED, FAKE_EC},
 	{"http_400_certificate_expired", FAULT_400_EXPIRED, CKR_FUNCTION_REJECTED, FAKE_EC},
+	{"http_400_certificate_not_yet_valid", FAULT_400_NOT_YET_VALID, CKR_FUNCTION_REJECTED,
+	 FAKE_EC},
+	{"http_404_no_endpoint", FAULT_404_NO_ENDPOINT, CKR_DEVICE_ERROR, FAKE_EC},
 	{"http_409", FAULT_409, CKR_FUNCTION_FAILED, FAKE_EC},
 	{"http_413", FAULT_413, CKR_DATA_LEN_RANGE, FAKE_EC},
 	{"http_429", FAULT_429, CKR_FUNCTION_REJECTED, FAKE_EC},
@@ -117,6 +121,57 @@ static void test_table(void)
 		ok(sign_with(FAKE_EC, cec, &verified) == CKR_OK && verified,
 		   "module_keeps_signing_after_connection_refused");
 	}
+}
+
+/* The exact body given, answered to one sign. */
+static void check_body(const char *name, int status, const char *body, CK_RV want)
+{
+	int verified;
+	CK_RV rv;
+
+	fake_replay(f, status, body, 1, "/sign");
+	rv = sign_with(FAKE_EC, cec, &verified);
+	ok(rv == want, "%s (0x%lx)", name, rv);
+	fake_fault_set(f, FAULT_NONE, 0, NULL);
+}
+
+/* The reason decides, never the message; without a reason (a proxy, an
+ * older rsignd) the status does. */
+static void test_reasons(void)
+{
+	check_body("real_digest_length_body_gives_data_len_range", 400,
+		   "{\"statusCode\":400,\"error\":\"BadRequest\",\"reason\":\"digestLength\","
+		   "\"message\":\"a SHA256 digest is 32 bytes, data has 31\",\"reqId\":\"r1\"}",
+		   CKR_DATA_LEN_RANGE);
+	check_body("data_length_reason_gives_data_len_range", 400,
+		   "{\"statusCode\":400,\"error\":\"BadRequest\",\"reason\":\"dataLength\","
+		   "\"message\":\"data is empty\",\"reqId\":\"r2\"}",
+		   CKR_DATA_LEN_RANGE);
+	check_body("invalid_field_whose_message_says_length_gives_data_invalid", 400,
+		   "{\"statusCode\":400,\"error\":\"BadRequest\",\"reason\":\"invalidField\","
+		   "\"message\":\"digest length wrong for the algorithm\",\"reqId\":\"r3\"}",
+		   CKR_DATA_INVALID);
+	check_body("signer_disabled_word_without_reason_falls_back_on_400", 400,
+		   "{\"statusCode\":400,\"error\":\"SignerDisabled\",\"message\":\"disabled\"}",
+		   CKR_DATA_INVALID);
+	check_body("certificate_not_yet_valid_reason_gives_function_rejected", 400,
+		   "{\"statusCode\":400,\"error\":\"CertificateExpired\","
+		   "\"reason\":\"certificateNotYetValid\",\"message\":\"not yet\"}",
+		   CKR_FUNCTION_REJECTED);
+	check_body("no_endpoint_reason_gives_device_error", 404,
+		   "{\"statusCode\":404,\"error\":\"NotFound\",\"reason\":\"noEndpoint\","
+		   "\"message\":\"no such endpoint: /pki/signers/x/sign\"}",
+		   CKR_DEVICE_ERROR);
+	check_body("404_without_reason_from_a_proxy_is_the_signer_gone", 404,
+		   "<html>Not Found</html>", CKR_DEVICE_REMOVED);
+	check_body("413_without_reason_gives_data_len_range", 413, "", CKR_DATA_LEN_RANGE);
+	check_body("unknown_reason_on_400_gives_data_invalid", 400,
+		   "{\"error\":\"BadRequest\",\"reason\":\"somethingNew\"}", CKR_DATA_INVALID);
+	check_body("an_overlong_reason_matches_no_row", 400,
+		   "{\"error\":\"BadRequest\",\"reason\":"
+		   "\"digestLengthxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+		   CKR_DATA_INVALID);
 }
 
 static void test_404_refreshes_list(void)
@@ -157,9 +212,14 @@ static void test_log(const char *log)
 	fake_fault_set(f, FAULT_403_APPROVAL, 1, "/sign");
 	sign_with(FAKE_EC, cec, &verified);
 	text = read_all(log);
-	ok(strstr(text, "sign signer=ec-signer: HTTP 403 ApprovalRequired") != NULL &&
+	ok(strstr(text, "sign signer=ec-signer: HTTP 403 ApprovalRequired "
+			"reason=approvalRequired (reqId ") != NULL &&
 		   strstr(text, "CKR_FUNCTION_REJECTED") != NULL,
-	   "failure_log_line_names_signer_status_error_word_and_rv");
+	   "failure_log_line_names_signer_status_error_word_reason_and_rv");
+	ok(strstr(text, "reason=noEndpoint") && strstr(text, "does not point at rsignd's API"),
+	   "no_endpoint_log_line_says_the_url_is_not_rsignds_api");
+	ok(strstr(text, "HTTP 404 - reason=-") != NULL,
+	   "a_proxy_answer_is_logged_without_error_word_or_reason");
 	ok(strstr(text, "no response from rsignd") != NULL,
 	   "transport_failure_is_logged_as_no_response");
 	ok(!strstr(text, FAKE_USER_TOKEN) && !strstr(text, FAKE_CLIENT_SECRET) &&
@@ -274,7 +334,7 @@ int main(void)
 {
 	char log[256], extra[300];
 
-	plan(1 + 3 + (2 * TAP_COUNT(fault_cases) + 3) + 1 + 3 + 1 + 17 + 6 + 3);
+	plan(1 + 3 + (2 * TAP_COUNT(fault_cases) + 3) + 10 + 1 + 5 + 1 + 17 + 6 + 3);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	f = mt_fake(0);
@@ -287,6 +347,7 @@ int main(void)
 	ok(mt_init(mt_conf(f, extra, 0600)) == CKR_OK, "initialize_with_log_file");
 	test_object_fetch_faults();
 	test_table();
+	test_reasons();
 	test_404_refreshes_list();
 	test_log(log);
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize");

@@ -244,7 +244,7 @@ static void test_refresh(void)
 	ok(id == expected_id(fake_signer_id(f, "new-signer")), "new_signer_appears_after_refresh");
 	ok(mt_slot(FAKE_RSA) == rsa_before, "known_slots_keep_their_ids_across_refresh");
 
-	fake_set_can_sign(f, "new-signer", 0);
+	fake_set_role(f, "new-signer", FAKE_ROLE_AUDITOR);
 	usleep(1100 * 1000);
 	n = 400;
 	p11->C_GetSlotList(CK_TRUE, ids, &n);
@@ -257,7 +257,7 @@ static void test_refresh(void)
 		   p11->C_OpenSession(id, CKF_SERIAL_SESSION, NULL, NULL, &s) ==
 			   CKR_TOKEN_NOT_PRESENT,
 	   "slot_without_token_is_token_not_present");
-	fake_set_can_sign(f, "new-signer", 1);
+	fake_set_role(f, "new-signer", FAKE_ROLE_OPERATOR);
 	usleep(1100 * 1000);
 	ok(mt_slot("new-signer") == id, "returning_signer_gets_its_slot_back");
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize_refresh");
