@@ -95,6 +95,20 @@ static int has_duplicate_keys(const cJSON *node)
 	return 0;
 }
 
+/* Numbers past 1e308 in magnitude are refused: past DBL_MAX they parse as
+ * infinity, which cJSON prints as null; just below it, cJSON's 15-digit
+ * form rounds up past DBL_MAX. Either way the value would not survive
+ * parse -> print -> parse. */
+static int has_huge_number(const cJSON *node)
+{
+	if (cJSON_IsNumber(node) && !(fabs(node->valuedouble) <= 1e308))
+		return 1;
+	for (const cJSON *c = node->child; c; c = c->next)
+		if (has_huge_number(c))
+			return 1;
+	return 0;
+}
+
 size_t rs_utf8_chars(const char *s)
 {
 	size_t n = 0;
@@ -125,7 +139,7 @@ cJSON *rs_json_parse(const char *text, size_t len, int max_depth)
 		end++;
 	if (end != text + len)
 		goto reject;
-	if (!json_depth_ok(root, 0, max_depth) || has_duplicate_keys(root))
+	if (!json_depth_ok(root, 0, max_depth) || has_duplicate_keys(root) || has_huge_number(root))
 		goto reject;
 	return root;
 reject:

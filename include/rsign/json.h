@@ -16,7 +16,8 @@ enum {
 
 /* Parses len bytes (need not be NUL-terminated). NULL when the text is not
  * valid JSON, has trailing garbage, nests deeper than max_depth, is not
- * valid UTF-8, escapes a NUL (\u0000) or names an object member twice. */
+ * valid UTF-8, escapes a NUL (\u0000), names an object member twice or
+ * holds a number past 1e308 in magnitude (printing could not keep it). */
 cJSON *rs_json_parse(const char *text, size_t len, int max_depth);
 
 /* Each getter leaves *out untouched when the field is absent and not

@@ -33,7 +33,7 @@ int main(void)
 	int b;
 	char *txt;
 
-	plan(58);
+	plan(62);
 	j = parse("{\"a\":1}", RS_JSON_MAX_DEPTH);
 	ok(j && cJSON_IsObject(j), "json_parse_accepts_object");
 	cJSON_Delete(j);
@@ -182,5 +182,26 @@ int main(void)
 		ok(rs_utf8_chars("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z") == 4,
 		   "utf8_chars_counts_code_points");
 	}
+
+	/* A number past a double's range became infinity, printed as null, and
+	 * one just below DBL_MAX printed as text past it: parse -> print ->
+	 * parse changed the value (found by fuzz_json). */
+	ok(parse("{\"n\":1e400}", RS_JSON_MAX_DEPTH) == NULL,
+	   "json_parse_rejects_number_beyond_double_range");
+	ok(parse("[-1e400]", RS_JSON_MAX_DEPTH) == NULL,
+	   "json_parse_rejects_negative_number_beyond_double_range");
+	ok(parse("[1.7976931348623157e308]", RS_JSON_MAX_DEPTH) == NULL,
+	   "json_parse_rejects_numbers_past_1e308");
+	j = parse("[1e308,-1e308,-1e-400]", RS_JSON_MAX_DEPTH);
+	txt = rs_json_print(j);
+	{
+		cJSON *again = txt ? parse(txt, RS_JSON_MAX_DEPTH) : NULL;
+
+		ok(j && again && cJSON_Compare(j, again, 1),
+		   "json_print_then_parse_keeps_1e308_and_an_underflow");
+		cJSON_Delete(again);
+	}
+	free(txt);
+	cJSON_Delete(j);
 	return tap_done();
 }
