@@ -148,7 +148,8 @@ int rs_der_ecdsa_to_raw(const unsigned char *der, size_t derlen, size_t half, un
 	ECDSA_SIG *sig;
 	int ret = -1;
 
-	if (!der || derlen == 0 || derlen > 256 || half == 0 || half > 128)
+	/* Two 128-byte integers take up to 268 bytes of DER. */
+	if (!der || derlen == 0 || derlen > 268 || half == 0 || half > 128)
 		return -1;
 	sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen);
 	if (!sig)

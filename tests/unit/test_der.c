@@ -41,7 +41,7 @@ int main(void)
 	char hex[129];
 	rs_hash h;
 
-	plan(31 + 8 * TAP_COUNT(hashes) + TAP_COUNT(curves));
+	plan(34 + 8 * TAP_COUNT(hashes) + TAP_COUNT(curves));
 	ok(rs_hash_len(RS_HASH_SHA256) == 32 && rs_hash_len(RS_HASH_SHA384) == 48 &&
 		   rs_hash_len(RS_HASH_SHA512) == 64 && rs_hash_len(RS_HASH_NONE) == 0,
 	   "hash_len_table");
@@ -203,6 +203,24 @@ int main(void)
 		huge[76] = 0x01;
 		ok(rs_der_ecdsa_to_raw(huge, 77, 66, raw) == -1,
 		   "ecdsa_to_raw_rejects_oversize_integer");
+	}
+	/* The widest halves both converters take, 128 bytes: r||s of 0xff
+	 * needs 268 bytes of DER, which to_raw refused past 256 (found by
+	 * fuzz_der). */
+	{
+		unsigned char wide[256], wide_der[268], wide_raw[256];
+		size_t wn = 0;
+
+		memset(wide, 0xff, sizeof(wide));
+		ok(rs_der_ecdsa_from_raw(wide, sizeof(wide), wide_der, sizeof(wide_der), &wn) ==
+				   0 &&
+			   wn == sizeof(wide_der),
+		   "ecdsa_from_raw_takes_128_byte_halves");
+		ok(rs_der_ecdsa_to_raw(wide_der, wn, 128, wide_raw) == 0 &&
+			   memcmp(wide_raw, wide, sizeof(wide)) == 0,
+		   "ecdsa_round_trip_128_byte_halves");
+		ok(rs_der_ecdsa_to_raw(wide_der, wn, 127, wide_raw) == -1,
+		   "ecdsa_to_raw_rejects_128_byte_integers_for_half_127");
 	}
 	{
 		for (i = 0; i < TAP_COUNT(curves); i++) {
