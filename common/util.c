@@ -98,7 +98,10 @@ void rs_time_format(time_t t, char out[RS_TIME_LEN])
 {
 	struct tm tm;
 
-	if (!gmtime_r(&t, &tm) || !strftime(out, RS_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm))
+	/* Not strftime: its %Y leaves years before 1000 unpadded. */
+	if (!gmtime_r(&t, &tm) ||
+	    snprintf(out, RS_TIME_LEN, "%04lld-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900LL,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) >= RS_TIME_LEN)
 		rs_strlcpy(out, "1970-01-01T00:00:00Z", RS_TIME_LEN);
 }
 

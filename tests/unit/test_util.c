@@ -1,5 +1,6 @@
-/* Unit tests for the small helpers of common/util.c: rs_errf. */
+/* Unit tests for the small helpers of common/util.c: rs_errf, RFC 3339 time. */
 #include <string.h>
+#include <time.h>
 
 #include "rsign/util.h"
 #include "tap.h"
@@ -38,11 +39,30 @@ static void errf_ignores_missing_buffer(void)
 	ok(memcmp(buf, "abcd", 4) == 0, "errf_with_null_or_zero_size_buffer_writes_nothing");
 }
 
+/* RFC 3339 wants four-digit years: rs_time_format wrote year 500 as
+ * "500-01-01T00:00:00Z", which rs_time_parse (and any RFC 3339 parser)
+ * refuses though it takes "0500-..." (found by fuzz_time). */
+static void time_format_pads_the_year(void)
+{
+	time_t t = 0, back = 0;
+	char buf[RS_TIME_LEN];
+
+	ok(rs_time_parse("0500-01-01T00:00:00Z", &t) == 0, "time_parse_takes_year_500");
+	rs_time_format(t, buf);
+	ok(strcmp(buf, "0500-01-01T00:00:00Z") == 0, "time_format_writes_year_500_in_four_digits");
+	ok(rs_time_parse("0016-12-31T23:59:59Z", &t) == 0, "time_parse_takes_year_16");
+	rs_time_format(t, buf);
+	ok(rs_time_parse(buf, &back) == 0 && back == t, "time_format_of_year_16_parses_back");
+	rs_time_format(1795729467, buf);
+	ok(strcmp(buf, "2026-11-26T21:44:27Z") == 0, "time_format_of_a_current_time");
+}
+
 int main(void)
 {
-	plan(5);
+	plan(10);
 	errf_formats_whole_message();
 	errf_truncates_and_terminates();
 	errf_ignores_missing_buffer();
+	time_format_pads_the_year();
 	return tap_done();
 }
