@@ -1,13 +1,15 @@
 /* libFuzzer target: the configuration parser (common/conf.c), from memory
  * and from a file on tmpfs (a memfd, loaded by its /proc path; both must
  * agree). A refusal names "file:line: " with a line the text has, everything
- * before that line parses and the text through it fails the same way; what
- * parses holds values within the table's bounds and, written back as a
- * configuration file, parses to the same values.
+ * before that line parses and the text through it fails the same way. What
+ * parses is read again line by line by rules of the target's own; its values
+ * lie within the table's bounds and, written back as a configuration file,
+ * parse to the same values.
  * fuzz-sources: common/conf.c common/util.c common/base64.c
  * fuzz-max-len: 2048
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <limits.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -122,6 +124,64 @@ static size_t put_str(char *out, size_t room, const char *name, const char *v)
 	return (size_t)n;
 }
 
+static void trim(const char **p, const char **e)
+{
+	while (*p < *e && isspace((unsigned char)**p))
+		(*p)++;
+	while (*e > *p && isspace((unsigned char)(*e)[-1]))
+		(*e)--;
+}
+
+/* Each line of an accepted text, read by rules of its own: blank, a
+ * comment, or a known name, given once, '=' and a value; a quoted value
+ * ends at the next quote with only space or a comment after it, an
+ * unquoted one at '#'. A string setting holds its value exactly. */
+static void check_lines(const char *text, size_t len, const struct cfg *c)
+{
+	const char *end = text + len, *l = text, *nl, *k, *ke, *v, *ve, *q;
+	int seen[sizeof(tab) / sizeof(tab[0])] = {0}, i;
+
+	for (; l < end; l = nl < end ? nl + 1 : end) {
+		nl = memchr(l, '\n', (size_t)(end - l));
+		nl = nl ? nl : end;
+		k = l;
+		ve = nl;
+		trim(&k, &ve);
+		if (k == ve || *k == '#')
+			continue;
+		v = memchr(k, '=', (size_t)(ve - k));
+		fuzz_check(v != NULL, "accepted a line without '='");
+		ke = v++;
+		trim(&k, &ke);
+		for (i = 0; tab[i].name; i++)
+			if (strlen(tab[i].name) == (size_t)(ke - k) &&
+			    !memcmp(tab[i].name, k, ke - k))
+				break;
+		fuzz_check(tab[i].name != NULL, "accepted an unknown name");
+		fuzz_check(!seen[i]++, "accepted a name twice");
+		trim(&v, &ve);
+		if (v < ve && *v == '"') {
+			q = memchr(v + 1, '"', (size_t)(ve - v - 1));
+			fuzz_check(q != NULL, "accepted an unterminated quote");
+			for (k = q + 1; k < ve && isspace((unsigned char)*k); k++)
+				;
+			fuzz_check(k == ve || *k == '#', "accepted text after a closing quote");
+			v++;
+			ve = q;
+		} else if ((q = memchr(v, '#', (size_t)(ve - v)))) {
+			ve = q;
+			trim(&v, &ve);
+		}
+		if (tab[i].type == RS_CONF_STR) {
+			const char *got = i == 0 ? c->name : c->path;
+
+			fuzz_check(got && strlen(got) == (size_t)(ve - v) &&
+					   !memcmp(got, v, ve - v),
+				   "a string setting does not hold its value as written");
+		}
+	}
+}
+
 /* Values in bounds; written back as a file they parse to the same. */
 static void check_values(const struct cfg *c, size_t len)
 {
@@ -179,6 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   "the file and the same text in memory parse differently");
 	if (rc == 0) {
 		fuzz_check(err[0] == '\0', "success left an error");
+		check_lines(text, size, &c);
 		check_values(&c, size);
 	} else {
 		check_error(text, size, err);
