@@ -47,8 +47,8 @@ static srv_err handle_hello(srv_req *r, cJSON **out)
 }
 
 static const srv_route routes[] = {
-	{"GET", "/hello", handle_hello, SRV_AUTH_ANY, 0},
-	{NULL, NULL, NULL, 0, 0},
+	{"GET", "/hello", handle_hello, SRV_AUTH_ANY, 0, NULL},
+	{NULL, NULL, NULL, 0, 0, NULL},
 };
 
 /* ---- one request, one answer ------------------------------------------- */
