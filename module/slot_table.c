@@ -370,7 +370,8 @@ static int apply_list_inlock(recs *r)
 {
 	size_t i;
 
-	qsort(r->v, r->n, sizeof(r->v[0]), rec_by_id);
+	if (r->n > 1) /* an empty list has no array: qsort's base may not be NULL */
+		qsort(r->v, r->n, sizeof(r->v[0]), rec_by_id);
 	for (i = 0; i < st.n; i++)
 		st.slots[i]->present = 0;
 	for (i = 0; i < r->n; i++) {

@@ -1,6 +1,7 @@
 /* Direct-mapped caches with one global generation: see cache.h. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,8 @@ typedef struct {
 	unsigned long gen;
 	long long stored; /* monotonic ms; 0 = empty */
 } slot_head;
+
+#define SLOT_ALIGN _Alignof(max_align_t)
 
 struct srv_cache {
 	pthread_mutex_t mu;
@@ -38,7 +41,9 @@ srv_cache *srv_cache_new(size_t slots, size_t val_size)
 		return NULL;
 	c->slots = slots;
 	c->val_size = val_size;
-	c->stride = sizeof(slot_head) + val_size;
+	/* every slot starts where a slot_head may live: a stride of head plus
+	 * value would misalign every other head for values like an int */
+	c->stride = (sizeof(slot_head) + val_size + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
 	c->mem = calloc(slots, c->stride);
 	if (!c->mem || pthread_mutex_init(&c->mu, NULL) != 0) {
 		free(c->mem);

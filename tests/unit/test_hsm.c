@@ -18,6 +18,7 @@
 #include "rsign/log.h"
 #include "server/hsm/hsm.h"
 #include "tests/unit/softhsm_fixture.h"
+#include "tests/unit/start_gate.h"
 #include "tests/unit/tap.h"
 
 static double now_s(void)
@@ -236,7 +237,8 @@ static void test_generate(void)
 
 /* ---- signing ---------------------------------------------------------------- */
 
-static int sign_verify(int k, rs_sign_alg a, long salt)
+/* Signs a random digest with key on handle h; 1 when OpenSSL verifies it. */
+static int sign_verify_on(srv_hsm *h, const test_key *key, int k, rs_sign_alg a, long salt)
 {
 	unsigned char dig[64], sig[1024];
 	size_t dlen = rs_hash_len(rs_sign_alg_hash(a)), slen = 0;
@@ -244,12 +246,16 @@ static int sign_verify(int k, rs_sign_alg a, long salt)
 
 	if (RAND_bytes(dig, sizeof dig) != 1)
 		return 0;
-	if (srv_hsm_sign(hsm, keys[k].ckid, a, dig, dlen, salt, sig, sizeof sig, &slen) !=
-	    SRV_HSM_OK)
+	if (srv_hsm_sign(h, key->ckid, a, dig, dlen, salt, sig, sizeof sig, &slen) != SRV_HSM_OK)
 		return 0;
 	if (rs_sign_alg_is_rsa(a) && slen != (size_t)rs_key_alg_bits(k) / 8)
 		return 0;
-	return verify(keys[k].spki, keys[k].spki_len, a, dig, dlen, sig, slen, vsalt);
+	return verify(key->spki, key->spki_len, a, dig, dlen, sig, slen, vsalt);
+}
+
+static int sign_verify(int k, rs_sign_alg a, long salt)
+{
+	return sign_verify_on(hsm, &keys[k], k, a, salt);
 }
 
 /* The checks test_sign makes for every key and algorithm that fit: one
@@ -357,6 +363,105 @@ static void test_concurrency(void)
 	   total, THREADS * PER_THREAD, now_s() - t0);
 }
 
+/* Many threads on the one handle at once, six times as many as its pool of
+ * two sessions, released together: every key type signing (PKCS#1, PSS,
+ * ECDSA), key look-ups and pings between signatures, and keys generated
+ * while the others sign. scripts/check-sanitizers runs it under
+ * ThreadSanitizer for the pool, the key handle cache and the token's
+ * locking. */
+#define STORM_THREADS 12
+#define STORM_GENERATORS 2 /* of STORM_THREADS: generate a key, then sign with it */
+#define STORM_ROUNDS 8
+#define STORM_CHECKS 4
+
+typedef struct {
+	srv_hsm *h;
+	int id;
+	int verified;  /* signatures OpenSSL verifies */
+	int looked_up; /* key_exists and ping answers that were right */
+	int generated; /* 1 when this generator's key was made and found */
+	test_key own;  /* a generator's key */
+} storm_worker;
+
+static start_gate storm_gate = START_GATE_INIT;
+
+static rs_sign_alg storm_alg(int k, int round)
+{
+	if (!rs_key_alg_is_rsa(k))
+		return k == RS_KEY_EC_P256   ? RS_ALG_ECDSA_SHA256
+		       : k == RS_KEY_EC_P384 ? RS_ALG_ECDSA_SHA384
+					     : RS_ALG_ECDSA_SHA512;
+	return round % 2 ? RS_ALG_RSA_PSS_SHA256 : RS_ALG_RSA_PKCS1_SHA256;
+}
+
+static void *storm_thread(void *arg)
+{
+	storm_worker *w = arg;
+
+	start_gate_wait(&storm_gate);
+	if (w->id < STORM_GENERATORS) {
+		char label[32];
+		snprintf(label, sizeof label, "storm-%d", w->id);
+		w->generated = RAND_bytes(w->own.ckid, SRV_CKID_LEN) == 1 &&
+			       srv_hsm_generate(w->h, RS_KEY_EC_P256, w->own.ckid, label,
+						&w->own.spki, &w->own.spki_len) == SRV_HSM_OK &&
+			       srv_hsm_key_exists(w->h, w->own.ckid) == SRV_HSM_OK;
+	}
+	for (int i = 0; i < STORM_ROUNDS; i++) {
+		int k = (w->id + i) % RS_KEY_COUNT;
+		const test_key *key = &keys[k];
+
+		if (w->id < STORM_GENERATORS) {
+			k = RS_KEY_EC_P256;
+			key = &w->own;
+		}
+		w->verified += w->id >= STORM_GENERATORS || w->generated
+				       ? sign_verify_on(w->h, key, k, storm_alg(k, i), -1)
+				       : 0;
+		w->looked_up += i % 2 ? srv_hsm_key_exists(w->h, key->ckid) == SRV_HSM_OK
+				      : srv_hsm_ping(w->h) == SRV_HSM_OK;
+	}
+	return NULL;
+}
+
+static void test_many_threads(void)
+{
+	pthread_t t[STORM_THREADS];
+	storm_worker w[STORM_THREADS];
+	int started = 0, verified = 0, looked_up = 0, generated = 0, keys_ok = 1;
+	double t0 = now_s();
+
+	for (int k = 0; k < RS_KEY_COUNT; k++)
+		keys_ok &= keys[k].ok;
+	memset(w, 0, sizeof w);
+	for (int i = 0; i < STORM_THREADS; i++) {
+		w[i].h = hsm;
+		w[i].id = i;
+		if (pthread_create(&t[i], NULL, storm_thread, &w[i]) != 0)
+			break;
+		started++;
+	}
+	start_gate_open(&storm_gate, started);
+	for (int i = 0; i < started; i++) {
+		pthread_join(t[i], NULL);
+		verified += w[i].verified;
+		looked_up += w[i].looked_up;
+		generated += w[i].generated;
+	}
+	ok(started == STORM_THREADS, "storm_%d_threads_share_one_handle_with_a_pool_of_2",
+	   STORM_THREADS);
+	ok(keys_ok && verified == STORM_THREADS * STORM_ROUNDS,
+	   "storm_every_signature_verifies (%d/%d in %.2fs)", verified,
+	   STORM_THREADS * STORM_ROUNDS, now_s() - t0);
+	ok(looked_up == STORM_THREADS * STORM_ROUNDS,
+	   "storm_key_lookups_and_pings_between_signatures_answer (%d/%d)", looked_up,
+	   STORM_THREADS * STORM_ROUNDS);
+	ok(generated == STORM_GENERATORS,
+	   "storm_keys_generated_while_others_sign_are_found (%d/%d)", generated, STORM_GENERATORS);
+	for (int i = 0; i < STORM_GENERATORS; i++)
+		free(w[i].own.spki);
+}
+
 /* Closes every session of the application behind the pool's back (SoftHSM2
  * then logs the token out and forgets private object handles): the pool must
  * reopen, log in again and look the key up again. */
@@ -391,7 +496,7 @@ int main(void)
 	char err[256] = "";
 
 	plan(10 + (3 * RS_KEY_COUNT + 1) + (sign_checks_total() + 8) + 1 + 3 * RS_KEY_COUNT + 1 +
-	     2 + 1);
+	     STORM_CHECKS + 2 + 1);
 	/* RSIGN_TEST_LOG=debug shows the layer's warnings (session reopens). */
 	rs_log_set_level(getenv("RSIGN_TEST_LOG") ? rs_log_level_parse(getenv("RSIGN_TEST_LOG"))
 						  : RS_LOG_ERROR);
@@ -407,6 +512,7 @@ int main(void)
 		tap_bail("no raw session on the fixture's token");
 	test_key_protection();
 	test_concurrency();
+	test_many_threads();
 	test_recovery();
 	srv_hsm_close(hsm);
 	raw_close();
