@@ -234,33 +234,26 @@ static int ensure_admin(srv_ctx *ctx, char token[SRV_TOKEN_LEN], char *err, size
 	return ret;
 }
 
-static int open_parts(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errlen)
+static int open_parts(srv_ctx *ctx, const srv_config *cfg, const char *pin, char *err,
+		      size_t errlen)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->max_body = cfg->max_body;
 	ctx->access_token_ttl = cfg->access_token_ttl;
 	if (cfg->softhsm2_conf)
 		setenv("SOFTHSM2_CONF", cfg->softhsm2_conf, 1);
-	char *pin = srv_config_pin(cfg, err, errlen);
-	if (!pin)
-		return -1;
-	int ret = -1;
 	if (mkdir_for(cfg->database) != 0) {
 		snprintf(err, errlen, "%s: cannot create its directory", cfg->database);
-		goto out;
+		return -1;
 	}
 	ctx->store = srv_store_sqlite_open(cfg->database, err, errlen);
-	if (!ctx->store)
-		goto out;
-	if (srv_hsm_open(cfg->pkcs11_module, cfg->token_label, pin, (int)cfg->hsm_sessions,
-			 &ctx->hsm, err, errlen) != SRV_HSM_OK)
-		goto out;
-	ret = 0;
-out:
-	rs_free_secret(pin);
-	if (ret != 0)
+	if (!ctx->store ||
+	    srv_hsm_open(cfg->pkcs11_module, cfg->token_label, pin, (int)cfg->hsm_sessions,
+			 &ctx->hsm, err, errlen) != SRV_HSM_OK) {
 		srv_setup_close(ctx);
-	return ret;
+		return -1;
+	}
+	return 0;
 }
 
 int srv_setup_init(const srv_config *cfg, char admin_token[SRV_TOKEN_LEN], char *err, size_t errlen)
@@ -269,6 +262,7 @@ int srv_setup_init(const srv_config *cfg, char admin_token[SRV_TOKEN_LEN], char 
 	admin_token[0] = '\0';
 	if (cfg->softhsm2_conf)
 		setenv("SOFTHSM2_CONF", cfg->softhsm2_conf, 1);
+	/* read once: reading it takes it out of the environment */
 	char *pin = srv_config_pin(cfg, err, errlen);
 	if (!pin)
 		return -1;
@@ -282,10 +276,9 @@ int srv_setup_init(const srv_config *cfg, char admin_token[SRV_TOKEN_LEN], char 
 	srv_hsm_rc hr =
 		srv_hsm_init_token(cfg->pkcs11_module, cfg->token_label, so_pin, pin, err, errlen);
 	rs_wipe(so_pin, sizeof(so_pin));
+	int opened = hr == SRV_HSM_OK && open_parts(&ctx, cfg, pin, err, errlen) == 0;
 	rs_free_secret(pin);
-	if (hr != SRV_HSM_OK)
-		return -1;
-	if (open_parts(&ctx, cfg, err, errlen) != 0)
+	if (!opened)
 		return -1;
 	srv_principal boot = {.admin = 1, .name = "rsignd-init"};
 	rs_strlcpy(boot.type, "user", sizeof(boot.type));
@@ -322,7 +315,14 @@ static int ca_not_after(const char *pem, time_t *out)
 
 int srv_setup_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errlen)
 {
-	if (open_parts(ctx, cfg, err, errlen) != 0)
+	if (cfg->softhsm2_conf)
+		setenv("SOFTHSM2_CONF", cfg->softhsm2_conf, 1);
+	char *pin = srv_config_pin(cfg, err, errlen);
+	if (!pin)
+		return -1;
+	int r = open_parts(ctx, cfg, pin, err, errlen);
+	rs_free_secret(pin);
+	if (r != 0)
 		return -1;
 	char *id = NULL;
 	srv_store *st = ctx->store;
