@@ -53,8 +53,8 @@ static char *dup_secret(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* Reads a one-line secret, refusing a file others may replace. NULL after
- * one log line. */
+/* Reads a one-line secret, refusing a file that group or others may read
+ * (it is a credential) or replace. NULL after one log line. */
 static char *read_secret_file(const char *path, const char *what)
 {
 	char buf[SECRET_MAX + 1];
@@ -73,8 +73,10 @@ static char *read_secret_file(const char *path, const char *what)
 		rs_err("%s %s: not a regular file", what, path);
 		goto out;
 	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		rs_err("%s %s: refused, writable by group or others", what, path);
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		rs_err("%s %s: refused, group or others may read or write it (mode %04o); chmod "
+		       "600 it",
+		       what, path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	while (len < sizeof(buf) - 1) {

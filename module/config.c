@@ -6,7 +6,9 @@
  * so whoever can edit it can redirect every signature request. An explicitly
  * named file that is missing is an error; a missing default file is not (the
  * module then shows no slots unless $RSIGN_URL is set), so that a module
- * registered with p11-kit but not yet configured does not break p11-kit. */
+ * registered with p11-kit but not yet configured does not break p11-kit.
+ * The file itself holds no secret (credentials are in token_file or
+ * client_secret_file, checked by auth.c), so it may be readable by all. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 
 #include "rsign/conf.h"
 #include "rsign/log.h"
+#include "rsign/url.h"
 #include "rsign/util.h"
 
 #include "config.h"
@@ -43,35 +46,14 @@ static const rs_conf_item conf_table[] = {
 };
 #undef F
 
-/* Loopback only: plain HTTP would carry tokens and data in clear text. */
-static int url_host_is_loopback(const char *rest)
-{
-	static const char *const hosts[] = {"127.0.0.1", "[::1]", "localhost"};
-	size_t i, n;
-
-	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
-		n = strlen(hosts[i]);
-		if (strncmp(rest, hosts[i], n) == 0 &&
-		    (rest[n] == '\0' || rest[n] == ':' || rest[n] == '/'))
-			return 1;
-	}
-	return 0;
-}
-
+/* The rule of include/rsign/url.h (shared with rsignctl). */
 static int check_url(mod_config *conf, const char *where)
 {
+	char why[256];
 	size_t n;
 
-	if (strncmp(conf->url, "https://", 8) == 0) {
-		conf->plain_http = 0;
-	} else if (strncmp(conf->url, "http://", 7) == 0 && url_host_is_loopback(conf->url + 7)) {
-		conf->plain_http = 1;
-	} else {
-		rs_err("%s: url must be https:// (http:// only on loopback)", where);
-		return -1;
-	}
-	if (strchr(conf->url, '?') || strchr(conf->url, '#') || strchr(conf->url, ' ')) {
-		rs_err("%s: url must be a plain base URL", where);
+	if (rs_url_check(conf->url, &conf->plain_http, why, sizeof(why)) < 0) {
+		rs_err("%s: url refused: %s", where, why);
 		return -1;
 	}
 	/* The API paths are appended as "/api/v1/...". */

@@ -6,7 +6,9 @@
  *
  * As for signing, the context is taken out of its session (marked busy) and
  * the lock released while hashing; the length query and CKR_BUFFER_TOO_SMALL
- * keep the operation, every other outcome of C_Digest/C_DigestFinal ends it. */
+ * keep the operation, every other outcome of C_Digest/C_DigestFinal, errors
+ * included, ends it; so does C_DigestInit with a NULL mechanism (PKCS#11
+ * 3.0), as C_SessionCancel does. */
 #include <stdlib.h>
 #include <openssl/evp.h>
 
@@ -61,11 +63,13 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 	mod_session *s;
 	CK_RV rv;
 
-	if (!pMechanism)
-		return mod_rv(__func__, CKR_ARGUMENTS_BAD);
 	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
+	if (!pMechanism) { /* PKCS#11 3.0: ends the active operation */
+		rv = mod_session_cancel_inlock(s, CKF_DIGEST);
+		goto out;
+	}
 	if (s->digest || s->digest_busy) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
@@ -133,23 +137,30 @@ static CK_RV digest_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_P
 	mod_session *s;
 	unsigned long gen;
 	unsigned int len = 0;
+	int bad_args = !pulDigestLen || (!pData && ulDataLen);
 	CK_RV rv;
 
-	if (!pulDigestLen || (!pData && ulDataLen))
-		return mod_rv(fn, CKR_ARGUMENTS_BAD);
 	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
-		return mod_rv(fn, rv);
+		return mod_rv(fn, bad_args ? CKR_ARGUMENTS_BAD : rv);
 	if (s->digest && !s->digest_busy) {
-		if (!final && s->digest->multipart) {
+		if (bad_args) {
+			rv = CKR_ARGUMENTS_BAD;
+		} else if (!final && s->digest->multipart) {
 			rv = CKR_OPERATION_ACTIVE; /* C_Digest cannot end a multi-part op */
-			goto out;
-		}
-		if (!pDigest || *pulDigestLen < s->digest->len) {
+		} else if (!pDigest || *pulDigestLen < s->digest->len) {
 			rv = pDigest ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 			*pulDigestLen = s->digest->len;
 			goto out;
 		}
+		if (rv != CKR_OK) { /* an error ends the operation */
+			mod_digest_free(s->digest);
+			s->digest = NULL;
+			goto out;
+		}
+	} else if (bad_args) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
 	}
 	rv = take_inlock(s, &d);
 	if (rv != CKR_OK)

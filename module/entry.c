@@ -96,7 +96,6 @@ CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR
 	return C_Login(hSession, userType, pPin, ulPinLen);
 }
 
-NOT_SUPPORTED(C_SessionCancel, (CK_SESSION_HANDLE h, CK_FLAGS f))
 NOT_SUPPORTED(C_MessageEncryptInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k))
 NOT_SUPPORTED(C_EncryptMessage,
 	      (CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG pn, CK_BYTE_PTR a, CK_ULONG an,

@@ -172,6 +172,12 @@ CK_RV mod_session_enter(CK_SESSION_HANDLE h, mod_session **s) __attribute__((war
  * lock is held in every case: the caller leaves through its single exit. */
 CK_RV mod_session_reenter(CK_SESSION_HANDLE h, unsigned long gen, CK_RV rv, mod_session **s)
 	__attribute__((warn_unused_result));
+/* Ends the operations of s named by flags (CKF_SIGN, CKF_VERIFY, CKF_DIGEST,
+ * CKF_FIND_OBJECTS), active or not. One that another thread is working on
+ * without the lock (hashing, the server call) cannot be stopped:
+ * CKR_OPERATION_CANCEL_FAILED, and it goes on; the others named end in any
+ * case. */
+CK_RV mod_session_cancel_inlock(mod_session *s, CK_FLAGS flags) __attribute__((warn_unused_result));
 /* The whole of an entry point that only needs a valid session: answer,
  * or why not (logged under fn). */
 CK_RV mod_session_answer(const char *fn, CK_SESSION_HANDLE h, CK_RV answer);

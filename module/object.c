@@ -238,15 +238,10 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(__func__, rv);
-	if (!s->find_active) {
+	if (!s->find_active)
 		rv = CKR_OPERATION_NOT_INITIALIZED;
-		goto out;
-	}
-	free(s->found);
-	s->found = NULL;
-	s->n_found = s->find_pos = 0;
-	s->find_active = 0;
-out:
+	else
+		rv = mod_session_cancel_inlock(s, CKF_FIND_OBJECTS);
 	mod_unlock();
 	return mod_rv(__func__, rv);
 }

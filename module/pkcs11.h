@@ -1,6 +1,7 @@
 /* The PKCS#11 headers the module compiles against: p11-kit's 2.40 header plus
  * the few PKCS#11 3.0 definitions it lacks (p11-kit 0.24 predates them):
- * CK_INTERFACE, CK_FUNCTION_LIST_3_0 and the 3.0 function prototypes. The
+ * CK_INTERFACE, CK_FUNCTION_LIST_3_0, the 3.0 function prototypes, and what
+ * C_SessionCancel needs (CKF_FIND_OBJECTS, CKR_OPERATION_CANCEL_FAILED). The
  * layouts follow the OASIS 3.0 pkcs11t.h/pkcs11f.h. */
 #ifndef MOD_PKCS11_H
 #define MOD_PKCS11_H
@@ -17,6 +18,14 @@ typedef struct CK_INTERFACE {
 } CK_INTERFACE;
 typedef CK_INTERFACE *CK_INTERFACE_PTR;
 typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
+#endif
+
+/* C_SessionCancel: the flag naming object searches, and its refusal. */
+#ifndef CKF_FIND_OBJECTS
+#define CKF_FIND_OBJECTS 0x00000040UL
+#endif
+#ifndef CKR_OPERATION_CANCEL_FAILED
+#define CKR_OPERATION_CANCEL_FAILED 0x00000202UL
 #endif
 
 #define MOD_3_0_FUNCTIONS(X)                                                                       \

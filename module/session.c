@@ -1,5 +1,6 @@
 /* Sessions and login: C_OpenSession, C_CloseSession, C_CloseAllSessions,
- * C_GetSessionInfo, C_Login, C_Logout, and the session table.
+ * C_GetSessionInfo, C_SessionCancel, C_Login, C_Logout, and the session
+ * table.
  *
  * Session handles count up from 1 and are never reused within a process, so
  * a handle looked up again after an unlocked server call either finds the
@@ -195,6 +196,53 @@ CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 		if (tab.v[i]->slot == slot)
 			session_remove_inlock(i);
 out:
+	mod_unlock();
+	return mod_rv(__func__, rv);
+}
+
+/* Ends *op; one detached by a busy thread is not here to end. */
+static CK_RV cancel_op(struct mod_op **op, int busy)
+{
+	mod_op_free(*op);
+	*op = NULL;
+	return busy ? CKR_OPERATION_CANCEL_FAILED : CKR_OK;
+}
+
+CK_RV mod_session_cancel_inlock(mod_session *s, CK_FLAGS flags)
+{
+	CK_RV rv = CKR_OK, r;
+
+	if ((flags & CKF_SIGN) && (r = cancel_op(&s->sign, s->sign_busy)) != CKR_OK)
+		rv = r;
+	if ((flags & CKF_VERIFY) && (r = cancel_op(&s->verify, s->verify_busy)) != CKR_OK)
+		rv = r;
+	if (flags & CKF_DIGEST) {
+		mod_digest_free(s->digest);
+		s->digest = NULL;
+		if (s->digest_busy)
+			rv = CKR_OPERATION_CANCEL_FAILED;
+	}
+	if (flags & CKF_FIND_OBJECTS) {
+		free(s->found);
+		s->found = NULL;
+		s->n_found = s->find_pos = 0;
+		s->find_active = 0;
+	}
+	return rv;
+}
+
+/* PKCS#11 3.0: ends the session's operations named by flags. The module
+ * has no encrypt, decrypt, message or key operations: those flags find
+ * nothing to end. */
+CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
+{
+	mod_session *s;
+	CK_RV rv;
+
+	rv = mod_session_enter(hSession, &s);
+	if (rv != CKR_OK)
+		return mod_rv(__func__, rv);
+	rv = mod_session_cancel_inlock(s, flags);
 	mod_unlock();
 	return mod_rv(__func__, rv);
 }

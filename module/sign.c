@@ -9,6 +9,10 @@
  * see the same bytes). RSA signatures are left-padded to the modulus length,
  * ECDSA ones turned from DER into fixed-length r||s.
  *
+ * Every other outcome of C_Sign, C_SignFinal, C_Verify and C_VerifyFinal,
+ * errors included, ends the operation; so does C_SignInit or C_VerifyInit
+ * with a NULL mechanism (PKCS#11 3.0), as C_SessionCancel does.
+ *
  * While hashing or waiting for the server the operation is taken out of its
  * session (marked busy) and the lock released; afterwards the session is
  * looked up again by handle. Verification is local, with OpenSSL. */
@@ -172,6 +176,16 @@ static CK_RV give_back(CK_SESSION_HANDLE h, int verify, taken *t, int keep, CK_R
 	return rv;
 }
 
+/* An error ends the operation (PKCS#11: C_Sign and C_Verify always end it,
+ * but for CKR_BUFFER_TOO_SMALL and the length query). */
+static void op_end_inlock(mod_session *s, int verify)
+{
+	mod_op **op = verify ? &s->verify : &s->sign;
+
+	mod_op_free(*op);
+	*op = NULL;
+}
+
 /* ---- init ------------------------------------------------------------------ */
 
 static CK_RV op_init(const char *fn, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -186,11 +200,15 @@ static CK_RV op_init(const char *fn, CK_SESSION_HANDLE hSession, CK_MECHANISM_PT
 	size_t want = verify ? MOD_OBJ_PUBKEY : MOD_OBJ_PRIVKEY;
 	CK_RV rv;
 
-	if (!pMechanism || (!pMechanism->pParameter && pMechanism->ulParameterLen))
+	if (pMechanism && !pMechanism->pParameter && pMechanism->ulParameterLen)
 		return mod_rv(fn, CKR_ARGUMENTS_BAD);
 	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
 		return mod_rv(fn, rv);
+	if (!pMechanism) { /* PKCS#11 3.0: ends the active operation */
+		rv = mod_session_cancel_inlock(s, verify ? CKF_VERIFY : CKF_SIGN);
+		goto out;
+	}
 	if (verify ? (s->verify || s->verify_busy) : (s->sign || s->sign_busy)) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
@@ -263,25 +281,30 @@ static CK_RV sign_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_PTR
 {
 	mod_session *s;
 	taken t = {0};
-	int keep;
+	int keep, bad_args = !pulSignatureLen || (!pData && ulDataLen);
 	CK_RV rv;
 
-	if (!pulSignatureLen || (!pData && ulDataLen))
-		return mod_rv(fn, CKR_ARGUMENTS_BAD);
 	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
-		return mod_rv(fn, rv);
+		return mod_rv(fn, bad_args ? CKR_ARGUMENTS_BAD : rv);
 	if (s->sign && !s->sign_busy) { /* else take_inlock says why not */
-		if (!final && s->sign->multipart) {
+		if (bad_args) {
+			rv = CKR_ARGUMENTS_BAD;
+		} else if (!final && s->sign->multipart) {
 			rv = CKR_OPERATION_ACTIVE; /* C_Sign cannot end a multi-part op */
-			goto out;
-		}
-		/* The length query and the short buffer: no round trip, op kept. */
-		if (!pSignature || *pulSignatureLen < s->sign->sig_len) {
+		} else if (!pSignature || *pulSignatureLen < s->sign->sig_len) {
+			/* The length query and the short buffer: no round trip, op kept. */
 			rv = pSignature ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 			*pulSignatureLen = s->sign->sig_len;
 			goto out;
 		}
+		if (rv != CKR_OK) {
+			op_end_inlock(s, 0);
+			goto out;
+		}
+	} else if (bad_args) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
 	}
 	rv = take_inlock(s, 0, &t);
 	if (rv != CKR_OK)
@@ -362,15 +385,20 @@ static CK_RV verify_finish(const char *fn, CK_SESSION_HANDLE hSession, CK_BYTE_P
 {
 	mod_session *s;
 	taken t = {0};
+	int bad_args = !pSignature || (!pData && ulDataLen);
 	CK_RV rv;
 
-	if (!pSignature || (!pData && ulDataLen))
-		return mod_rv(fn, CKR_ARGUMENTS_BAD);
 	rv = mod_session_enter(hSession, &s);
 	if (rv != CKR_OK)
-		return mod_rv(fn, rv);
-	if (s->verify && !s->verify_busy && !final && s->verify->multipart) {
-		rv = CKR_OPERATION_ACTIVE; /* C_Verify cannot end a multi-part op */
+		return mod_rv(fn, bad_args ? CKR_ARGUMENTS_BAD : rv);
+	if (s->verify && !s->verify_busy && (bad_args || (!final && s->verify->multipart))) {
+		/* C_Verify cannot end a multi-part op; either error ends it */
+		rv = bad_args ? CKR_ARGUMENTS_BAD : CKR_OPERATION_ACTIVE;
+		op_end_inlock(s, 1);
+		goto out;
+	}
+	if (bad_args) {
+		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
 	rv = take_inlock(s, 1, &t);

@@ -88,16 +88,21 @@ static int anchor(const ctl_conf *cf, char **field)
 	return CTL_EXIT_OK;
 }
 
-/* The token file's content without trailing newlines. */
+/* The token file's content without trailing newlines; refused when group or
+ * others may read or write it: the token is a credential. */
 static int read_token_file(const char *path, char **out)
 {
 	struct stat st;
 	rs_buf b;
 	int rc;
 
-	if (stat(path, &st) == 0 && (st.st_mode & 077))
-		fprintf(stderr, "rsignctl: warning: %s is open to other users; chmod 600 it\n",
-			path);
+	if (stat(path, &st) == 0 && (st.st_mode & 077)) {
+		fprintf(stderr,
+			"rsignctl: refusing %s: group or others may read or write it (mode %04o); "
+			"chmod 600 it\n",
+			path, (unsigned)(st.st_mode & 07777));
+		return CTL_EXIT_CONFIG;
+	}
 	rc = ctl_read_file(path, TOKEN_FILE_MAX, &b);
 	if (rc == CTL_EXIT_OK) {
 		while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))

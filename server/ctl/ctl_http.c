@@ -7,6 +7,7 @@
 #include <string.h>
 #include <curl/curl.h>
 #include "rsign/json.h"
+#include "rsign/url.h"
 #include "rsign/util.h"
 #include "server/ctl/ctl_http.h"
 
@@ -33,51 +34,16 @@ static char *dup_str(const char *s)
 	return d;
 }
 
-static int is_loopback(const char *host)
-{
-	/* 127.0.0.0/8 as a literal only: "127.example.com" is a DNS name. */
-	if (strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == strlen(host))
-		return 1;
-	return strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-	       strcmp(host, "::1") == 0;
-}
-
-/* https anywhere; plain http only to a loopback host, as docs/api.md allows. */
+/* The rule of include/rsign/url.h (shared with the module). */
 static int check_url(const char *url)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *query = NULL, *fragment = NULL;
-	int rc = CTL_EXIT_CONFIG;
+	char why[256];
+	int plain, r = rs_url_check(url, &plain, why, sizeof(why));
 
-	if (!u)
-		return CTL_EXIT_SOFTWARE;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		fprintf(stderr, "rsignctl: the server URL is not a valid https:// URL\n");
-		goto out;
-	}
-	/* Paths are appended to the URL: a query or fragment would swallow them. */
-	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK) {
-		fprintf(stderr, "rsignctl: the server URL must not have a query or fragment\n");
-		goto out;
-	}
-	if (strcmp(scheme, "https") == 0 || (strcmp(scheme, "http") == 0 && is_loopback(host))) {
-		rc = CTL_EXIT_OK;
-	} else if (strcmp(scheme, "http") == 0) {
-		fprintf(stderr, "rsignctl: plain http is allowed only to a loopback host; "
-				"use https\n");
-	} else {
-		fprintf(stderr, "rsignctl: the server URL must start with https://\n");
-	}
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(query);
-	curl_free(fragment);
-	curl_url_cleanup(u);
-	return rc;
+	if (r == 0)
+		return CTL_EXIT_OK;
+	fprintf(stderr, "rsignctl: the server URL is refused: %s\n", why);
+	return r == -2 ? CTL_EXIT_SOFTWARE : CTL_EXIT_CONFIG;
 }
 
 /* Tokens travel in a header: printable ASCII without spaces only. */

@@ -1,9 +1,14 @@
 /* rsignd's settings table: name, type, default and bounds of every setting
- * in rsignd.conf. Parsing itself is common/conf.c. */
+ * in rsignd.conf (parsing itself is common/conf.c), and reading the token's
+ * PIN from its file or the environment. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "rsign/conf.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
@@ -59,33 +64,77 @@ void srv_config_free(srv_config *cfg)
 	rs_conf_free(settings, cfg);
 }
 
-char *srv_config_pin(const srv_config *cfg, char *err, size_t errlen)
+/* Reads the PIN file, refusing one that group or others may read or write:
+ * the PIN opens every key in the token. NULL + err. */
+static char *pin_from_file(const char *path, char *err, size_t errlen)
 {
 	char buf[256];
-	if (cfg->pin_file) {
-		FILE *f = fopen(cfg->pin_file, "re");
-		if (!f) {
-			snprintf(err, errlen, "%s: cannot read the PIN file", cfg->pin_file);
-			return NULL;
-		}
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		buf[strcspn(buf, "\r\n")] = '\0';
-		char *pin = strdup(buf);
-		rs_wipe(buf, sizeof(buf));
-		if (!pin || !*pin) {
-			rs_free_secret(pin);
-			snprintf(err, errlen, "%s: the PIN file is empty", cfg->pin_file);
-			return NULL;
-		}
-		return pin;
+	struct stat st;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot read the PIN file: %s", path, strerror(errno));
+		return NULL;
 	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: the PIN file is not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen,
+			 "%s: refusing a PIN file that group or others may read or write (mode "
+			 "%04o); chmod 600 it",
+			 path, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return NULL;
+	}
+	while (n < sizeof(buf) - 1) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	char *pin = buf[0] ? strdup(buf) : NULL;
+	rs_wipe(buf, sizeof(buf));
+	if (!pin)
+		snprintf(err, errlen, "%s: the PIN file is empty", path);
+	return pin;
+}
+
+/* Takes name out of the environment: unsetenv drops the pointers, and the
+ * "name=value" bytes are wiped where they lie, because /proc/PID/environ
+ * shows the block the process was started with, not environ. */
+static void env_scrub(const char *name)
+{
+	char *found[8];
+	size_t k = 0, len = strlen(name);
+	for (char **e = environ; e && *e && k < sizeof(found) / sizeof(found[0]); e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			found[k++] = *e;
+	unsetenv(name);
+	for (size_t i = 0; i < k; i++)
+		rs_wipe(found[i], strlen(found[i]));
+}
+
+char *srv_config_pin(const srv_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->pin_file)
+		return pin_from_file(cfg->pin_file, err, errlen);
 	const char *v = cfg->pin_env ? getenv(cfg->pin_env) : NULL;
 	if (!v || !*v) {
 		snprintf(err, errlen, "no HSM PIN: set pin_file, or the environment variable %s",
 			 cfg->pin_env ? cfg->pin_env : "named by pin_env");
 		return NULL;
 	}
-	return strdup(v);
+	char *pin = strdup(v);
+	env_scrub(cfg->pin_env);
+	if (!pin)
+		snprintf(err, errlen, "out of memory");
+	return pin;
 }

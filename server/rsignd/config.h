@@ -12,8 +12,8 @@ typedef struct {
 	char *pkcs11_module; /* any PKCS#11 module */
 	char *softhsm2_conf; /* exported as SOFTHSM2_CONF before loading, when set */
 	char *token_label;
-	char *pin_file; /* user PIN: a file (mode 0600) ... */
-	char *pin_env;	/* ... or an environment variable */
+	char *pin_file; /* user PIN: a file (mode 0600, else refused) ... */
+	char *pin_env;	/* ... or an environment variable (unset once read) */
 	int log_level;
 	char *log_file;
 	long long threads;
@@ -28,7 +28,10 @@ typedef struct {
 int srv_config_load(srv_config *cfg, const char *path, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 void srv_config_free(srv_config *cfg);
-/* Reads the PIN from pin_file or pin_env; malloc'd, wipe with rs_free_secret. */
+/* Reads the PIN from pin_file (refused when group or others may read or
+ * write it) or from the environment variable pin_env, which is then taken
+ * out of the environment, bytes wiped: read it once per process.
+ * malloc'd, wipe with rs_free_secret; NULL + err. */
 char *srv_config_pin(const srv_config *cfg, char *err, size_t errlen);
 
 #endif

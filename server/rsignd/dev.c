@@ -2,14 +2,20 @@
  * directory holds a SoftHSM2 token, the SQLite database, the TLS
  * certificate, the admin token and a module config; two demo signers are
  * created; stdout gets the shell exports once the server is ready, logs go
- * to stderr. Running it again on the same directory reuses the state. */
+ * to stderr. Running it again on the same directory reuses the state, and
+ * finishes whatever an interrupted first run left: every file is written
+ * atomically; while there is no database yet the token holds no key, so a
+ * token left half-initialised is started afresh; a demo signer's key and
+ * certificate made before an interruption are used, not made again. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "rsign/conf.h"
 #include "rsign/log.h"
@@ -26,17 +32,9 @@ typedef struct {
 
 enum { P_SOFTHSM, P_TOKENS, P_PIN, P_DB, P_ADMIN, P_CONF, P_MODCONF, P_TLSCERT };
 
-static int write_text(const char *path, const char *text, mode_t mode)
+static int write_text(const char *path, const char *text, mode_t mode, const char *crash_step)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	size_t len = strlen(text);
-	ssize_t w = write(fd, text, len);
-	fchmod(fd, mode);
-	if (close(fd) != 0 || w != (ssize_t)len)
-		return -1;
-	return 0;
+	return srv_setup_write_file(path, text, strlen(text), mode, crash_step);
 }
 
 static int read_line(const char *path, char *out, size_t outlen)
@@ -50,6 +48,36 @@ static int read_line(const char *path, char *out, size_t outlen)
 		return -1;
 	out[strcspn(out, "\r\n")] = '\0';
 	return out[0] ? 0 : -1;
+}
+
+/* Removes what the tokens directory holds (the directory stays). */
+static int rm_token_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	if (ftw->level == 0)
+		return 0;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -1;
+}
+
+/* The PIN file: kept when it holds a PIN; made when missing, or when empty
+ * and the token it would open is being started afresh (fresh). */
+static int ensure_pin(dev_state *d, int fresh)
+{
+	char pin[64];
+	int have = read_line(d->path[P_PIN], pin, sizeof(pin)) == 0;
+	rs_wipe(pin, sizeof(pin));
+	if (have)
+		return 0;
+	if (!fresh) {
+		rs_err("dev: %s is missing or empty, but the token of %s was made with it",
+		       d->path[P_PIN], d->dir);
+		return -1;
+	}
+	if (rs_random_hex(16, pin) != 0)
+		return -1;
+	int r = write_text(d->path[P_PIN], pin, 0600, "pin-partial");
+	rs_wipe(pin, sizeof(pin));
+	return r;
 }
 
 static int prepare_dir(dev_state *d)
@@ -71,24 +99,23 @@ static int prepare_dir(dev_state *d)
 			return -1;
 	if (mkdir(d->path[P_TOKENS], 0700) != 0 && errno != EEXIST)
 		return -1;
+	/* The database is made right after the token, and keys only after
+	 * that: without it, the token holds no key, and may be one whose
+	 * initialisation was interrupted (no user PIN). Start it afresh. */
+	int fresh = access(d->path[P_DB], F_OK) != 0;
+	if (fresh && nftw(d->path[P_TOKENS], rm_token_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+		rs_err("dev: cannot empty %s: %s", d->path[P_TOKENS], strerror(errno));
+		return -1;
+	}
 	char text[PATH_MAX + 300];
 	int n = snprintf(
 		text, sizeof(text),
 		"# SoftHSM2 for rsignd dev\ndirectories.tokendir = %s\nobjectstore.backend = file\n"
 		"log.level = ERROR\nslots.removable = false\n",
 		d->path[P_TOKENS]);
-	if (n >= (int)sizeof(text) || write_text(d->path[P_SOFTHSM], text, 0600) != 0)
+	if (n >= (int)sizeof(text) || write_text(d->path[P_SOFTHSM], text, 0600, NULL) != 0)
 		return -1;
-	if (access(d->path[P_PIN], R_OK) != 0) {
-		char pin[33];
-		if (rs_random_hex(16, pin) != 0)
-			return -1;
-		int r = write_text(d->path[P_PIN], pin, 0600);
-		rs_wipe(pin, sizeof(pin));
-		if (r != 0)
-			return -1;
-	}
-	return 0;
+	return ensure_pin(d, fresh);
 }
 
 static int set_str(char **field, const char *v)
@@ -117,7 +144,32 @@ static int make_config(dev_state *d, srv_config *cfg)
 	       set_str(&cfg->pin_file, d->path[P_PIN]) | set_str(&cfg->token_label, "rsign-dev");
 }
 
-/* key -> certificate -> signer through the API's own handlers. */
+/* The id of a certificate of key_id valid now, as an interrupted earlier run
+ * may have issued. 1 found, 0 none, -1 when the store fails. */
+static int find_cert(srv_ctx *ctx, const char *key_id, srv_id out)
+{
+	srv_cert *v = NULL;
+	size_t n = 0, total = 0, offset = 0;
+	time_t now = time(NULL);
+	int found = 0;
+	do {
+		if (ctx->store->ops->cert_list(ctx->store, offset, 100, &v, &n, &total) !=
+		    SRV_ST_OK)
+			return -1;
+		for (size_t i = 0; i < n && !found; i++)
+			if (strcmp(v[i].key_id, key_id) == 0 && v[i].not_before <= now &&
+			    now < v[i].not_after) {
+				rs_strlcpy(out, v[i].id, sizeof(srv_id));
+				found = 1;
+			}
+		srv_cert_list_free(v, n);
+		offset += n;
+	} while (!found && n > 0 && offset < total);
+	return found;
+}
+
+/* key -> certificate -> signer through the API's own handlers; a key or
+ * certificate an interrupted run made is used rather than made again. */
 static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *name, const char *alg)
 {
 	srv_signer s = {0};
@@ -125,33 +177,40 @@ static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *nam
 		srv_signer_clear(&s);
 		return 0;
 	}
-	char body[512], err[512] = "";
-	cJSON *key = NULL, *cert = NULL, *signer = NULL;
+	char body[512], err[512] = "", key_name[80], step[96];
+	srv_key k = {0};
+	srv_id cert_id = "";
+	cJSON *cert = NULL, *signer = NULL;
 	int ret = -1;
-	snprintf(body, sizeof(body), "{\"name\":\"%s-key\",\"keyAlgorithm\":\"%s\"}", name, alg);
-	if (srv_setup_call(ctx, admin, api_key_create, NULL, body, &key, err, sizeof(err)) !=
-	    SRV_OK)
+	snprintf(key_name, sizeof(key_name), "%s-key", name);
+	snprintf(step, sizeof(step), "%s-key-created", name);
+	if (srv_setup_key(ctx, admin, key_name, alg, step, &k, err, sizeof(err)) != 0)
 		goto out;
-	const cJSON *key_id = cJSON_GetObjectItemCaseSensitive(key, "id");
-	if (!cJSON_IsString(key_id)) {
-		rs_strlcpy(err, "the new key has no id", sizeof(err));
+	int have = find_cert(ctx, k.id, cert_id);
+	if (have < 0) {
+		rs_strlcpy(err, "cannot read certificates", sizeof(err));
 		goto out;
 	}
-	snprintf(body, sizeof(body),
-		 "{\"keyId\":\"%s\",\"commonName\":\"rsign %s\",\"ttlDays\":365}",
-		 key_id->valuestring, name);
-	if (srv_setup_call(ctx, admin, api_cert_issue, NULL, body, &cert, err, sizeof(err)) !=
-	    SRV_OK)
-		goto out;
-	const cJSON *cert_id = cJSON_GetObjectItemCaseSensitive(cert, "id");
-	if (!cJSON_IsString(cert_id)) {
-		rs_strlcpy(err, "the new certificate has no id", sizeof(err));
-		goto out;
+	if (!have) {
+		snprintf(body, sizeof(body),
+			 "{\"keyId\":\"%s\",\"commonName\":\"rsign %s\",\"ttlDays\":365}", k.id,
+			 name);
+		if (srv_setup_call(ctx, admin, api_cert_issue, NULL, body, &cert, err,
+				   sizeof(err)) != SRV_OK)
+			goto out;
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(cert, "id");
+		if (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof(cert_id)) {
+			rs_strlcpy(err, "the new certificate has no id", sizeof(err));
+			goto out;
+		}
+		rs_strlcpy(cert_id, id->valuestring, sizeof(cert_id));
+		snprintf(step, sizeof(step), "%s-cert-issued", name);
+		srv_setup_crash_point(step);
 	}
 	snprintf(body, sizeof(body),
 		 "{\"name\":\"%s\",\"description\":\"rsignd dev demo signer "
 		 "(%s)\",\"certificateId\":\"%s\"}",
-		 name, alg, cert_id->valuestring);
+		 name, alg, cert_id);
 	if (srv_setup_call(ctx, admin, api_signer_create, NULL, body, &signer, err, sizeof(err)) !=
 	    SRV_OK)
 		goto out;
@@ -160,7 +219,7 @@ static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *nam
 out:
 	if (ret != 0)
 		rs_err("dev: cannot create demo signer %s: %s", name, err);
-	cJSON_Delete(key);
+	srv_key_clear(&k);
 	cJSON_Delete(cert);
 	cJSON_Delete(signer);
 	return ret;
@@ -176,13 +235,13 @@ static void on_ready(void *arg, int port)
 			 "rsign-dev\n"
 			 "pin_file = %s\n",
 			 d->path[P_CONF], port, d->path[P_DB], d->path[P_SOFTHSM], d->path[P_PIN]);
-	if (n >= (int)sizeof(text) || write_text(d->path[P_CONF], text, 0600) != 0)
+	if (n >= (int)sizeof(text) || write_text(d->path[P_CONF], text, 0600, NULL) != 0)
 		rs_warn("dev: cannot write %s", d->path[P_CONF]);
 	n = snprintf(text, sizeof(text),
 		     "# rsign-pkcs11.so configuration written by rsignd dev\n"
 		     "url = https://127.0.0.1:%d\nca_file = %s\ntoken_file = %s\n",
 		     port, d->path[P_TLSCERT], d->path[P_ADMIN]);
-	if (n >= (int)sizeof(text) || write_text(d->path[P_MODCONF], text, 0600) != 0)
+	if (n >= (int)sizeof(text) || write_text(d->path[P_MODCONF], text, 0600, NULL) != 0)
 		rs_warn("dev: cannot write %s", d->path[P_MODCONF]);
 	char token[SRV_TOKEN_LEN + 8];
 	if (read_line(d->path[P_ADMIN], token, sizeof(token)) != 0)
@@ -196,14 +255,29 @@ static void on_ready(void *arg, int port)
 	rs_wipe(token, sizeof(token));
 }
 
+/* The first admin's token lands in admin.token. */
+static int deliver_admin_token(void *arg, const char *token)
+{
+	dev_state *d = arg;
+	if (write_text(d->path[P_ADMIN], token, 0600, "admin-token-partial") != 0) {
+		rs_err("dev: cannot write %s: %s", d->path[P_ADMIN], strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int srv_dev_main(const srv_dev_opts *o)
 {
 	dev_state d = {.o = o};
 	srv_config cfg;
 	srv_ctx ctx;
-	char err[512] = "", token[SRV_TOKEN_LEN];
+	char err[512] = "", held[SRV_TOKEN_LEN + 8];
 	int ret = 1;
 	memset(&cfg, 0, sizeof(cfg));
+	if (srv_setup_crash_check(err, sizeof(err)) != 0) {
+		rs_err("dev: %s", err);
+		return 1;
+	}
 	if (prepare_dir(&d) != 0) {
 		rs_err("dev: cannot prepare %s", o->dir);
 		return 1;
@@ -212,17 +286,14 @@ int srv_dev_main(const srv_dev_opts *o)
 		rs_err("dev: out of memory");
 		goto out;
 	}
-	if (srv_setup_init(&cfg, token, err, sizeof(err)) != 0) {
+	srv_setup_admin adm = {.deliver = deliver_admin_token, .arg = &d, .renew = 1};
+	if (read_line(d.path[P_ADMIN], held, sizeof(held)) == 0)
+		adm.held = held;
+	int r = srv_setup_init(&cfg, &adm, err, sizeof(err));
+	rs_wipe(held, sizeof(held));
+	if (r != 0) {
 		rs_err("dev: %s", err);
 		goto out;
-	}
-	if (token[0]) {
-		int w = write_text(d.path[P_ADMIN], token, 0600);
-		rs_wipe(token, sizeof(token));
-		if (w != 0) {
-			rs_err("dev: cannot write %s", d.path[P_ADMIN]);
-			goto out;
-		}
 	}
 	if (srv_setup_open(&ctx, &cfg, err, sizeof(err)) != 0) {
 		rs_err("dev: %s", err);

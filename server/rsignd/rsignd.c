@@ -72,26 +72,33 @@ out:
 	return ret;
 }
 
+/* The first admin's token goes to stdout, flushed: once this returns 0, init
+ * counts it as delivered. */
+static int print_admin_token(void *arg, const char *token)
+{
+	*(int *)arg = 1;
+	printf("The first admin is \"admin\". Its API token is shown this once:\n\n"
+	       "  %s\n\n"
+	       "Keep it in a file only you can read, e.g. RSIGN_TOKEN for rsignctl.\n",
+	       token);
+	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
+}
+
 static int cmd_init(const char *conf)
 {
 	srv_config cfg;
-	char err[512] = "", token[SRV_TOKEN_LEN];
+	char err[512] = "";
+	int printed = 0;
+	srv_setup_admin adm = {.deliver = print_admin_token, .arg = &printed};
 	if (load_config(&cfg, conf) != 0)
 		return 1;
 	int ret = 1;
-	if (srv_setup_init(&cfg, token, err, sizeof(err)) != 0) {
+	if (srv_setup_init(&cfg, &adm, err, sizeof(err)) != 0) {
 		rs_err("init: %s", err);
 		goto out;
 	}
-	if (token[0]) {
-		printf("The first admin is \"admin\". Its API token is shown this once:\n\n"
-		       "  %s\n\n"
-		       "Keep it in a file only you can read, e.g. RSIGN_TOKEN for rsignctl.\n",
-		       token);
-		rs_wipe(token, sizeof(token));
-	} else {
+	if (!printed)
 		printf("rsignd is initialised (an admin existed already; no token printed).\n");
-	}
 	ret = 0;
 out:
 	srv_config_free(&cfg);

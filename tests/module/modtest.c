@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,29 @@ const char *mt_conf(fake_server *f, const char *extra, int mode)
 		 getenv("MT_LOG_LEVEL") ? getenv("MT_LOG_LEVEL") : "error", extra ? extra : "");
 	mt_write_file(path, text, mode);
 	return path;
+}
+
+CK_RV mt_init_capture(const char *path, char *buf, size_t len)
+{
+	char file[256];
+	int fd, saved;
+	ssize_t n;
+	CK_RV rv;
+
+	snprintf(file, sizeof(file), "%s/stderr.txt", mt_dir());
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	rv = mt_init(path);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return rv;
 }
 
 int mt_request_timeout(void)

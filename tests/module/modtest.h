@@ -36,6 +36,8 @@ void mt_clear_env(void);
 
 /* C_Initialize with the config path in pReserved. */
 CK_RV mt_init(const char *conf);
+/* mt_init with the module's stderr (its log) captured into buf. */
+CK_RV mt_init_capture(const char *conf, char *buf, size_t len);
 /* Slot whose token label is label; (CK_SLOT_ID)-1 when none. */
 CK_SLOT_ID mt_slot(const char *label);
 CK_SESSION_HANDLE mt_open(const char *label);

@@ -5,6 +5,10 @@
  * C_Finalize. */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -60,30 +64,6 @@ static int sign_ok(void)
 
 	p11->C_CloseSession(s);
 	return good;
-}
-
-/* Runs C_Initialize with stderr captured into buf. */
-static CK_RV init_capture(const char *path, char *buf, size_t len)
-{
-	char file[256];
-	int fd, saved;
-	ssize_t n;
-	CK_RV rv;
-
-	snprintf(file, sizeof(file), "%s/stderr.txt", mt_dir());
-	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	fflush(stderr);
-	saved = dup(2);
-	dup2(fd, 2);
-	rv = mt_init(path);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	lseek(fd, 0, SEEK_SET);
-	n = read(fd, buf, len - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-	return rv;
 }
 
 static void test_before_init(void)
@@ -173,13 +153,13 @@ static void test_config(void)
 {
 	char err[4096], path[256], text[512];
 
-	ok(init_capture(mt_conf(f, NULL, 0620), err, sizeof(err)) == CKR_GENERAL_ERROR &&
+	ok(mt_init_capture(mt_conf(f, NULL, 0620), err, sizeof(err)) == CKR_GENERAL_ERROR &&
 		   strstr(err, "writable by group or others"),
 	   "group_writable_config_refused_with_a_log_line");
 	ok(mt_init(mt_conf(f, NULL, 0602)) == CKR_GENERAL_ERROR, "world_writable_config_refused");
 	snprintf(path, sizeof(path), "%s/missing.conf", mt_dir());
 	ok(mt_init(path) == CKR_GENERAL_ERROR, "missing_named_config_is_general_error");
-	ok(init_capture(mt_conf(f, "colour = blue\n", 0600), err, sizeof(err)) ==
+	ok(mt_init_capture(mt_conf(f, "colour = blue\n", 0600), err, sizeof(err)) ==
 			   CKR_GENERAL_ERROR &&
 		   strstr(err, ".conf:7") && strstr(err, "colour"),
 	   "unknown_setting_refused_naming_file_and_line");
@@ -215,6 +195,103 @@ static void test_config(void)
 		skip("/etc/rsign/pkcs11.conf exists",
 		     "no_configuration_at_all_initializes_with_no_slots");
 	}
+}
+
+/* The server URL is judged after parsing (include/rsign/url.h). */
+static const struct url_case {
+	const char *name;
+	const char *url; /* %u: a port */
+	int accepted;
+} url_cases[] = {
+	{"https_loopback", "https://127.0.0.1:%u", 1},
+	{"https_name_with_path", "https://signing.example.com:%u/prefix/", 1},
+	{"http_127_0_0_1", "http://127.0.0.1:%u", 1},
+	{"http_127_0_0_2", "http://127.0.0.2:%u", 1},
+	{"http_localhost", "http://localhost:%u", 1},
+	{"http_ipv6_loopback", "http://[::1]:%u", 1},
+	{"http_userinfo_to_loopback", "http://localhost:1@127.0.0.2:%u", 0},
+	{"http_userinfo_to_a_remote_host", "http://localhost:1@signing.example.com:%u", 0},
+	{"https_user", "https://user@127.0.0.1:%u", 0},
+	{"https_user_and_password", "https://user:secret@127.0.0.1:%u", 0},
+	{"http_name_starting_127", "http://127.0.0.1.example.com:%u", 0},
+	{"http_private_address", "http://10.1.2.3:%u", 0},
+	{"http_ipv6_not_loopback", "http://[::2]:%u", 0},
+	{"other_scheme", "ftp://127.0.0.1:%u", 0},
+	{"no_scheme", "127.0.0.1:%u", 0},
+	{"query", "https://127.0.0.1:%u/?x=1", 0},
+	{"fragment", "https://127.0.0.1:%u/#x", 0},
+};
+
+/* A listener on 127.0.0.2 and a module told to use
+ * http://localhost:1@127.0.0.2:PORT: that URL reads as localhost but goes to
+ * 127.0.0.2. It is refused, and no byte (no bearer token) reaches the
+ * listener, not even when slots are asked for. */
+static void test_url_user_information(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+	char path[256], text[256], err[4096], got[2048] = "";
+	struct pollfd pfd;
+	CK_ULONG n = 0;
+	int l, c;
+	CK_RV rv;
+
+	a.sin_addr.s_addr = htonl(0x7f000002);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 4) != 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &alen) != 0) {
+		skip("cannot listen on 127.0.0.2", "url_with_user_information_is_refused");
+		skip("cannot listen on 127.0.0.2", "url_with_user_information_sends_no_token");
+		if (l >= 0)
+			close(l);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/userinfo.conf", mt_dir());
+	snprintf(text, sizeof(text),
+		 "url = http://localhost:1@127.0.0.2:%u\nrequest_timeout = %d\n", ntohs(a.sin_port),
+		 mt_request_timeout());
+	mt_write_file(path, text, 0600);
+	rv = mt_init_capture(path, err, sizeof(err));
+	ok(rv == CKR_GENERAL_ERROR && strstr(err, "user information"),
+	   "url_with_user_information_is_refused");
+	p11->C_GetSlotList(CK_FALSE, NULL, &n); /* the old module asked 127.0.0.2 for slots here */
+	if (rv == CKR_OK)
+		p11->C_Finalize(NULL);
+	pfd.fd = l;
+	pfd.events = POLLIN;
+	c = poll(&pfd, 1, 0) == 1 ? accept(l, NULL, NULL) : -1;
+	if (c >= 0) {
+		ssize_t r = recv(c, got, sizeof(got) - 1, MSG_DONTWAIT);
+
+		got[r > 0 ? r : 0] = '\0';
+		close(c);
+	}
+	ok(c < 0, "url_with_user_information_sends_no_token");
+	if (c >= 0)
+		printf("# 127.0.0.2 received: %.200s\n", got);
+	close(l);
+}
+
+static void test_urls(void)
+{
+	char path[256], text[512], url[256];
+
+	snprintf(path, sizeof(path), "%s/url.conf", mt_dir());
+	for (size_t i = 0; i < TAP_COUNT(url_cases); i++) {
+		CK_RV rv;
+
+		const char *pat = url_cases[i].url, *at = strstr(pat, "%u");
+
+		snprintf(url, sizeof(url), "%.*s%u%s", (int)(at - pat), pat, fake_port(f), at + 2);
+		snprintf(text, sizeof(text), "url = \"%s\"\n", url); /* # is no comment */
+		mt_write_file(path, text, 0600);
+		rv = mt_init(path);
+		if (rv == CKR_OK)
+			p11->C_Finalize(NULL);
+		ok(rv == (url_cases[i].accepted ? CKR_OK : CKR_GENERAL_ERROR), "url_%s_%s",
+		   url_cases[i].name, url_cases[i].accepted ? "accepted" : "refused");
+	}
+	test_url_user_information();
 }
 
 static void test_interfaces(void)
@@ -271,7 +348,7 @@ static void test_interfaces(void)
 	ok(l3->C_GetInfo(&info) == CKR_OK && info.cryptokiVersion.major == 3 &&
 		   info.cryptokiVersion.minor == 0,
 	   "3_0_get_info_reports_3_0");
-	rvs = l3->C_SessionCancel(0, 0) == CKR_FUNCTION_NOT_SUPPORTED &&
+	rvs = l3->C_SessionCancel(0, 0) == CKR_SESSION_HANDLE_INVALID &&
 	      l3->C_MessageEncryptInit(0, NULL, 0) == CKR_FUNCTION_NOT_SUPPORTED &&
 	      l3->C_EncryptMessage(0, NULL, 0, NULL, 0, NULL, 0, NULL, NULL) ==
 		      CKR_FUNCTION_NOT_SUPPORTED &&
@@ -397,7 +474,7 @@ int main(void)
 {
 	CK_C_GetFunctionList gfl;
 
-	plan(1 + 3 + 16 + 10 + 15 + 9);
+	plan(1 + 3 + 16 + 10 + TAP_COUNT(url_cases) + 2 + 15 + 9);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	f = mt_fake(0);
@@ -408,6 +485,7 @@ int main(void)
 	test_before_init();
 	test_variants();
 	test_config();
+	test_urls();
 	test_interfaces();
 	test_fork();
 	mt_unload();

@@ -1,6 +1,7 @@
 /* Login, with and without configured credentials. With them: no
  * CKF_LOGIN_REQUIRED and C_Login accepts any PIN; a token_file is re-read
- * after a 401. Without them: CKF_LOGIN_REQUIRED, the slots are the
+ * after a 401; a token_file or client_secret_file that group or others may
+ * read is refused. Without them: CKF_LOGIN_REQUIRED, the slots are the
  * configured names (no request before login), the PIN carries an access
  * token or "clientId:clientSecret" and a wrong one is CKR_PIN_INCORRECT. */
 #include <stdio.h>
@@ -68,6 +69,38 @@ static void test_with_credentials(void)
 	unsetenv("RSIGN_TOKEN");
 }
 
+/* Modes that let group or others read a credential file. */
+static const int open_modes[] = {0640, 0604, 0644, 0660};
+
+/* The module's log holds exactly one line, and it names path and the fix. */
+static int one_line_naming(const char *log, const char *path)
+{
+	const char *nl = strchr(log, '\n');
+
+	return nl && nl[1] == '\0' && strstr(log, path) && strstr(log, "chmod 600");
+}
+
+/* client_secret_file is a credential too. */
+static void test_secret_file(void)
+{
+	char path[256], extra[512], log[4096];
+	CK_RV rv;
+
+	snprintf(path, sizeof(path), "%s/secret", mt_dir());
+	snprintf(extra, sizeof(extra), "client_id = %s\nclient_secret_file = %s\n", FAKE_CLIENT_ID,
+		 path);
+	write_token(path, FAKE_CLIENT_SECRET, 0640);
+	rv = mt_init_capture(mt_conf(f, extra, 0600), log, sizeof(log));
+	if (rv == CKR_OK)
+		p11->C_Finalize(NULL);
+	ok(rv == CKR_GENERAL_ERROR && one_line_naming(log, path),
+	   "group_readable_client_secret_file_refused_with_one_log_line");
+	write_token(path, FAKE_CLIENT_SECRET, 0600);
+	rv = mt_init(mt_conf(f, extra, 0600));
+	ok(rv == CKR_OK && sign_in(mt_open(FAKE_EC), FAKE_EC) && p11->C_Finalize(NULL) == CKR_OK,
+	   "client_secret_file_of_mode_0600_signs");
+}
+
 static void test_token_file(void)
 {
 	char path[256], extra[320];
@@ -78,12 +111,25 @@ static void test_token_file(void)
 	write_token(path, FAKE_USER_TOKEN, 0620);
 	ok(mt_init(mt_conf(f, extra, 0600)) == CKR_GENERAL_ERROR,
 	   "group_writable_token_file_refused");
+	for (size_t i = 0; i < TAP_COUNT(open_modes); i++) {
+		char log[4096];
+		CK_RV rv;
+
+		write_token(path, FAKE_USER_TOKEN, open_modes[i]);
+		rv = mt_init_capture(mt_conf(f, extra, 0600), log, sizeof(log));
+		if (rv == CKR_OK)
+			p11->C_Finalize(NULL);
+		ok(rv == CKR_GENERAL_ERROR && one_line_naming(log, path),
+		   "token_file_of_mode_%04o_refused_with_one_log_line", open_modes[i]);
+	}
 	write_token(path, FAKE_USER_TOKEN, 0600);
 	ok(mt_init(mt_conf(f, extra, 0600)) == CKR_OK, "initialize_with_token_file");
 	s = mt_open(FAKE_RSA);
 	ok(sign_in(s, FAKE_RSA), "signs_with_token_file");
 	fake_set_user_token(f, "rsu_renewed");
 	ok(!sign_in(s, FAKE_RSA), "refused_token_without_renewal_fails");
+	write_token(path, "rsu_renewed", 0644);
+	ok(!sign_in(s, FAKE_RSA), "renewed_token_file_readable_by_others_not_used");
 	write_token(path, "rsu_renewed", 0600);
 	ok(sign_in(s, FAKE_RSA), "token_file_reread_after_401");
 	ok(p11->C_Finalize(NULL) == CKR_OK, "finalize_token_file");
@@ -174,12 +220,13 @@ static void test_pin_mode(void)
 
 int main(void)
 {
-	plan(11 + 6 + 24);
+	plan(11 + 7 + TAP_COUNT(open_modes) + 2 + 24);
 	mt_clear_env();
 	f = mt_fake(0);
 	mt_load();
 	test_with_credentials();
 	test_token_file();
+	test_secret_file();
 	test_pin_mode();
 	mt_unload();
 	fake_free(f);

@@ -319,10 +319,13 @@ static void test_multipart(void)
 	good = p11->C_SignInit(sec, &m, kec) == CKR_OK &&
 	       p11->C_SignUpdate(sec, (CK_BYTE_PTR)msg, 5) == CKR_OK &&
 	       p11->C_Sign(sec, (CK_BYTE_PTR)msg, sizeof(msg), sig, &n) == CKR_OPERATION_ACTIVE &&
+	       p11->C_SignUpdate(sec, (CK_BYTE_PTR)msg, 5) == CKR_OPERATION_NOT_INITIALIZED &&
+	       p11->C_SignInit(sec, &m, kec) == CKR_OK &&
+	       p11->C_SignUpdate(sec, (CK_BYTE_PTR)msg, 5) == CKR_OK &&
 	       p11->C_SignUpdate(sec, (CK_BYTE_PTR)msg + 5, sizeof(msg) - 5) == CKR_OK &&
 	       p11->C_SignFinal(sec, sig, &n) == CKR_OK;
 	ok(good && mt_verify(cec, &m, msg, sizeof(msg), sig, n),
-	   "multipart_ecdsa_sha384_verifies_and_c_sign_cannot_end_it");
+	   "multipart_ecdsa_sha384_verifies_and_c_sign_on_it_ends_it");
 	m.mechanism = CKM_ECDSA;
 	{
 		unsigned char dig[64];

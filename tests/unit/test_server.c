@@ -26,6 +26,9 @@ static const char *write_conf(const char *name, const char *text, mode_t mode)
 	return path;
 }
 
+/* PIN file modes that let group or others read or write it. */
+static const mode_t pin_open_modes[] = {0640, 0604, 0620, 0602};
+
 static void test_config(void)
 {
 	srv_config cfg;
@@ -80,8 +83,29 @@ static void test_config(void)
 	ok(srv_config_pin(&cfg, err, sizeof(err)) == NULL && strstr(err, "RSIGN_HSM_PIN"),
 	   "missing_pin_names_the_environment_variable");
 	setenv("RSIGN_HSM_PIN", "9876", 1);
+	char *in_env = getenv("RSIGN_HSM_PIN"); /* "9876" where setenv put it */
 	pin = srv_config_pin(&cfg, err, sizeof(err));
 	ok(pin && strcmp(pin, "9876") == 0, "pin_from_environment");
+	ok(getenv("RSIGN_HSM_PIN") == NULL && in_env && in_env[0] == '\0',
+	   "pin_taken_out_of_the_environment_and_wiped");
+	free(pin);
+	srv_config_free(&cfg);
+
+	/* a PIN file that group or others may read or write is refused */
+	ok(srv_config_load(&cfg, NULL, err, sizeof(err)) == 0,
+	   "config_defaults_load_for_pin_modes");
+	cfg.pin_file = strdup(pinpath);
+	for (size_t i = 0; i < TAP_COUNT(pin_open_modes); i++) {
+		chmod(pinpath, pin_open_modes[i]);
+		err[0] = '\0';
+		pin = srv_config_pin(&cfg, err, sizeof(err));
+		ok(!pin && strstr(err, pinpath) && strstr(err, "chmod 600"),
+		   "pin_file_of_mode_%04o_is_refused", (unsigned)pin_open_modes[i]);
+		free(pin);
+	}
+	chmod(pinpath, 0400);
+	pin = srv_config_pin(&cfg, err, sizeof(err));
+	ok(pin && strcmp(pin, "1234") == 0, "pin_file_of_mode_0400_is_read");
 	free(pin);
 	srv_config_free(&cfg);
 }
@@ -274,7 +298,7 @@ static void test_auth(void)
 
 int main(void)
 {
-	plan(41);
+	plan(41 + 3 + TAP_COUNT(pin_open_modes));
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
 	test_config();
