@@ -1,7 +1,7 @@
 /* The HSM layer: rsignd's only door to the PKCS#11 token that holds every
  * private key. Loads any module through p11-kit's loader, keeps a pool of
- * logged-in sessions, generates keys (CKA_SENSITIVE, never extractable) and
- * signs digests. It never reads a private key value. */
+ * logged-in sessions, generates sign-only keys (CKA_SENSITIVE, never
+ * extractable) and signs digests. It never reads a private key value. */
 #ifndef SRV_HSM_H
 #define SRV_HSM_H
 #include <stddef.h>
@@ -33,7 +33,10 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 void srv_hsm_close(srv_hsm *h); /* NULL-safe; logs out, finalizes */
 
 /* Generates a key pair; both objects get CKA_ID = ckid, CKA_LABEL = label,
- * CKA_TOKEN; the private key CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN.
+ * CKA_TOKEN. Sign-only: the private key CKA_SIGN and none of CKA_DECRYPT,
+ * CKA_UNWRAP, CKA_DERIVE, CKA_SIGN_RECOVER; the public key CKA_VERIFY and
+ * none of CKA_ENCRYPT, CKA_WRAP, CKA_VERIFY_RECOVER; the private key
+ * CKA_SENSITIVE and not CKA_EXTRACTABLE.
  * Returns the public key as DER SubjectPublicKeyInfo (malloc'd). */
 srv_hsm_rc srv_hsm_generate(srv_hsm *h, rs_key_alg alg, const unsigned char ckid[SRV_CKID_LEN],
 			    const char *label, unsigned char **spki, size_t *spki_len)

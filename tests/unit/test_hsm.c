@@ -1,7 +1,7 @@
 /* The HSM layer against a real SoftHSM2 token in a temporary directory:
  * token set-up, key generation, every signing algorithm verified with
- * OpenSSL, key protection attributes, errors, concurrency and recovery
- * from lost sessions. */
+ * OpenSSL, key protection and sign-only attributes, errors, concurrency and
+ * recovery from lost sessions. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +153,47 @@ static void test_key_protection(void)
 		   "private_key_value_unreadable_%s", rs_key_alg_name(k));
 		ok(raw_find(CKO_PUBLIC_KEY, keys[k].ckid) != CK_INVALID_HANDLE,
 		   "public_key_object_shares_ckid_%s", rs_key_alg_name(k));
+	}
+}
+
+/* Sign-only keys: the private key can neither decrypt, unwrap, derive nor
+ * sign-recover (a raw RSA decryption in disguise); the public key can only
+ * verify. Each attribute is read back from the token. */
+static void test_key_usage(void)
+{
+	for (int k = 0; k < RS_KEY_COUNT; k++) {
+		CK_BBOOL sign = 0, decr = 1, unwrap = 1, derive = 1, srec = 1;
+		CK_BBOOL verify = 0, encr = 1, wrap = 1, vrec = 1;
+		CK_ATTRIBUTE pa[] = {
+			{CKA_SIGN, &sign, 1},	      {CKA_DECRYPT, &decr, 1},
+			{CKA_UNWRAP, &unwrap, 1},     {CKA_DERIVE, &derive, 1},
+			{CKA_SIGN_RECOVER, &srec, 1},
+		};
+		CK_ATTRIBUTE qa[] = {
+			{CKA_VERIFY, &verify, 1},
+			{CKA_ENCRYPT, &encr, 1},
+			{CKA_WRAP, &wrap, 1},
+			{CKA_VERIFY_RECOVER, &vrec, 1},
+		};
+		CK_OBJECT_HANDLE priv =
+			keys[k].ok ? raw_find(CKO_PRIVATE_KEY, keys[k].ckid) : CK_INVALID_HANDLE;
+		CK_OBJECT_HANDLE pub =
+			keys[k].ok ? raw_find(CKO_PUBLIC_KEY, keys[k].ckid) : CK_INVALID_HANDLE;
+		CK_RV rp = priv != CK_INVALID_HANDLE
+				   ? raw->C_GetAttributeValue(raw_s, priv, pa, TAP_COUNT(pa))
+				   : CKR_OBJECT_HANDLE_INVALID;
+		CK_RV rq = pub != CK_INVALID_HANDLE
+				   ? raw->C_GetAttributeValue(raw_s, pub, qa, TAP_COUNT(qa))
+				   : CKR_OBJECT_HANDLE_INVALID;
+
+		ok(rp == CKR_OK && sign && !decr && !unwrap && !derive && !srec,
+		   "private_key_signs_only_no_decrypt_unwrap_derive_or_recover_%s "
+		   "(rv 0x%lx sign %d decrypt %d unwrap %d derive %d sign_recover %d)",
+		   rs_key_alg_name(k), (unsigned long)rp, sign, decr, unwrap, derive, srec);
+		ok(rq == CKR_OK && verify && !encr && !wrap && !vrec,
+		   "public_key_verifies_only_no_encrypt_wrap_or_recover_%s "
+		   "(rv 0x%lx verify %d encrypt %d wrap %d verify_recover %d)",
+		   rs_key_alg_name(k), (unsigned long)rq, verify, encr, wrap, vrec);
 	}
 }
 
@@ -390,8 +431,8 @@ int main(void)
 	double t0 = now_s();
 	char err[256] = "";
 
-	plan(10 + (3 * RS_KEY_COUNT + 1) + (sign_checks_total() + 8) + 1 + 3 * RS_KEY_COUNT + 1 +
-	     2 + 1);
+	plan(10 + (3 * RS_KEY_COUNT + 1) + (sign_checks_total() + 8) + 1 + 3 * RS_KEY_COUNT +
+	     2 * RS_KEY_COUNT + 1 + 2 + 1);
 	/* RSIGN_TEST_LOG=debug shows the layer's warnings (session reopens). */
 	rs_log_set_level(getenv("RSIGN_TEST_LOG") ? rs_log_level_parse(getenv("RSIGN_TEST_LOG"))
 						  : RS_LOG_ERROR);
@@ -406,6 +447,7 @@ int main(void)
 	if (!raw_s)
 		tap_bail("no raw session on the fixture's token");
 	test_key_protection();
+	test_key_usage();
 	test_concurrency();
 	test_recovery();
 	srv_hsm_close(hsm);
