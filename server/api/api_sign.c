@@ -197,6 +197,9 @@ static srv_err sign_in_token(srv_req *r, const srv_sign_target *s, const sign_bo
 {
 	srv_hsm_rc hr = srv_hsm_sign(r->ctx->hsm, s->ckid, b->alg, digest, dlen, (long)b->salt, sig,
 				     sigmax, siglen);
+	if (hr == SRV_HSM_NOT_FOUND)
+		return srv_fail(r, srv_reason_from_hsm(hr),
+				"the key of signer %s is not in the token", s->name);
 	if (hr != SRV_HSM_OK)
 		return srv_fail(r, srv_reason_from_hsm(hr), "the token could not sign");
 	return SRV_OK;

@@ -1,6 +1,7 @@
-/* The HSM layer: loading the PKCS#11 module, initialising a token, the pool
- * of logged-in sessions, the key handle cache and signing. Key generation
- * lives in hsm_keygen.c. No lock is ever held across a PKCS#11 call. */
+/* The HSM layer: loading the PKCS#11 module, initialising a token, opening
+ * and closing the handle, the key handle cache and signing. The session pool
+ * and recovery from a broken token live in hsm_pool.c, key generation in
+ * hsm_keygen.c. No lock is ever held across a PKCS#11 call. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ static const struct {
 	{CKR_OK, SRV_HSM_OK},
 	{CKR_HOST_MEMORY, SRV_HSM_FAILED},
 	{CKR_SLOT_ID_INVALID, SRV_HSM_UNAVAILABLE},
-	{CKR_GENERAL_ERROR, SRV_HSM_FAILED},
+	{CKR_GENERAL_ERROR, SRV_HSM_UNAVAILABLE}, /* a token fault: hsm_pool.c recovers */
 	{CKR_FUNCTION_FAILED, SRV_HSM_FAILED},
 	{CKR_ARGUMENTS_BAD, SRV_HSM_FAILED},
 	{CKR_ATTRIBUTE_SENSITIVE, SRV_HSM_FAILED},
@@ -66,6 +67,7 @@ static const struct {
 	{HSM_RV_INVALID, SRV_HSM_INVALID},
 	{HSM_RV_FAILED, SRV_HSM_FAILED},
 	{HSM_RV_UNAVAILABLE, SRV_HSM_UNAVAILABLE},
+	{HSM_RV_DOWN, SRV_HSM_UNAVAILABLE},
 };
 
 /* Our own outcomes by what they mean; the token's by their CKR_ name. */
@@ -80,6 +82,8 @@ const char *hsm_rv_name(CK_RV rv)
 		return "failed";
 	case HSM_RV_UNAVAILABLE:
 		return "unavailable";
+	case HSM_RV_DOWN:
+		return "the token is unavailable";
 	default:
 		return rs_ckr_name(rv);
 	}
@@ -93,21 +97,13 @@ srv_hsm_rc hsm_rc_from_rv(CK_RV rv)
 	return SRV_HSM_FAILED;
 }
 
-/* Faults after which the session (or its login) cannot be trusted: reopen. */
-static int rv_is_session_fault(CK_RV rv)
-{
-	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
-	       rv == CKR_DEVICE_ERROR || rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED ||
-	       rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OPERATION_ACTIVE;
-}
-
-static void log_rv(const char *what, const char *fn, CK_RV rv)
+void hsm_log_rv(const char *what, const char *fn, CK_RV rv)
 {
 	if (rv == HSM_RV_NOT_FOUND)
 		rs_info("hsm: %s: no private key with that CKA_ID", what);
 	else if (rv == HSM_RV_INVALID) /* the caller's arguments, not a fault */
 		rs_warn("hsm: %s: %s", what, fn);
-	else if (rv == HSM_RV_FAILED || rv == HSM_RV_UNAVAILABLE)
+	else if (rv == HSM_RV_FAILED || rv == HSM_RV_UNAVAILABLE || rv == HSM_RV_DOWN)
 		rs_err("hsm: %s: %s", what, fn);
 	else
 		rs_err("hsm: %s: %s failed: %s (0x%08lx)", what, fn, hsm_rv_name(rv),
@@ -116,20 +112,20 @@ static void log_rv(const char *what, const char *fn, CK_RV rv)
 
 /* ---- module and slots ------------------------------------------------- */
 
-static CK_FUNCTION_LIST *module_load(const char *path, char *err, size_t errlen)
+CK_FUNCTION_LIST *hsm_module_load(const char *path, char *err, size_t errlen)
 {
+	/* err says what failed; the caller logs it (a re-init only once) */
 	CK_FUNCTION_LIST *mod = p11_kit_module_load(path, 0);
 	if (!mod) {
 		const char *m = p11_kit_message();
-		rs_err("hsm: p11_kit_module_load(%s) failed: %s", path, m ? m : "unknown error");
-		rs_errf(err, errlen, "cannot load the PKCS#11 module %s", path);
+		rs_errf(err, errlen, "cannot load the PKCS#11 module %s: %s", path,
+			m ? m : "unknown error");
 		return NULL;
 	}
 	CK_RV rv = p11_kit_module_initialize(mod);
 	if (rv != CKR_OK) {
-		rs_err("hsm: C_Initialize failed: %s (0x%08lx)", hsm_rv_name(rv),
-		       (unsigned long)rv);
-		rs_errf(err, errlen, "the PKCS#11 module %s failed to initialise (%s)", path,
+		rs_errf(err, errlen,
+			"the PKCS#11 module %s failed to initialise (C_Initialize: %s)", path,
 			hsm_rv_name(rv));
 		p11_kit_module_release(mod);
 		return NULL;
@@ -137,7 +133,19 @@ static CK_FUNCTION_LIST *module_load(const char *path, char *err, size_t errlen)
 	return mod;
 }
 
-static void module_unload(CK_FUNCTION_LIST *mod)
+/* hsm_module_load for set-up: a failure is logged and returned in err. */
+static CK_FUNCTION_LIST *module_load_logged(const char *path, char *err, size_t errlen)
+{
+	char why[512] = "";
+	CK_FUNCTION_LIST *mod = hsm_module_load(path, why, sizeof why);
+	if (!mod) {
+		rs_err("hsm: %s", why);
+		rs_errf(err, errlen, "%s", why);
+	}
+	return mod;
+}
+
+void hsm_module_unload(CK_FUNCTION_LIST *mod)
 {
 	if (!mod)
 		return;
@@ -154,10 +162,9 @@ static void label_pad(const char *label, unsigned char out[32])
 	memcpy(out, label, n > 32 ? 32 : n);
 }
 
-/* Visits every slot with a token present. found: the slot whose token is
- * labelled label (when label != NULL) or else the first uninitialised one. */
-static CK_RV slot_find(CK_FUNCTION_LIST *mod, const char *label, CK_SLOT_ID *slot, int *found,
-		       const char **fn)
+/* Visits every slot with a token present. */
+CK_RV hsm_slot_find(CK_FUNCTION_LIST *mod, const char *label, CK_SLOT_ID *slot, int *found,
+		    const char **fn)
 {
 	CK_SLOT_ID *slots = NULL;
 	CK_ULONG n = 0;
@@ -211,18 +218,18 @@ srv_hsm_rc srv_hsm_init_token(const char *module_path, const char *label, const 
 			"module, token label (1-32 bytes), SO PIN and user PIN are required");
 		return SRV_HSM_INVALID;
 	}
-	mod = module_load(module_path, err, errlen);
+	mod = module_load_logged(module_path, err, errlen);
 	if (!mod)
 		return SRV_HSM_UNAVAILABLE;
 
-	rv = slot_find(mod, label, &slot, &found, &fn);
+	rv = hsm_slot_find(mod, label, &slot, &found, &fn);
 	if (rv != CKR_OK)
 		goto out;
 	if (found) {
 		rs_info("hsm: a token labelled \"%s\" already exists; leaving it as it is", label);
 		goto out;
 	}
-	rv = slot_find(mod, NULL, &slot, &found, &fn);
+	rv = hsm_slot_find(mod, NULL, &slot, &found, &fn);
 	if (rv != CKR_OK)
 		goto out;
 	if (!found) {
@@ -236,7 +243,7 @@ srv_hsm_rc srv_hsm_init_token(const char *module_path, const char *label, const 
 	if (rv != CKR_OK)
 		goto out;
 	/* SoftHSM2 gives an initialised token a new slot ID: look it up again. */
-	rv = slot_find(mod, label, &slot, &found, &fn);
+	rv = hsm_slot_find(mod, label, &slot, &found, &fn);
 	if (rv == CKR_OK && !found) {
 		fn = "finding the token just initialised";
 		rv = HSM_RV_FAILED;
@@ -262,101 +269,17 @@ out:
 	if (s != CK_INVALID_HANDLE)
 		(void)mod->C_CloseSession(s);
 	if (rv != CKR_OK) {
-		log_rv("init token", fn, rv);
+		hsm_log_rv("init token", fn, rv);
 		if (rv >= CKR_VENDOR_DEFINED)
 			rs_errf(err, errlen, "%s", fn);
 		else
 			rs_errf(err, errlen, "%s failed: %s", fn, hsm_rv_name(rv));
 	}
-	module_unload(mod);
+	hsm_module_unload(mod);
 	return hsm_rc_from_rv(rv);
 }
 
-/* ---- the session pool --------------------------------------------------- */
-
-static hsm_sess *pool_take(srv_hsm *h)
-{
-	hsm_sess *s = NULL;
-	pthread_mutex_lock(&h->lock);
-	while (!h->closing) {
-		for (int i = 0; i < h->nsess && !s; i++)
-			if (!h->sess[i].busy)
-				s = &h->sess[i];
-		if (s)
-			break;
-		pthread_cond_wait(&h->cond, &h->lock);
-	}
-	if (s)
-		s->busy = 1;
-	pthread_mutex_unlock(&h->lock);
-	return s;
-}
-
-static void pool_give(srv_hsm *h, hsm_sess *s)
-{
-	pthread_mutex_lock(&h->lock);
-	s->busy = 0;
-	pthread_cond_broadcast(&h->cond); /* waiters and a closing srv_hsm_close */
-	pthread_mutex_unlock(&h->lock);
-}
-
-/* The caller owns s (busy). Opens and logs in when s has no session. */
-static CK_RV sess_ready(srv_hsm *h, hsm_sess *s, const char **fn)
-{
-	CK_SESSION_HANDLE sh;
-	CK_RV rv;
-
-	if (s->h != CK_INVALID_HANDLE)
-		return CKR_OK;
-	*fn = "C_OpenSession";
-	rv = h->mod->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sh);
-	if (rv != CKR_OK)
-		return rv;
-	*fn = "C_Login";
-	rv = h->mod->C_Login(sh, CKU_USER, (CK_UTF8CHAR_PTR)h->pin, strlen(h->pin));
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-		(void)h->mod->C_CloseSession(sh);
-		return rv;
-	}
-	s->h = sh;
-	return CKR_OK;
-}
-
-static void sess_drop(srv_hsm *h, hsm_sess *s)
-{
-	if (s->h != CK_INVALID_HANDLE)
-		(void)h->mod->C_CloseSession(s->h);
-	s->h = CK_INVALID_HANDLE;
-}
-
-srv_hsm_rc hsm_run(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx)
-{
-	const char *fn = "taking a session";
-	hsm_sess *s = pool_take(h);
-	CK_RV rv = HSM_RV_UNAVAILABLE;
-
-	if (s) {
-		rv = sess_ready(h, s, &fn);
-		if (rv == CKR_OK)
-			rv = op(h, s->h, ctx, &fn);
-		if (rv_is_session_fault(rv)) {
-			rs_warn("hsm: %s: %s returned %s; reopening the session", what, fn,
-				hsm_rv_name(rv));
-			sess_drop(h, s);
-			rv = sess_ready(h, s, &fn);
-			if (rv == CKR_OK)
-				rv = op(h, s->h, ctx, &fn);
-			if (rv_is_session_fault(rv))
-				sess_drop(h, s);
-		}
-		pool_give(h, s);
-	} else {
-		fn = "the session pool is closed";
-	}
-	if (rv != CKR_OK)
-		log_rv(what, fn, rv);
-	return hsm_rc_from_rv(rv);
-}
+/* ---- opening and closing ------------------------------------------------ */
 
 srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const char *pin,
 			int pool_size, srv_hsm **out, char *err, size_t errlen)
@@ -384,19 +307,25 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 	pthread_cond_init(&h->cond, NULL);
 	pthread_mutex_init(&h->cache_lock, NULL);
 	h->pin = strdup(pin);
+	h->path = strdup(module_path);
+	h->label = strdup(token_label);
 	h->sess = calloc((size_t)pool_size, sizeof *h->sess);
 	h->cache = calloc(HSM_CACHE_SIZE, sizeof *h->cache);
-	if (!h->pin || !h->sess || !h->cache) {
+	h->missing = calloc(HSM_MISSING_SIZE, sizeof *h->missing);
+	h->backoff = HSM_BACKOFF_MIN;
+	if (!h->pin || !h->path || !h->label || !h->sess || !h->cache || !h->missing) {
 		srv_hsm_close(h);
 		return SRV_HSM_FAILED;
 	}
 	h->nsess = pool_size;
-	h->mod = module_load(module_path, err, errlen);
+	for (int i = 0; i < h->nsess; i++)
+		h->sess[i].h = CK_INVALID_HANDLE;
+	h->mod = module_load_logged(module_path, err, errlen);
 	if (!h->mod) {
 		srv_hsm_close(h);
 		return SRV_HSM_UNAVAILABLE;
 	}
-	rv = slot_find(h->mod, token_label, &h->slot, &found, &fn);
+	rv = hsm_slot_find(h->mod, token_label, &h->slot, &found, &fn);
 	if (rv == CKR_OK && !found) {
 		rs_err("hsm: no token labelled \"%s\" in %s", token_label, module_path);
 		rs_errf(err, errlen, "no token labelled \"%s\" in %s", token_label, module_path);
@@ -405,9 +334,9 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 	}
 	/* Open every session now so a wrong PIN stops the server at start. */
 	for (int i = 0; rv == CKR_OK && i < h->nsess; i++)
-		rv = sess_ready(h, &h->sess[i], &fn);
+		rv = hsm_sess_ready(h, &h->sess[i], &fn);
 	if (rv != CKR_OK) {
-		log_rv("open", fn, rv);
+		hsm_log_rv("open", fn, rv);
 		rs_errf(err, errlen, "%s failed on token \"%s\": %s", fn, token_label,
 			hsm_rv_name(rv));
 		srv_hsm_close(h);
@@ -420,35 +349,22 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 
 void srv_hsm_close(srv_hsm *h)
 {
-	int logged_out = 0;
-
 	if (!h)
 		return;
-	/* Let calls in flight finish; new ones see closing and fail. */
+	/* Let calls in flight and a re-init finish; new ones see closing. */
 	pthread_mutex_lock(&h->lock);
 	h->closing = 1;
-	for (;;) {
-		int busy = 0;
-		for (int i = 0; i < h->nsess; i++)
-			busy |= h->sess ? h->sess[i].busy : 0;
-		if (!busy)
-			break;
+	while (h->active > 0 || h->reiniting)
 		pthread_cond_wait(&h->cond, &h->lock);
-	}
 	pthread_mutex_unlock(&h->lock);
 
-	for (int i = 0; h->mod && h->sess && i < h->nsess; i++) {
-		if (h->sess[i].h == CK_INVALID_HANDLE)
-			continue;
-		if (!logged_out) /* the login belongs to the token, not the session */
-			logged_out = h->mod->C_Logout(h->sess[i].h) == CKR_OK;
-		sess_drop(h, &h->sess[i]);
-	}
-	module_unload(h->mod);
-	h->mod = NULL;
+	hsm_sessions_drop_all(h);
 	rs_free_secret(h->pin);
+	free(h->path);
+	free(h->label);
 	free(h->sess);
 	free(h->cache);
+	free(h->missing);
 	pthread_mutex_destroy(&h->cache_lock);
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
@@ -470,7 +386,8 @@ int hsm_cache_get(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN], hsm_key *o
 	int hit;
 	size_t i = cache_slot(ckid);
 	pthread_mutex_lock(&h->cache_lock);
-	hit = h->cache[i].used && !memcmp(h->cache[i].ckid, ckid, SRV_CKID_LEN);
+	hit = h->cache[i].used && h->cache[i].gen == h->gen &&
+	      !memcmp(h->cache[i].ckid, ckid, SRV_CKID_LEN);
 	if (hit)
 		*out = h->cache[i];
 	pthread_mutex_unlock(&h->cache_lock);
@@ -483,6 +400,7 @@ void hsm_cache_put(srv_hsm *h, const hsm_key *k)
 	pthread_mutex_lock(&h->cache_lock);
 	h->cache[i] = *k; /* a colliding key is evicted: the cache stays bounded */
 	h->cache[i].used = 1;
+	h->cache[i].gen = h->gen;
 	pthread_mutex_unlock(&h->cache_lock);
 }
 
@@ -491,9 +409,46 @@ void hsm_cache_drop(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN], CK_OBJEC
 	size_t i = cache_slot(ckid);
 	pthread_mutex_lock(&h->cache_lock);
 	/* Only the stale entry: another thread may have cached a fresh handle. */
-	if (h->cache[i].used && h->cache[i].obj == obj &&
+	if (h->cache[i].used && h->cache[i].gen == h->gen && h->cache[i].obj == obj &&
 	    !memcmp(h->cache[i].ckid, ckid, SRV_CKID_LEN))
 		h->cache[i].used = 0;
+	pthread_mutex_unlock(&h->cache_lock);
+}
+
+/* The same hash places a CKA_ID in the table of missing keys. */
+static size_t missing_slot(const unsigned char ckid[SRV_CKID_LEN])
+{
+	return cache_slot(ckid) & (HSM_MISSING_SIZE - 1);
+}
+
+int hsm_missing_has(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN])
+{
+	int has;
+	size_t i = missing_slot(ckid);
+	pthread_mutex_lock(&h->cache_lock);
+	has = h->missing[i][0] && !memcmp(h->missing[i] + 1, ckid, SRV_CKID_LEN);
+	pthread_mutex_unlock(&h->cache_lock);
+	return has;
+}
+
+int hsm_missing_add(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN])
+{
+	int added;
+	size_t i = missing_slot(ckid);
+	pthread_mutex_lock(&h->cache_lock);
+	added = !h->missing[i][0] || memcmp(h->missing[i] + 1, ckid, SRV_CKID_LEN) != 0;
+	h->missing[i][0] = 1; /* a colliding key is evicted: at worst one more re-init */
+	memcpy(h->missing[i] + 1, ckid, SRV_CKID_LEN);
+	pthread_mutex_unlock(&h->cache_lock);
+	return added;
+}
+
+void hsm_missing_forget(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN])
+{
+	size_t i = missing_slot(ckid);
+	pthread_mutex_lock(&h->cache_lock);
+	if (h->missing[i][0] && !memcmp(h->missing[i] + 1, ckid, SRV_CKID_LEN))
+		h->missing[i][0] = 0;
 	pthread_mutex_unlock(&h->cache_lock);
 }
 
@@ -543,6 +498,7 @@ CK_RV hsm_key_find(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char ckid[SRV
 	out->type = kt;
 	out->mod_len = kt == CKK_RSA ? ma.ulValueLen : 0;
 	hsm_cache_put(h, out);
+	hsm_missing_forget(h, ckid);
 	return CKR_OK;
 }
 
@@ -668,7 +624,7 @@ srv_hsm_rc srv_hsm_sign(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN], rs_s
 		rs_err("hsm: sign: cannot build the DigestInfo");
 		return SRV_HSM_FAILED;
 	}
-	rc = hsm_run(h, "sign", sign_op, &c);
+	rc = hsm_run(h, "sign", sign_op, &c, ckid);
 	OPENSSL_cleanse(c.di, sizeof c.di);
 	if (rc != SRV_HSM_OK)
 		return rc;
@@ -708,19 +664,21 @@ srv_hsm_rc srv_hsm_key_exists(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN]
 	exists_ctx c = {ckid};
 	if (!h || !ckid)
 		return SRV_HSM_INVALID;
-	return hsm_run(h, "key lookup", exists_op, &c);
+	return hsm_run(h, "key lookup", exists_op, &c, ckid);
 }
 
 srv_hsm_rc srv_hsm_ping(srv_hsm *h)
 {
-	CK_TOKEN_INFO ti;
-	CK_RV rv;
+	return h ? hsm_ping(h) : SRV_HSM_UNAVAILABLE;
+}
+
+unsigned long srv_hsm_generation(srv_hsm *h)
+{
+	unsigned long gen;
 	if (!h)
-		return SRV_HSM_UNAVAILABLE;
-	rv = h->mod->C_GetTokenInfo(h->slot, &ti);
-	if (rv != CKR_OK) {
-		log_rv("ping", "C_GetTokenInfo", rv);
-		return SRV_HSM_UNAVAILABLE;
-	}
-	return SRV_HSM_OK;
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	gen = h->gen;
+	pthread_mutex_unlock(&h->lock);
+	return gen;
 }

@@ -1,7 +1,15 @@
 /* The HSM layer: rsignd's only door to the PKCS#11 token that holds every
  * private key. Loads any module through p11-kit's loader, keeps a pool of
- * logged-in sessions, generates keys (CKA_SENSITIVE, never extractable) and
- * signs digests. It never reads a private key value. */
+ * logged-in sessions, generates sign-only keys (CKA_SENSITIVE, never
+ * extractable) and signs digests. It never reads a private key value.
+ *
+ * A broken token heals itself: after a token fault (CKR_GENERAL_ERROR,
+ * CKR_DEVICE_ERROR, CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, a session
+ * that stays invalid, CKR_CRYPTOKI_NOT_INITIALIZED...) or a key that the
+ * caller knows exists but the token no longer finds, the layer closes every
+ * session, finalizes and re-initialises the module, finds the token again
+ * by label and logs in again, one thread at a time, with backoff. Meanwhile
+ * calls fail fast with SRV_HSM_UNAVAILABLE. */
 #ifndef SRV_HSM_H
 #define SRV_HSM_H
 #include <stddef.h>
@@ -12,7 +20,7 @@ typedef struct srv_hsm srv_hsm;
 typedef enum {
 	SRV_HSM_OK = 0,
 	SRV_HSM_UNAVAILABLE, /* module, slot, token or session failure: HTTP 503 */
-	SRV_HSM_NOT_FOUND,   /* no key object with that CKA_ID */
+	SRV_HSM_NOT_FOUND,   /* no key object with that CKA_ID (even after a re-init) */
 	SRV_HSM_INVALID,     /* arguments the token refused (salt length, sizes) */
 	SRV_HSM_FAILED,	     /* anything else: HTTP 500 */
 } srv_hsm_rc;
@@ -33,7 +41,10 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 void srv_hsm_close(srv_hsm *h); /* NULL-safe; logs out, finalizes */
 
 /* Generates a key pair; both objects get CKA_ID = ckid, CKA_LABEL = label,
- * CKA_TOKEN; the private key CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN.
+ * CKA_TOKEN. Sign-only: the private key CKA_SIGN and none of CKA_DECRYPT,
+ * CKA_UNWRAP, CKA_DERIVE, CKA_SIGN_RECOVER; the public key CKA_VERIFY and
+ * none of CKA_ENCRYPT, CKA_WRAP, CKA_VERIFY_RECOVER; the private key
+ * CKA_SENSITIVE and not CKA_EXTRACTABLE.
  * Returns the public key as DER SubjectPublicKeyInfo (malloc'd). */
 srv_hsm_rc srv_hsm_generate(srv_hsm *h, rs_key_alg alg, const unsigned char ckid[SRV_CKID_LEN],
 			    const char *label, unsigned char **spki, size_t *spki_len)
@@ -51,11 +62,18 @@ srv_hsm_rc srv_hsm_sign(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN], rs_s
 			unsigned char *sig, size_t sigmax, size_t *siglen)
 	__attribute__((warn_unused_result));
 
-/* SRV_HSM_OK when the private key object exists in the token. */
+/* SRV_HSM_OK when the private key object exists in the token. Like
+ * srv_hsm_sign, a key it does not find makes it re-initialise the module
+ * once (the caller knows the key exists): pass only CKA_IDs of known keys. */
 srv_hsm_rc srv_hsm_key_exists(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN])
 	__attribute__((warn_unused_result));
 
-/* Cheap liveness check for GET /health (C_GetTokenInfo on the slot). */
+/* Cheap liveness check for GET /health (C_GetTokenInfo on the slot); while
+ * the token is down, a call after the backoff attempts the re-init. */
 srv_hsm_rc srv_hsm_ping(srv_hsm *h) __attribute__((warn_unused_result));
+
+/* The module generation: 0 after srv_hsm_open, one more after each
+ * successful re-initialisation. */
+unsigned long srv_hsm_generation(srv_hsm *h);
 
 #endif

@@ -233,9 +233,14 @@ static CK_RV gen_op(srv_hsm *h, CK_SESSION_HANDLE s, void *vctx, const char **fn
 	CK_BYTE e65537[] = {0x01, 0x00, 0x01};
 	CK_MECHANISM mech = {cv ? CKM_EC_KEY_PAIR_GEN : CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
 	CK_ULONG label_len = strlen(c->label);
+	/* Sign-only: a token that holds a key for decryption or key transport
+	 * too would let anyone with a session use it as an oracle for them. */
 	CK_ATTRIBUTE pub[] = {
 		{CKA_TOKEN, &yes, sizeof yes},
 		{CKA_VERIFY, &yes, sizeof yes},
+		{CKA_VERIFY_RECOVER, &no, sizeof no},
+		{CKA_ENCRYPT, &no, sizeof no},
+		{CKA_WRAP, &no, sizeof no},
 		{CKA_ID, (void *)c->ckid, SRV_CKID_LEN},
 		{CKA_LABEL, (void *)c->label, label_len},
 		/* the last two: key size for RSA, curve for EC */
@@ -248,7 +253,10 @@ static CK_RV gen_op(srv_hsm *h, CK_SESSION_HANDLE s, void *vctx, const char **fn
 		{CKA_SENSITIVE, &yes, sizeof yes},
 		{CKA_EXTRACTABLE, &no, sizeof no},
 		{CKA_SIGN, &yes, sizeof yes},
+		{CKA_SIGN_RECOVER, &no, sizeof no},
 		{CKA_DECRYPT, &no, sizeof no},
+		{CKA_UNWRAP, &no, sizeof no},
+		{CKA_DERIVE, &no, sizeof no},
 		{CKA_ID, (void *)c->ckid, SRV_CKID_LEN},
 		{CKA_LABEL, (void *)c->label, label_len},
 	};
@@ -258,9 +266,9 @@ static CK_RV gen_op(srv_hsm *h, CK_SESSION_HANDLE s, void *vctx, const char **fn
 	CK_RV rv;
 
 	if (cv) {
-		pub[4].type = CKA_EC_PARAMS;
-		pub[4].pValue = (void *)cv->oid;
-		pub[4].ulValueLen = cv->oid_len;
+		pub[npub - 2].type = CKA_EC_PARAMS;
+		pub[npub - 2].pValue = (void *)cv->oid;
+		pub[npub - 2].ulValueLen = cv->oid_len;
 		npub--;
 	}
 	if (c->generated) {
@@ -316,7 +324,7 @@ srv_hsm_rc srv_hsm_generate(srv_hsm *h, rs_key_alg alg, const unsigned char ckid
 	c.alg = alg;
 	c.ckid = ckid;
 	c.label = label;
-	rc = hsm_run(h, "generate", gen_op, &c);
+	rc = hsm_run(h, "generate", gen_op, &c, NULL);
 	if (rc != SRV_HSM_OK) {
 		free(c.spki);
 		return rc;

@@ -69,6 +69,7 @@ static const struct {
 	[SRV_R_BODY_TOO_LARGE] = {"bodyTooLarge", SRV_E_TOO_LARGE},
 	[SRV_R_RATE_LIMITED] = {"rateLimited", SRV_E_RATE_LIMIT},
 	[SRV_R_INTERNAL] = {"internal", SRV_E_INTERNAL},
+	[SRV_R_KEY_MISSING] = {"keyMissing", SRV_E_INTERNAL},
 	[SRV_R_DATABASE_UNAVAILABLE] = {"databaseUnavailable", SRV_E_UNAVAILABLE},
 	[SRV_R_TOKEN_UNAVAILABLE] = {"tokenUnavailable", SRV_E_UNAVAILABLE},
 };
@@ -150,6 +151,7 @@ srv_reason srv_reason_from_hsm(srv_hsm_rc rc)
 	case SRV_HSM_INVALID:
 		return SRV_R_TOKEN_REJECTED;
 	case SRV_HSM_NOT_FOUND: /* a key the database knows is gone from the token */
+		return SRV_R_KEY_MISSING;
 	default:
 		return SRV_R_INTERNAL;
 	}

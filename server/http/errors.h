@@ -80,7 +80,8 @@ typedef enum {
 	/* 429 RateLimitExceeded */
 	SRV_R_RATE_LIMITED, /* rateLimited */
 	/* 500 InternalError */
-	SRV_R_INTERNAL, /* internal */
+	SRV_R_INTERNAL,	   /* internal */
+	SRV_R_KEY_MISSING, /* keyMissing */
 	/* 503 Unavailable */
 	SRV_R_DATABASE_UNAVAILABLE, /* databaseUnavailable */
 	SRV_R_TOKEN_UNAVAILABLE,    /* tokenUnavailable */

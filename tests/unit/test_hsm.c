@@ -1,11 +1,15 @@
 /* The HSM layer against a real SoftHSM2 token in a temporary directory:
  * token set-up, key generation, every signing algorithm verified with
- * OpenSSL, key protection attributes, errors, concurrency and recovery
- * from lost sessions. */
+ * OpenSSL, key protection and sign-only attributes, errors, concurrency,
+ * recovery from lost sessions and from a broken token (its directory gone,
+ * descriptors exhausted, many threads at once, a key deleted). */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +19,7 @@
 #include <openssl/x509.h>
 #include <p11-kit/p11-kit.h>
 #include "rsign/alg.h"
+#include "rsign/ckr.h"
 #include "rsign/log.h"
 #include "server/hsm/hsm.h"
 #include "tests/unit/softhsm_fixture.h"
@@ -77,8 +82,10 @@ static srv_hsm *hsm;
 
 static CK_FUNCTION_LIST *raw;
 static CK_SESSION_HANDLE raw_s;
+static CK_SLOT_ID raw_slot;
 
-static int raw_open(void)
+/* A logged-in session of a second module instance (read-write: rw). */
+static int raw_open_rw(int rw)
 {
 	CK_SLOT_ID slots[16];
 	CK_ULONG n = 16;
@@ -95,8 +102,10 @@ static int raw_open(void)
 		CK_TOKEN_INFO ti;
 		if (raw->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !memcmp(ti.label, want, 32)) {
 			CK_RV rv;
-			if (raw->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL, &raw_s) !=
-			    CKR_OK)
+			raw_slot = slots[i];
+			if (raw->C_OpenSession(slots[i],
+					       CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0), NULL,
+					       NULL, &raw_s) != CKR_OK)
 				return -1;
 			rv = raw->C_Login(raw_s, CKU_USER, (CK_UTF8CHAR_PTR)FIXTURE_PIN,
 					  strlen(FIXTURE_PIN));
@@ -106,12 +115,18 @@ static int raw_open(void)
 	return -1;
 }
 
+static int raw_open(void)
+{
+	return raw_open_rw(0);
+}
+
 static void raw_close(void)
 {
 	if (!raw)
 		return;
 	if (raw_s)
 		raw->C_CloseSession(raw_s);
+	raw_s = 0;
 	p11_kit_module_finalize(raw);
 	p11_kit_module_release(raw);
 	raw = NULL;
@@ -154,6 +169,47 @@ static void test_key_protection(void)
 		   "private_key_value_unreadable_%s", rs_key_alg_name(k));
 		ok(raw_find(CKO_PUBLIC_KEY, keys[k].ckid) != CK_INVALID_HANDLE,
 		   "public_key_object_shares_ckid_%s", rs_key_alg_name(k));
+	}
+}
+
+/* Sign-only keys: the private key can neither decrypt, unwrap, derive nor
+ * sign-recover (a raw RSA decryption in disguise); the public key can only
+ * verify. Each attribute is read back from the token. */
+static void test_key_usage(void)
+{
+	for (int k = 0; k < RS_KEY_COUNT; k++) {
+		CK_BBOOL sign = 0, decr = 1, unwrap = 1, derive = 1, srec = 1;
+		CK_BBOOL verify = 0, encr = 1, wrap = 1, vrec = 1;
+		CK_ATTRIBUTE pa[] = {
+			{CKA_SIGN, &sign, 1},	      {CKA_DECRYPT, &decr, 1},
+			{CKA_UNWRAP, &unwrap, 1},     {CKA_DERIVE, &derive, 1},
+			{CKA_SIGN_RECOVER, &srec, 1},
+		};
+		CK_ATTRIBUTE qa[] = {
+			{CKA_VERIFY, &verify, 1},
+			{CKA_ENCRYPT, &encr, 1},
+			{CKA_WRAP, &wrap, 1},
+			{CKA_VERIFY_RECOVER, &vrec, 1},
+		};
+		CK_OBJECT_HANDLE priv =
+			keys[k].ok ? raw_find(CKO_PRIVATE_KEY, keys[k].ckid) : CK_INVALID_HANDLE;
+		CK_OBJECT_HANDLE pub =
+			keys[k].ok ? raw_find(CKO_PUBLIC_KEY, keys[k].ckid) : CK_INVALID_HANDLE;
+		CK_RV rp = priv != CK_INVALID_HANDLE
+				   ? raw->C_GetAttributeValue(raw_s, priv, pa, TAP_COUNT(pa))
+				   : CKR_OBJECT_HANDLE_INVALID;
+		CK_RV rq = pub != CK_INVALID_HANDLE
+				   ? raw->C_GetAttributeValue(raw_s, pub, qa, TAP_COUNT(qa))
+				   : CKR_OBJECT_HANDLE_INVALID;
+
+		ok(rp == CKR_OK && sign && !decr && !unwrap && !derive && !srec,
+		   "private_key_signs_only_no_decrypt_unwrap_derive_or_recover_%s "
+		   "(rv 0x%lx sign %d decrypt %d unwrap %d derive %d sign_recover %d)",
+		   rs_key_alg_name(k), (unsigned long)rp, sign, decr, unwrap, derive, srec);
+		ok(rq == CKR_OK && verify && !encr && !wrap && !vrec,
+		   "public_key_verifies_only_no_encrypt_wrap_or_recover_%s "
+		   "(rv 0x%lx verify %d encrypt %d wrap %d verify_recover %d)",
+		   rs_key_alg_name(k), (unsigned long)rq, verify, encr, wrap, vrec);
 	}
 }
 
@@ -490,18 +546,263 @@ static void test_recovery(void)
 	   "sign_after_recovery_finds_keys_again");
 }
 
+/* ---- a broken token ------------------------------------------------------ */
+
+#define RECOVERY_WAIT_S 120.0 /* gives up on a recovery that never comes */
+
+static char tokens_dir[256], tokens_away[256], log_path[256];
+
+/* The layer's log goes to log_path (warnings and errors) while a check
+ * counts its lines; NULL sends it back to stderr. */
+static void log_to_file(int on)
+{
+	if (on) {
+		unlink(log_path);
+		if (rs_log_set_file(log_path) != 0)
+			tap_bail("cannot open %s", log_path);
+		rs_log_set_level(RS_LOG_WARN);
+	} else {
+		(void)rs_log_set_file(NULL);
+		rs_log_set_level(getenv("RSIGN_TEST_LOG")
+					 ? rs_log_level_parse(getenv("RSIGN_TEST_LOG"))
+					 : RS_LOG_ERROR);
+	}
+}
+
+static int log_count(const char *needle)
+{
+	char line[2048];
+	int n = 0;
+	FILE *f = fopen(log_path, "r");
+	while (f && fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* The log as TAP diagnostics, for a failed count. */
+static void log_diag(void)
+{
+	char line[2048];
+	FILE *f = fopen(log_path, "r");
+	while (f && fgets(line, sizeof line, f))
+		printf("# log: %s", line);
+	if (f)
+		fclose(f);
+}
+
+/* Signs with key k until a signature verifies: the event a recovery
+ * brings. The number of tries, or 0 when it never came. */
+static int sign_until_verified(int k, rs_sign_alg a)
+{
+	double t0 = now_s();
+	for (int tries = 1; now_s() - t0 < RECOVERY_WAIT_S; tries++) {
+		if (sign_verify(k, a, -1))
+			return tries;
+		usleep(20 * 1000);
+	}
+	return 0;
+}
+
+static srv_hsm_rc sign_rc(int k, rs_sign_alg a)
+{
+	unsigned char dig[64] = {7}, sig[1024];
+	size_t slen = 0;
+	return srv_hsm_sign(hsm, keys[k].ckid, a, dig, rs_hash_len(rs_sign_alg_hash(a)), -1, sig,
+			    sizeof sig, &slen);
+}
+
+/* The token's directory disappears under a running pool (SoftHSM2 then
+ * answers CKR_GENERAL_ERROR and finds no object until it is initialised
+ * again), and comes back: the same handle recovers by itself, logging one
+ * line per change of state however many calls fail meanwhile. */
+static void test_token_lost(void)
+{
+	unsigned long gen0 = srv_hsm_generation(hsm);
+	srv_hsm_rc s1, s2, s3, p1, e1;
+	int tries, moved, n_down, n_stays, n_up, n_all;
+
+	log_to_file(1);
+	moved = rename(tokens_dir, tokens_away) == 0;
+	s1 = sign_rc(RS_KEY_EC_P256, RS_ALG_ECDSA_SHA256);
+	p1 = srv_hsm_ping(hsm);
+	s2 = sign_rc(RS_KEY_RSA_2048, RS_ALG_RSA_PKCS1_SHA256);
+	e1 = srv_hsm_key_exists(hsm, keys[RS_KEY_EC_P256].ckid);
+	s3 = sign_rc(RS_KEY_EC_P256, RS_ALG_ECDSA_SHA256);
+	ok(moved && s1 == SRV_HSM_UNAVAILABLE && s2 == SRV_HSM_UNAVAILABLE &&
+		   s3 == SRV_HSM_UNAVAILABLE,
+	   "sign_fails_unavailable_while_the_token_is_gone (rc %d %d %d)", s1, s2, s3);
+	ok(moved && p1 == SRV_HSM_UNAVAILABLE && e1 == SRV_HSM_UNAVAILABLE,
+	   "ping_and_key_lookup_fail_unavailable_while_the_token_is_gone (rc %d %d)", p1, e1);
+	ok(moved && rename(tokens_away, tokens_dir) == 0, "token_directory_restored");
+	tries = sign_until_verified(RS_KEY_EC_P256, RS_ALG_ECDSA_SHA256);
+	ok(tries > 0, "sign_recovers_by_itself_once_the_token_is_back (%d tries)", tries);
+	ok(sign_verify(RS_KEY_RSA_3072, RS_ALG_RSA_PSS_SHA384, -1) &&
+		   srv_hsm_ping(hsm) == SRV_HSM_OK &&
+		   srv_hsm_key_exists(hsm, keys[RS_KEY_EC_P384].ckid) == SRV_HSM_OK,
+	   "every_key_signs_and_ping_answers_after_recovery");
+	ok(srv_hsm_generation(hsm) == gen0 + 1,
+	   "recovery_re_initialised_the_module_once (generation %lu -> %lu)", gen0,
+	   srv_hsm_generation(hsm));
+	/* down, perhaps one failed attempt (the backoff decides), up again */
+	n_down = log_count("re-initialising the PKCS#11 module");
+	n_stays = log_count("stays unavailable");
+	n_up = log_count("is available again");
+	n_all = log_count("hsm: ");
+	ok(n_down == 1 && n_stays <= 1 && n_up == 1 && n_all == n_down + n_stays + n_up,
+	   "one_log_line_per_state_change_not_per_call (%d calls failed; down %d, attempt failed "
+	   "%d, up %d, lines %d)",
+	   5 + tries - 1, n_down, n_stays, n_up, n_all);
+	if (n_all != n_down + n_stays + n_up || n_down != 1 || n_up != 1 || n_stays > 1)
+		log_diag();
+	log_to_file(0);
+}
+
+/* The issue's reproduction: every descriptor in use while a sign runs
+ * (SoftHSM2 cannot open its object files: EMFILE), then free again. */
+static void test_descriptors_exhausted(void)
+{
+	struct rlimit old, low;
+	int fds[256], n = 0, tries;
+	srv_hsm_rc rc;
+
+	if (getrlimit(RLIMIT_NOFILE, &old) != 0)
+		tap_bail("getrlimit: %s", strerror(errno));
+	low = old;
+	low.rlim_cur = 64 < old.rlim_cur ? 64 : old.rlim_cur;
+	if (setrlimit(RLIMIT_NOFILE, &low) != 0)
+		tap_bail("setrlimit: %s", strerror(errno));
+	while (n < (int)TAP_COUNT(fds) && (fds[n] = open("/dev/null", O_RDONLY)) >= 0)
+		n++;
+	rc = sign_rc(RS_KEY_EC_P256, RS_ALG_ECDSA_SHA256);
+	while (n > 0)
+		close(fds[--n]);
+	if (setrlimit(RLIMIT_NOFILE, &old) != 0)
+		tap_bail("setrlimit: %s", strerror(errno));
+	ok(rc == SRV_HSM_UNAVAILABLE, "sign_fails_unavailable_without_descriptors (rc %d)", rc);
+	tries = sign_until_verified(RS_KEY_EC_P256, RS_ALG_ECDSA_SHA256);
+	ok(tries > 0 && sign_verify(RS_KEY_RSA_2048, RS_ALG_RSA_PSS_SHA256, -1),
+	   "sign_recovers_once_descriptors_are_free (%d tries)", tries);
+}
+
+#define REINIT_THREADS 8
+
+static pthread_mutex_t reinit_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reinit_cond = PTHREAD_COND_INITIALIZER;
+static int reinit_first_failed, reinit_reported;
+
+/* One sign while the token is gone (reported to the main thread, which
+ * restores it once every thread has failed), then signs until verified. */
+static void *reinit_thread(void *arg)
+{
+	int k = (long)arg % 2 ? RS_KEY_EC_P256 : RS_KEY_RSA_2048;
+	rs_sign_alg a = k == RS_KEY_EC_P256 ? RS_ALG_ECDSA_SHA256 : RS_ALG_RSA_PKCS1_SHA256;
+	srv_hsm_rc rc = sign_rc(k, a);
+
+	pthread_mutex_lock(&reinit_lock);
+	reinit_first_failed += rc == SRV_HSM_UNAVAILABLE;
+	reinit_reported++;
+	pthread_cond_broadcast(&reinit_cond);
+	pthread_mutex_unlock(&reinit_lock);
+	return (void *)(long)sign_until_verified(k, a);
+}
+
+/* Many threads sign while the token is gone: every one fails with
+ * SRV_HSM_UNAVAILABLE, then (token back) gets a verified signature, and
+ * exactly one re-initialisation brought the token back. */
+static void test_concurrent_reinit(void)
+{
+	pthread_t t[REINIT_THREADS];
+	unsigned long gen0 = srv_hsm_generation(hsm);
+	int done = 0, moved = rename(tokens_dir, tokens_away) == 0;
+
+	for (long i = 0; i < REINIT_THREADS; i++)
+		pthread_create(&t[i], NULL, reinit_thread, (void *)i);
+	pthread_mutex_lock(&reinit_lock);
+	while (reinit_reported < REINIT_THREADS)
+		pthread_cond_wait(&reinit_cond, &reinit_lock);
+	pthread_mutex_unlock(&reinit_lock);
+	if (moved && rename(tokens_away, tokens_dir) != 0)
+		tap_bail("cannot put %s back: %s", tokens_dir, strerror(errno));
+	for (int i = 0; i < REINIT_THREADS; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		done += (long)r > 0;
+	}
+	ok(moved && reinit_first_failed == REINIT_THREADS,
+	   "every_thread_fails_unavailable_while_the_token_is_gone (%d/%d)", reinit_first_failed,
+	   REINIT_THREADS);
+	ok(done == REINIT_THREADS, "every_thread_signs_after_the_token_recovers (%d/%d)", done,
+	   REINIT_THREADS);
+	ok(srv_hsm_generation(hsm) == gen0 + 1,
+	   "exactly_one_re_initialisation_brought_it_back (generation %lu -> %lu)", gen0,
+	   srv_hsm_generation(hsm));
+}
+
+/* A key deleted from a token that is otherwise fine: one re-init (the
+ * first call that may make one: until then, SRV_HSM_UNAVAILABLE), then
+ * SRV_HSM_NOT_FOUND with one log line naming the key, and no re-init loop. */
+static void test_key_missing(void)
+{
+	int k = RS_KEY_EC_P384;
+	char id[40];
+	const unsigned char *c = keys[k].ckid;
+	CK_OBJECT_HANDLE o;
+	int destroyed = 0;
+	unsigned long gen0, gen1, gen2;
+	srv_hsm_rc r1, r2, r3;
+	double t0;
+
+	snprintf(id, sizeof id,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", c[0], c[1],
+		 c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14],
+		 c[15]);
+	if (raw_open_rw(1) != 0)
+		tap_bail("no raw read-write session on the fixture's token");
+	o = raw_find(CKO_PRIVATE_KEY, c);
+	destroyed = o != CK_INVALID_HANDLE && raw->C_DestroyObject(raw_s, o) == CKR_OK;
+	raw_close();
+	log_to_file(1);
+	gen0 = srv_hsm_generation(hsm);
+	t0 = now_s();
+	do /* the backoff of the re-inits before may defer this one */
+		r1 = sign_rc(k, RS_ALG_ECDSA_SHA384);
+	while (r1 == SRV_HSM_UNAVAILABLE && now_s() - t0 < RECOVERY_WAIT_S && !usleep(20 * 1000));
+	gen1 = srv_hsm_generation(hsm);
+	r2 = sign_rc(k, RS_ALG_ECDSA_SHA384);
+	r3 = srv_hsm_key_exists(hsm, c);
+	gen2 = srv_hsm_generation(hsm);
+	ok(destroyed && r1 == SRV_HSM_NOT_FOUND && gen1 == gen0 + 1,
+	   "a_deleted_key_is_not_found_after_one_re_init (rc %d, generation %lu -> %lu)", r1, gen0,
+	   gen1);
+	ok(r2 == SRV_HSM_NOT_FOUND && r3 == SRV_HSM_NOT_FOUND && gen2 == gen1,
+	   "a_key_known_missing_triggers_no_further_re_init (rc %d %d, generation %lu)", r2, r3,
+	   gen2);
+	ok(log_count(id) == 1 && log_count("even after re-initialising") == 1,
+	   "one_log_line_names_the_missing_key %s (%d)", id, log_count(id));
+	ok(sign_verify(RS_KEY_EC_P256, RS_ALG_ECDSA_SHA256, -1) && srv_hsm_ping(hsm) == SRV_HSM_OK,
+	   "the_other_keys_still_sign");
+	if (r1 != SRV_HSM_NOT_FOUND || log_count(id) != 1)
+		log_diag();
+	log_to_file(0);
+}
+
 int main(void)
 {
 	double t0 = now_s();
 	char err[256] = "";
 
-	plan(10 + (3 * RS_KEY_COUNT + 1) + (sign_checks_total() + 8) + 1 + 3 * RS_KEY_COUNT + 1 +
-	     STORM_CHECKS + 2 + 1);
+	plan(10 + (3 * RS_KEY_COUNT + 1) + (sign_checks_total() + 8) + 1 + 3 * RS_KEY_COUNT +
+	     2 * RS_KEY_COUNT + 1 + STORM_CHECKS + 2 + 7 + 2 + 3 + 4 + 1);
 	/* RSIGN_TEST_LOG=debug shows the layer's warnings (session reopens). */
 	rs_log_set_level(getenv("RSIGN_TEST_LOG") ? rs_log_level_parse(getenv("RSIGN_TEST_LOG"))
 						  : RS_LOG_ERROR);
 	if (fixture_softhsm_setup("hsm", err, sizeof err) != 0)
 		tap_bail("cannot create the SoftHSM2 fixture: %s", err);
+	snprintf(tokens_dir, sizeof tokens_dir, "%s/tokens", fixture_softhsm_dir());
+	snprintf(tokens_away, sizeof tokens_away, "%s/tokens.away", fixture_softhsm_dir());
+	snprintf(log_path, sizeof log_path, "%s/hsm.log", fixture_softhsm_dir());
 	test_open();
 	if (!hsm)
 		tap_bail("no logged-in pool on the fixture's token: nothing else can run");
@@ -511,11 +812,16 @@ int main(void)
 	if (!raw_s)
 		tap_bail("no raw session on the fixture's token");
 	test_key_protection();
+	test_key_usage();
 	test_concurrency();
 	test_many_threads();
 	test_recovery();
+	raw_close(); /* from here on, finalizing the pool's module finalizes SoftHSM2 */
+	test_token_lost();
+	test_descriptors_exhausted();
+	test_concurrent_reinit();
+	test_key_missing();
 	srv_hsm_close(hsm);
-	raw_close();
 	for (int k = 0; k < RS_KEY_COUNT; k++)
 		free(keys[k].spki);
 	ok(fixture_softhsm_teardown() == 0, "fixture_directory_removed");
