@@ -30,7 +30,9 @@
  * listed in the signer's *current* policy (for a request also in the
  * policy it was made under); approvers who are not members do not read the
  * signer itself. An admin counts as an operator of every signer but
- * approves only where listed. A signer the caller may not use is 403, not
+ * approves only where listed, and only while listed in the signer's current
+ * policy (the store checks that again in request_decide's transaction). A
+ * signer the caller may not use is 403, not
  * 404: docs/api.md orders "exists (404), then permission (403)" for signers.
  * A disabled principal gets 401 principalDisabled before any rule
  * (server/http/auth.c for tokens, srv_may_log_in for logins); an expired
@@ -209,11 +211,12 @@ srv_reason srv_may_see_policy(srv_req *r, const srv_policy *p)
 	for (size_t i = 0; i < p->n_approvers; i++)
 		if (is_self(r, p->approvers[i]))
 			return SRV_R_NONE;
-	/* a member of a signer the policy governs */
+	/* a member of a signer the policy governs (retired ones too, as the
+	 * SQL of policy_list says) */
 	srv_signer *v = NULL;
 	size_t n = 0, total = 0;
-	srv_st_rc rc = r->ctx->store->ops->signer_list(r->ctx->store, r->actor.id, 0, NULL, 0, 0,
-						       &v, &n, &total);
+	srv_st_rc rc = r->ctx->store->ops->signer_list(r->ctx->store, r->actor.id, 0, NULL, "any",
+						       0, 0, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_reason_from_store(rc);
 	int yes = 0;

@@ -28,7 +28,8 @@ srv_reason srv_may_see_grant(srv_req *r, const srv_grant *g);
 srv_reason srv_may_see_policy(srv_req *r, const srv_policy *p);
 srv_reason srv_may_read_principal(const srv_req *r, const srv_principal *p);
 
-/* On a request the caller sees; p is the request's policy. */
+/* On a request the caller sees; p is the signer's current policy (which
+ * must be the request's: the caller checks). */
 srv_reason srv_may_decide(srv_req *r, const srv_request *q, const srv_policy *p);
 srv_reason srv_may_cancel(const srv_req *r, const srv_request *q);
 /* On a grant the caller sees. */

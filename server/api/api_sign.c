@@ -226,7 +226,8 @@ static srv_err check_policy(srv_req *r, const srv_sign_target *s, int *need_gran
 	return SRV_OK;
 }
 
-/* Exists (404), then the caller may sign with it (access.c). */
+/* Exists (404), then the caller may sign with it (access.c), then it is
+ * not retired (404: it signs no more). */
 static srv_err load_target(srv_req *r, srv_sign_target *s)
 {
 	srv_err e = srv_sign_target_get(r, s);
@@ -235,6 +236,8 @@ static srv_err load_target(srv_req *r, srv_sign_target *s)
 	srv_reason why = srv_may_sign(r, s->id);
 	if (why != SRV_R_NONE)
 		return srv_fail(r, why, "%s may not sign with signer %s", r->actor.name, s->name);
+	if (s->retired)
+		return srv_fail(r, SRV_R_NOT_FOUND, "signer %s is retired", s->name);
 	return SRV_OK;
 }
 

@@ -1,5 +1,6 @@
 """Signing history: every attempt past authentication is recorded with
-docs/api.md's fields, newest first, paged, filtered by status; who may read it."""
+docs/api.md's fields, newest first, paged, filtered by status; who may read
+it, also once its signer is retired."""
 
 import hashlib
 import os
@@ -215,3 +216,20 @@ def register(add, ctx):
             check(recs and recs[0].get('id') == j['operationId'],
                   'round %d: newest record is not the operation just returned' % i, r)
     add('history_record_exists_when_sign_returns', committed)
+
+    def retired_readable():
+        s = ctx.make_signer('hx-retired', ctx.cert('EC_P256')['id'])
+        ctx.member(s['id'], 'bob', 'auditor')
+        ctx.member(s['id'], 'alice', 'operator')
+        j = expect(ctx.sign(ctx.as_(ctx.people()['alice']['token']), s['id'], 'ECDSA_SHA256', b'r', False), 200)
+        expect(ctx.api.delete('/pki/signers/' + s['id']), 200, 'retire')
+        for who, cl in (('admin', ctx.api), ('auditor', ctx.as_(ctx.people()['bob']['token']))):
+            r = cl.get('/pki/signers/%s/operations' % s['id'])
+            recs = items(expect(r, 200, '%s reads the retired signer\'s history' % who), 'operations', r)
+            check([x.get('id') for x in recs] == [j['operationId']], '%s sees %r' % (who, recs), r)
+        expect_error(ctx.as_(ctx.people()['carol']['token']).get('/pki/signers/%s/operations' % s['id']),
+                     403, 'PermissionDenied', 'a stranger', reason='roleRequired')
+        ev = [e for e in items(expect(ctx.api.get('/audit-log?limit=100'), 200), 'events')
+              if e.get('objectId') == s['id'] and e.get('action') == 'signer.retire']
+        check(len(ev) == 1, 'signer.retire audited %d times' % len(ev))
+    add('history_of_a_retired_signer_stays_readable_by_admins_and_auditors', retired_readable)

@@ -1,5 +1,6 @@
-"""Signers: create, names, lookups, listing, update, delete, shared
-certificates, public key and certificate endpoints, members and visibility."""
+"""Signers: create, names, lookups, listing, update, retirement (DELETE),
+shared certificates, public key and certificate endpoints, members and
+visibility."""
 
 import os
 
@@ -164,13 +165,33 @@ def register(add, ctx):
 
     def delete():
         s = ctx.make_signer('sg-delete', cert_id('EC_P256'))
-        expect(ctx.api.delete('/pki/signers/' + s['id']), DELETED, 'delete')
-        expect_error(ctx.api.get('/pki/signers/' + s['id']), 404, 'NotFound', 'GET by id after delete')
+        j = expect(ctx.api.delete('/pki/signers/' + s['id']), DELETED, 'delete')
+        check(j.get('status') == 'retired' and j.get('retiredAt') and j.get('canSign') is False,
+              'DELETE answered %r' % j)
+        g = expect(ctx.api.get('/pki/signers/' + s['id']), 200, 'GET by id after delete')
+        check(g.get('status') == 'retired' and g.get('name') == 'sg-delete', 'retired signer %r' % g)
         expect_error(ctx.api.get('/pki/signers/sg-delete'), 404, 'NotFound', 'GET by name after delete')
         expect_error(ctx.sign(ctx.api, s['id'], 'ECDSA_SHA256', b'x', False), 404, 'NotFound', 'sign')
-        expect_error(ctx.api.delete('/pki/signers/' + s['id']), 404, 'NotFound', 'delete twice')
+        expect_error(ctx.api.post('/pki/signers/%s/requests' % s['id'], {'justification': 'x'}), 404,
+                     'NotFound', 'request approval')
+        expect_error(ctx.api.delete('/pki/signers/' + s['id']), 409, 'Conflict', 'delete twice',
+                     reason='stateConflict')
+        expect_error(ctx.api.patch('/pki/signers/' + s['id'], {'description': 'x'}), 409, 'Conflict',
+                     'PATCH a retired signer', reason='stateConflict')
         expect(ctx.api.get('/pki/certificates/' + cert_id('EC_P256')), 200, 'certificate survives')
-    add('signer_delete_then_404', delete)
+        live = [x['id'] for x in items(expect(ctx.api.get('/pki/signers?limit=100&search=sg-delete'), 200),
+                                       'signers')]
+        gone = [x['id'] for x in items(expect(ctx.api.get('/pki/signers?status=retired&search=sg-delete'),
+                                              200), 'signers')]
+        check(s['id'] not in live and s['id'] in gone, 'listed %r, retired %r' % (live, gone))
+        n = expect(ctx.api.post('/pki/signers', {'name': 'sg-delete', 'certificateId': cert_id('EC_P256')}),
+                   CREATED, 'a new signer takes the retired name')
+        check(n.get('id') != s['id'], 'the new signer has the retired id')
+        check(expect(ctx.api.get('/pki/signers/sg-delete'), 200).get('id') == n['id'],
+              'the name names the new signer')
+        expect_error(ctx.api.get('/pki/signers?status=gone'), 400, 'BadRequest', 'bad status',
+                     reason='invalidQuery')
+    add('signer_delete_retires_it_and_frees_its_name', delete)
 
     def delete_admin_only():
         r = ctx.as_(ctx.people()['alice']['token']).delete('/pki/signers/' + ctx.ops_signer()['id'])

@@ -49,6 +49,7 @@ static cJSON *signer_json(const fake_signer *s, int can_sign)
 	add_time(o, "certificateNotAfter", s->not_after);
 	add_time(o, "createdAt", s->not_before);
 	cJSON_AddNullToObject(o, "lastSignedAt");
+	cJSON_AddNullToObject(o, "retiredAt"); /* the fake retires nothing */
 	cJSON_AddBoolToObject(o, "canSign", can_sign);
 	return o;
 }

@@ -148,7 +148,9 @@ static void test_errors(void)
 		   srv_reason_class(SRV_R_DIGEST_LENGTH) == SRV_E_BAD_REQUEST &&
 		   srv_reason_class(SRV_R_SIGNER_DISABLED) == SRV_E_SIGNER_DISABLED &&
 		   srv_reason_class(SRV_R_CERTIFICATE_EXPIRED) == SRV_E_CERT_EXPIRED &&
-		   strcmp(srv_reason_name(SRV_R_COUNT), "internal") == 0,
+		   strcmp(srv_reason_name(SRV_R_COUNT), "internal") == 0 &&
+		   strcmp(srv_reason_name(SRV_R_APPROVER_IN_USE), "approverInUse") == 0 &&
+		   srv_reason_class(SRV_R_APPROVER_IN_USE) == SRV_E_CONFLICT,
 	   "reasons_name_and_classify_as_documented");
 }
 
