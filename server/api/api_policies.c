@@ -38,6 +38,16 @@ cJSON *api_policy_json(const srv_policy *p)
 	return o;
 }
 
+/* The policy as the caller may see it: without its approvers' ids unless
+ * it is an admin or one of them (access.c). */
+static cJSON *policy_json_for(const srv_req *r, const srv_policy *p)
+{
+	cJSON *o = api_policy_json(p);
+	if (srv_may_see_approvers(r, p) != SRV_R_NONE)
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "approvers");
+	return o;
+}
+
 /* approvers: a non-empty array of distinct, enabled user principals (id or
  * name). */
 static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
@@ -188,7 +198,7 @@ srv_err api_policy_list(srv_req *r, cJSON **out)
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "policies");
 	for (size_t i = 0; i < n; i++)
-		cJSON_AddItemToArray(arr, api_policy_json(&v[i]));
+		cJSON_AddItemToArray(arr, policy_json_for(r, &v[i]));
 	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_policy_list_free(v, n);
 	return SRV_OK;
@@ -214,7 +224,7 @@ srv_err api_policy_get(srv_req *r, cJSON **out)
 		srv_policy_clear(&p);
 		return srv_fail(r, why, "no signing policy \"%s\"", r->params[0]);
 	}
-	*out = api_policy_json(&p);
+	*out = policy_json_for(r, &p);
 	srv_policy_clear(&p);
 	return SRV_OK;
 }

@@ -65,7 +65,9 @@ srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signer");
 	srv_reason why = may ? may(r, s->id) : SRV_R_NONE;
 	srv_err e = SRV_OK;
-	if (why != SRV_R_NONE)
+	if (why == SRV_R_NOT_FOUND) /* as if it did not exist */
+		e = srv_fail(r, why, "no signer \"%s\"", r->params[0]);
+	else if (why != SRV_R_NONE)
 		e = srv_fail(r, why, "%s may not %s signer %s", r->actor.name,
 			     may == srv_may_sign ? "sign with" : "read", r->params[0]);
 	else if (may == srv_may_sign && s->retired_at)

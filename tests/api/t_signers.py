@@ -1,6 +1,7 @@
 """Signers: create, names, lookups, listing, update, retirement (DELETE),
 shared certificates, public key and certificate endpoints, members and
-visibility."""
+visibility (a signer the caller cannot see is 404, like one that does not
+exist)."""
 
 import os
 
@@ -267,8 +268,8 @@ def register(add, ctx):
         dave = ctx.as_(p['dave']['token'])
         expect(ctx.sign(dave, s['id'], 'ECDSA_SHA256', b'dave', False), 200, 'dave as operator')
         expect(ctx.api.delete('/pki/signers/%s/members/%s' % (s['id'], p['dave']['id'])), DELETED, 'remove')
-        expect_error(ctx.sign(dave, s['id'], 'ECDSA_SHA256', b'dave', False), 403, 'PermissionDenied',
-                     'dave after removal')
+        expect_error(ctx.sign(dave, s['id'], 'ECDSA_SHA256', b'dave', False), 404, 'NotFound',
+                     'dave after removal (no longer sees the signer)', reason='notFound')
         r = ctx.api.delete('/pki/signers/%s/members/%s' % (s['id'], p['dave']['id']))
         expect_error(r, 404, 'NotFound', 'remove twice')
     add('removed_member_can_no_longer_sign', member_removed)
@@ -286,11 +287,17 @@ def register(add, ctx):
         j = expect(r, 200, 'carol')
         check(items(j, 'signers', r) == [] and j.get('totalCount') == 0, 'stranger sees signers', r)
         expect(bob.get('/pki/signers/ops-ec'), 200, 'auditor reads the signer')
-        expect_error(carol.get('/pki/signers/ops-ec'), 403, 'PermissionDenied', 'stranger reads the signer',
-                     reason='roleRequired')
-        expect_error(carol.get('/pki/signers/%s/public-key' % s['id']), 403, 'PermissionDenied',
-                     'stranger reads the public key')
-    add('signers_visible_only_to_members_and_admins', visibility)
+        # a stranger cannot tell ops-ec from a signer that does not exist
+        for path in ('/pki/signers/ops-ec', '/pki/signers/%s/public-key' % s['id'],
+                     '/pki/signers/%s/certificate' % s['id'], '/pki/signers/ops-ec/members',
+                     '/pki/signers/ops-ec/operations'):
+            j = expect_error(carol.get(path), 404, 'NotFound', 'stranger GET ' + path, reason='notFound')
+            u = expect_error(carol.get(path.replace('ops-ec', 'no-such-signer').replace(s['id'], 'no-such-signer')),
+                             404, 'NotFound', 'stranger GET an unknown signer', reason='notFound')
+            check(j['message'].replace('ops-ec', 'X').replace(s['id'], 'X') ==
+                  u['message'].replace('no-such-signer', 'X'),
+                  'the messages tell them apart: %r / %r' % (j['message'], u['message']))
+    add('signers_visible_only_to_members_and_admins_others_get_404', visibility)
 
     def can_sign():
         p = ctx.people()

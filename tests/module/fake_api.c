@@ -73,17 +73,19 @@ static cJSON *body_json(fake_req *q)
 	return j;
 }
 
-/* api_signer_load: the signer exists, and the caller may read it (any role)
- * or sign with it (operator). */
+/* api_signer_load: the signer exists and the caller sees it (a role on it:
+ * the fake has no approvers), then it may read it (any role) or sign with it
+ * (operator). One it cannot see is notFound, exactly like one that does not
+ * exist (server/api/access.c). */
 static fake_signer *signer_load(fake_req *q, fake_role need)
 {
 	fake_signer *s = fake_find_inlock(q->f, q->params[0]);
 
-	if (!s) {
+	if (!s || s->role == FAKE_ROLE_NONE) {
 		fake_fail(q->r, "notFound", "no signer \"%s\"", q->params[0]);
 		return NULL;
 	}
-	if (s->role == FAKE_ROLE_NONE || (need == FAKE_ROLE_OPERATOR && s->role != need)) {
+	if (need == FAKE_ROLE_OPERATOR && s->role != need) {
 		fake_fail(q->r, "roleRequired", "%s may not %s with this signer", FAKE_PRINCIPAL,
 			  need == FAKE_ROLE_OPERATOR ? "sign" : "read");
 		return NULL;

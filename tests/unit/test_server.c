@@ -260,6 +260,14 @@ static void test_access(void)
 	p.n_approvers = 1;
 	ok(srv_may_decide(&r, &q, &p) == SRV_R_NOT_APPROVER && srv_may_cancel(&r, &q) == SRV_R_NONE,
 	   "access_unlisted_admin_cancels_but_does_not_decide");
+	/* approvers' ids: admins and the approvers themselves */
+	p.n_approvers = 2;
+	ok(srv_may_see_approvers(&r, &p) == SRV_R_NONE, "access_admin_sees_approvers");
+	r.actor.admin = 0;
+	ok(srv_may_see_approvers(&r, &p) == SRV_R_NONE, "access_approver_sees_approvers");
+	p.n_approvers = 1;
+	ok(srv_may_see_approvers(&r, &p) == SRV_R_NOT_APPROVER,
+	   "access_others_do_not_see_approvers");
 }
 
 static void test_auth(void)
@@ -276,7 +284,7 @@ static void test_auth(void)
 
 int main(void)
 {
-	plan(41);
+	plan(44);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
 	test_config();
