@@ -7,6 +7,8 @@
  *   sign, request approval       yes    yes      403r    403r     -     404
  *   read signer, key, cert,      yes    yes      yes     403r     -     404
  *     history, member list
+ *   clientMetadata of a sign     kept   kept     kept    dropped  -     -
+ *     attempt
  *   list signers                 all    theirs   theirs  -        -     none
  *   list/get requests            all    signer's signer's signer's own  none/404
  *   approve, reject              (only a listed user approver of the
@@ -161,6 +163,17 @@ srv_reason srv_may_sign(srv_req *r, const char *signer_id)
 srv_reason srv_may_read_signer(srv_req *r, const char *signer_id)
 {
 	return member_with(r, signer_id, SRV_ROLE_NONE);
+}
+
+srv_reason srv_may_annotate(srv_req *r, const char *signer_id)
+{
+	srv_role role = SRV_ROLE_NONE;
+	if (r->actor.admin)
+		return SRV_R_NONE;
+	srv_reason why = member_role(r, signer_id, &role);
+	if (why != SRV_R_NONE)
+		return why;
+	return role == SRV_ROLE_NONE ? SRV_R_ROLE_REQUIRED : SRV_R_NONE;
 }
 
 srv_reason srv_may_see_request(srv_req *r, const srv_request *q)

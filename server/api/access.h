@@ -22,6 +22,9 @@ const char *srv_visible_to(const srv_req *r);
  * when the caller cannot see the signer at all, roleRequired when it can. */
 srv_reason srv_may_sign(srv_req *r, const char *signer_id);
 srv_reason srv_may_read_signer(srv_req *r, const char *signer_id);
+/* Whether the clientMetadata of the caller's sign attempt is kept in the
+ * history (admins and members): roleRequired when it is dropped. */
+srv_reason srv_may_annotate(srv_req *r, const char *signer_id);
 
 /* Single objects the caller may not see are notFound, like absent ones. */
 srv_reason srv_may_see_request(srv_req *r, const srv_request *q);

@@ -1,8 +1,9 @@
 /* POST /pki/signers/{id}/sign: the checks of docs/api.md in their order, the
  * signature made in the token, and the history record committed before the
  * answer. Every attempt past authentication on a signer the caller can see
- * is recorded, whatever its end; attempts on signers it cannot see are
- * counted, not recorded (sign_unseen.h). */
+ * is recorded, whatever its end (its clientMetadata only for admins and
+ * members); attempts on signers it cannot see are counted, not recorded
+ * (sign_unseen.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -171,7 +172,9 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 	rs_strlcpy(op.actor_type, r->actor.type, sizeof(op.actor_type));
 	rs_strlcpy(op.actor_id, r->actor.id, sizeof(op.actor_id));
 	op.actor_name = r->actor.name;
-	op.client_metadata = b->metadata ? b->metadata : "{}";
+	/* what a non-member sends is not kept: not its history to write in */
+	int annotate = b->metadata && srv_may_annotate(r, s->id) == SRV_R_NONE;
+	op.client_metadata = annotate ? b->metadata : "{}";
 	rs_strlcpy(op.source_ip, r->source_ip, sizeof(op.source_ip));
 	if (outcome != SRV_OK)
 		rs_strlcpy(op.error_code, srv_err_word(outcome), sizeof(op.error_code));

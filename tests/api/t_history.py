@@ -2,7 +2,7 @@
 can see is recorded with docs/api.md's fields, newest first, paged, filtered
 by status; who may read it, also once its signer is retired. Attempts on
 signers the caller cannot see are not recorded (only counted, in the
-server's log)."""
+server's log), clientMetadata only from admins and members."""
 
 import hashlib
 import os
@@ -11,7 +11,8 @@ import sqlite3
 import time
 
 import rsigntest as rt
-from apictx import (UUID_RE, check, expect, expect_error, is_time, items, parse_time, rand_uuid)
+from apictx import (CREATED, UUID_RE, check, expect, expect_error, is_time, items, parse_time,
+                    rand_uuid)
 
 FIELDS = ('id', 'signerId', 'status', 'signingAlgorithm', 'dataHash', 'isDigest', 'actorType',
           'actorId', 'actorName', 'grantId', 'clientMetadata', 'sourceIp', 'errorCode', 'createdAt')
@@ -258,6 +259,28 @@ def register(add, ctx):
         check(unseen_logged() > logged, 'the count of unseen attempts did not move in the log '
               '(was %d): %s' % (logged, ctx.srv.log_tail(5)))
     add('history_attempts_on_signers_the_caller_cannot_see_write_nothing_and_are_counted', disk_fill)
+
+    def metadata_members_only():
+        def make():
+            appr = expect(ctx.api.post('/principals', {'type': 'user', 'name': 'hx-approver'}), CREATED)
+            pol = expect(ctx.api.post('/pki/signing-policies', {
+                'name': 'hx-policy', 'approvers': [appr['id']], 'requiredApprovals': 1,
+                'constraints': {'maxSignings': 1}}), CREATED, 'policy')
+            sg = expect(ctx.api.post('/pki/signers', {'name': 'hx-meta', 'certificateId': ctx.cert('EC_P256')['id'],
+                                                      'policyId': pol['id']}), CREATED, 'signer')
+            ctx.member(sg['id'], 'bob', 'auditor')
+            return sg, appr
+        sg, appr = ctx.fixture('hx-meta', make)
+        meta = {'tool': 'history test'}
+        for who, token in (('approver (no member)', appr['token']), ('auditor', ctx.people()['bob']['token'])):
+            r = ctx.sign(ctx.as_(token), sg['id'], 'ECDSA_SHA256', b'm', False, clientMetadata=meta)
+            expect_error(r, 403, 'PermissionDenied', who, reason='roleRequired')
+        r = ctx.api.get('/pki/signers/%s/operations?limit=2' % sg['id'])
+        recs = items(expect(r, 200), 'operations', r)
+        check([x.get('actorName') for x in recs] == ['bob', 'hx-approver'], 'records %r' % recs, r)
+        check(recs[0].get('clientMetadata') == meta, 'the auditor\'s metadata was not kept: %r' % recs[0], r)
+        check(recs[1].get('clientMetadata') == {}, 'a non-member\'s metadata was kept: %r' % recs[1], r)
+    add('history_keeps_client_metadata_of_admins_and_members_only', metadata_members_only)
 
     def retired_readable():
         s = ctx.make_signer('hx-retired', ctx.cert('EC_P256')['id'])
