@@ -252,6 +252,7 @@ static int open_parts(srv_ctx *ctx, const srv_config *cfg, char *err, size_t err
 	ctx->store = srv_store_sqlite_open(cfg->database, err, errlen);
 	if (!ctx->store)
 		goto out;
+	ctx->store->ops->history_set_retention(ctx->store, cfg->history_denied_retention);
 	if (srv_hsm_open(cfg->pkcs11_module, cfg->token_label, pin, (int)cfg->hsm_sessions,
 			 &ctx->hsm, err, errlen) != SRV_HSM_OK)
 		goto out;

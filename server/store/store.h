@@ -265,8 +265,12 @@ typedef struct srv_store_ops {
 				 srv_role **roles, size_t *n);
 
 	/* Records one sign attempt durably (committed when this returns OK);
-	 * on "success" also sets the signer's last_signed_at. */
+	 * on "success" also sets the signer's last_signed_at. With a denied
+	 * retention set, each commit also deletes (a bounded batch of) the
+	 * "denied" records older than it; never a success or failure. */
 	srv_st_rc (*operation_insert)(srv_store *st, const srv_operation *op);
+	/* Seconds a "denied" record is kept; 0 = for ever (the default). */
+	void (*history_set_retention)(srv_store *st, long long denied_seconds);
 	/* newest first; status NULL/"" = any */
 	srv_st_rc (*operation_list)(srv_store *st, const char *signer_id, const char *status,
 				    size_t offset, size_t limit, srv_operation **out, size_t *n,

@@ -737,6 +737,7 @@ static const srv_store_ops sq_ops = {
 	.member_list = sq_member_list,
 	.operation_insert = sq_operation_insert,
 	.operation_list = sq_operation_list,
+	.history_set_retention = sq_history_set_retention,
 	.policy_insert = sq_policy_insert,
 	.policy_get = sq_policy_get,
 	.policy_list = sq_policy_list,

@@ -78,6 +78,7 @@ enum {
 	P_OP_COUNT,
 	P_OP_LIST_STATUS,
 	P_OP_COUNT_STATUS,
+	P_OP_PURGE_DENIED,
 	P_COUNT
 };
 extern const char *const sq_pki_sql[P_COUNT];
@@ -169,6 +170,7 @@ typedef struct {
 	pthread_cond_t hq_cv;
 	sq_job *hq_head, *hq_tail;
 	int hq_leader;
+	long long denied_retention; /* seconds; 0 = keep; under mu */
 	sqlite3_stmt *q[Q_COUNT];
 	sqlite3_stmt *p[P_COUNT];
 	sqlite3_stmt *pl[PL_COUNT];
@@ -393,6 +395,9 @@ srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t
 
 /* History rows inside an open transaction (store_sqlite_pki.c, _grant.c). */
 srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id);
+/* Deletes at most max "denied" records created before `before` (the
+ * oldest first); *n = how many. */
+srv_st_rc sq_op_purge_denied(sq_store *s, const char *op, time_t before, int max, size_t *n);
 /* The signer's current policy ("" = none) and retirement time (0 = live),
  * inside the caller's transaction; NOT_FOUND when no such signer. */
 srv_st_rc sq_signer_state(sq_store *s, const char *op, const char *id, char policy_id[RS_UUID_LEN],
@@ -404,6 +409,7 @@ srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *
 /* store_sqlite_history.c: queue set-up for sq_store open/close */
 int sq_history_init(sq_store *s);
 void sq_history_fini(sq_store *s);
+void sq_history_set_retention(srv_store *st, long long denied_seconds);
 
 /* store_sqlite_grant.c ops */
 srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);

@@ -82,6 +82,10 @@ const char *const sq_pki_sql[P_COUNT] = {
 			     " AND status = ?2 ORDER BY seq DESC" SQ_PAGE,
 	[P_OP_COUNT_STATUS] =
 		"SELECT count(*) FROM operations WHERE signer_id = ?1 AND status = ?2",
+	/* the oldest first, at most ?2 of them (operations_denied) */
+	[P_OP_PURGE_DENIED] = "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations"
+			      " WHERE status = 'denied' AND created_at < ?1"
+			      " ORDER BY created_at LIMIT ?2)",
 };
 
 static int col_alg(sqlite3_stmt *st, int i, rs_key_alg *out)
@@ -648,6 +652,19 @@ srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const
 
 	sq_bind_operation(q, o, grant_id, &brc);
 	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_op_purge_denied(sq_store *s, const char *op, time_t before, int max, size_t *n)
+{
+	sqlite3_stmt *q = s->p[P_OP_PURGE_DENIED];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	b_int(q, 1, before, &brc);
+	b_int(q, 2, max, &brc);
+	r = sq_run(s, op, q, brc, RUN_PLAIN);
+	*n = r == SRV_ST_OK ? (size_t)sqlite3_changes(s->db) : 0;
+	return r;
 }
 
 srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id, time_t t)

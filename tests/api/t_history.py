@@ -1,13 +1,14 @@
 """Signing history: every attempt past authentication on a signer the caller
 can see is recorded with docs/api.md's fields, newest first, paged, filtered
-by status; who may read it, also once its signer is retired. Attempts on
-signers the caller cannot see are not recorded (only counted, in the
-server's log), clientMetadata only from admins and members."""
+by status; who may read it. Attempts on signers the caller cannot see are
+not recorded (only counted, in the server's log), clientMetadata only from
+admins and members, and denied records go after history_denied_retention."""
 
 import hashlib
 import os
 import re
 import sqlite3
+import subprocess
 import time
 
 import rsigntest as rt
@@ -299,5 +300,92 @@ def register(add, ctx):
         check(len(ev) == 1, 'signer.retire audited %d times' % len(ev))
     add('history_of_a_retired_signer_stays_readable_by_admins_and_auditors', retired_readable)
 
+    def retention():
+        """A server of its own (rsignd serve with history_denied_retention =
+        2): denied records older than 2 s go as new records are written,
+        successes and failures stay."""
+        srv = rt.DevServer.start(prefix='rsign-retention-')
+        serve = None
+        try:
+            token, ca = srv.token, srv.ca_file
+            check(srv.stop(30) == 0, 'rsignd dev did not stop cleanly')
+            conf = os.path.join(srv.work_dir, 'rsignd.conf')
+            with open(os.path.join(srv.state_dir, 'rsignd.conf')) as f:
+                lines = [l for l in f if not l.startswith('listen')]
+            with open(conf, 'w') as f:
+                f.writelines(lines + ['listen = 127.0.0.1:0\n', 'history_denied_retention = 2\n'])
+            os.chmod(conf, 0o600)
+            serve = Serve(conf, os.path.join(srv.work_dir, 'serve.log'))
+            api = rt.Client(serve.wait_url(60), ca, token)
+            aud = expect(api.post('/principals', {'type': 'user', 'name': 'ret-auditor'}), CREATED)
+            expect(api.post('/pki/signers/demo-ec/members', {'principalId': aud['id'], 'role': 'auditor'}),
+                   CREATED)
+            auditor = rt.Client(api.url, ca, aud['token'])
+
+            def sign(cl, data, what, status):
+                r = cl.post('/pki/signers/demo-ec/sign', {'data': data, 'signingAlgorithm': 'ECDSA_SHA256'})
+                check(r.status == status, '%s: status %d' % (what, r.status), r)
+                return r
+            sign(api, rt.b64(b'ok'), 'admin signs', 200)
+            sign(api, '***', 'admin, bad base64', 400)
+            sign(auditor, rt.b64(b'no'), 'auditor', 403)
+
+            def records():
+                r = api.get('/pki/signers/demo-ec/operations?limit=100')
+                return items(expect(r, 200), 'operations', r)
+            first = [x for x in records() if x.get('status') == 'denied']
+            check(len(first) == 1, 'denied records %r' % first)
+            deadline = time.monotonic() + 120  # ends a hang only
+            while any(x['id'] == first[0]['id'] for x in records()):
+                check(time.monotonic() < deadline, 'the denied record outlived its retention by 2 minutes')
+                time.sleep(0.5)
+                sign(auditor, rt.b64(b'again'), 'auditor again', 403)
+            recs = records()
+            check(sorted(x.get('status') for x in recs if x.get('status') != 'denied') == ['failed', 'success'],
+                  'a success or failure went with the denied records: %r' % recs)
+            check(any(x.get('status') == 'denied' for x in recs), 'the newest denied record went too')
+            newest = max(parse_time(x['createdAt']) for x in recs if x.get('status') == 'denied')
+            check(all(parse_time(x['createdAt']) >= newest - 3 for x in recs if x.get('status') == 'denied'),
+                  'denied records older than the retention remain: %r' % recs)
+        finally:
+            if serve:
+                serve.stop()
+            srv.cleanup()
+    add('history_denied_retention_purges_denied_records_only', retention)
+
 
 UNSEEN_RE = re.compile(r'sign: (\d+) attempts? on signers that do not exist')
+
+
+class Serve:
+    """`rsignd serve -c CONF` with its log in log_path; the URL comes from
+    its "serving HTTPS on ... port N" line."""
+
+    def __init__(self, conf, log_path):
+        self.log_path = log_path
+        self.log = open(log_path, 'wb')
+        self.proc = subprocess.Popen([os.path.join(rt.top_builddir(), 'rsignd'), 'serve', '-c', conf],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+
+    def wait_url(self, limit):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with open(self.log_path, 'rb') as f:
+                m = re.search(rb'serving HTTPS on \S+ port (\d+)', f.read())
+            if m:
+                return 'https://127.0.0.1:%d' % int(m.group(1))
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        with open(self.log_path, 'rb') as f:
+            raise rt.Fail('rsignd serve did not start: %s' % f.read()[-600:].decode('utf-8', 'replace'))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()

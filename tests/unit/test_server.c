@@ -32,7 +32,8 @@ static void test_config(void)
 	char err[512] = "";
 	ok(srv_config_load(&cfg, NULL, err, sizeof(err)) == 0, "config_defaults_load");
 	ok(strcmp(cfg.listen, "127.0.0.1:8443") == 0 && cfg.threads == 8 && cfg.max_body == 65536 &&
-		   !cfg.insecure_http && cfg.access_token_ttl == 3600,
+		   !cfg.insecure_http && cfg.access_token_ttl == 3600 &&
+		   cfg.history_denied_retention == 0,
 	   "config_defaults_have_documented_values");
 	srv_config_free(&cfg);
 
@@ -52,6 +53,17 @@ static void test_config(void)
 	ok(srv_config_load(&cfg, p, err, sizeof(err)) != 0 && strstr(err, "bad.conf:3:") &&
 		   strstr(err, "threads"),
 	   "config_out_of_range_names_file_and_line");
+	srv_config_free(&cfg);
+
+	p = write_conf("retention.conf", "history_denied_retention = 604800\n", 0600);
+	ok(srv_config_load(&cfg, p, err, sizeof(err)) == 0 &&
+		   cfg.history_denied_retention == 604800,
+	   "config_history_denied_retention_is_read");
+	srv_config_free(&cfg);
+	p = write_conf("retention-neg.conf", "history_denied_retention = -1\n", 0600);
+	ok(srv_config_load(&cfg, p, err, sizeof(err)) != 0 &&
+		   strstr(err, "retention-neg.conf:1:") && strstr(err, "history_denied_retention"),
+	   "config_history_denied_retention_refuses_negative");
 	srv_config_free(&cfg);
 
 	p = write_conf("unknown.conf", "colour = blue\n", 0600);
@@ -284,7 +296,7 @@ static void test_auth(void)
 
 int main(void)
 {
-	plan(44);
+	plan(46);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
 	test_config();

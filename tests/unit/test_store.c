@@ -1,7 +1,8 @@
 /* Unit tests of the SQLite storage (server/store/store_sqlite*.c): migrations,
  * every op's round trip, visibility rules, cascades, retired signers,
- * history, concurrency. Works in a temporary directory removed at the end.
- * (Audit entries and their atomicity: test_store_policy.c.) */
+ * history and the retention of its denied records, concurrency. Works in a
+ * temporary directory removed at the end. (Audit entries and their
+ * atomicity: test_store_policy.c.) */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -49,19 +50,24 @@ static const unsigned char spki2[] = {0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 
 
 /* ---- raw SQLite peeks, on a second connection -------------------------- */
 
-static long long sql_int(const char *sql)
+static long long sql_int_on(const char *path, const char *sql)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	long long v = -1;
 
-	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return v;
+}
+
+static long long sql_int(const char *sql)
+{
+	return sql_int_on(dbpath, sql);
 }
 
 static int sql_text_is(const char *sql, const char *want)
@@ -870,6 +876,68 @@ static void test_retire_and_deletes(srv_store *st)
 	   "principal_delete_unknown_not_found");
 }
 
+static char retention_db[300];
+
+/* The number of history records with status created before t. */
+static long long records(const char *status, time_t t)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM operations WHERE status = '%s' AND created_at < %lld",
+		 status, (long long)t);
+	return sql_int_on(retention_db, sql);
+}
+
+/* history_denied_retention, on a database of its own (the purge spans every
+ * signer): denied records older than it go as records are written, at
+ * most 512 a commit; successes and failures stay. */
+static void test_retention(void)
+{
+	const time_t t0 = NOW + 10000;
+	char sql[512], err[512] = "";
+	srv_operation o;
+	srv_store *st;
+
+	snprintf(retention_db, sizeof(retention_db), "%s/retention.db", tmpdir);
+	if (!(st = srv_store_sqlite_open(retention_db, err, sizeof(err))))
+		tap_bail("cannot create %s: %s", retention_db, err);
+
+	/* 600 denied records from long ago, written past the store */
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 600)"
+		 " INSERT INTO operations (id, signer_id, status, actor_type, actor_id, actor_name,"
+		 " created_at) SELECT 'old-denied-' || i, '%s', 'denied', 'user', '%s', 'alice',"
+		 " %lld FROM k",
+		 ID_S_DELTA, ID_ALICE, (long long)(t0 - 1000));
+	fill_op(&o, "old-success", ID_S_DELTA, "success", t0 - 1000);
+	int fixtures = sql_exec_on(retention_db, sql) == 0 &&
+		       st->ops->operation_insert(st, &o) == SRV_ST_OK;
+	fill_op(&o, "old-failed", ID_S_DELTA, "failed", t0 - 1000);
+	fixtures = fixtures && st->ops->operation_insert(st, &o) == SRV_ST_OK;
+	fill_op(&o, "young-denied", ID_S_DELTA, "denied", t0 - 50);
+	fixtures = fixtures && st->ops->operation_insert(st, &o) == SRV_ST_OK;
+	ok(fixtures && records("denied", t0) == 601, "retention_fixtures");
+
+	fill_op(&o, "kept-for-ever", ID_S_DELTA, "denied", t0);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK && records("denied", t0) == 601,
+	   "retention_0_keeps_denied_records");
+	st->ops->history_set_retention(st, 100);
+	fill_op(&o, "new-success", ID_S_DELTA, "success", t0 + 1);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK &&
+		   records("denied", t0 - 100) == 600 - 512,
+	   "retention_purges_at_most_512_a_commit");
+	fill_op(&o, "new-denied", ID_S_DELTA, "denied", t0 + 2);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK && records("denied", t0 - 100) == 0,
+	   "retention_purges_the_rest_at_the_next_commit");
+	ok(records("denied", t0 + 3) == 3 && records("success", t0 - 100) == 1 &&
+		   records("failed", t0 - 100) == 1 &&
+		   sql_int_on(retention_db,
+			      "SELECT count(*) FROM operations WHERE id = 'young-denied'") == 1,
+	   "retention_keeps_young_denied_and_every_success_and_failure");
+	st->ops->close(st);
+}
+
 /* ---- concurrency -------------------------------------------------------- */
 
 #define THREADS 8
@@ -956,7 +1024,7 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
-	plan(141);
+	plan(146);
 	rs_log_set_level(RS_LOG_WARN);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
@@ -983,6 +1051,7 @@ int main(void)
 	ok(st->ops->ping(st) == SRV_ST_OK, "close_of_null_leaves_the_open_store_alone");
 	st->ops->close(st);
 	test_reopen_keeps_data();
+	test_retention();
 
 	rm_tree(tmpdir);
 	return tap_done();
