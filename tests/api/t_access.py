@@ -13,13 +13,11 @@ nonmember (a user with no relation); disabled (an operator of both signers
 whom an admin disabled); expired (an access token of server B, past its
 --access-token-ttl, awaited by polling)."""
 
-import os
-import subprocess
 import time
 
 import t_lifecycle
 from apictx import CREATED, check, expect, expect_error, items, rand_uuid
-from rsigntest import Fail, Skip
+from rsigntest import Fail
 
 ROLES = ('admin', 'operator', 'auditor', 'approver', 'nonmember', 'disabled', 'expired')
 
@@ -466,16 +464,9 @@ def register(add, ctx):
     add('principal_list_pages_in_sql_with_total', principal_list_pages)
 
     def ctl_disable_enable():
-        if not os.access(ctx.rsignctl, os.X_OK):
-            raise Skip('rsignctl is not built at %s' % ctx.rsignctl)
-        s = ctx.srv
-        env = dict(os.environ, RSIGN_URL=s.url, RSIGN_TOKEN=s.token, RSIGN_CA_FILE=s.ca_file,
-                   HOME=s.work_dir)
-        env.pop('RSIGN_CONFIG', None)
         j = expect(ctx.api.post('/principals', {'type': 'user', 'name': 'ax-ctl'}), CREATED)
         for verb, want in (('disable', True), ('enable', False)):
-            p = subprocess.run([ctx.rsignctl, 'principal', verb, 'ax-ctl'], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            p = ctx.ctl('principal', verb, 'ax-ctl')
             check(p.returncode == 0, 'rsignctl principal %s exited %d: %s'
                   % (verb, p.returncode, p.stderr.decode('utf-8', 'replace')[-300:]))
             g = expect(ctx.api.get('/principals/%s' % j['id']), 200)

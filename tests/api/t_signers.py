@@ -313,3 +313,19 @@ def register(add, ctx):
         check('ops-ec' in {x.get('name') for x in items(expect(r, 200), 'signers', r)},
               'operator identity lacks ops-ec with canSign=true', r)
     add('signer_can_sign_flag_and_filter_follow_role', can_sign)
+
+    def ctl_retired():
+        sg = ctx.make_signer('sg-ctl-retire', cert_id('EC_P256'))
+
+        def ctl(*args):
+            p = ctx.ctl(*args)
+            check(p.returncode == 0, 'rsignctl %s exited %d: %s' % (' '.join(args), p.returncode,
+                                                                    p.stderr.decode()[-300:]))
+            return p.stdout.decode()
+        out = ctl('signer', 'delete', sg['id'])
+        check('retired' in out, 'rsignctl signer delete said %r' % out)
+        check(sg['id'] in ctl('signer', 'list', '--status', 'retired', '--search', 'sg-ctl'),
+              'rsignctl signer list --status retired does not list it')
+        check(sg['id'] not in ctl('signer', 'list', '--search', 'sg-ctl'),
+              'rsignctl signer list lists a retired signer')
+    add('rsignctl_signer_delete_retires_and_list_status_shows_it', ctl_retired)
