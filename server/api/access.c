@@ -4,9 +4,11 @@
  * a request or grantee of a grant ("own").
  *
  *   action                       admin  operator auditor approver own   other
- *   sign, request approval       yes    yes      403r    403r     -     403r
- *   read signer, key, cert,      yes    yes      yes     403r     -     403r
+ *   sign, request approval       yes    yes      403r    403r     -     404
+ *   read signer, key, cert,      yes    yes      yes     403r     -     404
  *     history, member list
+ *   clientMetadata of a sign     kept   kept     kept    dropped  -     -
+ *     attempt
  *   list signers                 all    theirs   theirs  -        -     none
  *   list/get requests            all    signer's signer's signer's own  none/404
  *   approve, reject              (only a listed user approver of the
@@ -16,6 +18,7 @@
  *   revoke a grant               yes    403n     403n    yes      403n  404
  *   list/get policies            all    their    their   theirs   -     none/404
  *                                       signers' signers'
+ *   see a policy's approvers     yes    -        -       yes      -     -
  *   get principal, new token     any    self     self    self     -     404
  *   principals (list, create,    yes    403a ... (admin only)
  *     delete, disable), keys,
@@ -30,8 +33,13 @@
  * listed in the signer's *current* policy (for a request also in the
  * policy it was made under); approvers who are not members do not read the
  * signer itself. An admin counts as an operator of every signer but
- * approves only where listed. A signer the caller may not use is 403, not
- * 404: docs/api.md orders "exists (404), then permission (403)" for signers.
+ * approves only where listed, and only while listed in the signer's current
+ * policy (the store checks that again in request_decide's transaction). A
+ * signer the caller cannot see -- no role on it, no approver of its current
+ * policy -- is 404 notFound wherever a path names it, exactly like one that
+ * does not exist, so that its name tells a stranger nothing; one it sees but
+ * may not use is 403. Those who see a policy but are not its approvers see
+ * it without its approvers' ids.
  * A disabled principal gets 401 principalDisabled before any rule
  * (server/http/auth.c for tokens, srv_may_log_in for logins); an expired
  * or unknown token 401 tokenInvalid. The lists filter in SQL with
@@ -127,15 +135,21 @@ const char *srv_visible_to(const srv_req *r)
 	return r->actor.admin ? NULL : r->actor.id;
 }
 
-/* Admins, and members with the role (SRV_ROLE_NONE: any role). */
+/* Admins, and members with the role (SRV_ROLE_NONE: any role); 403 for
+ * those who see the signer without the role, 404 for the others. */
 static srv_reason member_with(srv_req *r, const char *signer_id, srv_role need)
 {
 	srv_role role = SRV_ROLE_NONE;
+	int approver = 0;
 	if (r->actor.admin)
 		return SRV_R_NONE;
 	srv_reason why = member_role(r, signer_id, &role);
+	if (why == SRV_R_NONE && role == SRV_ROLE_NONE)
+		why = approves_signer(r, signer_id, &approver);
 	if (why != SRV_R_NONE)
 		return why;
+	if (role == SRV_ROLE_NONE && !approver)
+		return SRV_R_NOT_FOUND;
 	if (role == SRV_ROLE_NONE || (need != SRV_ROLE_NONE && role != need))
 		return SRV_R_ROLE_REQUIRED;
 	return SRV_R_NONE;
@@ -149,6 +163,17 @@ srv_reason srv_may_sign(srv_req *r, const char *signer_id)
 srv_reason srv_may_read_signer(srv_req *r, const char *signer_id)
 {
 	return member_with(r, signer_id, SRV_ROLE_NONE);
+}
+
+srv_reason srv_may_annotate(srv_req *r, const char *signer_id)
+{
+	srv_role role = SRV_ROLE_NONE;
+	if (r->actor.admin)
+		return SRV_R_NONE;
+	srv_reason why = member_role(r, signer_id, &role);
+	if (why != SRV_R_NONE)
+		return why;
+	return role == SRV_ROLE_NONE ? SRV_R_ROLE_REQUIRED : SRV_R_NONE;
 }
 
 srv_reason srv_may_see_request(srv_req *r, const srv_request *q)
@@ -209,11 +234,12 @@ srv_reason srv_may_see_policy(srv_req *r, const srv_policy *p)
 	for (size_t i = 0; i < p->n_approvers; i++)
 		if (is_self(r, p->approvers[i]))
 			return SRV_R_NONE;
-	/* a member of a signer the policy governs */
+	/* a member of a signer the policy governs (retired ones too, as the
+	 * SQL of policy_list says) */
 	srv_signer *v = NULL;
 	size_t n = 0, total = 0;
-	srv_st_rc rc = r->ctx->store->ops->signer_list(r->ctx->store, r->actor.id, 0, NULL, 0, 0,
-						       &v, &n, &total);
+	srv_st_rc rc = r->ctx->store->ops->signer_list(r->ctx->store, r->actor.id, 0, NULL, "any",
+						       0, 0, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_reason_from_store(rc);
 	int yes = 0;
@@ -221,6 +247,16 @@ srv_reason srv_may_see_policy(srv_req *r, const srv_policy *p)
 		yes |= strcmp(v[i].policy_id, p->id) == 0;
 	srv_signer_list_free(v, n);
 	return yes ? SRV_R_NONE : SRV_R_NOT_FOUND;
+}
+
+srv_reason srv_may_see_approvers(const srv_req *r, const srv_policy *p)
+{
+	if (r->actor.admin)
+		return SRV_R_NONE;
+	for (size_t i = 0; i < p->n_approvers; i++)
+		if (is_self(r, p->approvers[i]))
+			return SRV_R_NONE;
+	return SRV_R_NOT_APPROVER;
 }
 
 srv_reason srv_may_read_principal(const srv_req *r, const srv_principal *p)

@@ -18,17 +18,25 @@ srv_reason srv_may_log_in(const srv_principal *p);
 const char *srv_visible_to(const srv_req *r);
 
 /* On an existing signer (its id): sign and ask for approval (operators),
- * read it, its key, certificate, history and members (members). */
+ * read it, its key, certificate, history and members (members). notFound
+ * when the caller cannot see the signer at all, roleRequired when it can. */
 srv_reason srv_may_sign(srv_req *r, const char *signer_id);
 srv_reason srv_may_read_signer(srv_req *r, const char *signer_id);
+/* Whether the clientMetadata of the caller's sign attempt is kept in the
+ * history (admins and members): roleRequired when it is dropped. */
+srv_reason srv_may_annotate(srv_req *r, const char *signer_id);
 
 /* Single objects the caller may not see are notFound, like absent ones. */
 srv_reason srv_may_see_request(srv_req *r, const srv_request *q);
 srv_reason srv_may_see_grant(srv_req *r, const srv_grant *g);
 srv_reason srv_may_see_policy(srv_req *r, const srv_policy *p);
+/* Of a policy the caller sees: whether its approvers' ids are shown
+ * (admins and its approvers; notApprover otherwise). */
+srv_reason srv_may_see_approvers(const srv_req *r, const srv_policy *p);
 srv_reason srv_may_read_principal(const srv_req *r, const srv_principal *p);
 
-/* On a request the caller sees; p is the request's policy. */
+/* On a request the caller sees; p is the signer's current policy (which
+ * must be the request's: the caller checks). */
 srv_reason srv_may_decide(srv_req *r, const srv_request *q, const srv_policy *p);
 srv_reason srv_may_cancel(const srv_req *r, const srv_request *q);
 /* On a grant the caller sees. */

@@ -30,7 +30,7 @@ srv_err api_signer_create(srv_req *r, cJSON **out);
 srv_err api_signer_list(srv_req *r, cJSON **out);
 srv_err api_signer_get(srv_req *r, cJSON **out);
 srv_err api_signer_update(srv_req *r, cJSON **out);
-srv_err api_signer_delete(srv_req *r, cJSON **out);
+srv_err api_signer_retire(srv_req *r, cJSON **out);
 srv_err api_signer_public_key(srv_req *r, cJSON **out);
 srv_err api_signer_certificate(srv_req *r, cJSON **out);
 srv_err api_member_add(srv_req *r, cJSON **out);
@@ -60,9 +60,13 @@ srv_err api_request_cancel(srv_req *r, cJSON **out);
 /* api_grants.c: /pki/grants */
 srv_err api_grant_list(srv_req *r, cJSON **out);
 srv_err api_grant_revoke(srv_req *r, cJSON **out);
-/* api_audit.c: /audit-log, and the one way to write to it (takes detail) */
+/* api_audit.c: /audit-log, and the entry every change hands to the store:
+ * the caller as actor, now, and detail (taken, printed; NULL = {}).
+ * api_audit_done frees what api_audit_entry allocated. */
 srv_err api_audit_list(srv_req *r, cJSON **out);
-void api_audit(srv_req *r, const char *action, const char *type, const char *id, cJSON *detail);
+srv_err api_audit_entry(srv_req *r, srv_audit *a, const char *action, const char *type,
+			const char *id, cJSON *detail);
+void api_audit_done(srv_audit *a);
 
 /* A rule of access.c about one signer (srv_may_sign, srv_may_read_signer). */
 typedef srv_reason (*api_signer_rule)(srv_req *r, const char *signer_id);

@@ -1,5 +1,5 @@
-/* The audit log of policy, request, decision and grant changes: written
- * beside the signing history, read at GET /audit-log. */
+/* The audit log: the entry a change hands to the store, which writes it in
+ * the transaction of the change (store.h), and GET /audit-log. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,25 +8,27 @@
 #include "rsign/util.h"
 #include "server/api/api.h"
 
-void api_audit(srv_req *r, const char *action, const char *type, const char *id, cJSON *detail)
+srv_err api_audit_entry(srv_req *r, srv_audit *a, const char *action, const char *type,
+			const char *id, cJSON *detail)
 {
-	srv_audit a = {0};
-	rs_strlcpy(a.actor_id, r->actor.id, sizeof(a.actor_id));
-	a.actor_name = r->actor.name;
-	rs_strlcpy(a.action, action, sizeof(a.action));
-	rs_strlcpy(a.object_type, type, sizeof(a.object_type));
-	rs_strlcpy(a.object_id, id, sizeof(a.object_id));
-	a.detail = detail ? rs_json_print(detail) : NULL;
-	a.created_at = time(NULL);
-	if (!a.detail)
-		a.detail = strdup("{}");
-	srv_st_rc rc =
-		a.detail ? r->ctx->store->ops->audit_insert(r->ctx->store, &a) : SRV_ST_FAILED;
-	/* the change itself is committed; a lost audit entry must be loud */
-	if (rc != SRV_ST_OK)
-		rs_err("audit: cannot record %s on %s %s by %s", action, type, id, r->actor.name);
-	free(a.detail);
+	memset(a, 0, sizeof(*a));
+	rs_strlcpy(a->actor_id, r->actor.id, sizeof(a->actor_id));
+	a->actor_name = r->actor.name;
+	rs_strlcpy(a->action, action, sizeof(a->action));
+	rs_strlcpy(a->object_type, type, sizeof(a->object_type));
+	rs_strlcpy(a->object_id, id, sizeof(a->object_id));
+	a->created_at = time(NULL);
+	a->detail = detail ? rs_json_print(detail) : strdup("{}");
 	cJSON_Delete(detail);
+	if (!a->detail)
+		return srv_fail(r, SRV_R_INTERNAL, "out of memory for the audit entry");
+	return SRV_OK;
+}
+
+void api_audit_done(srv_audit *a)
+{
+	free(a->detail);
+	a->detail = NULL;
 }
 
 srv_err api_audit_list(srv_req *r, cJSON **out)

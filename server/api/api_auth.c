@@ -1,6 +1,7 @@
 /* /auth/universal-auth/login, /auth/whoami and /principals: users with API
  * tokens, machine identities with clientId/clientSecret. Secrets are shown
- * once, stored only as SHA-256, and wiped from memory after use. */
+ * once, stored only as SHA-256, and wiped from memory after use. Every
+ * change but a login is audited in its own transaction. */
 #include <string.h>
 #include <time.h>
 #include "rsign/json.h"
@@ -24,16 +25,17 @@ static cJSON *principal_json(const srv_principal *p)
 	return o;
 }
 
-/* Issues a token of kind for principal_id and adds it to o as field. */
+/* Issues a token of kind for principal_id and adds it to o as field; a
+ * (NULL for a login's access token) is the audit entry stored with it. */
 static srv_err add_token(srv_req *r, const char *principal_id, const char *prefix, const char *kind,
-			 time_t expires, cJSON *o, const char *field)
+			 time_t expires, cJSON *o, const char *field, const srv_audit *a)
 {
 	char tok[SRV_TOKEN_LEN], hash[65];
 	if (srv_auth_new_secret(prefix, tok) != 0)
 		return srv_fail(r, SRV_R_INTERNAL, "no randomness for a token");
 	srv_auth_hash(tok, hash);
-	srv_st_rc rc =
-		r->ctx->store->ops->token_insert(r->ctx->store, hash, principal_id, kind, expires);
+	srv_st_rc rc = r->ctx->store->ops->token_insert(r->ctx->store, hash, principal_id, kind,
+							expires, a);
 	if (rc == SRV_ST_OK)
 		cJSON_AddStringToObject(o, field, tok);
 	rs_wipe(tok, sizeof(tok));
@@ -75,7 +77,7 @@ srv_err api_login(srv_req *r, cJSON **out)
 	}
 	long long ttl = r->ctx->access_token_ttl;
 	*out = cJSON_CreateObject();
-	e = add_token(r, p.id, "rsa_", "access", time(NULL) + ttl, *out, "accessToken");
+	e = add_token(r, p.id, "rsa_", "access", time(NULL) + ttl, *out, "accessToken", NULL);
 	if (e != SRV_OK) {
 		cJSON_Delete(*out);
 		*out = NULL;
@@ -118,6 +120,18 @@ static int valid_principal_name(const char *s)
 	return 1;
 }
 
+static cJSON *principal_detail(const srv_principal *p)
+{
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "name", p->name ? p->name : "");
+	cJSON_AddStringToObject(d, "type", p->type);
+	cJSON_AddBoolToObject(d, "admin", p->admin);
+	return d;
+}
+
+/* The principal, its first credential (a user's API token, an identity's
+ * client secret: shown once in the answer) and the audit entry, stored in
+ * one transaction. */
 srv_err api_principal_create(srv_req *r, cJSON **out)
 {
 	srv_store *st = r->ctx->store;
@@ -125,7 +139,8 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 	const char *type = NULL, *name = NULL;
 	int admin = 0;
 	srv_principal p = {0};
-	char secret[SRV_TOKEN_LEN] = "", hash[65];
+	srv_audit a = {0};
+	char secret[SRV_TOKEN_LEN] = "", hash[65] = "";
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
@@ -157,7 +172,15 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for a client id");
 		goto out;
 	}
-	srv_st_rc rc = st->ops->principal_insert(st, &p);
+	if (srv_auth_new_secret(identity ? "rss_" : "rsu_", secret) != 0) {
+		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for a credential");
+		goto out;
+	}
+	srv_auth_hash(secret, hash);
+	if ((e = api_audit_entry(r, &a, "principal.create", "principal", p.id,
+				 principal_detail(&p))) != SRV_OK)
+		goto out;
+	srv_st_rc rc = st->ops->principal_insert(st, &p, hash, &a);
 	if (rc == SRV_ST_CONFLICT) {
 		e = srv_fail(r, SRV_R_NAME_TAKEN, "a principal named \"%s\" exists", name);
 		goto out;
@@ -167,32 +190,13 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 		goto out;
 	}
 	*out = principal_json(&p);
-	if (identity) {
-		if (srv_auth_new_secret("rss_", secret) != 0) {
-			e = srv_fail(r, SRV_R_INTERNAL, "no randomness for a secret");
-			goto out;
-		}
-		srv_auth_hash(secret, hash);
-		rc = st->ops->secret_set(st, p.id, p.client_id, hash);
-		if (rc != SRV_ST_OK) {
-			e = srv_fail(r, srv_reason_from_store(rc),
-				     "cannot store the client secret");
-			goto out;
-		}
-		cJSON_AddStringToObject(*out, "clientSecret", secret);
-	} else {
-		e = add_token(r, p.id, "rsu_", "api", 0, *out, "token");
-	}
-	if (e == SRV_OK) {
-		r->status = 201;
-		rs_info("principal %s (%s) created by %s", p.name, p.type, r->actor.name);
-	}
+	cJSON_AddStringToObject(*out, identity ? "clientSecret" : "token", secret);
+	r->status = 201;
+	rs_info("principal %s (%s) created by %s", p.name, p.type, r->actor.name);
 out:
-	if (e != SRV_OK) {
-		cJSON_Delete(*out);
-		*out = NULL;
-	}
+	api_audit_done(&a);
 	rs_wipe(secret, sizeof(secret));
+	rs_wipe(hash, sizeof(hash));
 	cJSON_Delete(j);
 	return e;
 }
@@ -242,25 +246,45 @@ srv_err api_principal_get(srv_req *r, cJSON **out)
 	return SRV_OK;
 }
 
+/* The store refused to delete or disable p: a policy needs it (store.h). */
+static srv_err approver_in_use(srv_req *r, const srv_principal *p)
+{
+	return srv_fail(r, SRV_R_APPROVER_IN_USE,
+			"%s approves for a signing policy that would be left with fewer usable "
+			"approvers than it requires: change the policy first",
+			p->name);
+}
+
 srv_err api_principal_delete(srv_req *r, cJSON **out)
 {
 	srv_principal p = {0};
+	srv_audit a = {0};
+	srv_err e;
 	if (load_principal(r, &p) != SRV_OK)
 		return r->err;
 	srv_reason why = srv_may_delete_principal(r, &p);
 	if (why != SRV_R_NONE) {
-		srv_principal_clear(&p);
-		return srv_fail(r, why, "a principal cannot delete itself");
+		e = srv_fail(r, why, "a principal cannot delete itself");
+		goto out;
 	}
-	srv_st_rc rc = r->ctx->store->ops->principal_delete(r->ctx->store, p.id);
+	if ((e = api_audit_entry(r, &a, "principal.delete", "principal", p.id,
+				 principal_detail(&p))) != SRV_OK)
+		goto out;
+	srv_st_rc rc = r->ctx->store->ops->principal_delete(r->ctx->store, p.id, &a);
+	if (rc == SRV_ST_CONFLICT) {
+		e = approver_in_use(r, &p);
+		goto out;
+	}
 	if (rc != SRV_ST_OK) {
-		srv_principal_clear(&p);
-		return srv_fail(r, srv_reason_from_store(rc), "cannot delete the principal");
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot delete the principal");
+		goto out;
 	}
 	rs_info("principal %s deleted by %s", p.name, r->actor.name);
 	*out = principal_json(&p);
+out:
+	api_audit_done(&a);
 	srv_principal_clear(&p);
-	return SRV_OK;
+	return e;
 }
 
 /* PATCH {"disabled": bool}: a disabled principal's tokens, access tokens
@@ -268,6 +292,7 @@ srv_err api_principal_delete(srv_req *r, cJSON **out)
 srv_err api_principal_update(srv_req *r, cJSON **out)
 {
 	srv_principal p = {0};
+	srv_audit a = {0};
 	int disabled = 0;
 	srv_err e = SRV_OK;
 	cJSON *j = srv_body_json(r);
@@ -284,7 +309,15 @@ srv_err api_principal_update(srv_req *r, cJSON **out)
 		e = srv_fail(r, why, "a principal cannot disable or enable itself");
 		goto out;
 	}
-	srv_st_rc rc = r->ctx->store->ops->principal_set_disabled(r->ctx->store, p.id, disabled);
+	if ((e = api_audit_entry(r, &a, disabled ? "principal.disable" : "principal.enable",
+				 "principal", p.id, principal_detail(&p))) != SRV_OK)
+		goto out;
+	srv_st_rc rc =
+		r->ctx->store->ops->principal_set_disabled(r->ctx->store, p.id, disabled, &a);
+	if (rc == SRV_ST_CONFLICT) {
+		e = approver_in_use(r, &p);
+		goto out;
+	}
 	if (rc != SRV_ST_OK) {
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot update the principal");
 		goto out;
@@ -292,31 +325,41 @@ srv_err api_principal_update(srv_req *r, cJSON **out)
 	p.disabled = disabled;
 	rs_info("principal %s %s by %s", p.name, disabled ? "disabled" : "enabled", r->actor.name);
 	*out = principal_json(&p);
-	api_audit(r, disabled ? "principal.disable" : "principal.enable", "principal", p.id, NULL);
 out:
+	api_audit_done(&a);
 	srv_principal_clear(&p);
 	cJSON_Delete(j);
 	return e;
 }
 
+/* A new API token for a user (itself, or any user for an admin). */
 srv_err api_principal_token(srv_req *r, cJSON **out)
 {
 	srv_principal p = {0};
+	srv_audit a = {0};
+	srv_err e;
 	if (load_principal(r, &p) != SRV_OK)
 		return r->err;
 	if (strcmp(p.type, "user") != 0) {
-		srv_principal_clear(&p);
-		return srv_fail(r, SRV_R_INVALID_FIELD,
-				"machine identities log in with their client secret");
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
+			     "machine identities log in with their client secret");
+		goto out;
 	}
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "kind", "api");
+	cJSON_AddStringToObject(d, "name", p.name ? p.name : "");
+	if ((e = api_audit_entry(r, &a, "principal.token", "principal", p.id, d)) != SRV_OK)
+		goto out;
 	*out = principal_json(&p);
-	srv_err e = add_token(r, p.id, "rsu_", "api", 0, *out, "token");
-	srv_principal_clear(&p);
+	e = add_token(r, p.id, "rsu_", "api", 0, *out, "token", &a);
 	if (e != SRV_OK) {
 		cJSON_Delete(*out);
 		*out = NULL;
-		return e;
+		goto out;
 	}
 	r->status = 201;
-	return SRV_OK;
+out:
+	api_audit_done(&a);
+	srv_principal_clear(&p);
+	return e;
 }

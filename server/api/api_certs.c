@@ -25,10 +25,14 @@ static cJSON *cert_json(const srv_cert *c)
 	return o;
 }
 
-/* Stores a checked certificate for key k and answers with it. */
-static srv_err store_cert(srv_req *r, const srv_key *k, srv_cert_info *ci, cJSON **out)
+/* Stores a checked certificate for key k, audited as action, and answers
+ * with it. */
+static srv_err store_cert(srv_req *r, const srv_key *k, srv_cert_info *ci, const char *action,
+			  cJSON **out)
 {
 	srv_cert c = {0};
+	srv_audit a = {0};
+	char when[RS_TIME_LEN];
 	if (rs_uuid(c.id) != 0)
 		return srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 	rs_strlcpy(c.key_id, k->id, sizeof(c.key_id));
@@ -40,7 +44,16 @@ static srv_err store_cert(srv_req *r, const srv_key *k, srv_cert_info *ci, cJSON
 	c.cert_pem = ci->cert_pem;
 	c.chain_pem = ci->chain_pem;
 	c.created_at = time(NULL);
-	srv_st_rc rc = r->ctx->store->ops->cert_insert(r->ctx->store, &c);
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "keyId", k->id);
+	cJSON_AddStringToObject(d, "commonName", c.common_name ? c.common_name : "");
+	cJSON_AddStringToObject(d, "serialNumber", c.serial ? c.serial : "");
+	rs_time_format(c.not_after, when);
+	cJSON_AddStringToObject(d, "notAfter", when);
+	if (api_audit_entry(r, &a, action, "certificate", c.id, d) != SRV_OK)
+		return r->err;
+	srv_st_rc rc = r->ctx->store->ops->cert_insert(r->ctx->store, &c, &a);
+	api_audit_done(&a);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot store the certificate");
 	rs_info("certificate %s (CN=%s, key %s) stored by %s", c.id, c.common_name, k->name,
@@ -83,7 +96,7 @@ srv_err api_cert_import(srv_req *r, cJSON **out)
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot read keys");
 		goto out;
 	}
-	e = store_cert(r, &k, &ci, out);
+	e = store_cert(r, &k, &ci, "certificate.import", out);
 out:
 	srv_cert_info_free(&ci);
 	srv_key_clear(&k);
@@ -181,7 +194,7 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 			     err);
 		goto out;
 	}
-	e = store_cert(r, &k, &ci, out);
+	e = store_cert(r, &k, &ci, "certificate.issue", out);
 out:
 	free(pem);
 	srv_cert_info_free(&ci);

@@ -52,6 +52,7 @@ srv_err api_grant_list(srv_req *r, cJSON **out)
 srv_err api_grant_revoke(srv_req *r, cJSON **out)
 {
 	srv_grant g = {0};
+	srv_audit a = {0};
 	time_t now = time(NULL);
 	srv_st_rc rc = r->ctx->store->ops->grant_get(r->ctx->store, r->params[0], now, &g);
 	if (rc == SRV_ST_NOT_FOUND)
@@ -63,7 +64,11 @@ srv_err api_grant_revoke(srv_req *r, cJSON **out)
 		return srv_fail(r, why, "no grant \"%s\"", r->params[0]);
 	if ((why = srv_may_revoke_grant(r, &g)) != SRV_R_NONE)
 		return srv_fail(r, why, "only admins and the policy's approvers revoke grants");
-	rc = r->ctx->store->ops->grant_revoke(r->ctx->store, g.id, now);
+	if (api_audit_entry(r, &a, "grant.revoke", "grant", g.id, NULL) != SRV_OK)
+		return r->err;
+	a.created_at = now;
+	rc = r->ctx->store->ops->grant_revoke(r->ctx->store, g.id, now, &a);
+	api_audit_done(&a);
 	if (rc == SRV_ST_CONFLICT)
 		return srv_fail(r, SRV_R_STATE_CONFLICT, "grant %s is %s, not active", g.id,
 				g.status);
@@ -72,7 +77,6 @@ srv_err api_grant_revoke(srv_req *r, cJSON **out)
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot revoke the grant");
 	*out = grant_json(&g);
-	api_audit(r, "grant.revoke", "grant", g.id, NULL);
 	rs_info("grant %s revoked by %s", g.id, r->actor.name);
 	return SRV_OK;
 }

@@ -42,6 +42,7 @@ srv_err api_key_create(srv_req *r, cJSON **out)
 	srv_err e = SRV_OK;
 	const char *name = NULL, *alg = NULL;
 	srv_key k = {0}, existing = {0};
+	srv_audit a = {0};
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
@@ -92,7 +93,12 @@ srv_err api_key_create(srv_req *r, cJSON **out)
 	}
 	k.name = (char *)name;
 	k.created_at = time(NULL);
-	rc = st->ops->key_insert(st, &k);
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "name", name);
+	cJSON_AddStringToObject(d, "keyAlgorithm", rs_key_alg_name(k.alg));
+	if ((e = api_audit_entry(r, &a, "key.create", "key", k.id, d)) != SRV_OK)
+		goto out;
+	rc = st->ops->key_insert(st, &k, &a);
 	if (rc != SRV_ST_OK) {
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the key");
 		goto out;
@@ -101,6 +107,7 @@ srv_err api_key_create(srv_req *r, cJSON **out)
 	*out = key_json(&k);
 	r->status = 201;
 out:
+	api_audit_done(&a);
 	k.name = NULL;
 	srv_key_clear(&k);
 	srv_key_clear(&existing);

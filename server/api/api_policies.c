@@ -1,5 +1,7 @@
 /* /pki/signing-policies: who approves signing with a signer, how many
- * approvals, and what a grant allows (maxSignings, maxWindowDuration). */
+ * approvals, and what a grant allows (maxSignings, maxWindowDuration). A
+ * change of who approves, how many or what a grant allows cancels the
+ * policy's pending requests and clamps its grants (store.h policy_update). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,7 +38,18 @@ cJSON *api_policy_json(const srv_policy *p)
 	return o;
 }
 
-/* approvers: a non-empty array of distinct user principals (id or name). */
+/* The policy as the caller may see it: without its approvers' ids unless
+ * it is an admin or one of them (access.c). */
+static cJSON *policy_json_for(const srv_req *r, const srv_policy *p)
+{
+	cJSON *o = api_policy_json(p);
+	if (srv_may_see_approvers(r, p) != SRV_R_NONE)
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "approvers");
+	return o;
+}
+
+/* approvers: a non-empty array of distinct, enabled user principals (id or
+ * name). */
 static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
 {
 	srv_store *st = r->ctx->store;
@@ -58,17 +71,20 @@ static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
 					"approver \"%s\" names no principal",
 					cJSON_IsString(it) ? it->valuestring : "?");
 		}
-		int user = strcmp(u.type, "user") == 0, dup = 0;
+		int user = strcmp(u.type, "user") == 0, dup = 0, disabled = u.disabled;
 		for (size_t i = 0; i < n; i++)
 			dup |= strcmp(ids[i], u.id) == 0;
 		if (!dup)
 			memcpy(ids[n++], u.id, sizeof(srv_id));
 		srv_principal_clear(&u);
-		if (!user) {
+		if (!user || disabled) {
 			free(ids);
-			return srv_fail(r, SRV_R_INVALID_FIELD,
-					"approver \"%s\" is a machine identity; only users approve",
-					it->valuestring);
+			return srv_fail(
+				r, SRV_R_INVALID_FIELD,
+				disabled ? "approver \"%s\" is disabled; it could not approve"
+					 : "approver \"%s\" is a machine identity; only users "
+					   "approve",
+				it->valuestring);
 		}
 	}
 	free(p->approvers);
@@ -135,6 +151,7 @@ static srv_err read_policy(srv_req *r, const cJSON *j, srv_policy *p, int create
 srv_err api_policy_create(srv_req *r, cJSON **out)
 {
 	srv_policy p = {0};
+	srv_audit a = {0};
 	srv_err e = SRV_OK;
 	cJSON *j = srv_body_json(r);
 	if (!j)
@@ -146,7 +163,10 @@ srv_err api_policy_create(srv_req *r, cJSON **out)
 		goto out;
 	}
 	p.created_at = p.updated_at = time(NULL);
-	srv_st_rc rc = r->ctx->store->ops->policy_insert(r->ctx->store, &p);
+	if ((e = api_audit_entry(r, &a, "policy.create", "policy", p.id, api_policy_json(&p))) !=
+	    SRV_OK)
+		goto out;
+	srv_st_rc rc = r->ctx->store->ops->policy_insert(r->ctx->store, &p, &a);
 	if (rc == SRV_ST_CONFLICT) {
 		e = srv_fail(r, SRV_R_NAME_TAKEN, "a policy named \"%s\" exists", p.name);
 		goto out;
@@ -156,9 +176,9 @@ srv_err api_policy_create(srv_req *r, cJSON **out)
 		goto out;
 	}
 	*out = api_policy_json(&p);
-	api_audit(r, "policy.create", "policy", p.id, cJSON_Duplicate(*out, 1));
 	r->status = 201;
 out:
+	api_audit_done(&a);
 	srv_policy_clear(&p);
 	cJSON_Delete(j);
 	return e;
@@ -178,7 +198,7 @@ srv_err api_policy_list(srv_req *r, cJSON **out)
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "policies");
 	for (size_t i = 0; i < n; i++)
-		cJSON_AddItemToArray(arr, api_policy_json(&v[i]));
+		cJSON_AddItemToArray(arr, policy_json_for(r, &v[i]));
 	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_policy_list_free(v, n);
 	return SRV_OK;
@@ -204,7 +224,7 @@ srv_err api_policy_get(srv_req *r, cJSON **out)
 		srv_policy_clear(&p);
 		return srv_fail(r, why, "no signing policy \"%s\"", r->params[0]);
 	}
-	*out = api_policy_json(&p);
+	*out = policy_json_for(r, &p);
 	srv_policy_clear(&p);
 	return SRV_OK;
 }
@@ -212,6 +232,7 @@ srv_err api_policy_get(srv_req *r, cJSON **out)
 srv_err api_policy_update(srv_req *r, cJSON **out)
 {
 	srv_policy p = {0};
+	srv_audit a = {0};
 	srv_err e;
 	cJSON *j = srv_body_json(r);
 	if (!j)
@@ -220,7 +241,10 @@ srv_err api_policy_update(srv_req *r, cJSON **out)
 	    (e = read_policy(r, j, &p, 0)) != SRV_OK)
 		goto out;
 	p.updated_at = time(NULL);
-	srv_st_rc rc = r->ctx->store->ops->policy_update(r->ctx->store, &p);
+	if ((e = api_audit_entry(r, &a, "policy.update", "policy", p.id, api_policy_json(&p))) !=
+	    SRV_OK)
+		goto out;
+	srv_st_rc rc = r->ctx->store->ops->policy_update(r->ctx->store, &p, &a);
 	if (rc == SRV_ST_CONFLICT) {
 		e = srv_fail(r, SRV_R_NAME_TAKEN, "a policy named \"%s\" exists", p.name);
 		goto out;
@@ -230,8 +254,8 @@ srv_err api_policy_update(srv_req *r, cJSON **out)
 		goto out;
 	}
 	*out = api_policy_json(&p);
-	api_audit(r, "policy.update", "policy", p.id, cJSON_Duplicate(*out, 1));
 out:
+	api_audit_done(&a);
 	srv_policy_clear(&p);
 	cJSON_Delete(j);
 	return e;
@@ -240,18 +264,22 @@ out:
 srv_err api_policy_delete(srv_req *r, cJSON **out)
 {
 	srv_policy p = {0};
+	srv_audit a = {0};
 	if (api_policy_load(r, r->params[0], &p) != SRV_OK)
 		return r->err;
-	srv_st_rc rc = r->ctx->store->ops->policy_delete(r->ctx->store, p.id);
-	srv_err e = SRV_OK;
-	if (rc == SRV_ST_CONFLICT)
-		e = srv_fail(r, SRV_R_IN_USE, "policy %s is used by a signer", p.name);
-	else if (rc != SRV_ST_OK)
-		e = srv_fail(r, srv_reason_from_store(rc), "cannot delete the policy");
-	else {
-		*out = api_policy_json(&p);
-		api_audit(r, "policy.delete", "policy", p.id, NULL);
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "name", p.name ? p.name : "");
+	srv_err e = api_audit_entry(r, &a, "policy.delete", "policy", p.id, d);
+	if (e == SRV_OK) {
+		srv_st_rc rc = r->ctx->store->ops->policy_delete(r->ctx->store, p.id, &a);
+		if (rc == SRV_ST_CONFLICT)
+			e = srv_fail(r, SRV_R_IN_USE, "policy %s is used by a signer", p.name);
+		else if (rc != SRV_ST_OK)
+			e = srv_fail(r, srv_reason_from_store(rc), "cannot delete the policy");
+		else
+			*out = api_policy_json(&p);
 	}
+	api_audit_done(&a);
 	srv_policy_clear(&p);
 	return e;
 }

@@ -68,6 +68,7 @@ srv_err api_request_create(srv_req *r, cJSON **out)
 	srv_signer s = {0};
 	srv_policy p = {0};
 	srv_request q = {0};
+	srv_audit a = {0};
 	const char *why = NULL;
 	srv_err e;
 	cJSON *j = srv_body_json(r);
@@ -101,17 +102,20 @@ srv_err api_request_create(srv_req *r, cJSON **out)
 	rs_strlcpy(q.status, "pending", sizeof(q.status));
 	q.created_at = time(NULL);
 	q.expires_at = q.created_at + p.request_ttl;
-	srv_st_rc rc = r->ctx->store->ops->request_insert(r->ctx->store, &q);
+	if ((e = api_audit_entry(r, &a, "request.create", "request", q.id, request_json(&q))) !=
+	    SRV_OK)
+		goto out;
+	srv_st_rc rc = r->ctx->store->ops->request_insert(r->ctx->store, &q, &a);
 	if (rc != SRV_ST_OK) {
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the request");
 		goto out;
 	}
 	*out = request_json(&q);
 	cJSON_AddNumberToObject(*out, "requiredApprovals", p.required_approvals);
-	api_audit(r, "request.create", "request", q.id, cJSON_Duplicate(*out, 1));
 	rs_info("signing request %s on %s by %s", q.id, s.name, r->actor.name);
 	r->status = 201;
 out:
+	api_audit_done(&a);
 	q.requester_name = NULL;
 	q.justification = NULL;
 	srv_signer_clear(&s);
@@ -190,11 +194,53 @@ srv_err api_request_list(srv_req *r, cJSON **out)
 	return SRV_OK;
 }
 
-/* approve and reject: listed user approvers, never the requester. */
+/* The policy the request must still be under: its signer's current one. */
+static srv_err load_policy_in_force(srv_req *r, const srv_request *q, srv_policy *p)
+{
+	srv_signer s = {0};
+	srv_st_rc rc = r->ctx->store->ops->signer_get(r->ctx->store, q->signer_id, &s);
+	int moved = rc == SRV_ST_NOT_FOUND ||
+		    (rc == SRV_ST_OK && (s.retired_at || strcmp(s.policy_id, q->policy_id) != 0));
+	srv_signer_clear(&s);
+	if (moved)
+		return srv_fail(r, SRV_R_STATE_CONFLICT,
+				"request %s was made under a policy its signer no longer has",
+				q->id);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signer");
+	return api_policy_load(r, q->policy_id, p);
+}
+
+/* The store's refusal of a decision, as the API says it. */
+static srv_err decide_refused(srv_req *r, srv_decide_why why, const srv_request *q,
+			      const srv_policy *p)
+{
+	switch (why) {
+	case SRV_DECIDE_NOT_APPROVER:
+		return srv_fail(r, SRV_R_NOT_APPROVER, "%s is not an approver of policy %s",
+				r->actor.name, p->name);
+	case SRV_DECIDE_OWN:
+		return srv_fail(r, SRV_R_OWN_REQUEST, "nobody approves their own request");
+	case SRV_DECIDE_POLICY_CHANGED:
+		return srv_fail(r, SRV_R_STATE_CONFLICT,
+				"request %s was made under a policy its signer no longer has",
+				q->id);
+	case SRV_DECIDE_TWICE:
+		return srv_fail(r, SRV_R_STATE_CONFLICT, "%s decided request %s already",
+				r->actor.name, q->id);
+	default:
+		return srv_fail(r, SRV_R_STATE_CONFLICT, "request %s is no longer pending", q->id);
+	}
+}
+
+/* approve and reject: listed user approvers of the policy in force, never
+ * the requester; checked here for the answer and again by the store in the
+ * transaction that records the decision. */
 static srv_err decide(srv_req *r, int approve, cJSON **out)
 {
 	srv_request q = {0}, after = {0};
 	srv_policy p = {0};
+	srv_audit a = {0};
 	const char *comment = "";
 	srv_err e;
 	cJSON *j = r->body_len ? srv_body_json(r) : cJSON_CreateObject();
@@ -205,8 +251,7 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 			     "comment must be a string of at most 1024 characters");
 		goto out;
 	}
-	if ((e = load_request(r, &q)) != SRV_OK ||
-	    (e = api_policy_load(r, q.policy_id, &p)) != SRV_OK)
+	if ((e = load_request(r, &q)) != SRV_OK || (e = load_policy_in_force(r, &q, &p)) != SRV_OK)
 		goto out;
 	srv_reason why = srv_may_decide(r, &q, &p);
 	if (why == SRV_R_OWN_REQUEST) {
@@ -224,23 +269,24 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 			  .approver_name = r->actor.name};
 	memcpy(d.request_id, q.id, sizeof(d.request_id));
 	memcpy(d.approver_id, r->actor.id, sizeof(d.approver_id));
-	srv_grant g = {.max_signings = q.signings,
-		       .window_start = now,
-		       .created_at = now,
-		       .expires_at = q.window ? now + q.window : 0};
-	if (rs_uuid(g.id) != 0) {
+	char grant_id[RS_UUID_LEN];
+	if (rs_uuid(grant_id) != 0) {
 		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 		goto out;
 	}
-	memcpy(g.signer_id, q.signer_id, sizeof(g.signer_id));
-	memcpy(g.grantee_id, q.requester_id, sizeof(g.grantee_id));
-	memcpy(g.request_id, q.id, sizeof(g.request_id));
-	rs_strlcpy(g.status, "active", sizeof(g.status));
-	srv_st_rc rc = r->ctx->store->ops->request_decide(r->ctx->store, &d, p.required_approvals,
-							  &g, now, &after);
+	cJSON *detail = cJSON_CreateObject();
+	cJSON_AddStringToObject(detail, "decision", approve ? "approve" : "reject");
+	cJSON_AddStringToObject(detail, "comment", comment);
+	cJSON_AddStringToObject(detail, "policyId", p.id);
+	if ((e = api_audit_entry(r, &a, approve ? "request.approve" : "request.reject", "request",
+				 q.id, detail)) != SRV_OK)
+		goto out;
+	a.created_at = now;
+	srv_decide_why refused = SRV_DECIDE_OK;
+	srv_st_rc rc = r->ctx->store->ops->request_decide(r->ctx->store, &d, grant_id, now, &after,
+							  &refused, &a);
 	if (rc == SRV_ST_CONFLICT) {
-		e = srv_fail(r, SRV_R_STATE_CONFLICT, "request %s is %s, or %s decided it already",
-			     q.id, q.status, r->actor.name);
+		e = decide_refused(r, refused, &q, &p);
 		goto out;
 	}
 	if (rc != SRV_ST_OK) {
@@ -248,17 +294,11 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 		goto out;
 	}
 	*out = request_json(&after);
-	api_audit(r, approve ? "request.approve" : "request.reject", "request", q.id,
-		  cJSON_Duplicate(*out, 1));
-	if (after.grant_id[0]) {
-		cJSON *gd = cJSON_CreateObject();
-		cJSON_AddStringToObject(gd, "requestId", q.id);
-		cJSON_AddStringToObject(gd, "granteeId", q.requester_id);
-		api_audit(r, "grant.create", "grant", after.grant_id, gd);
+	if (after.grant_id[0])
 		rs_info("grant %s created for %s on signer %s", after.grant_id, q.requester_name,
 			q.signer_id);
-	}
 out:
+	api_audit_done(&a);
 	srv_request_clear(&q);
 	srv_request_clear(&after);
 	srv_policy_clear(&p);
@@ -279,6 +319,7 @@ srv_err api_request_reject(srv_req *r, cJSON **out)
 srv_err api_request_cancel(srv_req *r, cJSON **out)
 {
 	srv_request q = {0};
+	srv_audit a = {0};
 	if (load_request(r, &q) != SRV_OK)
 		return r->err;
 	srv_err e = SRV_OK;
@@ -287,8 +328,10 @@ srv_err api_request_cancel(srv_req *r, cJSON **out)
 		e = srv_fail(r, why, "only the requester or an admin cancels a request");
 		goto out;
 	}
-	srv_st_rc rc =
-		r->ctx->store->ops->request_close(r->ctx->store, q.id, "cancelled", time(NULL));
+	if ((e = api_audit_entry(r, &a, "request.cancel", "request", q.id, NULL)) != SRV_OK)
+		goto out;
+	srv_st_rc rc = r->ctx->store->ops->request_close(r->ctx->store, q.id, "cancelled",
+							 a.created_at, &a);
 	if (rc == SRV_ST_CONFLICT) {
 		e = srv_fail(r, SRV_R_STATE_CONFLICT, "request %s is %s, not pending", q.id,
 			     q.status);
@@ -302,8 +345,8 @@ srv_err api_request_cancel(srv_req *r, cJSON **out)
 		goto out;
 	}
 	*out = request_json(&q);
-	api_audit(r, "request.cancel", "request", q.id, NULL);
 out:
+	api_audit_done(&a);
 	srv_request_clear(&q);
 	return e;
 }

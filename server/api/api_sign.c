@@ -1,6 +1,9 @@
 /* POST /pki/signers/{id}/sign: the checks of docs/api.md in their order, the
  * signature made in the token, and the history record committed before the
- * answer. Every attempt past authentication is recorded, whatever its end. */
+ * answer. Every attempt past authentication on a signer the caller can see
+ * is recorded, whatever its end (its clientMetadata only for admins and
+ * members); attempts on signers it cannot see are counted, not recorded
+ * (sign_unseen.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +14,7 @@
 #include "server/api/access.h"
 #include "server/api/api.h"
 #include "server/api/sign_target.h"
+#include "server/api/sign_unseen.h"
 
 #define SIGN_DATA_MAX 128
 #define META_MAX_KEYS 16
@@ -156,7 +160,7 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 	srv_operation op = {0};
 	if (rs_uuid(op.id) != 0)
 		return srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
-	rs_strlcpy(op.signer_id, s->id[0] ? s->id : r->params[0], sizeof(op.signer_id));
+	rs_strlcpy(op.signer_id, s->id, sizeof(op.signer_id));
 	rs_strlcpy(op.status, srv_err_history_status(outcome), sizeof(op.status));
 	rs_strlcpy(op.algorithm, b->alg_name, sizeof(op.algorithm));
 	if (b->have_data) {
@@ -168,7 +172,9 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 	rs_strlcpy(op.actor_type, r->actor.type, sizeof(op.actor_type));
 	rs_strlcpy(op.actor_id, r->actor.id, sizeof(op.actor_id));
 	op.actor_name = r->actor.name;
-	op.client_metadata = b->metadata ? b->metadata : "{}";
+	/* what a non-member sends is not kept: not its history to write in */
+	int annotate = b->metadata && srv_may_annotate(r, s->id) == SRV_R_NONE;
+	op.client_metadata = annotate ? b->metadata : "{}";
 	rs_strlcpy(op.source_ip, r->source_ip, sizeof(op.source_ip));
 	if (outcome != SRV_OK)
 		rs_strlcpy(op.error_code, srv_err_word(outcome), sizeof(op.error_code));
@@ -229,15 +235,26 @@ static srv_err check_policy(srv_req *r, const srv_sign_target *s, int *need_gran
 	return SRV_OK;
 }
 
-/* Exists (404), then the caller may sign with it (access.c). */
-static srv_err load_target(srv_req *r, srv_sign_target *s)
+/* Exists and the caller sees it (404 for both, *seen = 0), then the caller
+ * may sign with it (access.c) and it is not retired. */
+static srv_err load_target(srv_req *r, srv_sign_target *s, int *seen)
 {
+	*seen = 0;
 	srv_err e = srv_sign_target_get(r, s);
 	if (e != SRV_OK)
 		return e;
 	srv_reason why = srv_may_sign(r, s->id);
+	if (why == SRV_R_NOT_FOUND)
+		return srv_fail(r, why, "no signer \"%s\"", r->params[0]);
+	if (why != SRV_R_NONE && srv_reason_class(why) != SRV_E_PERMISSION)
+		return srv_fail(r, why, "cannot check who may sign with signer %s", s->name);
+	*seen = 1;
 	if (why != SRV_R_NONE)
 		return srv_fail(r, why, "%s may not sign with signer %s", r->actor.name, s->name);
+	if (s->retired) {
+		*seen = 0; /* a retired signer keeps the history it has */
+		return srv_fail(r, SRV_R_NOT_FOUND, "signer %s is retired", s->name);
+	}
 	return SRV_OK;
 }
 
@@ -248,12 +265,21 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	unsigned char digest[64], sig[1024];
 	size_t dlen = 0, siglen = 0;
 	char op_id[RS_UUID_LEN] = "", grant_id[RS_UUID_LEN] = "";
-	int need_grant = 0, bypass = 0;
+	int need_grant = 0, bypass = 0, seen = 0;
 	time_t now = time(NULL);
 	char when[RS_TIME_LEN];
 
 	parse_body(r, &b);
-	srv_err e = load_target(r, &s);
+	srv_err e = load_target(r, &s, &seen);
+	if (e != SRV_OK && !seen) {
+		if (r->reason == SRV_R_NOT_FOUND) {
+			srv_unseen_count(r);
+			srv_reason limited = srv_unseen_limit(r);
+			if (limited != SRV_R_NONE)
+				e = srv_fail(r, limited, "too many attempts on unknown signers");
+		}
+		goto answer;
+	}
 	if (e != SRV_OK)
 		goto record;
 	if (!s.enabled) {
@@ -305,9 +331,9 @@ answer:
 				cJSON_AddStringToObject(*out, "grantId", grant_id);
 			free(sig64);
 		}
-	} else {
-		rs_info("sign on %s by %s refused: %s (%s)", s.name[0] ? s.name : r->params[0],
-			r->actor.name, srv_err_word(e), r->errmsg);
+	} else if (seen) { /* the others are counted, not logged one by one */
+		rs_info("sign on %s by %s refused: %s (%s)", s.name, r->actor.name, srv_err_word(e),
+			r->errmsg);
 	}
 	rs_wipe(b.data, sizeof(b.data));
 	rs_wipe(digest, sizeof(digest));

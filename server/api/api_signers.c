@@ -1,5 +1,7 @@
 /* /pki/signers: named code-signers bound to a code-signing certificate;
- * their public key and certificate chain; who may use them (members). */
+ * their public key and certificate chain; who may use them (members).
+ * Signers are retired, never erased: a retired one signs no more and frees
+ * its name, and its history stays readable by admins and its members. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,7 +18,10 @@ static cJSON *signer_json(const srv_signer *s, int can_sign)
 	cJSON_AddStringToObject(o, "id", s->id);
 	cJSON_AddStringToObject(o, "name", s->name);
 	cJSON_AddStringToObject(o, "description", s->description ? s->description : "");
-	cJSON_AddStringToObject(o, "status", s->enabled ? "enabled" : "disabled");
+	cJSON_AddStringToObject(o, "status",
+				s->retired_at ? "retired"
+				: s->enabled  ? "enabled"
+					      : "disabled");
 	cJSON_AddStringToObject(o, "certificateId", s->certificate_id);
 	if (s->policy_id[0])
 		cJSON_AddStringToObject(o, "policyId", s->policy_id);
@@ -26,8 +31,28 @@ static cJSON *signer_json(const srv_signer *s, int can_sign)
 	srv_json_time(o, "certificateNotAfter", s->cert_not_after);
 	srv_json_time(o, "createdAt", s->created_at);
 	srv_json_time(o, "lastSignedAt", s->last_signed_at);
-	cJSON_AddBoolToObject(o, "canSign", can_sign);
+	srv_json_time(o, "retiredAt", s->retired_at);
+	cJSON_AddBoolToObject(o, "canSign", can_sign && !s->retired_at);
 	return o;
+}
+
+/* An id, or null for "" (policyId). */
+static void add_id(cJSON *o, const char *name, const char *id)
+{
+	if (id[0])
+		cJSON_AddStringToObject(o, name, id);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+static cJSON *member_detail(const srv_principal *p, const char *role)
+{
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "principalId", p->id);
+	cJSON_AddStringToObject(d, "principalName", p->name ? p->name : "");
+	if (role)
+		cJSON_AddStringToObject(d, "role", role);
+	return d;
 }
 
 srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s)
@@ -39,11 +64,17 @@ srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s)
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signer");
 	srv_reason why = may ? may(r, s->id) : SRV_R_NONE;
-	if (why == SRV_R_NONE)
-		return SRV_OK;
-	srv_signer_clear(s);
-	return srv_fail(r, why, "%s may not %s signer %s", r->actor.name,
-			may == srv_may_sign ? "sign with" : "read", r->params[0]);
+	srv_err e = SRV_OK;
+	if (why == SRV_R_NOT_FOUND) /* as if it did not exist */
+		e = srv_fail(r, why, "no signer \"%s\"", r->params[0]);
+	else if (why != SRV_R_NONE)
+		e = srv_fail(r, why, "%s may not %s signer %s", r->actor.name,
+			     may == srv_may_sign ? "sign with" : "read", r->params[0]);
+	else if (may == srv_may_sign && s->retired_at)
+		e = srv_fail(r, SRV_R_NOT_FOUND, "signer %s is retired", r->params[0]);
+	if (e != SRV_OK)
+		srv_signer_clear(s);
+	return e;
 }
 
 srv_err api_signer_query(srv_req *r, const char **signer, srv_id id)
@@ -108,6 +139,7 @@ srv_err api_signer_create(srv_req *r, cJSON **out)
 	srv_err e = SRV_OK;
 	const char *name = NULL, *desc = "", *cert = NULL;
 	srv_signer s = {0}, got = {0};
+	srv_audit a = {0};
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
@@ -137,7 +169,13 @@ srv_err api_signer_create(srv_req *r, cJSON **out)
 	s.enabled = 1;
 	rs_strlcpy(s.certificate_id, cert, sizeof(s.certificate_id));
 	s.created_at = time(NULL);
-	srv_st_rc rc = st->ops->signer_insert(st, &s);
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "name", name);
+	cJSON_AddStringToObject(d, "certificateId", s.certificate_id);
+	add_id(d, "policyId", s.policy_id);
+	if ((e = api_audit_entry(r, &a, "signer.create", "signer", s.id, d)) != SRV_OK)
+		goto out;
+	srv_st_rc rc = st->ops->signer_insert(st, &s, &a);
 	if (rc == SRV_ST_CONFLICT) {
 		e = srv_fail(r, SRV_R_NAME_TAKEN, "a signer named \"%s\" exists", name);
 		goto out;
@@ -152,6 +190,7 @@ srv_err api_signer_create(srv_req *r, cJSON **out)
 	*out = signer_json(&got, 1);
 	r->status = 201;
 out:
+	api_audit_done(&a);
 	srv_signer_clear(&got);
 	cJSON_Delete(j);
 	return e;
@@ -169,9 +208,15 @@ srv_err api_signer_list(srv_req *r, cJSON **out)
 		return srv_fail(r, SRV_R_INVALID_QUERY, "canSign must be true or false");
 	if (search && strlen(search) > 64)
 		return srv_fail(r, SRV_R_INVALID_QUERY, "search is at most 64 characters");
+	const char *status = srv_query(r, "status");
+	if (status && strcmp(status, "enabled") != 0 && strcmp(status, "disabled") != 0 &&
+	    strcmp(status, "retired") != 0 && strcmp(status, "any") != 0)
+		return srv_fail(r, SRV_R_INVALID_QUERY,
+				"status must be enabled, disabled, retired or any");
 	srv_signer *v = NULL;
-	srv_st_rc rc = r->ctx->store->ops->signer_list(r->ctx->store, srv_visible_to(r), sign_only,
-						       search, offset, limit, &v, &n, &total);
+	srv_st_rc rc =
+		r->ctx->store->ops->signer_list(r->ctx->store, srv_visible_to(r), sign_only, search,
+						status, offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list signers");
 	*out = cJSON_CreateObject();
@@ -195,18 +240,47 @@ srv_err api_signer_get(srv_req *r, cJSON **out)
 	return SRV_OK;
 }
 
+/* {"from": before, "to": after} under field in d, when they differ; ""
+ * stands for null (no policy). */
+static void add_change(cJSON *d, const char *field, const char *before, const char *after)
+{
+	if (strcmp(before, after) == 0)
+		return;
+	cJSON *c = cJSON_AddObjectToObject(d, field);
+	add_id(c, "from", before);
+	add_id(c, "to", after);
+}
+
+/* What a PATCH changed, field by field (the audit entry's detail). */
+static cJSON *update_detail(const srv_signer *before, const srv_signer *after)
+{
+	cJSON *d = cJSON_CreateObject();
+	add_change(d, "name", before->name, after->name);
+	add_change(d, "description", before->description, after->description);
+	add_change(d, "status", before->enabled ? "enabled" : "disabled",
+		   after->enabled ? "enabled" : "disabled");
+	add_change(d, "certificateId", before->certificate_id, after->certificate_id);
+	add_change(d, "policyId", before->policy_id, after->policy_id);
+	return d;
+}
+
 srv_err api_signer_update(srv_req *r, cJSON **out)
 {
 	srv_store *st = r->ctx->store;
 	srv_err e = SRV_OK;
-	srv_signer s = {0}, got = {0};
+	srv_signer s = {0}, before = {0}, got = {0};
+	srv_audit a = {0};
 	const char *name = NULL, *desc = NULL, *status = NULL, *cert = NULL;
-	char *old_name = NULL, *old_desc = NULL;
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
 	if (api_signer_load(r, NULL, &s) != SRV_OK) {
 		e = r->err;
+		goto out;
+	}
+	if (s.retired_at) {
+		e = srv_fail(r, SRV_R_STATE_CONFLICT, "signer %s is retired: it changes no more",
+			     s.name);
 		goto out;
 	}
 	if (rs_json_str(j, "name", 0, 64, &name) != RS_JSON_OK || (name && !rs_is_slug(name))) {
@@ -227,11 +301,10 @@ srv_err api_signer_update(srv_req *r, cJSON **out)
 		e = srv_fail(r, SRV_R_INVALID_FIELD, "certificateId must be a string");
 		goto out;
 	}
+	before = s; /* shares the strings: cleared through s only */
 	if ((e = read_policy(r, j, s.policy_id, sizeof(s.policy_id))) != SRV_OK ||
 	    (cert && (e = check_cert(r, cert)) != SRV_OK))
 		goto out;
-	old_name = s.name;
-	old_desc = s.description;
 	if (name)
 		s.name = (char *)name;
 	if (desc)
@@ -240,7 +313,10 @@ srv_err api_signer_update(srv_req *r, cJSON **out)
 		s.enabled = strcmp(status, "enabled") == 0;
 	if (cert)
 		rs_strlcpy(s.certificate_id, cert, sizeof(s.certificate_id));
-	srv_st_rc rc = st->ops->signer_update(st, &s);
+	if ((e = api_audit_entry(r, &a, "signer.update", "signer", s.id,
+				 update_detail(&before, &s))) != SRV_OK)
+		goto out;
+	srv_st_rc rc = st->ops->signer_update(st, &s, &a);
 	if (rc == SRV_ST_CONFLICT) {
 		e = srv_fail(r, SRV_R_NAME_TAKEN, "a signer named \"%s\" exists", name);
 		goto out;
@@ -254,9 +330,10 @@ srv_err api_signer_update(srv_req *r, cJSON **out)
 	rs_info("signer %s updated by %s", got.name, r->actor.name);
 	*out = signer_json(&got, 1);
 out:
-	if (old_name) {
-		s.name = old_name;
-		s.description = old_desc;
+	api_audit_done(&a);
+	if (before.name) { /* give s back the strings it owns */
+		s.name = before.name;
+		s.description = before.description;
 	}
 	srv_signer_clear(&s);
 	srv_signer_clear(&got);
@@ -264,20 +341,36 @@ out:
 	return e;
 }
 
-srv_err api_signer_delete(srv_req *r, cJSON **out)
+/* DELETE: retires the signer (store.h signer_retire); answers with it. */
+srv_err api_signer_retire(srv_req *r, cJSON **out)
 {
-	srv_signer s = {0};
+	srv_signer s = {0}, got = {0};
+	srv_audit a = {0};
+	srv_err e;
 	if (api_signer_load(r, NULL, &s) != SRV_OK)
 		return r->err;
-	srv_st_rc rc = r->ctx->store->ops->signer_delete(r->ctx->store, s.id);
-	if (rc != SRV_ST_OK) {
-		srv_signer_clear(&s);
-		return srv_fail(r, srv_reason_from_store(rc), "cannot delete the signer");
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "name", s.name);
+	if ((e = api_audit_entry(r, &a, "signer.retire", "signer", s.id, d)) != SRV_OK)
+		goto out;
+	srv_st_rc rc = r->ctx->store->ops->signer_retire(r->ctx->store, s.id, &a);
+	if (rc == SRV_ST_CONFLICT) {
+		e = srv_fail(r, SRV_R_STATE_CONFLICT, "signer %s is retired already", s.name);
+		goto out;
 	}
-	rs_info("signer %s deleted by %s", s.name, r->actor.name);
-	*out = signer_json(&s, 1);
+	if (rc == SRV_ST_OK)
+		rc = r->ctx->store->ops->signer_get(r->ctx->store, s.id, &got);
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot retire the signer");
+		goto out;
+	}
+	rs_info("signer %s retired by %s", s.name, r->actor.name);
+	*out = signer_json(&got, 0);
+out:
+	api_audit_done(&a);
 	srv_signer_clear(&s);
-	return SRV_OK;
+	srv_signer_clear(&got);
+	return e;
 }
 
 srv_err api_signer_public_key(srv_req *r, cJSON **out)
@@ -323,6 +416,7 @@ srv_err api_member_add(srv_req *r, cJSON **out)
 	srv_err e = SRV_OK;
 	srv_signer s = {0};
 	srv_principal p = {0};
+	srv_audit a = {0};
 	const char *pid = NULL, *role_s = NULL;
 	srv_role role;
 	cJSON *j = srv_body_json(r);
@@ -343,8 +437,14 @@ srv_err api_member_add(srv_req *r, cJSON **out)
 			     pid);
 		goto out;
 	}
-	if (rc == SRV_ST_OK)
-		rc = st->ops->member_set(st, s.id, p.id, role);
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot read the principal");
+		goto out;
+	}
+	if ((e = api_audit_entry(r, &a, "member.set", "signer", s.id,
+				 member_detail(&p, srv_role_name(role)))) != SRV_OK)
+		goto out;
+	rc = st->ops->member_set(st, s.id, p.id, role, &a);
 	if (rc != SRV_ST_OK) {
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the membership");
 		goto out;
@@ -358,6 +458,7 @@ srv_err api_member_add(srv_req *r, cJSON **out)
 	cJSON_AddStringToObject(*out, "role", srv_role_name(role));
 	r->status = 201;
 out:
+	api_audit_done(&a);
 	srv_signer_clear(&s);
 	srv_principal_clear(&p);
 	cJSON_Delete(j);
@@ -369,12 +470,17 @@ srv_err api_member_remove(srv_req *r, cJSON **out)
 	srv_store *st = r->ctx->store;
 	srv_signer s = {0};
 	srv_principal p = {0};
+	srv_audit a = {0};
+	srv_err e = SRV_OK;
 	if (api_signer_load(r, NULL, &s) != SRV_OK)
 		return r->err;
 	srv_st_rc rc = st->ops->principal_get(st, r->params[1], &p);
-	if (rc == SRV_ST_OK)
-		rc = st->ops->member_delete(st, s.id, p.id);
-	srv_err e = SRV_OK;
+	if (rc == SRV_ST_OK) {
+		if ((e = api_audit_entry(r, &a, "member.remove", "signer", s.id,
+					 member_detail(&p, NULL))) != SRV_OK)
+			goto out;
+		rc = st->ops->member_delete(st, s.id, p.id, &a);
+	}
 	if (rc == SRV_ST_NOT_FOUND)
 		e = srv_fail(r, SRV_R_NOT_FOUND, "\"%s\" is not a member of %s", r->params[1],
 			     s.name);
@@ -385,6 +491,8 @@ srv_err api_member_remove(srv_req *r, cJSON **out)
 		cJSON_AddStringToObject(*out, "signerId", s.id);
 		cJSON_AddStringToObject(*out, "principalId", p.id);
 	}
+out:
+	api_audit_done(&a);
 	srv_signer_clear(&s);
 	srv_principal_clear(&p);
 	return e;

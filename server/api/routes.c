@@ -38,7 +38,7 @@ const srv_route srv_routes[] = {
 	{"GET", "/pki/signers", api_signer_list, ANY},
 	{"GET", "/pki/signers/*", api_signer_get, ANY},
 	{"PATCH", "/pki/signers/*", api_signer_update, ADMIN},
-	{"DELETE", "/pki/signers/*", api_signer_delete, ADMIN},
+	{"DELETE", "/pki/signers/*", api_signer_retire, ADMIN},
 	{"GET", "/pki/signers/*/public-key", api_signer_public_key, ANY},
 	{"GET", "/pki/signers/*/certificate", api_signer_certificate, ANY},
 	{"POST", "/pki/signers/*/members", api_member_add, ADMIN},

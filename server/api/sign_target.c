@@ -34,6 +34,7 @@ static srv_err load(srv_req *r, srv_sign_target *t)
 	memcpy(t->ckid, k.ckid, sizeof(t->ckid));
 	memcpy(t->policy_id, s.policy_id, sizeof(t->policy_id));
 	t->bypass_identities = p.bypass_identities;
+	t->retired = s.retired_at != 0;
 out:
 	srv_signer_clear(&s);
 	srv_key_clear(&k);

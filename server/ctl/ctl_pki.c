@@ -196,6 +196,7 @@ int ctl_signer_list(ctl_ctx *ctx, const ctl_args *a)
 	static const ctl_query query[] = {
 		{"search", "search", NULL, NULL},
 		{"can-sign", "canSign", "true", NULL},
+		{"status", "status", NULL, NULL}, /* enabled, disabled, retired, any */
 		{"offset", "offset", NULL, NULL},
 		{"limit", "limit", NULL, NULL},
 		CTL_QUERY_END,
@@ -243,7 +244,7 @@ int ctl_signer_update(ctl_ctx *ctx, const ctl_args *a)
 
 int ctl_signer_delete(ctl_ctx *ctx, const ctl_args *a)
 {
-	static const ctl_out out = {ctl_out_fields, "signer deleted", 0};
+	static const ctl_out out = {ctl_out_fields, "signer retired", 0};
 
 	return ctl_request(ctx, a, "DELETE", NULL, NULL, &out, "/pki/signers/%s", a->pos[0]);
 }

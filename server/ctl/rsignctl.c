@@ -22,6 +22,7 @@ static const char *const principal_types[] = {"user", "identity", NULL};
 static const char *const roles[] = {"operator", "auditor", NULL};
 static const char *const op_statuses[] = {"success", "denied", "failed", NULL};
 static const char *const grant_statuses[] = {"active", "expired", "revoked", NULL};
+static const char *const signer_statuses[] = {"enabled", "disabled", "retired", "any", NULL};
 
 #define FLAG(n, h)                                                                                 \
 	{                                                                                          \
@@ -83,7 +84,12 @@ static const ctl_opt opts_signer_create[] = {
 	STR("policy", "ID", "signing policy id (default: sign without approval)"), END};
 static const ctl_opt opts_signer_list[] = {
 	STR("search", "TEXT", "only signers whose name contains TEXT"),
-	FLAG("can-sign", "only signers the caller may sign with"), PAGE, END};
+	FLAG("can-sign", "only signers the caller may sign with"),
+	{"status", CTL_OPT_STR, "S",
+	 "enabled, disabled, retired or any (default: the live ones, enabled and disabled)", 0,
+	 signer_statuses},
+	PAGE,
+	END};
 static const ctl_opt opts_signer_update[] = {STR("description", "TEXT", "new description"),
 					     FLAG("enable", "allow signing"),
 					     FLAG("disable", "refuse signing"),
@@ -184,7 +190,8 @@ static const ctl_cmd commands[] = {
 	C("signer get", "ID", 1, 1, ctl_signer_get, NULL, "show a signer (id or name)"),
 	C("signer update", "ID", 1, 1, ctl_signer_update, opts_signer_update,
 	  "change a signer; only the given fields are sent"),
-	C("signer delete", "ID", 1, 1, ctl_signer_delete, NULL, "delete a signer"),
+	C("signer delete", "ID", 1, 1, ctl_signer_delete, NULL,
+	  "retire a signer: it signs no more, frees its name, keeps its history"),
 	C("signer public-key", "ID", 1, 1, ctl_signer_public_key, opts_pem,
 	  "show the signer's public key"),
 	C("signer cert", "ID", 1, 1, ctl_signer_cert, NULL,

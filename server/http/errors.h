@@ -70,11 +70,12 @@ typedef enum {
 	SRV_R_NOT_FOUND,   /* notFound */
 	SRV_R_NO_ENDPOINT, /* noEndpoint */
 	/* 409 Conflict */
-	SRV_R_NAME_TAKEN,     /* nameTaken */
-	SRV_R_STATE_CONFLICT, /* stateConflict */
-	SRV_R_IN_USE,	      /* inUse */
-	SRV_R_SELF_DELETE,    /* selfDelete */
-	SRV_R_SELF_DISABLE,   /* selfDisable */
+	SRV_R_NAME_TAKEN,      /* nameTaken */
+	SRV_R_STATE_CONFLICT,  /* stateConflict */
+	SRV_R_IN_USE,	       /* inUse */
+	SRV_R_SELF_DELETE,     /* selfDelete */
+	SRV_R_SELF_DISABLE,    /* selfDisable */
+	SRV_R_APPROVER_IN_USE, /* approverInUse */
 	/* 413 PayloadTooLarge */
 	SRV_R_BODY_TOO_LARGE, /* bodyTooLarge */
 	/* 429 RateLimitExceeded */

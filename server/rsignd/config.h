@@ -20,6 +20,8 @@ typedef struct {
 	long long hsm_sessions;
 	long long max_body;
 	long long access_token_ttl;
+	long long history_denied_retention; /* seconds a "denied" history record is kept; 0 = for
+					       ever */
 } srv_config;
 
 #define SRV_DEFAULT_CONFIG "/etc/rsign/rsignd.conf"

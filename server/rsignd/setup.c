@@ -492,6 +492,8 @@ static int open_parts(srv_ctx *ctx, const srv_config *cfg, const char *pin, char
 		return -1;
 	}
 	ctx->store = srv_store_sqlite_open(cfg->database, err, errlen);
+	if (ctx->store)
+		ctx->store->ops->history_set_retention(ctx->store, cfg->history_denied_retention);
 	if (!ctx->store ||
 	    srv_hsm_open(cfg->pkcs11_module, cfg->token_label, pin, (int)cfg->hsm_sessions,
 			 &ctx->hsm, err, errlen) != SRV_HSM_OK) {

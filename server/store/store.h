@@ -62,6 +62,7 @@ typedef struct {
 	srv_id policy_id; /* "" = no policy */
 	time_t created_at;
 	time_t last_signed_at; /* 0 = never */
+	time_t retired_at;     /* 0 = live; a retired signer signs no more (read-only) */
 	/* joined from the certificate and its key, read-only: */
 	rs_key_alg key_alg;
 	srv_id key_id;
@@ -139,16 +140,31 @@ typedef struct {
 	time_t created_at, revoked_at;
 } srv_grant;
 
+/* One entry of the audit log. Every op that changes who may sign what
+ * takes one and writes it in the transaction of the change: both are
+ * committed or neither is. Its created_at is also the op's "now" for what
+ * the change brings about (requests it cancels, grants it ends), which the
+ * op records as entries of their own with the same actor and time. */
 typedef struct {
 	long long seq;
 	srv_id actor_id;
-	char *actor_name;
+	char *actor_name;     /* NULL or "" on insert: the actor's current name */
 	char action[40];      /* "policy.create", "request.approve", "grant.revoke", ... */
-	char object_type[16]; /* "policy" "request" "grant" "signer" */
+	char object_type[16]; /* "principal" "key" "certificate" "signer" "policy" ... */
 	srv_id object_id;
 	char *detail; /* JSON object text, "{}" when none */
 	time_t created_at;
 } srv_audit;
+
+/* Why request_decide refused with CONFLICT. */
+typedef enum {
+	SRV_DECIDE_OK = 0,
+	SRV_DECIDE_CLOSED,	   /* the request is no longer pending */
+	SRV_DECIDE_TWICE,	   /* this approver decided it before */
+	SRV_DECIDE_NOT_APPROVER,   /* not a usable approver of the current policy */
+	SRV_DECIDE_OWN,		   /* the approver is the requester */
+	SRV_DECIDE_POLICY_CHANGED, /* the signer is retired or under another policy */
+} srv_decide_why;
 
 typedef struct srv_store srv_store;
 
@@ -160,34 +176,44 @@ typedef struct srv_store_ops {
 	srv_st_rc (*meta_get)(srv_store *st, const char *key, char **value);
 	srv_st_rc (*meta_set)(srv_store *st, const char *key, const char *value);
 
-	/* principals; name unique among all principals -> CONFLICT */
-	srv_st_rc (*principal_insert)(srv_store *st, const srv_principal *p);
+	/* principals; name unique among all principals -> CONFLICT. cred_hash
+	 * (NULL = none) is the first credential, stored in the same
+	 * transaction: a user's API token, an identity's client secret (for
+	 * p->client_id). */
+	srv_st_rc (*principal_insert)(srv_store *st, const srv_principal *p, const char *cred_hash,
+				      const srv_audit *a);
 	srv_st_rc (*principal_get)(srv_store *st, const char *id_or_name, srv_principal *out);
 	srv_st_rc (*principal_list)(srv_store *st, size_t offset, size_t limit, srv_principal **out,
 				    size_t *n, size_t *total);
-	/* NOT_FOUND when no such principal */
-	srv_st_rc (*principal_set_disabled)(srv_store *st, const char *id, int disabled);
-	/* deletes the principal, its tokens, secrets and memberships */
-	srv_st_rc (*principal_delete)(srv_store *st, const char *id);
+	/* NOT_FOUND when no such principal. Disabling and deleting refuse
+	 * with CONFLICT (nothing written) while the principal is a usable
+	 * approver (an enabled user) of a policy that would be left with
+	 * fewer usable approvers than it requires. */
+	srv_st_rc (*principal_set_disabled)(srv_store *st, const char *id, int disabled,
+					    const srv_audit *a);
+	/* deletes the principal, its tokens, secrets, memberships and places
+	 * among policies' approvers */
+	srv_st_rc (*principal_delete)(srv_store *st, const char *id, const srv_audit *a);
 
 	/* bearer tokens, stored by SHA-256 hex only. kind: "api" | "access".
 	 * expires_at 0 = never. lookup ignores expired tokens (NOT_FOUND); it
 	 * returns a disabled principal's tokens (out->disabled set) so the
-	 * caller can say why they are refused. */
+	 * caller can say why they are refused. a: the audit entry, NULL for
+	 * the access tokens of logins (sessions, not credentials). */
 	srv_st_rc (*token_insert)(srv_store *st, const char *hash_hex, const char *principal_id,
-				  const char *kind, time_t expires_at);
+				  const char *kind, time_t expires_at, const srv_audit *a);
 	srv_st_rc (*token_lookup)(srv_store *st, const char *hash_hex, time_t now,
 				  srv_principal *out);
 	/* deletes every token whose expires_at (non-zero) is <= now; *n = count */
 	srv_st_rc (*token_purge)(srv_store *st, time_t now, size_t *n);
 	/* machine identity secrets, by SHA-256 hex only */
 	srv_st_rc (*secret_set)(srv_store *st, const char *principal_id, const char *client_id,
-				const char *secret_hash_hex);
+				const char *secret_hash_hex, const srv_audit *a);
 	srv_st_rc (*secret_lookup)(srv_store *st, const char *client_id,
 				   const char *secret_hash_hex, srv_principal *out);
 
 	/* keys; name unique */
-	srv_st_rc (*key_insert)(srv_store *st, const srv_key *k);
+	srv_st_rc (*key_insert)(srv_store *st, const srv_key *k, const srv_audit *a);
 	srv_st_rc (*key_get)(srv_store *st, const char *id_or_name, srv_key *out);
 	srv_st_rc (*key_list)(srv_store *st, size_t offset, size_t limit, srv_key **out, size_t *n,
 			      size_t *total);
@@ -195,28 +221,42 @@ typedef struct srv_store_ops {
 	srv_st_rc (*key_find_spki)(srv_store *st, const unsigned char *spki, size_t len,
 				   srv_key *out);
 
-	srv_st_rc (*cert_insert)(srv_store *st, const srv_cert *c);
+	srv_st_rc (*cert_insert)(srv_store *st, const srv_cert *c, const srv_audit *a);
 	srv_st_rc (*cert_get)(srv_store *st, const char *id, srv_cert *out);
 	srv_st_rc (*cert_list)(srv_store *st, size_t offset, size_t limit, srv_cert **out,
 			       size_t *n, size_t *total);
 
-	/* signers; name unique. list: visible_to = principal id whose
-	 * memberships filter the list, NULL = all (admins); with operators_only
-	 * only signers where visible_to is an operator (ignored when visible_to
-	 * is NULL). search matches a substring of the name, NULL/"" = any.
-	 * Sorted by name; total counts every match before offset/limit. */
-	srv_st_rc (*signer_insert)(srv_store *st, const srv_signer *s);
+	/* signers; a name is unique among live signers: retiring one frees its
+	 * name (a retired signer is found by its id only, and keeps its name
+	 * for reading). list: visible_to = principal id whose memberships
+	 * filter the list, NULL = all (admins); with operators_only only
+	 * signers where visible_to is an operator (ignored when visible_to is
+	 * NULL). search matches a substring of the name, NULL/"" = any. status:
+	 * NULL = live ones (enabled and disabled), "enabled", "disabled",
+	 * "retired" or "any". Sorted by name; total counts every match before
+	 * offset/limit. */
+	srv_st_rc (*signer_insert)(srv_store *st, const srv_signer *s, const srv_audit *a);
 	srv_st_rc (*signer_get)(srv_store *st, const char *id_or_name, srv_signer *out);
 	srv_st_rc (*signer_list)(srv_store *st, const char *visible_to, int operators_only,
-				 const char *search, size_t offset, size_t limit, srv_signer **out,
-				 size_t *n, size_t *total);
-	/* updates name, description, enabled, certificate_id, policy_id */
-	srv_st_rc (*signer_update)(srv_store *st, const srv_signer *s);
-	srv_st_rc (*signer_delete)(srv_store *st, const char *id);
+				 const char *search, const char *status, size_t offset,
+				 size_t limit, srv_signer **out, size_t *n, size_t *total);
+	/* updates name, description, enabled, certificate_id, policy_id of a
+	 * live signer (NOT_FOUND when absent or retired). A change of policy
+	 * (attached, detached, swapped) cancels the signer's pending requests
+	 * and revokes its active grants in the same transaction, each audited
+	 * (detail "why": "policyChanged"). */
+	srv_st_rc (*signer_update)(srv_store *st, const srv_signer *s, const srv_audit *a);
+	/* Retires a live signer at a->created_at: it signs no more, its name
+	 * is free, its history, members and certificate stay; its pending
+	 * requests are cancelled and its active grants revoked (audited,
+	 * "why": "signerRetired"). NOT_FOUND when absent, CONFLICT when
+	 * retired already. */
+	srv_st_rc (*signer_retire)(srv_store *st, const char *id, const srv_audit *a);
 
 	srv_st_rc (*member_set)(srv_store *st, const char *signer_id, const char *principal_id,
-				srv_role role);
-	srv_st_rc (*member_delete)(srv_store *st, const char *signer_id, const char *principal_id);
+				srv_role role, const srv_audit *a);
+	srv_st_rc (*member_delete)(srv_store *st, const char *signer_id, const char *principal_id,
+				   const srv_audit *a);
 	/* SRV_ROLE_NONE with OK when not a member */
 	srv_st_rc (*member_role)(srv_store *st, const char *signer_id, const char *principal_id,
 				 srv_role *out);
@@ -225,8 +265,12 @@ typedef struct srv_store_ops {
 				 srv_role **roles, size_t *n);
 
 	/* Records one sign attempt durably (committed when this returns OK);
-	 * on "success" also sets the signer's last_signed_at. */
+	 * on "success" also sets the signer's last_signed_at. With a denied
+	 * retention set, each commit also deletes (a bounded batch of) the
+	 * "denied" records older than it; never a success or failure. */
 	srv_st_rc (*operation_insert)(srv_store *st, const srv_operation *op);
+	/* Seconds a "denied" record is kept; 0 = for ever (the default). */
+	void (*history_set_retention)(srv_store *st, long long denied_seconds);
 	/* newest first; status NULL/"" = any */
 	srv_st_rc (*operation_list)(srv_store *st, const char *signer_id, const char *status,
 				    size_t offset, size_t limit, srv_operation **out, size_t *n,
@@ -235,17 +279,23 @@ typedef struct srv_store_ops {
 	/* ---- policies (name unique). delete: CONFLICT while a signer uses it.
 	 * list: visible_to NULL = all; else only the policies that principal
 	 * approves or that govern a signer it is a member of (the rule of
-	 * srv_may_see_policy in server/api/access.c: the two must agree). */
-	srv_st_rc (*policy_insert)(srv_store *st, const srv_policy *p);
+	 * srv_may_see_policy in server/api/access.c: the two must agree).
+	 * Only live signers keep a policy in use. */
+	srv_st_rc (*policy_insert)(srv_store *st, const srv_policy *p, const srv_audit *a);
 	srv_st_rc (*policy_get)(srv_store *st, const char *id_or_name, srv_policy *out);
 	srv_st_rc (*policy_list)(srv_store *st, const char *visible_to, size_t offset, size_t limit,
 				 srv_policy **out, size_t *n, size_t *total);
-	srv_st_rc (*policy_update)(srv_store *st, const srv_policy *p);
-	srv_st_rc (*policy_delete)(srv_store *st, const char *id);
+	/* An update that changes the approvers, requiredApprovals, maxSignings
+	 * or maxWindowDuration also, in the same transaction, cancels the
+	 * pending requests made under the policy and clamps the active grants
+	 * of the live signers it governs to its new limits (each audited,
+	 * "why": "policyChanged"; see request_decide for what "clamp" means). */
+	srv_st_rc (*policy_update)(srv_store *st, const srv_policy *p, const srv_audit *a);
+	srv_st_rc (*policy_delete)(srv_store *st, const char *id, const srv_audit *a);
 
 	/* ---- requests. Every read first marks pending requests whose
 	 * expires_at <= now as expired (closed_at = expires_at). */
-	srv_st_rc (*request_insert)(srv_store *st, const srv_request *q);
+	srv_st_rc (*request_insert)(srv_store *st, const srv_request *q, const srv_audit *a);
 	srv_st_rc (*request_get)(srv_store *st, const char *id, time_t now, srv_request *out);
 	/* newest first; signer_id / status NULL = any. visible_to NULL = all;
 	 * else only what that principal may see: its own requests, those of a
@@ -255,21 +305,28 @@ typedef struct srv_store_ops {
 	srv_st_rc (*request_list)(srv_store *st, const char *signer_id, const char *status,
 				  const char *visible_to, time_t now, size_t offset, size_t limit,
 				  srv_request **out, size_t *n, size_t *total);
-	/* One transaction: the request must be pending and unexpired at now
-	 * (else CONFLICT), the approver must not have decided it before (else
-	 * CONFLICT). Records the decision. A rejection closes the request as
-	 * rejected. An approval that brings the count to required inserts
-	 * *grant (caller fills id, signer_id, grantee_id, request_id,
-	 * max_signings, window_start, expires_at, created_at; status active,
-	 * used 0) and closes the request as approved with its grant_id.
-	 * *after receives the request as it stands after the decision. */
-	srv_st_rc (*request_decide)(srv_store *st, const srv_decision *d, int required,
-				    const srv_grant *grant, time_t now, srv_request *after);
+	/* One transaction, against the policy in force: the signer's current
+	 * policy must be the request's (else CONFLICT, POLICY_CHANGED); the
+	 * request must be pending and unexpired at now (CLOSED); the approver
+	 * an enabled user listed in that policy (NOT_APPROVER), not the
+	 * requester (OWN), deciding for the first time (TWICE). Records the
+	 * decision and *a. A rejection closes the request as rejected. An
+	 * approval counts the approve decisions of the policy's current,
+	 * enabled approvers; once they reach its requiredApprovals it inserts
+	 * the grant grant_id for the requester (active, from now, what was
+	 * requested clamped to the policy's current maxSignings and
+	 * maxWindowDuration), audits it ("grant.create") and closes the
+	 * request as approved. *why says why a CONFLICT; *after receives the
+	 * request as it stands after the decision. */
+	srv_st_rc (*request_decide)(srv_store *st, const srv_decision *d, const char *grant_id,
+				    time_t now, srv_request *after, srv_decide_why *why,
+				    const srv_audit *a);
 	/* decisions on a request, oldest first */
 	srv_st_rc (*decision_list)(srv_store *st, const char *request_id, srv_decision **out,
 				   size_t *n);
 	/* pending -> to ("cancelled"), closed_at = now; CONFLICT when not pending */
-	srv_st_rc (*request_close)(srv_store *st, const char *id, const char *to, time_t now);
+	srv_st_rc (*request_close)(srv_store *st, const char *id, const char *to, time_t now,
+				   const srv_audit *a);
 
 	/* ---- grants. status "active" is reported as "expired" once now >=
 	 * expires_at (when set) or used >= max (when set). */
@@ -283,7 +340,7 @@ typedef struct srv_store_ops {
 				size_t offset, size_t limit, srv_grant **out, size_t *n,
 				size_t *total);
 	/* active -> revoked at now; CONFLICT when not active */
-	srv_st_rc (*grant_revoke)(srv_store *st, const char *id, time_t now);
+	srv_st_rc (*grant_revoke)(srv_store *st, const char *id, time_t now, const srv_audit *a);
 	/* OK with *out when (signer, grantee) has a usable grant at now;
 	 * NOT_FOUND otherwise. Consumes nothing. */
 	srv_st_rc (*grant_find_active)(srv_store *st, const char *signer_id, const char *grantee_id,
@@ -298,9 +355,7 @@ typedef struct srv_store_ops {
 	srv_st_rc (*operation_insert_consume)(srv_store *st, const srv_operation *op,
 					      char grant_id_out[RS_UUID_LEN]);
 
-	/* ---- audit log of policy, request, decision and grant changes */
-	srv_st_rc (*audit_insert)(srv_store *st, const srv_audit *a);
-	/* newest first */
+	/* ---- the audit log, written only by the ops above; newest first */
 	srv_st_rc (*audit_list)(srv_store *st, size_t offset, size_t limit, srv_audit **out,
 				size_t *n, size_t *total);
 } srv_store_ops;

@@ -25,6 +25,19 @@ static const char *const sq_sql[Q_COUNT] = {
 	[Q_PRINCIPAL_COUNT] = "SELECT count(*) FROM principals",
 	[Q_PRINCIPAL_DISABLE] = "UPDATE principals SET disabled = ?2 WHERE id = ?1",
 	[Q_PRINCIPAL_DELETE] = "DELETE FROM principals WHERE id = ?1",
+	/* Policies that need ?1, an enabled user, among their approvers: the
+	 * others who could still approve (enabled users) are fewer than it
+	 * requires. Zero while ?1 is disabled: taking it away changes nothing. */
+	[Q_APPROVER_NEEDED] =
+		"SELECT count(*) FROM policies p"
+		" WHERE EXISTS (SELECT 1 FROM principals x WHERE x.id = ?1 AND x.disabled = 0"
+		" AND x.type = 'user')"
+		" AND EXISTS (SELECT 1 FROM policy_approvers a WHERE a.policy_id = p.id"
+		" AND a.principal_id = ?1)"
+		" AND (SELECT count(*) FROM policy_approvers b JOIN principals u ON u.id = "
+		"b.principal_id"
+		" WHERE b.policy_id = p.id AND b.principal_id <> ?1 AND u.disabled = 0"
+		" AND u.type = 'user') < p.required_approvals",
 	[Q_TOKEN_INSERT] = "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at > 0 AND expires_at <= ?1",
@@ -126,12 +139,53 @@ srv_st_rc sq_commit(sq_store *s, const char *op)
 	return r;
 }
 
+srv_st_rc sq_audited(sq_store *s, const char *op, sq_change change, const void *arg,
+		     const srv_audit *a)
+{
+	srv_st_rc r;
+
+	if (!s || !a || !a->action[0] || !a->object_type[0] || !a->object_id[0])
+		return sq_bad_arg(op);
+	sq_lock(s);
+	if ((r = sq_begin(s, op)) != SRV_ST_OK)
+		goto out;
+	/* the entry first, so that what the change brings about (audited by
+	 * the change itself) follows its cause in the log */
+	if ((r = sq_audit_inlock(s, op, a)) != SRV_ST_OK ||
+	    (r = change(s, op, arg, a)) != SRV_ST_OK) {
+		sq_rollback(s, op);
+		goto out;
+	}
+	r = sq_commit(s, op);
+out:
+	sq_unlock(s);
+	return r;
+}
+
 srv_st_rc sq_rd_str(sqlite3_stmt *st, int c, void *out)
 {
 	char **v = out;
 
 	*v = col_dup(st, c, "");
 	return *v ? SRV_ST_OK : SRV_ST_FAILED;
+}
+
+void sq_json_time(time_t t, char out[RS_TIME_LEN + 2])
+{
+	char v[RS_TIME_LEN];
+
+	if (!t) {
+		rs_strlcpy(out, "null", RS_TIME_LEN + 2);
+		return;
+	}
+	rs_time_format(t, v);
+	snprintf(out, RS_TIME_LEN + 2, "\"%s\"", v);
+}
+
+srv_st_rc sq_rd_id(sqlite3_stmt *st, int c, void *out)
+{
+	col_copy(st, c, out, sizeof(srv_id));
+	return SRV_ST_OK;
 }
 
 srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out)
@@ -354,26 +408,74 @@ static srv_st_rc sq_meta_set(srv_store *st, const char *key, const char *value)
 	return r;
 }
 
-static srv_st_rc sq_principal_insert(srv_store *st, const srv_principal *p)
+/* An identity's client secret for client_id: the row replaces any other. */
+static srv_st_rc put_secret(sq_store *s, const char *op, const char *principal_id,
+			    const char *client_id, const char *hash)
 {
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = s->q[Q_SECRET_DROP];
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !p || !p->id[0] || !p->name || !p->name[0])
-		return sq_bad_arg("principal_insert");
-	sq_lock(s);
-	q = s->q[Q_PRINCIPAL_INSERT];
+	b_text(q, 1, principal_id, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
+		return r;
+	q = s->q[Q_SECRET_INSERT];
+	b_text(q, 1, principal_id, &brc);
+	b_text(q, 2, client_id, &brc);
+	b_text(q, 3, hash, &brc);
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+static srv_st_rc put_token(sq_store *s, const char *op, const char *hash, const char *principal_id,
+			   const char *kind, time_t expires_at)
+{
+	sqlite3_stmt *q = s->q[Q_TOKEN_INSERT];
+	int brc = SQLITE_OK;
+
+	b_text(q, 1, hash, &brc);
+	b_text(q, 2, principal_id, &brc);
+	b_text(q, 3, kind, &brc);
+	b_int(q, 4, expires_at, &brc);
+	b_int(q, 5, time(NULL), &brc);
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+typedef struct {
+	const srv_principal *p;
+	const char *cred;
+} principal_arg;
+
+static srv_st_rc do_principal_insert(sq_store *s, const char *op, const void *arg,
+				     const srv_audit *a)
+{
+	const principal_arg *x = arg;
+	const srv_principal *p = x->p;
+	sqlite3_stmt *q = s->q[Q_PRINCIPAL_INSERT];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	(void)a;
 	b_text(q, 1, p->id, &brc);
 	b_text(q, 2, p->type, &brc);
 	b_text(q, 3, p->name, &brc);
 	b_int(q, 4, p->admin ? 1 : 0, &brc);
 	b_opt(q, 5, p->client_id, &brc);
 	b_int(q, 6, p->created_at, &brc);
-	r = sq_run(s, "principal_insert", q, brc, RUN_PLAIN);
-	sq_unlock(s);
-	return r;
+	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK || !x->cred)
+		return r;
+	if (strcmp(p->type, "identity") == 0)
+		return put_secret(s, op, p->id, p->client_id, x->cred);
+	return put_token(s, op, x->cred, p->id, "api", 0);
+}
+
+static srv_st_rc sq_principal_insert(srv_store *st, const srv_principal *p, const char *cred_hash,
+				     const srv_audit *a)
+{
+	if (!st || !p || !p->id[0] || !p->name || !p->name[0] || (cred_hash && !*cred_hash) ||
+	    (cred_hash && strcmp(p->type, "identity") == 0 && !p->client_id[0]))
+		return sq_bad_arg("principal_insert");
+	principal_arg x = {p, cred_hash};
+	return sq_audited(SQ(st), "principal_insert", do_principal_insert, &x, a);
 }
 
 static srv_st_rc sq_principal_get(srv_store *st, const char *id_or_name, srv_principal *out)
@@ -397,59 +499,104 @@ static srv_st_rc sq_principal_list(srv_store *st, size_t offset, size_t limit, s
 	return sq_page(SQ(st), "principal_list", &pg, offset, limit, (void **)out, n, total);
 }
 
-static srv_st_rc sq_principal_set_disabled(srv_store *st, const char *id, int disabled)
+/* CONFLICT while taking id away leaves a policy short of approvers. */
+static srv_st_rc approver_needed(sq_store *s, const char *op, const char *id)
 {
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	size_t n = 0;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !id)
+	b_text(s->q[Q_APPROVER_NEEDED], 1, id, &brc);
+	if ((r = sq_count(s, op, s->q[Q_APPROVER_NEEDED], brc, &n)) != SRV_ST_OK)
+		return r;
+	if (n == 0)
+		return SRV_ST_OK;
+	rs_info("store: %s: %zu polic%s would have too few approvers left", op, n,
+		n == 1 ? "y" : "ies");
+	return SRV_ST_CONFLICT;
+}
+
+typedef struct {
+	const char *id;
+	int disabled;
+} disable_arg;
+
+static srv_st_rc do_principal_set_disabled(sq_store *s, const char *op, const void *arg,
+					   const srv_audit *a)
+{
+	const disable_arg *x = arg;
+	sqlite3_stmt *q = s->q[Q_PRINCIPAL_DISABLE];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	(void)a;
+	if (x->disabled && (r = approver_needed(s, op, x->id)) != SRV_ST_OK)
+		return r;
+	b_text(q, 1, x->id, &brc);
+	b_int(q, 2, x->disabled ? 1 : 0, &brc);
+	return sq_run(s, op, q, brc, RUN_MUST_CHANGE);
+}
+
+static srv_st_rc sq_principal_set_disabled(srv_store *st, const char *id, int disabled,
+					   const srv_audit *a)
+{
+	if (!st || !id)
 		return sq_bad_arg("principal_set_disabled");
-	sq_lock(s);
-	q = s->q[Q_PRINCIPAL_DISABLE];
-	b_text(q, 1, id, &brc);
-	b_int(q, 2, disabled ? 1 : 0, &brc);
-	r = sq_run(s, "principal_set_disabled", q, brc, RUN_MUST_CHANGE);
-	sq_unlock(s);
-	return r;
+	disable_arg x = {id, disabled};
+	return sq_audited(SQ(st), "principal_set_disabled", do_principal_set_disabled, &x, a);
 }
 
-/* tokens, secrets and memberships go with it: ON DELETE CASCADE */
-static srv_st_rc sq_principal_delete(srv_store *st, const char *id)
+/* tokens, secrets, memberships and approver places go with it: ON DELETE
+ * CASCADE */
+static srv_st_rc do_principal_delete(sq_store *s, const char *op, const void *arg,
+				     const srv_audit *a)
 {
-	sq_store *s = SQ(st);
+	const char *id = arg;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !id)
-		return sq_bad_arg("principal_delete");
-	sq_lock(s);
+	(void)a;
+	if ((r = approver_needed(s, op, id)) != SRV_ST_OK)
+		return r;
 	b_text(s->q[Q_PRINCIPAL_DELETE], 1, id, &brc);
-	r = sq_run(s, "principal_delete", s->q[Q_PRINCIPAL_DELETE], brc,
-		   RUN_MUST_CHANGE | RUN_DELETE);
-	sq_unlock(s);
-	return r;
+	return sq_run(s, op, s->q[Q_PRINCIPAL_DELETE], brc, RUN_MUST_CHANGE | RUN_DELETE);
 }
 
-static srv_st_rc sq_token_insert(srv_store *st, const char *hash_hex, const char *principal_id,
-				 const char *kind, time_t expires_at)
+static srv_st_rc sq_principal_delete(srv_store *st, const char *id, const srv_audit *a)
 {
+	if (!st || !id)
+		return sq_bad_arg("principal_delete");
+	return sq_audited(SQ(st), "principal_delete", do_principal_delete, id, a);
+}
+
+typedef struct {
+	const char *hash, *principal_id, *kind;
+	time_t expires_at;
+} token_arg;
+
+static srv_st_rc do_token_insert(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	const token_arg *x = arg;
+
+	(void)a;
+	return put_token(s, op, x->hash, x->principal_id, x->kind, x->expires_at);
+}
+
+/* An access token of a login is a session, not a credential: no audit. */
+static srv_st_rc sq_token_insert(srv_store *st, const char *hash_hex, const char *principal_id,
+				 const char *kind, time_t expires_at, const srv_audit *a)
+{
+	static const char op[] = "token_insert";
 	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
-	int brc = SQLITE_OK;
 	srv_st_rc r;
 
 	if (!s || !hash_hex || !*hash_hex || !principal_id || !kind)
-		return sq_bad_arg("token_insert");
+		return sq_bad_arg(op);
+	token_arg x = {hash_hex, principal_id, kind, expires_at};
+	if (a)
+		return sq_audited(s, op, do_token_insert, &x, a);
 	sq_lock(s);
-	q = s->q[Q_TOKEN_INSERT];
-	b_text(q, 1, hash_hex, &brc);
-	b_text(q, 2, principal_id, &brc);
-	b_text(q, 3, kind, &brc);
-	b_int(q, 4, expires_at, &brc);
-	b_int(q, 5, time(NULL), &brc);
-	r = sq_run(s, "token_insert", q, brc, RUN_PLAIN);
+	r = put_token(s, op, hash_hex, principal_id, kind, expires_at);
 	sq_unlock(s);
 	return r;
 }
@@ -490,45 +637,35 @@ static srv_st_rc sq_token_lookup(srv_store *st, const char *hash_hex, time_t now
 	return r;
 }
 
-/* One secret per identity: setting a new one replaces the old one, and the
- * identity's client_id follows. NOT_FOUND when no such identity. */
-static srv_st_rc sq_secret_set(srv_store *st, const char *principal_id, const char *client_id,
-			       const char *secret_hash_hex)
+typedef struct {
+	const char *principal_id, *client_id, *hash;
+} secret_arg;
+
+static srv_st_rc do_secret_set(sq_store *s, const char *op, const void *arg, const srv_audit *a)
 {
-	static const char op[] = "secret_set";
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	const secret_arg *x = arg;
+	sqlite3_stmt *q = s->q[Q_SECRET_CLIENT];
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !principal_id || !client_id || !*client_id || !secret_hash_hex ||
-	    !*secret_hash_hex)
-		return sq_bad_arg(op);
-	sq_lock(s);
-	if ((r = sq_begin(s, op)) != SRV_ST_OK)
-		goto out;
-	q = s->q[Q_SECRET_CLIENT];
-	b_text(q, 1, principal_id, &brc);
-	b_text(q, 2, client_id, &brc);
+	(void)a;
+	b_text(q, 1, x->principal_id, &brc);
+	b_text(q, 2, x->client_id, &brc);
 	if ((r = sq_run(s, op, q, brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
-		goto rollback;
-	q = s->q[Q_SECRET_DROP];
-	b_text(q, 1, principal_id, &brc);
-	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-		goto rollback;
-	q = s->q[Q_SECRET_INSERT];
-	b_text(q, 1, principal_id, &brc);
-	b_text(q, 2, client_id, &brc);
-	b_text(q, 3, secret_hash_hex, &brc);
-	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-		goto rollback;
-	r = sq_commit(s, op);
-	goto out;
-rollback:
-	sq_rollback(s, op);
-out:
-	sq_unlock(s);
-	return r;
+		return r;
+	return put_secret(s, op, x->principal_id, x->client_id, x->hash);
+}
+
+/* One secret per identity: setting a new one replaces the old one, and the
+ * identity's client_id follows. NOT_FOUND when no such identity. */
+static srv_st_rc sq_secret_set(srv_store *st, const char *principal_id, const char *client_id,
+			       const char *secret_hash_hex, const srv_audit *a)
+{
+	if (!st || !principal_id || !client_id || !*client_id || !secret_hash_hex ||
+	    !*secret_hash_hex)
+		return sq_bad_arg("secret_set");
+	secret_arg x = {principal_id, client_id, secret_hash_hex};
+	return sq_audited(SQ(st), "secret_set", do_secret_set, &x, a);
 }
 
 /* Compares without an early exit. */
@@ -593,13 +730,14 @@ static const srv_store_ops sq_ops = {
 	.signer_get = sq_signer_get,
 	.signer_list = sq_signer_list,
 	.signer_update = sq_signer_update,
-	.signer_delete = sq_signer_delete,
+	.signer_retire = sq_signer_retire,
 	.member_set = sq_member_set,
 	.member_delete = sq_member_delete,
 	.member_role = sq_member_role,
 	.member_list = sq_member_list,
 	.operation_insert = sq_operation_insert,
 	.operation_list = sq_operation_list,
+	.history_set_retention = sq_history_set_retention,
 	.policy_insert = sq_policy_insert,
 	.policy_get = sq_policy_get,
 	.policy_list = sq_policy_list,
@@ -616,7 +754,6 @@ static const srv_store_ops sq_ops = {
 	.grant_revoke = sq_grant_revoke,
 	.grant_find_active = sq_grant_find_active,
 	.operation_insert_consume = sq_operation_insert_consume,
-	.audit_insert = sq_audit_insert,
 	.audit_list = sq_audit_list,
 };
 

@@ -38,6 +38,7 @@ enum {
 	Q_PRINCIPAL_COUNT,
 	Q_PRINCIPAL_DISABLE,
 	Q_PRINCIPAL_DELETE,
+	Q_APPROVER_NEEDED,
 	Q_TOKEN_INSERT,
 	Q_TOKEN_LOOKUP,
 	Q_TOKEN_PURGE,
@@ -64,7 +65,9 @@ enum {
 	P_SIGNER_LIST,
 	P_SIGNER_COUNT,
 	P_SIGNER_UPDATE,
-	P_SIGNER_DELETE,
+	P_SIGNER_RETIRE,
+	P_SIGNER_EXISTS,
+	P_SIGNER_POLICY,
 	P_MEMBER_SET,
 	P_MEMBER_DELETE,
 	P_MEMBER_ROLE,
@@ -75,6 +78,7 @@ enum {
 	P_OP_COUNT,
 	P_OP_LIST_STATUS,
 	P_OP_COUNT_STATUS,
+	P_OP_PURGE_DENIED,
 	P_COUNT
 };
 extern const char *const sq_pki_sql[P_COUNT];
@@ -98,6 +102,9 @@ enum {
 	PL_REQ_CLOSE,
 	PL_REQ_EXISTS,
 	PL_REQ_APPROVED,
+	PL_REQ_PENDING_SIGNER,
+	PL_REQ_PENDING_POLICY,
+	PL_APPR_USABLE,
 	PL_DEC_INSERT,
 	PL_DEC_COUNT,
 	PL_DEC_LIST,
@@ -115,6 +122,9 @@ enum {
 	GR_GRANT_EXISTS,
 	GR_GRANT_USABLE,
 	GR_GRANT_USE,
+	GR_GRANT_ACTIVE_SIGNER,
+	GR_GRANT_GOVERNED,
+	GR_GRANT_CLAMP,
 	GR_AUDIT_INSERT,
 	GR_AUDIT_LIST,
 	GR_AUDIT_COUNT,
@@ -160,6 +170,7 @@ typedef struct {
 	pthread_cond_t hq_cv;
 	sq_job *hq_head, *hq_tail;
 	int hq_leader;
+	long long denied_retention; /* seconds; 0 = keep; under mu */
 	sqlite3_stmt *q[Q_COUNT];
 	sqlite3_stmt *p[P_COUNT];
 	sqlite3_stmt *pl[PL_COUNT];
@@ -187,6 +198,16 @@ srv_st_rc sq_begin(sq_store *s, const char *op);
 /* rolls back when the commit fails */
 srv_st_rc sq_commit(sq_store *s, const char *op);
 void sq_rollback(sq_store *s, const char *op);
+
+/* One change of an audited op, run by sq_audited inside its transaction
+ * with the lock held; arg is the op's own. Returns what the op returns. */
+typedef srv_st_rc (*sq_change)(sq_store *s, const char *op, const void *arg, const srv_audit *a);
+/* The shape of every audited op: takes the lock, BEGIN IMMEDIATE, inserts
+ * *a, runs change, commits; rolls everything back when either fails.
+ * An audit entry without action, object type or object id is a bug
+ * (FAILED, nothing written). */
+srv_st_rc sq_audited(sq_store *s, const char *op, sq_change change, const void *arg,
+		     const srv_audit *a);
 
 /* Row readers fill *out from the columns starting at c. On failure they
  * leave nothing allocated and return FAILED (out of memory, or a value this
@@ -294,25 +315,26 @@ static inline void col_copy(sqlite3_stmt *st, int i, char *out, size_t n)
 }
 
 /* store_sqlite_pki.c ops */
-srv_st_rc sq_key_insert(srv_store *st, const srv_key *k);
+srv_st_rc sq_key_insert(srv_store *st, const srv_key *k, const srv_audit *a);
 srv_st_rc sq_key_get(srv_store *st, const char *id_or_name, srv_key *out);
 srv_st_rc sq_key_list(srv_store *st, size_t offset, size_t limit, srv_key **out, size_t *n,
 		      size_t *total);
 srv_st_rc sq_key_find_spki(srv_store *st, const unsigned char *spki, size_t len, srv_key *out);
-srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c);
+srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c, const srv_audit *a);
 srv_st_rc sq_cert_get(srv_store *st, const char *id, srv_cert *out);
 srv_st_rc sq_cert_list(srv_store *st, size_t offset, size_t limit, srv_cert **out, size_t *n,
 		       size_t *total);
-srv_st_rc sq_signer_insert(srv_store *st, const srv_signer *x);
+srv_st_rc sq_signer_insert(srv_store *st, const srv_signer *x, const srv_audit *a);
 srv_st_rc sq_signer_get(srv_store *st, const char *id_or_name, srv_signer *out);
 srv_st_rc sq_signer_list(srv_store *st, const char *visible_to, int operators_only,
-			 const char *search, size_t offset, size_t limit, srv_signer **out,
-			 size_t *n, size_t *total);
-srv_st_rc sq_signer_update(srv_store *st, const srv_signer *x);
-srv_st_rc sq_signer_delete(srv_store *st, const char *id);
+			 const char *search, const char *status, size_t offset, size_t limit,
+			 srv_signer **out, size_t *n, size_t *total);
+srv_st_rc sq_signer_update(srv_store *st, const srv_signer *x, const srv_audit *a);
+srv_st_rc sq_signer_retire(srv_store *st, const char *id, const srv_audit *a);
 srv_st_rc sq_member_set(srv_store *st, const char *signer_id, const char *principal_id,
-			srv_role role);
-srv_st_rc sq_member_delete(srv_store *st, const char *signer_id, const char *principal_id);
+			srv_role role, const srv_audit *a);
+srv_st_rc sq_member_delete(srv_store *st, const char *signer_id, const char *principal_id,
+			   const srv_audit *a);
 srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *principal_id,
 			 srv_role *out);
 srv_st_rc sq_member_list(srv_store *st, const char *signer_id, srv_principal **principals,
@@ -331,25 +353,55 @@ srv_st_rc sq_absent_or_conflict(sq_store *s, const char *op, sqlite3_stmt *exist
 srv_st_rc sq_grant_insert_inlock(sq_store *s, const char *op, const srv_grant *g,
 				 const char *request_id, time_t now);
 
+/* Inside an audited op's transaction (store_sqlite_grant.c): the audit
+ * entry, and one more entry for something the change brought about, with
+ * base's actor and time (detail: JSON object text). */
+srv_st_rc sq_audit_inlock(sq_store *s, const char *op, const srv_audit *a);
+srv_st_rc sq_audit_derived(sq_store *s, const char *op, const srv_audit *base, const char *action,
+			   const char *type, const char *id, const char *detail);
+/* What a change of a signer's policy, or its retirement, ends: its pending
+ * requests (cancelled) and active grants (revoked), each audited with
+ * "why" (store_sqlite_policy.c, _grant.c). */
+srv_st_rc sq_end_signer_approvals(sq_store *s, const char *op, const char *signer_id,
+				  const char *why, const srv_audit *base);
+srv_st_rc sq_grants_revoke_signer(sq_store *s, const char *op, const char *signer_id,
+				  const char *why, const srv_audit *base);
+/* Clamps the active grants of the live signers governed by policy p to
+ * its limits, auditing each grant that changed ("grant.clamp"). */
+srv_st_rc sq_grants_clamp_policy(sq_store *s, const char *op, const srv_policy *p,
+				 const srv_audit *base);
+/* t as a JSON value for audit details: "\"2025-...Z\"", or null for 0. */
+void sq_json_time(time_t t, char out[RS_TIME_LEN + 2]);
+/* Reads one id column (into a srv_id). */
+srv_st_rc sq_rd_id(sqlite3_stmt *st, int c, void *out);
+
 /* store_sqlite_policy.c ops */
-srv_st_rc sq_policy_insert(srv_store *st, const srv_policy *p);
+srv_st_rc sq_policy_insert(srv_store *st, const srv_policy *p, const srv_audit *a);
 srv_st_rc sq_policy_get(srv_store *st, const char *id_or_name, srv_policy *out);
 srv_st_rc sq_policy_list(srv_store *st, const char *visible_to, size_t offset, size_t limit,
 			 srv_policy **out, size_t *n, size_t *total);
-srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p);
-srv_st_rc sq_policy_delete(srv_store *st, const char *id);
-srv_st_rc sq_request_insert(srv_store *st, const srv_request *q);
+srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p, const srv_audit *a);
+srv_st_rc sq_policy_delete(srv_store *st, const char *id, const srv_audit *a);
+srv_st_rc sq_request_insert(srv_store *st, const srv_request *q, const srv_audit *a);
 srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request *out);
 srv_st_rc sq_request_list(srv_store *st, const char *signer_id, const char *status,
 			  const char *visible_to, time_t now, size_t offset, size_t limit,
 			  srv_request **out, size_t *n, size_t *total);
-srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, int required,
-			    const srv_grant *grant, time_t now, srv_request *after);
+srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, const char *grant_id, time_t now,
+			    srv_request *after, srv_decide_why *why, const srv_audit *a);
 srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision **out, size_t *n);
-srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t now);
+srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t now,
+			   const srv_audit *a);
 
 /* History rows inside an open transaction (store_sqlite_pki.c, _grant.c). */
 srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id);
+/* Deletes at most max "denied" records created before `before` (the
+ * oldest first); *n = how many. */
+srv_st_rc sq_op_purge_denied(sq_store *s, const char *op, time_t before, int max, size_t *n);
+/* The signer's current policy ("" = none) and retirement time (0 = live),
+ * inside the caller's transaction; NOT_FOUND when no such signer. */
+srv_st_rc sq_signer_state(sq_store *s, const char *op, const char *id, char policy_id[RS_UUID_LEN],
+			  time_t *retired_at);
 /* last_signed_at = max(last_signed_at, t) */
 srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id, time_t t);
 srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *o,
@@ -357,18 +409,18 @@ srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *
 /* store_sqlite_history.c: queue set-up for sq_store open/close */
 int sq_history_init(sq_store *s);
 void sq_history_fini(sq_store *s);
+void sq_history_set_retention(srv_store *st, long long denied_seconds);
 
 /* store_sqlite_grant.c ops */
 srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);
 srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status,
 			const char *grantee_id, const char *visible_to, time_t now, size_t offset,
 			size_t limit, srv_grant **out, size_t *n, size_t *total);
-srv_st_rc sq_grant_revoke(srv_store *st, const char *id, time_t now);
+srv_st_rc sq_grant_revoke(srv_store *st, const char *id, time_t now, const srv_audit *a);
 srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char *grantee_id,
 			       time_t now, srv_grant *out);
 srv_st_rc sq_operation_insert_consume(srv_store *st, const srv_operation *o,
 				      char grant_id_out[RS_UUID_LEN]);
-srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a);
 srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
 			size_t *total);
 

@@ -2,7 +2,9 @@
  * audit log (see store_sqlite.c for the connection and helpers). A grant
  * past its end or its count is reported expired by the queries themselves,
  * from the caller's `now`, and never written back: a grant read stays a
- * read. */
+ * read. Audit entries are written only inside the transaction of the
+ * change they record (sq_audited). */
+#include <stdio.h>
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_sqlite.h"
@@ -51,6 +53,16 @@ const char *const sq_grant_sql[GR_COUNT] = {
 	[GR_GRANT_USE] = "UPDATE grants SET used_signings = used_signings + 1"
 			 " WHERE id = ?1 AND status = 'active'"
 			 " AND (max_signings = 0 OR used_signings < max_signings)",
+	[GR_GRANT_ACTIVE_SIGNER] =
+		"SELECT g.id FROM grants g WHERE g.signer_id = ?1"
+		" AND g.status = 'active' AND NOT " GRANT_SPENT("?2") " ORDER BY g.seq",
+	/* the usable grants of the live signers policy ?1 governs */
+	[GR_GRANT_GOVERNED] = "SELECT " GRANT_COLS(
+		"?2") " FROM grants g JOIN signers s"
+		      " ON s.id = g.signer_id WHERE s.policy_id = ?1 AND s.retired_at = 0"
+		      " AND g.status = 'active' AND NOT " GRANT_SPENT("?2") " ORDER BY g.seq",
+	[GR_GRANT_CLAMP] = "UPDATE grants SET max_signings = ?2, expires_at = ?3"
+			   " WHERE id = ?1 AND status = 'active'",
 	[GR_AUDIT_INSERT] = "INSERT INTO audit (actor_id, actor_name, action, object_type,"
 			    " object_id, detail, created_at)"
 			    " VALUES (?1, " NAME_OF("?2", "?1") ", ?3, ?4, ?5, ?6, ?7)",
@@ -179,25 +191,113 @@ srv_st_rc sq_grant_list(srv_store *st, const char *signer_id, const char *status
 	return sq_page(SQ(st), "grant_list", &pg, offset, limit, (void **)out, n, total);
 }
 
-/* CONFLICT for a grant already revoked or expired (derived at now). */
-srv_st_rc sq_grant_revoke(srv_store *st, const char *id, time_t now)
+static srv_st_rc revoke_grant(sq_store *s, const char *op, const char *id, time_t now)
 {
-	static const char op[] = "grant_revoke";
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = s->gr[GR_GRANT_REVOKE];
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !id || !*id)
-		return sq_bad_arg(op);
-	sq_lock(s);
-	q = s->gr[GR_GRANT_REVOKE];
 	b_text(q, 1, id, &brc);
 	b_int(q, 2, now, &brc);
 	r = sq_run(s, op, q, brc, RUN_MUST_CHANGE);
 	if (r == SRV_ST_NOT_FOUND)
 		r = sq_absent_or_conflict(s, op, s->gr[GR_GRANT_EXISTS], id);
-	sq_unlock(s);
+	return r;
+}
+
+typedef struct {
+	const char *id;
+	time_t now;
+} revoke_arg;
+
+static srv_st_rc do_grant_revoke(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	const revoke_arg *x = arg;
+
+	(void)a;
+	return revoke_grant(s, op, x->id, x->now);
+}
+
+/* CONFLICT for a grant already revoked or expired (derived at now). */
+srv_st_rc sq_grant_revoke(srv_store *st, const char *id, time_t now, const srv_audit *a)
+{
+	if (!st || !id || !*id)
+		return sq_bad_arg("grant_revoke");
+	revoke_arg x = {id, now};
+	return sq_audited(SQ(st), "grant_revoke", do_grant_revoke, &x, a);
+}
+
+srv_st_rc sq_grants_revoke_signer(sq_store *s, const char *op, const char *signer_id,
+				  const char *why, const srv_audit *base)
+{
+	sqlite3_stmt *q = s->gr[GR_GRANT_ACTIVE_SIGNER];
+	srv_id *ids = NULL;
+	size_t n = 0;
+	char detail[64];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	snprintf(detail, sizeof(detail), "{\"why\":\"%s\"}", why);
+	b_text(q, 1, signer_id, &brc);
+	b_int(q, 2, base->created_at, &brc);
+	r = sq_list(s, op, q, brc, sq_rd_id, sizeof(*ids), clr_grant, (void **)&ids, &n);
+	for (size_t i = 0; r == SRV_ST_OK && i < n; i++) {
+		r = revoke_grant(s, op, ids[i], base->created_at);
+		if (r == SRV_ST_OK)
+			r = sq_audit_derived(s, op, base, "grant.revoke", "grant", ids[i], detail);
+	}
+	free(ids);
+	return r;
+}
+
+/* g within p's limits: a count no larger than maxSignings, an end no later
+ * than windowStart + maxWindowDuration. 1 when that changed g. */
+static int clamp_grant(srv_grant *g, const srv_policy *p)
+{
+	int changed = 0;
+
+	if (p->max_signings && (!g->max_signings || g->max_signings > p->max_signings)) {
+		g->max_signings = p->max_signings;
+		changed = 1;
+	}
+	if (p->max_window &&
+	    (!g->expires_at || g->expires_at > g->window_start + (time_t)p->max_window)) {
+		g->expires_at = g->window_start + (time_t)p->max_window;
+		changed = 1;
+	}
+	return changed;
+}
+
+srv_st_rc sq_grants_clamp_policy(sq_store *s, const char *op, const srv_policy *p,
+				 const srv_audit *base)
+{
+	sqlite3_stmt *q = s->gr[GR_GRANT_GOVERNED];
+	srv_grant *v = NULL;
+	size_t n = 0;
+	char detail[256], until[RS_TIME_LEN + 2];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	b_text(q, 1, p->id, &brc);
+	b_int(q, 2, base->created_at, &brc);
+	r = sq_list(s, op, q, brc, rd_grant, sizeof(*v), clr_grant, (void **)&v, &n);
+	for (size_t i = 0; r == SRV_ST_OK && i < n; i++) {
+		if (!clamp_grant(&v[i], p))
+			continue;
+		q = s->gr[GR_GRANT_CLAMP];
+		b_text(q, 1, v[i].id, &brc);
+		b_int(q, 2, v[i].max_signings, &brc);
+		b_int(q, 3, v[i].expires_at, &brc);
+		if ((r = sq_run(s, op, q, brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
+			break;
+		sq_json_time(v[i].expires_at, until);
+		snprintf(detail, sizeof(detail),
+			 "{\"why\":\"policyChanged\",\"policyId\":\"%s\",\"maxSignings\":%lld,"
+			 "\"expiresAt\":%s}",
+			 p->id, v[i].max_signings, until);
+		r = sq_audit_derived(s, op, base, "grant.clamp", "grant", v[i].id, detail);
+	}
+	free(v);
 	return r;
 }
 
@@ -253,17 +353,11 @@ srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *
 /* ---- audit ---------------------------------------------------------------------------- */
 
 /* a->seq is assigned; actor_name "" = the actor's current name. */
-srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a)
+srv_st_rc sq_audit_inlock(sq_store *s, const char *op, const srv_audit *a)
 {
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = s->gr[GR_AUDIT_INSERT];
 	int brc = SQLITE_OK;
-	srv_st_rc r;
 
-	if (!s || !a || !a->action[0] || !a->object_type[0])
-		return sq_bad_arg("audit_insert");
-	sq_lock(s);
-	q = s->gr[GR_AUDIT_INSERT];
 	b_text(q, 1, a->actor_id, &brc);
 	b_opt(q, 2, a->actor_name, &brc);
 	b_text(q, 3, a->action, &brc);
@@ -271,9 +365,19 @@ srv_st_rc sq_audit_insert(srv_store *st, const srv_audit *a)
 	b_text(q, 5, a->object_id, &brc);
 	b_text(q, 6, a->detail && *a->detail ? a->detail : "{}", &brc);
 	b_int(q, 7, a->created_at, &brc);
-	r = sq_run(s, "audit_insert", q, brc, RUN_PLAIN);
-	sq_unlock(s);
-	return r;
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_audit_derived(sq_store *s, const char *op, const srv_audit *base, const char *action,
+			   const char *type, const char *id, const char *detail)
+{
+	srv_audit a = *base;
+
+	rs_strlcpy(a.action, action, sizeof(a.action));
+	rs_strlcpy(a.object_type, type, sizeof(a.object_type));
+	rs_strlcpy(a.object_id, id, sizeof(a.object_id));
+	a.detail = (char *)detail;
+	return sq_audit_inlock(s, op, &a);
 }
 
 srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,

@@ -1,10 +1,11 @@
-/* Signing-history records with group commit. Every record must be durable
- * (synchronous=FULL: an fsync per commit) before its signature is returned,
- * and one fsync per signature would serialise all signers on the disk. So
- * callers queue their record; whoever finds no commit in progress becomes
- * the leader, writes every queued record in one transaction, commits once,
- * and wakes the others with their own outcome. No record is reported before
- * the commit that holds it has returned. */
+/* Signing-history records with group commit, and the retention of denied
+ * records. Every record must be durable (synchronous=FULL: an fsync per
+ * commit) before its signature is returned, and one fsync per signature
+ * would serialise all signers on the disk. So callers queue their record;
+ * whoever finds no commit in progress becomes the leader, writes every
+ * queued record in one transaction, commits once, and wakes the others with
+ * their own outcome. No record is reported before the commit that holds it
+ * has returned. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "server/store/store_sqlite.h"
 
 #define BATCH_MAX 256 /* bounds one transaction; the rest waits for the next */
+#define PURGE_MAX 512 /* "denied" records past their retention deleted per commit */
 
 struct sq_job {
 	const srv_operation *op;
@@ -40,6 +42,39 @@ void sq_history_fini(sq_store *s)
 {
 	pthread_cond_destroy(&s->hq_cv);
 	pthread_mutex_destroy(&s->hq_mu);
+}
+
+void sq_history_set_retention(srv_store *st, long long denied_seconds)
+{
+	sq_store *s = SQ(st);
+
+	if (!s || denied_seconds < 0)
+		return;
+	sq_lock(s);
+	s->denied_retention = denied_seconds;
+	sq_unlock(s);
+}
+
+/* With a retention, each commit also deletes up to PURGE_MAX "denied"
+ * records older than the batch's newest by more than the retention: as
+ * denied attempts arrive they take old ones away, and a backlog (after the
+ * setting was lowered) goes in bounded steps. Caller holds the lock, inside
+ * the batch's transaction. */
+static srv_st_rc purge_denied(sq_store *s, const char *op, sq_job *batch)
+{
+	time_t newest = 0;
+	size_t n = 0;
+	srv_st_rc r;
+
+	if (!s->denied_retention)
+		return SRV_ST_OK;
+	for (sq_job *j = batch; j; j = j->next)
+		if (j->op->created_at > newest)
+			newest = j->op->created_at;
+	r = sq_op_purge_denied(s, op, newest - (time_t)s->denied_retention, PURGE_MAX, &n);
+	if (r == SRV_ST_OK && n)
+		rs_debug("store: %zu denied history records past their retention deleted", n);
+	return r;
 }
 
 /* Writes a batch in one transaction. A job whose grant is used up gets
@@ -84,6 +119,8 @@ static void run_batch(sq_store *s, sq_job *batch)
 		if ((r = sq_op_touch_signer(s, op, j->op->signer_id, latest)) != SRV_ST_OK)
 			goto rollback;
 	}
+	if ((r = purge_denied(s, op, batch)) != SRV_ST_OK)
+		goto rollback;
 	if ((r = sq_commit(s, op)) != SRV_ST_OK) /* durable once OK */
 		goto fail;
 	sq_unlock(s);

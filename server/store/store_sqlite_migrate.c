@@ -192,11 +192,18 @@ static const char migration_3[] =
 static const char migration_4[] =
 	"ALTER TABLE principals ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;";
 
+/* 5: signers are retired, never erased, so their history stays readable.
+ * A retired signer's name moves to retired_name and its name column takes
+ * its id: migration 1's UNIQUE(name) then holds among live signers only,
+ * and the name can be given to a new signer. The partial index is for
+ * deleting "denied" history records past a retention, oldest first. */
+static const char migration_5[] =
+	"ALTER TABLE signers ADD COLUMN retired_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE signers ADD COLUMN retired_name TEXT;"
+	"CREATE INDEX operations_denied ON operations(created_at) WHERE status = 'denied';";
+
 static const char *const migrations[] = {
-	migration_1,
-	migration_2,
-	migration_3,
-	migration_4,
+	migration_1, migration_2, migration_3, migration_4, migration_5,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -1,7 +1,8 @@
-/* SQLite storage of keys, certificates, signers, their members, and reads
- * of the signing history (see store_sqlite.c for the connection and
- * helpers; history inserts are store_sqlite_history.c). The sign path runs
- * signer_get and member_role here. */
+/* SQLite storage of keys, certificates, signers (created, changed,
+ * retired), their members, and reads of the signing history (see
+ * store_sqlite.c for the connection and helpers; history inserts are
+ * store_sqlite_history.c). The sign path runs signer_get and member_role
+ * here. */
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_sqlite.h"
@@ -11,18 +12,25 @@
 	"c.id, c.key_id, k.alg, c.common_name, c.serial, c.not_before, c.not_after, "              \
 	"c.cert_pem, c.chain_pem, c.created_at"
 #define C_FROM " FROM certificates c JOIN keys k ON k.id = c.key_id"
+/* A retired signer's name is in retired_name (its name column holds its id). */
+#define S_NAME "coalesce(s.retired_name, s.name)"
 #define S_COLS                                                                                     \
-	"s.id, s.name, s.description, s.enabled, s.certificate_id, s.policy_id, "                  \
-	"s.created_at, s.last_signed_at, k.alg, c.key_id, c.not_before, c.not_after"
+	"s.id, " S_NAME ", s.description, s.enabled, s.certificate_id, s.policy_id, "              \
+	"s.created_at, s.last_signed_at, k.alg, c.key_id, c.not_before, c.not_after, "             \
+	"s.retired_at"
 #define S_FROM                                                                                     \
 	" FROM signers s JOIN certificates c ON c.id = s.certificate_id JOIN keys k ON k.id = "    \
 	"c.key_id"
-/* ?1 visible_to (NULL = all), ?2 operators_only, ?3 search (NULL = any).
- * instr() rather than LIKE: no wildcards to escape in the search text. */
+/* ?1 visible_to (NULL = all), ?2 operators_only, ?3 search (NULL = any),
+ * ?4 status (NULL = live). instr() rather than LIKE: no wildcards to escape
+ * in the search text. */
 #define S_WHERE                                                                                    \
 	" WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM members m WHERE m.signer_id = s.id"           \
 	" AND m.principal_id = ?1 AND (?2 = 0 OR m.role = 'operator')))"                           \
-	" AND (?3 IS NULL OR instr(lower(s.name), lower(?3)) > 0)"
+	" AND (?3 IS NULL OR instr(lower(" S_NAME "), lower(?3)) > 0)"                             \
+	" AND (CASE ?4 WHEN 'any' THEN 1 WHEN 'retired' THEN s.retired_at > 0"                     \
+	" WHEN 'enabled' THEN s.retired_at = 0 AND s.enabled = 1"                                  \
+	" WHEN 'disabled' THEN s.retired_at = 0 AND s.enabled = 0 ELSE s.retired_at = 0 END)"
 #define O_COLS                                                                                     \
 	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, "           \
 	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval"
@@ -45,11 +53,14 @@ const char *const sq_pki_sql[P_COUNT] = {
 			    " policy_id, created_at, last_signed_at)"
 			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[P_SIGNER_GET] = "SELECT " S_COLS S_FROM SQ_BY_ID_OR_NAME("s"),
-	[P_SIGNER_LIST] = "SELECT " S_COLS S_FROM S_WHERE " ORDER BY s.name" SQ_PAGE,
+	[P_SIGNER_LIST] = "SELECT " S_COLS S_FROM S_WHERE " ORDER BY " S_NAME ", s.id" SQ_PAGE,
 	[P_SIGNER_COUNT] = "SELECT count(*) FROM signers s" S_WHERE,
 	[P_SIGNER_UPDATE] = "UPDATE signers SET name = ?2, description = ?3, enabled = ?4,"
-			    " certificate_id = ?5, policy_id = ?6 WHERE id = ?1",
-	[P_SIGNER_DELETE] = "DELETE FROM signers WHERE id = ?1",
+			    " certificate_id = ?5, policy_id = ?6 WHERE id = ?1 AND retired_at = 0",
+	[P_SIGNER_RETIRE] = "UPDATE signers SET retired_at = ?2, retired_name = name, name = id"
+			    " WHERE id = ?1 AND retired_at = 0",
+	[P_SIGNER_EXISTS] = "SELECT count(*) FROM signers WHERE id = ?1",
+	[P_SIGNER_POLICY] = "SELECT coalesce(policy_id, ''), retired_at FROM signers WHERE id = ?1",
 	[P_MEMBER_SET] =
 		"INSERT INTO members (signer_id, principal_id, role) VALUES (?1, ?2, ?3)"
 		" ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role",
@@ -71,6 +82,10 @@ const char *const sq_pki_sql[P_COUNT] = {
 			     " AND status = ?2 ORDER BY seq DESC" SQ_PAGE,
 	[P_OP_COUNT_STATUS] =
 		"SELECT count(*) FROM operations WHERE signer_id = ?1 AND status = ?2",
+	/* the oldest first, at most ?2 of them (operations_denied) */
+	[P_OP_PURGE_DENIED] = "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations"
+			      " WHERE status = 'denied' AND created_at < ?1"
+			      " ORDER BY created_at LIMIT ?2)",
 };
 
 static int col_alg(sqlite3_stmt *st, int i, rs_key_alg *out)
@@ -143,6 +158,7 @@ static srv_st_rc rd_signer(sqlite3_stmt *st, int c, void *out)
 	col_copy(st, c + 9, x->key_id, sizeof(x->key_id));
 	x->cert_not_before = (time_t)sqlite3_column_int64(st, c + 10);
 	x->cert_not_after = (time_t)sqlite3_column_int64(st, c + 11);
+	x->retired_at = (time_t)sqlite3_column_int64(st, c + 12);
 	x->name = col_dup(st, c + 1, "");
 	x->description = col_dup(st, c + 2, "");
 	if (!x->name || !x->description || col_alg(st, c + 8, &x->key_alg) != 0) {
@@ -211,28 +227,30 @@ static void clr_member(void *p)
 	srv_principal_clear(&((member_row *)p)->p);
 }
 
-srv_st_rc sq_key_insert(srv_store *st, const srv_key *k)
+static srv_st_rc do_key_insert(sq_store *s, const char *op, const void *arg, const srv_audit *a)
 {
-	sq_store *s = SQ(st);
-	const char *alg = NULL;
-	sqlite3_stmt *q;
+	const srv_key *k = arg;
+	sqlite3_stmt *q = s->p[P_KEY_INSERT];
 	int brc = SQLITE_OK;
-	srv_st_rc r;
 
-	if (!s || !k || !k->id[0] || !k->name || !k->name[0] || !k->spki || !k->spki_len ||
-	    !(alg = rs_key_alg_name(k->alg)) || !*alg)
-		return sq_bad_arg("key_insert");
-	sq_lock(s);
-	q = s->p[P_KEY_INSERT];
+	(void)a;
 	b_text(q, 1, k->id, &brc);
 	b_text(q, 2, k->name, &brc);
-	b_text(q, 3, alg, &brc);
+	b_text(q, 3, rs_key_alg_name(k->alg), &brc);
 	b_blob(q, 4, k->ckid, sizeof(k->ckid), &brc);
 	b_blob(q, 5, k->spki, k->spki_len, &brc);
 	b_int(q, 6, k->created_at, &brc);
-	r = sq_run(s, "key_insert", q, brc, RUN_PLAIN);
-	sq_unlock(s);
-	return r;
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_key_insert(srv_store *st, const srv_key *k, const srv_audit *a)
+{
+	const char *alg = NULL;
+
+	if (!st || !k || !k->id[0] || !k->name || !k->name[0] || !k->spki || !k->spki_len ||
+	    !(alg = rs_key_alg_name(k->alg)) || !*alg)
+		return sq_bad_arg("key_insert");
+	return sq_audited(SQ(st), "key_insert", do_key_insert, k, a);
 }
 
 srv_st_rc sq_key_get(srv_store *st, const char *id_or_name, srv_key *out)
@@ -270,18 +288,13 @@ srv_st_rc sq_key_find_spki(srv_store *st, const unsigned char *spki, size_t len,
 	return r;
 }
 
-/* c->key_alg is ignored: it is joined from the key on reads. */
-srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c)
+static srv_st_rc do_cert_insert(sq_store *s, const char *op, const void *arg, const srv_audit *a)
 {
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	const srv_cert *c = arg;
+	sqlite3_stmt *q = s->p[P_CERT_INSERT];
 	int brc = SQLITE_OK;
-	srv_st_rc r;
 
-	if (!s || !c || !c->id[0] || !c->key_id[0] || !c->cert_pem || !c->cert_pem[0])
-		return sq_bad_arg("cert_insert");
-	sq_lock(s);
-	q = s->p[P_CERT_INSERT];
+	(void)a;
 	b_text(q, 1, c->id, &brc);
 	b_text(q, 2, c->key_id, &brc);
 	b_text(q, 3, c->common_name, &brc);
@@ -291,9 +304,15 @@ srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c)
 	b_text(q, 7, c->cert_pem, &brc);
 	b_opt(q, 8, c->chain_pem, &brc);
 	b_int(q, 9, c->created_at, &brc);
-	r = sq_run(s, "cert_insert", q, brc, RUN_PLAIN);
-	sq_unlock(s);
-	return r;
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+/* c->key_alg is ignored: it is joined from the key on reads. */
+srv_st_rc sq_cert_insert(srv_store *st, const srv_cert *c, const srv_audit *a)
+{
+	if (!st || !c || !c->id[0] || !c->key_id[0] || !c->cert_pem || !c->cert_pem[0])
+		return sq_bad_arg("cert_insert");
+	return sq_audited(SQ(st), "cert_insert", do_cert_insert, c, a);
 }
 
 srv_st_rc sq_cert_get(srv_store *st, const char *id, srv_cert *out)
@@ -328,23 +347,24 @@ static void b_signer(sqlite3_stmt *q, const srv_signer *x, int *brc)
 	b_opt(q, 6, x->policy_id, brc);
 }
 
-srv_st_rc sq_signer_insert(srv_store *st, const srv_signer *x)
+static srv_st_rc do_signer_insert(sq_store *s, const char *op, const void *arg, const srv_audit *a)
 {
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	const srv_signer *x = arg;
+	sqlite3_stmt *q = s->p[P_SIGNER_INSERT];
 	int brc = SQLITE_OK;
-	srv_st_rc r;
 
-	if (!s || !x || !x->id[0] || !x->name || !x->name[0] || !x->certificate_id[0])
-		return sq_bad_arg("signer_insert");
-	sq_lock(s);
-	q = s->p[P_SIGNER_INSERT];
+	(void)a;
 	b_signer(q, x, &brc);
 	b_int(q, 7, x->created_at, &brc);
 	b_int(q, 8, x->last_signed_at, &brc);
-	r = sq_run(s, "signer_insert", q, brc, RUN_PLAIN);
-	sq_unlock(s);
-	return r;
+	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_signer_insert(srv_store *st, const srv_signer *x, const srv_audit *a)
+{
+	if (!st || !x || !x->id[0] || !x->name || !x->name[0] || !x->certificate_id[0])
+		return sq_bad_arg("signer_insert");
+	return sq_audited(SQ(st), "signer_insert", do_signer_insert, x, a);
 }
 
 srv_st_rc sq_signer_get(srv_store *st, const char *id_or_name, srv_signer *out)
@@ -355,7 +375,7 @@ srv_st_rc sq_signer_get(srv_store *st, const char *id_or_name, srv_signer *out)
 }
 
 typedef struct {
-	const char *visible_to, *search;
+	const char *visible_to, *search, *status;
 	int operators_only;
 } signer_filter;
 
@@ -366,16 +386,27 @@ static void b_signer_filter(sqlite3_stmt *q, const void *filter, int *brc)
 	b_opt(q, 1, f->visible_to, brc);
 	b_int(q, 2, f->operators_only ? 1 : 0, brc);
 	b_opt(q, 3, f->search, brc);
+	b_opt(q, 4, f->status, brc);
+}
+
+static int signer_status_ok(const char *v)
+{
+	static const char *const known[] = {"enabled", "disabled", "retired", "any"};
+
+	for (size_t i = 0; v && i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(v, known[i]) == 0)
+			return 1;
+	return !v;
 }
 
 srv_st_rc sq_signer_list(srv_store *st, const char *visible_to, int operators_only,
-			 const char *search, size_t offset, size_t limit, srv_signer **out,
-			 size_t *n, size_t *total)
+			 const char *search, const char *status, size_t offset, size_t limit,
+			 srv_signer **out, size_t *n, size_t *total)
 {
 	/* visible_to "" would match no member; treat it as a bug, not "all" */
-	if (!st || (visible_to && !*visible_to))
+	if (!st || (visible_to && !*visible_to) || !signer_status_ok(status))
 		return sq_bad_arg("signer_list");
-	signer_filter f = {visible_to, search, operators_only};
+	signer_filter f = {visible_to, search, status, operators_only};
 	sq_pager pg = {.count = SQ(st)->p[P_SIGNER_COUNT],
 		       .list = SQ(st)->p[P_SIGNER_LIST],
 		       .bind = b_signer_filter,
@@ -386,75 +417,135 @@ srv_st_rc sq_signer_list(srv_store *st, const char *visible_to, int operators_on
 	return sq_page(SQ(st), "signer_list", &pg, offset, limit, (void **)out, n, total);
 }
 
-srv_st_rc sq_signer_update(srv_store *st, const srv_signer *x)
+typedef struct {
+	srv_id policy_id; /* "" = none */
+	time_t retired_at;
+} signer_state;
+
+static srv_st_rc rd_signer_state(sqlite3_stmt *st, int c, void *out)
 {
-	sq_store *s = SQ(st);
+	signer_state *x = out;
+
+	col_copy(st, c, x->policy_id, sizeof(x->policy_id));
+	x->retired_at = (time_t)sqlite3_column_int64(st, c + 1);
+	return SRV_ST_OK;
+}
+
+/* The signer's policy and retirement, inside the caller's transaction:
+ * NOT_FOUND when there is no such signer. */
+srv_st_rc sq_signer_state(sq_store *s, const char *op, const char *id, char policy_id[RS_UUID_LEN],
+			  time_t *retired_at)
+{
+	signer_state x;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !x || !x->id[0] || !x->name || !x->name[0] || !x->certificate_id[0])
-		return sq_bad_arg("signer_update");
-	sq_lock(s);
+	memset(&x, 0, sizeof(x));
+	b_text(s->p[P_SIGNER_POLICY], 1, id, &brc);
+	r = sq_one(s, op, s->p[P_SIGNER_POLICY], brc, rd_signer_state, &x);
+	rs_strlcpy(policy_id, x.policy_id, RS_UUID_LEN);
+	*retired_at = x.retired_at;
+	return r;
+}
+
+/* A new policy (or none) ends what approvals under the old one gave. */
+static srv_st_rc do_signer_update(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	const srv_signer *x = arg;
+	char before[RS_UUID_LEN];
+	time_t retired = 0;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if ((r = sq_signer_state(s, op, x->id, before, &retired)) != SRV_ST_OK)
+		return r;
 	b_signer(s->p[P_SIGNER_UPDATE], x, &brc);
-	r = sq_run(s, "signer_update", s->p[P_SIGNER_UPDATE], brc, RUN_MUST_CHANGE);
-	sq_unlock(s);
-	return r;
+	if ((r = sq_run(s, op, s->p[P_SIGNER_UPDATE], brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
+		return r; /* NOT_FOUND: retired */
+	if (strcmp(before, x->policy_id) == 0)
+		return SRV_ST_OK;
+	return sq_end_signer_approvals(s, op, x->id, "policyChanged", a);
 }
 
-/* memberships go with it; its operations stay (no foreign key) */
-srv_st_rc sq_signer_delete(srv_store *st, const char *id)
+srv_st_rc sq_signer_update(srv_store *st, const srv_signer *x, const srv_audit *a)
 {
-	sq_store *s = SQ(st);
+	if (!st || !x || !x->id[0] || !x->name || !x->name[0] || !x->certificate_id[0])
+		return sq_bad_arg("signer_update");
+	return sq_audited(SQ(st), "signer_update", do_signer_update, x, a);
+}
+
+/* memberships, history and certificate stay: its auditors still read them */
+static srv_st_rc do_signer_retire(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	const char *id = arg;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !id)
-		return sq_bad_arg("signer_delete");
-	sq_lock(s);
-	b_text(s->p[P_SIGNER_DELETE], 1, id, &brc);
-	r = sq_run(s, "signer_delete", s->p[P_SIGNER_DELETE], brc, RUN_MUST_CHANGE | RUN_DELETE);
-	sq_unlock(s);
-	return r;
+	b_text(s->p[P_SIGNER_RETIRE], 1, id, &brc);
+	b_int(s->p[P_SIGNER_RETIRE], 2, a->created_at, &brc);
+	r = sq_run(s, op, s->p[P_SIGNER_RETIRE], brc, RUN_MUST_CHANGE);
+	if (r == SRV_ST_NOT_FOUND)
+		r = sq_absent_or_conflict(s, op, s->p[P_SIGNER_EXISTS], id);
+	if (r != SRV_ST_OK)
+		return r;
+	return sq_end_signer_approvals(s, op, id, "signerRetired", a);
 }
+
+srv_st_rc sq_signer_retire(srv_store *st, const char *id, const srv_audit *a)
+{
+	if (!st || !id || !*id || !a)
+		return sq_bad_arg("signer_retire");
+	return sq_audited(SQ(st), "signer_retire", do_signer_retire, id, a);
+}
+
+typedef struct {
+	const char *signer_id, *principal_id;
+	srv_role role;
+} member_arg;
 
 /* Adds or changes a membership. NOT_FOUND when the signer or principal is gone. */
-srv_st_rc sq_member_set(srv_store *st, const char *signer_id, const char *principal_id,
-			srv_role role)
+static srv_st_rc do_member_set(sq_store *s, const char *op, const void *arg, const srv_audit *a)
 {
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
+	const member_arg *x = arg;
+	sqlite3_stmt *q = s->p[P_MEMBER_SET];
 	int brc = SQLITE_OK;
-	srv_st_rc r;
 
-	if (!s || !signer_id || !principal_id ||
-	    (role != SRV_ROLE_OPERATOR && role != SRV_ROLE_AUDITOR))
-		return sq_bad_arg("member_set");
-	sq_lock(s);
-	q = s->p[P_MEMBER_SET];
-	b_text(q, 1, signer_id, &brc);
-	b_text(q, 2, principal_id, &brc);
-	b_text(q, 3, srv_role_name(role), &brc);
-	r = sq_run(s, "member_set", q, brc, RUN_PLAIN);
-	sq_unlock(s);
-	return r;
+	(void)a;
+	b_text(q, 1, x->signer_id, &brc);
+	b_text(q, 2, x->principal_id, &brc);
+	b_text(q, 3, srv_role_name(x->role), &brc);
+	return sq_run(s, op, q, brc, RUN_PLAIN);
 }
 
-srv_st_rc sq_member_delete(srv_store *st, const char *signer_id, const char *principal_id)
+srv_st_rc sq_member_set(srv_store *st, const char *signer_id, const char *principal_id,
+			srv_role role, const srv_audit *a)
 {
-	sq_store *s = SQ(st);
-	sqlite3_stmt *q;
-	int brc = SQLITE_OK;
-	srv_st_rc r;
+	if (!st || !signer_id || !principal_id ||
+	    (role != SRV_ROLE_OPERATOR && role != SRV_ROLE_AUDITOR))
+		return sq_bad_arg("member_set");
+	member_arg x = {signer_id, principal_id, role};
+	return sq_audited(SQ(st), "member_set", do_member_set, &x, a);
+}
 
-	if (!s || !signer_id || !principal_id)
+static srv_st_rc do_member_delete(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	const member_arg *x = arg;
+	sqlite3_stmt *q = s->p[P_MEMBER_DELETE];
+	int brc = SQLITE_OK;
+
+	(void)a;
+	b_text(q, 1, x->signer_id, &brc);
+	b_text(q, 2, x->principal_id, &brc);
+	return sq_run(s, op, q, brc, RUN_MUST_CHANGE | RUN_DELETE);
+}
+
+srv_st_rc sq_member_delete(srv_store *st, const char *signer_id, const char *principal_id,
+			   const srv_audit *a)
+{
+	if (!st || !signer_id || !principal_id)
 		return sq_bad_arg("member_delete");
-	sq_lock(s);
-	q = s->p[P_MEMBER_DELETE];
-	b_text(q, 1, signer_id, &brc);
-	b_text(q, 2, principal_id, &brc);
-	r = sq_run(s, "member_delete", q, brc, RUN_MUST_CHANGE | RUN_DELETE);
-	sq_unlock(s);
-	return r;
+	member_arg x = {signer_id, principal_id, SRV_ROLE_NONE};
+	return sq_audited(SQ(st), "member_delete", do_member_delete, &x, a);
 }
 
 srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *principal_id,
@@ -561,6 +652,19 @@ srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const
 
 	sq_bind_operation(q, o, grant_id, &brc);
 	return sq_run(s, op, q, brc, RUN_PLAIN);
+}
+
+srv_st_rc sq_op_purge_denied(sq_store *s, const char *op, time_t before, int max, size_t *n)
+{
+	sqlite3_stmt *q = s->p[P_OP_PURGE_DENIED];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	b_int(q, 1, before, &brc);
+	b_int(q, 2, max, &brc);
+	r = sq_run(s, op, q, brc, RUN_PLAIN);
+	*n = r == SRV_ST_OK ? (size_t)sqlite3_changes(s->db) : 0;
+	return r;
 }
 
 srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id, time_t t)

@@ -2,7 +2,11 @@
  * (see store_sqlite.c for the connection and helpers, store_sqlite_grant.c
  * for the grants a completed approval creates). A pending request past its
  * expires_at is persisted as expired, at the caller's `now`, before every
- * request read or change. */
+ * request read or change. Approvals are bound to the policy in force: a
+ * decision is checked and counted against the signer's current policy, and
+ * a change of a policy, or of a signer's policy, cancels the pending
+ * requests it affects in the transaction of the change. */
+#include <stdio.h>
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_sqlite.h"
@@ -50,7 +54,7 @@ const char *const sq_policy_sql[PL_COUNT] = {
 		"SELECT " POL_COLS " FROM policies p" POL_VISIBLE " ORDER BY p.name" SQ_PAGE,
 	[PL_POL_COUNT] = "SELECT count(*) FROM policies p" POL_VISIBLE,
 	[PL_POL_DELETE] = "DELETE FROM policies WHERE id = ?1",
-	[PL_POL_IN_USE] = "SELECT count(*) FROM signers WHERE policy_id = ?1",
+	[PL_POL_IN_USE] = "SELECT count(*) FROM signers WHERE policy_id = ?1 AND retired_at = 0",
 	/* OR IGNORE drops a repeated approver; a missing principal still
 	 * fails the foreign key */
 	[PL_APPR_INSERT] = "INSERT OR IGNORE INTO policy_approvers (policy_id, principal_id, pos)"
@@ -72,9 +76,22 @@ const char *const sq_policy_sql[PL_COUNT] = {
 	[PL_REQ_EXISTS] = "SELECT count(*) FROM requests WHERE id = ?1",
 	[PL_REQ_APPROVED] = "UPDATE requests SET status = 'approved', closed_at = ?2, grant_id = ?3"
 			    " WHERE id = ?1 AND status = 'pending'",
+	[PL_REQ_PENDING_SIGNER] = "SELECT id FROM requests WHERE signer_id = ?1"
+				  " AND status = 'pending' ORDER BY seq",
+	[PL_REQ_PENDING_POLICY] = "SELECT id FROM requests WHERE policy_id = ?1"
+				  " AND status = 'pending' ORDER BY seq",
+	/* ?2 may decide under policy ?1: an enabled user listed in it
+	 * (srv_may_decide in server/api/access.c says the same) */
+	[PL_APPR_USABLE] = "SELECT count(*) FROM policy_approvers a JOIN principals u"
+			   " ON u.id = a.principal_id WHERE a.policy_id = ?1"
+			   " AND a.principal_id = ?2 AND u.type = 'user' AND u.disabled = 0",
 	[PL_DEC_INSERT] = "INSERT INTO decisions (" DEC_COLS ")"
 			  " VALUES (?1, ?2, " NAME_OF("?3", "?2") ", ?4, ?5, ?6)",
-	[PL_DEC_COUNT] = "SELECT count(*) FROM decisions WHERE request_id = ?1 AND approve = 1",
+	/* the approvals that count: those of policy ?2's current usable approvers */
+	[PL_DEC_COUNT] = "SELECT count(*) FROM decisions d JOIN policy_approvers a"
+			 " ON a.principal_id = d.approver_id AND a.policy_id = ?2"
+			 " JOIN principals u ON u.id = d.approver_id WHERE d.request_id = ?1"
+			 " AND d.approve = 1 AND u.type = 'user' AND u.disabled = 0",
 	[PL_DEC_LIST] = "SELECT " DEC_COLS " FROM decisions WHERE request_id = ?1"
 			" ORDER BY created_at, rowid",
 };
@@ -186,6 +203,11 @@ SQ_CLEARER(clr_request, srv_request_clear)
 
 SQ_CLEARER(clr_decision, srv_decision_clear)
 
+static void clr_nothing(void *p)
+{
+	(void)p; /* ids own no heap memory */
+}
+
 /* ---- shared steps (caller holds the lock) ---------------------------------- */
 
 static srv_st_rc expire_requests(sq_store *s, const char *op, time_t now)
@@ -250,53 +272,102 @@ static void b_policy(sqlite3_stmt *q, const srv_policy *p, int *brc)
 }
 
 /* Writes the policy row with stmt (insert or update), then replaces its
- * approvers, in one transaction. */
+ * approvers. */
 static srv_st_rc policy_write(sq_store *s, const char *op, int stmt, const srv_policy *p)
 {
 	sqlite3_stmt *q;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	sq_lock(s);
-	if ((r = sq_begin(s, op)) != SRV_ST_OK)
-		goto out;
 	b_policy(s->pl[stmt], p, &brc);
 	if ((r = sq_run(s, op, s->pl[stmt], brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
-		goto rollback;
+		return r;
 	q = s->pl[PL_APPR_CLEAR];
 	b_text(q, 1, p->id, &brc);
 	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-		goto rollback;
+		return r;
 	q = s->pl[PL_APPR_INSERT];
 	for (size_t i = 0; i < p->n_approvers; i++) {
 		b_text(q, 1, p->id, &brc);
 		b_text(q, 2, p->approvers[i], &brc);
 		b_int(q, 3, (sqlite3_int64)i, &brc);
 		if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-			goto rollback; /* NOT_FOUND: no such principal */
+			return r; /* NOT_FOUND: no such principal */
 	}
-	r = sq_commit(s, op);
-	goto out;
-rollback:
-	sq_rollback(s, op);
-out:
-	sq_unlock(s);
-	return r;
+	return SRV_ST_OK;
 }
 
-srv_st_rc sq_policy_insert(srv_store *st, const srv_policy *p)
+static srv_st_rc do_policy_insert(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	(void)a;
+	return policy_write(s, op, PL_POL_INSERT, arg);
+}
+
+srv_st_rc sq_policy_insert(srv_store *st, const srv_policy *p, const srv_audit *a)
 {
 	if (!st || !policy_ok(p))
 		return sq_bad_arg("policy_insert");
-	return policy_write(SQ(st), "policy_insert", PL_POL_INSERT, p);
+	return sq_audited(SQ(st), "policy_insert", do_policy_insert, p, a);
+}
+
+static int listed(const srv_policy *p, const char *id)
+{
+	for (size_t i = 0; i < p->n_approvers; i++)
+		if (strcmp(p->approvers[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether approvals under `before` would be decided or bounded otherwise
+ * under `after`: who approves, how many, what a grant may allow. */
+static int approval_rules_differ(const srv_policy *before, const srv_policy *after)
+{
+	int differ = before->required_approvals != after->required_approvals ||
+		     before->max_signings != after->max_signings ||
+		     before->max_window != after->max_window;
+
+	for (size_t i = 0; !differ && i < before->n_approvers; i++)
+		differ = !listed(after, before->approvers[i]);
+	for (size_t i = 0; !differ && i < after->n_approvers; i++)
+		differ = !listed(before, after->approvers[i]);
+	return differ;
+}
+
+/* Cancels every pending request stmt finds (?1 = key), each audited. */
+static srv_st_rc cancel_pending(sq_store *s, const char *op, int stmt, const char *key,
+				const char *detail, const srv_audit *base);
+
+static srv_st_rc do_policy_update(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	const srv_policy *p = arg;
+	srv_policy before;
+	char detail[128];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	memset(&before, 0, sizeof(before));
+	b_text(s->pl[PL_POL_GET], 1, p->id, &brc);
+	if ((r = sq_one(s, op, s->pl[PL_POL_GET], brc, rd_policy, &before)) != SRV_ST_OK)
+		return r;
+	int same_id = strcmp(before.id, p->id) == 0; /* else a name matched */
+	int differ = approval_rules_differ(&before, p);
+	srv_policy_clear(&before);
+	if (!same_id)
+		return SRV_ST_NOT_FOUND;
+	if ((r = policy_write(s, op, PL_POL_UPDATE, p)) != SRV_ST_OK || !differ)
+		return r;
+	snprintf(detail, sizeof(detail), "{\"why\":\"policyChanged\",\"policyId\":\"%s\"}", p->id);
+	if ((r = cancel_pending(s, op, PL_REQ_PENDING_POLICY, p->id, detail, a)) != SRV_ST_OK)
+		return r;
+	return sq_grants_clamp_policy(s, op, p, a);
 }
 
 /* Updates everything but id and created_at; the approvers are replaced. */
-srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p)
+srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p, const srv_audit *a)
 {
 	if (!st || !policy_ok(p))
 		return sq_bad_arg("policy_update");
-	return policy_write(SQ(st), "policy_update", PL_POL_UPDATE, p);
+	return sq_audited(SQ(st), "policy_update", do_policy_update, p, a);
 }
 
 srv_st_rc sq_policy_get(srv_store *st, const char *id_or_name, srv_policy *out)
@@ -329,56 +400,41 @@ srv_st_rc sq_policy_list(srv_store *st, const char *visible_to, size_t offset, s
 
 /* signers.policy_id has no foreign key (migration 1 predates policies), so
  * "still used" is checked in the same transaction as the delete. */
-srv_st_rc sq_policy_delete(srv_store *st, const char *id)
+static srv_st_rc do_policy_delete(sq_store *s, const char *op, const void *arg, const srv_audit *a)
 {
-	static const char op[] = "policy_delete";
-	sq_store *s = SQ(st);
+	const char *id = arg;
 	size_t users = 0;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if (!s || !id || !*id)
-		return sq_bad_arg(op);
-	sq_lock(s);
-	if ((r = sq_begin(s, op)) != SRV_ST_OK)
-		goto out;
+	(void)a;
 	b_text(s->pl[PL_POL_IN_USE], 1, id, &brc);
 	if ((r = sq_count(s, op, s->pl[PL_POL_IN_USE], brc, &users)) != SRV_ST_OK)
-		goto rollback;
+		return r;
 	if (users) {
 		rs_info("store: %s: %zu signer(s) still use the policy", op, users);
-		r = SRV_ST_CONFLICT;
-		goto rollback;
+		return SRV_ST_CONFLICT;
 	}
 	b_text(s->pl[PL_POL_DELETE], 1, id, &brc);
-	if ((r = sq_run(s, op, s->pl[PL_POL_DELETE], brc, RUN_MUST_CHANGE | RUN_DELETE)) !=
-	    SRV_ST_OK)
-		goto rollback;
-	r = sq_commit(s, op);
-	goto out;
-rollback:
-	sq_rollback(s, op);
-out:
-	sq_unlock(s);
-	return r;
+	return sq_run(s, op, s->pl[PL_POL_DELETE], brc, RUN_MUST_CHANGE | RUN_DELETE);
+}
+
+srv_st_rc sq_policy_delete(srv_store *st, const char *id, const srv_audit *a)
+{
+	if (!st || !id || !*id)
+		return sq_bad_arg("policy_delete");
+	return sq_audited(SQ(st), "policy_delete", do_policy_delete, id, a);
 }
 
 /* ---- requests and decisions -------------------------------------------------- */
 
-/* A new request is always pending: q->status, approvals, closed_at and
- * grant_id are ignored. requester_name "" = the requester's current name. */
-srv_st_rc sq_request_insert(srv_store *st, const srv_request *q)
+static srv_st_rc do_request_insert(sq_store *s, const char *op, const void *arg, const srv_audit *a)
 {
-	sq_store *s = SQ(st);
-	sqlite3_stmt *x;
+	const srv_request *q = arg;
+	sqlite3_stmt *x = s->pl[PL_REQ_INSERT];
 	int brc = SQLITE_OK;
-	srv_st_rc r;
 
-	if (!s || !q || !q->id[0] || !q->signer_id[0] || !q->policy_id[0] || !q->requester_id[0] ||
-	    q->signings < 0 || q->window < 0 || q->expires_at <= 0)
-		return sq_bad_arg("request_insert");
-	sq_lock(s);
-	x = s->pl[PL_REQ_INSERT];
+	(void)a;
 	b_text(x, 1, q->id, &brc);
 	b_text(x, 2, q->signer_id, &brc);
 	b_text(x, 3, q->policy_id, &brc);
@@ -389,9 +445,17 @@ srv_st_rc sq_request_insert(srv_store *st, const srv_request *q)
 	b_int(x, 8, q->window, &brc);
 	b_int(x, 9, q->created_at, &brc);
 	b_int(x, 10, q->expires_at, &brc);
-	r = sq_run(s, "request_insert", x, brc, RUN_PLAIN);
-	sq_unlock(s);
-	return r;
+	return sq_run(s, op, x, brc, RUN_PLAIN);
+}
+
+/* A new request is always pending: q->status, approvals, closed_at and
+ * grant_id are ignored. requester_name "" = the requester's current name. */
+srv_st_rc sq_request_insert(srv_store *st, const srv_request *q, const srv_audit *a)
+{
+	if (!st || !q || !q->id[0] || !q->signer_id[0] || !q->policy_id[0] || !q->requester_id[0] ||
+	    q->signings < 0 || q->window < 0 || q->expires_at <= 0)
+		return sq_bad_arg("request_insert");
+	return sq_audited(SQ(st), "request_insert", do_request_insert, q, a);
 }
 
 srv_st_rc sq_request_get(srv_store *st, const char *id, time_t now, srv_request *out)
@@ -468,80 +532,207 @@ static srv_st_rc close_request(sq_store *s, const char *op, const char *id, cons
 	return r;
 }
 
-/* The request is pending when this runs: inserts *grant and marks the
- * request approved with it. */
-static srv_st_rc approve_request(sq_store *s, const char *op, const srv_decision *d,
-				 const srv_grant *g, time_t now)
+static srv_st_rc cancel_pending(sq_store *s, const char *op, int stmt, const char *key,
+				const char *detail, const srv_audit *base)
 {
-	sqlite3_stmt *q = s->pl[PL_REQ_APPROVED];
+	srv_id *ids = NULL;
+	size_t n = 0;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
-	if ((r = sq_grant_insert_inlock(s, op, g, d->request_id, now)) != SRV_ST_OK)
+	if ((r = expire_requests(s, op, base->created_at)) != SRV_ST_OK)
 		return r;
-	b_text(q, 1, d->request_id, &brc);
-	b_int(q, 2, now, &brc);
-	b_text(q, 3, g->id, &brc);
-	return sq_run(s, op, q, brc, RUN_MUST_CHANGE);
+	b_text(s->pl[stmt], 1, key, &brc);
+	r = sq_list(s, op, s->pl[stmt], brc, sq_rd_id, sizeof(*ids), clr_nothing, (void **)&ids,
+		    &n);
+	for (size_t i = 0; r == SRV_ST_OK && i < n; i++) {
+		r = close_request(s, op, ids[i], "cancelled", base->created_at);
+		if (r == SRV_ST_OK)
+			r = sq_audit_derived(s, op, base, "request.cancel", "request", ids[i],
+					     detail);
+	}
+	free(ids);
+	return r;
+}
+
+srv_st_rc sq_end_signer_approvals(sq_store *s, const char *op, const char *signer_id,
+				  const char *why, const srv_audit *base)
+{
+	char detail[64];
+	srv_st_rc r;
+
+	snprintf(detail, sizeof(detail), "{\"why\":\"%s\"}", why);
+	if ((r = cancel_pending(s, op, PL_REQ_PENDING_SIGNER, signer_id, detail, base)) !=
+	    SRV_ST_OK)
+		return r;
+	return sq_grants_revoke_signer(s, op, signer_id, why, base);
+}
+
+/* What was requested, within what the policy allows now (0 = no limit). */
+static long long clamp(long long wanted, long long limit)
+{
+	if (!limit)
+		return wanted;
+	return wanted && wanted < limit ? wanted : limit;
+}
+
+/* The request is pending under p when this runs: inserts the grant and
+ * marks the request approved with it. */
+static srv_st_rc approve_request(sq_store *s, const char *op, const srv_request *q,
+				 const srv_policy *p, const char *grant_id, time_t now,
+				 const srv_audit *a)
+{
+	sqlite3_stmt *x = s->pl[PL_REQ_APPROVED];
+	char detail[320], until[RS_TIME_LEN + 2] = "null";
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	srv_grant g = {.max_signings = clamp(q->signings, p->max_signings),
+		       .window_start = now,
+		       .created_at = now};
+	long long window = clamp(q->window, p->max_window);
+	g.expires_at = window ? now + (time_t)window : 0;
+	rs_strlcpy(g.id, grant_id, sizeof(g.id));
+	rs_strlcpy(g.signer_id, q->signer_id, sizeof(g.signer_id));
+	rs_strlcpy(g.grantee_id, q->requester_id, sizeof(g.grantee_id));
+	if ((r = sq_grant_insert_inlock(s, op, &g, q->id, now)) != SRV_ST_OK)
+		return r;
+	b_text(x, 1, q->id, &brc);
+	b_int(x, 2, now, &brc);
+	b_text(x, 3, g.id, &brc);
+	if ((r = sq_run(s, op, x, brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
+		return r;
+	sq_json_time(g.expires_at, until);
+	snprintf(detail, sizeof(detail),
+		 "{\"requestId\":\"%s\",\"granteeId\":\"%s\",\"policyId\":\"%s\","
+		 "\"maxSignings\":%lld,\"expiresAt\":%s}",
+		 q->id, q->requester_id, p->id, g.max_signings, until);
+	return sq_audit_derived(s, op, a, "grant.create", "grant", g.id, detail);
+}
+
+typedef struct {
+	const srv_decision *d;
+	const char *grant_id;
+	time_t now;
+	srv_request *after;
+	srv_decide_why *why;
+} decide_arg;
+
+static srv_st_rc refuse(srv_decide_why *why, srv_decide_why w, const char *op, const char *what)
+{
+	*why = w;
+	rs_info("store: %s: %s", op, what);
+	return SRV_ST_CONFLICT;
+}
+
+/* The request's policy, read only while it is still its signer's. */
+static srv_st_rc policy_in_force(sq_store *s, const char *op, const srv_request *q, srv_policy *p,
+				 srv_decide_why *why)
+{
+	char current[RS_UUID_LEN] = "";
+	time_t retired = 0;
+	int brc = SQLITE_OK;
+	srv_st_rc r = sq_signer_state(s, op, q->signer_id, current, &retired);
+
+	if (r == SRV_ST_OK && !retired && strcmp(current, q->policy_id) == 0) {
+		b_text(s->pl[PL_POL_GET], 1, q->policy_id, &brc);
+		r = sq_one(s, op, s->pl[PL_POL_GET], brc, rd_policy, p);
+		if (r == SRV_ST_OK && strcmp(p->id, q->policy_id) == 0)
+			return SRV_ST_OK;
+	}
+	if (r != SRV_ST_OK && r != SRV_ST_NOT_FOUND)
+		return r;
+	return refuse(why, SRV_DECIDE_POLICY_CHANGED, op,
+		      "the signer is retired or no longer under the request's policy");
+}
+
+/* The request, its signer's current policy, and whether the approver may
+ * decide under it, in this order; then the decision. */
+static srv_st_rc do_request_decide(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	const decide_arg *x = arg;
+	const srv_decision *d = x->d;
+	srv_request q;
+	srv_policy p;
+	size_t n = 0;
+	sqlite3_stmt *st;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	memset(&q, 0, sizeof(q));
+	memset(&p, 0, sizeof(p));
+	if ((r = expire_requests(s, op, x->now)) != SRV_ST_OK ||
+	    (r = get_request(s, op, d->request_id, &q)) != SRV_ST_OK)
+		goto out;
+	if (strcmp(q.status, "pending") != 0) {
+		r = refuse(x->why, SRV_DECIDE_CLOSED, op, "the request is not pending");
+		goto out;
+	}
+	if ((r = policy_in_force(s, op, &q, &p, x->why)) != SRV_ST_OK)
+		goto out;
+	st = s->pl[PL_APPR_USABLE];
+	b_text(st, 1, p.id, &brc);
+	b_text(st, 2, d->approver_id, &brc);
+	if ((r = sq_count(s, op, st, brc, &n)) != SRV_ST_OK)
+		goto out;
+	if (n == 0) {
+		r = refuse(x->why, SRV_DECIDE_NOT_APPROVER, op, "not an approver of the policy");
+		goto out;
+	}
+	if (strcmp(d->approver_id, q.requester_id) == 0) {
+		r = refuse(x->why, SRV_DECIDE_OWN, op, "the approver is the requester");
+		goto out;
+	}
+	st = s->pl[PL_DEC_INSERT];
+	b_text(st, 1, d->request_id, &brc);
+	b_text(st, 2, d->approver_id, &brc);
+	b_opt(st, 3, d->approver_name, &brc);
+	b_int(st, 4, d->approve ? 1 : 0, &brc);
+	b_text(st, 5, d->comment, &brc);
+	b_int(st, 6, d->created_at ? d->created_at : x->now, &brc);
+	if ((r = sq_run(s, op, st, brc, RUN_PLAIN)) == SRV_ST_CONFLICT) {
+		r = refuse(x->why, SRV_DECIDE_TWICE, op, "this approver decided before");
+		goto out;
+	}
+	if (r != SRV_ST_OK)
+		goto out;
+	if (!d->approve) {
+		r = close_request(s, op, d->request_id, "rejected", x->now);
+	} else {
+		st = s->pl[PL_DEC_COUNT];
+		b_text(st, 1, d->request_id, &brc);
+		b_text(st, 2, p.id, &brc);
+		r = sq_count(s, op, st, brc, &n);
+		if (r == SRV_ST_OK && n >= (size_t)p.required_approvals)
+			r = approve_request(s, op, &q, &p, x->grant_id, x->now, a);
+	}
+	if (r == SRV_ST_OK)
+		r = get_request(s, op, d->request_id, x->after);
+out:
+	srv_request_clear(&q);
+	srv_policy_clear(&p);
+	return r;
 }
 
 /* BEGIN IMMEDIATE makes check-then-write safe against other connections;
  * the mutex against this one's other threads. */
-srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, int required,
-			    const srv_grant *grant, time_t now, srv_request *after)
+srv_st_rc sq_request_decide(srv_store *st, const srv_decision *d, const char *grant_id, time_t now,
+			    srv_request *after, srv_decide_why *why, const srv_audit *a)
 {
 	static const char op[] = "request_decide";
-	sq_store *s = SQ(st);
-	srv_request cur;
-	size_t approvals = 0;
-	sqlite3_stmt *q;
-	int brc = SQLITE_OK;
-	srv_st_rc r;
+	srv_decide_why ignored;
 
-	if (!s || !d || !d->request_id[0] || !d->approver_id[0] || required < 1 || !after ||
-	    (d->approve && (!grant || !grant->id[0] || !grant->signer_id[0] ||
-			    !grant->grantee_id[0] || grant->max_signings < 0)))
+	if (!st || !d || !d->request_id[0] || !d->approver_id[0] || !after ||
+	    (d->approve && (!grant_id || !grant_id[0])))
 		return sq_bad_arg(op);
 	memset(after, 0, sizeof(*after));
-	memset(&cur, 0, sizeof(cur));
-	sq_lock(s);
-	if ((r = sq_begin(s, op)) != SRV_ST_OK)
-		goto out;
-	if ((r = expire_requests(s, op, now)) != SRV_ST_OK ||
-	    (r = get_request(s, op, d->request_id, &cur)) != SRV_ST_OK)
-		goto rollback;
-	if (strcmp(cur.status, "pending") != 0) {
-		rs_info("store: %s: the request is %s", op, cur.status);
-		r = SRV_ST_CONFLICT;
-		goto rollback;
-	}
-	q = s->pl[PL_DEC_INSERT];
-	b_text(q, 1, d->request_id, &brc);
-	b_text(q, 2, d->approver_id, &brc);
-	b_opt(q, 3, d->approver_name, &brc);
-	b_int(q, 4, d->approve ? 1 : 0, &brc);
-	b_text(q, 5, d->comment, &brc);
-	b_int(q, 6, d->created_at ? d->created_at : now, &brc);
-	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
-		goto rollback; /* CONFLICT: this approver decided before */
-	if (!d->approve) {
-		r = close_request(s, op, d->request_id, "rejected", now);
-	} else {
-		b_text(s->pl[PL_DEC_COUNT], 1, d->request_id, &brc);
-		r = sq_count(s, op, s->pl[PL_DEC_COUNT], brc, &approvals);
-		if (r == SRV_ST_OK && approvals >= (size_t)required)
-			r = approve_request(s, op, d, grant, now);
-	}
-	if (r != SRV_ST_OK || (r = get_request(s, op, d->request_id, after)) != SRV_ST_OK)
-		goto rollback;
-	if ((r = sq_commit(s, op)) != SRV_ST_OK)
+	if (!why)
+		why = &ignored;
+	*why = SRV_DECIDE_OK;
+	decide_arg x = {d, grant_id, now, after, why};
+	srv_st_rc r = sq_audited(SQ(st), op, do_request_decide, &x, a);
+	if (r != SRV_ST_OK)
 		srv_request_clear(after);
-	goto out;
-rollback:
-	sq_rollback(s, op);
-out:
-	sq_unlock(s);
-	srv_request_clear(&cur);
 	return r;
 }
 
@@ -561,20 +752,32 @@ srv_st_rc sq_decision_list(srv_store *st, const char *request_id, srv_decision *
 	return r;
 }
 
-srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t now)
+typedef struct {
+	const char *id, *to;
+	time_t now;
+} close_arg;
+
+static srv_st_rc do_request_close(sq_store *s, const char *op, const void *arg, const srv_audit *a)
 {
-	static const char op[] = "request_close";
-	sq_store *s = SQ(st);
+	const close_arg *x = arg;
 	srv_st_rc r;
 
+	(void)a;
+	if ((r = expire_requests(s, op, x->now)) != SRV_ST_OK)
+		return r;
+	return close_request(s, op, x->id, x->to, x->now);
+}
+
+srv_st_rc sq_request_close(srv_store *st, const char *id, const char *to, time_t now,
+			   const srv_audit *a)
+{
+	static const char op[] = "request_close";
+
 	/* approval goes through request_decide, which creates the grant */
-	if (!s || !id || !to ||
+	if (!st || !id || !to ||
 	    (strcmp(to, "cancelled") != 0 && strcmp(to, "rejected") != 0 &&
 	     strcmp(to, "expired") != 0))
 		return sq_bad_arg(op);
-	sq_lock(s);
-	if ((r = expire_requests(s, op, now)) == SRV_ST_OK)
-		r = close_request(s, op, id, to, now);
-	sq_unlock(s);
-	return r;
+	close_arg x = {id, to, now};
+	return sq_audited(SQ(st), op, do_request_close, &x, a);
 }

@@ -10,6 +10,7 @@ import re
 import select
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -227,6 +228,18 @@ class Ctx:
         if self.B is None:
             raise Fail('second rsignd dev (--access-token-ttl 2) did not start: %s' % self.B_err)
         return self.B
+
+    def ctl(self, *args):
+        """Runs rsignctl against server A as the admin (Skip when it is not
+        built); returns the CompletedProcess."""
+        if not os.access(self.rsignctl, os.X_OK):
+            raise Skip('rsignctl is not built at %s' % self.rsignctl)
+        s = self.srv
+        env = dict(os.environ, RSIGN_URL=s.url, RSIGN_TOKEN=s.token, RSIGN_CA_FILE=s.ca_file,
+                   HOME=s.work_dir)
+        env.pop('RSIGN_CONFIG', None)
+        return subprocess.run([self.rsignctl] + list(args), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=60)
 
     # -- fixtures
     def fixture(self, name, fn):

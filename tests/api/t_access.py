@@ -2,7 +2,10 @@
 role x endpoint -> expected status and reason, run by one loop that reports
 every cell as its own test (access_<role>_<endpoint>). List cells also check
 what the list holds and its totalCount (the SQL filters of the store must
-say what access.c says), paged and unpaged.
+say what access.c says), paged and unpaged. A signer the caller cannot see
+(no role, not an approver of its current policy) answers 404 exactly like
+one that does not exist; policies show their approvers only to admins and
+the approvers.
 
 Roles: admin; operator and auditor (members of both matrix signers);
 approver (a user listed in the policy of the held signer, no member);
@@ -10,13 +13,11 @@ nonmember (a user with no relation); disabled (an operator of both signers
 whom an admin disabled); expired (an access token of server B, past its
 --access-token-ttl, awaited by polling)."""
 
-import os
-import subprocess
 import time
 
 import t_lifecycle
 from apictx import CREATED, check, expect, expect_error, items, rand_uuid
-from rsigntest import Fail, Skip
+from rsigntest import Fail
 
 ROLES = ('admin', 'operator', 'auditor', 'approver', 'nonmember', 'disabled', 'expired')
 
@@ -28,16 +29,23 @@ N404 = (404, 'notFound')
 # endpoint -> {role: status or (status, reason)}; disabled and expired are
 # the same for every endpoint (EVERYWHERE below).
 MATRIX = {
-    'sign':            {'admin': 200, 'operator': 200, 'auditor': R403, 'approver': R403,
-                        'nonmember': R403},
-    'history':         {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': R403,
-                        'nonmember': R403},
+    # on ax-free (no policy: the approver of ax-held's policy does not see it)
+    'sign':            {'admin': 200, 'operator': 200, 'auditor': R403, 'approver': N404,
+                        'nonmember': N404},
+    'history':         {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': N404,
+                        'nonmember': N404},
+    # on ax-held (its approver sees it)
+    'signer_get':      {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': R403,
+                        'nonmember': N404},
+    # the operator signs with its grant g1, the admin has none
+    'held_sign':       {'admin': (403, 'approvalRequired'), 'operator': 200,
+                        'auditor': R403, 'approver': R403, 'nonmember': N404},
     'requests_list':   {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': 200,
                         'nonmember': 200},
     'requests_get':    {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': 200,
                         'nonmember': N404},
     'requests_create': {'admin': 201, 'operator': 201, 'auditor': R403, 'approver': R403,
-                        'nonmember': R403},
+                        'nonmember': N404},
     'grants_list':     {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': 200,
                         'nonmember': 200},
     'grants_revoke':   {'admin': 200, 'operator': N403, 'auditor': N403, 'approver': 200,
@@ -51,7 +59,7 @@ MATRIX = {
     'policies_create': {'admin': 201, 'operator': A403, 'auditor': A403, 'approver': A403,
                         'nonmember': A403},
     'members_list':    {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': R403,
-                        'nonmember': R403},
+                        'nonmember': N404},
     'members_add':     {'admin': 201, 'operator': A403, 'auditor': A403, 'approver': A403,
                         'nonmember': A403},
     'signers_list':    {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': 200,
@@ -168,6 +176,21 @@ def ep_sign(w, cl, role):
     return r, lambda: w.ctx.verify(w.pub, 'ECDSA_SHA256', data, False, r)
 
 
+def ep_signer_get(w, cl, role):
+    r = cl.get('/pki/signers/%s' % w.held['id'])
+    return r, lambda: check(r.json.get('id') == w.held['id'], 'got %r' % r.json, r)
+
+
+def ep_held_sign(w, cl, role):
+    data = b'held ' + role.encode()
+    r = w.ctx.sign(cl, w.held['id'], 'ECDSA_SHA256', data, False)
+
+    def body():
+        w.ctx.verify(w.pub, 'ECDSA_SHA256', data, False, r)
+        check(r.json.get('grantId') == w.g1, 'signed under grant %r, not g1' % r.json.get('grantId'), r)
+    return r, body
+
+
 def ep_history(w, cl, role):
     r = cl.get('/pki/signers/%s/operations' % w.free['id'])
     return r, lambda: check(isinstance(r.json.get('totalCount'), int) and
@@ -239,11 +262,26 @@ def ep_approve(w, cl, role):
                             'approve answered %r' % r.json, r)
 
 
+# who sees a policy's approvers: admins and the approvers themselves
+SEES_APPROVERS = ('admin', 'approver')
+
+
+def approvers_shown(w, role, p, resp):
+    if role in SEES_APPROVERS:
+        check(p.get('approvers') == [w.id('approver')], '%s sees approvers %r'
+              % (role, p.get('approvers')), resp)
+    else:
+        check('approvers' not in p, '%s sees the approvers %r' % (role, p.get('approvers')), resp)
+
+
 def ep_policies_list(w, cl, role):
     r = cl.get('/pki/signing-policies?limit=100')
 
     def body():
         mine = listed(w, cl, '/pki/signing-policies', 'policies', r)
+        for p in items(r.json, 'policies', r):
+            if p.get('id') == w.policy['id']:
+                approvers_shown(w, role, p, r)
         if role == 'admin':
             check(w.policy['id'] in mine, 'the admin does not see ax-policy')
         elif role in SEES_SIGNER_WORK:
@@ -256,7 +294,11 @@ def ep_policies_list(w, cl, role):
 
 def ep_policies_get(w, cl, role):
     r = cl.get('/pki/signing-policies/%s' % w.policy['id'])
-    return r, lambda: check(r.json.get('id') == w.policy['id'], 'got %r' % r.json.get('id'), r)
+
+    def body():
+        check(r.json.get('id') == w.policy['id'], 'got %r' % r.json.get('id'), r)
+        approvers_shown(w, role, r.json, r)
+    return r, body
 
 
 def ep_policies_create(w, cl, role):
@@ -305,7 +347,8 @@ def ep_audit_log(w, cl, role):
 
 
 ENDPOINTS = {
-    'sign': ep_sign, 'history': ep_history, 'requests_list': ep_requests_list,
+    'sign': ep_sign, 'history': ep_history, 'signer_get': ep_signer_get,
+    'held_sign': ep_held_sign, 'requests_list': ep_requests_list,
     'requests_get': ep_requests_get, 'requests_create': ep_requests_create,
     'grants_list': ep_grants_list, 'grants_revoke': ep_grants_revoke, 'approve': ep_approve,
     'policies_list': ep_policies_list, 'policies_get': ep_policies_get,
@@ -314,6 +357,7 @@ ENDPOINTS = {
 }
 
 ERROR_WORDS = {401: 'Unauthorized', 403: 'PermissionDenied', 404: 'NotFound'}
+REASON_WORDS = {'approvalRequired': 'ApprovalRequired'}
 
 
 def run_cell(ctx, role, endpoint, want):
@@ -325,7 +369,8 @@ def run_cell(ctx, role, endpoint, want):
         expect(r, status, '%s %s' % (role, endpoint))
         body()
     else:
-        expect_error(r, status, ERROR_WORDS[status], '%s %s' % (role, endpoint), reason=reason)
+        expect_error(r, status, REASON_WORDS.get(reason, ERROR_WORDS[status]), '%s %s' % (role, endpoint),
+                     reason=reason)
 
 
 def cells():
@@ -419,16 +464,9 @@ def register(add, ctx):
     add('principal_list_pages_in_sql_with_total', principal_list_pages)
 
     def ctl_disable_enable():
-        if not os.access(ctx.rsignctl, os.X_OK):
-            raise Skip('rsignctl is not built at %s' % ctx.rsignctl)
-        s = ctx.srv
-        env = dict(os.environ, RSIGN_URL=s.url, RSIGN_TOKEN=s.token, RSIGN_CA_FILE=s.ca_file,
-                   HOME=s.work_dir)
-        env.pop('RSIGN_CONFIG', None)
         j = expect(ctx.api.post('/principals', {'type': 'user', 'name': 'ax-ctl'}), CREATED)
         for verb, want in (('disable', True), ('enable', False)):
-            p = subprocess.run([ctx.rsignctl, 'principal', verb, 'ax-ctl'], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            p = ctx.ctl('principal', verb, 'ax-ctl')
             check(p.returncode == 0, 'rsignctl principal %s exited %d: %s'
                   % (verb, p.returncode, p.stderr.decode('utf-8', 'replace')[-300:]))
             g = expect(ctx.api.get('/principals/%s' % j['id']), 200)

@@ -1,12 +1,19 @@
-"""Signing history: every attempt past authentication is recorded with
-docs/api.md's fields, newest first, paged, filtered by status; who may read it."""
+"""Signing history: every attempt past authentication on a signer the caller
+can see is recorded with docs/api.md's fields, newest first, paged, filtered
+by status; who may read it. Attempts on signers the caller cannot see are
+not recorded (only counted, in the server's log), clientMetadata only from
+admins and members, and denied records go after history_denied_retention."""
 
 import hashlib
 import os
+import re
+import sqlite3
+import subprocess
 import time
 
 import rsigntest as rt
-from apictx import (UUID_RE, check, expect, expect_error, is_time, items, parse_time, rand_uuid)
+from apictx import (CREATED, UUID_RE, check, expect, expect_error, is_time, items, parse_time,
+                    rand_uuid)
 
 FIELDS = ('id', 'signerId', 'status', 'signingAlgorithm', 'dataHash', 'isDigest', 'actorType',
           'actorId', 'actorName', 'grantId', 'clientMetadata', 'sourceIp', 'errorCode', 'createdAt')
@@ -23,7 +30,8 @@ def register(add, ctx):
         return ctx.fixture('hist-signer', make)
 
     def scenario():
-        """Nine recorded attempts and two unauthenticated ones, oldest first."""
+        """Seven recorded attempts; two on a signer the caller cannot see and
+        two unauthenticated ones, none recorded; oldest first."""
         def make():
             s, p = hist_signer(), ctx.people()
             path = '/pki/signers/%s/sign' % s['id']
@@ -43,6 +51,8 @@ def register(add, ctx):
                 else:
                     expect_error(r, http, error, 'attempt %d (%s)' % (len(att) + 1, who))
                     op = None
+                if status == 'unseen':
+                    return
                 att.append({'who': who, 'actorType': p[who]['type'], 'actorId': p[who]['id'],
                             'actorName': who if who != 'admin' else p['admin']['name'],
                             'status': status, 'errorCode': error, 'alg': alg, 'data': data,
@@ -52,8 +62,8 @@ def register(add, ctx):
             go('admin', 'success', None, 'ECDSA_SHA256', d1, False, {'tool': 'run-api-tests', 'hostname': 'build-1'})
             go('alice', 'success', None, 'ECDSA_SHA384', rt.digest('sha384', os.urandom(9)), True)
             go('ci-bot', 'success', None, 'ECDSA_SHA512', os.urandom(128), False, {'job': '42'})
-            go('carol', 'denied', 'PermissionDenied', 'ECDSA_SHA256', rt.digest('sha256', b'c'), True, http=403)
-            go('ci-other', 'denied', 'PermissionDenied', 'ECDSA_SHA256', rt.digest('sha256', b'o'), True, http=403)
+            go('carol', 'unseen', 'NotFound', 'ECDSA_SHA256', rt.digest('sha256', b'c'), True, http=404)
+            go('ci-other', 'unseen', 'NotFound', 'ECDSA_SHA256', rt.digest('sha256', b'o'), True, http=404)
             go('bob', 'denied', 'PermissionDenied', 'ECDSA_SHA256', rt.digest('sha256', b'b'), True, http=403)
             go('admin', 'failed', 'BadRequest', 'ECDSA_SHA256', None, False, raw_data='***', http=400)
             go('admin', 'failed', 'BadRequest', 'ECDSA_SHA256', os.urandom(48), True, http=400)
@@ -121,38 +131,38 @@ def register(add, ctx):
 
     add('history_success_record_has_all_api_fields', by_attempt, [0])
     add('history_records_operator_user_and_identity_actors', by_attempt, [1, 2])
-    add('history_records_denied_attempts', by_attempt, [3, 4, 5])
-    add('history_records_failed_attempts_with_error_code', by_attempt, [6, 7, 8])
+    add('history_records_denied_attempts', by_attempt, [3])
+    add('history_records_failed_attempts_with_error_code', by_attempt, [4, 5, 6])
 
     def unauth_omitted():
         s, att, j, recs = scenario()
         names = {r.get('actorName') for r in recs}
         check(None not in names and '' not in names, 'a record without an actor: %r' % recs)
-        check(len(recs) == 9, 'unauthenticated attempts recorded? %d records' % len(recs))
+        check(len(recs) == 7, 'unauthenticated or unseen attempts recorded? %d records' % len(recs))
     add('history_omits_unauthenticated_attempts', unauth_omitted)
 
     def paging():
         s, att, j, recs = scenario()
         ids = []
-        for off, n in ((0, 4), (4, 4), (8, 1), (9, 0)):
+        for off, n in ((0, 4), (4, 3), (7, 0)):
             r = ctx.api.get('/pki/signers/%s/operations?offset=%d&limit=4' % (s['id'], off))
             pj = expect(r, 200)
             page = items(pj, 'operations', r)
             check(len(page) == n, 'offset %d: %d records, want %d' % (off, len(page), n), r)
-            check(pj.get('totalCount') == 9, 'offset %d: totalCount %r' % (off, pj.get('totalCount')), r)
+            check(pj.get('totalCount') == 7, 'offset %d: totalCount %r' % (off, pj.get('totalCount')), r)
             ids += [x.get('id') for x in page]
         check(ids == [x.get('id') for x in recs], 'pages do not add up to the full list')
     add('history_pages_with_offset_and_limit', paging)
 
     def status_filter():
         s, att, j, recs = scenario()
-        for st in ('success', 'denied', 'failed'):
+        for st, want in (('success', 3), ('denied', 1), ('failed', 3)):
             r = ctx.api.get('/pki/signers/%s/operations?status=%s' % (s['id'], st))
             fj = expect(r, 200, st)
             got = items(fj, 'operations', r)
-            check(len(got) == 3 and all(x.get('status') == st for x in got),
+            check(len(got) == want and all(x.get('status') == st for x in got),
                   'status=%s gave %r' % (st, [x.get('status') for x in got]), r)
-            check(fj.get('totalCount') == 3, 'status=%s totalCount %r' % (st, fj.get('totalCount')), r)
+            check(fj.get('totalCount') == want, 'status=%s totalCount %r' % (st, fj.get('totalCount')), r)
     add('history_filters_by_status', status_filter)
 
     def bad_query():
@@ -164,17 +174,17 @@ def register(add, ctx):
     def auditor():
         s, att, j, recs = scenario()
         r = ctx.as_(ctx.people()['bob']['token']).get('/pki/signers/hist-ec/operations')
-        check(len(items(expect(r, 200), 'operations', r)) == 9, 'auditor sees a different list', r)
+        check(len(items(expect(r, 200), 'operations', r)) == 7, 'auditor sees a different list', r)
     add('history_readable_by_auditor', auditor)
 
     def stranger():
         s, p = hist_signer(), ctx.people()
         for who in ('carol', 'ci-other'):
-            expect_error(ctx.as_(p[who]['token']).get('/pki/signers/%s/operations' % s['id']), 403,
-                         'PermissionDenied', who)
+            expect_error(ctx.as_(p[who]['token']).get('/pki/signers/%s/operations' % s['id']), 404,
+                         'NotFound', who, reason='notFound')
         expect_error(ctx.api.get('/pki/signers/%s/operations' % s['id'], token=None), 401, 'Unauthorized')
         expect_error(ctx.api.get('/pki/signers/%s/operations' % rand_uuid()), 404, 'NotFound', 'unknown signer')
-    add('history_denied_to_stranger_and_unknown_signer_404', stranger)
+    add('history_of_a_signer_a_stranger_cannot_see_is_404_like_an_unknown_one', stranger)
 
     def disabled_expired():
         d = ctx.disabled_signer()
@@ -215,3 +225,167 @@ def register(add, ctx):
             check(recs and recs[0].get('id') == j['operationId'],
                   'round %d: newest record is not the operation just returned' % i, r)
     add('history_record_exists_when_sign_returns', committed)
+
+    # ---- no disk fill from outside (issue 10, item 6)
+    def rows_in_db():
+        """Every history record the server has, read from its database
+        (a reader beside the server's writer: WAL)."""
+        db = sqlite3.connect('file:%s?mode=ro' % os.path.join(ctx.srv.state_dir, 'rsign.db'),
+                             uri=True, timeout=30)
+        try:
+            return db.execute('SELECT count(*) FROM operations').fetchone()[0]
+        finally:
+            db.close()
+
+    def unseen_logged():
+        """The largest count of the server's "attempts on signers that do
+        not exist or that the caller cannot see" log lines, 0 when none."""
+        counts = [int(m) for m in UNSEEN_RE.findall(ctx.srv.log_tail(100000))]
+        return max(counts) if counts else 0
+
+    def disk_fill():
+        s, p = hist_signer(), ctx.people()
+        carol, other = ctx.as_(p['carol']['token']), ctx.as_(p['ci-other']['token'])
+        meta = {('k%02d' % i) + 'x' * 252: 'v' * 256 for i in range(16)}  # 16 x 256 characters
+        before, logged = rows_in_db(), unseen_logged()
+        # a line at every power of two: 2 * logged attempts more pass the next one
+        n = max(64, 2 * logged)
+        for i in range(n):
+            cl = carol if i % 2 else other
+            target = s['id'] if i % 4 < 2 else 'no-such-signer-%d' % i
+            r = ctx.sign(cl, target, 'ECDSA_SHA256', b'fill %d' % i, False, clientMetadata=meta)
+            expect_error(r, 404, 'NotFound', 'attempt %d on %s' % (i, target), reason='notFound')
+        check(rows_in_db() == before, '%d attempts on unknown or unseen signers wrote %d history records'
+              % (n, rows_in_db() - before))
+        check(unseen_logged() > logged, 'the count of unseen attempts did not move in the log '
+              '(was %d): %s' % (logged, ctx.srv.log_tail(5)))
+    add('history_attempts_on_signers_the_caller_cannot_see_write_nothing_and_are_counted', disk_fill)
+
+    def metadata_members_only():
+        def make():
+            appr = expect(ctx.api.post('/principals', {'type': 'user', 'name': 'hx-approver'}), CREATED)
+            pol = expect(ctx.api.post('/pki/signing-policies', {
+                'name': 'hx-policy', 'approvers': [appr['id']], 'requiredApprovals': 1,
+                'constraints': {'maxSignings': 1}}), CREATED, 'policy')
+            sg = expect(ctx.api.post('/pki/signers', {'name': 'hx-meta', 'certificateId': ctx.cert('EC_P256')['id'],
+                                                      'policyId': pol['id']}), CREATED, 'signer')
+            ctx.member(sg['id'], 'bob', 'auditor')
+            return sg, appr
+        sg, appr = ctx.fixture('hx-meta', make)
+        meta = {'tool': 'history test'}
+        for who, token in (('approver (no member)', appr['token']), ('auditor', ctx.people()['bob']['token'])):
+            r = ctx.sign(ctx.as_(token), sg['id'], 'ECDSA_SHA256', b'm', False, clientMetadata=meta)
+            expect_error(r, 403, 'PermissionDenied', who, reason='roleRequired')
+        r = ctx.api.get('/pki/signers/%s/operations?limit=2' % sg['id'])
+        recs = items(expect(r, 200), 'operations', r)
+        check([x.get('actorName') for x in recs] == ['bob', 'hx-approver'], 'records %r' % recs, r)
+        check(recs[0].get('clientMetadata') == meta, 'the auditor\'s metadata was not kept: %r' % recs[0], r)
+        check(recs[1].get('clientMetadata') == {}, 'a non-member\'s metadata was kept: %r' % recs[1], r)
+    add('history_keeps_client_metadata_of_admins_and_members_only', metadata_members_only)
+
+    def retired_readable():
+        s = ctx.make_signer('hx-retired', ctx.cert('EC_P256')['id'])
+        ctx.member(s['id'], 'bob', 'auditor')
+        ctx.member(s['id'], 'alice', 'operator')
+        j = expect(ctx.sign(ctx.as_(ctx.people()['alice']['token']), s['id'], 'ECDSA_SHA256', b'r', False), 200)
+        expect(ctx.api.delete('/pki/signers/' + s['id']), 200, 'retire')
+        for who, cl in (('admin', ctx.api), ('auditor', ctx.as_(ctx.people()['bob']['token']))):
+            r = cl.get('/pki/signers/%s/operations' % s['id'])
+            recs = items(expect(r, 200, '%s reads the retired signer\'s history' % who), 'operations', r)
+            check([x.get('id') for x in recs] == [j['operationId']], '%s sees %r' % (who, recs), r)
+        expect_error(ctx.as_(ctx.people()['carol']['token']).get('/pki/signers/%s/operations' % s['id']),
+                     404, 'NotFound', 'a stranger', reason='notFound')
+        ev = [e for e in items(expect(ctx.api.get('/audit-log?limit=100'), 200), 'events')
+              if e.get('objectId') == s['id'] and e.get('action') == 'signer.retire']
+        check(len(ev) == 1, 'signer.retire audited %d times' % len(ev))
+    add('history_of_a_retired_signer_stays_readable_by_admins_and_auditors', retired_readable)
+
+    def retention():
+        """A server of its own (rsignd serve with history_denied_retention =
+        2): denied records older than 2 s go as new records are written,
+        successes and failures stay."""
+        srv = rt.DevServer.start(prefix='rsign-retention-')
+        serve = None
+        try:
+            token, ca = srv.token, srv.ca_file
+            check(srv.stop(30) == 0, 'rsignd dev did not stop cleanly')
+            conf = os.path.join(srv.work_dir, 'rsignd.conf')
+            with open(os.path.join(srv.state_dir, 'rsignd.conf')) as f:
+                lines = [l for l in f if not l.startswith('listen')]
+            with open(conf, 'w') as f:
+                f.writelines(lines + ['listen = 127.0.0.1:0\n', 'history_denied_retention = 2\n'])
+            os.chmod(conf, 0o600)
+            serve = Serve(conf, os.path.join(srv.work_dir, 'serve.log'))
+            api = rt.Client(serve.wait_url(60), ca, token)
+            aud = expect(api.post('/principals', {'type': 'user', 'name': 'ret-auditor'}), CREATED)
+            expect(api.post('/pki/signers/demo-ec/members', {'principalId': aud['id'], 'role': 'auditor'}),
+                   CREATED)
+            auditor = rt.Client(api.url, ca, aud['token'])
+
+            def sign(cl, data, what, status):
+                r = cl.post('/pki/signers/demo-ec/sign', {'data': data, 'signingAlgorithm': 'ECDSA_SHA256'})
+                check(r.status == status, '%s: status %d' % (what, r.status), r)
+                return r
+            sign(api, rt.b64(b'ok'), 'admin signs', 200)
+            sign(api, '***', 'admin, bad base64', 400)
+            sign(auditor, rt.b64(b'no'), 'auditor', 403)
+
+            def records():
+                r = api.get('/pki/signers/demo-ec/operations?limit=100')
+                return items(expect(r, 200), 'operations', r)
+            first = [x for x in records() if x.get('status') == 'denied']
+            check(len(first) == 1, 'denied records %r' % first)
+            deadline = time.monotonic() + 120  # ends a hang only
+            while any(x['id'] == first[0]['id'] for x in records()):
+                check(time.monotonic() < deadline, 'the denied record outlived its retention by 2 minutes')
+                time.sleep(0.5)
+                sign(auditor, rt.b64(b'again'), 'auditor again', 403)
+            recs = records()
+            check(sorted(x.get('status') for x in recs if x.get('status') != 'denied') == ['failed', 'success'],
+                  'a success or failure went with the denied records: %r' % recs)
+            check(any(x.get('status') == 'denied' for x in recs), 'the newest denied record went too')
+            newest = max(parse_time(x['createdAt']) for x in recs if x.get('status') == 'denied')
+            check(all(parse_time(x['createdAt']) >= newest - 3 for x in recs if x.get('status') == 'denied'),
+                  'denied records older than the retention remain: %r' % recs)
+        finally:
+            if serve:
+                serve.stop()
+            srv.cleanup()
+    add('history_denied_retention_purges_denied_records_only', retention)
+
+
+UNSEEN_RE = re.compile(r'sign: (\d+) attempts? on signers that do not exist')
+
+
+class Serve:
+    """`rsignd serve -c CONF` with its log in log_path; the URL comes from
+    its "serving HTTPS on ... port N" line."""
+
+    def __init__(self, conf, log_path):
+        self.log_path = log_path
+        self.log = open(log_path, 'wb')
+        self.proc = subprocess.Popen([os.path.join(rt.top_builddir(), 'rsignd'), 'serve', '-c', conf],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+
+    def wait_url(self, limit):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with open(self.log_path, 'rb') as f:
+                m = re.search(rb'serving HTTPS on \S+ port (\d+)', f.read())
+            if m:
+                return 'https://127.0.0.1:%d' % int(m.group(1))
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        with open(self.log_path, 'rb') as f:
+            raise rt.Fail('rsignd serve did not start: %s' % f.read()[-600:].decode('utf-8', 'replace'))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()

@@ -251,8 +251,11 @@ def register(add, ctx):
         carol = ctx.as_(p['carol']['token'])
         expect_error(carol.post('/pki/signers/%s/sign' % rand_uuid(), good_body()), 404, 'NotFound',
                      'stranger, unknown signer')
-        expect_error(carol.post('/pki/signers/%s/sign' % ctx.disabled_signer()['id'], good_body()), 403,
-                     'PermissionDenied', 'stranger, disabled signer')
+        # a signer the caller cannot see is as absent as an unknown one
+        expect_error(carol.post('/pki/signers/%s/sign' % ctx.disabled_signer()['id'], good_body()), 404,
+                     'NotFound', 'stranger, disabled signer', reason='notFound')
+        expect_error(ctx.as_(p['bob']['token']).post('/pki/signers/ops-ec/sign', good_body()), 403,
+                     'PermissionDenied', 'auditor', reason='roleRequired')
         bad(ctx.disabled_signer()['id'], good_body(data='***'), 'SignerDisabled', what='disabled + bad base64')
         exp = ctx.make_signer('exp-ec', ctx.expired_cert()['id'])
         bad(exp['id'], good_body(data='***'), 'CertificateExpired', what='expired + bad base64')
@@ -260,20 +263,23 @@ def register(add, ctx):
     add('sign_checks_run_in_api_order', order)
 
     # ---- roles
-    def as_member(who, expect_ok):
+    def as_member(who, want):
+        """want: 200, (403, reason) for a member without the role, or
+        (404, reason) for a caller who cannot see the signer."""
         s, p = ctx.ops_signer(), ctx.people()
         cl = ctx.as_(p[who]['token'])
         d = rt.digest('sha256', os.urandom(16))
         r = ctx.sign(cl, s['id'], 'ECDSA_SHA256', d, True)
-        if expect_ok:
+        if want == 200:
             ctx.verify(ctx.signer_pub(s['id']), 'ECDSA_SHA256', d, True, r)
         else:
-            expect_error(r, 403, 'PermissionDenied')
-    add('sign_allows_operator_user', as_member, 'alice', True)
-    add('sign_allows_operator_identity_with_access_token', as_member, 'ci-bot', True)
-    add('sign_denies_auditor', as_member, 'bob', False)
-    add('sign_denies_user_without_membership', as_member, 'carol', False)
-    add('sign_denies_identity_without_membership', as_member, 'ci-other', False)
+            expect_error(r, want[0], {403: 'PermissionDenied', 404: 'NotFound'}[want[0]],
+                         reason=want[1])
+    add('sign_allows_operator_user', as_member, 'alice', 200)
+    add('sign_allows_operator_identity_with_access_token', as_member, 'ci-bot', 200)
+    add('sign_denies_auditor', as_member, 'bob', (403, 'roleRequired'))
+    add('sign_answers_user_without_membership_404', as_member, 'carol', (404, 'notFound'))
+    add('sign_answers_identity_without_membership_404', as_member, 'ci-other', (404, 'notFound'))
 
     def default_not_digest():
         s = ctx.signer('EC_P256')

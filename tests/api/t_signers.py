@@ -1,5 +1,7 @@
-"""Signers: create, names, lookups, listing, update, delete, shared
-certificates, public key and certificate endpoints, members and visibility."""
+"""Signers: create, names, lookups, listing, update, retirement (DELETE),
+shared certificates, public key and certificate endpoints, members and
+visibility (a signer the caller cannot see is 404, like one that does not
+exist)."""
 
 import os
 
@@ -164,13 +166,33 @@ def register(add, ctx):
 
     def delete():
         s = ctx.make_signer('sg-delete', cert_id('EC_P256'))
-        expect(ctx.api.delete('/pki/signers/' + s['id']), DELETED, 'delete')
-        expect_error(ctx.api.get('/pki/signers/' + s['id']), 404, 'NotFound', 'GET by id after delete')
+        j = expect(ctx.api.delete('/pki/signers/' + s['id']), DELETED, 'delete')
+        check(j.get('status') == 'retired' and j.get('retiredAt') and j.get('canSign') is False,
+              'DELETE answered %r' % j)
+        g = expect(ctx.api.get('/pki/signers/' + s['id']), 200, 'GET by id after delete')
+        check(g.get('status') == 'retired' and g.get('name') == 'sg-delete', 'retired signer %r' % g)
         expect_error(ctx.api.get('/pki/signers/sg-delete'), 404, 'NotFound', 'GET by name after delete')
         expect_error(ctx.sign(ctx.api, s['id'], 'ECDSA_SHA256', b'x', False), 404, 'NotFound', 'sign')
-        expect_error(ctx.api.delete('/pki/signers/' + s['id']), 404, 'NotFound', 'delete twice')
+        expect_error(ctx.api.post('/pki/signers/%s/requests' % s['id'], {'justification': 'x'}), 404,
+                     'NotFound', 'request approval')
+        expect_error(ctx.api.delete('/pki/signers/' + s['id']), 409, 'Conflict', 'delete twice',
+                     reason='stateConflict')
+        expect_error(ctx.api.patch('/pki/signers/' + s['id'], {'description': 'x'}), 409, 'Conflict',
+                     'PATCH a retired signer', reason='stateConflict')
         expect(ctx.api.get('/pki/certificates/' + cert_id('EC_P256')), 200, 'certificate survives')
-    add('signer_delete_then_404', delete)
+        live = [x['id'] for x in items(expect(ctx.api.get('/pki/signers?limit=100&search=sg-delete'), 200),
+                                       'signers')]
+        gone = [x['id'] for x in items(expect(ctx.api.get('/pki/signers?status=retired&search=sg-delete'),
+                                              200), 'signers')]
+        check(s['id'] not in live and s['id'] in gone, 'listed %r, retired %r' % (live, gone))
+        n = expect(ctx.api.post('/pki/signers', {'name': 'sg-delete', 'certificateId': cert_id('EC_P256')}),
+                   CREATED, 'a new signer takes the retired name')
+        check(n.get('id') != s['id'], 'the new signer has the retired id')
+        check(expect(ctx.api.get('/pki/signers/sg-delete'), 200).get('id') == n['id'],
+              'the name names the new signer')
+        expect_error(ctx.api.get('/pki/signers?status=gone'), 400, 'BadRequest', 'bad status',
+                     reason='invalidQuery')
+    add('signer_delete_retires_it_and_frees_its_name', delete)
 
     def delete_admin_only():
         r = ctx.as_(ctx.people()['alice']['token']).delete('/pki/signers/' + ctx.ops_signer()['id'])
@@ -246,8 +268,8 @@ def register(add, ctx):
         dave = ctx.as_(p['dave']['token'])
         expect(ctx.sign(dave, s['id'], 'ECDSA_SHA256', b'dave', False), 200, 'dave as operator')
         expect(ctx.api.delete('/pki/signers/%s/members/%s' % (s['id'], p['dave']['id'])), DELETED, 'remove')
-        expect_error(ctx.sign(dave, s['id'], 'ECDSA_SHA256', b'dave', False), 403, 'PermissionDenied',
-                     'dave after removal')
+        expect_error(ctx.sign(dave, s['id'], 'ECDSA_SHA256', b'dave', False), 404, 'NotFound',
+                     'dave after removal (no longer sees the signer)', reason='notFound')
         r = ctx.api.delete('/pki/signers/%s/members/%s' % (s['id'], p['dave']['id']))
         expect_error(r, 404, 'NotFound', 'remove twice')
     add('removed_member_can_no_longer_sign', member_removed)
@@ -265,11 +287,17 @@ def register(add, ctx):
         j = expect(r, 200, 'carol')
         check(items(j, 'signers', r) == [] and j.get('totalCount') == 0, 'stranger sees signers', r)
         expect(bob.get('/pki/signers/ops-ec'), 200, 'auditor reads the signer')
-        expect_error(carol.get('/pki/signers/ops-ec'), 403, 'PermissionDenied', 'stranger reads the signer',
-                     reason='roleRequired')
-        expect_error(carol.get('/pki/signers/%s/public-key' % s['id']), 403, 'PermissionDenied',
-                     'stranger reads the public key')
-    add('signers_visible_only_to_members_and_admins', visibility)
+        # a stranger cannot tell ops-ec from a signer that does not exist
+        for path in ('/pki/signers/ops-ec', '/pki/signers/%s/public-key' % s['id'],
+                     '/pki/signers/%s/certificate' % s['id'], '/pki/signers/ops-ec/members',
+                     '/pki/signers/ops-ec/operations'):
+            j = expect_error(carol.get(path), 404, 'NotFound', 'stranger GET ' + path, reason='notFound')
+            u = expect_error(carol.get(path.replace('ops-ec', 'no-such-signer').replace(s['id'], 'no-such-signer')),
+                             404, 'NotFound', 'stranger GET an unknown signer', reason='notFound')
+            check(j['message'].replace('ops-ec', 'X').replace(s['id'], 'X') ==
+                  u['message'].replace('no-such-signer', 'X'),
+                  'the messages tell them apart: %r / %r' % (j['message'], u['message']))
+    add('signers_visible_only_to_members_and_admins_others_get_404', visibility)
 
     def can_sign():
         p = ctx.people()
@@ -285,3 +313,19 @@ def register(add, ctx):
         check('ops-ec' in {x.get('name') for x in items(expect(r, 200), 'signers', r)},
               'operator identity lacks ops-ec with canSign=true', r)
     add('signer_can_sign_flag_and_filter_follow_role', can_sign)
+
+    def ctl_retired():
+        sg = ctx.make_signer('sg-ctl-retire', cert_id('EC_P256'))
+
+        def ctl(*args):
+            p = ctx.ctl(*args)
+            check(p.returncode == 0, 'rsignctl %s exited %d: %s' % (' '.join(args), p.returncode,
+                                                                    p.stderr.decode()[-300:]))
+            return p.stdout.decode()
+        out = ctl('signer', 'delete', sg['id'])
+        check('retired' in out, 'rsignctl signer delete said %r' % out)
+        check(sg['id'] in ctl('signer', 'list', '--status', 'retired', '--search', 'sg-ctl'),
+              'rsignctl signer list --status retired does not list it')
+        check(sg['id'] not in ctl('signer', 'list', '--search', 'sg-ctl'),
+              'rsignctl signer list lists a retired signer')
+    add('rsignctl_signer_delete_retires_and_list_status_shows_it', ctl_retired)

@@ -49,6 +49,7 @@ static cJSON *signer_json(const fake_signer *s, int can_sign)
 	add_time(o, "certificateNotAfter", s->not_after);
 	add_time(o, "createdAt", s->not_before);
 	cJSON_AddNullToObject(o, "lastSignedAt");
+	cJSON_AddNullToObject(o, "retiredAt"); /* the fake retires nothing */
 	cJSON_AddBoolToObject(o, "canSign", can_sign);
 	return o;
 }
@@ -72,17 +73,19 @@ static cJSON *body_json(fake_req *q)
 	return j;
 }
 
-/* api_signer_load: the signer exists, and the caller may read it (any role)
- * or sign with it (operator). */
+/* api_signer_load: the signer exists and the caller sees it (a role on it:
+ * the fake has no approvers), then it may read it (any role) or sign with it
+ * (operator). One it cannot see is notFound, exactly like one that does not
+ * exist (server/api/access.c). */
 static fake_signer *signer_load(fake_req *q, fake_role need)
 {
 	fake_signer *s = fake_find_inlock(q->f, q->params[0]);
 
-	if (!s) {
+	if (!s || s->role == FAKE_ROLE_NONE) {
 		fake_fail(q->r, "notFound", "no signer \"%s\"", q->params[0]);
 		return NULL;
 	}
-	if (s->role == FAKE_ROLE_NONE || (need == FAKE_ROLE_OPERATOR && s->role != need)) {
+	if (need == FAKE_ROLE_OPERATOR && s->role != need) {
 		fake_fail(q->r, "roleRequired", "%s may not %s with this signer", FAKE_PRINCIPAL,
 			  need == FAKE_ROLE_OPERATOR ? "sign" : "read");
 		return NULL;

@@ -35,7 +35,8 @@ static void test_config(void)
 	char err[512] = "";
 	ok(srv_config_load(&cfg, NULL, err, sizeof(err)) == 0, "config_defaults_load");
 	ok(strcmp(cfg.listen, "127.0.0.1:8443") == 0 && cfg.threads == 8 && cfg.max_body == 65536 &&
-		   !cfg.insecure_http && cfg.access_token_ttl == 3600,
+		   !cfg.insecure_http && cfg.access_token_ttl == 3600 &&
+		   cfg.history_denied_retention == 0,
 	   "config_defaults_have_documented_values");
 	srv_config_free(&cfg);
 
@@ -55,6 +56,17 @@ static void test_config(void)
 	ok(srv_config_load(&cfg, p, err, sizeof(err)) != 0 && strstr(err, "bad.conf:3:") &&
 		   strstr(err, "threads"),
 	   "config_out_of_range_names_file_and_line");
+	srv_config_free(&cfg);
+
+	p = write_conf("retention.conf", "history_denied_retention = 604800\n", 0600);
+	ok(srv_config_load(&cfg, p, err, sizeof(err)) == 0 &&
+		   cfg.history_denied_retention == 604800,
+	   "config_history_denied_retention_is_read");
+	srv_config_free(&cfg);
+	p = write_conf("retention-neg.conf", "history_denied_retention = -1\n", 0600);
+	ok(srv_config_load(&cfg, p, err, sizeof(err)) != 0 &&
+		   strstr(err, "retention-neg.conf:1:") && strstr(err, "history_denied_retention"),
+	   "config_history_denied_retention_refuses_negative");
 	srv_config_free(&cfg);
 
 	p = write_conf("unknown.conf", "colour = blue\n", 0600);
@@ -172,7 +184,9 @@ static void test_errors(void)
 		   srv_reason_class(SRV_R_DIGEST_LENGTH) == SRV_E_BAD_REQUEST &&
 		   srv_reason_class(SRV_R_SIGNER_DISABLED) == SRV_E_SIGNER_DISABLED &&
 		   srv_reason_class(SRV_R_CERTIFICATE_EXPIRED) == SRV_E_CERT_EXPIRED &&
-		   strcmp(srv_reason_name(SRV_R_COUNT), "internal") == 0,
+		   strcmp(srv_reason_name(SRV_R_COUNT), "internal") == 0 &&
+		   strcmp(srv_reason_name(SRV_R_APPROVER_IN_USE), "approverInUse") == 0 &&
+		   srv_reason_class(SRV_R_APPROVER_IN_USE) == SRV_E_CONFLICT,
 	   "reasons_name_and_classify_as_documented");
 }
 
@@ -282,6 +296,14 @@ static void test_access(void)
 	p.n_approvers = 1;
 	ok(srv_may_decide(&r, &q, &p) == SRV_R_NOT_APPROVER && srv_may_cancel(&r, &q) == SRV_R_NONE,
 	   "access_unlisted_admin_cancels_but_does_not_decide");
+	/* approvers' ids: admins and the approvers themselves */
+	p.n_approvers = 2;
+	ok(srv_may_see_approvers(&r, &p) == SRV_R_NONE, "access_admin_sees_approvers");
+	r.actor.admin = 0;
+	ok(srv_may_see_approvers(&r, &p) == SRV_R_NONE, "access_approver_sees_approvers");
+	p.n_approvers = 1;
+	ok(srv_may_see_approvers(&r, &p) == SRV_R_NOT_APPROVER,
+	   "access_others_do_not_see_approvers");
 }
 
 static void test_auth(void)
@@ -298,7 +320,7 @@ static void test_auth(void)
 
 int main(void)
 {
-	plan(41 + 3 + TAP_COUNT(pin_open_modes));
+	plan(46 + 3 + TAP_COUNT(pin_open_modes));
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
 	test_config();

@@ -1,6 +1,8 @@
 /* Unit tests of the SQLite storage (server/store/store_sqlite*.c): migrations,
- * every op's round trip, visibility rules, cascades, history, concurrency.
- * Works in a temporary directory removed at the end. */
+ * every op's round trip, visibility rules, cascades, retired signers,
+ * history and the retention of its denied records, concurrency. Works in a
+ * temporary directory removed at the end. (Audit entries and their
+ * atomicity: test_store_policy.c.) */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -35,24 +37,37 @@ static char dbpath[256];
 #define ID_S_ECHO "00000000-0000-4000-8000-000000000305"
 #define ID_S_PCT "00000000-0000-4000-8000-000000000306"
 
+/* The audit entry of every change a test makes (the store refuses a change
+ * without one); its created_at is the change's "now". */
+static const srv_audit AUD = {.actor_id = ID_ADMIN,
+			      .action = "test.change",
+			      .object_type = "test",
+			      .object_id = "fixture",
+			      .created_at = NOW};
+
 static const unsigned char spki1[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce};
 static const unsigned char spki2[] = {0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09, 0x2a};
 
 /* ---- raw SQLite peeks, on a second connection -------------------------- */
 
-static long long sql_int(const char *sql)
+static long long sql_int_on(const char *path, const char *sql)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	long long v = -1;
 
-	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return v;
+}
+
+static long long sql_int(const char *sql)
+{
+	return sql_int_on(dbpath, sql);
 }
 
 static int sql_text_is(const char *sql, const char *want)
@@ -124,7 +139,7 @@ static srv_st_rc add_principal(srv_store *st, const char *id, const char *type, 
 	p.admin = admin;
 	rs_strlcpy(p.client_id, client_id ? client_id : "", sizeof(p.client_id));
 	p.created_at = NOW;
-	return st->ops->principal_insert(st, &p);
+	return st->ops->principal_insert(st, &p, NULL, &AUD);
 }
 
 static srv_st_rc add_key(srv_store *st, const char *id, const char *name, rs_key_alg alg,
@@ -141,7 +156,7 @@ static srv_st_rc add_key(srv_store *st, const char *id, const char *name, rs_key
 	k.spki = (unsigned char *)spki;
 	k.spki_len = len;
 	k.created_at = NOW;
-	return st->ops->key_insert(st, &k);
+	return st->ops->key_insert(st, &k, &AUD);
 }
 
 static srv_st_rc add_cert(srv_store *st, const char *id, const char *key_id, const char *chain,
@@ -159,7 +174,7 @@ static srv_st_rc add_cert(srv_store *st, const char *id, const char *key_id, con
 	c.cert_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 	c.chain_pem = (char *)chain;
 	c.created_at = NOW;
-	return st->ops->cert_insert(st, &c);
+	return st->ops->cert_insert(st, &c, &AUD);
 }
 
 static srv_st_rc add_signer(srv_store *st, const char *id, const char *name, const char *desc,
@@ -174,7 +189,7 @@ static srv_st_rc add_signer(srv_store *st, const char *id, const char *name, con
 	s.enabled = 1;
 	rs_strlcpy(s.certificate_id, cert_id, sizeof(s.certificate_id));
 	s.created_at = NOW;
-	return st->ops->signer_insert(st, &s);
+	return st->ops->signer_insert(st, &s, &AUD);
 }
 
 static void fill_op(srv_operation *o, const char *id, const char *signer_id, const char *status,
@@ -238,6 +253,11 @@ static void test_open_and_migrations(void)
 	ok(sql_int("SELECT count(*) FROM pragma_table_info('principals') WHERE name = 'disabled'"
 		   " AND \"notnull\" = 1 AND dflt_value = '0'") == 1,
 	   "migration_4_adds_principals_disabled_default_0");
+	ok(sql_int("SELECT count(*) FROM pragma_table_info('signers') WHERE name IN"
+		   " ('retired_at', 'retired_name')") == 2 &&
+		   sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
+			   " name = 'operations_denied'") == 1,
+	   "migration_5_adds_signer_retirement_and_the_denied_index");
 	ok(sql_text_is("PRAGMA journal_mode", "wal"), "database_is_in_wal_mode");
 	ok(wal_is_private(), "wal_file_is_mode_0600");
 	ok(st->ops->ping(st) == SRV_ST_OK, "ping_ok");
@@ -347,13 +367,13 @@ static void test_tokens_and_secrets(srv_store *st)
 	const char *sh2 = "5555555555555555555555555555555555555555555555555555555555555555";
 
 	memset(&p, 0, sizeof(p));
-	ok(st->ops->token_insert(st, h1, ID_ALICE, "api", 0) == SRV_ST_OK &&
-		   st->ops->token_insert(st, h2, ID_CI, "access", NOW + 3600) == SRV_ST_OK &&
-		   st->ops->token_insert(st, h3, ID_BOB, "api", 0) == SRV_ST_OK,
+	ok(st->ops->token_insert(st, h1, ID_ALICE, "api", 0, NULL) == SRV_ST_OK &&
+		   st->ops->token_insert(st, h2, ID_CI, "access", NOW + 3600, NULL) == SRV_ST_OK &&
+		   st->ops->token_insert(st, h3, ID_BOB, "api", 0, NULL) == SRV_ST_OK,
 	   "token_insert_ok");
-	ok(st->ops->token_insert(st, h1, ID_BOB, "api", 0) == SRV_ST_CONFLICT,
+	ok(st->ops->token_insert(st, h1, ID_BOB, "api", 0, NULL) == SRV_ST_CONFLICT,
 	   "token_insert_duplicate_hash_conflict");
-	ok(st->ops->token_insert(st, "ff", "no-such-principal", "api", 0) == SRV_ST_NOT_FOUND,
+	ok(st->ops->token_insert(st, "ff", "no-such-principal", "api", 0, NULL) == SRV_ST_NOT_FOUND,
 	   "token_insert_unknown_principal_not_found");
 	ok(st->ops->token_lookup(st, h1, NOW, &p) == SRV_ST_OK && strcmp(p.id, ID_ALICE) == 0 &&
 		   strcmp(p.name, "alice") == 0,
@@ -379,7 +399,7 @@ static void test_tokens_and_secrets(srv_store *st)
 		srv_principal_clear(&p);
 	}
 
-	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh) == SRV_ST_OK, "secret_set_ok");
+	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh, &AUD) == SRV_ST_OK, "secret_set_ok");
 	ok(st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0 &&
 		   strcmp(p.client_id, "cid-1") == 0,
 	   "secret_lookup_round_trip");
@@ -388,33 +408,33 @@ static void test_tokens_and_secrets(srv_store *st)
 	   "secret_lookup_wrong_secret_not_found");
 	ok(st->ops->secret_lookup(st, "cid-x", sh, &p) == SRV_ST_NOT_FOUND,
 	   "secret_lookup_unknown_client_not_found");
-	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh2) == SRV_ST_OK &&
+	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh2, &AUD) == SRV_ST_OK &&
 		   st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_NOT_FOUND,
 	   "secret_set_rotation_invalidates_old_secret");
 	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK,
 	   "secret_set_rotation_new_secret");
 	srv_principal_clear(&p);
-	ok(st->ops->secret_set(st, ID_ALICE, "cid-2", sh) == SRV_ST_NOT_FOUND,
+	ok(st->ops->secret_set(st, ID_ALICE, "cid-2", sh, &AUD) == SRV_ST_NOT_FOUND,
 	   "secret_set_on_user_not_found");
-	ok(st->ops->secret_set(st, "no-such-principal", "cid-3", sh) == SRV_ST_NOT_FOUND,
+	ok(st->ops->secret_set(st, "no-such-principal", "cid-3", sh, &AUD) == SRV_ST_NOT_FOUND,
 	   "secret_set_unknown_principal_not_found");
 
 	/* a disabled principal's credentials still resolve, flagged, so the
 	 * API can answer principalDisabled rather than tokenInvalid */
-	ok(st->ops->principal_set_disabled(st, ID_CI, 1) == SRV_ST_OK &&
+	ok(st->ops->principal_set_disabled(st, ID_CI, 1, &AUD) == SRV_ST_OK &&
 		   st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK && p.disabled == 1,
 	   "principal_set_disabled_flags_secret_lookup");
 	srv_principal_clear(&p);
-	ok(st->ops->principal_set_disabled(st, ID_ALICE, 1) == SRV_ST_OK &&
+	ok(st->ops->principal_set_disabled(st, ID_ALICE, 1, &AUD) == SRV_ST_OK &&
 		   st->ops->token_lookup(st, h1, NOW, &p) == SRV_ST_OK && p.disabled == 1,
 	   "principal_set_disabled_flags_token_lookup");
 	srv_principal_clear(&p);
-	ok(st->ops->principal_set_disabled(st, ID_ALICE, 0) == SRV_ST_OK &&
-		   st->ops->principal_set_disabled(st, ID_CI, 0) == SRV_ST_OK &&
+	ok(st->ops->principal_set_disabled(st, ID_ALICE, 0, &AUD) == SRV_ST_OK &&
+		   st->ops->principal_set_disabled(st, ID_CI, 0, &AUD) == SRV_ST_OK &&
 		   st->ops->principal_get(st, ID_ALICE, &p) == SRV_ST_OK && p.disabled == 0,
 	   "principal_set_disabled_0_enables_again");
 	srv_principal_clear(&p);
-	ok(st->ops->principal_set_disabled(st, "no-such-principal", 1) == SRV_ST_NOT_FOUND,
+	ok(st->ops->principal_set_disabled(st, "no-such-principal", 1, &AUD) == SRV_ST_NOT_FOUND,
 	   "principal_set_disabled_unknown_not_found");
 }
 
@@ -536,10 +556,14 @@ static void test_signers(srv_store *st)
 		   strcmp(s.name, "alpha") == 0,
 	   "signer_get_matches_id_before_name");
 	srv_signer_clear(&s);
-	ok(st->ops->signer_delete(st, "00000000-0000-4000-8000-0000000003fd") == SRV_ST_OK,
-	   "signer_delete_ok");
-	ok(st->ops->signer_delete(st, "00000000-0000-4000-8000-0000000003fd") == SRV_ST_NOT_FOUND,
-	   "signer_delete_unknown_not_found");
+	ok(st->ops->signer_retire(st, "00000000-0000-4000-8000-0000000003fd", &AUD) == SRV_ST_OK,
+	   "signer_retire_ok");
+	ok(st->ops->signer_retire(st, "00000000-0000-4000-8000-0000000003fd", &AUD) ==
+		   SRV_ST_CONFLICT,
+	   "signer_retire_twice_conflict");
+	ok(st->ops->signer_retire(st, "00000000-0000-4000-8000-0000000003fc", &AUD) ==
+		   SRV_ST_NOT_FOUND,
+	   "signer_retire_unknown_not_found");
 
 	memset(&upd, 0, sizeof(upd));
 	rs_strlcpy(upd.id, ID_S_DELTA, sizeof(upd.id));
@@ -548,7 +572,7 @@ static void test_signers(srv_store *st)
 	upd.enabled = 0;
 	rs_strlcpy(upd.certificate_id, ID_CERT2, sizeof(upd.certificate_id));
 	rs_strlcpy(upd.policy_id, "00000000-0000-4000-8000-000000000901", sizeof(upd.policy_id));
-	ok(st->ops->signer_update(st, &upd) == SRV_ST_OK, "signer_update_ok");
+	ok(st->ops->signer_update(st, &upd, &AUD) == SRV_ST_OK, "signer_update_ok");
 	ok(st->ops->signer_get(st, "delta2", &s) == SRV_ST_OK && strcmp(s.id, ID_S_DELTA) == 0 &&
 		   strcmp(s.description, "renamed") == 0 && s.enabled == 0 &&
 		   strcmp(s.certificate_id, ID_CERT2) == 0 && s.key_alg == RS_KEY_RSA_3072 &&
@@ -558,17 +582,21 @@ static void test_signers(srv_store *st)
 	upd.name = "delta";
 	upd.policy_id[0] = '\0';
 	upd.enabled = 1;
-	ok(st->ops->signer_update(st, &upd) == SRV_ST_OK &&
+	ok(st->ops->signer_update(st, &upd, &AUD) == SRV_ST_OK &&
 		   st->ops->signer_get(st, "delta", &s) == SRV_ST_OK && s.policy_id[0] == '\0' &&
 		   s.enabled == 1,
 	   "signer_update_clears_policy");
 	srv_signer_clear(&s);
 	upd.name = "alpha";
-	ok(st->ops->signer_update(st, &upd) == SRV_ST_CONFLICT,
+	ok(st->ops->signer_update(st, &upd, &AUD) == SRV_ST_CONFLICT,
 	   "signer_update_name_taken_conflict");
 	rs_strlcpy(upd.id, "no-such-signer", sizeof(upd.id));
 	upd.name = "zulu";
-	ok(st->ops->signer_update(st, &upd) == SRV_ST_NOT_FOUND, "signer_update_unknown_not_found");
+	ok(st->ops->signer_update(st, &upd, &AUD) == SRV_ST_NOT_FOUND,
+	   "signer_update_unknown_not_found");
+	rs_strlcpy(upd.id, "00000000-0000-4000-8000-0000000003fd", sizeof(upd.id));
+	ok(st->ops->signer_update(st, &upd, &AUD) == SRV_ST_NOT_FOUND,
+	   "signer_update_retired_not_found");
 }
 
 static void test_members(srv_store *st)
@@ -577,25 +605,27 @@ static void test_members(srv_store *st)
 	srv_role *roles = NULL, r = SRV_ROLE_AUDITOR;
 	size_t n = 0;
 
-	ok(st->ops->member_set(st, ID_S_BRAVO, ID_ALICE, SRV_ROLE_AUDITOR) == SRV_ST_OK &&
-		   st->ops->member_set(st, ID_S_CHARLIE, ID_ALICE, SRV_ROLE_OPERATOR) ==
+	ok(st->ops->member_set(st, ID_S_BRAVO, ID_ALICE, SRV_ROLE_AUDITOR, &AUD) == SRV_ST_OK &&
+		   st->ops->member_set(st, ID_S_CHARLIE, ID_ALICE, SRV_ROLE_OPERATOR, &AUD) ==
 			   SRV_ST_OK &&
-		   st->ops->member_set(st, ID_S_ECHO, ID_ALICE, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
-		   st->ops->member_set(st, ID_S_CHARLIE, ID_CI, SRV_ROLE_AUDITOR) == SRV_ST_OK,
+		   st->ops->member_set(st, ID_S_ECHO, ID_ALICE, SRV_ROLE_OPERATOR, &AUD) ==
+			   SRV_ST_OK &&
+		   st->ops->member_set(st, ID_S_CHARLIE, ID_CI, SRV_ROLE_AUDITOR, &AUD) ==
+			   SRV_ST_OK,
 	   "member_set_ok");
 	ok(st->ops->member_role(st, ID_S_CHARLIE, ID_ALICE, &r) == SRV_ST_OK &&
 		   r == SRV_ROLE_OPERATOR,
 	   "member_role_operator");
 	ok(st->ops->member_role(st, ID_S_ALPHA, ID_ALICE, &r) == SRV_ST_OK && r == SRV_ROLE_NONE,
 	   "member_role_non_member_is_none_ok");
-	ok(st->ops->member_set(st, ID_S_CHARLIE, ID_CI, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
+	ok(st->ops->member_set(st, ID_S_CHARLIE, ID_CI, SRV_ROLE_OPERATOR, &AUD) == SRV_ST_OK &&
 		   st->ops->member_role(st, ID_S_CHARLIE, ID_CI, &r) == SRV_ST_OK &&
 		   r == SRV_ROLE_OPERATOR,
 	   "member_set_changes_role");
-	ok(st->ops->member_set(st, "no-such-signer", ID_ALICE, SRV_ROLE_OPERATOR) ==
+	ok(st->ops->member_set(st, "no-such-signer", ID_ALICE, SRV_ROLE_OPERATOR, &AUD) ==
 		   SRV_ST_NOT_FOUND,
 	   "member_set_unknown_signer_not_found");
-	ok(st->ops->member_set(st, ID_S_ALPHA, "no-such-principal", SRV_ROLE_OPERATOR) ==
+	ok(st->ops->member_set(st, ID_S_ALPHA, "no-such-principal", SRV_ROLE_OPERATOR, &AUD) ==
 		   SRV_ST_NOT_FOUND,
 	   "member_set_unknown_principal_not_found");
 	ok(st->ops->member_list(st, ID_S_CHARLIE, &ps, &roles, &n) == SRV_ST_OK && n == 2 &&
@@ -609,12 +639,12 @@ static void test_members(srv_store *st)
 	   "member_list_empty");
 	srv_principal_list_free(ps, n);
 	free(roles);
-	ok(st->ops->member_set(st, ID_S_ALPHA, ID_BOB, SRV_ROLE_AUDITOR) == SRV_ST_OK &&
-		   st->ops->member_delete(st, ID_S_ALPHA, ID_BOB) == SRV_ST_OK &&
+	ok(st->ops->member_set(st, ID_S_ALPHA, ID_BOB, SRV_ROLE_AUDITOR, &AUD) == SRV_ST_OK &&
+		   st->ops->member_delete(st, ID_S_ALPHA, ID_BOB, &AUD) == SRV_ST_OK &&
 		   st->ops->member_role(st, ID_S_ALPHA, ID_BOB, &r) == SRV_ST_OK &&
 		   r == SRV_ROLE_NONE,
 	   "member_delete_removes_membership");
-	ok(st->ops->member_delete(st, ID_S_ALPHA, ID_BOB) == SRV_ST_NOT_FOUND,
+	ok(st->ops->member_delete(st, ID_S_ALPHA, ID_BOB, &AUD) == SRV_ST_NOT_FOUND,
 	   "member_delete_non_member_not_found");
 }
 
@@ -623,57 +653,58 @@ static void test_signer_list(srv_store *st)
 	srv_signer *v = NULL;
 	size_t n = 0, total = 0;
 
-	ok(st->ops->signer_list(st, NULL, 0, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, NULL, 0, NULL, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 6 && names_are(v, n, "alpha,bravo,charlie,delta,echo,x-100pct"),
 	   "signer_list_admin_sees_all_by_name");
 	ok(n > 2 && v[2].key_alg == RS_KEY_EC_P256 && strcmp(v[2].key_id, ID_KEY1) == 0 &&
 		   v[2].cert_not_after == NOW + 86400,
 	   "signer_list_joins_certificate_and_key");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, NULL, 1, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, NULL, 1, NULL, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 6,
 	   "signer_list_operators_only_ignored_without_principal");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, ID_ALICE, 0, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, ID_ALICE, 0, NULL, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 3 && names_are(v, n, "bravo,charlie,echo"),
 	   "signer_list_member_sees_own_signers");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, ID_ALICE, 1, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, ID_ALICE, 1, NULL, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 2 && names_are(v, n, "charlie,echo"),
 	   "signer_list_operators_only");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, ID_BOB, 0, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, ID_BOB, 0, NULL, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 0 && n == 0 && v == NULL,
 	   "signer_list_non_member_sees_none");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, NULL, 0, "ar", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, NULL, 0, "ar", NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 1 && names_are(v, n, "charlie"),
 	   "signer_list_search_substring");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, NULL, 0, "HO", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, NULL, 0, "HO", NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   names_are(v, n, "echo"),
 	   "signer_list_search_ignores_case");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, NULL, 0, "%", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, NULL, 0, "%", NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 0 && n == 0,
 	   "signer_list_search_percent_is_literal");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, NULL, 0, "_", 0, 20, &v, &n, &total) == SRV_ST_OK && total == 0,
+	ok(st->ops->signer_list(st, NULL, 0, "_", NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
+		   total == 0,
 	   "signer_list_search_underscore_is_literal");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, ID_ALICE, 0, "a", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, ID_ALICE, 0, "a", NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 2 && names_are(v, n, "bravo,charlie"),
 	   "signer_list_search_within_visibility");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, NULL, 0, "", 2, 3, &v, &n, &total) == SRV_ST_OK && total == 6 &&
-		   names_are(v, n, "charlie,delta,echo"),
+	ok(st->ops->signer_list(st, NULL, 0, "", NULL, 2, 3, &v, &n, &total) == SRV_ST_OK &&
+		   total == 6 && names_are(v, n, "charlie,delta,echo"),
 	   "signer_list_offset_limit_total");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, NULL, 0, NULL, 5, 3, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, NULL, 0, NULL, NULL, 5, 3, &v, &n, &total) == SRV_ST_OK &&
 		   total == 6 && names_are(v, n, "x-100pct"),
 	   "signer_list_last_page");
 	srv_signer_list_free(v, n);
-	ok(st->ops->signer_list(st, NULL, 0, NULL, 10, 3, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->signer_list(st, NULL, 0, NULL, NULL, 10, 3, &v, &n, &total) == SRV_ST_OK &&
 		   total == 6 && n == 0,
 	   "signer_list_offset_past_end_keeps_total");
 	srv_signer_list_free(v, n);
@@ -763,30 +794,66 @@ static void test_operations(srv_store *st)
 	srv_operation_list_free(v, n);
 }
 
-static void test_deletes(srv_store *st)
+static void test_retire_and_deletes(srv_store *st)
 {
 	srv_principal p, *ps = NULL;
 	srv_operation *v = NULL;
-	srv_signer s;
+	srv_signer s, *sv = NULL;
 	srv_role *roles = NULL, r = SRV_ROLE_AUDITOR;
 	size_t n = 0, total = 0;
 	const char *h3 = "3333333333333333333333333333333333333333333333333333333333333333";
+	srv_audit at = AUD;
 
 	memset(&p, 0, sizeof(p));
 	memset(&s, 0, sizeof(s));
-	ok(st->ops->signer_delete(st, ID_S_ECHO) == SRV_ST_OK &&
-		   st->ops->signer_get(st, ID_S_ECHO, &s) == SRV_ST_NOT_FOUND,
-	   "signer_delete_removes_signer");
-	ok(st->ops->member_role(st, ID_S_ECHO, ID_ALICE, &r) == SRV_ST_OK && r == SRV_ROLE_NONE &&
-		   sql_int("SELECT count(*) FROM members WHERE signer_id = '" ID_S_ECHO "'") == 0,
-	   "signer_delete_cascades_memberships");
+	at.created_at = NOW + 40;
+	ok(st->ops->signer_retire(st, ID_S_ECHO, &at) == SRV_ST_OK &&
+		   st->ops->signer_get(st, ID_S_ECHO, &s) == SRV_ST_OK &&
+		   s.retired_at == NOW + 40 && strcmp(s.name, "echo") == 0,
+	   "retired_signer_is_read_by_id_with_its_name");
+	srv_signer_clear(&s);
+	ok(st->ops->signer_get(st, "echo", &s) == SRV_ST_NOT_FOUND,
+	   "retired_signer_is_not_found_by_name");
+	ok(st->ops->member_role(st, ID_S_ECHO, ID_ALICE, &r) == SRV_ST_OK && r == SRV_ROLE_OPERATOR,
+	   "retired_signer_keeps_its_members");
 	ok(st->ops->operation_list(st, ID_S_ECHO, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 1 && n == 1 && strcmp(v[0].id, "op-other-signer") == 0,
-	   "history_survives_signer_delete");
+	   "retired_signer_keeps_its_history");
 	srv_operation_list_free(v, n);
+	ok(add_signer(st, "00000000-0000-4000-8000-0000000003e0", "echo", "the new one",
+		      ID_CERT1) == SRV_ST_OK &&
+		   st->ops->signer_get(st, "echo", &s) == SRV_ST_OK &&
+		   strcmp(s.id, "00000000-0000-4000-8000-0000000003e0") == 0 && !s.retired_at,
+	   "a_retired_signer_name_can_be_reused");
+	srv_signer_clear(&s);
+	ok(st->ops->signer_list(st, NULL, 0, "echo", NULL, 0, 20, &sv, &n, &total) == SRV_ST_OK &&
+		   total == 1 && strcmp(sv[0].id, "00000000-0000-4000-8000-0000000003e0") == 0,
+	   "signer_list_leaves_retired_signers_out");
+	srv_signer_list_free(sv, n);
+	ok(st->ops->signer_list(st, NULL, 0, NULL, "retired", 0, 20, &sv, &n, &total) ==
+			   SRV_ST_OK &&
+		   total == 2 && names_are(sv, n, ID_S_ALPHA ",echo") &&
+		   sv[1].retired_at == NOW + 40,
+	   "signer_list_status_retired");
+	srv_signer_list_free(sv, n);
+	ok(st->ops->signer_list(st, ID_ALICE, 1, "echo", "any", 0, 20, &sv, &n, &total) ==
+			   SRV_ST_OK &&
+		   total == 1 && strcmp(sv[0].id, ID_S_ECHO) == 0,
+	   "signer_list_status_any_keeps_visibility");
+	srv_signer_list_free(sv, n);
+	ok(st->ops->signer_list(st, NULL, 0, NULL, "disabled", 0, 20, &sv, &n, &total) ==
+			   SRV_ST_OK &&
+		   total == 0 &&
+		   st->ops->signer_list(st, NULL, 0, NULL, "enabled", 0, 20, &sv, &n, &total) ==
+			   SRV_ST_OK &&
+		   total == 6 &&
+		   st->ops->signer_list(st, NULL, 0, NULL, "bogus", 0, 20, &sv, &n, &total) ==
+			   SRV_ST_FAILED,
+	   "signer_list_status_enabled_disabled_and_refusal");
+	srv_signer_list_free(sv, n);
 
-	ok(st->ops->member_set(st, ID_S_ALPHA, ID_BOB, SRV_ROLE_OPERATOR) == SRV_ST_OK &&
-		   st->ops->principal_delete(st, ID_BOB) == SRV_ST_OK,
+	ok(st->ops->member_set(st, ID_S_ALPHA, ID_BOB, SRV_ROLE_OPERATOR, &AUD) == SRV_ST_OK &&
+		   st->ops->principal_delete(st, ID_BOB, &AUD) == SRV_ST_OK,
 	   "principal_delete_ok");
 	ok(st->ops->principal_get(st, ID_BOB, &p) == SRV_ST_NOT_FOUND,
 	   "principal_delete_removes_principal");
@@ -798,15 +865,77 @@ static void test_deletes(srv_store *st)
 	   "principal_delete_cascades_memberships");
 	srv_principal_list_free(ps, n);
 	free(roles);
-	ok(st->ops->principal_delete(st, ID_CI) == SRV_ST_OK &&
+	ok(st->ops->principal_delete(st, ID_CI, &AUD) == SRV_ST_OK &&
 		   sql_int("SELECT count(*) FROM secrets") == 0 &&
 		   st->ops->secret_lookup(
 			   st, "cid-1",
 			   "5555555555555555555555555555555555555555555555555555555555555555",
 			   &p) == SRV_ST_NOT_FOUND,
 	   "principal_delete_cascades_secrets");
-	ok(st->ops->principal_delete(st, ID_BOB) == SRV_ST_NOT_FOUND,
+	ok(st->ops->principal_delete(st, ID_BOB, &AUD) == SRV_ST_NOT_FOUND,
 	   "principal_delete_unknown_not_found");
+}
+
+static char retention_db[300];
+
+/* The number of history records with status created before t. */
+static long long records(const char *status, time_t t)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM operations WHERE status = '%s' AND created_at < %lld",
+		 status, (long long)t);
+	return sql_int_on(retention_db, sql);
+}
+
+/* history_denied_retention, on a database of its own (the purge spans every
+ * signer): denied records older than it go as records are written, at
+ * most 512 a commit; successes and failures stay. */
+static void test_retention(void)
+{
+	const time_t t0 = NOW + 10000;
+	char sql[512], err[512] = "";
+	srv_operation o;
+	srv_store *st;
+
+	snprintf(retention_db, sizeof(retention_db), "%s/retention.db", tmpdir);
+	if (!(st = srv_store_sqlite_open(retention_db, err, sizeof(err))))
+		tap_bail("cannot create %s: %s", retention_db, err);
+
+	/* 600 denied records from long ago, written past the store */
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 600)"
+		 " INSERT INTO operations (id, signer_id, status, actor_type, actor_id, actor_name,"
+		 " created_at) SELECT 'old-denied-' || i, '%s', 'denied', 'user', '%s', 'alice',"
+		 " %lld FROM k",
+		 ID_S_DELTA, ID_ALICE, (long long)(t0 - 1000));
+	fill_op(&o, "old-success", ID_S_DELTA, "success", t0 - 1000);
+	int fixtures = sql_exec_on(retention_db, sql) == 0 &&
+		       st->ops->operation_insert(st, &o) == SRV_ST_OK;
+	fill_op(&o, "old-failed", ID_S_DELTA, "failed", t0 - 1000);
+	fixtures = fixtures && st->ops->operation_insert(st, &o) == SRV_ST_OK;
+	fill_op(&o, "young-denied", ID_S_DELTA, "denied", t0 - 50);
+	fixtures = fixtures && st->ops->operation_insert(st, &o) == SRV_ST_OK;
+	ok(fixtures && records("denied", t0) == 601, "retention_fixtures");
+
+	fill_op(&o, "kept-for-ever", ID_S_DELTA, "denied", t0);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK && records("denied", t0) == 601,
+	   "retention_0_keeps_denied_records");
+	st->ops->history_set_retention(st, 100);
+	fill_op(&o, "new-success", ID_S_DELTA, "success", t0 + 1);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK &&
+		   records("denied", t0 - 100) == 600 - 512,
+	   "retention_purges_at_most_512_a_commit");
+	fill_op(&o, "new-denied", ID_S_DELTA, "denied", t0 + 2);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK && records("denied", t0 - 100) == 0,
+	   "retention_purges_the_rest_at_the_next_commit");
+	ok(records("denied", t0 + 3) == 3 && records("success", t0 - 100) == 1 &&
+		   records("failed", t0 - 100) == 1 &&
+		   sql_int_on(retention_db,
+			      "SELECT count(*) FROM operations WHERE id = 'young-denied'") == 1,
+	   "retention_keeps_young_denied_and_every_success_and_failure");
+	st->ops->close(st);
 }
 
 /* ---- concurrency -------------------------------------------------------- */
@@ -895,7 +1024,7 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
-	plan(132);
+	plan(146);
 	rs_log_set_level(RS_LOG_WARN);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
@@ -916,12 +1045,13 @@ int main(void)
 	test_members(st);
 	test_signer_list(st);
 	test_operations(st);
-	test_deletes(st);
+	test_retire_and_deletes(st);
 	test_concurrency(st);
 	st->ops->close(NULL); /* NULL-safe */
 	ok(st->ops->ping(st) == SRV_ST_OK, "close_of_null_leaves_the_open_store_alone");
 	st->ops->close(st);
 	test_reopen_keeps_data();
+	test_retention();
 
 	rm_tree(tmpdir);
 	return tap_done();
