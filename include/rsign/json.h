@@ -33,6 +33,10 @@ int rs_json_int(const cJSON *obj, const char *name, int required, long long min,
 int rs_json_bool(const cJSON *obj, const char *name, int required, int *out)
 	__attribute__((warn_unused_result));
 
+/* The length (1 to 4) of the valid UTF-8 sequence starting s, within
+ * avail bytes (>= 1), or 0 when none does. Strict (RFC 3629): no overlong
+ * forms, no surrogates, nothing past U+10FFFF. */
+size_t rs_utf8_seq(const unsigned char *s, size_t avail);
 /* Characters (code points) of a valid UTF-8 string. */
 size_t rs_utf8_chars(const char *s);
 
