@@ -10,6 +10,7 @@
 #include "server/api/access.h"
 #include "server/api/api.h"
 #include "server/http/auth.h"
+#include "server/http/ratelimit.h"
 
 static cJSON *principal_json(const srv_principal *p)
 {
@@ -58,9 +59,13 @@ srv_err api_login(srv_req *r, cJSON **out)
 			     "clientId and clientSecret are required strings");
 		goto out;
 	}
+	if ((e = srv_limit_login(r, cid)) != SRV_OK) /* 429 before the secret is read */
+		goto out;
 	char hash[65];
 	srv_auth_hash(secret, hash);
 	srv_st_rc rc = r->ctx->store->ops->secret_lookup(r->ctx->store, cid, hash, &p);
+	if (rc == SRV_ST_OK || rc == SRV_ST_NOT_FOUND)
+		srv_limit_login_result(r, cid, rc == SRV_ST_OK);
 	if (rc == SRV_ST_NOT_FOUND) {
 		e = srv_fail(r, SRV_R_INVALID_CREDENTIALS,
 			     "unknown clientId or wrong clientSecret");

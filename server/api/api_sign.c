@@ -15,6 +15,7 @@
 #include "server/api/api.h"
 #include "server/api/sign_target.h"
 #include "server/api/sign_unseen.h"
+#include "server/http/ratelimit.h"
 
 #define SIGN_DATA_MAX 128
 #define META_MAX_KEYS 16
@@ -295,6 +296,8 @@ srv_err api_sign(srv_req *r, cJSON **out)
 		goto record;
 	}
 	if ((e = check_request(r, &s, &b, digest, &dlen)) != SRV_OK)
+		goto record;
+	if ((e = srv_limit_sign(r)) != SRV_OK) /* max_sign_rate: 429, recorded as denied */
 		goto record;
 	if ((e = check_policy(r, &s, &need_grant, &bypass)) != SRV_OK)
 		goto record;

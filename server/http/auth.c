@@ -76,13 +76,12 @@ static srv_reason from_cache(const cached_principal *c, srv_principal *p)
 
 srv_reason srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal *out)
 {
-	if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+	const char *tok = NULL;
+	size_t n = 0;
+	srv_bearer_verdict v = srv_bearer_parse(header, &tok, &n);
+	if (v == SRV_BEARER_MISSING)
 		return SRV_R_TOKEN_MISSING;
-	const char *tok = header + 7;
-	while (*tok == ' ')
-		tok++;
-	size_t n = strlen(tok);
-	if (n < 8 || n > 256)
+	if (v != SRV_BEARER_OK)
 		return SRV_R_TOKEN_INVALID;
 	char hash[65];
 	srv_auth_hash(tok, hash);

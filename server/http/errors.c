@@ -21,6 +21,9 @@ static const struct {
 	[SRV_E_RATE_LIMIT] = {429, "RateLimitExceeded"},
 	[SRV_E_INTERNAL] = {500, "InternalError"},
 	[SRV_E_UNAVAILABLE] = {503, "Unavailable"},
+	[SRV_E_URI_TOO_LONG] = {414, "URITooLong"},
+	[SRV_E_HEADERS_TOO_LARGE] = {431, "RequestHeaderFieldsTooLarge"},
+	[SRV_E_HTTP_VERSION] = {505, "HTTPVersionNotSupported"},
 };
 
 /* The first reason of each class is its default (srv_reason_default). */
@@ -46,6 +49,9 @@ static const struct {
 	[SRV_R_NO_POLICY] = {"noPolicy", SRV_E_BAD_REQUEST},
 	[SRV_R_EXCEEDS_POLICY] = {"exceedsPolicy", SRV_E_BAD_REQUEST},
 	[SRV_R_TOKEN_REJECTED] = {"tokenRejected", SRV_E_BAD_REQUEST},
+	[SRV_R_INVALID_PATH] = {"invalidPath", SRV_E_BAD_REQUEST},
+	[SRV_R_AMBIGUOUS_LENGTH] = {"ambiguousLength", SRV_E_BAD_REQUEST},
+	[SRV_R_MALFORMED_REQUEST] = {"malformedRequest", SRV_E_BAD_REQUEST},
 	[SRV_R_SIGNER_DISABLED] = {"signerDisabled", SRV_E_SIGNER_DISABLED},
 	[SRV_R_CERTIFICATE_EXPIRED] = {"certificateExpired", SRV_E_CERT_EXPIRED},
 	[SRV_R_CERTIFICATE_NOT_YET_VALID] = {"certificateNotYetValid", SRV_E_CERT_EXPIRED},
@@ -73,6 +79,9 @@ static const struct {
 	[SRV_R_KEY_MISSING] = {"keyMissing", SRV_E_INTERNAL},
 	[SRV_R_DATABASE_UNAVAILABLE] = {"databaseUnavailable", SRV_E_UNAVAILABLE},
 	[SRV_R_TOKEN_UNAVAILABLE] = {"tokenUnavailable", SRV_E_UNAVAILABLE},
+	[SRV_R_URI_TOO_LONG] = {"uriTooLong", SRV_E_URI_TOO_LONG},
+	[SRV_R_HEADERS_TOO_LARGE] = {"headersTooLarge", SRV_E_HEADERS_TOO_LARGE},
+	[SRV_R_HTTP_VERSION] = {"httpVersion", SRV_E_HTTP_VERSION},
 };
 
 int srv_err_status(srv_err e)
@@ -89,7 +98,7 @@ const char *srv_err_history_status(srv_err e)
 {
 	if (e == SRV_OK)
 		return "success";
-	if (srv_err_status(e) == 403)
+	if (srv_err_status(e) == 403 || srv_err_status(e) == 429)
 		return "denied";
 	return "failed";
 }
@@ -126,8 +135,21 @@ srv_reason srv_reason_default(srv_err e)
 		[SRV_E_RATE_LIMIT] = SRV_R_RATE_LIMITED,
 		[SRV_E_INTERNAL] = SRV_R_INTERNAL,
 		[SRV_E_UNAVAILABLE] = SRV_R_DATABASE_UNAVAILABLE,
+		[SRV_E_URI_TOO_LONG] = SRV_R_URI_TOO_LONG,
+		[SRV_E_HEADERS_TOO_LARGE] = SRV_R_HEADERS_TOO_LARGE,
+		[SRV_E_HTTP_VERSION] = SRV_R_HTTP_VERSION,
 	};
 	return (e > SRV_OK && e < SRV_E_COUNT) ? defaults[e] : SRV_R_INTERNAL;
+}
+
+srv_reason srv_reason_for_status(int status)
+{
+	if (status == 400) /* a request line, header or chunk that does not parse */
+		return SRV_R_MALFORMED_REQUEST;
+	for (int e = SRV_E_BAD_REQUEST; e < SRV_E_COUNT; e++)
+		if (classes[e].status == status)
+			return srv_reason_default((srv_err)e);
+	return SRV_R_INTERNAL;
 }
 
 srv_reason srv_reason_from_store(srv_st_rc rc)

@@ -23,6 +23,9 @@ typedef enum {
 	SRV_E_RATE_LIMIT,
 	SRV_E_INTERNAL,
 	SRV_E_UNAVAILABLE,
+	SRV_E_URI_TOO_LONG,	 /* 414, from libmicrohttpd */
+	SRV_E_HEADERS_TOO_LARGE, /* 431, from libmicrohttpd */
+	SRV_E_HTTP_VERSION,	 /* 505, from libmicrohttpd */
 	SRV_E_COUNT
 } srv_err;
 
@@ -48,6 +51,9 @@ typedef enum {
 	SRV_R_NO_POLICY,	   /* noPolicy */
 	SRV_R_EXCEEDS_POLICY,	   /* exceedsPolicy */
 	SRV_R_TOKEN_REJECTED,	   /* tokenRejected */
+	SRV_R_INVALID_PATH,	   /* invalidPath */
+	SRV_R_AMBIGUOUS_LENGTH,	   /* ambiguousLength */
+	SRV_R_MALFORMED_REQUEST,   /* malformedRequest */
 	/* 400 SignerDisabled */
 	SRV_R_SIGNER_DISABLED, /* signerDisabled */
 	/* 400 CertificateExpired */
@@ -86,13 +92,18 @@ typedef enum {
 	/* 503 Unavailable */
 	SRV_R_DATABASE_UNAVAILABLE, /* databaseUnavailable */
 	SRV_R_TOKEN_UNAVAILABLE,    /* tokenUnavailable */
+	/* 414, 431, 505: requests libmicrohttpd refuses before rsignd sees them */
+	SRV_R_URI_TOO_LONG,	 /* uriTooLong */
+	SRV_R_HEADERS_TOO_LARGE, /* headersTooLarge */
+	SRV_R_HTTP_VERSION,	 /* httpVersion */
 	SRV_R_COUNT
 } srv_reason;
 
 int srv_err_status(srv_err e);
 const char *srv_err_word(srv_err e);
-/* "success" for SRV_OK, "denied" for 403s, "failed" otherwise: the status
- * of a signing-history record. */
+/* "success" for SRV_OK, "denied" for 403s and 429s (the caller may not
+ * sign, or not now), "failed" otherwise: the status of a signing-history
+ * record. */
 const char *srv_err_history_status(srv_err e);
 
 /* The class a reason belongs to (SRV_E_INTERNAL for an unknown one). */
@@ -101,6 +112,10 @@ srv_err srv_reason_class(srv_reason r);
 const char *srv_reason_name(srv_reason r);
 /* The reason a handler that failed with only a class is reported with. */
 srv_reason srv_reason_default(srv_err e);
+/* The reason for a status libmicrohttpd answered with by itself: the
+ * default reason of the class with that status (400: malformedRequest),
+ * SRV_R_INTERNAL for a status no class has. */
+srv_reason srv_reason_for_status(int status);
 
 srv_reason srv_reason_from_store(srv_st_rc rc);
 srv_reason srv_reason_from_hsm(srv_hsm_rc rc);

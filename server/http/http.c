@@ -1,6 +1,8 @@
-/* libmicrohttpd glue: accepts connections over TLS, collects bounded
- * request bodies, authenticates, routes to a handler from routes.c and turns
- * its outcome into a JSON response or the API's error body. */
+/* libmicrohttpd glue: accepts connections over TLS 1.2/1.3 within the
+ * connection limits and head deadline (conns.c), refuses request heads
+ * that would route or frame ambiguously, collects bounded request bodies,
+ * authenticates, routes to a handler from routes.c and turns its outcome
+ * into a JSON response or the API's error body. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -18,22 +20,32 @@
 #include "rsign/util.h"
 #include "server/http/auth.h"
 #include "server/http/cache.h"
+#include "server/http/conns.h"
 #include "server/http/http.h"
+#include "server/http/http_int.h"
+#include "server/http/ratelimit.h"
 
 struct srv_http {
 	struct MHD_Daemon *daemon;
 	srv_ctx *ctx;
 	const srv_route *routes;
+	srv_conns *conns;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	int inflight;
 	unsigned long started; /* requests begun, ever */
+	char start_err[256];   /* libmicrohttpd's last word while starting */
+	int starting;
 };
 
-/* Per-request state kept by MHD between calls of the access handler. */
+/* Per-request state kept by MHD between calls of the access handler; made
+ * when the request line is read (on_uri), or by the first call. */
 typedef struct {
 	rs_buf body;
+	srv_uri_verdict uri; /* the raw request target, checked before unescaping */
+	int started;	     /* the access handler has seen the whole head */
 	int too_large;
+	srv_reason refused; /* decided from the head: answered before any body */
 	struct timespec start;
 } req_state;
 
@@ -64,26 +76,14 @@ cJSON *srv_body_json(srv_req *r)
 	return j;
 }
 
-static int parse_size(const char *s, size_t lo, size_t hi, size_t *out)
-{
-	char *end;
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -1;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*end || v < lo || v > hi)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 srv_err srv_paging(srv_req *r, size_t *offset, size_t *limit)
 {
 	const char *o = srv_query(r, "offset"), *l = srv_query(r, "limit");
 	*offset = 0;
 	*limit = 20;
-	if (o && parse_size(o, 0, 1000000000, offset) != 0)
+	if (o && srv_parse_count(o, 0, 1000000000, offset) != 0)
 		return srv_fail(r, SRV_R_INVALID_QUERY, "offset must be a whole number");
-	if (l && parse_size(l, 1, 100, limit) != 0)
+	if (l && srv_parse_count(l, 1, 100, limit) != 0)
 		return srv_fail(r, SRV_R_INVALID_QUERY, "limit must be between 1 and 100");
 	return SRV_OK;
 }
@@ -99,40 +99,7 @@ void srv_json_time(cJSON *o, const char *name, time_t t)
 	cJSON_AddStringToObject(o, name, buf);
 }
 
-/* Matches path against pattern segment by segment; '*' captures one
- * non-empty segment into params (pointers into buf, which holds the path
- * split at its slashes). */
-int srv_route_match(const char *pattern, const char *path, char *buf, size_t buflen,
-		    const char **params)
-{
-	if (path[0] != '/' || rs_strlcpy(buf, path + 1, buflen) >= buflen)
-		return 0;
-	int np = 0;
-	const char *p = pattern + 1;
-	char *s = buf;
-	for (;;) {
-		size_t plen = strcspn(p, "/");
-		char *slash = strchr(s, '/');
-		if (slash)
-			*slash = '\0';
-		if (*s == '\0')
-			return 0;
-		if (plen == 1 && *p == '*') {
-			if (np >= SRV_MAX_PARAMS)
-				return 0;
-			params[np++] = s;
-		} else if (strlen(s) != plen || memcmp(p, s, plen) != 0) {
-			return 0;
-		}
-		p += plen;
-		if (*p == '\0' || !slash)
-			return *p == '\0' && !slash;
-		p++;
-		s = slash + 1;
-	}
-}
-
-static void client_ip(struct MHD_Connection *c, char *out, size_t outlen)
+void srv_client_ip(struct MHD_Connection *c, char *out, size_t outlen)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -146,31 +113,51 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t outlen)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, outlen);
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *req_id,
-				 char *text)
+struct MHD_Response *srv_json_response(char *text, const char *req_id, long retry_after)
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(text);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	/* every response rsignd makes carries X-Request-Id: mhd_errors.c
+	 * tells libmicrohttpd's own responses by its absence */
 	MHD_add_response_header(resp, "X-Request-Id", req_id);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (retry_after > 0) {
+		char secs[24];
+		snprintf(secs, sizeof(secs), "%ld", retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	}
+	return resp;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *req_id,
+				 long retry_after, char *text)
+{
+	struct MHD_Response *resp = srv_json_response(text, req_id, retry_after);
+	if (!resp)
+		return MHD_NO;
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
-static char *error_body(srv_req *r)
+char *srv_error_body(srv_reason why, const char *message, const char *req_id)
 {
+	/* the message may echo what the request held (a path, a name), in
+	 * any bytes, or be cut inside a character: JSON text is UTF-8 */
+	char clean[sizeof(((srv_req *)0)->errmsg) * 3];
+	srv_err e = srv_reason_class(why);
+	srv_utf8_clean(message && *message ? message : srv_err_word(e), clean, sizeof(clean));
 	cJSON *j = cJSON_CreateObject();
-	cJSON_AddNumberToObject(j, "statusCode", srv_err_status(r->err));
-	cJSON_AddStringToObject(j, "error", srv_err_word(r->err));
-	cJSON_AddStringToObject(j, "reason", srv_reason_name(r->reason));
-	cJSON_AddStringToObject(j, "message", r->errmsg[0] ? r->errmsg : srv_err_word(r->err));
-	cJSON_AddStringToObject(j, "reqId", r->req_id);
+	cJSON_AddNumberToObject(j, "statusCode", srv_err_status(e));
+	cJSON_AddStringToObject(j, "error", srv_err_word(e));
+	cJSON_AddStringToObject(j, "reason", srv_reason_name(why));
+	cJSON_AddStringToObject(j, "message", clean);
+	cJSON_AddStringToObject(j, "reqId", req_id);
 	char *text = rs_json_print(j);
 	cJSON_Delete(j);
 	return text;
@@ -203,7 +190,13 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 	if (rt->auth != SRV_AUTH_NONE) {
 		const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 							    MHD_HTTP_HEADER_AUTHORIZATION);
+		/* an address that sent too many bad tokens is not heard until
+		 * its block ends (ratelimit.h) */
+		if (srv_limit_bearer(r) != SRV_OK)
+			return;
 		srv_reason why = srv_auth_bearer(r->ctx, h, &r->actor);
+		if (why == SRV_R_TOKEN_INVALID)
+			srv_limit_bearer_failed(r);
 		if (why == SRV_R_TOKEN_MISSING) {
 			srv_fail(r, why, "this operation needs an Authorization: Bearer token");
 			return;
@@ -252,14 +245,26 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	r.status = 200;
 	if (rs_random_hex(16, r.req_id) != 0)
 		rs_strlcpy(r.req_id, "0", sizeof(r.req_id));
-	client_ip(c, r.source_ip, sizeof(r.source_ip));
+	srv_client_ip(c, r.source_ip, sizeof(r.source_ip));
 	r.body = st->body.data ? st->body.data : (const unsigned char *)"";
 	r.body_len = st->body.len;
 
 	cJSON *out = NULL;
 	if (strcmp(url, "/health") == 0)
 		url = "/api/v1/health";
-	if (strncmp(url, "/api/v1/", 8) != 0)
+	if (st->refused == SRV_R_INVALID_PATH)
+		srv_fail(&r, st->refused,
+			 "the request path holds an escaped NUL, slash or control character, or a "
+			 "malformed escape");
+	else if (st->refused == SRV_R_INVALID_QUERY)
+		srv_fail(&r, st->refused,
+			 "a query parameter holds an escaped NUL or a control "
+			 "character");
+	else if (st->refused != SRV_R_NONE)
+		srv_fail(&r, st->refused,
+			 "the request's body length is ambiguous: Content-Length twice, or with "
+			 "Transfer-Encoding, or a Transfer-Encoding other than chunked");
+	else if (strncmp(url, "/api/v1/", 8) != 0)
 		srv_fail(&r, SRV_R_NO_ENDPOINT, "no such endpoint: %s", url);
 	else if (st->too_large)
 		srv_fail(&r, SRV_R_BODY_TOO_LARGE, "the request body exceeds %lld bytes",
@@ -270,7 +275,8 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	}
 
 	int status = r.err == SRV_OK ? r.status : srv_err_status(r.err);
-	char *text = r.err == SRV_OK ? rs_json_print(out) : error_body(&r);
+	char *text =
+		r.err == SRV_OK ? rs_json_print(out) : srv_error_body(r.reason, r.errmsg, r.req_id);
 	cJSON_Delete(out);
 
 	struct timespec now;
@@ -286,7 +292,60 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	srv_principal_clear(&r.actor);
 	if (!text)
 		return MHD_NO;
-	return send_json(c, status, r.req_id, text);
+	return send_json(c, status, r.req_id, r.err == SRV_E_RATE_LIMIT ? r.retry_after : 0, text);
+}
+
+/* The request line is read: the raw target, before libmicrohttpd unescapes
+ * it (a %00 would cut the path short there), is checked now. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)c;
+	req_state *st = calloc(1, sizeof(*st));
+	if (st)
+		st->uri = srv_uri_check(uri);
+	return st;
+}
+
+static void *socket_context(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static enum MHD_Result add_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	(void)kind;
+	srv_framing_add(cls, key, value);
+	return MHD_YES;
+}
+
+/* The whole head is in, no body read yet: what the head alone decides. */
+static void begin(srv_http *h, struct MHD_Connection *c, req_state *st)
+{
+	srv_framing f = {0};
+	rs_buf_init(&st->body, (size_t)h->ctx->max_body);
+	clock_gettime(CLOCK_MONOTONIC, &st->start);
+	st->started = 1;
+	srv_conns_head_done(h->conns, socket_context(c));
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_framing, &f);
+	if (st->uri == SRV_URI_BAD_PATH)
+		st->refused = SRV_R_INVALID_PATH;
+	else if (st->uri == SRV_URI_BAD_QUERY)
+		st->refused = SRV_R_INVALID_QUERY;
+	else if (srv_framing_ambiguous(&f))
+		st->refused = SRV_R_AMBIGUOUS_LENGTH;
+	const char *cl =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->ctx->max_body)
+		st->too_large = 1;
+	pthread_mutex_lock(&h->lock);
+	h->inflight++;
+	h->started++;
+	pthread_cond_broadcast(&h->idle);
+	pthread_mutex_unlock(&h->lock);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -295,22 +354,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	srv_http *h = cls;
 	req_state *st = *con_cls;
-	if (!st) {
-		st = calloc(1, sizeof(*st));
-		if (!st)
+	(void)version;
+	if (!st || !st->started) {
+		if (!st && !(st = calloc(1, sizeof(*st))))
 			return MHD_NO;
-		rs_buf_init(&st->body, (size_t)h->ctx->max_body);
-		clock_gettime(CLOCK_MONOTONIC, &st->start);
-		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->ctx->max_body)
-			st->too_large = 1;
 		*con_cls = st;
-		pthread_mutex_lock(&h->lock);
-		h->inflight++;
-		h->started++;
-		pthread_cond_broadcast(&h->idle);
-		pthread_mutex_unlock(&h->lock);
+		begin(h, c, st);
+		/* a refused head is answered now: its body, however framed, is
+		 * never read, and libmicrohttpd closes the connection after */
+		if (st->refused != SRV_R_NONE)
+			return respond(h, c, url, method, st);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -329,23 +382,48 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	srv_http *h = cls;
 	req_state *st = *con_cls;
+	(void)toe;
+	srv_conns_response_done(h->conns, socket_context(c));
 	if (!st)
 		return;
+	int started = st->started;
 	rs_buf_wipe(&st->body);
 	free(st);
 	*con_cls = NULL;
+	if (!started)
+		return;
 	pthread_mutex_lock(&h->lock);
 	if (--h->inflight == 0)
 		pthread_cond_broadcast(&h->idle);
 	pthread_mutex_unlock(&h->lock);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	srv_http *h = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci)
+			srv_conns_started(h->conns, ci->connect_fd, socket_ctx);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		srv_conns_closed(h->conns, socket_ctx);
+	}
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	srv_http *h = cls;
 	char line[512];
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
 	rs_debug("microhttpd: %s", line);
+	/* while the daemon starts, its complaint says why it did not */
+	pthread_mutex_lock(&h->lock);
+	if (h->starting)
+		rs_strlcpy(h->start_err, line, sizeof(h->start_err));
+	pthread_mutex_unlock(&h->lock);
 }
 
 /* "127.0.0.1:8443", "[::1]:8443", ":8443" -> sockaddr. */
@@ -419,6 +497,14 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 	h->routes = routes;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->idle, NULL);
+	long long header_timeout =
+		opts->request_header_timeout > 0 ? opts->request_header_timeout : 10;
+	h->conns = srv_conns_new((double)header_timeout);
+	if (!h->conns) {
+		snprintf(err, errlen, "cannot start the connection reaper");
+		goto fail;
+	}
+	h->starting = 1;
 
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 			     MHD_USE_EPOLL_INTERNAL_THREAD;
@@ -426,31 +512,53 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 		flags |= MHD_USE_IPv6;
 	if (tls)
 		flags |= MHD_USE_TLS;
-	struct MHD_OptionItem mhd_opts[] = {
+	struct MHD_OptionItem mhd_opts[16] = {
 		{MHD_OPTION_SOCK_ADDR, 0, &ss},
 		{MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)opts->threads, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+		{MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
 		{MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, 1024, NULL},
-		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-		{tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)opts->tls_cert_pem},
-		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts->tls_key_pem},
-		{MHD_OPTION_END, 0, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT,
+		 (intptr_t)(opts->max_connections > 0 ? opts->max_connections : 1024), NULL},
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, h},
 	};
+	size_t n = 8;
+	if (opts->max_connections_per_ip > 0)
+		mhd_opts[n++] =
+			(struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+						(intptr_t)opts->max_connections_per_ip, NULL};
+	if (tls) {
+		mhd_opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+							(void *)opts->tls_cert_pem};
+		mhd_opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+							(void *)opts->tls_key_pem};
+		mhd_opts[n++] = (struct MHD_OptionItem){
+			MHD_OPTION_HTTPS_PRIORITIES, 0,
+			(void *)(opts->tls_priorities ? opts->tls_priorities : SRV_TLS_PRIORITIES)};
+	}
+	mhd_opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
 				     mhd_opts, MHD_OPTION_END);
+	pthread_mutex_lock(&h->lock);
+	h->starting = 0;
+	pthread_mutex_unlock(&h->lock);
 	if (!h->daemon) {
-		snprintf(err, errlen, "cannot listen on %s (address in use, or bad TLS files)",
-			 opts->listen);
-		pthread_mutex_destroy(&h->lock);
-		pthread_cond_destroy(&h->idle);
-		free(h);
-		return NULL;
+		snprintf(err, errlen, "cannot listen on %s: %s", opts->listen,
+			 h->start_err[0] ? h->start_err
+					 : "address in use, or bad TLS files or tls_priorities");
+		goto fail;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	if (port)
 		*port = di ? di->port : 0;
 	return h;
+fail:
+	srv_conns_free(h->conns);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->idle);
+	free(h);
+	return NULL;
 }
 
 void srv_http_stop(srv_http *h)
@@ -488,6 +596,7 @@ late:
 done:
 	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->daemon);
+	srv_conns_free(h->conns);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->idle);
 	free(h);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <cjson/cJSON.h>
 #include "server/http/errors.h"
+#include "server/http/parse.h"
 #include "server/hsm/hsm.h"
 #include "server/store/store.h"
 
@@ -22,12 +23,16 @@ typedef struct {
 	struct srv_cache *auth_cache;	/* token hash -> principal */
 	struct srv_cache *signer_cache; /* signer id or name -> srv_sign_target */
 	struct srv_cache *role_cache;	/* signer id/principal id -> srv_role */
+	/* rate limits (ratelimit.h); a NULL limiter limits nothing */
+	struct srv_ratelimit *auth_limit;   /* failed logins, bad bearer tokens */
+	struct srv_ratelimit *sign_limit;   /* max_sign_rate */
+	long long max_auth_failures;	    /* per clientId and window; 0 = no limit */
+	long long max_auth_failures_per_ip; /* per source address and window */
+	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
 } srv_ctx;
 
 /* A route's auth: none (health, login) or a valid bearer token. */
 enum { SRV_AUTH_NONE, SRV_AUTH_ANY };
-
-#define SRV_MAX_PARAMS 3
 
 typedef struct srv_req {
 	srv_ctx *ctx;
@@ -43,7 +48,8 @@ typedef struct srv_req {
 	srv_err err;	     /* the error class, set with reason by srv_fail */
 	srv_reason reason;   /* the body's `reason` */
 	char errmsg[256];
-	int status; /* success status, 200 unless a handler sets 201 */
+	int status;	  /* success status, 200 unless a handler sets 201 */
+	long retry_after; /* seconds, sent as Retry-After with a 429 */
 } srv_req;
 
 /* A handler returns SRV_OK with *out set, or an error set with srv_fail. */
@@ -68,10 +74,6 @@ typedef struct {
 	srv_gate gate; /* NULL = any authenticated caller reaches the handler */
 } srv_route;
 
-/* 1 when path matches pattern; captured segments point into buf. */
-int srv_route_match(const char *pattern, const char *path, char *buf, size_t buflen,
-		    const char **params);
-
 /* Records why the request failed (its reason, hence its status and error
  * word) and a sentence for the response; returns the reason's class. */
 srv_err srv_fail(srv_req *r, srv_reason why, const char *fmt, ...)
@@ -92,7 +94,14 @@ typedef struct {
 	int insecure_http;
 	long long threads;
 	const char *tls_cert_pem, *tls_key_pem;
+	const char *tls_priorities;	  /* GnuTLS priority string; NULL: SRV_TLS_PRIORITIES */
+	long long max_connections;	  /* open at once; 0: 1024 */
+	long long max_connections_per_ip; /* from one address; 0: no limit of its own */
+	long long request_header_timeout; /* seconds to a full request head; 0: 10 */
 } srv_http_opts;
+
+/* TLS 1.3 and 1.2 only, GnuTLS's NORMAL ciphers otherwise. */
+#define SRV_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 typedef struct srv_http srv_http;
 /* Starts serving the routes (ended by a NULL pattern); *port receives the

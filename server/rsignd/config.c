@@ -12,6 +12,7 @@
 #include "rsign/conf.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
+#include "server/http/http.h"
 #include "server/rsignd/config.h"
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -47,6 +48,13 @@ static const rs_conf_item settings[] = {
 	INT(max_body, "65536", 1024, 16777216),
 	INT(access_token_ttl, "3600", 1, 31536000),
 	INT(history_denied_retention, "0", 0, 315360000),
+	STR(tls_priorities, SRV_TLS_PRIORITIES),
+	INT(max_connections, "4096", 16, 1000000),
+	INT(max_connections_per_ip, "256", 1, 1000000),
+	INT(request_header_timeout, "10", 1, 3600),
+	INT(max_auth_failures, "10", 0, 1000000),
+	INT(max_auth_failures_per_ip, "100", 0, 1000000),
+	INT(max_sign_rate, "0", 0, 1000000),
 	{NULL, 0, 0, NULL, 0, 0, NULL},
 };
 

@@ -22,6 +22,13 @@ typedef struct {
 	long long access_token_ttl;
 	long long history_denied_retention; /* seconds a "denied" history record is kept; 0 = for
 					       ever */
+	char *tls_priorities;		    /* GnuTLS priority string */
+	long long max_connections;	    /* open at once, lowered below the fd limit */
+	long long max_connections_per_ip;   /* from one address */
+	long long request_header_timeout;   /* seconds from accept to a full request head */
+	long long max_auth_failures;	    /* failed logins per clientId a minute; 0 = off */
+	long long max_auth_failures_per_ip; /* failed logins + bad tokens per address */
+	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
 } srv_config;
 
 #define SRV_DEFAULT_CONFIG "/etc/rsign/rsignd.conf"

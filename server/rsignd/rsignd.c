@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "rsign/conf.h"
@@ -105,6 +106,19 @@ out:
 	return ret;
 }
 
+/* Every descriptor the hard limit allows: connections, the token and the
+ * database share them (serve.c keeps connections below the limit). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		fprintf(stderr, "rsignd: cannot raise the file-descriptor limit to %llu\n",
+			(unsigned long long)rl.rlim_max);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -119,6 +133,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	rs_log_set_ident("rsignd");
+	raise_nofile();
 	const char *cmd = "serve";
 	if (argc > 1 && argv[1][0] != '-') {
 		cmd = argv[1];

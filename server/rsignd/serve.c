@@ -1,14 +1,68 @@
 /* The serving loop shared by `rsignd serve` and `rsignd dev`: TLS files,
- * the HTTP daemon, and a main thread that waits for SIGTERM/SIGINT with
- * sigwait so that workers never see signals. */
+ * connection and rate limits, the HTTP daemon, and a main thread that
+ * waits for SIGTERM/SIGINT with sigwait so that workers never see signals. */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/api/api.h"
+#include "server/http/ratelimit.h"
 #include "server/rsignd/setup.h"
+
+/* Keys each rate limiter holds at most (ratelimit.h). */
+#define LIMITER_SLOTS 4096
+
+/* How many connections may be open at once: max_connections, lowered so
+ * that they leave descriptors for what else rsignd opens. A token that
+ * cannot open its files fails every signature (SoftHSM2 hit EMFILE), so
+ * connections must run out first. Kept: 64, plus 8 for each worker thread
+ * (its epoll and wake-up descriptors, the database's connection with its
+ * WAL and shared memory) and 8 for each token session. -1 when too few
+ * are left to serve. */
+static long long connections_that_fit(const srv_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return cfg->max_connections;
+	long long kept = 64 + 8 * cfg->threads + 8 * cfg->hsm_sessions;
+	long long fit = (long long)rl.rlim_cur - kept;
+	if (fit < 16) {
+		rs_err("the file-descriptor limit %llu leaves room for %lld connections; raise it "
+		       "(ulimit -n, systemd's LimitNOFILE=) to at least %lld",
+		       (unsigned long long)rl.rlim_cur, fit < 0 ? 0 : fit, kept + 16);
+		return -1;
+	}
+	if (fit < cfg->max_connections) {
+		rs_warn("max_connections %lld lowered to %lld: the file-descriptor limit is %llu",
+			cfg->max_connections, fit, (unsigned long long)rl.rlim_cur);
+		return fit;
+	}
+	return cfg->max_connections;
+}
+
+static int limits_start(srv_ctx *ctx, const srv_config *cfg)
+{
+	ctx->max_auth_failures = cfg->max_auth_failures;
+	ctx->max_auth_failures_per_ip = cfg->max_auth_failures_per_ip;
+	ctx->max_sign_rate = cfg->max_sign_rate;
+	ctx->auth_limit = srv_ratelimit_new(LIMITER_SLOTS);
+	ctx->sign_limit = cfg->max_sign_rate > 0 ? srv_ratelimit_new(LIMITER_SLOTS) : NULL;
+	if (!ctx->auth_limit || (cfg->max_sign_rate > 0 && !ctx->sign_limit)) {
+		rs_err("out of memory for the rate limiters");
+		return -1;
+	}
+	return 0;
+}
+
+static void limits_stop(srv_ctx *ctx)
+{
+	srv_ratelimit_free(ctx->auth_limit);
+	srv_ratelimit_free(ctx->sign_limit);
+	ctx->auth_limit = ctx->sign_limit = NULL;
+}
 
 static char *read_file(const char *path)
 {
@@ -49,16 +103,26 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		}
 	}
 	int port = 0;
+	long long max_conns = connections_that_fit(cfg);
+	if (max_conns < 0 || limits_start(ctx, cfg) != 0)
+		goto out;
 	srv_http_opts opts = {.listen = cfg->listen,
 			      .insecure_http = cfg->insecure_http,
 			      .threads = cfg->threads,
 			      .tls_cert_pem = cert,
-			      .tls_key_pem = key};
+			      .tls_key_pem = key,
+			      .tls_priorities = cfg->tls_priorities,
+			      .max_connections = max_conns,
+			      .max_connections_per_ip = cfg->max_connections_per_ip,
+			      .request_header_timeout = cfg->request_header_timeout};
 	srv_http *h = srv_http_start(ctx, srv_routes, &opts, &port, err, sizeof(err));
 	if (!h) {
 		rs_err("%s", err);
 		goto out;
 	}
+	rs_info("connections: at most %lld, %lld from one address; a request head within "
+		"%lld s",
+		max_conns, cfg->max_connections_per_ip, cfg->request_header_timeout);
 	rs_info("rsignd %s serving %s on %s port %d", RSIGN_VERSION,
 		cfg->insecure_http ? "plain HTTP" : "HTTPS", cfg->listen, port);
 	if (ready)
@@ -78,6 +142,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 	rs_info("stopped");
 	ret = 0;
 out:
+	limits_stop(ctx);
 	if (key)
 		rs_wipe(key, strlen(key));
 	free(key);

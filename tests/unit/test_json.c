@@ -25,6 +25,52 @@ static char *nested(int n)
 	return s;
 }
 
+/* {"k0":0,"k1":0,...} with n distinct names; when dup_of >= 0, the last
+ * member is named like member dup_of instead. */
+static char *many_keys(int n, int dup_of)
+{
+	size_t cap = (size_t)n * 16 + 16, len = 1;
+	char *s = malloc(cap);
+
+	s[0] = '{';
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s\"k%d\":0", i ? "," : "",
+					i == n - 1 && dup_of >= 0 ? dup_of : i);
+	s[len++] = '}';
+	s[len] = '\0';
+	return s;
+}
+
+/* The duplicate check sorts each object's names: about n log2 n
+ * comparisons, where comparing every pair (the old check) makes n(n-1)/2,
+ * 33 million for 8191 names: 83 ms before authentication, 21 s for 1 MiB. */
+static void duplicate_check_is_n_log_n(void)
+{
+	const int n = 8191; /* 13 bits: log2 n < 13 */
+	char *s = many_keys(n, -1), *d = many_keys(n, 0);
+	char *nest = malloc(strlen(s) + 16);
+	cJSON *j;
+
+	snprintf(nest, strlen(s) + 16, "{\"a\":[%s]}", d);
+	rs_json_key_compares = 0;
+	j = parse(s, RS_JSON_MAX_DEPTH);
+	ok(j != NULL && cJSON_GetArraySize(j) == n, "json_parse_accepts_8191_distinct_members");
+	ok(rs_json_key_compares > 0 && rs_json_key_compares <= 2UL * (unsigned long)n * 13,
+	   "json_duplicate_check_of_8191_names_makes_at_most_2_n_log2_n_comparisons (made %lu)",
+	   rs_json_key_compares);
+	cJSON_Delete(j);
+	ok(parse(d, RS_JSON_MAX_DEPTH) == NULL,
+	   "json_parse_rejects_the_last_of_8191_members_named_like_the_first");
+	ok(parse(nest, RS_JSON_MAX_DEPTH) == NULL,
+	   "json_parse_rejects_a_duplicate_among_8191_members_nested_in_an_array");
+	j = parse("{\"k1\":1,\"k10\":2,\"k\":3,\"\":4,\"o\":{\"k1\":5}}", RS_JSON_MAX_DEPTH);
+	ok(j != NULL, "json_parse_accepts_names_that_share_a_prefix_or_are_empty");
+	cJSON_Delete(j);
+	free(s);
+	free(d);
+	free(nest);
+}
+
 int main(void)
 {
 	cJSON *j;
@@ -33,7 +79,7 @@ int main(void)
 	int b;
 	char *txt;
 
-	plan(62);
+	plan(62 + 5);
 	j = parse("{\"a\":1}", RS_JSON_MAX_DEPTH);
 	ok(j && cJSON_IsObject(j), "json_parse_accepts_object");
 	cJSON_Delete(j);
@@ -203,5 +249,6 @@ int main(void)
 	}
 	free(txt);
 	cJSON_Delete(j);
+	duplicate_check_is_n_log_n();
 	return tap_done();
 }

@@ -139,7 +139,7 @@ static void test_errors(void)
 		{SRV_E_NOT_FOUND, 404, "NotFound", "failed"},
 		{SRV_E_CONFLICT, 409, "Conflict", "failed"},
 		{SRV_E_TOO_LARGE, 413, "PayloadTooLarge", "failed"},
-		{SRV_E_RATE_LIMIT, 429, "RateLimitExceeded", "failed"},
+		{SRV_E_RATE_LIMIT, 429, "RateLimitExceeded", "denied"},
 		{SRV_E_INTERNAL, 500, "InternalError", "failed"},
 		{SRV_E_UNAVAILABLE, 503, "Unavailable", "failed"},
 	};

@@ -1,0 +1,189 @@
+/* Request-head deadlines (conns.h): the connections waiting for a head,
+ * in one list ordered by deadline (every deadline is now + the same
+ * timeout, so appending keeps the order), and the reaper thread that
+ * sleeps until the first one is due.
+ *
+ * Why shutdown(2) from another thread is safe here: the reaper calls it
+ * holding g->lock, and srv_conns_closed, which takes the same lock, runs
+ * before libmicrohttpd closes the socket. In libmicrohttpd (daemon.c,
+ * MHD_cleanup_connections, and the error path after a connection was
+ * set up in new_connection_process_) the notify_connection callback with
+ * MHD_CONNECTION_NOTIFY_CLOSED comes before MHD_socket_close_chk_ of the
+ * connection's socket. So while an entry is in the list its fd is still
+ * that connection's, and a number reused by the kernel is never hit. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include "rsign/log.h"
+#include "server/http/conns.h"
+
+typedef struct entry {
+	int fd;
+	int waiting; /* in the list: its head has not come */
+	int reaped;
+	double deadline;
+	struct entry *prev, *next;
+} entry;
+
+struct srv_conns {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t reaper;
+	double timeout;
+	int stop;
+	entry *head, *tail; /* waiting, by deadline */
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void unlink_inlock(srv_conns *g, entry *e)
+{
+	if (!e->waiting)
+		return;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		g->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		g->tail = e->prev;
+	e->prev = e->next = NULL;
+	e->waiting = 0;
+}
+
+static void arm_inlock(srv_conns *g, entry *e)
+{
+	e->deadline = mono_now() + g->timeout;
+	e->waiting = 1;
+	e->next = NULL;
+	e->prev = g->tail;
+	if (g->tail)
+		g->tail->next = e;
+	else
+		g->head = e;
+	g->tail = e;
+	if (g->head == e) /* the reaper may be asleep on an empty list */
+		pthread_cond_signal(&g->wake);
+}
+
+static void *reaper_main(void *arg)
+{
+	srv_conns *g = arg;
+	pthread_mutex_lock(&g->lock);
+	while (!g->stop) {
+		if (!g->head) {
+			pthread_cond_wait(&g->wake, &g->lock);
+			continue;
+		}
+		double now = mono_now(), due = g->head->deadline;
+		if (due > now) {
+			struct timespec ts;
+			ts.tv_sec = (time_t)due;
+			ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
+			if (ts.tv_nsec >= 1000000000L)
+				ts.tv_nsec = 999999999L;
+			pthread_cond_timedwait(&g->wake, &g->lock, &ts);
+			continue;
+		}
+		entry *e = g->head;
+		unlink_inlock(g, e);
+		e->reaped = 1;
+		shutdown(e->fd, SHUT_RDWR);
+		rs_debug("a connection sent no whole request head within %.0f s: closed",
+			 g->timeout);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+srv_conns *srv_conns_new(double header_timeout)
+{
+	srv_conns *g = calloc(1, sizeof(*g));
+	pthread_condattr_t ca;
+	if (!g)
+		return NULL;
+	g->timeout = header_timeout;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&g->reaper, NULL, reaper_main, g) != 0) {
+		pthread_cond_destroy(&g->wake);
+		pthread_mutex_destroy(&g->lock);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void srv_conns_free(srv_conns *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->stop = 1;
+	pthread_cond_signal(&g->wake);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->reaper, NULL);
+	while (g->head) { /* none once the daemon stopped; in case */
+		entry *e = g->head;
+		unlink_inlock(g, e);
+		free(e);
+	}
+	pthread_cond_destroy(&g->wake);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+void srv_conns_started(srv_conns *g, int fd, void **ctx)
+{
+	entry *e = calloc(1, sizeof(*e));
+	*ctx = e;
+	if (!e)
+		return; /* no deadline for this one; the idle timeout still holds */
+	e->fd = fd;
+	pthread_mutex_lock(&g->lock);
+	arm_inlock(g, e);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void srv_conns_head_done(srv_conns *g, void *ctx)
+{
+	entry *e = ctx;
+	if (!e)
+		return;
+	pthread_mutex_lock(&g->lock);
+	unlink_inlock(g, e);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void srv_conns_response_done(srv_conns *g, void *ctx)
+{
+	entry *e = ctx;
+	if (!e)
+		return;
+	pthread_mutex_lock(&g->lock);
+	if (!e->waiting && !e->reaped)
+		arm_inlock(g, e);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void srv_conns_closed(srv_conns *g, void **ctx)
+{
+	entry *e = *ctx;
+	if (!e)
+		return;
+	pthread_mutex_lock(&g->lock);
+	unlink_inlock(g, e);
+	pthread_mutex_unlock(&g->lock);
+	free(e);
+	*ctx = NULL;
+}
