@@ -63,7 +63,7 @@ srv_err api_login(srv_req *r, cJSON **out)
 		goto out;
 	char hash[65];
 	srv_auth_hash(secret, hash);
-	srv_st_rc rc = r->ctx->store->ops->secret_lookup(r->ctx->store, cid, hash, &p);
+	srv_st_rc rc = r->ctx->store->ops->secret_lookup(r->ctx->store, cid, hash, time(NULL), &p);
 	if (rc == SRV_ST_OK || rc == SRV_ST_NOT_FOUND)
 		srv_limit_login_result(r, cid, rc == SRV_ST_OK);
 	if (rc == SRV_ST_NOT_FOUND) {

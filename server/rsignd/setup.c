@@ -369,7 +369,7 @@ static int admin_token_works(srv_ctx *ctx, const char *token)
 	char hash[65];
 	srv_principal p = {0};
 	srv_auth_hash(token, hash);
-	int ok = ctx->store->ops->token_lookup(ctx->store, hash, time(NULL), &p) == SRV_ST_OK &&
+	int ok = ctx->store->ops->token_lookup(ctx->store, hash, time(NULL), &p, NULL) == SRV_ST_OK &&
 		 p.admin && !p.disabled;
 	srv_principal_clear(&p);
 	return ok;

@@ -375,43 +375,44 @@ static void test_tokens_and_secrets(srv_store *st)
 	   "token_insert_duplicate_hash_conflict");
 	ok(st->ops->token_insert(st, "ff", "no-such-principal", "api", 0, NULL) == SRV_ST_NOT_FOUND,
 	   "token_insert_unknown_principal_not_found");
-	ok(st->ops->token_lookup(st, h1, NOW, &p) == SRV_ST_OK && strcmp(p.id, ID_ALICE) == 0 &&
-		   strcmp(p.name, "alice") == 0,
+	ok(st->ops->token_lookup(st, h1, NOW, &p, NULL) == SRV_ST_OK &&
+		   strcmp(p.id, ID_ALICE) == 0 && strcmp(p.name, "alice") == 0,
 	   "token_lookup_never_expiring");
 	srv_principal_clear(&p);
-	ok(st->ops->token_lookup(st, h2, NOW + 3599, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0,
+	ok(st->ops->token_lookup(st, h2, NOW + 3599, &p, NULL) == SRV_ST_OK &&
+		   strcmp(p.id, ID_CI) == 0,
 	   "token_lookup_before_expiry");
 	srv_principal_clear(&p);
-	ok(st->ops->token_lookup(st, h2, NOW + 3600, &p) == SRV_ST_NOT_FOUND,
+	ok(st->ops->token_lookup(st, h2, NOW + 3600, &p, NULL) == SRV_ST_NOT_FOUND,
 	   "token_lookup_ignores_expired_token");
-	ok(st->ops->token_lookup(st, "abcd", NOW, &p) == SRV_ST_NOT_FOUND,
+	ok(st->ops->token_lookup(st, "abcd", NOW, &p, NULL) == SRV_ST_NOT_FOUND,
 	   "token_lookup_unknown_not_found");
 	{
 		size_t purged = 99;
 		ok(st->ops->token_purge(st, NOW + 3599, &purged) == SRV_ST_OK && purged == 0 &&
-			   st->ops->token_lookup(st, h2, NOW + 3599, &p) == SRV_ST_OK,
+			   st->ops->token_lookup(st, h2, NOW + 3599, &p, NULL) == SRV_ST_OK,
 		   "token_purge_keeps_unexpired_tokens");
 		srv_principal_clear(&p);
 		ok(st->ops->token_purge(st, NOW + 3600, &purged) == SRV_ST_OK && purged == 1 &&
-			   st->ops->token_lookup(st, h2, NOW, &p) == SRV_ST_NOT_FOUND &&
-			   st->ops->token_lookup(st, h1, NOW + 999999, &p) == SRV_ST_OK,
+			   st->ops->token_lookup(st, h2, NOW, &p, NULL) == SRV_ST_NOT_FOUND &&
+			   st->ops->token_lookup(st, h1, NOW + 999999, &p, NULL) == SRV_ST_OK,
 		   "token_purge_deletes_expired_and_keeps_never_expiring");
 		srv_principal_clear(&p);
 	}
 
 	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh, &AUD) == SRV_ST_OK, "secret_set_ok");
-	ok(st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0 &&
-		   strcmp(p.client_id, "cid-1") == 0,
+	ok(st->ops->secret_lookup(st, "cid-1", sh, NOW, &p) == SRV_ST_OK &&
+		   strcmp(p.id, ID_CI) == 0 && strcmp(p.client_id, "cid-1") == 0,
 	   "secret_lookup_round_trip");
 	srv_principal_clear(&p);
-	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_NOT_FOUND,
+	ok(st->ops->secret_lookup(st, "cid-1", sh2, NOW, &p) == SRV_ST_NOT_FOUND,
 	   "secret_lookup_wrong_secret_not_found");
-	ok(st->ops->secret_lookup(st, "cid-x", sh, &p) == SRV_ST_NOT_FOUND,
+	ok(st->ops->secret_lookup(st, "cid-x", sh, NOW, &p) == SRV_ST_NOT_FOUND,
 	   "secret_lookup_unknown_client_not_found");
 	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh2, &AUD) == SRV_ST_OK &&
-		   st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_NOT_FOUND,
+		   st->ops->secret_lookup(st, "cid-1", sh, NOW, &p) == SRV_ST_NOT_FOUND,
 	   "secret_set_rotation_invalidates_old_secret");
-	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK,
+	ok(st->ops->secret_lookup(st, "cid-1", sh2, NOW, &p) == SRV_ST_OK,
 	   "secret_set_rotation_new_secret");
 	srv_principal_clear(&p);
 	ok(st->ops->secret_set(st, ID_ALICE, "cid-2", sh, &AUD) == SRV_ST_NOT_FOUND,
@@ -422,11 +423,12 @@ static void test_tokens_and_secrets(srv_store *st)
 	/* a disabled principal's credentials still resolve, flagged, so the
 	 * API can answer principalDisabled rather than tokenInvalid */
 	ok(st->ops->principal_set_disabled(st, ID_CI, 1, &AUD) == SRV_ST_OK &&
-		   st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK && p.disabled == 1,
+		   st->ops->secret_lookup(st, "cid-1", sh2, NOW, &p) == SRV_ST_OK &&
+		   p.disabled == 1,
 	   "principal_set_disabled_flags_secret_lookup");
 	srv_principal_clear(&p);
 	ok(st->ops->principal_set_disabled(st, ID_ALICE, 1, &AUD) == SRV_ST_OK &&
-		   st->ops->token_lookup(st, h1, NOW, &p) == SRV_ST_OK && p.disabled == 1,
+		   st->ops->token_lookup(st, h1, NOW, &p, NULL) == SRV_ST_OK && p.disabled == 1,
 	   "principal_set_disabled_flags_token_lookup");
 	srv_principal_clear(&p);
 	ok(st->ops->principal_set_disabled(st, ID_ALICE, 0, &AUD) == SRV_ST_OK &&
@@ -857,7 +859,7 @@ static void test_retire_and_deletes(srv_store *st)
 	   "principal_delete_ok");
 	ok(st->ops->principal_get(st, ID_BOB, &p) == SRV_ST_NOT_FOUND,
 	   "principal_delete_removes_principal");
-	ok(st->ops->token_lookup(st, h3, NOW, &p) == SRV_ST_NOT_FOUND &&
+	ok(st->ops->token_lookup(st, h3, NOW, &p, NULL) == SRV_ST_NOT_FOUND &&
 		   sql_int("SELECT count(*) FROM tokens WHERE principal_id = '" ID_BOB "'") == 0,
 	   "principal_delete_cascades_tokens");
 	ok(st->ops->member_role(st, ID_S_ALPHA, ID_BOB, &r) == SRV_ST_OK && r == SRV_ROLE_NONE &&
@@ -869,7 +871,7 @@ static void test_retire_and_deletes(srv_store *st)
 		   sql_int("SELECT count(*) FROM secrets") == 0 &&
 		   st->ops->secret_lookup(
 			   st, "cid-1",
-			   "5555555555555555555555555555555555555555555555555555555555555555",
+			   "5555555555555555555555555555555555555555555555555555555555555555", NOW,
 			   &p) == SRV_ST_NOT_FOUND,
 	   "principal_delete_cascades_secrets");
 	ok(st->ops->principal_delete(st, ID_BOB, &AUD) == SRV_ST_NOT_FOUND,
