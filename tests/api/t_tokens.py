@@ -16,6 +16,7 @@ each is refused (401, no role, not an approver) and one ERROR line of the
 server's log names the table and the row."""
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -372,3 +373,42 @@ def register(add, ctx):
         rows = read_db(ctx, 'SELECT count(*) FROM principals WHERE mac IS NULL OR length(mac) <> 64')
         check(rows[0][0] == 0, '%d principals without a MAC' % rows[0][0])
     add('mac_every_principal_written_with_a_mac', macs_stored)
+
+    # ---------------------------------------------------------------- rsignctl
+
+    def ctl_round_trip():
+        def ctl(*args, want=0):
+            p = ctx.ctl('--json', *args)
+            check(p.returncode == want, 'rsignctl %s exited %d: %s'
+                  % (' '.join(args), p.returncode, p.stderr.decode()[-300:]))
+            return json.loads(p.stdout.decode()) if want == 0 else None
+        u = new_user(ctx, 'tk-ctl')
+        made = ctl('token', 'create', 'tk-ctl', '--name', 'from-ctl', '--expires-in', '3600')
+        info = made.get('tokenInfo') or {}
+        check(made.get('token', '').startswith('rsu_') and info.get('name') == 'from-ctl' and
+              is_time(info.get('expiresAt')), 'rsignctl token create printed %r' % made)
+        expect(ctx.as_(made['token']).get('/auth/whoami'), 200, 'the token rsignctl made works')
+        listed = ctl('token', 'list', 'tk-ctl')
+        ids = [t.get('id') for t in listed.get('tokens', [])]
+        check(info.get('id') in ids and len(ids) == 2, 'rsignctl token list printed %r' % listed)
+        ctl('token', 'revoke', u['id'], info['id'])
+        expect_error(ctx.as_(made['token']).get('/auth/whoami'), 401, 'Unauthorized',
+                     'a token rsignctl revoked', reason='tokenInvalid')
+        p = ctx.ctl('token', 'create', 'tk-ctl', '--expires-in', '60', '--expires-at',
+                    '2999-01-01T00:00:00Z')
+        check(p.returncode != 0, 'rsignctl token create took both --expires-in and --expires-at')
+        bot = new_identity(ctx, 'tk-ctl-bot')
+        rot = ctl('principal', 'rotate-secret', 'tk-ctl-bot', '--overlap', '600')
+        check(rot.get('clientSecret', '').startswith('rss_') and
+              is_time(rot.get('previousSecretsExpireAt')), 'rotate-secret printed %r' % rot)
+        cl = ctx.as_(None)
+        for secret in (bot['clientSecret'], rot['clientSecret']):
+            expect(login(cl, bot['clientId'], secret), 200, 'both secrets in the overlap')
+        sec = ctl('principal', 'secrets', 'tk-ctl-bot')
+        check(len(sec.get('secrets', [])) == 2, 'rsignctl principal secrets printed %r' % sec)
+        # the table form shows no secret either
+        p = ctx.ctl('token', 'list', 'tk-ctl')
+        out = p.stdout.decode()
+        check(p.returncode == 0 and 'LAST USED' in out and 'rsu_' not in out,
+              'rsignctl token list table: %r' % out[-300:])
+    add('rsignctl_token_and_secret_round_trip', ctl_round_trip)
