@@ -20,13 +20,16 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sqlite3
+import subprocess
 import time
 
 import rsigntest as rt
 import t_edges
 from apictx import CREATED, check, expect, expect_error, is_time, items, rand_uuid
 
+SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so'
 WAIT = 120  # seconds: only a server that never expires a token takes this long
 
 
@@ -412,3 +415,60 @@ def register(add, ctx):
         check(p.returncode == 0 and 'LAST USED' in out and 'rsu_' not in out,
               'rsignctl token list table: %r' % out[-300:])
     add('rsignctl_token_and_secret_round_trip', ctl_round_trip)
+
+    # ---------------------------------------------------------------- item 9, the upgrade
+
+    def existing_database_sealed_once():
+        """A database from before the row MACs (every mac NULL) and a token
+        without the key: the first start creates the key and seals the rows;
+        a row that loses its MAC later is never sealed again."""
+        if not shutil.which('pkcs11-tool'):
+            raise rt.Skip('pkcs11-tool is not installed (package opensc)')
+        dev = rt.DevServer.start(prefix='rsign-tokens-upgrade-')
+        try:
+            check(dev.stop(30) == 0, 'rsignd dev did not stop cleanly')
+            db = os.path.join(dev.state_dir, 'rsign.db')
+
+            def sql(*statements):
+                c = sqlite3.connect(db, timeout=60)
+                try:
+                    with c:
+                        for s in statements:
+                            c.execute(s)
+                finally:
+                    c.close()
+            sql(*('UPDATE %s SET mac = NULL' % t for t in
+                  ('principals', 'tokens', 'secrets', 'members', 'policies', 'policy_approvers')))
+            with open(os.path.join(dev.state_dir, 'pin')) as f:
+                pin = f.read().strip()
+            env = dict(os.environ, SOFTHSM2_CONF=os.path.join(dev.state_dir, 'softhsm2.conf'))
+            p = subprocess.run(['pkcs11-tool', '--module', SOFTHSM, '--token-label', 'rsign-dev',
+                                '--login', '--pin', pin, '--delete-object', '--type', 'secrkey',
+                                '--label', 'rsign-row-mac'], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            check(p.returncode == 0, 'pkcs11-tool could not delete the key: %s'
+                  % p.stdout.decode()[-300:])
+            s = t_edges.Serve(dev, {})
+            try:
+                m = re.search(r'row MAC key rsign-row-mac created in the token; (\d+) existing rows? '
+                              r'sealed', s.log())
+                check(m and int(m.group(1)) >= 2, 'no sealing at the first start:\n%s' % s.log_tail())
+                adm = rt.Client(s.url, s.ca_file, s.token)
+                who = expect(adm.get('/auth/whoami'), 200, 'the admin after sealing')
+                expect(adm.get('/pki/signers/demo-ec/members'), 200, 'the signers after sealing')
+            finally:
+                s.stop()
+            sql("UPDATE principals SET mac = NULL WHERE id = '%s'" % who['id'])
+            s = t_edges.Serve(dev, {})
+            try:
+                check('existing row' not in s.log(), 'the second start sealed rows again')
+                expect_error(rt.Client(s.url, s.ca_file, s.token).get('/auth/whoami'), 401,
+                             'Unauthorized', 'the admin whose MAC was removed after sealing',
+                             reason='tokenInvalid')
+                check(re.search(r'ERROR: store: principals row %s has no valid MAC' % who['id'],
+                                s.log()), 'no ERROR line for the unsealed row:\n%s' % s.log_tail())
+            finally:
+                s.stop()
+        finally:
+            dev.cleanup()
+    add('mac_existing_database_sealed_once_at_first_start', existing_database_sealed_once)

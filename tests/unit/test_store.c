@@ -1336,13 +1336,75 @@ static void test_row_macs(const char *path)
 	mac_down = 0;
 	st->ops->close(st);
 }
+/* A database of schema 5 (only the tables migrations 6 and 7 change) with
+ * a user, its token, an identity and its secret: migrating keeps them all,
+ * gives the token an id, rebuilds the secret with one, and adds MAC columns
+ * left NULL (rsignd seals them at start). */
+static void test_migrations_6_and_7(void)
+{
+	static const char v5[] =
+		"CREATE TABLE principals (id TEXT PRIMARY KEY NOT NULL, type TEXT NOT NULL,"
+		" name TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL DEFAULT 0, client_id TEXT "
+		"UNIQUE,"
+		" created_at INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);"
+		"CREATE TABLE tokens (hash TEXT PRIMARY KEY NOT NULL, principal_id TEXT NOT NULL"
+		" REFERENCES principals(id) ON DELETE CASCADE, kind TEXT NOT NULL,"
+		" expires_at INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+		"CREATE TABLE secrets (client_id TEXT PRIMARY KEY NOT NULL, principal_id TEXT NOT"
+		" NULL UNIQUE REFERENCES principals(id) ON DELETE CASCADE, secret_hash TEXT NOT "
+		"NULL);"
+		"CREATE TABLE members (signer_id TEXT NOT NULL, principal_id TEXT NOT NULL,"
+		" role TEXT NOT NULL, PRIMARY KEY (signer_id, principal_id)) WITHOUT ROWID;"
+		"CREATE TABLE policies (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE);"
+		"CREATE TABLE policy_approvers (policy_id TEXT NOT NULL, principal_id TEXT NOT "
+		"NULL,"
+		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id)) WITHOUT ROWID;"
+		"INSERT INTO principals (id, type, name, created_at) VALUES"
+		" ('" ID_ALICE "', 'user', 'alice', 1700000000);"
+		"INSERT INTO principals (id, type, name, client_id, created_at) VALUES"
+		" ('" ID_CI "', 'identity', 'ci', 'cid-old', 1700000001);"
+		"INSERT INTO tokens VALUES ('" H_T1 "', '" ID_ALICE "', 'api', 0, 1700000002),"
+		" ('" H_T2 "', '" ID_ALICE "', 'access', 1800000000, 1700000003);"
+		"INSERT INTO secrets VALUES ('cid-old', '" ID_CI "', '" H_S1 "');"
+		"PRAGMA user_version = 5;";
+	char path[300], err[512] = "";
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/v5.db", tmpdir);
+	ok(sqlite3_open(path, &db) == SQLITE_OK &&
+		   sqlite3_exec(db, v5, NULL, NULL, NULL) == SQLITE_OK,
+	   "migration_6_fixture_schema_5");
+	sqlite3_close(db);
+	db = srv_sqlite_db_open(path, err, sizeof(err));
+	ok(db != NULL && sql_int_on(path, "PRAGMA user_version") == 7,
+	   "migrations_6_and_7_apply_to_a_schema_5_database");
+	if (db)
+		sqlite3_close(db);
+	ok(sql_int_on(path, "SELECT count(DISTINCT id) FROM tokens WHERE length(id) = 36"
+			    " AND substr(id, 15, 1) = '4' AND id <> hash") == 2 &&
+		   sql_int_on(path, "SELECT count(*) FROM tokens WHERE name = '' AND"
+				    " last_used_at = 0") == 2,
+	   "migration_6_gives_every_token_an_id");
+	ok(sql_int_on(path, "SELECT count(*) FROM secrets WHERE client_id = 'cid-old' AND"
+			    " principal_id = '" ID_CI "' AND secret_hash = '" H_S1 "' AND"
+			    " created_at = 1700000001 AND expires_at = 0 AND length(id) = 36") == 1,
+	   "migration_6_keeps_the_secret_with_an_id");
+	ok(sql_int_on(path, "SELECT (SELECT count(*) FROM principals WHERE mac IS NULL) +"
+			    " (SELECT count(*) FROM tokens WHERE mac IS NULL) +"
+			    " (SELECT count(*) FROM secrets WHERE mac IS NULL)") == 5 &&
+		   sql_int_on(path, "SELECT count(*) FROM pragma_table_info('members')"
+				    " WHERE name = 'mac'") == 1 &&
+		   sql_int_on(path, "SELECT count(*) FROM pragma_table_info('policy_approvers')"
+				    " WHERE name = 'mac'") == 1,
+	   "migration_7_adds_mac_columns_left_unsealed");
+}
 
 int main(void)
 {
 	char err[512] = "";
 	srv_store *st;
 
-	plan(146 + 20 + 5 + 20);
+	plan(146 + 20 + 5 + 20 + 5);
 	rs_log_set_level(RS_LOG_WARN);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
@@ -1376,6 +1438,7 @@ int main(void)
 	test_row_mac_encoding();
 	snprintf(path, sizeof(path), "%s/mac.db", tmpdir);
 	test_row_macs(path);
+	test_migrations_6_and_7();
 
 	rm_tree(tmpdir);
 	return tap_done();
