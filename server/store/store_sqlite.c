@@ -698,6 +698,10 @@ static srv_st_rc sq_principal_list(srv_store *st, size_t offset, size_t limit, s
 		*out = NULL;
 		*n = 0;
 	}
+	if (r == SRV_ST_OK && *n == 0) { /* every row refused: none, as sq_list says */
+		free(*out);
+		*out = NULL;
+	}
 	return r;
 }
 

@@ -478,6 +478,10 @@ srv_st_rc sq_policy_list(srv_store *st, const char *visible_to, size_t offset, s
 		*out = NULL;
 		*n = 0;
 	}
+	if (r == SRV_ST_OK && *n == 0) { /* every row refused: none, as sq_list says */
+		free(*out);
+		*out = NULL;
+	}
 	return r;
 }
 

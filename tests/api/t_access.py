@@ -66,7 +66,7 @@ MATRIX = {
                         'nonmember': 200},
     'audit_log':       {'admin': 200, 'operator': A403, 'auditor': A403, 'approver': A403,
                         'nonmember': A403},
-    # credentials (issue 10, item 8): of oneself, or of ax-extra / ax-bot
+    # credentials (issue 10, item 8): of oneself, or of ax-extra / ax-credbot
     'tokens_list_own':     {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': 200,
                             'nonmember': 200},
     'tokens_revoke_own':   {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': 200,
@@ -376,9 +376,9 @@ def fresh_token(w, principal_id, name):
 
 def matrix_bot(w):
     def make():
-        return expect(w.ctx.api.post('/principals', {'type': 'identity', 'name': 'ax-bot'}),
-                      CREATED, 'create ax-bot')
-    return w.ctx.fixture('access-bot', make)
+        return expect(w.ctx.api.post('/principals', {'type': 'identity', 'name': 'ax-credbot'}),
+                      CREATED, 'create ax-credbot')
+    return w.ctx.fixture('access-credbot', make)
 
 
 def ep_tokens_list_own(w, cl, role):
@@ -414,7 +414,7 @@ def ep_tokens_revoke_other(w, cl, role):
 
 def ep_secrets_list_other(w, cl, role):
     r = cl.get('/principals/%s/secrets' % matrix_bot(w)['id'])
-    return r, lambda: check(r.json.get('totalCount', 0) >= 1, 'secrets of ax-bot %r' % r.json, r)
+    return r, lambda: check(r.json.get('totalCount', 0) >= 1, 'secrets of ax-credbot %r' % r.json, r)
 
 
 def ep_secrets_rotate_other(w, cl, role):
