@@ -73,6 +73,7 @@ static const struct {
 	[SRV_R_SELF_DELETE] = {"selfDelete", SRV_E_CONFLICT},
 	[SRV_R_SELF_DISABLE] = {"selfDisable", SRV_E_CONFLICT},
 	[SRV_R_APPROVER_IN_USE] = {"approverInUse", SRV_E_CONFLICT},
+	[SRV_R_TOO_MANY_TOKENS] = {"tooManyTokens", SRV_E_CONFLICT},
 	[SRV_R_BODY_TOO_LARGE] = {"bodyTooLarge", SRV_E_TOO_LARGE},
 	[SRV_R_RATE_LIMITED] = {"rateLimited", SRV_E_RATE_LIMIT},
 	[SRV_R_INTERNAL] = {"internal", SRV_E_INTERNAL},

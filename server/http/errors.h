@@ -82,6 +82,7 @@ typedef enum {
 	SRV_R_SELF_DELETE,     /* selfDelete */
 	SRV_R_SELF_DISABLE,    /* selfDisable */
 	SRV_R_APPROVER_IN_USE, /* approverInUse */
+	SRV_R_TOO_MANY_TOKENS, /* tooManyTokens */
 	/* 413 PayloadTooLarge */
 	SRV_R_BODY_TOO_LARGE, /* bodyTooLarge */
 	/* 429 RateLimitExceeded */

@@ -14,6 +14,7 @@
 typedef struct {
 	long long max_body;	    /* request body limit, bytes (413 beyond) */
 	long long access_token_ttl; /* seconds a login's access token lives */
+	long long max_tokens;	    /* API tokens one principal may hold; 0 = no cap */
 	srv_store *store;
 	srv_hsm *hsm;
 	char ca_key_id[RS_UUID_LEN];
