@@ -202,8 +202,27 @@ static const char migration_5[] =
 	"ALTER TABLE signers ADD COLUMN retired_name TEXT;"
 	"CREATE INDEX operations_denied ON operations(created_at) WHERE status = 'denied';";
 
+/* 6 and 7 are reserved for the credentials work (branch cred), which
+ * replaces these two placeholders with its own migrations when it merges;
+ * they change nothing. */
+static const char migration_6[] = "SELECT 1;";
+static const char migration_7[] = "SELECT 1;";
+
+/* 8: Idempotency-Key. A success made under a key keeps it with what was
+ * asked (request_hash) and what was answered (signature), so a retry of
+ * the same key by the same principal gets the first answer back; the
+ * unique index makes the key one principal's once. Other records keep
+ * NULLs. */
+static const char migration_8[] =
+	"ALTER TABLE operations ADD COLUMN idem_key TEXT;"
+	"ALTER TABLE operations ADD COLUMN request_hash TEXT;"
+	"ALTER TABLE operations ADD COLUMN signature BLOB;"
+	"CREATE UNIQUE INDEX operations_idem ON operations(actor_id, idem_key)"
+	" WHERE idem_key IS NOT NULL;";
+
 static const char *const migrations[] = {
-	migration_1, migration_2, migration_3, migration_4, migration_5,
+	migration_1, migration_2, migration_3, migration_4,
+	migration_5, migration_6, migration_7, migration_8,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
