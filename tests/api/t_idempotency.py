@@ -7,6 +7,7 @@ concurrent duplicates give one signature and one record."""
 
 import hashlib
 import os
+import subprocess
 import threading
 import uuid
 
@@ -131,6 +132,47 @@ def register(add, ctx):
         expect_error(r, 400, 'BadRequest', 'RSA on an EC key', reason='algorithmMismatch')
         verify(s, d, sign(who('alice'), s, d, key))
     add('idempotency_refused_attempt_does_not_claim_the_key', refused_claims_nothing)
+
+    # ---- rsignctl sign
+    def ctl_sign(s, d, *extra):
+        r = ctx.ctl('sign', s['id'], '--alg', ALG, '--digest', d.hex(), *extra)
+        return r.returncode, r.stdout.decode().strip(), r.stderr.decode()
+
+    def ctl_key():
+        s, d, key = signer(), digest(), str(uuid.uuid4())
+        before = len(records(s))
+        rc1, sig1, err1 = ctl_sign(s, d, '--idempotency-key', key)
+        rc2, sig2, err2 = ctl_sign(s, d, '--idempotency-key', key)
+        check(rc1 == 0 and rc2 == 0, 'rsignctl sign failed: %s %s' % (err1, err2))
+        check(sig1 == sig2, 'rsignctl sign with one --idempotency-key signed twice')
+        ok, out = rt.openssl_verify_digest(ctx.signer_pub(s['id']), ALG, d, rt.unb64(sig1))
+        check(ok, 'openssl does not verify the signature: %s' % out[-300:])
+        rc3, sig3, err3 = ctl_sign(s, d)
+        check(rc3 == 0 and sig3 != sig1, 'a run without --idempotency-key is a new signing')
+        check(len(records(s)) == before + 2, 'expected 2 new records, found %d'
+              % (len(records(s)) - before))
+        rc4, _, err4 = ctl_sign(s, digest(), '--idempotency-key', key)
+        check(rc4 == 1 and '409' in err4,
+              'rsignctl sign with a used key and other data: exit %d, %s' % (rc4, err4))
+        for bad in ('has space', 'x' * 65, ''):
+            rc5, _, err5 = ctl_sign(s, d, '--idempotency-key', bad)
+            check(rc5 == 64 and 'idempotency-key' in err5,
+                  'bad --idempotency-key %r: exit %d, %s' % (bad, rc5, err5))
+    add('idempotency_rsignctl_sign_sends_the_key', ctl_key)
+
+    def ctl_no_answer():
+        # no answer: the key to retry with is printed
+        srv, key = ctx.srv, str(uuid.uuid4())
+        env = dict(os.environ, RSIGN_URL='https://127.0.0.1:1', RSIGN_TOKEN=srv.token,
+                   RSIGN_CA_FILE=srv.ca_file, HOME=srv.work_dir)
+        env.pop('RSIGN_CONFIG', None)
+        r = subprocess.run([ctx.rsignctl, 'sign', signer()['id'], '--alg', ALG, '--digest',
+                            digest().hex(), '--idempotency-key', key], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        err = r.stderr.decode()
+        check(r.returncode == 2 and ('--idempotency-key ' + key) in err,
+              'no answer: exit %d, stderr %s' % (r.returncode, err))
+    add('idempotency_rsignctl_without_an_answer_prints_the_key_to_retry_with', ctl_no_answer)
 
     # ---- under a policy: the grant is used once
     def policy_signer(max_signings):
