@@ -65,6 +65,11 @@ static int split_urls(mod_config *conf, const char *where)
 			rs_err("%s: url refused: more than %d URLs", where, MOD_MAX_URLS);
 			goto out;
 		}
+		if (strlen(tok) >= MOD_URL_MAX) {
+			rs_err("%s: url refused: a URL is longer than %d characters", where,
+			       MOD_URL_MAX - 1);
+			goto out;
+		}
 		if (rs_url_check(tok, &conf->plain[conf->n_urls], why, sizeof(why)) < 0) {
 			if (strchr(conf->url, ' ') || strchr(conf->url, '\t'))
 				rs_err("%s: url refused: URL %zu (%s): %s", where, conf->n_urls + 1,

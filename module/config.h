@@ -6,7 +6,8 @@
 
 #define MOD_CONF_DEFAULT_PATH "/etc/rsign/pkcs11.conf"
 #define MOD_MAX_SIGNER_NAMES 64
-#define MOD_MAX_URLS 8 /* base URLs in `url`, tried in turn (http.c) */
+#define MOD_MAX_URLS 8	 /* base URLs in `url`, tried in turn (http.c) */
+#define MOD_URL_MAX 1024 /* characters of one of them */
 enum { MOD_APPROVAL_FAIL = 0, MOD_APPROVAL_WAIT = 1 };
 
 typedef struct mod_config {

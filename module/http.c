@@ -32,7 +32,7 @@
 #include "http.h"
 
 #define POOL_MAX 8
-#define URL_MAX 2048
+#define URL_MAX MOD_URL_MAX
 
 typedef struct share_state {
 	CURLSH *sh;

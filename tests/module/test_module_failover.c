@@ -108,7 +108,7 @@ static int is_uuid(const char *k)
 
 static void test_config(unsigned short p1, unsigned short p2)
 {
-	char urls[1024];
+	char urls[1200];
 	CK_RV rv;
 
 	snprintf(urls, sizeof(urls), "https://127.0.0.1:%u/ \t https://127.0.0.1:%u", p1, p2);
@@ -128,6 +128,14 @@ static void test_config(unsigned short p1, unsigned short p2)
 	rv = mt_init(conf_urls(urls));
 	ok(rv == CKR_GENERAL_ERROR && strstr(read_log(), "more than 8 URLs"),
 	   "more_than_8_urls_refused (rv 0x%lx)", rv);
+	if (rv == CKR_OK)
+		p11->C_Finalize(NULL);
+	snprintf(urls, sizeof(urls), "https://127.0.0.1:%u https://127.0.0.1:%u/", p1, p2);
+	memset(urls + strlen(urls), 'a', 1100 - strlen(urls));
+	urls[1100] = '\0';
+	rv = mt_init(conf_urls(urls));
+	ok(rv == CKR_GENERAL_ERROR && strstr(read_log(), "longer than 1023 characters"),
+	   "a_url_over_1023_characters_refused (rv 0x%lx)", rv);
 	if (rv == CKR_OK)
 		p11->C_Finalize(NULL);
 }
@@ -265,7 +273,7 @@ int main(void)
 	unsigned short p1, p2, dead;
 	int dead_fd;
 
-	plan(3 + 5 + 15 + 2);
+	plan(4 + 5 + 15 + 2);
 	mt_clear_env();
 	setenv("RSIGN_TOKEN", FAKE_USER_TOKEN, 1);
 	f = mt_fake(0);
