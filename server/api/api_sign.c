@@ -155,12 +155,13 @@ static void parse_key(srv_req *r, sign_body *b)
 }
 
 /* What a key stands for: the signer and every field that changes the
- * signature (not clientMetadata). */
+ * signature (not clientMetadata), the algorithm by its canonical name (an
+ * alias is the same request). */
 static int hash_request(const srv_sign_target *s, sign_body *b)
 {
 	unsigned char in[256 + SIGN_DATA_MAX], d[64];
-	int n = snprintf((char *)in, 256, "%s\n%s\n%d\n%lld\n", s->id, b->alg_name, b->is_digest,
-			 b->salt);
+	int n = snprintf((char *)in, 256, "%s\n%s\n%d\n%lld\n", s->id, rs_sign_alg_name(b->alg),
+			 b->is_digest, b->salt);
 
 	if (n < 0 || n >= 256)
 		return -1;

@@ -106,6 +106,13 @@ def register(add, ctx):
         check(j1 == j2, 'clientMetadata changed what a key answers')
     add('idempotency_client_metadata_does_not_change_the_request', metadata_is_not_the_request)
 
+    def alias_is_the_same_request():
+        s, d, key = signer(), digest(), str(uuid.uuid4())
+        j1 = verify(s, d, sign(who('alice'), s, d, key))
+        j2 = verify(s, d, sign(who('alice'), s, d, key, alg='ECDSA_SHA_256'))
+        check(j1 == j2, 'the algorithm alias ECDSA_SHA_256 made the retry another request')
+    add('idempotency_algorithm_alias_is_the_same_request', alias_is_the_same_request)
+
     def per_principal():
         s, d, key = signer(), digest(), str(uuid.uuid4())
         ja = verify(s, d, sign(who('alice'), s, d, key))
