@@ -122,6 +122,9 @@ static const ctl_opt opts_sign[] = {
 	STR("file", "FILE", "data to sign ('-' for stdin); over 128 bytes it is hashed here"),
 	INT("salt", "N", "PSS salt length (default: the hash length)"),
 	STR("out", "FILE", "write the raw signature to FILE instead of printing base64"),
+	STR("idempotency-key", "KEY",
+	    "Idempotency-Key to send (default: a fresh UUID); the key of a run whose answer "
+	    "was lost gets that signing back instead of a second one"),
 	END};
 static const ctl_opt opts_history[] = {
 	{"status", CTL_OPT_STR, "S", "success, denied or failed", 0, op_statuses}, PAGE, END};

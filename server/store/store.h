@@ -70,6 +70,9 @@ typedef struct {
 	time_t cert_not_before, cert_not_after;
 } srv_signer;
 
+#define SRV_IDEM_KEY_MAX 64   /* characters of an Idempotency-Key */
+#define SRV_SIGNATURE_MAX 512 /* bytes: an RSA-4096 signature */
+
 typedef struct {
 	srv_id id;
 	srv_id signer_id;
@@ -86,6 +89,14 @@ typedef struct {
 	char error_code[32]; /* "" on success, else the API error word */
 	char approval[8];    /* "none" (no policy), "grant" or "bypass"; "" = "none" */
 	time_t created_at;
+	/* A success made under an Idempotency-Key keeps the key, a hash of
+	 * what was asked and the signature answered, so that a retry of the
+	 * key gets the same answer (operation_find_key); other records keep
+	 * none. Not read by operation_list. */
+	char idem_key[SRV_IDEM_KEY_MAX + 1]; /* "" = none */
+	char request_hash[65];		     /* SHA-256 hex, set with idem_key */
+	unsigned char signature[SRV_SIGNATURE_MAX];
+	size_t signature_len;
 } srv_operation;
 
 /* A bearer token's metadata (never its secret or hash). id is public and
@@ -335,8 +346,16 @@ typedef struct srv_store_ops {
 	/* Records one sign attempt durably (committed when this returns OK);
 	 * on "success" also sets the signer's last_signed_at. With a denied
 	 * retention set, each commit also deletes (a bounded batch of) the
-	 * "denied" records older than it; never a success or failure. */
+	 * "denied" records older than it; never a success or failure.
+	 * A success with op->idem_key set: CONFLICT, nothing written, when
+	 * op->actor_id already has a record under that key (the check and the
+	 * insert are one transaction; read the first with operation_find_key). */
 	srv_st_rc (*operation_insert)(srv_store *st, const srv_operation *op);
+	/* The record actor_id made under Idempotency-Key key (whatever the
+	 * signer), with its request_hash and signature; NOT_FOUND when none.
+	 * Keys are kept as long as their record (successes: for ever). */
+	srv_st_rc (*operation_find_key)(srv_store *st, const char *actor_id, const char *key,
+					srv_operation *out);
 	/* Seconds a "denied" record is kept; 0 = for ever (the default). */
 	void (*history_set_retention)(srv_store *st, long long denied_seconds);
 	/* newest first; status NULL/"" = any */
@@ -419,7 +438,9 @@ typedef struct srv_store_ops {
 	 * op's grant_id to it, inserts the operation and sets last_signed_at;
 	 * grant_id_out receives the grant used. NOT_FOUND (nothing written)
 	 * when no usable grant is left. With maxSignings N and any number of
-	 * concurrent callers exactly N succeed. */
+	 * concurrent callers exactly N succeed. With op->idem_key set and the
+	 * key already used by op->actor_id: CONFLICT, no grant used, nothing
+	 * written (as operation_insert). */
 	srv_st_rc (*operation_insert_consume)(srv_store *st, const srv_operation *op,
 					      char grant_id_out[RS_UUID_LEN]);
 

@@ -494,6 +494,8 @@ static void sq_close(srv_store *st)
 		sqlite3_finalize(s->pl[i]);
 	for (int i = 0; i < GR_COUNT; i++)
 		sqlite3_finalize(s->gr[i]);
+	for (int i = 0; i < H_COUNT; i++)
+		sqlite3_finalize(s->h[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		rs_err("store: close: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->mu);
@@ -1257,6 +1259,7 @@ static const srv_store_ops sq_ops = {
 	.grant_revoke = sq_grant_revoke,
 	.grant_find_active = sq_grant_find_active,
 	.operation_insert_consume = sq_operation_insert_consume,
+	.operation_find_key = sq_operation_find_key,
 	.audit_list = sq_audit_list,
 	.set_row_mac = sq_set_row_mac,
 	.seal_rows = sq_seal_rows,
@@ -1318,7 +1321,8 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 	if (prepare_all(s, sq_sql, s->q, Q_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_pki_sql, s->p, P_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_policy_sql, s->pl, PL_COUNT, path, err, errlen) != 0 ||
-	    prepare_all(s, sq_grant_sql, s->gr, GR_COUNT, path, err, errlen) != 0)
+	    prepare_all(s, sq_grant_sql, s->gr, GR_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_history_sql, s->h, H_COUNT, path, err, errlen) != 0)
 		goto fail;
 	return &s->base;
 fail:

@@ -142,6 +142,10 @@ enum {
 };
 extern const char *const sq_grant_sql[GR_COUNT];
 
+/* Statements of store_sqlite_history.c, texts in sq_history_sql */
+enum { H_KEY_FIND, H_KEY_SET, H_COUNT };
+extern const char *const sq_history_sql[H_COUNT];
+
 /* The principal columns sq_rd_principal reads (SQ_P_NCOLS of them), table
  * alias p. */
 #define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac"
@@ -185,6 +189,7 @@ typedef struct {
 	sqlite3_stmt *p[P_COUNT];
 	sqlite3_stmt *pl[PL_COUNT];
 	sqlite3_stmt *gr[GR_COUNT];
+	sqlite3_stmt *h[H_COUNT];
 	srv_rowmac *mac; /* row MACs (store_mac.c); checks nothing until set */
 } sq_store;
 
@@ -432,6 +437,8 @@ srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *
 int sq_history_init(sq_store *s);
 void sq_history_fini(sq_store *s);
 void sq_history_set_retention(srv_store *st, long long denied_seconds);
+srv_st_rc sq_operation_find_key(srv_store *st, const char *actor_id, const char *key,
+				srv_operation *out);
 
 /* store_sqlite_grant.c ops */
 srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);

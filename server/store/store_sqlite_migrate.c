@@ -249,8 +249,21 @@ static const char migration_7[] = "ALTER TABLE principals ADD COLUMN mac TEXT;"
 				  "ALTER TABLE policies ADD COLUMN mac TEXT;"
 				  "ALTER TABLE policy_approvers ADD COLUMN mac TEXT;";
 
+/* 8: Idempotency-Key. A success made under a key keeps it with what was
+ * asked (request_hash) and what was answered (signature), so a retry of
+ * the same key by the same principal gets the first answer back; the
+ * unique index makes the key one principal's once. Other records keep
+ * NULLs. */
+static const char migration_8[] =
+	"ALTER TABLE operations ADD COLUMN idem_key TEXT;"
+	"ALTER TABLE operations ADD COLUMN request_hash TEXT;"
+	"ALTER TABLE operations ADD COLUMN signature BLOB;"
+	"CREATE UNIQUE INDEX operations_idem ON operations(actor_id, idem_key)"
+	" WHERE idem_key IS NOT NULL;";
+
 static const char *const migrations[] = {
-	migration_1, migration_2, migration_3, migration_4, migration_5, migration_6, migration_7,
+	migration_1, migration_2, migration_3, migration_4,
+	migration_5, migration_6, migration_7, migration_8,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -1001,6 +1001,89 @@ static void test_concurrency(srv_store *st)
 	srv_signer_clear(&s);
 }
 
+/* Idempotency-Key (migration 8): a key is its actor's once, checked in the
+ * insert's transaction; the record comes back with its request hash and
+ * signature; another actor's key never matches. */
+typedef struct {
+	srv_store *st;
+	int t;
+	srv_st_rc rc;
+} idem_worker;
+
+static void fill_keyed(srv_operation *o, const char *id, const char *actor, const char *key)
+{
+	fill_op(o, id, ID_S_ALPHA, "success", NOW + 500);
+	rs_strlcpy(o->actor_id, actor, sizeof(o->actor_id));
+	rs_strlcpy(o->idem_key, key, sizeof(o->idem_key));
+	rs_strlcpy(o->request_hash, id, sizeof(o->request_hash));
+	o->signature_len = 72;
+	memset(o->signature, id[strlen(id) - 1], o->signature_len);
+}
+
+static void *idem_insert_worker(void *arg)
+{
+	idem_worker *w = arg;
+	srv_operation o;
+	char id[RS_UUID_LEN];
+
+	snprintf(id, sizeof(id), "op-race-%d", w->t);
+	fill_keyed(&o, id, ID_CI, "race-key");
+	w->rc = w->st->ops->operation_insert(w->st, &o);
+	return NULL;
+}
+
+static void test_idempotency_keys(void)
+{
+	char err[512] = "";
+	srv_store *st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	srv_operation o, got;
+	pthread_t th[THREADS];
+	idem_worker w[THREADS];
+	int started = 0, oks = 0, conflicts = 0;
+
+	if (!st)
+		tap_bail("cannot reopen %s: %s", dbpath, err);
+	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'operations_idem'") == 1,
+	   "migration_8_adds_the_idempotency_index");
+	fill_keyed(&o, "op-key-1", ID_CI, "key-1");
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK, "keyed_insert_ok");
+	memset(&got, 0, sizeof(got));
+	ok(st->ops->operation_find_key(st, ID_CI, "key-1", &got) == SRV_ST_OK &&
+		   strcmp(got.id, "op-key-1") == 0 && strcmp(got.request_hash, "op-key-1") == 0 &&
+		   got.signature_len == 72 && got.signature[71] == '1' &&
+		   strcmp(got.idem_key, "key-1") == 0 && strcmp(got.signer_id, ID_S_ALPHA) == 0,
+	   "find_key_returns_the_record_hash_and_signature");
+	fill_keyed(&o, "op-key-2", ID_CI, "key-1");
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_CONFLICT &&
+		   sql_int("SELECT count(*) FROM operations WHERE id = 'op-key-2'") == 0,
+	   "same_actor_same_key_conflict_nothing_written");
+	ok(st->ops->operation_find_key(st, ID_ALICE, "key-1", &got) == SRV_ST_NOT_FOUND,
+	   "another_actor_does_not_find_the_key");
+	fill_keyed(&o, "op-key-3", ID_ALICE, "key-1");
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK, "another_actor_may_use_the_same_key");
+	fill_op(&o, "op-key-4", ID_S_ALPHA, "denied", NOW + 501);
+	rs_strlcpy(o.idem_key, "key-4", sizeof(o.idem_key));
+	ok(st->ops->operation_insert(st, &o) != SRV_ST_OK &&
+		   sql_int("SELECT count(*) FROM operations WHERE id = 'op-key-4'") == 0,
+	   "only_a_success_keeps_a_key");
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (idem_worker){.st = st, .t = i};
+		if (pthread_create(&th[i], NULL, idem_insert_worker, &w[i]) != 0)
+			break;
+		started++;
+	}
+	for (int i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		oks += w[i].rc == SRV_ST_OK;
+		conflicts += w[i].rc == SRV_ST_CONFLICT;
+	}
+	ok(started == THREADS && oks == 1 && conflicts == THREADS - 1 &&
+		   sql_int("SELECT count(*) FROM operations WHERE idem_key = 'race-key'") == 1,
+	   "concurrent_inserts_of_one_key_one_record (ok %d, conflict %d of %d)", oks, conflicts,
+	   started);
+	st->ops->close(st);
+}
+
 static void test_reopen_keeps_data(void)
 {
 	char err[512] = "";
@@ -1404,7 +1487,7 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
-	plan(146 + 20 + 5 + 20 + 5);
+	plan(146 + 20 + 5 + 20 + 5 + (154 - 146));
 	rs_log_set_level(RS_LOG_WARN);
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp %s", tmpdir);
@@ -1431,6 +1514,7 @@ int main(void)
 	ok(st->ops->ping(st) == SRV_ST_OK, "close_of_null_leaves_the_open_store_alone");
 	st->ops->close(st);
 	test_reopen_keeps_data();
+	test_idempotency_keys();
 	test_retention();
 	char path[300];
 	snprintf(path, sizeof(path), "%s/cred.db", tmpdir);
