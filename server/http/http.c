@@ -379,7 +379,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	return respond(h, c, url, method, st);
+	srv_conns_busy(h->conns, 1); /* this thread's other connections wait */
+	enum MHD_Result res = respond(h, c, url, method, st);
+	srv_conns_busy(h->conns, 0);
+	return res;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
