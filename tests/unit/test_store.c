@@ -1442,6 +1442,8 @@ static void test_migrations_6_and_7(void)
 		"CREATE TABLE policy_approvers (policy_id TEXT NOT NULL, principal_id TEXT NOT "
 		"NULL,"
 		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id)) WITHOUT ROWID;"
+		/* what migration 8 changes of the history */
+		"CREATE TABLE operations (id TEXT PRIMARY KEY NOT NULL, actor_id TEXT);"
 		"INSERT INTO principals (id, type, name, created_at) VALUES"
 		" ('" ID_ALICE "', 'user', 'alice', 1700000000);"
 		"INSERT INTO principals (id, type, name, client_id, created_at) VALUES"
