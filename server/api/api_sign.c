@@ -381,7 +381,7 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	if (e != SRV_OK && !seen) {
 		if (r->reason == SRV_R_NOT_FOUND) {
 			srv_unseen_count(r);
-			srv_err limited = srv_unseen_limit(r);
+			srv_err limited = srv_limit_unseen(r);
 			if (limited != SRV_OK)
 				e = limited;
 		}

@@ -1,10 +1,9 @@
-/* The count of sign attempts on signers the caller cannot see, its log
- * line, and the rate limiter's hook for them (sign_unseen.h). */
+/* The count of sign attempts on signers the caller cannot see, and its log
+ * line (sign_unseen.h). */
 #include <stdatomic.h>
 #include <time.h>
 #include "rsign/log.h"
 #include "server/api/sign_unseen.h"
-#include "server/http/ratelimit.h"
 
 #define LOG_EVERY_S 60
 
@@ -36,9 +35,4 @@ void srv_unseen_count(const srv_req *r)
 unsigned long long srv_unseen_total(void)
 {
 	return atomic_load(&total);
-}
-
-srv_err srv_unseen_limit(srv_req *r)
-{
-	return srv_limit_unseen(r);
 }
