@@ -1,5 +1,5 @@
 /* Storage: the one interface rsignd keeps its state behind. SQLite (WAL) is
- * the embedded default; PostgreSQL will implement the same ops later.
+ * the embedded default; PostgreSQL (store_pg*.c) implements the same ops.
  * Records are plain structs owned by the caller; every *_free is NULL-safe.
  * Lists are arrays of records freed with the matching *_list_free.
  * Every list op pages in the database: it returns at most `limit` records
@@ -367,6 +367,16 @@ struct srv_store {
 /* Opens (creating when absent) the SQLite database at path, WAL mode,
  * synchronous=FULL, runs the numbered migrations. NULL + err on failure. */
 srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen);
+
+/* Opens the PostgreSQL database at uri (a libpq URI, postgresql:// or
+ * postgres://) with a pool of `connections` connections, runs the numbered
+ * migrations. NULL + err on failure. */
+srv_store *srv_store_pg_open(const char *uri, int connections, char *err, size_t errlen);
+/* The schema version (schema_version) the PostgreSQL store writes: the
+ * SQLite store's, migration for migration. */
+int srv_pg_schema_version(void);
+/* 1 when database names a PostgreSQL database (a URI), 0 for a path. */
+int srv_store_is_pg_uri(const char *database);
 
 /* store.c: record helpers shared by every implementation */
 void srv_principal_clear(srv_principal *p);

@@ -1,0 +1,1127 @@
+/* The PostgreSQL implementation of srv_store_ops (libpq): a pool of
+ * db_connections connections, each with every statement prepared when it is
+ * made; an op takes one for its whole run. Here: the pool, the outage rule
+ * (one log line per outage, a dead connection remade on the next use), the
+ * shared helpers, open and close, meta, principals, tokens and secrets.
+ * Keys, certificates, signers, members and history are in store_pg_pki.c;
+ * policies and requests in store_pg_policy.c; grants and the audit log in
+ * store_pg_grant.c; the schema in store_pg_migrate.c. Every op means what
+ * the SQLite store's op means (server/store/store.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include "rsign/log.h"
+#include "server/store/store_pg.h"
+
+/* The key of the store-wide advisory lock audited changes take. */
+#define WRITE_LOCK_KEY "7310400101"
+
+const pg_sql pg_core_sql[] = {
+	{G_PING, "SELECT count(*) FROM meta"},
+	{G_META_GET, "SELECT value FROM meta WHERE key = $1"},
+	{G_META_SET, "INSERT INTO meta (key, value) VALUES ($1, $2)"
+		     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
+	{G_PRINCIPAL_INSERT, "INSERT INTO principals (id, type, name, admin, client_id, created_at)"
+			     " VALUES ($1, $2, $3, $4, $5, $6)"},
+	{G_PRINCIPAL_GET, "SELECT " PG_P_COLS " FROM principals p" PG_BY_ID_OR_NAME("p")},
+	{G_PRINCIPAL_LIST,
+	 "SELECT " PG_P_COLS " FROM principals p ORDER BY p.name" PG_PAGE("$1", "$2")},
+	{G_PRINCIPAL_COUNT, "SELECT count(*) FROM principals"},
+	{G_PRINCIPAL_DISABLE, "UPDATE principals SET disabled = $2 WHERE id = $1"},
+	{G_PRINCIPAL_DELETE, "DELETE FROM principals WHERE id = $1"},
+	/* as Q_APPROVER_NEEDED of the SQLite store */
+	{G_APPROVER_NEEDED,
+	 "SELECT count(*) FROM policies p"
+	 " WHERE EXISTS (SELECT 1 FROM principals x WHERE x.id = $1 AND x.disabled = 0"
+	 " AND x.type = 'user')"
+	 " AND EXISTS (SELECT 1 FROM policy_approvers a WHERE a.policy_id = p.id"
+	 " AND a.principal_id = $1)"
+	 " AND (SELECT count(*) FROM policy_approvers b JOIN principals u ON u.id = b.principal_id"
+	 " WHERE b.policy_id = p.id AND b.principal_id <> $1 AND u.disabled = 0"
+	 " AND u.type = 'user') < p.required_approvals"},
+	{G_TOKEN_INSERT, "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at)"
+			 " VALUES ($1, $2, $3, $4, $5)"},
+	{G_TOKEN_PURGE, "DELETE FROM tokens WHERE expires_at > 0 AND expires_at <= $1"},
+	{G_TOKEN_LOOKUP,
+	 "SELECT " PG_P_COLS " FROM tokens t JOIN principals p ON p.id = t.principal_id"
+	 " WHERE t.hash = $1 AND (t.expires_at = 0 OR t.expires_at > $2)"},
+	{G_SECRET_CLIENT,
+	 "UPDATE principals SET client_id = $2 WHERE id = $1 AND type = 'identity'"},
+	{G_SECRET_DROP, "DELETE FROM secrets WHERE principal_id = $1"},
+	{G_SECRET_INSERT, "INSERT INTO secrets (principal_id, client_id, secret_hash)"
+			  " VALUES ($1, $2, $3)"},
+	{G_SECRET_LOOKUP, "SELECT s.secret_hash, " PG_P_COLS
+			  " FROM secrets s JOIN principals p ON p.id = s.principal_id"
+			  " WHERE s.client_id = $1"},
+	{G_WRITE_LOCK, "SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY ")"},
+	{-1, NULL},
+};
+
+/* ---- parameters ------------------------------------------------------------ */
+
+static void a_set(pg_args *a, int i, const char *v, int len, int fmt)
+{
+	if (i < 1 || i > PG_MAXP)
+		abort(); /* a statement table bug */
+	a->v[i - 1] = v;
+	a->len[i - 1] = len;
+	a->fmt[i - 1] = fmt;
+	if (i > a->n)
+		a->n = i;
+}
+
+void a_text(pg_args *a, int i, const char *v)
+{
+	a_set(a, i, v ? v : "", 0, 0);
+}
+
+void a_opt(pg_args *a, int i, const char *v)
+{
+	a_set(a, i, v && *v ? v : NULL, 0, 0);
+}
+
+void a_int(pg_args *a, int i, long long v)
+{
+	if (i < 1 || i > PG_MAXP)
+		abort();
+	snprintf(a->num[i - 1], sizeof(a->num[i - 1]), "%lld", v);
+	a_set(a, i, a->num[i - 1], 0, 0);
+}
+
+void a_blob(pg_args *a, int i, const void *p, size_t n)
+{
+	static const char empty[1];
+
+	a_set(a, i, n ? p : empty, (int)n, 1);
+}
+
+void a_limit(pg_args *a, int i, size_t v)
+{
+	if (v == 0)
+		a_set(a, i, NULL, 0, 0);
+	else
+		a_int(a, i, v > (size_t)INT64_MAX ? INT64_MAX : (long long)v);
+}
+
+srv_st_rc pg_bad_arg(const char *op)
+{
+	rs_err("store: %s: invalid argument", op);
+	return SRV_ST_FAILED;
+}
+
+/* ---- the pool and the outage rule ---------------------------------------------- */
+
+static const char *sql_of(int id)
+{
+	static const pg_sql *const lists[] = {pg_core_sql, pg_pki_sql, pg_policy_sql, pg_grant_sql};
+
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
+		for (const pg_sql *q = lists[l]; q->sql; q++)
+			if (q->id == id)
+				return q->sql;
+	return NULL;
+}
+
+/* Prepares every statement on c. 0 or -1 + err. */
+static int prepare_all(PGconn *c, char *err, size_t errlen)
+{
+	for (int i = 0; i < PG_NSTMT; i++) {
+		const char *sql = sql_of(i);
+		char name[16];
+		PGresult *res;
+
+		if (!sql) {
+			snprintf(err, errlen, "statement %d has no text", i);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "q%d", i);
+		res = PQprepare(c, name, sql, 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			snprintf(err, errlen, "cannot prepare \"%.60s...\": %s", sql,
+				 PQresultErrorMessage(res));
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+/* libpq's messages end with a newline; logs want one line. */
+static void one_line(const char *msg, char *out, size_t n)
+{
+	rs_strlcpy(out, msg ? msg : "", n);
+	for (char *p = out; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = (p[1] ? ' ' : '\0');
+}
+
+/* The one place an outage is logged: the first failure of an outage at
+ * error level, the rest at debug, and its end once. */
+static void outage(pg_store *s, const char *op, const char *msg)
+{
+	char line[256];
+	int first;
+
+	one_line(msg, line, sizeof(line));
+	pthread_mutex_lock(&s->mu);
+	first = !s->down;
+	s->down = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (first)
+		rs_err("store: the database is unavailable (%s: %s); requests get 503 until it is "
+		       "back",
+		       op, line);
+	else
+		rs_debug("store: %s: database still unavailable: %s", op, line);
+}
+
+static void recovered(pg_store *s)
+{
+	int was;
+
+	pthread_mutex_lock(&s->mu);
+	was = s->down;
+	s->down = 0;
+	pthread_mutex_unlock(&s->mu);
+	if (was)
+		rs_warn("store: the database is reachable again");
+}
+
+/* NOTICEs ("relation already exists, skipping") are not for the log. */
+static void quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* Opens a connection to uri. The URI's own connect_timeout, when it has
+ * one, wins over ours. */
+static PGconn *connect_uri(const char *uri, char *err, size_t errlen)
+{
+	const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *const vals[] = {"5", "rsignd", uri, NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		char line[256];
+
+		one_line(PQerrorMessage(c), line, sizeof(line));
+		snprintf(err, errlen, "%s", line);
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, quiet, NULL);
+	return c;
+}
+
+static int reconnect(pg_store *s, pg_conn *pc, const char *op)
+{
+	char err[512];
+
+	if (pc->c)
+		PQfinish(pc->c);
+	pc->c = connect_uri(s->uri, err, sizeof(err));
+	if (pc->c && prepare_all(pc->c, err, sizeof(err)) != 0) {
+		PQfinish(pc->c);
+		pc->c = NULL;
+	}
+	if (!pc->c) {
+		outage(s, op, err);
+		return -1;
+	}
+	recovered(s);
+	return 0;
+}
+
+srv_st_rc pg_acquire(pg_store *s, const char *op, pg_conn **out)
+{
+	pg_conn *pc;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->n_idle == 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pc = &s->conns[s->idle[--s->n_idle]];
+	pthread_mutex_unlock(&s->mu);
+	pc->used = 0;
+	if ((!pc->c || PQstatus(pc->c) != CONNECTION_OK) && reconnect(s, pc, op) != 0) {
+		pg_release(s, pc);
+		return SRV_ST_UNAVAILABLE;
+	}
+	*out = pc;
+	return SRV_ST_OK;
+}
+
+void pg_release(pg_store *s, pg_conn *pc)
+{
+	/* an op that failed mid-transaction rolled back; anything else is a
+	 * bug or a dead link: drop the connection rather than reuse it */
+	if (pc->c && PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
+		PQfinish(pc->c);
+		pc->c = NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->idle[s->n_idle++] = (size_t)(pc - s->conns);
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- statements ------------------------------------------------------------------ */
+
+static int link_lost(PGconn *c, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		return 1;
+	/* 08: connection exception; 57P01..3: shut down, crashed, starting */
+	return state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0);
+}
+
+/* The one place PostgreSQL errors become srv_st_rc. fk is what a foreign key
+ * failure means for the statement (see RUN_DELETE). Logs once; the message
+ * names tables and constraints, and values only as libpq's detail does, which
+ * is not logged. */
+static srv_st_rc pg_fail(pg_store *s, pg_conn *pc, const char *op, const PGresult *res,
+			 srv_st_rc fk)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char line[256];
+	srv_st_rc r;
+
+	if (!msg)
+		msg = PQerrorMessage(pc->c);
+	if (link_lost(pc->c, res)) {
+		outage(s, op, msg);
+		return SRV_ST_UNAVAILABLE;
+	}
+	if (state && strcmp(state, "23505") == 0)
+		r = SRV_ST_CONFLICT; /* unique_violation */
+	else if (state && strcmp(state, "23503") == 0)
+		r = fk; /* foreign_key_violation */
+	else if (state && (strncmp(state, "53", 2) == 0 || strcmp(state, "40001") == 0 ||
+			   strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0))
+		r = SRV_ST_UNAVAILABLE; /* resources, serialization, deadlock, lock */
+	else
+		r = SRV_ST_FAILED;
+	one_line(msg, line, sizeof(line));
+	if (r == SRV_ST_CONFLICT || r == SRV_ST_NOT_FOUND)
+		rs_info("store: %s: %s", op, line);
+	else
+		rs_err("store: %s: %s (%s)", op, line, state ? state : "no state");
+	return r;
+}
+
+/* Runs stmt; on an op's first statement over a link found dead, remakes the
+ * connection and runs it once more (nothing of the op ran). */
+static PGresult *exec_stmt(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_args *a)
+{
+	static const pg_args none;
+	char name[16];
+	PGresult *res;
+
+	if (!a)
+		a = &none;
+	snprintf(name, sizeof(name), "q%d", stmt);
+	for (int attempt = 0;; attempt++) {
+		res = PQexecPrepared(pc->c, name, a->n, a->v, a->len, a->fmt, 0);
+		ExecStatusType t = PQresultStatus(res);
+		if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK || attempt > 0 || pc->used > 0 ||
+		    !link_lost(pc->c, res) || reconnect(s, pc, op) != 0)
+			break;
+		PQclear(res);
+	}
+	pc->used++;
+	return res;
+}
+
+/* BEGIN, COMMIT and ROLLBACK: plain commands. */
+static srv_st_rc exec_plain(pg_store *s, pg_conn *pc, const char *op, const char *cmd)
+{
+	PGresult *res;
+	srv_st_rc r = SRV_ST_OK;
+
+	for (int attempt = 0;; attempt++) {
+		res = PQexec(pc->c, cmd);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK || attempt > 0 || pc->used > 0 ||
+		    !link_lost(pc->c, res) || reconnect(s, pc, op) != 0)
+			break;
+		PQclear(res);
+	}
+	pc->used++;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		r = pg_fail(s, pc, op, res, SRV_ST_FAILED);
+	PQclear(res);
+	return r;
+}
+
+srv_st_rc pg_run(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_args *a, int flags,
+		 size_t *changed)
+{
+	PGresult *res = exec_stmt(s, pc, op, stmt, a);
+	ExecStatusType t = PQresultStatus(res);
+	srv_st_rc r = SRV_ST_OK;
+	size_t n = 0;
+
+	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+		r = pg_fail(s, pc, op, res,
+			    (flags & RUN_DELETE) ? SRV_ST_CONFLICT : SRV_ST_NOT_FOUND);
+	} else {
+		n = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+		if ((flags & RUN_MUST_CHANGE) && n == 0)
+			r = SRV_ST_NOT_FOUND;
+	}
+	if (changed)
+		*changed = r == SRV_ST_OK ? n : 0;
+	PQclear(res);
+	return r;
+}
+
+srv_st_rc pg_begin(pg_store *s, pg_conn *pc, const char *op)
+{
+	return exec_plain(s, pc, op, "BEGIN");
+}
+
+void pg_rollback(pg_store *s, pg_conn *pc, const char *op)
+{
+	if (pc->c && PQtransactionStatus(pc->c) != PQTRANS_IDLE)
+		(void)exec_plain(s, pc, op, "ROLLBACK");
+}
+
+srv_st_rc pg_commit(pg_store *s, pg_conn *pc, const char *op)
+{
+	PGresult *res = PQexec(pc->c, "COMMIT");
+	srv_st_rc r = SRV_ST_OK;
+
+	pc->used++;
+	/* a COMMIT of a failed transaction answers ROLLBACK, without error */
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		r = pg_fail(s, pc, op, res, SRV_ST_FAILED);
+	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+		r = SRV_ST_FAILED;
+	PQclear(res);
+	if (r != SRV_ST_OK)
+		pg_rollback(s, pc, op);
+	return r;
+}
+
+srv_st_rc pg_audited(pg_store *s, const char *op, pg_change change, const void *arg,
+		     const srv_audit *a)
+{
+	pg_conn *pc;
+	srv_st_rc r;
+
+	if (!s || !a || !a->action[0] || !a->object_type[0] || !a->object_id[0])
+		return pg_bad_arg(op);
+	if ((r = pg_acquire(s, op, &pc)) != SRV_ST_OK)
+		return r;
+	if ((r = pg_begin(s, pc, op)) != SRV_ST_OK)
+		goto out;
+	/* the entry first, so that what the change brings about (audited by
+	 * the change itself) follows its cause in the log */
+	if ((r = pg_run(s, pc, op, G_WRITE_LOCK, NULL, RUN_PLAIN, NULL)) != SRV_ST_OK ||
+	    (r = pg_audit_on(s, pc, op, a)) != SRV_ST_OK ||
+	    (r = change(s, pc, op, arg, a)) != SRV_ST_OK) {
+		pg_rollback(s, pc, op);
+		goto out;
+	}
+	r = pg_commit(s, pc, op);
+out:
+	pg_release(s, pc);
+	return r;
+}
+
+/* ---- rows ---------------------------------------------------------------------- */
+
+char *pg_col_dup(const PGresult *res, int r, int c, const char *def)
+{
+	return strdup(PQgetisnull(res, r, c) ? def : PQgetvalue(res, r, c));
+}
+
+void pg_col_copy(const PGresult *res, int r, int c, char *out, size_t n)
+{
+	rs_strlcpy(out, PQgetisnull(res, r, c) ? "" : PQgetvalue(res, r, c), n);
+}
+
+long long pg_col_ll(const PGresult *res, int r, int c)
+{
+	const char *v = PQgetvalue(res, r, c);
+
+	if (PQgetisnull(res, r, c))
+		return 0;
+	if (strcmp(v, "t") == 0)
+		return 1; /* a boolean */
+	return strtoll(v, NULL, 10);
+}
+
+srv_st_rc pg_rd_str(const PGresult *res, int r, int c, void *out)
+{
+	char **v = out;
+
+	*v = pg_col_dup(res, r, c, "");
+	return *v ? SRV_ST_OK : SRV_ST_FAILED;
+}
+
+srv_st_rc pg_rd_id(const PGresult *res, int r, int c, void *out)
+{
+	pg_col_copy(res, r, c, out, sizeof(srv_id));
+	return SRV_ST_OK;
+}
+
+srv_st_rc pg_rd_principal(const PGresult *res, int r, int c, void *out)
+{
+	srv_principal *p = out;
+
+	memset(p, 0, sizeof(*p));
+	pg_col_copy(res, r, c, p->id, sizeof(p->id));
+	pg_col_copy(res, r, c + 1, p->type, sizeof(p->type));
+	p->admin = pg_col_ll(res, r, c + 3) != 0;
+	pg_col_copy(res, r, c + 4, p->client_id, sizeof(p->client_id));
+	p->created_at = (time_t)pg_col_ll(res, r, c + 5);
+	p->disabled = pg_col_ll(res, r, c + 6) != 0;
+	p->name = pg_col_dup(res, r, c + 2, "");
+	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
+}
+
+/* Runs a query; *res on success (TUPLES_OK), else the mapped error. */
+static srv_st_rc query(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_args *a,
+		       PGresult **out)
+{
+	PGresult *res = exec_stmt(s, pc, op, stmt, a);
+	srv_st_rc r;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		*out = res;
+		return SRV_ST_OK;
+	}
+	r = pg_fail(s, pc, op, res, SRV_ST_FAILED);
+	PQclear(res);
+	*out = NULL;
+	return r;
+}
+
+srv_st_rc pg_one(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_args *a, pg_reader rd,
+		 void *out)
+{
+	PGresult *res;
+	srv_st_rc r;
+
+	if ((r = query(s, pc, op, stmt, a, &res)) != SRV_ST_OK)
+		return r;
+	if (PQntuples(res) == 0) {
+		r = SRV_ST_NOT_FOUND;
+	} else if ((r = rd(res, 0, 0, out)) != SRV_ST_OK) {
+		rs_err("store: %s: cannot read the row (out of memory or bad value)", op);
+	}
+	PQclear(res);
+	return r;
+}
+
+srv_st_rc pg_list(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_args *a,
+		  pg_reader rd, size_t size, void (*clr)(void *), void **out, size_t *n)
+{
+	PGresult *res;
+	unsigned char *v = NULL;
+	size_t cnt = 0, rows;
+	srv_st_rc r;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = query(s, pc, op, stmt, a, &res)) != SRV_ST_OK)
+		return r;
+	rows = (size_t)PQntuples(res);
+	if (rows && (rows > SIZE_MAX / size || !(v = calloc(rows, size)))) {
+		rs_err("store: %s: out of memory", op);
+		r = SRV_ST_FAILED;
+		goto out;
+	}
+	for (; cnt < rows; cnt++) {
+		if ((r = rd(res, (int)cnt, 0, v + cnt * size)) != SRV_ST_OK) {
+			rs_err("store: %s: cannot read a row (out of memory or bad value)", op);
+			goto out;
+		}
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	cnt = 0;
+out:
+	PQclear(res);
+	for (size_t i = 0; i < cnt; i++)
+		clr(v + i * size);
+	free(v);
+	return r;
+}
+
+srv_st_rc pg_count(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_args *a,
+		   size_t *total)
+{
+	PGresult *res;
+	srv_st_rc r;
+
+	if ((r = query(s, pc, op, stmt, a, &res)) != SRV_ST_OK)
+		return r;
+	if (PQntuples(res) != 1) {
+		rs_err("store: %s: a count returned no row", op);
+		r = SRV_ST_FAILED;
+	} else {
+		*total = (size_t)pg_col_ll(res, 0, 0);
+	}
+	PQclear(res);
+	return r;
+}
+
+srv_st_rc pg_get(pg_store *s, const char *op, int stmt, const pg_args *a, pg_reader rd, void *out)
+{
+	pg_conn *pc;
+	srv_st_rc r;
+
+	if (!s || !out)
+		return pg_bad_arg(op);
+	if ((r = pg_acquire(s, op, &pc)) != SRV_ST_OK)
+		return r;
+	r = pg_one(s, pc, op, stmt, a, rd, out);
+	pg_release(s, pc);
+	return r;
+}
+
+srv_st_rc pg_get_list(pg_store *s, const char *op, int stmt, const pg_args *a, pg_reader rd,
+		      size_t size, void (*clr)(void *), void **out, size_t *n)
+{
+	pg_conn *pc;
+	srv_st_rc r;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = pg_acquire(s, op, &pc)) != SRV_ST_OK)
+		return r;
+	r = pg_list(s, pc, op, stmt, a, rd, size, clr, out, n);
+	pg_release(s, pc);
+	return r;
+}
+
+srv_st_rc pg_page_on(pg_store *s, pg_conn *pc, const char *op, const pg_pager *pg, size_t offset,
+		     size_t limit, void **out, size_t *n, size_t *total)
+{
+	pg_args a;
+	srv_st_rc r;
+
+	memset(&a, 0, sizeof(a));
+	if (pg->args) {
+		a = *pg->args;
+		/* the copy's numbers must point into the copy */
+		for (int i = 0; i < a.n; i++)
+			if (pg->args->v[i] == pg->args->num[i])
+				a.v[i] = a.num[i];
+	}
+	a.n = pg->nfilter;
+	if ((r = pg_count(s, pc, op, pg->count, &a, total)) != SRV_ST_OK)
+		return r;
+	a_limit(&a, pg->nfilter + 1, limit);
+	a_int(&a, pg->nfilter + 2, offset > (size_t)INT64_MAX ? INT64_MAX : (long long)offset);
+	return pg_list(s, pc, op, pg->list, &a, pg->rd, pg->size, pg->clr, out, n);
+}
+
+srv_st_rc pg_page(pg_store *s, const char *op, const pg_pager *pg, size_t offset, size_t limit,
+		  void **out, size_t *n, size_t *total)
+{
+	pg_conn *pc;
+	srv_st_rc r;
+
+	if (!s || !out || !n || !total)
+		return pg_bad_arg(op);
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	if ((r = pg_acquire(s, op, &pc)) != SRV_ST_OK)
+		return r;
+	r = pg_page_on(s, pc, op, pg, offset, limit, out, n, total);
+	pg_release(s, pc);
+	return r;
+}
+
+PG_CLEARER(clr_principal, srv_principal_clear)
+
+/* ---- ops ------------------------------------------------------------------------- */
+
+static void pg_close(srv_store *st)
+{
+	pg_store *s = PGS(st);
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_conns; i++)
+		if (s->conns[i].c)
+			PQfinish(s->conns[i].c);
+	free(s->conns);
+	free(s->idle);
+	if (s->uri)
+		rs_wipe(s->uri, strlen(s->uri)); /* may hold a password */
+	free(s->uri);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static srv_st_rc pg_ping(srv_store *st)
+{
+	size_t n = 0;
+	pg_conn *pc;
+	srv_st_rc r;
+
+	if (!st)
+		return pg_bad_arg("ping");
+	if ((r = pg_acquire(PGS(st), "ping", &pc)) != SRV_ST_OK)
+		return r;
+	r = pg_count(PGS(st), pc, "ping", G_PING, NULL, &n);
+	pg_release(PGS(st), pc);
+	return r;
+}
+
+static srv_st_rc pg_meta_get(srv_store *st, const char *key, char **value)
+{
+	pg_args a = {0};
+
+	if (!st || !key || !value)
+		return pg_bad_arg("meta_get");
+	*value = NULL;
+	a_text(&a, 1, key);
+	return pg_get(PGS(st), "meta_get", G_META_GET, &a, pg_rd_str, value);
+}
+
+static srv_st_rc pg_meta_set(srv_store *st, const char *key, const char *value)
+{
+	pg_args a = {0};
+	pg_conn *pc;
+	srv_st_rc r;
+
+	if (!st || !key || !value)
+		return pg_bad_arg("meta_set");
+	a_text(&a, 1, key);
+	a_text(&a, 2, value);
+	if ((r = pg_acquire(PGS(st), "meta_set", &pc)) != SRV_ST_OK)
+		return r;
+	r = pg_run(PGS(st), pc, "meta_set", G_META_SET, &a, RUN_PLAIN, NULL);
+	pg_release(PGS(st), pc);
+	return r;
+}
+
+static srv_st_rc put_secret(pg_store *s, pg_conn *pc, const char *op, const char *principal_id,
+			    const char *client_id, const char *hash)
+{
+	pg_args a = {0};
+	srv_st_rc r;
+
+	a_text(&a, 1, principal_id);
+	if ((r = pg_run(s, pc, op, G_SECRET_DROP, &a, RUN_PLAIN, NULL)) != SRV_ST_OK)
+		return r;
+	a_text(&a, 2, client_id);
+	a_text(&a, 3, hash);
+	return pg_run(s, pc, op, G_SECRET_INSERT, &a, RUN_PLAIN, NULL);
+}
+
+static srv_st_rc put_token(pg_store *s, pg_conn *pc, const char *op, const char *hash,
+			   const char *principal_id, const char *kind, time_t expires_at)
+{
+	pg_args a = {0};
+
+	a_text(&a, 1, hash);
+	a_text(&a, 2, principal_id);
+	a_text(&a, 3, kind);
+	a_int(&a, 4, expires_at);
+	a_int(&a, 5, time(NULL));
+	return pg_run(s, pc, op, G_TOKEN_INSERT, &a, RUN_PLAIN, NULL);
+}
+
+typedef struct {
+	const srv_principal *p;
+	const char *cred;
+} principal_arg;
+
+static srv_st_rc do_principal_insert(pg_store *s, pg_conn *pc, const char *op, const void *arg,
+				     const srv_audit *au)
+{
+	const principal_arg *x = arg;
+	const srv_principal *p = x->p;
+	pg_args a = {0};
+	srv_st_rc r;
+
+	(void)au;
+	a_text(&a, 1, p->id);
+	a_text(&a, 2, p->type);
+	a_text(&a, 3, p->name);
+	a_int(&a, 4, p->admin ? 1 : 0);
+	a_opt(&a, 5, p->client_id);
+	a_int(&a, 6, p->created_at);
+	if ((r = pg_run(s, pc, op, G_PRINCIPAL_INSERT, &a, RUN_PLAIN, NULL)) != SRV_ST_OK ||
+	    !x->cred)
+		return r;
+	if (strcmp(p->type, "identity") == 0)
+		return put_secret(s, pc, op, p->id, p->client_id, x->cred);
+	return put_token(s, pc, op, x->cred, p->id, "api", 0);
+}
+
+static srv_st_rc pg_principal_insert(srv_store *st, const srv_principal *p, const char *cred_hash,
+				     const srv_audit *a)
+{
+	if (!st || !p || !p->id[0] || !p->name || !p->name[0] || (cred_hash && !*cred_hash) ||
+	    (cred_hash && strcmp(p->type, "identity") == 0 && !p->client_id[0]))
+		return pg_bad_arg("principal_insert");
+	principal_arg x = {p, cred_hash};
+	return pg_audited(PGS(st), "principal_insert", do_principal_insert, &x, a);
+}
+
+static srv_st_rc pg_principal_get(srv_store *st, const char *id_or_name, srv_principal *out)
+{
+	pg_args a = {0};
+
+	if (!st || !id_or_name)
+		return pg_bad_arg("principal_get");
+	a_text(&a, 1, id_or_name);
+	return pg_get(PGS(st), "principal_get", G_PRINCIPAL_GET, &a, pg_rd_principal, out);
+}
+
+static srv_st_rc pg_principal_list(srv_store *st, size_t offset, size_t limit, srv_principal **out,
+				   size_t *n, size_t *total)
+{
+	pg_pager pg = {.count = G_PRINCIPAL_COUNT,
+		       .list = G_PRINCIPAL_LIST,
+		       .rd = pg_rd_principal,
+		       .size = sizeof(**out),
+		       .clr = clr_principal};
+
+	return pg_page(PGS(st), "principal_list", &pg, offset, limit, (void **)out, n, total);
+}
+
+static srv_st_rc approver_needed(pg_store *s, pg_conn *pc, const char *op, const char *id)
+{
+	pg_args a = {0};
+	size_t n = 0;
+	srv_st_rc r;
+
+	a_text(&a, 1, id);
+	if ((r = pg_count(s, pc, op, G_APPROVER_NEEDED, &a, &n)) != SRV_ST_OK)
+		return r;
+	if (n == 0)
+		return SRV_ST_OK;
+	rs_info("store: %s: %zu polic%s would have too few approvers left", op, n,
+		n == 1 ? "y" : "ies");
+	return SRV_ST_CONFLICT;
+}
+
+typedef struct {
+	const char *id;
+	int disabled;
+} disable_arg;
+
+static srv_st_rc do_principal_set_disabled(pg_store *s, pg_conn *pc, const char *op,
+					   const void *arg, const srv_audit *au)
+{
+	const disable_arg *x = arg;
+	pg_args a = {0};
+	srv_st_rc r;
+
+	(void)au;
+	if (x->disabled && (r = approver_needed(s, pc, op, x->id)) != SRV_ST_OK)
+		return r;
+	a_text(&a, 1, x->id);
+	a_int(&a, 2, x->disabled ? 1 : 0);
+	return pg_run(s, pc, op, G_PRINCIPAL_DISABLE, &a, RUN_MUST_CHANGE, NULL);
+}
+
+static srv_st_rc pg_principal_set_disabled(srv_store *st, const char *id, int disabled,
+					   const srv_audit *a)
+{
+	if (!st || !id)
+		return pg_bad_arg("principal_set_disabled");
+	disable_arg x = {id, disabled};
+	return pg_audited(PGS(st), "principal_set_disabled", do_principal_set_disabled, &x, a);
+}
+
+/* tokens, secrets, memberships and approver places go with it: ON DELETE
+ * CASCADE */
+static srv_st_rc do_principal_delete(pg_store *s, pg_conn *pc, const char *op, const void *arg,
+				     const srv_audit *au)
+{
+	pg_args a = {0};
+	srv_st_rc r;
+
+	(void)au;
+	if ((r = approver_needed(s, pc, op, arg)) != SRV_ST_OK)
+		return r;
+	a_text(&a, 1, arg);
+	return pg_run(s, pc, op, G_PRINCIPAL_DELETE, &a, RUN_MUST_CHANGE | RUN_DELETE, NULL);
+}
+
+static srv_st_rc pg_principal_delete(srv_store *st, const char *id, const srv_audit *a)
+{
+	if (!st || !id)
+		return pg_bad_arg("principal_delete");
+	return pg_audited(PGS(st), "principal_delete", do_principal_delete, id, a);
+}
+
+typedef struct {
+	const char *hash, *principal_id, *kind;
+	time_t expires_at;
+} token_arg;
+
+static srv_st_rc do_token_insert(pg_store *s, pg_conn *pc, const char *op, const void *arg,
+				 const srv_audit *a)
+{
+	const token_arg *x = arg;
+
+	(void)a;
+	return put_token(s, pc, op, x->hash, x->principal_id, x->kind, x->expires_at);
+}
+
+/* An access token of a login is a session, not a credential: no audit. */
+static srv_st_rc pg_token_insert(srv_store *st, const char *hash_hex, const char *principal_id,
+				 const char *kind, time_t expires_at, const srv_audit *a)
+{
+	static const char op[] = "token_insert";
+	pg_conn *pc;
+	srv_st_rc r;
+
+	if (!st || !hash_hex || !*hash_hex || !principal_id || !kind)
+		return pg_bad_arg(op);
+	token_arg x = {hash_hex, principal_id, kind, expires_at};
+	if (a)
+		return pg_audited(PGS(st), op, do_token_insert, &x, a);
+	if ((r = pg_acquire(PGS(st), op, &pc)) != SRV_ST_OK)
+		return r;
+	r = put_token(PGS(st), pc, op, hash_hex, principal_id, kind, expires_at);
+	pg_release(PGS(st), pc);
+	return r;
+}
+
+static srv_st_rc pg_token_purge(srv_store *st, time_t now, size_t *n)
+{
+	pg_args a = {0};
+	pg_conn *pc;
+	srv_st_rc r;
+
+	if (!st || !n)
+		return pg_bad_arg("token_purge");
+	*n = 0;
+	a_int(&a, 1, now);
+	if ((r = pg_acquire(PGS(st), "token_purge", &pc)) != SRV_ST_OK)
+		return r;
+	r = pg_run(PGS(st), pc, "token_purge", G_TOKEN_PURGE, &a, RUN_PLAIN, n);
+	pg_release(PGS(st), pc);
+	return r;
+}
+
+static srv_st_rc pg_token_lookup(srv_store *st, const char *hash_hex, time_t now,
+				 srv_principal *out)
+{
+	pg_args a = {0};
+
+	if (!st || !hash_hex || !out)
+		return pg_bad_arg("token_lookup");
+	a_text(&a, 1, hash_hex);
+	a_int(&a, 2, now);
+	return pg_get(PGS(st), "token_lookup", G_TOKEN_LOOKUP, &a, pg_rd_principal, out);
+}
+
+typedef struct {
+	const char *principal_id, *client_id, *hash;
+} secret_arg;
+
+static srv_st_rc do_secret_set(pg_store *s, pg_conn *pc, const char *op, const void *arg,
+			       const srv_audit *au)
+{
+	const secret_arg *x = arg;
+	pg_args a = {0};
+	srv_st_rc r;
+
+	(void)au;
+	a_text(&a, 1, x->principal_id);
+	a_text(&a, 2, x->client_id);
+	if ((r = pg_run(s, pc, op, G_SECRET_CLIENT, &a, RUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
+		return r;
+	return put_secret(s, pc, op, x->principal_id, x->client_id, x->hash);
+}
+
+static srv_st_rc pg_secret_set(srv_store *st, const char *principal_id, const char *client_id,
+			       const char *secret_hash_hex, const srv_audit *a)
+{
+	if (!st || !principal_id || !client_id || !*client_id || !secret_hash_hex ||
+	    !*secret_hash_hex)
+		return pg_bad_arg("secret_set");
+	secret_arg x = {principal_id, client_id, secret_hash_hex};
+	return pg_audited(PGS(st), "secret_set", do_secret_set, &x, a);
+}
+
+typedef struct {
+	char hash[132];
+	srv_principal p;
+} secret_row;
+
+static srv_st_rc rd_secret(const PGresult *res, int r, int c, void *out)
+{
+	secret_row *x = out;
+
+	pg_col_copy(res, r, c, x->hash, sizeof(x->hash));
+	return pg_rd_principal(res, r, c + 1, &x->p);
+}
+
+/* Compares without an early exit. */
+static int hash_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = la != lb;
+
+	for (size_t i = 0; i < la && i < lb; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+static srv_st_rc pg_secret_lookup(srv_store *st, const char *client_id, const char *secret_hash_hex,
+				  srv_principal *out)
+{
+	secret_row row;
+	pg_args a = {0};
+	srv_st_rc r;
+
+	if (!st || !client_id || !secret_hash_hex || !out)
+		return pg_bad_arg("secret_lookup");
+	memset(&row, 0, sizeof(row));
+	a_text(&a, 1, client_id);
+	if ((r = pg_get(PGS(st), "secret_lookup", G_SECRET_LOOKUP, &a, rd_secret, &row)) !=
+	    SRV_ST_OK)
+		return r;
+	if (!hash_eq(row.hash, secret_hash_hex)) {
+		srv_principal_clear(&row.p);
+		return SRV_ST_NOT_FOUND;
+	}
+	*out = row.p;
+	return SRV_ST_OK;
+}
+
+static const srv_store_ops pg_ops = {
+	.close = pg_close,
+	.ping = pg_ping,
+	.meta_get = pg_meta_get,
+	.meta_set = pg_meta_set,
+	.principal_insert = pg_principal_insert,
+	.principal_get = pg_principal_get,
+	.principal_list = pg_principal_list,
+	.principal_set_disabled = pg_principal_set_disabled,
+	.principal_delete = pg_principal_delete,
+	.token_insert = pg_token_insert,
+	.token_lookup = pg_token_lookup,
+	.token_purge = pg_token_purge,
+	.secret_set = pg_secret_set,
+	.secret_lookup = pg_secret_lookup,
+	.key_insert = pg_key_insert,
+	.key_get = pg_key_get,
+	.key_list = pg_key_list,
+	.key_find_spki = pg_key_find_spki,
+	.cert_insert = pg_cert_insert,
+	.cert_get = pg_cert_get,
+	.cert_list = pg_cert_list,
+	.signer_insert = pg_signer_insert,
+	.signer_get = pg_signer_get,
+	.signer_list = pg_signer_list,
+	.signer_update = pg_signer_update,
+	.signer_retire = pg_signer_retire,
+	.member_set = pg_member_set,
+	.member_delete = pg_member_delete,
+	.member_role = pg_member_role,
+	.member_list = pg_member_list,
+	.operation_insert = pg_operation_insert,
+	.operation_list = pg_operation_list,
+	.history_set_retention = pg_history_set_retention,
+	.policy_insert = pg_policy_insert,
+	.policy_get = pg_policy_get,
+	.policy_list = pg_policy_list,
+	.policy_update = pg_policy_update,
+	.policy_delete = pg_policy_delete,
+	.request_insert = pg_request_insert,
+	.request_get = pg_request_get,
+	.request_list = pg_request_list,
+	.request_decide = pg_request_decide,
+	.decision_list = pg_decision_list,
+	.request_close = pg_request_close,
+	.grant_get = pg_grant_get,
+	.grant_list = pg_grant_list,
+	.grant_revoke = pg_grant_revoke,
+	.grant_find_active = pg_grant_find_active,
+	.operation_insert_consume = pg_operation_insert_consume,
+	.audit_list = pg_audit_list,
+};
+
+int srv_store_is_pg_uri(const char *database)
+{
+	return database && (strncmp(database, "postgresql://", 13) == 0 ||
+			    strncmp(database, "postgres://", 11) == 0);
+}
+
+srv_store *srv_store_pg_open(const char *uri, int connections, char *err, size_t errlen)
+{
+	char dummy[1], why[512] = "";
+	pg_store *s;
+	PGconn *first;
+
+	if (!err || !errlen) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	if (!srv_store_is_pg_uri(uri) || connections < 1) {
+		snprintf(err, errlen, "not a postgresql:// URI, or no connections");
+		return NULL;
+	}
+	if (!PQisthreadsafe()) {
+		snprintf(err, errlen, "this libpq was built without thread support");
+		return NULL;
+	}
+	if (!(s = calloc(1, sizeof(*s)))) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->base.ops = &pg_ops;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		snprintf(err, errlen, "cannot create a mutex");
+		return NULL;
+	}
+	if (pthread_cond_init(&s->cv, NULL) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		snprintf(err, errlen, "cannot create a condition variable");
+		return NULL;
+	}
+	s->uri = strdup(uri);
+	s->conns = calloc((size_t)connections, sizeof(*s->conns));
+	s->idle = calloc((size_t)connections, sizeof(*s->idle));
+	if (!s->uri || !s->conns || !s->idle) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->n_conns = (size_t)connections;
+	for (size_t i = 0; i < s->n_conns; i++)
+		s->idle[s->n_idle++] = s->n_conns - 1 - i;
+	/* the first connection migrates and proves the statements; the
+	 * others are made on first use */
+	if (!(first = connect_uri(uri, why, sizeof(why)))) {
+		snprintf(err, errlen, "cannot connect to the database: %s", why);
+		goto fail;
+	}
+	s->conns[0].c = first;
+	if (pg_migrate(first, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s", why);
+		goto fail;
+	}
+	if (prepare_all(first, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s", why);
+		goto fail;
+	}
+	return &s->base;
+fail:
+	pg_close(&s->base);
+	return NULL;
+}
