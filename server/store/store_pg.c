@@ -487,7 +487,17 @@ srv_st_rc pg_rd_principal(const PGresult *res, int r, int c, void *out)
 	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
 }
 
-/* Runs a query; *res on success (TUPLES_OK), else the mapped error. */
+/* A text parameter the database cannot hold (not UTF-8): SQLite compares
+ * such bytes and finds no row; so does a read here. */
+static int unmatchable(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return state && strcmp(state, "22021") == 0; /* character_not_in_repertoire */
+}
+
+/* Runs a query; *res on success (TUPLES_OK), else the mapped error:
+ * NOT_FOUND (*res NULL) when a parameter can match no row. */
 static srv_st_rc query(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_args *a,
 		       PGresult **out)
 {
@@ -497,6 +507,12 @@ static srv_st_rc query(pg_store *s, pg_conn *pc, const char *op, int stmt, const
 	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
 		*out = res;
 		return SRV_ST_OK;
+	}
+	*out = NULL;
+	if (unmatchable(res) && PQtransactionStatus(pc->c) == PQTRANS_IDLE) {
+		rs_info("store: %s: a value that is not UTF-8 matches nothing", op);
+		PQclear(res);
+		return SRV_ST_NOT_FOUND;
 	}
 	r = pg_fail(s, pc, op, res, SRV_ST_FAILED);
 	PQclear(res);
@@ -532,7 +548,7 @@ srv_st_rc pg_list(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_a
 	*out = NULL;
 	*n = 0;
 	if ((r = query(s, pc, op, stmt, a, &res)) != SRV_ST_OK)
-		return r;
+		return r == SRV_ST_NOT_FOUND ? SRV_ST_OK : r; /* none can match */
 	rows = (size_t)PQntuples(res);
 	if (rows && (rows > SIZE_MAX / size || !(v = calloc(rows, size)))) {
 		rs_err("store: %s: out of memory", op);
@@ -563,8 +579,11 @@ srv_st_rc pg_count(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_
 	PGresult *res;
 	srv_st_rc r;
 
-	if ((r = query(s, pc, op, stmt, a, &res)) != SRV_ST_OK)
-		return r;
+	if ((r = query(s, pc, op, stmt, a, &res)) != SRV_ST_OK) {
+		if (r == SRV_ST_NOT_FOUND)
+			*total = 0; /* none can match */
+		return r == SRV_ST_NOT_FOUND ? SRV_ST_OK : r;
+	}
 	if (PQntuples(res) != 1) {
 		rs_err("store: %s: a count returned no row", op);
 		r = SRV_ST_FAILED;

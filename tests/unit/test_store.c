@@ -594,6 +594,19 @@ static void test_signers(srv_store *st)
 	   "signer_get_by_name_null_description_is_empty");
 	srv_signer_clear(&s);
 	ok(st->ops->signer_get(st, "nope", &s) == SRV_ST_NOT_FOUND, "signer_get_unknown_not_found");
+	/* bytes that are not UTF-8 (a URL path may hold them) name nothing:
+	 * PostgreSQL refuses to compare them, SQLite finds no row */
+	srv_principal np;
+	srv_signer *nv = NULL;
+	size_t nn = 0, nt = 1;
+	memset(&np, 0, sizeof(np));
+	ok(st->ops->signer_get(st, "caf\xe9\xff", &s) == SRV_ST_NOT_FOUND &&
+		   st->ops->principal_get(st, "caf\xe9", &np) == SRV_ST_NOT_FOUND &&
+		   st->ops->signer_list(st, NULL, 0, "\xff", NULL, 0, 10, &nv, &nn, &nt) ==
+			   SRV_ST_OK &&
+		   nn == 0 && nt == 0,
+	   "lookups_by_bytes_that_are_not_utf8_find_nothing");
+	srv_signer_list_free(nv, nn);
 
 	/* a signer named like another signer's id: the id wins */
 	ok(add_signer(st, "00000000-0000-4000-8000-0000000003fd", ID_S_ALPHA, NULL, ID_CERT1) ==
@@ -1068,7 +1081,7 @@ int main(void)
 	srv_store *st;
 
 	/* the schema checks differ by backend; each backend makes 15 */
-	plan(146);
+	plan(147);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
