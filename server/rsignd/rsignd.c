@@ -27,6 +27,7 @@ static void usage(FILE *f)
 		"certificate, first admin\n"
 		"       rsignd dev --dir DIR [--port N] [--access-token-ttl SECONDS] [--threads "
 		"N]\n"
+		"                  [--database postgresql://...]\n"
 		"                                      a throw-away server with demo signers\n"
 		"       rsignd --version\n",
 		SRV_DEFAULT_CONFIG);
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
 		{"port", required_argument, NULL, 'p'},
 		{"access-token-ttl", required_argument, NULL, 't'},
 		{"threads", required_argument, NULL, 'T'},
+		{"database", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{"insecure-http", no_argument, NULL, 'I'},
@@ -166,6 +168,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "rsignd: --access-token-ttl takes seconds >= 1\n");
 				return 64;
 			}
+			break;
+		case 'D':
+			if (!srv_store_is_pg_uri(optarg)) {
+				fprintf(stderr, "rsignd: --database takes a postgresql:// URI\n");
+				return 64;
+			}
+			dev.database = optarg;
 			break;
 		case 'T':
 			dev.threads = (int)strtol(optarg, &end, 10);
