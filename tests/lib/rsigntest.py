@@ -174,7 +174,9 @@ class DevServer:
         self._log = open(self.log_path, 'wb')
         cmd = [rsignd, 'dev', '--dir', self.state_dir] + [str(a) for a in args]
         # under tests/lib/with-pg every dev server gets a database of its own
-        if '--database' not in cmd:
+        if '--database' in cmd:
+            self.database = cmd[cmd.index('--database') + 1]
+        else:
             self.database = pgtest.fresh_database()
             if self.database:
                 cmd += ['--database', self.database]
