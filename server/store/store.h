@@ -7,6 +7,7 @@
 #ifndef SRV_STORE_H
 #define SRV_STORE_H
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 #include "rsign/alg.h"
 #include "rsign/util.h"
@@ -372,6 +373,13 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen);
  * postgres://) with a pool of `connections` connections, runs the numbered
  * migrations. NULL + err on failure. */
 srv_store *srv_store_pg_open(const char *uri, int connections, char *err, size_t errlen);
+/* Copies the SQLite database at path into the empty PostgreSQL database at
+ * uri (both brought to the latest migration first): every row of every
+ * table, in one transaction committed only when each table's row count
+ * matches. Refuses a target that holds any row. report (NULL = none) gets a
+ * line per table. 0, or -1 + err (nothing written to the target). */
+int srv_store_pg_import_sqlite(const char *path, const char *uri, FILE *report, char *err,
+			       size_t errlen);
 /* The schema version (schema_version) the PostgreSQL store writes: the
  * SQLite store's, migration for migration. */
 int srv_pg_schema_version(void);

@@ -12,9 +12,6 @@
 #include "rsign/log.h"
 #include "server/store/store_pg.h"
 
-/* The key of the store-wide advisory lock audited changes take. */
-#define WRITE_LOCK_KEY "7310400101"
-
 const pg_sql pg_core_sql[] = {
 	{G_PING, "SELECT count(*) FROM meta"},
 	{G_META_GET, "SELECT value FROM meta WHERE key = $1"},
@@ -52,7 +49,7 @@ const pg_sql pg_core_sql[] = {
 	{G_SECRET_LOOKUP, "SELECT s.secret_hash, " PG_P_COLS
 			  " FROM secrets s JOIN principals p ON p.id = s.principal_id"
 			  " WHERE s.client_id = $1"},
-	{G_WRITE_LOCK, "SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY ")"},
+	{G_WRITE_LOCK, "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")"},
 	{-1, NULL},
 };
 
@@ -282,7 +279,7 @@ static int link_lost(PGconn *c, const PGresult *res)
 }
 
 /* The one place PostgreSQL errors become srv_st_rc. fk is what a foreign key
- * failure means for the statement (see RUN_DELETE). Logs once; the message
+ * failure means for the statement (see PGRUN_DELETE). Logs once; the message
  * names tables and constraints, and values only as libpq's detail does, which
  * is not logged. */
 static srv_st_rc pg_fail(pg_store *s, pg_conn *pc, const char *op, const PGresult *res,
@@ -369,10 +366,10 @@ srv_st_rc pg_run(pg_store *s, pg_conn *pc, const char *op, int stmt, const pg_ar
 
 	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
 		r = pg_fail(s, pc, op, res,
-			    (flags & RUN_DELETE) ? SRV_ST_CONFLICT : SRV_ST_NOT_FOUND);
+			    (flags & PGRUN_DELETE) ? SRV_ST_CONFLICT : SRV_ST_NOT_FOUND);
 	} else {
 		n = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
-		if ((flags & RUN_MUST_CHANGE) && n == 0)
+		if ((flags & PGRUN_MUST_CHANGE) && n == 0)
 			r = SRV_ST_NOT_FOUND;
 	}
 	if (changed)
@@ -423,7 +420,7 @@ srv_st_rc pg_audited(pg_store *s, const char *op, pg_change change, const void *
 		goto out;
 	/* the entry first, so that what the change brings about (audited by
 	 * the change itself) follows its cause in the log */
-	if ((r = pg_run(s, pc, op, G_WRITE_LOCK, NULL, RUN_PLAIN, NULL)) != SRV_ST_OK ||
+	if ((r = pg_run(s, pc, op, G_WRITE_LOCK, NULL, PGRUN_PLAIN, NULL)) != SRV_ST_OK ||
 	    (r = pg_audit_on(s, pc, op, a)) != SRV_ST_OK ||
 	    (r = change(s, pc, op, arg, a)) != SRV_ST_OK) {
 		pg_rollback(s, pc, op);
@@ -724,7 +721,7 @@ static srv_st_rc pg_meta_set(srv_store *st, const char *key, const char *value)
 	a_text(&a, 2, value);
 	if ((r = pg_acquire(PGS(st), "meta_set", &pc)) != SRV_ST_OK)
 		return r;
-	r = pg_run(PGS(st), pc, "meta_set", G_META_SET, &a, RUN_PLAIN, NULL);
+	r = pg_run(PGS(st), pc, "meta_set", G_META_SET, &a, PGRUN_PLAIN, NULL);
 	pg_release(PGS(st), pc);
 	return r;
 }
@@ -736,11 +733,11 @@ static srv_st_rc put_secret(pg_store *s, pg_conn *pc, const char *op, const char
 	srv_st_rc r;
 
 	a_text(&a, 1, principal_id);
-	if ((r = pg_run(s, pc, op, G_SECRET_DROP, &a, RUN_PLAIN, NULL)) != SRV_ST_OK)
+	if ((r = pg_run(s, pc, op, G_SECRET_DROP, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK)
 		return r;
 	a_text(&a, 2, client_id);
 	a_text(&a, 3, hash);
-	return pg_run(s, pc, op, G_SECRET_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, G_SECRET_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 static srv_st_rc put_token(pg_store *s, pg_conn *pc, const char *op, const char *hash,
@@ -753,7 +750,7 @@ static srv_st_rc put_token(pg_store *s, pg_conn *pc, const char *op, const char 
 	a_text(&a, 3, kind);
 	a_int(&a, 4, expires_at);
 	a_int(&a, 5, time(NULL));
-	return pg_run(s, pc, op, G_TOKEN_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, G_TOKEN_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 typedef struct {
@@ -776,7 +773,7 @@ static srv_st_rc do_principal_insert(pg_store *s, pg_conn *pc, const char *op, c
 	a_int(&a, 4, p->admin ? 1 : 0);
 	a_opt(&a, 5, p->client_id);
 	a_int(&a, 6, p->created_at);
-	if ((r = pg_run(s, pc, op, G_PRINCIPAL_INSERT, &a, RUN_PLAIN, NULL)) != SRV_ST_OK ||
+	if ((r = pg_run(s, pc, op, G_PRINCIPAL_INSERT, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK ||
 	    !x->cred)
 		return r;
 	if (strcmp(p->type, "identity") == 0)
@@ -849,7 +846,7 @@ static srv_st_rc do_principal_set_disabled(pg_store *s, pg_conn *pc, const char 
 		return r;
 	a_text(&a, 1, x->id);
 	a_int(&a, 2, x->disabled ? 1 : 0);
-	return pg_run(s, pc, op, G_PRINCIPAL_DISABLE, &a, RUN_MUST_CHANGE, NULL);
+	return pg_run(s, pc, op, G_PRINCIPAL_DISABLE, &a, PGRUN_MUST_CHANGE, NULL);
 }
 
 static srv_st_rc pg_principal_set_disabled(srv_store *st, const char *id, int disabled,
@@ -873,7 +870,7 @@ static srv_st_rc do_principal_delete(pg_store *s, pg_conn *pc, const char *op, c
 	if ((r = approver_needed(s, pc, op, arg)) != SRV_ST_OK)
 		return r;
 	a_text(&a, 1, arg);
-	return pg_run(s, pc, op, G_PRINCIPAL_DELETE, &a, RUN_MUST_CHANGE | RUN_DELETE, NULL);
+	return pg_run(s, pc, op, G_PRINCIPAL_DELETE, &a, PGRUN_MUST_CHANGE | PGRUN_DELETE, NULL);
 }
 
 static srv_st_rc pg_principal_delete(srv_store *st, const char *id, const srv_audit *a)
@@ -929,7 +926,7 @@ static srv_st_rc pg_token_purge(srv_store *st, time_t now, size_t *n)
 	a_int(&a, 1, now);
 	if ((r = pg_acquire(PGS(st), "token_purge", &pc)) != SRV_ST_OK)
 		return r;
-	r = pg_run(PGS(st), pc, "token_purge", G_TOKEN_PURGE, &a, RUN_PLAIN, n);
+	r = pg_run(PGS(st), pc, "token_purge", G_TOKEN_PURGE, &a, PGRUN_PLAIN, n);
 	pg_release(PGS(st), pc);
 	return r;
 }
@@ -960,7 +957,7 @@ static srv_st_rc do_secret_set(pg_store *s, pg_conn *pc, const char *op, const v
 	(void)au;
 	a_text(&a, 1, x->principal_id);
 	a_text(&a, 2, x->client_id);
-	if ((r = pg_run(s, pc, op, G_SECRET_CLIENT, &a, RUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
+	if ((r = pg_run(s, pc, op, G_SECRET_CLIENT, &a, PGRUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
 		return r;
 	return put_secret(s, pc, op, x->principal_id, x->client_id, x->hash);
 }

@@ -2,8 +2,9 @@
  * store_pg.c (connection pool, helpers, principals and credentials),
  * store_pg_pki.c (keys, certificates, signers, members, history),
  * store_pg_policy.c (policies, approval requests, decisions),
- * store_pg_grant.c (grants, grant-consuming history, audit log) and
- * store_pg_migrate.c (the numbered schema migrations).
+ * store_pg_grant.c (grants, grant-consuming history, audit log),
+ * store_pg_migrate.c (the numbered schema migrations) and
+ * store_pg_import.c (rsignd migrate: a SQLite database copied in).
  * Each op takes one connection of the pool for its whole run (its
  * transaction included) and gives it back; the statements are prepared on
  * every connection when it is made. Nothing outside those files and their
@@ -42,75 +43,79 @@ enum {
 	G_SECRET_LOOKUP,
 	G_WRITE_LOCK,
 	/* store_pg_pki.c */
-	P_KEY_INSERT,
-	P_KEY_GET,
-	P_KEY_LIST,
-	P_KEY_COUNT,
-	P_KEY_SPKI,
-	P_CERT_INSERT,
-	P_CERT_GET,
-	P_CERT_LIST,
-	P_CERT_COUNT,
-	P_SIGNER_INSERT,
-	P_SIGNER_GET,
-	P_SIGNER_LIST,
-	P_SIGNER_COUNT,
-	P_SIGNER_UPDATE,
-	P_SIGNER_RETIRE,
-	P_SIGNER_EXISTS,
-	P_SIGNER_POLICY,
-	P_MEMBER_SET,
-	P_MEMBER_DELETE,
-	P_MEMBER_ROLE,
-	P_MEMBER_LIST,
-	P_OP_INSERT,
-	P_OP_LAST_SIGNED,
-	P_OP_LIST,
-	P_OP_COUNT,
-	P_OP_LIST_STATUS,
-	P_OP_COUNT_STATUS,
-	P_OP_PURGE_DENIED,
+	PK_KEY_INSERT,
+	PK_KEY_GET,
+	PK_KEY_LIST,
+	PK_KEY_COUNT,
+	PK_KEY_SPKI,
+	PK_CERT_INSERT,
+	PK_CERT_GET,
+	PK_CERT_LIST,
+	PK_CERT_COUNT,
+	PK_SIGNER_INSERT,
+	PK_SIGNER_GET,
+	PK_SIGNER_LIST,
+	PK_SIGNER_COUNT,
+	PK_SIGNER_UPDATE,
+	PK_SIGNER_RETIRE,
+	PK_SIGNER_EXISTS,
+	PK_SIGNER_POLICY,
+	PK_MEMBER_SET,
+	PK_MEMBER_DELETE,
+	PK_MEMBER_ROLE,
+	PK_MEMBER_LIST,
+	PK_OP_INSERT,
+	PK_OP_LAST_SIGNED,
+	PK_OP_LIST,
+	PK_OP_COUNT,
+	PK_OP_LIST_STATUS,
+	PK_OP_COUNT_STATUS,
+	PK_OP_PURGE_DENIED,
 	/* store_pg_policy.c */
-	PL_POL_INSERT,
-	PL_POL_UPDATE,
-	PL_POL_GET,
-	PL_POL_LIST,
-	PL_POL_COUNT,
-	PL_POL_DELETE,
-	PL_POL_IN_USE,
-	PL_APPR_INSERT,
-	PL_APPR_CLEAR,
-	PL_REQ_INSERT,
-	PL_REQ_EXPIRE,
-	PL_REQ_GET,
-	PL_REQ_LIST,
-	PL_REQ_COUNT,
-	PL_REQ_CLOSE,
-	PL_REQ_EXISTS,
-	PL_REQ_APPROVED,
-	PL_REQ_PENDING_SIGNER,
-	PL_REQ_PENDING_POLICY,
-	PL_APPR_USABLE,
-	PL_DEC_INSERT,
-	PL_DEC_COUNT,
-	PL_DEC_LIST,
+	PO_POL_INSERT,
+	PO_POL_UPDATE,
+	PO_POL_GET,
+	PO_POL_LIST,
+	PO_POL_COUNT,
+	PO_POL_DELETE,
+	PO_POL_IN_USE,
+	PO_APPR_INSERT,
+	PO_APPR_CLEAR,
+	PO_REQ_INSERT,
+	PO_REQ_EXPIRE,
+	PO_REQ_GET,
+	PO_REQ_LIST,
+	PO_REQ_COUNT,
+	PO_REQ_CLOSE,
+	PO_REQ_EXISTS,
+	PO_REQ_APPROVED,
+	PO_REQ_PENDING_SIGNER,
+	PO_REQ_PENDING_POLICY,
+	PO_APPR_USABLE,
+	PO_DEC_INSERT,
+	PO_DEC_COUNT,
+	PO_DEC_LIST,
 	/* store_pg_grant.c */
-	GR_GRANT_INSERT,
-	GR_GRANT_GET,
-	GR_GRANT_LIST,
-	GR_GRANT_COUNT,
-	GR_GRANT_REVOKE,
-	GR_GRANT_EXISTS,
-	GR_GRANT_USABLE,
-	GR_GRANT_USE,
-	GR_GRANT_ACTIVE_SIGNER,
-	GR_GRANT_GOVERNED,
-	GR_GRANT_CLAMP,
-	GR_AUDIT_INSERT,
-	GR_AUDIT_LIST,
-	GR_AUDIT_COUNT,
+	GT_GRANT_INSERT,
+	GT_GRANT_GET,
+	GT_GRANT_LIST,
+	GT_GRANT_COUNT,
+	GT_GRANT_REVOKE,
+	GT_GRANT_EXISTS,
+	GT_GRANT_USABLE,
+	GT_GRANT_USE,
+	GT_GRANT_ACTIVE_SIGNER,
+	GT_GRANT_GOVERNED,
+	GT_GRANT_CLAMP,
+	GT_AUDIT_INSERT,
+	GT_AUDIT_LIST,
+	GT_AUDIT_COUNT,
 	PG_NSTMT
 };
+
+/* The key of the store-wide advisory lock audited changes (and an import)
+ * take in their transaction. */
+#define PG_WRITE_LOCK_KEY "7310400101"
 
 /* One statement's text, by its id; each file lists its own, ending {-1, NULL}. */
 typedef struct {
@@ -194,10 +199,10 @@ srv_st_rc pg_acquire(pg_store *s, const char *op, pg_conn **out);
 void pg_release(pg_store *s, pg_conn *c);
 
 /* run flags */
-enum { RUN_PLAIN = 0, RUN_MUST_CHANGE = 1, RUN_DELETE = 2 };
+enum { PGRUN_PLAIN = 0, PGRUN_MUST_CHANGE = 1, PGRUN_DELETE = 2 };
 
-/* Runs a write statement. RUN_MUST_CHANGE: NOT_FOUND when no row changed.
- * RUN_DELETE: a foreign key failure is CONFLICT (still referenced) instead
+/* Runs a write statement. PGRUN_MUST_CHANGE: NOT_FOUND when no row changed.
+ * PGRUN_DELETE: a foreign key failure is CONFLICT (still referenced) instead
  * of NOT_FOUND. *changed (may be NULL) = rows changed. */
 srv_st_rc pg_run(pg_store *s, pg_conn *c, const char *op, int stmt, const pg_args *a, int flags,
 		 size_t *changed);

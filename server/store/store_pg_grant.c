@@ -40,41 +40,41 @@
 									    "$5::text") ")"
 
 const pg_sql pg_grant_sql[] = {
-	{GR_GRANT_INSERT, "INSERT INTO grants (id, signer_id, grantee_id, request_id, status,"
+	{GT_GRANT_INSERT, "INSERT INTO grants (id, signer_id, grantee_id, request_id, status,"
 			  " max_signings, used_signings, window_start, expires_at, created_at)"
 			  " VALUES ($1, $2, $3, $4, 'active', $5, 0, $6, $7, $8)"},
-	{GR_GRANT_GET, "SELECT " GRANT_COLS("$2::bigint") " FROM grants g WHERE g.id = $1"},
-	{GR_GRANT_LIST,
+	{GT_GRANT_GET, "SELECT " GRANT_COLS("$2::bigint") " FROM grants g WHERE g.id = $1"},
+	{GT_GRANT_LIST,
 	 "SELECT " GRANT_COLS("$4::bigint") " FROM grants g" GRANT_WHERE
 					    " ORDER BY g.seq DESC" PG_PAGE("$6", "$7")},
-	{GR_GRANT_COUNT, "SELECT count(*) FROM grants g" GRANT_WHERE},
-	{GR_GRANT_REVOKE, "UPDATE grants AS g SET status = 'revoked', revoked_at = $2"
+	{GT_GRANT_COUNT, "SELECT count(*) FROM grants g" GRANT_WHERE},
+	{GT_GRANT_REVOKE, "UPDATE grants AS g SET status = 'revoked', revoked_at = $2"
 			  " WHERE g.id = $1 AND g.status = 'active' AND NOT " GRANT_SPENT("$2")},
-	{GR_GRANT_EXISTS, "SELECT count(*) FROM grants WHERE id = $1"},
-	{GR_GRANT_USABLE, "SELECT " GRANT_COLS("$3::bigint") GRANT_USABLE},
+	{GT_GRANT_EXISTS, "SELECT count(*) FROM grants WHERE id = $1"},
+	{GT_GRANT_USABLE, "SELECT " GRANT_COLS("$3::bigint") GRANT_USABLE},
 	/* re-checked by PostgreSQL on the latest row version once a concurrent
 	 * writer of the row has committed ($2: the record's time) */
-	{GR_GRANT_USE, "UPDATE grants AS g SET used_signings = used_signings + 1"
+	{GT_GRANT_USE, "UPDATE grants AS g SET used_signings = used_signings + 1"
 		       " WHERE g.id = $1 AND g.status = 'active' AND g.window_start <= $2"
 		       " AND NOT " GRANT_SPENT("$2")},
-	{GR_GRANT_ACTIVE_SIGNER,
+	{GT_GRANT_ACTIVE_SIGNER,
 	 "SELECT g.id FROM grants g WHERE g.signer_id = $1"
 	 " AND g.status = 'active' AND NOT " GRANT_SPENT("$2") " ORDER BY g.seq"},
-	{GR_GRANT_GOVERNED,
+	{GT_GRANT_GOVERNED,
 	 "SELECT " GRANT_COLS(
 		 "$2::bigint") " FROM grants g JOIN signers s"
 			       " ON s.id = g.signer_id WHERE s.policy_id = $1 AND s.retired_at = 0"
 			       " AND g.status = 'active' AND NOT " GRANT_SPENT(
 				       "$2::bigint") " ORDER BY g.seq"},
-	{GR_GRANT_CLAMP, "UPDATE grants SET max_signings = $2, expires_at = $3"
+	{GT_GRANT_CLAMP, "UPDATE grants SET max_signings = $2, expires_at = $3"
 			 " WHERE id = $1 AND status = 'active'"},
-	{GR_AUDIT_INSERT,
+	{GT_AUDIT_INSERT,
 	 "INSERT INTO audit (actor_id, actor_name, action, object_type,"
 	 " object_id, detail, created_at)"
 	 " VALUES ($1::text, " PG_NAME_OF("$2", "$1::text") ", $3, $4, $5, $6, $7)"},
-	{GR_AUDIT_LIST, "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
+	{GT_AUDIT_LIST, "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
 			" detail, created_at FROM audit ORDER BY seq DESC" PG_PAGE("$1", "$2")},
-	{GR_AUDIT_COUNT, "SELECT count(*) FROM audit"},
+	{GT_AUDIT_COUNT, "SELECT count(*) FROM audit"},
 	{-1, NULL},
 };
 
@@ -153,7 +153,7 @@ srv_st_rc pg_grant_insert_on(pg_store *s, pg_conn *pc, const char *op, const srv
 	a_int(&a, 6, g->window_start);
 	a_int(&a, 7, g->expires_at);
 	a_int(&a, 8, g->created_at ? g->created_at : now);
-	return pg_run(s, pc, op, GR_GRANT_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, GT_GRANT_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 srv_st_rc pg_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out)
@@ -164,7 +164,7 @@ srv_st_rc pg_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out
 		return pg_bad_arg("grant_get");
 	a_text(&a, 1, id);
 	a_int(&a, 2, now);
-	return pg_get(PGS(st), "grant_get", GR_GRANT_GET, &a, rd_grant, out);
+	return pg_get(PGS(st), "grant_get", GT_GRANT_GET, &a, rd_grant, out);
 }
 
 srv_st_rc pg_grant_list(srv_store *st, const char *signer_id, const char *status,
@@ -180,8 +180,8 @@ srv_st_rc pg_grant_list(srv_store *st, const char *signer_id, const char *status
 	a_opt(&a, 3, grantee_id);
 	a_int(&a, 4, now);
 	a_opt(&a, 5, visible_to);
-	pg_pager pg = {.count = GR_GRANT_COUNT,
-		       .list = GR_GRANT_LIST,
+	pg_pager pg = {.count = GT_GRANT_COUNT,
+		       .list = GT_GRANT_LIST,
 		       .args = &a,
 		       .nfilter = 5,
 		       .rd = rd_grant,
@@ -197,9 +197,9 @@ static srv_st_rc revoke_grant(pg_store *s, pg_conn *pc, const char *op, const ch
 
 	a_text(&a, 1, id);
 	a_int(&a, 2, now);
-	r = pg_run(s, pc, op, GR_GRANT_REVOKE, &a, RUN_MUST_CHANGE, NULL);
+	r = pg_run(s, pc, op, GT_GRANT_REVOKE, &a, PGRUN_MUST_CHANGE, NULL);
 	if (r == SRV_ST_NOT_FOUND)
-		r = pg_absent_or_conflict(s, pc, op, GR_GRANT_EXISTS, id);
+		r = pg_absent_or_conflict(s, pc, op, GT_GRANT_EXISTS, id);
 	return r;
 }
 
@@ -237,7 +237,7 @@ srv_st_rc pg_grants_revoke_signer(pg_store *s, pg_conn *pc, const char *op, cons
 	snprintf(detail, sizeof(detail), "{\"why\":\"%s\"}", why);
 	a_text(&a, 1, signer_id);
 	a_int(&a, 2, base->created_at);
-	r = pg_list(s, pc, op, GR_GRANT_ACTIVE_SIGNER, &a, pg_rd_id, sizeof(*ids), clr_grant,
+	r = pg_list(s, pc, op, GT_GRANT_ACTIVE_SIGNER, &a, pg_rd_id, sizeof(*ids), clr_grant,
 		    (void **)&ids, &n);
 	for (size_t i = 0; r == SRV_ST_OK && i < n; i++) {
 		r = revoke_grant(s, pc, op, ids[i], base->created_at);
@@ -276,7 +276,7 @@ srv_st_rc pg_grants_clamp_policy(pg_store *s, pg_conn *pc, const char *op, const
 
 	a_text(&a, 1, p->id);
 	a_int(&a, 2, base->created_at);
-	r = pg_list(s, pc, op, GR_GRANT_GOVERNED, &a, rd_grant, sizeof(*v), clr_grant, (void **)&v,
+	r = pg_list(s, pc, op, GT_GRANT_GOVERNED, &a, rd_grant, sizeof(*v), clr_grant, (void **)&v,
 		    &n);
 	for (size_t i = 0; r == SRV_ST_OK && i < n; i++) {
 		if (!clamp_grant(&v[i], p))
@@ -285,7 +285,8 @@ srv_st_rc pg_grants_clamp_policy(pg_store *s, pg_conn *pc, const char *op, const
 		a_text(&c, 1, v[i].id);
 		a_int(&c, 2, v[i].max_signings);
 		a_int(&c, 3, v[i].expires_at);
-		if ((r = pg_run(s, pc, op, GR_GRANT_CLAMP, &c, RUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
+		if ((r = pg_run(s, pc, op, GT_GRANT_CLAMP, &c, PGRUN_MUST_CHANGE, NULL)) !=
+		    SRV_ST_OK)
 			break;
 		pg_json_time(v[i].expires_at, until);
 		snprintf(detail, sizeof(detail),
@@ -306,7 +307,7 @@ static srv_st_rc find_usable(pg_store *s, pg_conn *pc, const char *op, const cha
 	a_text(&a, 1, signer_id);
 	a_text(&a, 2, grantee_id);
 	a_int(&a, 3, t);
-	return pg_one(s, pc, op, GR_GRANT_USABLE, &a, rd_grant, out);
+	return pg_one(s, pc, op, GT_GRANT_USABLE, &a, rd_grant, out);
 }
 
 srv_st_rc pg_grant_find_active(srv_store *st, const char *signer_id, const char *grantee_id,
@@ -319,7 +320,7 @@ srv_st_rc pg_grant_find_active(srv_store *st, const char *signer_id, const char 
 	a_text(&a, 1, signer_id);
 	a_text(&a, 2, grantee_id);
 	a_int(&a, 3, now);
-	return pg_get(PGS(st), "grant_find_active", GR_GRANT_USABLE, &a, rd_grant, out);
+	return pg_get(PGS(st), "grant_find_active", GT_GRANT_USABLE, &a, rd_grant, out);
 }
 
 /* Pick a usable grant, then take one use of it with the conditional UPDATE.
@@ -342,7 +343,7 @@ static srv_st_rc consume(pg_store *s, pg_conn *pc, const char *op, const srv_ope
 		pg_args a = {0};
 		a_text(&a, 1, g.id);
 		a_int(&a, 2, o->created_at);
-		if ((r = pg_run(s, pc, op, GR_GRANT_USE, &a, RUN_PLAIN, &changed)) != SRV_ST_OK)
+		if ((r = pg_run(s, pc, op, GT_GRANT_USE, &a, PGRUN_PLAIN, &changed)) != SRV_ST_OK)
 			return r;
 		if (changed == 1)
 			break;
@@ -397,7 +398,7 @@ srv_st_rc pg_audit_on(pg_store *s, pg_conn *pc, const char *op, const srv_audit 
 	a_text(&a, 5, au->object_id);
 	a_text(&a, 6, au->detail && *au->detail ? au->detail : "{}");
 	a_int(&a, 7, au->created_at);
-	return pg_run(s, pc, op, GR_AUDIT_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, GT_AUDIT_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 srv_st_rc pg_audit_derived(pg_store *s, pg_conn *pc, const char *op, const srv_audit *base,
@@ -415,8 +416,8 @@ srv_st_rc pg_audit_derived(pg_store *s, pg_conn *pc, const char *op, const srv_a
 srv_st_rc pg_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
 			size_t *total)
 {
-	pg_pager pg = {.count = GR_AUDIT_COUNT,
-		       .list = GR_AUDIT_LIST,
+	pg_pager pg = {.count = GT_AUDIT_COUNT,
+		       .list = GT_AUDIT_LIST,
 		       .rd = rd_audit,
 		       .size = sizeof(**out),
 		       .clr = clr_audit};

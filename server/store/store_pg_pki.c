@@ -38,54 +38,56 @@
 	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval"
 
 const pg_sql pg_pki_sql[] = {
-	{P_KEY_INSERT, "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
-		       " VALUES ($1, $2, $3, $4, $5, $6)"},
-	{P_KEY_GET, "SELECT " K_COLS " FROM keys k" PG_BY_ID_OR_NAME("k")},
-	{P_KEY_LIST, "SELECT " K_COLS " FROM keys k ORDER BY k.name" PG_PAGE("$1", "$2")},
-	{P_KEY_COUNT, "SELECT count(*) FROM keys"},
-	{P_KEY_SPKI,
+	{PK_KEY_INSERT, "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
+			" VALUES ($1, $2, $3, $4, $5, $6)"},
+	{PK_KEY_GET, "SELECT " K_COLS " FROM keys k" PG_BY_ID_OR_NAME("k")},
+	{PK_KEY_LIST, "SELECT " K_COLS " FROM keys k ORDER BY k.name" PG_PAGE("$1", "$2")},
+	{PK_KEY_COUNT, "SELECT count(*) FROM keys"},
+	{PK_KEY_SPKI,
 	 "SELECT " K_COLS " FROM keys k WHERE k.spki = $1 ORDER BY k.created_at LIMIT 1"},
-	{P_CERT_INSERT, "INSERT INTO certificates (id, key_id, common_name, serial, not_before,"
-			" not_after, cert_pem, chain_pem, created_at)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
-	{P_CERT_GET, "SELECT " C_COLS C_FROM " WHERE c.id = $1"},
-	{P_CERT_LIST, "SELECT " C_COLS C_FROM " ORDER BY c.created_at, c.seq" PG_PAGE("$1", "$2")},
-	{P_CERT_COUNT, "SELECT count(*) FROM certificates"},
-	{P_SIGNER_INSERT, "INSERT INTO signers (id, name, description, enabled, certificate_id,"
-			  " policy_id, created_at, last_signed_at)"
-			  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
-	{P_SIGNER_GET, "SELECT " S_COLS S_FROM PG_BY_ID_OR_NAME("s")},
-	{P_SIGNER_LIST,
+	{PK_CERT_INSERT, "INSERT INTO certificates (id, key_id, common_name, serial, not_before,"
+			 " not_after, cert_pem, chain_pem, created_at)"
+			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
+	{PK_CERT_GET, "SELECT " C_COLS C_FROM " WHERE c.id = $1"},
+	{PK_CERT_LIST, "SELECT " C_COLS C_FROM " ORDER BY c.created_at, c.seq" PG_PAGE("$1", "$2")},
+	{PK_CERT_COUNT, "SELECT count(*) FROM certificates"},
+	{PK_SIGNER_INSERT, "INSERT INTO signers (id, name, description, enabled, certificate_id,"
+			   " policy_id, created_at, last_signed_at)"
+			   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+	{PK_SIGNER_GET, "SELECT " S_COLS S_FROM PG_BY_ID_OR_NAME("s")},
+	{PK_SIGNER_LIST,
 	 "SELECT " S_COLS S_FROM S_WHERE " ORDER BY " S_NAME ", s.id" PG_PAGE("$5", "$6")},
-	{P_SIGNER_COUNT, "SELECT count(*) FROM signers s" S_WHERE},
-	{P_SIGNER_UPDATE, "UPDATE signers SET name = $2, description = $3, enabled = $4,"
-			  " certificate_id = $5, policy_id = $6 WHERE id = $1 AND retired_at = 0"},
-	{P_SIGNER_RETIRE, "UPDATE signers SET retired_at = $2, retired_name = name, name = id"
-			  " WHERE id = $1 AND retired_at = 0"},
-	{P_SIGNER_EXISTS, "SELECT count(*) FROM signers WHERE id = $1"},
-	{P_SIGNER_POLICY, "SELECT coalesce(policy_id, ''), retired_at FROM signers WHERE id = $1"},
-	{P_MEMBER_SET, "INSERT INTO members (signer_id, principal_id, role) VALUES ($1, $2, $3)"
-		       " ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role"},
-	{P_MEMBER_DELETE, "DELETE FROM members WHERE signer_id = $1 AND principal_id = $2"},
-	{P_MEMBER_ROLE, "SELECT role FROM members WHERE signer_id = $1 AND principal_id = $2"},
-	{P_MEMBER_LIST, "SELECT " PG_P_COLS ", m.role FROM members m"
-			" JOIN principals p ON p.id = m.principal_id"
-			" WHERE m.signer_id = $1 ORDER BY p.name"},
-	{P_OP_INSERT, "INSERT INTO operations (" O_COLS ") VALUES"
-		      " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"},
+	{PK_SIGNER_COUNT, "SELECT count(*) FROM signers s" S_WHERE},
+	{PK_SIGNER_UPDATE, "UPDATE signers SET name = $2, description = $3, enabled = $4,"
+			   " certificate_id = $5, policy_id = $6 WHERE id = $1 AND retired_at = 0"},
+	{PK_SIGNER_RETIRE, "UPDATE signers SET retired_at = $2, retired_name = name, name = id"
+			   " WHERE id = $1 AND retired_at = 0"},
+	{PK_SIGNER_EXISTS, "SELECT count(*) FROM signers WHERE id = $1"},
+	{PK_SIGNER_POLICY, "SELECT coalesce(policy_id, ''), retired_at FROM signers WHERE id = $1"},
+	{PK_MEMBER_SET,
+	 "INSERT INTO members (signer_id, principal_id, role) VALUES ($1, $2, $3)"
+	 " ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role"},
+	{PK_MEMBER_DELETE, "DELETE FROM members WHERE signer_id = $1 AND principal_id = $2"},
+	{PK_MEMBER_ROLE, "SELECT role FROM members WHERE signer_id = $1 AND principal_id = $2"},
+	{PK_MEMBER_LIST, "SELECT " PG_P_COLS ", m.role FROM members m"
+			 " JOIN principals p ON p.id = m.principal_id"
+			 " WHERE m.signer_id = $1 ORDER BY p.name"},
+	{PK_OP_INSERT, "INSERT INTO operations (" O_COLS ") VALUES"
+		       " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"},
 	/* concurrent signs may commit out of created_at order; the guard also
 	 * spares the row lock (and the wait on it) when there is nothing to do */
-	{P_OP_LAST_SIGNED,
+	{PK_OP_LAST_SIGNED,
 	 "UPDATE signers SET last_signed_at = $2 WHERE id = $1 AND last_signed_at < $2"},
-	{P_OP_LIST, "SELECT " O_COLS " FROM operations WHERE signer_id = $1"
-		    " ORDER BY seq DESC" PG_PAGE("$2", "$3")},
-	{P_OP_COUNT, "SELECT count(*) FROM operations WHERE signer_id = $1"},
-	{P_OP_LIST_STATUS, "SELECT " O_COLS " FROM operations WHERE signer_id = $1"
-			   " AND status = $2 ORDER BY seq DESC" PG_PAGE("$3", "$4")},
-	{P_OP_COUNT_STATUS, "SELECT count(*) FROM operations WHERE signer_id = $1 AND status = $2"},
-	{P_OP_PURGE_DENIED, "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations"
-			    " WHERE status = 'denied' AND created_at < $1"
-			    " ORDER BY created_at LIMIT $2)"},
+	{PK_OP_LIST, "SELECT " O_COLS " FROM operations WHERE signer_id = $1"
+		     " ORDER BY seq DESC" PG_PAGE("$2", "$3")},
+	{PK_OP_COUNT, "SELECT count(*) FROM operations WHERE signer_id = $1"},
+	{PK_OP_LIST_STATUS, "SELECT " O_COLS " FROM operations WHERE signer_id = $1"
+			    " AND status = $2 ORDER BY seq DESC" PG_PAGE("$3", "$4")},
+	{PK_OP_COUNT_STATUS,
+	 "SELECT count(*) FROM operations WHERE signer_id = $1 AND status = $2"},
+	{PK_OP_PURGE_DENIED, "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations"
+			     " WHERE status = 'denied' AND created_at < $1"
+			     " ORDER BY created_at LIMIT $2)"},
 	{-1, NULL},
 };
 
@@ -252,7 +254,7 @@ static srv_st_rc do_key_insert(pg_store *s, pg_conn *pc, const char *op, const v
 	a_blob(&a, 4, k->ckid, sizeof(k->ckid));
 	a_blob(&a, 5, k->spki, k->spki_len);
 	a_int(&a, 6, k->created_at);
-	return pg_run(s, pc, op, P_KEY_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, PK_KEY_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 srv_st_rc pg_key_insert(srv_store *st, const srv_key *k, const srv_audit *a)
@@ -272,14 +274,14 @@ srv_st_rc pg_key_get(srv_store *st, const char *id_or_name, srv_key *out)
 	if (!st || !id_or_name)
 		return pg_bad_arg("key_get");
 	a_text(&a, 1, id_or_name);
-	return pg_get(PGS(st), "key_get", P_KEY_GET, &a, rd_key, out);
+	return pg_get(PGS(st), "key_get", PK_KEY_GET, &a, rd_key, out);
 }
 
 srv_st_rc pg_key_list(srv_store *st, size_t offset, size_t limit, srv_key **out, size_t *n,
 		      size_t *total)
 {
-	pg_pager pg = {.count = P_KEY_COUNT,
-		       .list = P_KEY_LIST,
+	pg_pager pg = {.count = PK_KEY_COUNT,
+		       .list = PK_KEY_LIST,
 		       .rd = rd_key,
 		       .size = sizeof(**out),
 		       .clr = clr_key};
@@ -294,7 +296,7 @@ srv_st_rc pg_key_find_spki(srv_store *st, const unsigned char *spki, size_t len,
 	if (!st || !spki || !len || !out)
 		return pg_bad_arg("key_find_spki");
 	a_blob(&a, 1, spki, len);
-	return pg_get(PGS(st), "key_find_spki", P_KEY_SPKI, &a, rd_key, out);
+	return pg_get(PGS(st), "key_find_spki", PK_KEY_SPKI, &a, rd_key, out);
 }
 
 static srv_st_rc do_cert_insert(pg_store *s, pg_conn *pc, const char *op, const void *arg,
@@ -313,7 +315,7 @@ static srv_st_rc do_cert_insert(pg_store *s, pg_conn *pc, const char *op, const 
 	a_text(&a, 7, c->cert_pem);
 	a_opt(&a, 8, c->chain_pem);
 	a_int(&a, 9, c->created_at);
-	return pg_run(s, pc, op, P_CERT_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, PK_CERT_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 srv_st_rc pg_cert_insert(srv_store *st, const srv_cert *c, const srv_audit *a)
@@ -330,14 +332,14 @@ srv_st_rc pg_cert_get(srv_store *st, const char *id, srv_cert *out)
 	if (!st || !id)
 		return pg_bad_arg("cert_get");
 	a_text(&a, 1, id);
-	return pg_get(PGS(st), "cert_get", P_CERT_GET, &a, rd_cert, out);
+	return pg_get(PGS(st), "cert_get", PK_CERT_GET, &a, rd_cert, out);
 }
 
 srv_st_rc pg_cert_list(srv_store *st, size_t offset, size_t limit, srv_cert **out, size_t *n,
 		       size_t *total)
 {
-	pg_pager pg = {.count = P_CERT_COUNT,
-		       .list = P_CERT_LIST,
+	pg_pager pg = {.count = PK_CERT_COUNT,
+		       .list = PK_CERT_LIST,
 		       .rd = rd_cert,
 		       .size = sizeof(**out),
 		       .clr = clr_cert};
@@ -366,7 +368,7 @@ static srv_st_rc do_signer_insert(pg_store *s, pg_conn *pc, const char *op, cons
 	a_signer(&a, x);
 	a_int(&a, 7, x->created_at);
 	a_int(&a, 8, x->last_signed_at);
-	return pg_run(s, pc, op, P_SIGNER_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, PK_SIGNER_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 srv_st_rc pg_signer_insert(srv_store *st, const srv_signer *x, const srv_audit *a)
@@ -383,7 +385,7 @@ srv_st_rc pg_signer_get(srv_store *st, const char *id_or_name, srv_signer *out)
 	if (!st || !id_or_name)
 		return pg_bad_arg("signer_get");
 	a_text(&a, 1, id_or_name);
-	return pg_get(PGS(st), "signer_get", P_SIGNER_GET, &a, rd_signer, out);
+	return pg_get(PGS(st), "signer_get", PK_SIGNER_GET, &a, rd_signer, out);
 }
 
 static int signer_status_ok(const char *v)
@@ -409,8 +411,8 @@ srv_st_rc pg_signer_list(srv_store *st, const char *visible_to, int operators_on
 	a_int(&a, 2, operators_only ? 1 : 0);
 	a_opt(&a, 3, search);
 	a_opt(&a, 4, status);
-	pg_pager pg = {.count = P_SIGNER_COUNT,
-		       .list = P_SIGNER_LIST,
+	pg_pager pg = {.count = PK_SIGNER_COUNT,
+		       .list = PK_SIGNER_LIST,
 		       .args = &a,
 		       .nfilter = 4,
 		       .rd = rd_signer,
@@ -442,7 +444,7 @@ srv_st_rc pg_signer_state(pg_store *s, pg_conn *pc, const char *op, const char *
 
 	memset(&x, 0, sizeof(x));
 	a_text(&a, 1, id);
-	r = pg_one(s, pc, op, P_SIGNER_POLICY, &a, rd_signer_state, &x);
+	r = pg_one(s, pc, op, PK_SIGNER_POLICY, &a, rd_signer_state, &x);
 	rs_strlcpy(policy_id, x.policy_id, RS_UUID_LEN);
 	*retired_at = x.retired_at;
 	return r;
@@ -460,7 +462,7 @@ static srv_st_rc do_signer_update(pg_store *s, pg_conn *pc, const char *op, cons
 	if ((r = pg_signer_state(s, pc, op, x->id, before, &retired)) != SRV_ST_OK)
 		return r;
 	a_signer(&a, x);
-	if ((r = pg_run(s, pc, op, P_SIGNER_UPDATE, &a, RUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
+	if ((r = pg_run(s, pc, op, PK_SIGNER_UPDATE, &a, PGRUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
 		return r; /* NOT_FOUND: retired */
 	if (strcmp(before, x->policy_id) == 0)
 		return SRV_ST_OK;
@@ -483,9 +485,9 @@ static srv_st_rc do_signer_retire(pg_store *s, pg_conn *pc, const char *op, cons
 
 	a_text(&a, 1, id);
 	a_int(&a, 2, au->created_at);
-	r = pg_run(s, pc, op, P_SIGNER_RETIRE, &a, RUN_MUST_CHANGE, NULL);
+	r = pg_run(s, pc, op, PK_SIGNER_RETIRE, &a, PGRUN_MUST_CHANGE, NULL);
 	if (r == SRV_ST_NOT_FOUND)
-		r = pg_absent_or_conflict(s, pc, op, P_SIGNER_EXISTS, id);
+		r = pg_absent_or_conflict(s, pc, op, PK_SIGNER_EXISTS, id);
 	if (r != SRV_ST_OK)
 		return r;
 	return pg_end_signer_approvals(s, pc, op, id, "signerRetired", au);
@@ -513,7 +515,7 @@ static srv_st_rc do_member_set(pg_store *s, pg_conn *pc, const char *op, const v
 	a_text(&a, 1, x->signer_id);
 	a_text(&a, 2, x->principal_id);
 	a_text(&a, 3, srv_role_name(x->role));
-	return pg_run(s, pc, op, P_MEMBER_SET, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, PK_MEMBER_SET, &a, PGRUN_PLAIN, NULL);
 }
 
 srv_st_rc pg_member_set(srv_store *st, const char *signer_id, const char *principal_id,
@@ -535,7 +537,7 @@ static srv_st_rc do_member_delete(pg_store *s, pg_conn *pc, const char *op, cons
 	(void)au;
 	a_text(&a, 1, x->signer_id);
 	a_text(&a, 2, x->principal_id);
-	return pg_run(s, pc, op, P_MEMBER_DELETE, &a, RUN_MUST_CHANGE | RUN_DELETE, NULL);
+	return pg_run(s, pc, op, PK_MEMBER_DELETE, &a, PGRUN_MUST_CHANGE | PGRUN_DELETE, NULL);
 }
 
 srv_st_rc pg_member_delete(srv_store *st, const char *signer_id, const char *principal_id,
@@ -559,7 +561,7 @@ srv_st_rc pg_member_role(srv_store *st, const char *signer_id, const char *princ
 	*out = SRV_ROLE_NONE;
 	a_text(&a, 1, signer_id);
 	a_text(&a, 2, principal_id);
-	r = pg_get(PGS(st), "member_role", P_MEMBER_ROLE, &a, pg_rd_str, &role);
+	r = pg_get(PGS(st), "member_role", PK_MEMBER_ROLE, &a, pg_rd_str, &role);
 	if (r == SRV_ST_NOT_FOUND) {
 		r = SRV_ST_OK;
 	} else if (r == SRV_ST_OK && srv_role_parse(role, out) != 0) {
@@ -584,7 +586,7 @@ srv_st_rc pg_member_list(srv_store *st, const char *signer_id, srv_principal **p
 	*roles = NULL;
 	*n = 0;
 	a_text(&a, 1, signer_id);
-	r = pg_get_list(PGS(st), "member_list", P_MEMBER_LIST, &a, rd_member, sizeof(*rows),
+	r = pg_get_list(PGS(st), "member_list", PK_MEMBER_LIST, &a, rd_member, sizeof(*rows),
 			clr_member, (void **)&rows, &cnt);
 	if (r != SRV_ST_OK || cnt == 0)
 		return r;
@@ -631,7 +633,7 @@ srv_st_rc pg_op_apply(pg_store *s, pg_conn *pc, const char *op, const srv_operat
 	a_text(&a, 13, o->error_code);
 	a_int(&a, 14, o->created_at);
 	a_text(&a, 15, o->approval[0] ? o->approval : "none");
-	return pg_run(s, pc, op, P_OP_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, PK_OP_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 /* last_signed_at for a success; with a retention, up to PURGE_MAX "denied"
@@ -648,7 +650,7 @@ srv_st_rc pg_op_after(pg_store *s, pg_conn *pc, const char *op, const srv_operat
 
 		a_text(&a, 1, o->signer_id);
 		a_int(&a, 2, o->created_at);
-		if ((r = pg_run(s, pc, op, P_OP_LAST_SIGNED, &a, RUN_PLAIN, NULL)) != SRV_ST_OK)
+		if ((r = pg_run(s, pc, op, PK_OP_LAST_SIGNED, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK)
 			return r;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -659,7 +661,7 @@ srv_st_rc pg_op_after(pg_store *s, pg_conn *pc, const char *op, const srv_operat
 	pg_args a = {0};
 	a_int(&a, 1, o->created_at - (time_t)keep);
 	a_int(&a, 2, PURGE_MAX);
-	r = pg_run(s, pc, op, P_OP_PURGE_DENIED, &a, RUN_PLAIN, &n);
+	r = pg_run(s, pc, op, PK_OP_PURGE_DENIED, &a, PGRUN_PLAIN, &n);
 	if (r == SRV_ST_OK && n)
 		rs_debug("store: %zu denied history records past their retention deleted", n);
 	return r;
@@ -711,8 +713,8 @@ srv_st_rc pg_operation_list(srv_store *st, const char *signer_id, const char *st
 	a_text(&a, 1, signer_id);
 	if (by_status)
 		a_text(&a, 2, status);
-	pg_pager pg = {.count = by_status ? P_OP_COUNT_STATUS : P_OP_COUNT,
-		       .list = by_status ? P_OP_LIST_STATUS : P_OP_LIST,
+	pg_pager pg = {.count = by_status ? PK_OP_COUNT_STATUS : PK_OP_COUNT,
+		       .list = by_status ? PK_OP_LIST_STATUS : PK_OP_LIST,
 		       .args = &a,
 		       .nfilter = by_status ? 2 : 1,
 		       .rd = rd_operation,

@@ -47,57 +47,57 @@
 											    "t") ")"
 
 const pg_sql pg_policy_sql[] = {
-	{PL_POL_INSERT, "INSERT INTO policies (id, name, required_approvals, max_signings,"
+	{PO_POL_INSERT, "INSERT INTO policies (id, name, required_approvals, max_signings,"
 			" max_window, request_ttl, bypass_identities, created_at, updated_at)"
 			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
 	/* $8 (created_at) is not changed; named so the parameters match insert's */
-	{PL_POL_UPDATE, "UPDATE policies SET name = $2, required_approvals = $3,"
+	{PO_POL_UPDATE, "UPDATE policies SET name = $2, required_approvals = $3,"
 			" max_signings = $4, max_window = $5, request_ttl = $6,"
 			" bypass_identities = $7, updated_at = $9"
 			" WHERE id = $1 AND $8::bigint IS NOT NULL"},
-	{PL_POL_GET, "SELECT " POL_COLS " FROM policies p" PG_BY_ID_OR_NAME("p")},
-	{PL_POL_LIST,
+	{PO_POL_GET, "SELECT " POL_COLS " FROM policies p" PG_BY_ID_OR_NAME("p")},
+	{PO_POL_LIST,
 	 "SELECT " POL_COLS " FROM policies p" POL_VISIBLE " ORDER BY p.name" PG_PAGE("$2", "$3")},
-	{PL_POL_COUNT, "SELECT count(*) FROM policies p" POL_VISIBLE},
-	{PL_POL_DELETE, "DELETE FROM policies WHERE id = $1"},
-	{PL_POL_IN_USE, "SELECT count(*) FROM signers WHERE policy_id = $1 AND retired_at = 0"},
+	{PO_POL_COUNT, "SELECT count(*) FROM policies p" POL_VISIBLE},
+	{PO_POL_DELETE, "DELETE FROM policies WHERE id = $1"},
+	{PO_POL_IN_USE, "SELECT count(*) FROM signers WHERE policy_id = $1 AND retired_at = 0"},
 	/* a repeated approver is dropped; a missing principal still fails the
 	 * foreign key */
-	{PL_APPR_INSERT, "INSERT INTO policy_approvers (policy_id, principal_id, pos)"
+	{PO_APPR_INSERT, "INSERT INTO policy_approvers (policy_id, principal_id, pos)"
 			 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"},
-	{PL_APPR_CLEAR, "DELETE FROM policy_approvers WHERE policy_id = $1"},
-	{PL_REQ_INSERT, "INSERT INTO requests (id, signer_id, policy_id, requester_id,"
+	{PO_APPR_CLEAR, "DELETE FROM policy_approvers WHERE policy_id = $1"},
+	{PO_REQ_INSERT, "INSERT INTO requests (id, signer_id, policy_id, requester_id,"
 			" requester_name, justification, signings, window_secs, status,"
 			" created_at, expires_at)"
 			" VALUES ($1, $2, $3, $4::text, " PG_NAME_OF("$5", "$4::text") ", $6, $7,"
 										       " $8, "
 										       "'pending',"
 										       " $9, $10)"},
-	{PL_REQ_EXPIRE, "UPDATE requests SET status = 'expired', closed_at = expires_at"
+	{PO_REQ_EXPIRE, "UPDATE requests SET status = 'expired', closed_at = expires_at"
 			" WHERE status = 'pending' AND expires_at <= $1"},
-	{PL_REQ_GET, "SELECT " REQ_COLS " FROM requests r WHERE r.id = $1"},
-	{PL_REQ_LIST, "SELECT " REQ_COLS " FROM requests r" REQ_WHERE
+	{PO_REQ_GET, "SELECT " REQ_COLS " FROM requests r WHERE r.id = $1"},
+	{PO_REQ_LIST, "SELECT " REQ_COLS " FROM requests r" REQ_WHERE
 		      " ORDER BY r.seq DESC" PG_PAGE("$4", "$5")},
-	{PL_REQ_COUNT, "SELECT count(*) FROM requests r" REQ_WHERE},
-	{PL_REQ_CLOSE, "UPDATE requests SET status = $2, closed_at = $3"
+	{PO_REQ_COUNT, "SELECT count(*) FROM requests r" REQ_WHERE},
+	{PO_REQ_CLOSE, "UPDATE requests SET status = $2, closed_at = $3"
 		       " WHERE id = $1 AND status = 'pending' AND expires_at > $3"},
-	{PL_REQ_EXISTS, "SELECT count(*) FROM requests WHERE id = $1"},
-	{PL_REQ_APPROVED, "UPDATE requests SET status = 'approved', closed_at = $2, grant_id = $3"
+	{PO_REQ_EXISTS, "SELECT count(*) FROM requests WHERE id = $1"},
+	{PO_REQ_APPROVED, "UPDATE requests SET status = 'approved', closed_at = $2, grant_id = $3"
 			  " WHERE id = $1 AND status = 'pending'"},
-	{PL_REQ_PENDING_SIGNER, "SELECT id FROM requests WHERE signer_id = $1"
+	{PO_REQ_PENDING_SIGNER, "SELECT id FROM requests WHERE signer_id = $1"
 				" AND status = 'pending' ORDER BY seq"},
-	{PL_REQ_PENDING_POLICY, "SELECT id FROM requests WHERE policy_id = $1"
+	{PO_REQ_PENDING_POLICY, "SELECT id FROM requests WHERE policy_id = $1"
 				" AND status = 'pending' ORDER BY seq"},
-	{PL_APPR_USABLE, "SELECT count(*) FROM policy_approvers a JOIN principals u"
+	{PO_APPR_USABLE, "SELECT count(*) FROM policy_approvers a JOIN principals u"
 			 " ON u.id = a.principal_id WHERE a.policy_id = $1"
 			 " AND a.principal_id = $2 AND u.type = 'user' AND u.disabled = 0"},
-	{PL_DEC_INSERT, "INSERT INTO decisions (" DEC_COLS ")"
+	{PO_DEC_INSERT, "INSERT INTO decisions (" DEC_COLS ")"
 			" VALUES ($1, $2::text, " PG_NAME_OF("$3", "$2::text") ", $4, $5, $6)"},
-	{PL_DEC_COUNT, "SELECT count(*) FROM decisions d JOIN policy_approvers a"
+	{PO_DEC_COUNT, "SELECT count(*) FROM decisions d JOIN policy_approvers a"
 		       " ON a.principal_id = d.approver_id AND a.policy_id = $2"
 		       " JOIN principals u ON u.id = d.approver_id WHERE d.request_id = $1"
 		       " AND d.approve = 1 AND u.type = 'user' AND u.disabled = 0"},
-	{PL_DEC_LIST, "SELECT " DEC_COLS " FROM decisions WHERE request_id = $1"
+	{PO_DEC_LIST, "SELECT " DEC_COLS " FROM decisions WHERE request_id = $1"
 		      " ORDER BY created_at, seq"},
 	{-1, NULL},
 };
@@ -221,7 +221,7 @@ static srv_st_rc expire_requests(pg_store *s, pg_conn *pc, const char *op, time_
 	pg_args a = {0};
 
 	a_int(&a, 1, now);
-	return pg_run(s, pc, op, PL_REQ_EXPIRE, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, PO_REQ_EXPIRE, &a, PGRUN_PLAIN, NULL);
 }
 
 static srv_st_rc get_request(pg_store *s, pg_conn *pc, const char *op, const char *id,
@@ -230,7 +230,7 @@ static srv_st_rc get_request(pg_store *s, pg_conn *pc, const char *op, const cha
 	pg_args a = {0};
 
 	a_text(&a, 1, id);
-	return pg_one(s, pc, op, PL_REQ_GET, &a, rd_request, out);
+	return pg_one(s, pc, op, PO_REQ_GET, &a, rd_request, out);
 }
 
 srv_st_rc pg_absent_or_conflict(pg_store *s, pg_conn *pc, const char *op, int exists_q,
@@ -280,16 +280,16 @@ static srv_st_rc policy_write(pg_store *s, pg_conn *pc, const char *op, int stmt
 	a_int(&a, 7, p->bypass_identities ? 1 : 0);
 	a_int(&a, 8, p->created_at);
 	a_int(&a, 9, p->updated_at);
-	if ((r = pg_run(s, pc, op, stmt, &a, RUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
+	if ((r = pg_run(s, pc, op, stmt, &a, PGRUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
 		return r;
 	memset(&a, 0, sizeof(a));
 	a_text(&a, 1, p->id);
-	if ((r = pg_run(s, pc, op, PL_APPR_CLEAR, &a, RUN_PLAIN, NULL)) != SRV_ST_OK)
+	if ((r = pg_run(s, pc, op, PO_APPR_CLEAR, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK)
 		return r;
 	for (size_t i = 0; i < p->n_approvers; i++) {
 		a_text(&a, 2, p->approvers[i]);
 		a_int(&a, 3, (long long)i);
-		if ((r = pg_run(s, pc, op, PL_APPR_INSERT, &a, RUN_PLAIN, NULL)) != SRV_ST_OK)
+		if ((r = pg_run(s, pc, op, PO_APPR_INSERT, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK)
 			return r; /* NOT_FOUND: no such principal */
 	}
 	return SRV_ST_OK;
@@ -299,7 +299,7 @@ static srv_st_rc do_policy_insert(pg_store *s, pg_conn *pc, const char *op, cons
 				  const srv_audit *a)
 {
 	(void)a;
-	return policy_write(s, pc, op, PL_POL_INSERT, arg);
+	return policy_write(s, pc, op, PO_POL_INSERT, arg);
 }
 
 srv_st_rc pg_policy_insert(srv_store *st, const srv_policy *p, const srv_audit *a)
@@ -344,17 +344,17 @@ static srv_st_rc do_policy_update(pg_store *s, pg_conn *pc, const char *op, cons
 
 	memset(&before, 0, sizeof(before));
 	a_text(&a, 1, p->id);
-	if ((r = pg_one(s, pc, op, PL_POL_GET, &a, rd_policy, &before)) != SRV_ST_OK)
+	if ((r = pg_one(s, pc, op, PO_POL_GET, &a, rd_policy, &before)) != SRV_ST_OK)
 		return r;
 	int same_id = strcmp(before.id, p->id) == 0; /* else a name matched */
 	int differ = approval_rules_differ(&before, p);
 	srv_policy_clear(&before);
 	if (!same_id)
 		return SRV_ST_NOT_FOUND;
-	if ((r = policy_write(s, pc, op, PL_POL_UPDATE, p)) != SRV_ST_OK || !differ)
+	if ((r = policy_write(s, pc, op, PO_POL_UPDATE, p)) != SRV_ST_OK || !differ)
 		return r;
 	snprintf(detail, sizeof(detail), "{\"why\":\"policyChanged\",\"policyId\":\"%s\"}", p->id);
-	if ((r = cancel_pending(s, pc, op, PL_REQ_PENDING_POLICY, p->id, detail, au)) != SRV_ST_OK)
+	if ((r = cancel_pending(s, pc, op, PO_REQ_PENDING_POLICY, p->id, detail, au)) != SRV_ST_OK)
 		return r;
 	return pg_grants_clamp_policy(s, pc, op, p, au);
 }
@@ -373,7 +373,7 @@ srv_st_rc pg_policy_get(srv_store *st, const char *id_or_name, srv_policy *out)
 	if (!st || !id_or_name)
 		return pg_bad_arg("policy_get");
 	a_text(&a, 1, id_or_name);
-	return pg_get(PGS(st), "policy_get", PL_POL_GET, &a, rd_policy, out);
+	return pg_get(PGS(st), "policy_get", PO_POL_GET, &a, rd_policy, out);
 }
 
 srv_st_rc pg_policy_list(srv_store *st, const char *visible_to, size_t offset, size_t limit,
@@ -384,8 +384,8 @@ srv_st_rc pg_policy_list(srv_store *st, const char *visible_to, size_t offset, s
 	if (!st || (visible_to && !*visible_to))
 		return pg_bad_arg("policy_list");
 	a_opt(&a, 1, visible_to);
-	pg_pager pg = {.count = PL_POL_COUNT,
-		       .list = PL_POL_LIST,
+	pg_pager pg = {.count = PO_POL_COUNT,
+		       .list = PO_POL_LIST,
 		       .args = &a,
 		       .nfilter = 1,
 		       .rd = rd_policy,
@@ -403,13 +403,13 @@ static srv_st_rc do_policy_delete(pg_store *s, pg_conn *pc, const char *op, cons
 
 	(void)au;
 	a_text(&a, 1, arg);
-	if ((r = pg_count(s, pc, op, PL_POL_IN_USE, &a, &users)) != SRV_ST_OK)
+	if ((r = pg_count(s, pc, op, PO_POL_IN_USE, &a, &users)) != SRV_ST_OK)
 		return r;
 	if (users) {
 		rs_info("store: %s: %zu signer(s) still use the policy", op, users);
 		return SRV_ST_CONFLICT;
 	}
-	return pg_run(s, pc, op, PL_POL_DELETE, &a, RUN_MUST_CHANGE | RUN_DELETE, NULL);
+	return pg_run(s, pc, op, PO_POL_DELETE, &a, PGRUN_MUST_CHANGE | PGRUN_DELETE, NULL);
 }
 
 srv_st_rc pg_policy_delete(srv_store *st, const char *id, const srv_audit *a)
@@ -438,7 +438,7 @@ static srv_st_rc do_request_insert(pg_store *s, pg_conn *pc, const char *op, con
 	a_int(&a, 8, q->window);
 	a_int(&a, 9, q->created_at);
 	a_int(&a, 10, q->expires_at);
-	return pg_run(s, pc, op, PL_REQ_INSERT, &a, RUN_PLAIN, NULL);
+	return pg_run(s, pc, op, PO_REQ_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
 srv_st_rc pg_request_insert(srv_store *st, const srv_request *q, const srv_audit *a)
@@ -484,8 +484,8 @@ srv_st_rc pg_request_list(srv_store *st, const char *signer_id, const char *stat
 	a_opt(&a, 1, signer_id);
 	a_opt(&a, 2, status);
 	a_opt(&a, 3, visible_to);
-	pg_pager pg = {.count = PL_REQ_COUNT,
-		       .list = PL_REQ_LIST,
+	pg_pager pg = {.count = PO_REQ_COUNT,
+		       .list = PO_REQ_LIST,
 		       .args = &a,
 		       .nfilter = 3,
 		       .rd = rd_request,
@@ -508,9 +508,9 @@ static srv_st_rc close_request(pg_store *s, pg_conn *pc, const char *op, const c
 	a_text(&a, 1, id);
 	a_text(&a, 2, to);
 	a_int(&a, 3, now);
-	r = pg_run(s, pc, op, PL_REQ_CLOSE, &a, RUN_MUST_CHANGE, NULL);
+	r = pg_run(s, pc, op, PO_REQ_CLOSE, &a, PGRUN_MUST_CHANGE, NULL);
 	if (r == SRV_ST_NOT_FOUND)
-		r = pg_absent_or_conflict(s, pc, op, PL_REQ_EXISTS, id);
+		r = pg_absent_or_conflict(s, pc, op, PO_REQ_EXISTS, id);
 	return r;
 }
 
@@ -543,7 +543,7 @@ srv_st_rc pg_end_signer_approvals(pg_store *s, pg_conn *pc, const char *op, cons
 	srv_st_rc r;
 
 	snprintf(detail, sizeof(detail), "{\"why\":\"%s\"}", why);
-	if ((r = cancel_pending(s, pc, op, PL_REQ_PENDING_SIGNER, signer_id, detail, base)) !=
+	if ((r = cancel_pending(s, pc, op, PO_REQ_PENDING_SIGNER, signer_id, detail, base)) !=
 	    SRV_ST_OK)
 		return r;
 	return pg_grants_revoke_signer(s, pc, op, signer_id, why, base);
@@ -577,7 +577,7 @@ static srv_st_rc approve_request(pg_store *s, pg_conn *pc, const char *op, const
 	a_text(&a, 1, q->id);
 	a_int(&a, 2, now);
 	a_text(&a, 3, g.id);
-	if ((r = pg_run(s, pc, op, PL_REQ_APPROVED, &a, RUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
+	if ((r = pg_run(s, pc, op, PO_REQ_APPROVED, &a, PGRUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
 		return r;
 	pg_json_time(g.expires_at, until);
 	snprintf(detail, sizeof(detail),
@@ -613,7 +613,7 @@ static srv_st_rc policy_in_force(pg_store *s, pg_conn *pc, const char *op, const
 		pg_args a = {0};
 
 		a_text(&a, 1, q->policy_id);
-		r = pg_one(s, pc, op, PL_POL_GET, &a, rd_policy, p);
+		r = pg_one(s, pc, op, PO_POL_GET, &a, rd_policy, p);
 		if (r == SRV_ST_OK && strcmp(p->id, q->policy_id) == 0)
 			return SRV_ST_OK;
 	}
@@ -647,7 +647,7 @@ static srv_st_rc do_request_decide(pg_store *s, pg_conn *pc, const char *op, con
 		goto out;
 	a_text(&a, 1, p.id);
 	a_text(&a, 2, d->approver_id);
-	if ((r = pg_count(s, pc, op, PL_APPR_USABLE, &a, &n)) != SRV_ST_OK)
+	if ((r = pg_count(s, pc, op, PO_APPR_USABLE, &a, &n)) != SRV_ST_OK)
 		goto out;
 	if (n == 0) {
 		r = refuse(x->why, SRV_DECIDE_NOT_APPROVER, op, "not an approver of the policy");
@@ -664,7 +664,7 @@ static srv_st_rc do_request_decide(pg_store *s, pg_conn *pc, const char *op, con
 	a_int(&a, 4, d->approve ? 1 : 0);
 	a_text(&a, 5, d->comment);
 	a_int(&a, 6, d->created_at ? d->created_at : x->now);
-	if ((r = pg_run(s, pc, op, PL_DEC_INSERT, &a, RUN_PLAIN, NULL)) == SRV_ST_CONFLICT) {
+	if ((r = pg_run(s, pc, op, PO_DEC_INSERT, &a, PGRUN_PLAIN, NULL)) == SRV_ST_CONFLICT) {
 		r = refuse(x->why, SRV_DECIDE_TWICE, op, "this approver decided before");
 		goto out;
 	}
@@ -676,7 +676,7 @@ static srv_st_rc do_request_decide(pg_store *s, pg_conn *pc, const char *op, con
 		memset(&a, 0, sizeof(a));
 		a_text(&a, 1, d->request_id);
 		a_text(&a, 2, p.id);
-		r = pg_count(s, pc, op, PL_DEC_COUNT, &a, &n);
+		r = pg_count(s, pc, op, PO_DEC_COUNT, &a, &n);
 		if (r == SRV_ST_OK && n >= (size_t)p.required_approvals)
 			r = approve_request(s, pc, op, &q, &p, x->grant_id, x->now, au);
 	}
@@ -715,7 +715,7 @@ srv_st_rc pg_decision_list(srv_store *st, const char *request_id, srv_decision *
 	if (!st || !request_id || !out || !n)
 		return pg_bad_arg("decision_list");
 	a_text(&a, 1, request_id);
-	return pg_get_list(PGS(st), "decision_list", PL_DEC_LIST, &a, rd_decision, sizeof(**out),
+	return pg_get_list(PGS(st), "decision_list", PO_DEC_LIST, &a, rd_decision, sizeof(**out),
 			   clr_decision, (void **)out, n);
 }
 
