@@ -23,7 +23,7 @@
  *   principals (list, create,    yes    403a ... (admin only)
  *     delete, disable), keys,
  *     certificates, signer
- *     create/update/delete,
+ *     create/update/retire,
  *     member add/remove,
  *     policy create/update/
  *     delete, audit log

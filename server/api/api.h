@@ -73,7 +73,9 @@ typedef srv_reason (*api_signer_rule)(srv_req *r, const char *signer_id);
 
 /* Shared by the signer-scoped handlers (api_signers.c): loads the signer
  * named by r->params[0] (404 when absent), then asks `may` (NULL: the
- * route's gate decided already). On failure nothing is left to free. */
+ * route's gate decided already): 404 with the same words when the caller
+ * cannot see it, 403 when it sees it without the role, and 404 for a
+ * retired signer asked to sign. On failure nothing is left to free. */
 srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s);
 
 /* A ?signerId= filter given as id or name becomes the id (kept in id);

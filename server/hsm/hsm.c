@@ -347,6 +347,12 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 	return SRV_HSM_OK;
 }
 
+void srv_hsm_set_shared_writes(srv_hsm *h, int on)
+{
+	if (h)
+		h->shared_writes = on != 0;
+}
+
 void srv_hsm_close(srv_hsm *h)
 {
 	if (!h)

@@ -39,6 +39,11 @@ srv_hsm_rc srv_hsm_open(const char *module_path, const char *token_label, const 
 			int pool_size, srv_hsm **out, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 void srv_hsm_close(srv_hsm *h); /* NULL-safe; logs out, finalizes */
+/* on: signing and look-ups go on while a key is generated (a token that is
+ * safe for that: network HSMs). Off (the default after srv_hsm_open): key
+ * generation runs alone in the token, as SoftHSM2 needs. Key generations
+ * run one at a time either way. Call before the handle is shared. */
+void srv_hsm_set_shared_writes(srv_hsm *h, int on);
 
 /* Generates a key pair; both objects get CKA_ID = ckid, CKA_LABEL = label,
  * CKA_TOKEN. Sign-only: the private key CKA_SIGN and none of CKA_DECRYPT,

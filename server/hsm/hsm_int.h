@@ -69,6 +69,9 @@ struct srv_hsm {
 	double backoff;	   /* seconds between re-init attempts, doubling */
 	double next_try;   /* monotonic time before which none is attempted */
 	double last_try;   /* monotonic time of the last attempt */
+	int writing;	   /* a call that creates or destroys objects is inside */
+	int writers_waiting;
+	int shared_writes; /* readers may run beside a writer (hsm_exclusive_writes = no) */
 
 	pthread_mutex_t cache_lock;		    /* guards cache and missing */
 	hsm_key *cache;				    /* direct-mapped by a hash of the CKA_ID */
@@ -85,6 +88,14 @@ struct srv_hsm {
 typedef CK_RV (*hsm_op_fn)(srv_hsm *h, CK_SESSION_HANDLE s, void *ctx, const char **fn);
 srv_hsm_rc hsm_run(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx,
 		   const unsigned char *missing);
+/* hsm_run for an op that creates or destroys token objects. Such calls run
+ * one at a time, and (unless shared_writes) alone in the module: they wait
+ * for the calls inside to leave, and new calls wait for them. SoftHSM2's
+ * file object store is not safe for an object created while another
+ * thread creates or reads one (C_GenerateKeyPair then fails at random with
+ * CKR_GENERAL_ERROR). Waiting writers go first, so signing cannot starve
+ * them. */
+srv_hsm_rc hsm_run_write(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx);
 /* The cheap token call of srv_hsm_ping, counted in active, with the same
  * recovery as hsm_run. */
 srv_hsm_rc hsm_ping(srv_hsm *h);

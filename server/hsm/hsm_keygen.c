@@ -324,7 +324,7 @@ srv_hsm_rc srv_hsm_generate(srv_hsm *h, rs_key_alg alg, const unsigned char ckid
 	c.alg = alg;
 	c.ckid = ckid;
 	c.label = label;
-	rc = hsm_run(h, "generate", gen_op, &c, NULL);
+	rc = hsm_run_write(h, "generate", gen_op, &c);
 	if (rc != SRV_HSM_OK) {
 		free(c.spki);
 		return rc;

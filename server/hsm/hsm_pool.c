@@ -107,14 +107,27 @@ void hsm_sessions_drop_all(srv_hsm *h)
 	h->mod = NULL;
 }
 
+/* May a call enter now? Readers wait while a writer is inside or waiting
+ * (unless writes are shared); a writer waits for the other writer and,
+ * unless writes are shared, for every call inside to leave. */
+static int may_enter_inlock(srv_hsm *h, int write)
+{
+	if (write)
+		return !h->writing && (h->shared_writes || h->active == 0);
+	return h->shared_writes || (!h->writing && !h->writers_waiting);
+}
+
 /* Takes a free session; *gen is the generation it belongs to. HSM_RV_DOWN
- * at once while the token is down or being re-initialised. */
-static CK_RV pool_take(srv_hsm *h, hsm_sess **out, unsigned long *gen, const char **fn)
+ * at once while the token is down or being re-initialised. write: the call
+ * creates or destroys objects (hsm_run_write). */
+static CK_RV pool_take(srv_hsm *h, hsm_sess **out, unsigned long *gen, const char **fn, int write)
 {
 	CK_RV rv = CKR_OK;
 
 	*out = NULL;
 	pthread_mutex_lock(&h->lock);
+	if (write)
+		h->writers_waiting++;
 	for (;;) {
 		*gen = h->gen;
 		if (h->closing) {
@@ -128,12 +141,20 @@ static CK_RV pool_take(srv_hsm *h, hsm_sess **out, unsigned long *gen, const cha
 			rv = HSM_RV_DOWN;
 			break;
 		}
-		for (int i = 0; i < h->nsess && !*out; i++)
-			if (!h->sess[i].busy)
-				*out = &h->sess[i];
+		if (may_enter_inlock(h, write))
+			for (int i = 0; i < h->nsess && !*out; i++)
+				if (!h->sess[i].busy)
+					*out = &h->sess[i];
 		if (*out)
 			break;
 		pthread_cond_wait(&h->cond, &h->lock);
+	}
+	if (write) {
+		h->writers_waiting--;
+		if (*out)
+			h->writing = 1;
+		else
+			pthread_cond_broadcast(&h->cond); /* readers held back by this writer */
 	}
 	if (*out) {
 		(*out)->busy = 1;
@@ -143,13 +164,15 @@ static CK_RV pool_take(srv_hsm *h, hsm_sess **out, unsigned long *gen, const cha
 	return rv;
 }
 
-/* Leaves the module: wakes session waiters, srv_hsm_close and a re-init
- * waiting for active to reach 0. */
-static void module_leave(srv_hsm *h, hsm_sess *s)
+/* Leaves the module: wakes session waiters, srv_hsm_close, writers and a
+ * re-init waiting for active to reach 0. */
+static void module_leave(srv_hsm *h, hsm_sess *s, int write)
 {
 	pthread_mutex_lock(&h->lock);
 	if (s)
 		s->busy = 0;
+	if (write)
+		h->writing = 0;
 	h->active--;
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->lock);
@@ -320,8 +343,8 @@ static void key_id_text(const unsigned char ckid[SRV_CKID_LEN], char out[37])
 	out[w] = '\0';
 }
 
-srv_hsm_rc hsm_run(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx,
-		   const unsigned char *missing)
+static srv_hsm_rc run_call(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx,
+			   const unsigned char *missing, int write)
 {
 	const char *fn = "";
 	CK_RV rv = HSM_RV_UNAVAILABLE;
@@ -331,10 +354,10 @@ srv_hsm_rc hsm_run(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx,
 		unsigned long gen;
 		hsm_sess *s;
 
-		rv = pool_take(h, &s, &gen, &fn);
+		rv = pool_take(h, &s, &gen, &fn, write);
 		if (rv == CKR_OK) {
 			rv = run_on(h, s, what, op, ctx, &fn);
-			module_leave(h, s);
+			module_leave(h, s, write);
 		}
 		if (rv == HSM_RV_NOT_FOUND && missing)
 			known_missing = hsm_missing_has(h, missing);
@@ -363,6 +386,17 @@ srv_hsm_rc hsm_run(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx,
 	return hsm_rc_from_rv(rv);
 }
 
+srv_hsm_rc hsm_run(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx,
+		   const unsigned char *missing)
+{
+	return run_call(h, what, op, ctx, missing, 0);
+}
+
+srv_hsm_rc hsm_run_write(srv_hsm *h, const char *what, hsm_op_fn op, void *ctx)
+{
+	return run_call(h, what, op, ctx, NULL, 1);
+}
+
 srv_hsm_rc hsm_ping(srv_hsm *h)
 {
 	CK_TOKEN_INFO ti;
@@ -375,6 +409,8 @@ srv_hsm_rc hsm_ping(srv_hsm *h)
 		unsigned long gen;
 
 		pthread_mutex_lock(&h->lock);
+		while (!h->closing && !h->down && !h->reiniting && !may_enter_inlock(h, 0))
+			pthread_cond_wait(&h->cond, &h->lock);
 		gen = h->gen;
 		if (h->closing) {
 			rv = HSM_RV_UNAVAILABLE;
@@ -388,7 +424,7 @@ srv_hsm_rc hsm_ping(srv_hsm *h)
 		pthread_mutex_unlock(&h->lock);
 		if (mod) {
 			rv = mod->C_GetTokenInfo(slot, &ti);
-			module_leave(h, NULL);
+			module_leave(h, NULL, 0);
 		}
 		if (rv == CKR_OK || round == 1 || !(rv == HSM_RV_DOWN || rv_is_token_fault(rv)))
 			break;

@@ -506,8 +506,13 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 	}
 	h->starting = 1;
 
+	/* poll(), not epoll: with epoll and a thread pool, MHD_quiesce_daemon
+	 * (srv_http_stop) races the workers' own removal of the listen socket
+	 * from their epoll sets, and libmicrohttpd 0.9.75 aborts the process
+	 * ("Failed to remove listen FD from epoll set"; test_http_pool's
+	 * stop cycles). Each worker polls only its own connections. */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-			     MHD_USE_EPOLL_INTERNAL_THREAD;
+			     MHD_USE_POLL_INTERNAL_THREAD;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (tls)

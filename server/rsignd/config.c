@@ -46,6 +46,7 @@ static const rs_conf_item settings[] = {
 	STR(log_file, NULL),
 	INT(threads, "8", 1, 256),
 	INT(hsm_sessions, "8", 1, 256),
+	BOOL(hsm_exclusive_writes, "true"),
 	INT(max_body, "65536", 1024, 16777216),
 	INT(access_token_ttl, "3600", 1, 31536000),
 	INT(history_denied_retention, "0", 0, 315360000),

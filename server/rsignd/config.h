@@ -19,6 +19,7 @@ typedef struct {
 	long long db_connections; /* PostgreSQL: the store's connection pool */
 	long long threads;
 	long long hsm_sessions;
+	int hsm_exclusive_writes; /* key generation runs alone in the token */
 	long long max_body;
 	long long access_token_ttl;
 	long long history_denied_retention; /* seconds a "denied" history record is kept; 0 = for

@@ -515,6 +515,7 @@ static int open_parts(srv_ctx *ctx, const srv_config *cfg, const char *pin, char
 		srv_setup_close(ctx);
 		return -1;
 	}
+	srv_hsm_set_shared_writes(ctx->hsm, !cfg->hsm_exclusive_writes);
 	return 0;
 }
 

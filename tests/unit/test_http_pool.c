@@ -251,13 +251,51 @@ static void test_stop_in_flight(srv_http *h)
 	   HELD);
 }
 
+/* ---- stopping while the connection limit is reached ------------------------ */
+
+#define CYCLES 60
+
+/* Start, fill the connection limit (libmicrohttpd then takes the listen
+ * socket out of its event set and puts it back as connections close), one
+ * request, stop: many times. With MHD_USE_EPOLL and a thread pool,
+ * MHD_quiesce_daemon raced the workers' own removal of the listen socket
+ * and libmicrohttpd aborted the process ("Failed to remove listen FD from
+ * epoll set"): rsignd died on SIGTERM instead of stopping. */
+static void test_stop_cycles(srv_ctx *ctx)
+{
+	srv_http_opts opts = {.listen = "127.0.0.1:0",
+			      .insecure_http = 1,
+			      .threads = POOL_THREADS,
+			      .max_connections = 2};
+	char err[256] = "", name[32];
+	int cycles = 0, answered = 0;
+
+	for (int i = 0; i < CYCLES; i++) {
+		srv_http *h = srv_http_start(ctx, routes, &opts, &port, err, sizeof(err));
+		if (!h)
+			break;
+		int idle = connect_daemon();
+		answered += request("GET", "/whoami", tokens[0], name) == 200;
+		int more = connect_daemon();
+		srv_http_stop(h);
+		if (idle >= 0)
+			close(idle);
+		if (more >= 0)
+			close(more);
+		cycles++;
+	}
+	ok(cycles == CYCLES, "daemon_stops_cleanly_at_its_connection_limit (%d/%d cycles) %s",
+	   cycles, CYCLES, err);
+	ok(answered == cycles, "each_cycle_answered_its_request (%d/%d)", answered, cycles);
+}
+
 int main(void)
 {
 	char err[256] = "";
 	srv_ctx ctx = {.max_body = 4096, .access_token_ttl = 60, .store = &stub_store};
 	srv_http_opts opts = {.listen = "127.0.0.1:0", .insecure_http = 1, .threads = POOL_THREADS};
 
-	plan(4);
+	plan(4 + 2);
 	rs_log_set_level(RS_LOG_WARN); /* not a line per request */
 	for (int t = 0; t < TOKENS; t++) {
 		char hash[65];
@@ -272,6 +310,7 @@ int main(void)
 		tap_bail("the daemon did not start: %s", err);
 	test_concurrent_clients();
 	test_stop_in_flight(h); /* stops the daemon */
+	test_stop_cycles(&ctx);
 	srv_cache_free(ctx.auth_cache);
 	return tap_done();
 }
