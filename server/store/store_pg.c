@@ -244,6 +244,10 @@ srv_st_rc pg_acquire(pg_store *s, const char *op, pg_conn **out)
 	pc = &s->conns[s->idle[--s->n_idle]];
 	pthread_mutex_unlock(&s->mu);
 	pc->used = 0;
+	/* reading what waits on an idle link notices a server that went away
+	 * (its goodbye, or the closed socket) before anything is sent */
+	if (pc->c && PQstatus(pc->c) == CONNECTION_OK && !PQconsumeInput(pc->c))
+		rs_debug("store: %s: a pooled connection was closed; making it again", op);
 	if ((!pc->c || PQstatus(pc->c) != CONNECTION_OK) && reconnect(s, pc, op) != 0) {
 		pg_release(s, pc);
 		return SRV_ST_UNAVAILABLE;

@@ -74,6 +74,14 @@ const pg_sql pg_pki_sql[] = {
 			 " WHERE m.signer_id = $1 ORDER BY p.name"},
 	{PK_OP_INSERT, "INSERT INTO operations (" O_COLS ") VALUES"
 		       " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"},
+	/* the record and last_signed_at in one statement: one round trip, and
+	 * atomic without a transaction of its own */
+	{PK_OP_INSERT_TOUCH, "WITH op AS (INSERT INTO operations (" O_COLS ") VALUES"
+			     " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+			     " RETURNING signer_id, status, created_at)"
+			     " UPDATE signers s SET last_signed_at = op.created_at FROM op"
+			     " WHERE s.id = op.signer_id AND op.status = 'success'"
+			     " AND s.last_signed_at < op.created_at"},
 	/* concurrent signs may commit out of created_at order; the guard also
 	 * spares the row lock (and the wait on it) when there is nothing to do */
 	{PK_OP_LAST_SIGNED,
@@ -613,27 +621,35 @@ out:
 	return r;
 }
 
+/* $1..$15 of a history record, with grant_id for o->grant_id */
+static void a_operation(pg_args *a, const srv_operation *o, const char *grant_id);
+
 srv_st_rc pg_op_apply(pg_store *s, pg_conn *pc, const char *op, const srv_operation *o,
 		      const char *grant_id)
 {
 	pg_args a = {0};
 
-	a_text(&a, 1, o->id);
-	a_text(&a, 2, o->signer_id);
-	a_text(&a, 3, o->status);
-	a_text(&a, 4, o->algorithm);
-	a_text(&a, 5, o->data_hash);
-	a_int(&a, 6, o->is_digest ? 1 : 0);
-	a_text(&a, 7, o->actor_type);
-	a_text(&a, 8, o->actor_id);
-	a_text(&a, 9, o->actor_name);
-	a_opt(&a, 10, grant_id);
-	a_text(&a, 11, o->client_metadata && *o->client_metadata ? o->client_metadata : "{}");
-	a_text(&a, 12, o->source_ip);
-	a_text(&a, 13, o->error_code);
-	a_int(&a, 14, o->created_at);
-	a_text(&a, 15, o->approval[0] ? o->approval : "none");
+	a_operation(&a, o, grant_id);
 	return pg_run(s, pc, op, PK_OP_INSERT, &a, PGRUN_PLAIN, NULL);
+}
+
+static void a_operation(pg_args *a, const srv_operation *o, const char *grant_id)
+{
+	a_text(a, 1, o->id);
+	a_text(a, 2, o->signer_id);
+	a_text(a, 3, o->status);
+	a_text(a, 4, o->algorithm);
+	a_text(a, 5, o->data_hash);
+	a_int(a, 6, o->is_digest ? 1 : 0);
+	a_text(a, 7, o->actor_type);
+	a_text(a, 8, o->actor_id);
+	a_text(a, 9, o->actor_name);
+	a_opt(a, 10, grant_id);
+	a_text(a, 11, o->client_metadata && *o->client_metadata ? o->client_metadata : "{}");
+	a_text(a, 12, o->source_ip);
+	a_text(a, 13, o->error_code);
+	a_int(a, 14, o->created_at);
+	a_text(a, 15, o->approval[0] ? o->approval : "none");
 }
 
 /* last_signed_at for a success; with a retention, up to PURGE_MAX "denied"
@@ -687,8 +703,20 @@ srv_st_rc pg_operation_insert(srv_store *st, const srv_operation *o)
 
 	if (!s || !o || !o->id[0] || !o->signer_id[0])
 		return pg_bad_arg(op);
+	pthread_mutex_lock(&s->mu);
+	long long keep = s->denied_retention;
+	pthread_mutex_unlock(&s->mu);
 	if ((r = pg_acquire(s, op, &pc)) != SRV_ST_OK)
 		return r;
+	if (!keep) {
+		/* the common case, one statement. Not retried on a lost link:
+		 * it may have committed (pg_acquire checked the link first) */
+		pg_args a = {0};
+		a_operation(&a, o, o->grant_id);
+		pc->used++;
+		r = pg_run(s, pc, op, PK_OP_INSERT_TOUCH, &a, PGRUN_PLAIN, NULL);
+		goto out;
+	}
 	if ((r = pg_begin(s, pc, op)) != SRV_ST_OK)
 		goto out;
 	if ((r = pg_op_apply(s, pc, op, o, o->grant_id)) != SRV_ST_OK ||
