@@ -275,9 +275,9 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	if (e != SRV_OK && !seen) {
 		if (r->reason == SRV_R_NOT_FOUND) {
 			srv_unseen_count(r);
-			srv_reason limited = srv_unseen_limit(r);
-			if (limited != SRV_R_NONE)
-				e = srv_fail(r, limited, "too many attempts on unknown signers");
+			srv_err limited = srv_unseen_limit(r);
+			if (limited != SRV_OK)
+				e = limited;
 		}
 		goto answer;
 	}

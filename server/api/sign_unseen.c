@@ -4,6 +4,7 @@
 #include <time.h>
 #include "rsign/log.h"
 #include "server/api/sign_unseen.h"
+#include "server/http/ratelimit.h"
 
 #define LOG_EVERY_S 60
 
@@ -37,8 +38,7 @@ unsigned long long srv_unseen_total(void)
 	return atomic_load(&total);
 }
 
-srv_reason srv_unseen_limit(srv_req *r)
+srv_err srv_unseen_limit(srv_req *r)
 {
-	(void)r;
-	return SRV_R_NONE;
+	return srv_limit_unseen(r);
 }

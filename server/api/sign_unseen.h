@@ -2,7 +2,7 @@
  * exist, is retired, or on which the caller has no standing (access.c).
  * They are not history records -- an outsider could fill the disk with
  * them, under names no API could read back -- but they are counted, the
- * count is logged, and they pass through the rate limiter's hook. */
+ * count is logged, and they are rate-limited per principal. */
 #ifndef SRV_SIGN_UNSEEN_H
 #define SRV_SIGN_UNSEEN_H
 #include "server/http/http.h"
@@ -15,10 +15,10 @@ void srv_unseen_count(const srv_req *r);
 /* Attempts counted since the process started. */
 unsigned long long srv_unseen_total(void);
 
-/* THE call site of the rate limiter (server/http/ratelimit.[ch], from the
- * rate-limit work of issue 10) for these attempts: SRV_R_NONE to answer
- * 404 as usual, SRV_R_RATE_LIMITED to answer 429. A stub until that
- * limiter lands: it limits nothing. */
-srv_reason srv_unseen_limit(srv_req *r);
+/* The rate limit of these attempts (srv_limit_unseen, ratelimit.h: per
+ * principal, max_auth_failures a window, then blocks of 60 s doubling):
+ * SRV_OK to answer 404 as usual, else the 429 rateLimited it recorded on r
+ * (Retry-After set). */
+srv_err srv_unseen_limit(srv_req *r);
 
 #endif

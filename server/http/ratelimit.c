@@ -249,6 +249,24 @@ static srv_err refuse(srv_req *r, long wait, const char *what)
 	return srv_fail(r, SRV_R_RATE_LIMITED, "too many %s: try again in %ld s", what, wait);
 }
 
+srv_err srv_limit_unseen(srv_req *r)
+{
+	srv_ratelimit *rl = r->ctx->auth_limit;
+	char key[SRV_RL_KEY_MAX];
+	if (!rl)
+		return SRV_OK;
+	double now = srv_ratelimit_now();
+	snprintf(key, sizeof(key), "u:%.*s", RS_UUID_LEN, r->actor.id);
+	long w = srv_ratelimit_blocked(rl, key, now);
+	if (w)
+		return refuse(r, w, "sign attempts on unknown signers");
+	long b = srv_ratelimit_fail(rl, key, (unsigned)r->ctx->max_auth_failures, now);
+	if (b)
+		rs_warn("sign attempts of %s on unknown signers refused for %ld s: too many",
+			r->actor.name ? r->actor.name : "?", b);
+	return SRV_OK;
+}
+
 srv_err srv_limit_login(srv_req *r, const char *client_id)
 {
 	srv_ratelimit *rl = r->ctx->auth_limit;

@@ -49,6 +49,10 @@ void srv_limit_login_result(srv_req *r, const char *client_id, int ok);
 srv_err srv_limit_bearer(srv_req *r);
 /* A token found invalid counts for the address. */
 void srv_limit_bearer_failed(srv_req *r);
+/* A sign attempt of r's principal on a signer it cannot see (or that does
+ * not exist): counted as a failure of the principal (max_auth_failures a
+ * window, then blocks as for logins); 429 while it is blocked. */
+srv_err srv_limit_unseen(srv_req *r);
 /* max_sign_rate: 429 when r's principal signed its rate this second. */
 srv_err srv_limit_sign(srv_req *r);
 

@@ -19,8 +19,8 @@
  * that they leave descriptors for what else rsignd opens. A token that
  * cannot open its files fails every signature (SoftHSM2 hit EMFILE), so
  * connections must run out first. Kept: 64, plus 8 for each worker thread
- * (its epoll and wake-up descriptors, the database's connection with its
- * WAL and shared memory) and 8 for each token session. -1 when too few
+ * (its wake-up descriptors, the database's connection with its WAL and
+ * shared memory) and 8 for each token session. -1 when too few
  * are left to serve. */
 static long long connections_that_fit(const srv_config *cfg)
 {

@@ -248,22 +248,39 @@ def register(add, ctx):
         return max(counts) if counts else 0
 
     def disk_fill():
-        s, p = hist_signer(), ctx.people()
-        carol, other = ctx.as_(p['carol']['token']), ctx.as_(p['ci-other']['token'])
+        s = hist_signer()
+        # two principals of their own: the attempts below get them blocked
+        fillers = []
+        for name in ('hx-fill-user', 'hx-fill-other'):
+            j = expect(ctx.api.post('/principals', {'type': 'user', 'name': name}), CREATED, name)
+            fillers.append(ctx.as_(j['token']))
         meta = {('k%02d' % i) + 'x' * 252: 'v' * 256 for i in range(16)}  # 16 x 256 characters
         before, logged = rows_in_db(), unseen_logged()
         # a line at every power of two: 2 * logged attempts more pass the next one
         n = max(64, 2 * logged)
+        tries = [0, 0]
+        limited = 0
         for i in range(n):
-            cl = carol if i % 2 else other
+            who = i % 2
+            tries[who] += 1
             target = s['id'] if i % 4 < 2 else 'no-such-signer-%d' % i
-            r = ctx.sign(cl, target, 'ECDSA_SHA256', b'fill %d' % i, False, clientMetadata=meta)
-            expect_error(r, 404, 'NotFound', 'attempt %d on %s' % (i, target), reason='notFound')
+            r = ctx.sign(fillers[who], target, 'ECDSA_SHA256', b'fill %d' % i, False,
+                         clientMetadata=meta)
+            if tries[who] <= MAX_AUTH_FAILURES:
+                expect_error(r, 404, 'NotFound', 'attempt %d on %s' % (i, target), reason='notFound')
+            else:  # the principal is blocked: 429 with Retry-After, still no record
+                expect_error(r, 429, 'RateLimitExceeded', 'attempt %d on %s' % (i, target),
+                             reason='rateLimited')
+                check(int(r.headers.get('Retry-After') or 0) >= 1,
+                      'attempt %d: 429 without Retry-After' % i, r)
+                limited += 1
+        check(limited == n - 2 * MAX_AUTH_FAILURES, '%d of %d attempts were 429, expected %d'
+              % (limited, n, n - 2 * MAX_AUTH_FAILURES))
         check(rows_in_db() == before, '%d attempts on unknown or unseen signers wrote %d history records'
               % (n, rows_in_db() - before))
         check(unseen_logged() > logged, 'the count of unseen attempts did not move in the log '
               '(was %d): %s' % (logged, ctx.srv.log_tail(5)))
-    add('history_attempts_on_signers_the_caller_cannot_see_write_nothing_and_are_counted', disk_fill)
+    add('history_attempts_on_signers_the_caller_cannot_see_write_nothing_are_counted_and_limited', disk_fill)
 
     def metadata_members_only():
         def make():
@@ -359,6 +376,7 @@ def register(add, ctx):
 
 
 UNSEEN_RE = re.compile(r'sign: (\d+) attempts? on signers that do not exist')
+MAX_AUTH_FAILURES = 10  # rsignd's default max_auth_failures: unseen attempts a principal has a window
 
 
 class Serve:
