@@ -263,7 +263,7 @@ static CK_RV login(snap *s, const mod_call *orig)
 		goto out;
 	}
 	call.body = body;
-	mod_http_request(call.method, call.path, NULL, body, &call.resp);
+	mod_http_request(call.method, call.path, NULL, body, NULL, &call.resp);
 	if (call.resp.transport_failed || call.resp.status < 200 || call.resp.status > 299) {
 		rv = mod_err_http(&call);
 		goto out;
@@ -328,7 +328,8 @@ static CK_RV perform(snap *s, mod_call *call)
 			       call->signer ? call->signer : "");
 			return call->in_login ? CKR_PIN_INCORRECT : CKR_USER_NOT_LOGGED_IN;
 		}
-		mod_http_request(call->method, call->path, bearer, call->body, &call->resp);
+		mod_http_request(call->method, call->path, bearer, call->body, call->idem_key,
+				 &call->resp);
 		if (is_success(&call->resp))
 			return CKR_OK;
 		if (call->resp.transport_failed || call->resp.status != 401 || retried)

@@ -33,10 +33,12 @@ typedef struct mod_call {
 	const char *what;   /* "sign", "list signers", ... for the log line */
 	const char *signer; /* signer name for the log line, or NULL */
 	const char *method;
-	const char *path;   /* below /api/v1 */
-	const char *body;   /* JSON or NULL */
-	int in_login;	    /* inside C_Login: 401 means a wrong PIN */
-	mod_http_resp resp; /* filled; free with mod_call_done */
+	const char *path;     /* below /api/v1 */
+	const char *body;     /* JSON or NULL */
+	const char *idem_key; /* Idempotency-Key: one per operation, the same on
+			       * every retry of it (sign.c); NULL: none */
+	int in_login;	      /* inside C_Login: 401 means a wrong PIN */
+	mod_http_resp resp;   /* filled; free with mod_call_done */
 } mod_call;
 
 /* Makes the call with cred (which must be a configured or slot credential

@@ -28,7 +28,7 @@ static const char *const approval_modes[] = {"fail", "wait", NULL}; /* MOD_APPRO
 #define F(field) offsetof(mod_config, field)
 static const rs_conf_item conf_table[] = {
 	/* name                type          offset                  default  min  max */
-	{"url", RS_CONF_STR, F(url), NULL, 0, 1024, NULL},
+	{"url", RS_CONF_STR, F(url), NULL, 0, 8192, NULL},
 	{"ca_file", RS_CONF_STR, F(ca_file), NULL, 0, 4096, NULL},
 	{"token_file", RS_CONF_STR, F(token_file), NULL, 0, 4096, NULL},
 	{"client_id", RS_CONF_STR, F(client_id), NULL, 0, 256, NULL},
@@ -46,21 +46,56 @@ static const rs_conf_item conf_table[] = {
 };
 #undef F
 
-/* The rule of include/rsign/url.h (shared with rsignctl). */
-static int check_url(mod_config *conf, const char *where)
+/* url: one or more base URLs separated by spaces (replicas, tried in
+ * turn by http.c), each by the rule of include/rsign/url.h (shared with
+ * rsignctl). */
+static int split_urls(mod_config *conf, const char *where)
 {
-	char why[256];
+	char why[256], *copy, *tok, *save = NULL;
 	size_t n;
+	int rc = -1;
 
-	if (rs_url_check(conf->url, &conf->plain_http, why, sizeof(why)) < 0) {
-		rs_err("%s: url refused: %s", where, why);
+	copy = strdup(conf->url);
+	if (!copy) {
+		rs_err("%s: out of memory", where);
 		return -1;
 	}
-	/* The API paths are appended as "/api/v1/...". */
-	n = strlen(conf->url);
-	while (n > 8 && conf->url[n - 1] == '/')
-		conf->url[--n] = '\0';
-	return 0;
+	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (conf->n_urls == MOD_MAX_URLS) {
+			rs_err("%s: url refused: more than %d URLs", where, MOD_MAX_URLS);
+			goto out;
+		}
+		if (strlen(tok) >= MOD_URL_MAX) {
+			rs_err("%s: url refused: a URL is longer than %d characters", where,
+			       MOD_URL_MAX - 1);
+			goto out;
+		}
+		if (rs_url_check(tok, &conf->plain[conf->n_urls], why, sizeof(why)) < 0) {
+			if (strchr(conf->url, ' ') || strchr(conf->url, '\t'))
+				rs_err("%s: url refused: URL %zu (%s): %s", where, conf->n_urls + 1,
+				       tok, why);
+			else
+				rs_err("%s: url refused: %s", where, why);
+			goto out;
+		}
+		/* The API paths are appended as "/api/v1/...". */
+		n = strlen(tok);
+		while (n > 8 && tok[n - 1] == '/')
+			tok[--n] = '\0';
+		conf->urls[conf->n_urls] = strdup(tok);
+		if (!conf->urls[conf->n_urls++]) {
+			rs_err("%s: out of memory", where);
+			goto out;
+		}
+	}
+	if (conf->n_urls == 0) {
+		rs_err("%s: url refused: no URL given", where);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(copy);
+	return rc;
 }
 
 static int split_signers(mod_config *conf, const char *where)
@@ -164,7 +199,7 @@ int mod_config_load(const char *path, mod_config *conf)
 			where = "RSIGN_URL";
 		}
 	}
-	if (conf->url && check_url(conf, where) < 0)
+	if (conf->url && split_urls(conf, where) < 0)
 		goto fail;
 	if (split_signers(conf, where) < 0)
 		goto fail;
@@ -185,6 +220,8 @@ void mod_config_free(mod_config *conf)
 	rs_conf_free(conf_table, conf);
 	for (i = 0; conf->signer_names && i < conf->n_signer_names; i++)
 		free(conf->signer_names[i]);
+	for (i = 0; i < conf->n_urls; i++)
+		free(conf->urls[i]);
 	free(conf->signer_names);
 	free(conf->path);
 	memset(conf, 0, sizeof(*conf));

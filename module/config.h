@@ -6,6 +6,8 @@
 
 #define MOD_CONF_DEFAULT_PATH "/etc/rsign/pkcs11.conf"
 #define MOD_MAX_SIGNER_NAMES 64
+#define MOD_MAX_URLS 8	 /* base URLs in `url`, tried in turn (http.c) */
+#define MOD_URL_MAX 1024 /* characters of one of them */
 enum { MOD_APPROVAL_FAIL = 0, MOD_APPROVAL_WAIT = 1 };
 
 typedef struct mod_config {
@@ -28,7 +30,12 @@ typedef struct mod_config {
 	char *path;	     /* the file read, NULL when none */
 	char **signer_names; /* split from signers, NULL when all are shown */
 	size_t n_signer_names;
-	int plain_http; /* url is http:// on loopback */
+	/* url split at spaces: the base URLs of replicas, each checked by
+	 * include/rsign/url.h, without trailing slashes; plain[i] when urls[i]
+	 * is http:// on loopback */
+	char *urls[MOD_MAX_URLS];
+	int plain[MOD_MAX_URLS];
+	size_t n_urls;
 } mod_config;
 
 /* Reads the configuration named by path (NULL: $RSIGN_PKCS11_CONF, then the

@@ -4,7 +4,16 @@
  * verification is always on (ca_file, else the system store); connect and
  * whole-request timeouts are explicit; response bodies stop at 1 MiB.
  * The pool is a table like any other and is guarded by the global lock,
- * which is released before any transfer. */
+ * which is released before any transfer.
+ *
+ * Failover: `url` may list several base URLs (replicas of one rsignd
+ * deployment). A request starts at the one that last worked and moves to
+ * the next, each tried at most once, after no response (connect, TLS,
+ * timeout, a dropped connection) or a 502/503/504. A request that may not
+ * be repeated (a POST other than a login, without an Idempotency-Key) moves
+ * on only when it surely did nothing: nothing was sent, or the answer was
+ * 503. A request that ends on another URL than the current one makes it
+ * the current one, logged once per switch. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -16,13 +25,14 @@
 #include <curl/curl.h>
 
 #include "rsign/json.h"
+#include "rsign/log.h"
 #include "rsign/util.h"
 
 #include "module.h"
 #include "http.h"
 
 #define POOL_MAX 8
-#define URL_MAX 2048
+#define URL_MAX MOD_URL_MAX
 
 typedef struct share_state {
 	CURLSH *sh;
@@ -33,9 +43,11 @@ typedef struct share_state {
 /* What one request needs of the configuration, copied under the lock: a
  * C_Finalize in another thread may free the configuration meanwhile. */
 typedef struct req_conf {
-	char url[URL_MAX];
+	char urls[MOD_MAX_URLS][URL_MAX];
+	int plain[MOD_MAX_URLS];
+	size_t n_urls, cur;
 	char ca_file[4097];
-	int plain_http, resolve_in_caller;
+	int resolve_in_caller;
 	long connect_ms, request_ms;
 } req_conf;
 
@@ -47,6 +59,7 @@ static share_state *share;
 static share_state *retired;
 static CURL *pool[POOL_MAX];
 static int pool_n;
+static size_t url_cur; /* the URL that last worked (failover) */
 static char tool_name[64] = "unknown";
 static char host_name[256] = "unknown";
 
@@ -135,6 +148,7 @@ static void read_identity(void)
 int mod_http_init(const mod_config *conf, int no_threads)
 {
 	http_conf = conf;
+	url_cur = 0;
 	resolve_in_caller = no_threads;
 	read_identity();
 	share = share_new();
@@ -215,12 +229,16 @@ static CURL *pool_get(CURLSH **sh, req_conf *rc)
 	CURL *h = NULL;
 
 	mod_lock();
-	*sh = share && http_conf && http_conf->url ? share->sh : NULL;
+	*sh = share && http_conf && http_conf->n_urls ? share->sh : NULL;
 	if (*sh) {
-		rs_strlcpy(rc->url, http_conf->url, sizeof(rc->url));
+		rc->n_urls = http_conf->n_urls;
+		for (size_t i = 0; i < rc->n_urls; i++) {
+			rs_strlcpy(rc->urls[i], http_conf->urls[i], sizeof(rc->urls[i]));
+			rc->plain[i] = http_conf->plain[i];
+		}
+		rc->cur = url_cur < rc->n_urls ? url_cur : 0;
 		rs_strlcpy(rc->ca_file, http_conf->ca_file ? http_conf->ca_file : "",
 			   sizeof(rc->ca_file));
-		rc->plain_http = http_conf->plain_http;
 		rc->resolve_in_caller = resolve_in_caller;
 		rc->connect_ms = (long)(http_conf->connect_timeout * 1000);
 		rc->request_ms = (long)(http_conf->request_timeout * 1000);
@@ -271,9 +289,10 @@ static void headers_free(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
-static struct curl_slist *headers_new(const char *bearer, int has_body)
+static struct curl_slist *headers_new(const char *bearer, int has_body, const char *idem_key)
 {
 	struct curl_slist *l = NULL, *n;
+	char key[128];
 	rs_buf auth;
 
 	n = curl_slist_append(l, "Accept: application/json");
@@ -286,6 +305,13 @@ static struct curl_slist *headers_new(const char *bearer, int has_body)
 	l = n;
 	if (has_body) {
 		n = curl_slist_append(l, "Content-Type: application/json");
+		if (!n)
+			goto fail;
+		l = n;
+	}
+	if (idem_key) {
+		snprintf(key, sizeof(key), "Idempotency-Key: %s", idem_key);
+		n = curl_slist_append(l, key);
 		if (!n)
 			goto fail;
 		l = n;
@@ -338,9 +364,9 @@ static void fail_transport(mod_http_resp *resp, const char *why)
 	rs_strlcpy(resp->transport_error, why, sizeof(resp->transport_error));
 }
 
-static int set_options(CURL *h, CURLSH *sh, const req_conf *c, const char *method, const char *url,
-		       struct curl_slist *headers, const char *body, mod_http_resp *resp,
-		       char *errbuf)
+static int set_options(CURL *h, CURLSH *sh, const req_conf *c, int plain_http, const char *method,
+		       const char *url, struct curl_slist *headers, const char *body,
+		       mod_http_resp *resp, char *errbuf)
 {
 	CURLcode e = CURLE_OK;
 
@@ -353,9 +379,9 @@ static int set_options(CURL *h, CURLSH *sh, const req_conf *c, const char *metho
 	SET(CURLOPT_SHARE, sh);
 	SET(CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85 */
-	SET(CURLOPT_PROTOCOLS_STR, c->plain_http ? "http" : "https");
+	SET(CURLOPT_PROTOCOLS_STR, plain_http ? "http" : "https");
 #else
-	SET(CURLOPT_PROTOCOLS, c->plain_http ? (long)CURLPROTO_HTTP : (long)CURLPROTO_HTTPS);
+	SET(CURLOPT_PROTOCOLS, plain_http ? (long)CURLPROTO_HTTP : (long)CURLPROTO_HTTPS);
 #endif
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -426,61 +452,145 @@ out:
 	return l;
 }
 
-void mod_http_request(const char *method, const char *path, const char *bearer, const char *body,
-		      mod_http_resp *resp)
+/* One attempt on base URL i of c, with handle h. */
+static void attempt(CURL *h, CURLSH *sh, const req_conf *c, size_t i, const char *method,
+		    const char *path, struct curl_slist *headers, const char *body,
+		    mod_http_resp *resp)
 {
 	struct curl_slist *resolve = NULL;
-	char url[URL_MAX], errbuf[CURL_ERROR_SIZE];
-	struct curl_slist *headers = NULL;
-	CURLSH *sh = NULL;
-	CURL *h = NULL;
-	req_conf conf;
+	char url[URL_MAX + 256], errbuf[CURL_ERROR_SIZE];
+	long sent = 0;
 	CURLcode rc;
 	int n;
 
 	memset(resp, 0, sizeof(*resp));
 	rs_buf_init(&resp->body, MOD_HTTP_MAX_BODY);
 	errbuf[0] = '\0';
-	h = pool_get(&sh, &conf);
-	if (!sh) {
-		fail_transport(resp, "no server url configured");
-		return;
-	}
-	n = snprintf(url, sizeof(url), "%s/api/v1%s", conf.url, path);
+	resp->nothing_sent = 1;
+	n = snprintf(url, sizeof(url), "%s/api/v1%s", c->urls[i], path);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
 		fail_transport(resp, "request url too long");
-		goto out;
-	}
-	headers = headers_new(bearer, body != NULL);
-	if (!headers || !h) {
-		fail_transport(resp, "out of memory");
-		goto out;
+		return;
 	}
 	curl_easy_reset(h);
-	if (conf.resolve_in_caller)
+	if (c->resolve_in_caller)
 		resolve = resolve_here(url);
-	if (set_options(h, sh, &conf, method, url, headers, body, resp, errbuf) < 0 ||
+	if (set_options(h, sh, c, c->plain[i], method, url, headers, body, resp, errbuf) < 0 ||
 	    (resolve && curl_easy_setopt(h, CURLOPT_RESOLVE, resolve) != CURLE_OK)) {
 		fail_transport(resp, "libcurl refused an option");
 		goto out;
 	}
 	rc = curl_easy_perform(h);
+	if (curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK || sent != 0)
+		resp->nothing_sent = 0;
 	if (rc == CURLE_WRITE_ERROR && resp->body.failed) {
 		fail_transport(resp, "response larger than 1 MiB");
 	} else if (rc != CURLE_OK) {
 		fail_transport(resp, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		resp->may_fail_over = 1;
 	} else {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 		if (resp->status >= 400)
 			parse_error_body(resp);
+		resp->may_fail_over =
+			resp->status == 502 || resp->status == 503 || resp->status == 504;
 	}
+out:
 	/* The handle keeps no pointer to our stack or headers past here. */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 	curl_easy_setopt(h, CURLOPT_RESOLVE, NULL);
-out:
 	curl_slist_free_all(resolve);
+}
+
+/* Whether the next URL may be tried after resp: a GET, a login or a
+ * request with an Idempotency-Key may be repeated; anything else only when
+ * it surely did nothing (nothing sent, or 503). */
+static int fail_over(const mod_http_resp *resp, const char *method, const char *path,
+		     const char *idem_key)
+{
+	int repeatable = strcmp(method, "GET") == 0 || idem_key || strncmp(path, "/auth/", 6) == 0;
+
+	if (!resp->may_fail_over)
+		return 0;
+	return repeatable || resp->nothing_sent || resp->status == 503;
+}
+
+static void describe(const mod_http_resp *resp, char *out, size_t len)
+{
+	if (resp->transport_failed)
+		snprintf(out, len, "%s", resp->transport_error);
+	else
+		snprintf(out, len, "HTTP %ld%s%s", resp->status, resp->reason[0] ? " " : "",
+			 resp->reason);
+}
+
+/* The request ended on URL i, having started at c->cur: i becomes the
+ * current URL, logged when this call is the one that moves it there. */
+static void settle(const req_conf *c, size_t i, const char *why)
+{
+	int moved = 0;
+
+	if (i == c->cur)
+		return;
+	mod_lock();
+	if (http_conf && url_cur != i && i < http_conf->n_urls) {
+		url_cur = i;
+		moved = 1;
+	}
+	mod_unlock();
+	if (moved)
+		rs_warn("switched to %s (url %zu of %zu): %s failed: %s", c->urls[i], i + 1,
+			c->n_urls, c->urls[c->cur], why);
+}
+
+void mod_http_request(const char *method, const char *path, const char *bearer, const char *body,
+		      const char *idem_key, mod_http_resp *resp)
+{
+	struct curl_slist *headers = NULL;
+	char why[320] = "";
+	CURLSH *sh = NULL;
+	CURL *h = NULL;
+	req_conf conf;
+	size_t k, i = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	rs_buf_init(&resp->body, MOD_HTTP_MAX_BODY);
+	h = pool_get(&sh, &conf);
+	if (!sh) {
+		fail_transport(resp, "no server url configured");
+		return;
+	}
+	headers = headers_new(bearer, body != NULL, idem_key);
+	if (!headers || !h) {
+		fail_transport(resp, "out of memory");
+		goto out;
+	}
+	for (k = 0; k < conf.n_urls; k++) {
+		char now[sizeof(why)];
+
+		i = (conf.cur + k) % conf.n_urls;
+		attempt(h, sh, &conf, i, method, path, headers, body, resp);
+		if (k + 1 == conf.n_urls || !fail_over(resp, method, path, idem_key))
+			break;
+		describe(resp, now, sizeof(now));
+		if (k == 0) /* what the switch, if any, is logged with */
+			rs_strlcpy(why, now, sizeof(why));
+		rs_info("%s %s: %s failed (%s); trying %s", method, path, conf.urls[i], now,
+			conf.urls[(i + 1) % conf.n_urls]);
+		rs_buf_wipe(&resp->body);
+	}
+	if (!resp->may_fail_over)
+		settle(&conf, i, why);
+	else if (conf.n_urls > 1 && resp->transport_failed) {
+		char msg[URL_MAX + sizeof(resp->transport_error) + 64];
+
+		snprintf(msg, sizeof(msg), "%zu urls tried, the last (%s): %s", k + 1, conf.urls[i],
+			 resp->transport_error);
+		rs_strlcpy(resp->transport_error, msg, sizeof(resp->transport_error));
+	}
+out:
 	headers_free(headers);
 	if (h && sh)
 		pool_put(h, sh);

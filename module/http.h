@@ -20,6 +20,10 @@ typedef struct mod_http_resp {
 	char reason[64];
 	char message[256];
 	char req_id[80];
+	/* failover (http.c): nothing of the request left this host; the
+	 * outcome lets the next URL be tried */
+	int nothing_sent;
+	int may_fail_over;
 } mod_http_resp;
 
 /* Per C_Initialize; conf must outlive mod_http_free. No network I/O. With
@@ -32,10 +36,12 @@ void mod_http_free(void);
 void mod_http_forget(void);
 
 /* method "GET"/"POST"; path below /api/v1 ("/pki/signers"); bearer may be
- * NULL; body is JSON or NULL. Always fills resp (free with
+ * NULL; body is JSON or NULL; idem_key, when not NULL, is sent as the
+ * Idempotency-Key header (on every URL tried). Tries the configured URLs
+ * in turn as http.c says. Always fills resp (free with
  * mod_http_resp_free). Must be called without the global lock. */
 void mod_http_request(const char *method, const char *path, const char *bearer, const char *body,
-		      mod_http_resp *resp);
+		      const char *idem_key, mod_http_resp *resp);
 void mod_http_resp_free(mod_http_resp *resp);
 
 /* clientMetadata: the calling program's name and the host name. */

@@ -97,7 +97,7 @@ out:
 
 static CK_RV remote_sign(mod_op *op, mod_cred *cred, unsigned long gen)
 {
-	char seg[3 * MOD_SIGNER_ID_MAX + 1], path[sizeof(seg) + 32];
+	char seg[3 * MOD_SIGNER_ID_MAX + 1], path[sizeof(seg) + 32], key[RS_UUID_LEN];
 	mod_call call = {0};
 	char *body;
 	CK_RV rv;
@@ -113,6 +113,13 @@ static CK_RV remote_sign(mod_op *op, mod_cred *cred, unsigned long gen)
 	call.method = "POST";
 	call.path = path;
 	call.body = body;
+	/* one key for this operation: every retry of it (another URL, a new
+	 * login, after an approval) is the same operation to rsignd */
+	if (rs_uuid(key) != 0) {
+		free(body);
+		return CKR_GENERAL_ERROR;
+	}
+	call.idem_key = key;
 	rv = mod_api_call(cred, gen, &call);
 	if (mod_approval_needed(&call)) /* approval = wait|fail: approval.c */
 		rv = mod_approval_sign(cred, gen, op->signer_id, &call);

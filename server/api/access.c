@@ -20,6 +20,8 @@
  *                                       signers' signers'
  *   see a policy's approvers     yes    -        -       yes      -     -
  *   get principal, new token     any    self     self    self     -     404
+ *   list/revoke tokens           any    self     self    self     -     404
+ *   list/rotate client secrets   any    self     self    self     -     404
  *   principals (list, create,    yes    403a ... (admin only)
  *     delete, disable), keys,
  *     certificates, signer
@@ -260,6 +262,16 @@ srv_reason srv_may_see_approvers(const srv_req *r, const srv_policy *p)
 }
 
 srv_reason srv_may_read_principal(const srv_req *r, const srv_principal *p)
+{
+	return r->actor.admin || is_self(r, p->id) ? SRV_R_NONE : SRV_R_NOT_FOUND;
+}
+
+srv_reason srv_may_manage_tokens(const srv_req *r, const srv_principal *p)
+{
+	return r->actor.admin || is_self(r, p->id) ? SRV_R_NONE : SRV_R_NOT_FOUND;
+}
+
+srv_reason srv_may_rotate_secret(const srv_req *r, const srv_principal *p)
 {
 	return r->actor.admin || is_self(r, p->id) ? SRV_R_NONE : SRV_R_NOT_FOUND;
 }

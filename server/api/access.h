@@ -41,6 +41,11 @@ srv_reason srv_may_decide(srv_req *r, const srv_request *q, const srv_policy *p)
 srv_reason srv_may_cancel(const srv_req *r, const srv_request *q);
 /* On a grant the caller sees. */
 srv_reason srv_may_revoke_grant(srv_req *r, const srv_grant *g);
+/* A principal's credentials: list, create and revoke its tokens; list and
+ * rotate its client secrets (an identity's). Admins for anyone, a principal
+ * for itself; notFound for another. */
+srv_reason srv_may_manage_tokens(const srv_req *r, const srv_principal *p);
+srv_reason srv_may_rotate_secret(const srv_req *r, const srv_principal *p);
 /* Admin routes on a principal (the gate ran): not on oneself. */
 srv_reason srv_may_delete_principal(const srv_req *r, const srv_principal *p);
 srv_reason srv_may_disable_principal(const srv_req *r, const srv_principal *p);

@@ -13,7 +13,16 @@ srv_err api_principal_list(srv_req *r, cJSON **out);
 srv_err api_principal_get(srv_req *r, cJSON **out);
 srv_err api_principal_update(srv_req *r, cJSON **out);
 srv_err api_principal_delete(srv_req *r, cJSON **out);
-srv_err api_principal_token(srv_req *r, cJSON **out);
+/* The principal object of the API; the principal r->params[0] names,
+ * notFound unless the caller may read it (access.c). */
+cJSON *api_principal_json(const srv_principal *p);
+srv_err api_principal_load(srv_req *r, srv_principal *p);
+/* api_tokens.c: /principals/{id}/tokens and /principals/{id}/secrets */
+srv_err api_token_create(srv_req *r, cJSON **out);
+srv_err api_token_list(srv_req *r, cJSON **out);
+srv_err api_token_revoke(srv_req *r, cJSON **out);
+srv_err api_secret_rotate(srv_req *r, cJSON **out);
+srv_err api_secret_list(srv_req *r, cJSON **out);
 /* api_keys.c: /pki/keys */
 srv_err api_key_create(srv_req *r, cJSON **out);
 srv_err api_key_list(srv_req *r, cJSON **out);

@@ -12,7 +12,7 @@
 #include "server/http/auth.h"
 #include "server/http/ratelimit.h"
 
-static cJSON *principal_json(const srv_principal *p)
+cJSON *api_principal_json(const srv_principal *p)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", p->id);
@@ -63,7 +63,7 @@ srv_err api_login(srv_req *r, cJSON **out)
 		goto out;
 	char hash[65];
 	srv_auth_hash(secret, hash);
-	srv_st_rc rc = r->ctx->store->ops->secret_lookup(r->ctx->store, cid, hash, &p);
+	srv_st_rc rc = r->ctx->store->ops->secret_lookup(r->ctx->store, cid, hash, time(NULL), &p);
 	if (rc == SRV_ST_OK || rc == SRV_ST_NOT_FOUND)
 		srv_limit_login_result(r, cid, rc == SRV_ST_OK);
 	if (rc == SRV_ST_NOT_FOUND) {
@@ -107,7 +107,7 @@ out:
 
 srv_err api_whoami(srv_req *r, cJSON **out)
 {
-	*out = principal_json(&r->actor);
+	*out = api_principal_json(&r->actor);
 	return SRV_OK;
 }
 
@@ -194,7 +194,7 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the principal");
 		goto out;
 	}
-	*out = principal_json(&p);
+	*out = api_principal_json(&p);
 	cJSON_AddStringToObject(*out, identity ? "clientSecret" : "token", secret);
 	r->status = 201;
 	rs_info("principal %s (%s) created by %s", p.name, p.type, r->actor.name);
@@ -219,14 +219,13 @@ srv_err api_principal_list(srv_req *r, cJSON **out)
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "principals");
 	for (size_t i = 0; i < n; i++)
-		cJSON_AddItemToArray(arr, principal_json(&v[i]));
+		cJSON_AddItemToArray(arr, api_principal_json(&v[i]));
 	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_principal_list_free(v, n);
 	return SRV_OK;
 }
 
-/* Loads r->params[0]: notFound unless the caller may read it (access.c). */
-static srv_err load_principal(srv_req *r, srv_principal *p)
+srv_err api_principal_load(srv_req *r, srv_principal *p)
 {
 	srv_st_rc rc = r->ctx->store->ops->principal_get(r->ctx->store, r->params[0], p);
 	if (rc == SRV_ST_NOT_FOUND)
@@ -244,9 +243,9 @@ static srv_err load_principal(srv_req *r, srv_principal *p)
 srv_err api_principal_get(srv_req *r, cJSON **out)
 {
 	srv_principal p = {0};
-	if (load_principal(r, &p) != SRV_OK)
+	if (api_principal_load(r, &p) != SRV_OK)
 		return r->err;
-	*out = principal_json(&p);
+	*out = api_principal_json(&p);
 	srv_principal_clear(&p);
 	return SRV_OK;
 }
@@ -265,7 +264,7 @@ srv_err api_principal_delete(srv_req *r, cJSON **out)
 	srv_principal p = {0};
 	srv_audit a = {0};
 	srv_err e;
-	if (load_principal(r, &p) != SRV_OK)
+	if (api_principal_load(r, &p) != SRV_OK)
 		return r->err;
 	srv_reason why = srv_may_delete_principal(r, &p);
 	if (why != SRV_R_NONE) {
@@ -285,7 +284,7 @@ srv_err api_principal_delete(srv_req *r, cJSON **out)
 		goto out;
 	}
 	rs_info("principal %s deleted by %s", p.name, r->actor.name);
-	*out = principal_json(&p);
+	*out = api_principal_json(&p);
 out:
 	api_audit_done(&a);
 	srv_principal_clear(&p);
@@ -307,7 +306,7 @@ srv_err api_principal_update(srv_req *r, cJSON **out)
 		e = srv_fail(r, SRV_R_INVALID_FIELD, "disabled (a boolean) is required");
 		goto out;
 	}
-	if ((e = load_principal(r, &p)) != SRV_OK)
+	if ((e = api_principal_load(r, &p)) != SRV_OK)
 		goto out;
 	srv_reason why = srv_may_disable_principal(r, &p);
 	if (why != SRV_R_NONE) {
@@ -329,42 +328,10 @@ srv_err api_principal_update(srv_req *r, cJSON **out)
 	}
 	p.disabled = disabled;
 	rs_info("principal %s %s by %s", p.name, disabled ? "disabled" : "enabled", r->actor.name);
-	*out = principal_json(&p);
+	*out = api_principal_json(&p);
 out:
 	api_audit_done(&a);
 	srv_principal_clear(&p);
 	cJSON_Delete(j);
-	return e;
-}
-
-/* A new API token for a user (itself, or any user for an admin). */
-srv_err api_principal_token(srv_req *r, cJSON **out)
-{
-	srv_principal p = {0};
-	srv_audit a = {0};
-	srv_err e;
-	if (load_principal(r, &p) != SRV_OK)
-		return r->err;
-	if (strcmp(p.type, "user") != 0) {
-		e = srv_fail(r, SRV_R_INVALID_FIELD,
-			     "machine identities log in with their client secret");
-		goto out;
-	}
-	cJSON *d = cJSON_CreateObject();
-	cJSON_AddStringToObject(d, "kind", "api");
-	cJSON_AddStringToObject(d, "name", p.name ? p.name : "");
-	if ((e = api_audit_entry(r, &a, "principal.token", "principal", p.id, d)) != SRV_OK)
-		goto out;
-	*out = principal_json(&p);
-	e = add_token(r, p.id, "rsu_", "api", 0, *out, "token", &a);
-	if (e != SRV_OK) {
-		cJSON_Delete(*out);
-		*out = NULL;
-		goto out;
-	}
-	r->status = 201;
-out:
-	api_audit_done(&a);
-	srv_principal_clear(&p);
 	return e;
 }

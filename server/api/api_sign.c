@@ -3,7 +3,19 @@
  * answer. Every attempt past authentication on a signer the caller can see
  * is recorded, whatever its end (its clientMetadata only for admins and
  * members); attempts on signers it cannot see are counted, not recorded
- * (sign_unseen.h). */
+ * (sign_unseen.h).
+ *
+ * Idempotency-Key: a success made under a key keeps it, with a hash of the
+ * request and the signature, in its history record. A later request of the
+ * same principal with that key, on any replica, gets the first answer back
+ * (the same signature, operationId and grantId) once it passes the same
+ * checks up to a well-formed request: no second signature, record or grant
+ * use. The same key with another signer, algorithm, data, isDigest or
+ * pssSaltLength is 409 idempotencyKeyReused. Two calls with one key at once:
+ * the history insert of the second finds the key taken (store.h) and that
+ * call answers with the first's result. Refused attempts do not claim a
+ * key. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,8 +44,10 @@ typedef struct {
 	size_t data_len;
 	int have_data;
 	int is_digest;
-	long long salt; /* -1 = default */
-	char *metadata; /* JSON text */
+	long long salt;			/* -1 = default */
+	char *metadata;			/* JSON text */
+	char key[SRV_IDEM_KEY_MAX + 1]; /* Idempotency-Key; "" = none */
+	char request_hash[65];		/* of what is asked, when key is set */
 } sign_body;
 
 static void body_fail(sign_body *b, srv_reason why, const char *msg)
@@ -118,6 +132,67 @@ out:
 	cJSON_Delete(j);
 }
 
+/* The Idempotency-Key header: 1 to 64 visible ASCII characters. */
+static void parse_key(srv_req *r, sign_body *b)
+{
+	const char *k = srv_header(r, "Idempotency-Key");
+	size_t n;
+
+	if (!k)
+		return;
+	for (n = 0; k[n]; n++) {
+		if (n == SRV_IDEM_KEY_MAX || k[n] < 0x21 || k[n] > 0x7e) {
+			n = 0;
+			break;
+		}
+	}
+	if (n == 0) {
+		body_fail(b, SRV_R_INVALID_IDEMPOTENCY_KEY,
+			  "Idempotency-Key must be 1 to 64 visible ASCII characters (a UUID)");
+		return;
+	}
+	rs_strlcpy(b->key, k, sizeof(b->key));
+}
+
+/* What a key stands for: the signer and every field that changes the
+ * signature (not clientMetadata), the algorithm by its canonical name (an
+ * alias is the same request). */
+static int hash_request(const srv_sign_target *s, sign_body *b)
+{
+	unsigned char in[256 + SIGN_DATA_MAX], d[64];
+	int n = snprintf((char *)in, 256, "%s\n%s\n%d\n%lld\n", s->id, rs_sign_alg_name(b->alg),
+			 b->is_digest, b->salt);
+
+	if (n < 0 || n >= 256)
+		return -1;
+	memcpy(in + n, b->data, b->data_len);
+	if (rs_hash_compute(RS_HASH_SHA256, in, (size_t)n + b->data_len, d) != 0)
+		return -1;
+	rs_hex_encode(d, 32, b->request_hash);
+	rs_wipe(in, sizeof(in));
+	return 0;
+}
+
+/* The first answer to the caller's key: *prev when that success was the
+ * same request (*found = 1), 409 when the key went with another one, OK
+ * with *found = 0 when the key is new. */
+static srv_err find_first(srv_req *r, const sign_body *b, srv_operation *prev, int *found)
+{
+	srv_st_rc rc =
+		r->ctx->store->ops->operation_find_key(r->ctx->store, r->actor.id, b->key, prev);
+
+	*found = 0;
+	if (rc == SRV_ST_NOT_FOUND)
+		return SRV_OK;
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_reason_from_store(rc), "cannot read the signing history");
+	if (strcmp(prev->request_hash, b->request_hash) != 0)
+		return srv_fail(r, SRV_R_IDEMPOTENCY_KEY_REUSED,
+				"Idempotency-Key %s was used for another signing request", b->key);
+	*found = 1;
+	return SRV_OK;
+}
+
 /* Algorithm, digest and salt against the signer's key. */
 static srv_err check_request(srv_req *r, const srv_sign_target *s, sign_body *b,
 			     unsigned char *digest, size_t *dlen)
@@ -148,17 +223,24 @@ static srv_err check_request(srv_req *r, const srv_sign_target *s, sign_body *b,
 					"pssSaltLength must be between 0 and %lld for this key",
 					max);
 	}
+	if (b->key[0] && hash_request(s, b) != 0)
+		return srv_fail(r, SRV_R_INTERNAL, "cannot hash the request");
 	return SRV_OK;
 }
 
 /* The history record of this attempt; committed before any answer. With
  * consume, a success also takes one signing from the caller's grant in the
- * same transaction; SRV_E_APPROVAL when none is left (nothing written). */
+ * same transaction; SRV_E_APPROVAL when none is left (nothing written). A
+ * success under an Idempotency-Key keeps the key, the request's hash and
+ * sig; when the caller's key was taken meanwhile, nothing is written and
+ * *taken is set. */
 static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, srv_err outcome,
-		      int consume, const char *approval, char op_id[RS_UUID_LEN],
-		      char grant_id[RS_UUID_LEN])
+		      int consume, const char *approval, const unsigned char *sig, size_t siglen,
+		      char op_id[RS_UUID_LEN], char grant_id[RS_UUID_LEN], int *taken)
 {
 	srv_operation op = {0};
+
+	*taken = 0;
 	if (rs_uuid(op.id) != 0)
 		return srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 	rs_strlcpy(op.signer_id, s->id, sizeof(op.signer_id));
@@ -181,9 +263,21 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 		rs_strlcpy(op.error_code, srv_err_word(outcome), sizeof(op.error_code));
 	rs_strlcpy(op.approval, approval, sizeof(op.approval));
 	op.created_at = time(NULL);
+	if (outcome == SRV_OK && b->key[0]) {
+		if (siglen > sizeof(op.signature))
+			return srv_fail(r, SRV_R_INTERNAL, "the signature is too long to keep");
+		rs_strlcpy(op.idem_key, b->key, sizeof(op.idem_key));
+		rs_strlcpy(op.request_hash, b->request_hash, sizeof(op.request_hash));
+		memcpy(op.signature, sig, siglen);
+		op.signature_len = siglen;
+	}
 	srv_st_rc rc =
 		consume ? r->ctx->store->ops->operation_insert_consume(r->ctx->store, &op, grant_id)
 			: r->ctx->store->ops->operation_insert(r->ctx->store, &op);
+	if (op.idem_key[0] && rc == SRV_ST_CONFLICT) {
+		*taken = 1;
+		return SRV_OK;
+	}
 	if (consume && rc == SRV_ST_NOT_FOUND)
 		return srv_fail(r, SRV_R_APPROVAL_REQUIRED,
 				"no active grant is left for %s on signer %s: request approval",
@@ -259,18 +353,30 @@ static srv_err load_target(srv_req *r, srv_sign_target *s, int *seen)
 	return SRV_OK;
 }
 
+/* Answers with the first result of the caller's key. */
+static void take_first(const srv_operation *prev, unsigned char *sig, size_t *siglen,
+		       char op_id[RS_UUID_LEN], char grant_id[RS_UUID_LEN])
+{
+	memcpy(sig, prev->signature, prev->signature_len);
+	*siglen = prev->signature_len;
+	rs_strlcpy(op_id, prev->id, RS_UUID_LEN);
+	rs_strlcpy(grant_id, prev->grant_id, RS_UUID_LEN);
+}
+
 srv_err api_sign(srv_req *r, cJSON **out)
 {
 	sign_body b = {0};
 	srv_sign_target s = {0};
+	srv_operation prev;
 	unsigned char digest[64], sig[1024];
 	size_t dlen = 0, siglen = 0;
 	char op_id[RS_UUID_LEN] = "", grant_id[RS_UUID_LEN] = "";
-	int need_grant = 0, bypass = 0, seen = 0;
+	int need_grant = 0, bypass = 0, seen = 0, replayed = 0, taken = 0;
 	time_t now = time(NULL);
 	char when[RS_TIME_LEN];
 
 	parse_body(r, &b);
+	parse_key(r, &b);
 	srv_err e = load_target(r, &s, &seen);
 	if (e != SRV_OK && !seen) {
 		if (r->reason == SRV_R_NOT_FOUND) {
@@ -297,6 +403,10 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	}
 	if ((e = check_request(r, &s, &b, digest, &dlen)) != SRV_OK)
 		goto record;
+	/* a retry of a key answers as the first time, before any limit or
+	 * grant: the first call may have used the last signing */
+	if (b.key[0] && ((e = find_first(r, &b, &prev, &replayed)) != SRV_OK || replayed))
+		goto replay;
 	if ((e = srv_limit_sign(r)) != SRV_OK) /* max_sign_rate: 429, recorded as denied */
 		goto record;
 	if ((e = check_policy(r, &s, &need_grant, &bypass)) != SRV_OK)
@@ -305,7 +415,9 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	if (e == SRV_OK && need_grant) {
 		/* the grant is consumed with the record; when another call took
 		 * the last signing meanwhile, this one is denied and recorded so */
-		e = record(r, &s, &b, SRV_OK, 1, "grant", op_id, grant_id);
+		e = record(r, &s, &b, SRV_OK, 1, "grant", sig, siglen, op_id, grant_id, &taken);
+		if (e == SRV_OK && taken)
+			goto taken;
 		if (e == SRV_OK)
 			goto answer;
 		if (e != SRV_E_APPROVAL)
@@ -316,9 +428,25 @@ record:;
 			    bypass	 ? "bypass"
 			    : need_grant ? "grant"
 					 : "none",
-			    op_id, grant_id);
+			    sig, siglen, op_id, grant_id, &taken);
 	if (e == SRV_OK && re != SRV_OK)
 		e = re;
+	if (e != SRV_OK || !taken)
+		goto answer;
+taken:
+	/* another call with this key committed first: its answer is ours */
+	e = find_first(r, &b, &prev, &replayed);
+	if (e == SRV_OK && !replayed)
+		e = srv_fail(r, SRV_R_INTERNAL, "the first use of Idempotency-Key %s is gone",
+			     b.key);
+replay:
+	if (e != SRV_OK) {
+		replayed = 0;
+		goto record; /* a refusal: records no key, so this runs once */
+	}
+	take_first(&prev, sig, &siglen, op_id, grant_id);
+	rs_info("sign on %s by %s: Idempotency-Key %s answered with operation %s", s.name,
+		r->actor.name, b.key, op_id);
 answer:
 	if (e == SRV_OK) {
 		char *sig64 = rs_b64_encode(sig, siglen);

@@ -21,7 +21,11 @@ const srv_route srv_routes[] = {
 	{"GET", "/principals/*", api_principal_get, ANY},
 	{"PATCH", "/principals/*", api_principal_update, ADMIN},
 	{"DELETE", "/principals/*", api_principal_delete, ADMIN},
-	{"POST", "/principals/*/tokens", api_principal_token, ANY},
+	{"POST", "/principals/*/tokens", api_token_create, ANY},
+	{"GET", "/principals/*/tokens", api_token_list, ANY},
+	{"DELETE", "/principals/*/tokens/*", api_token_revoke, ANY},
+	{"POST", "/principals/*/secrets/rotate", api_secret_rotate, ANY},
+	{"GET", "/principals/*/secrets", api_secret_list, ANY},
 
 	{"POST", "/pki/keys", api_key_create, ADMIN},
 	{"GET", "/pki/keys", api_key_list, ADMIN},

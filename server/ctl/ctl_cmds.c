@@ -756,3 +756,69 @@ int ctl_principal_token(ctl_ctx *ctx, const ctl_args *a)
 
 	return ctl_send(ctx, a, "POST", none, &out_once, "/principals/%s/tokens", a->pos[0]);
 }
+
+/* ---- a principal's credentials ------------------------------------------ */
+
+int ctl_token_list(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_column cols[] = {
+		{"id", "ID"},
+		{"name", "NAME"},
+		{"kind", "KIND"},
+		{"createdAt", "CREATED"},
+		{"expiresAt", "EXPIRES"},
+		{"lastUsedAt", "LAST USED"},
+		CTL_COLUMNS_END,
+	};
+	static const ctl_out out = {ctl_out_table, cols, 0};
+
+	return ctl_request(ctx, a, "GET", NULL, ctl_page_query, &out, "/principals/%s/tokens",
+			   a->pos[0]);
+}
+
+int ctl_token_create(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_field map[] = {
+		{"name", "name", CTL_F_STR, NULL, NULL},
+		{"expires-in", "expiresIn", CTL_F_INT, NULL, NULL},
+		{"expires-at", "expiresAt", CTL_F_STR, NULL, NULL},
+		CTL_FIELDS_END,
+	};
+	int rc = ctl_exclusive(a, "expires-in", "expires-at");
+
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	return ctl_send(ctx, a, "POST", map, &out_once, "/principals/%s/tokens", a->pos[0]);
+}
+
+int ctl_token_revoke(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_out out = {ctl_out_fields, "token revoked", 0};
+
+	return ctl_request(ctx, a, "DELETE", NULL, NULL, &out, "/principals/%s/tokens/%s",
+			   a->pos[0], a->pos[1]);
+}
+
+int ctl_principal_rotate_secret(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_field map[] = {
+		{"overlap", "overlapSeconds", CTL_F_INT, NULL, NULL},
+		CTL_FIELDS_END,
+	};
+
+	return ctl_send(ctx, a, "POST", map, &out_once, "/principals/%s/secrets/rotate", a->pos[0]);
+}
+
+int ctl_principal_secrets(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_column cols[] = {
+		{"id", "ID"},
+		{"clientId", "CLIENT ID"},
+		{"createdAt", "CREATED"},
+		{"expiresAt", "EXPIRES"},
+		CTL_COLUMNS_END,
+	};
+	static const ctl_out out = {ctl_out_table, cols, 0};
+
+	return ctl_request(ctx, a, "GET", NULL, NULL, &out, "/principals/%s/secrets", a->pos[0]);
+}

@@ -188,6 +188,11 @@ int ctl_principal_delete(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_disable(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_enable(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_token(ctl_ctx *ctx, const ctl_args *a);
+int ctl_token_list(ctl_ctx *ctx, const ctl_args *a);
+int ctl_token_create(ctl_ctx *ctx, const ctl_args *a);
+int ctl_token_revoke(ctl_ctx *ctx, const ctl_args *a);
+int ctl_principal_rotate_secret(ctl_ctx *ctx, const ctl_args *a);
+int ctl_principal_secrets(ctl_ctx *ctx, const ctl_args *a);
 
 int ctl_key_create(ctl_ctx *ctx, const ctl_args *a);
 int ctl_key_list(ctl_ctx *ctx, const ctl_args *a);

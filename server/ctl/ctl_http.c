@@ -21,6 +21,7 @@ struct ctl_http {
 	char *base;    /* url without trailing '/', plus API_PREFIX */
 	char *ca_file; /* NULL: the system store */
 	char *auth;    /* "Authorization: Bearer <token>", wiped on free; NULL: none */
+	char *idem;    /* "Idempotency-Key: <key>"; NULL: none */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -120,6 +121,7 @@ void ctl_http_free(ctl_http *h)
 	free(h->base);
 	free(h->ca_file);
 	rs_free_secret(h->auth);
+	free(h->idem);
 	free(h);
 	curl_global_cleanup();
 }
@@ -314,6 +316,23 @@ static void print_error(long status, const cJSON *tree)
 	fputc('\n', stderr);
 }
 
+int ctl_http_set_idempotency_key(ctl_http *h, const char *key)
+{
+	static const char name[] = "Idempotency-Key: ";
+	char *line = NULL;
+
+	if (key) {
+		size_t n = sizeof(name) + strlen(key);
+
+		if (!(line = malloc(n)))
+			return -1;
+		snprintf(line, n, "%s%s", name, key);
+	}
+	free(h->idem);
+	h->idem = line;
+	return 0;
+}
+
 int ctl_http_call(ctl_http *h, const char *method, const char *path, const cJSON *req,
 		  ctl_http_cb cb, void *arg)
 {
@@ -338,7 +357,8 @@ int ctl_http_call(ctl_http *h, const char *method, const char *path, const cJSON
 		goto oom;
 	if (add_header(&hdrs, "Accept: application/json") < 0 ||
 	    (body && add_header(&hdrs, "Content-Type: application/json") < 0) ||
-	    (h->auth && add_header(&hdrs, h->auth) < 0))
+	    (h->auth && add_header(&hdrs, h->auth) < 0) ||
+	    (h->idem && add_header(&hdrs, h->idem) < 0))
 		goto oom;
 	res = setup(h, method, rs_buf_str(&url), body, hdrs, &resp);
 	if (res == CURLE_OK)

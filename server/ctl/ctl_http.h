@@ -52,6 +52,10 @@ int ctl_http_vpathf(ctl_http *h, rs_buf *b, const char *fmt, va_list ap)
 int ctl_http_query(ctl_http *h, rs_buf *b, const char *name, const char *value)
 	__attribute__((warn_unused_result));
 
+/* Sends "Idempotency-Key: key" with the following calls (NULL: stops).
+ * key is copied. 0, or -1 when out of memory. */
+int ctl_http_set_idempotency_key(ctl_http *h, const char *key) __attribute__((warn_unused_result));
+
 /* Sends method to /api/v1 + path with req as the JSON body (NULL: none).
  * On a 2xx status calls cb; on an error status prints
  * "rsignctl: 403 ApprovalRequired: message (reqId ...)" and returns

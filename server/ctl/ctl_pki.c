@@ -492,6 +492,29 @@ static int sign_input(const ctl_args *a, rs_sign_alg alg, unsigned char *data, s
 	return CTL_EXIT_OK;
 }
 
+/* --idempotency-key as rsignd takes it (1 to 64 visible ASCII characters),
+ * else a fresh UUID: every run is one signing operation. */
+static int sign_key(const ctl_args *a, char key[65])
+{
+	const char *k = ctl_arg(a, "idempotency-key");
+	size_t n;
+
+	if (!k) {
+		if (rs_uuid(key) != 0) {
+			fprintf(stderr, "rsignctl: no randomness for an Idempotency-Key\n");
+			return CTL_EXIT_SOFTWARE;
+		}
+		return CTL_EXIT_OK;
+	}
+	for (n = 0; k[n] && n < 64 && k[n] >= 0x21 && k[n] <= 0x7e; n++)
+		;
+	if (n == 0 || k[n])
+		return ctl_usage_error(a, "--idempotency-key must be 1 to 64 visible ASCII "
+					  "characters");
+	rs_strlcpy(key, k, 65);
+	return CTL_EXIT_OK;
+}
+
 int ctl_sign(ctl_ctx *ctx, const ctl_args *a)
 {
 	static const ctl_out print = {ctl_out_string, "signature", 0};
@@ -503,7 +526,10 @@ int ctl_sign(ctl_ctx *ctx, const ctl_args *a)
 	rs_sign_alg alg;
 	int is_digest = 0, rc;
 	size_t n = 0;
+	char key[65];
 
+	if ((rc = sign_key(a, key)) != CTL_EXIT_OK)
+		return rc;
 	if (rs_sign_alg_parse(ctl_arg(a, "alg"), &alg) < 0)
 		return ctl_usage_error(a, "unknown --alg %s", ctl_arg(a, "alg"));
 	if (ctl_arg(a, "salt") && !rs_sign_alg_is_pss(alg))
@@ -524,8 +550,15 @@ int ctl_sign(ctl_ctx *ctx, const ctl_args *a)
 		cJSON_Delete(meta);
 		goto nomem;
 	}
+	if (ctl_http_set_idempotency_key(ctx->http, key) < 0)
+		goto nomem;
 	rc = ctl_request(ctx, a, "POST", req, NULL, out_path ? &write : &print,
 			 "/pki/signers/%s/sign", a->pos[0]);
+	if (rc == CTL_EXIT_TRANSPORT)
+		fprintf(stderr,
+			"rsignctl: the server may have signed; to get that signing rather than "
+			"a second one, run the same command with --idempotency-key %s\n",
+			key);
 	goto out;
 nomem:
 	fprintf(stderr, "rsignctl: out of memory\n");

@@ -60,6 +60,14 @@ static const ctl_opt opts_principal_create[] = {
 	STR_REQ("name", "NAME", "principal name"),
 	FLAG("admin", "make the principal a server-wide admin"),
 	END};
+static const ctl_opt opts_token_create[] = {
+	STR("name", "NAME", "a name for the token (at most 64 bytes)"),
+	INT("expires-in", "SECONDS", "the token stops working after SECONDS"),
+	STR("expires-at", "TIME", "the token stops working at TIME (RFC 3339)"), END};
+static const ctl_opt opts_rotate_secret[] = {
+	INT("overlap", "SECONDS",
+	    "the current secret keeps working for SECONDS (default 0: revoked at once)"),
+	END};
 static const ctl_opt opts_key_create[] = {STR_REQ("name", "NAME", "key name"),
 					  {"alg", CTL_OPT_STR, "ALG",
 					   "RSA_2048 RSA_3072 RSA_4096 EC_P256 EC_P384 EC_P521", 1,
@@ -114,6 +122,9 @@ static const ctl_opt opts_sign[] = {
 	STR("file", "FILE", "data to sign ('-' for stdin); over 128 bytes it is hashed here"),
 	INT("salt", "N", "PSS salt length (default: the hash length)"),
 	STR("out", "FILE", "write the raw signature to FILE instead of printing base64"),
+	STR("idempotency-key", "KEY",
+	    "Idempotency-Key to send (default: a fresh UUID); the key of a run whose answer "
+	    "was lost gets that signing back instead of a second one"),
 	END};
 static const ctl_opt opts_history[] = {
 	{"status", CTL_OPT_STR, "S", "success, denied or failed", 0, op_statuses}, PAGE, END};
@@ -172,6 +183,16 @@ static const ctl_cmd commands[] = {
 	  "accept a disabled principal's tokens and logins again"),
 	C("principal token", "ID", 1, 1, ctl_principal_token, NULL,
 	  "issue another API token for a user (shown once)"),
+	C("principal rotate-secret", "ID", 1, 1, ctl_principal_rotate_secret, opts_rotate_secret,
+	  "give a machine identity a new client secret (shown once)"),
+	C("principal secrets", "ID", 1, 1, ctl_principal_secrets, NULL,
+	  "list a machine identity's client secrets (never their values)"),
+	C("token list", "PRINCIPAL", 1, 1, ctl_token_list, opts_page,
+	  "list a principal's tokens (never their values)"),
+	C("token create", "PRINCIPAL", 1, 1, ctl_token_create, opts_token_create,
+	  "issue an API token for a user, optionally named and expiring (shown once)"),
+	C("token revoke", "PRINCIPAL TOKEN-ID", 2, 1, ctl_token_revoke, NULL,
+	  "revoke one token: it stops working at once"),
 	C("key create", "", 0, 1, ctl_key_create, opts_key_create,
 	  "generate a key pair inside the HSM"),
 	C("key list", "", 0, 1, ctl_key_list, opts_page, "list keys"),

@@ -458,6 +458,26 @@ void hsm_missing_forget(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN])
 	pthread_mutex_unlock(&h->cache_lock);
 }
 
+CK_RV hsm_find(srv_hsm *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG ntmpl,
+	       CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *n, const char **fn)
+{
+	CK_RV rv, rv2;
+
+	*n = 0;
+	*fn = "C_FindObjectsInit";
+	rv = h->mod->C_FindObjectsInit(s, tmpl, ntmpl);
+	if (rv != CKR_OK)
+		return rv;
+	*fn = "C_FindObjects";
+	rv = h->mod->C_FindObjects(s, objs, max, n);
+	rv2 = h->mod->C_FindObjectsFinal(s);
+	if (rv == CKR_OK && rv2 != CKR_OK) {
+		*fn = "C_FindObjectsFinal";
+		rv = rv2;
+	}
+	return rv;
+}
+
 CK_RV hsm_key_find(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char ckid[SRV_CKID_LEN],
 		   hsm_key *out, const char **fn)
 {
@@ -471,19 +491,9 @@ CK_RV hsm_key_find(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char ckid[SRV
 	CK_KEY_TYPE kt = 0;
 	CK_ATTRIBUTE ta = {CKA_KEY_TYPE, &kt, sizeof kt};
 	CK_ATTRIBUTE ma = {CKA_MODULUS, NULL, 0}; /* length only: public, and not needed */
-	CK_RV rv, rv2;
+	CK_RV rv;
 
-	*fn = "C_FindObjectsInit";
-	rv = h->mod->C_FindObjectsInit(s, tmpl, 2);
-	if (rv != CKR_OK)
-		return rv;
-	*fn = "C_FindObjects";
-	rv = h->mod->C_FindObjects(s, objs, 2, &n);
-	rv2 = h->mod->C_FindObjectsFinal(s);
-	if (rv == CKR_OK && rv2 != CKR_OK) {
-		*fn = "C_FindObjectsFinal";
-		rv = rv2;
-	}
+	rv = hsm_find(h, s, tmpl, 2, objs, 2, &n, fn);
 	if (rv != CKR_OK)
 		return rv;
 	if (n == 0)

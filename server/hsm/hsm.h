@@ -77,6 +77,22 @@ srv_hsm_rc srv_hsm_key_exists(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN]
  * the token is down, a call after the backoff attempts the re-init. */
 srv_hsm_rc srv_hsm_ping(srv_hsm *h) __attribute__((warn_unused_result));
 
+/* The row MAC key (hsm_mac.c): an HMAC-SHA-256 key (CKK_GENERIC_SECRET,
+ * 32 bytes, CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN and CKA_VERIFY
+ * only, a token object) found by its CKA_LABEL. find: *found says whether
+ * one exists. create: a new one labelled label. relabel: the key labelled
+ * from gets label to (NOT_FOUND when there is none). mac: HMAC-SHA-256 of
+ * msg with the key labelled label (CKM_SHA256_HMAC). */
+#define SRV_HSM_MAC_LEN 32
+srv_hsm_rc srv_hsm_mac_key_find(srv_hsm *h, const char *label, int *found)
+	__attribute__((warn_unused_result));
+srv_hsm_rc srv_hsm_mac_key_create(srv_hsm *h, const char *label)
+	__attribute__((warn_unused_result));
+srv_hsm_rc srv_hsm_mac_key_relabel(srv_hsm *h, const char *from, const char *to)
+	__attribute__((warn_unused_result));
+srv_hsm_rc srv_hsm_mac(srv_hsm *h, const char *label, const unsigned char *msg, size_t len,
+		       unsigned char out[SRV_HSM_MAC_LEN]) __attribute__((warn_unused_result));
+
 /* The module generation: 0 after srv_hsm_open, one more after each
  * successful re-initialisation. */
 unsigned long srv_hsm_generation(srv_hsm *h);

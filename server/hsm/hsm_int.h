@@ -130,6 +130,10 @@ int hsm_missing_has(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN]);
 int hsm_missing_add(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN]);
 void hsm_missing_forget(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN]);
 
+/* C_FindObjectsInit/C_FindObjects/C_FindObjectsFinal: at most max
+ * objects matching tmpl into objs, *n of them. */
+CK_RV hsm_find(srv_hsm *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG ntmpl,
+	       CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *n, const char **fn);
 /* Finds the private key with CKA_ID ckid in session s (HSM_RV_NOT_FOUND when
  * there is none) and caches it. */
 CK_RV hsm_key_find(srv_hsm *h, CK_SESSION_HANDLE s, const unsigned char ckid[SRV_CKID_LEN],

@@ -1,10 +1,13 @@
 /* Bearer-token authentication. Tokens are random 256-bit
- * secrets, so one SHA-256 is enough to store them; nothing here logs them. */
+ * secrets, so one SHA-256 is enough to store them; nothing here logs them.
+ * A token's last use is recorded when the cache is filled, at most once a
+ * minute per token (SRV_TOKEN_TOUCH_SECS): signing writes no row per call. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "rsign/base64.h"
 #include "rsign/der.h"
+#include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/http/auth.h"
 #include "server/http/cache.h"
@@ -93,13 +96,19 @@ srv_reason srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal
 		why = from_cache(&c, out);
 	} else {
 		unsigned long gen = srv_cache_gen();
-		srv_st_rc rc = ctx->store->ops->token_lookup(ctx->store, hash, time(NULL), out);
+		srv_token t = {0};
+		time_t now = time(NULL);
+		srv_st_rc rc = ctx->store->ops->token_lookup(ctx->store, hash, now, out, &t);
 		if (rc == SRV_ST_NOT_FOUND)
 			return SRV_R_TOKEN_INVALID;
 		if (rc != SRV_ST_OK)
 			return srv_reason_from_store(rc);
 		if (to_cache(out, &c) == 0)
 			srv_cache_put(ctx->auth_cache, hash, gen, &c);
+		/* a failed touch costs only the lastUsedAt of this minute */
+		if (!out->disabled && now - t.last_used_at >= SRV_TOKEN_TOUCH_SECS &&
+		    ctx->store->ops->token_touch(ctx->store, t.id, now) != SRV_ST_OK)
+			rs_warn("cannot record the last use of token %s", t.id);
 		why = SRV_R_NONE;
 	}
 	/* a disabled principal's credentials are not honoured (the same rule

@@ -10,7 +10,15 @@
  * set up in new_connection_process_) the notify_connection callback with
  * MHD_CONNECTION_NOTIFY_CLOSED comes before MHD_socket_close_chk_ of the
  * connection's socket. So while an entry is in the list its fd is still
- * that connection's, and a number reused by the kernel is never hit. */
+ * that connection's, and a number reused by the kernel is never hit.
+ *
+ * The deadline measures the client, not rsignd: a connection belongs to
+ * the daemon thread that accepted it, and while that thread runs a
+ * handler (a key generation can take seconds, and with
+ * hsm_exclusive_writes every thread waits for it) it reads nothing from
+ * its other connections. So time the owner spends busy does not count: a
+ * due connection whose owner is busy, or was busy since its deadline
+ * started, gets a whole timeout again from when the owner was free. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -18,11 +26,20 @@
 #include "rsign/log.h"
 #include "server/http/conns.h"
 
+/* A daemon thread: busy while it runs a handler. */
+typedef struct worker {
+	int busy;
+	double idle_since; /* when its last handler ended; 0: never busy */
+	struct worker *next;
+} worker;
+
 typedef struct entry {
 	int fd;
 	int waiting; /* in the list: its head has not come */
 	int reaped;
-	double deadline;
+	double armed;	 /* when the deadline started */
+	double deadline; /* armed + the timeout */
+	worker *owner;	 /* the thread that accepted it; NULL: unknown */
 	struct entry *prev, *next;
 } entry;
 
@@ -33,7 +50,14 @@ struct srv_conns {
 	double timeout;
 	int stop;
 	entry *head, *tail; /* waiting, by deadline */
+	worker *workers;    /* every daemon thread seen, freed with g */
 };
+
+/* The calling thread's record in g (made on its first call). */
+static __thread struct {
+	srv_conns *g;
+	worker *w;
+} self;
 
 static double mono_now(void)
 {
@@ -58,19 +82,47 @@ static void unlink_inlock(srv_conns *g, entry *e)
 	e->waiting = 0;
 }
 
-static void arm_inlock(srv_conns *g, entry *e)
+/* Puts e in the list, kept in deadline order (an entry re-armed after its
+ * owner was busy may go before later ones). */
+static void insert_inlock(srv_conns *g, entry *e)
 {
-	e->deadline = mono_now() + g->timeout;
+	entry *after = g->tail;
+	while (after && after->deadline > e->deadline)
+		after = after->prev;
 	e->waiting = 1;
-	e->next = NULL;
-	e->prev = g->tail;
-	if (g->tail)
-		g->tail->next = e;
+	e->prev = after;
+	e->next = after ? after->next : g->head;
+	if (e->next)
+		e->next->prev = e;
+	else
+		g->tail = e;
+	if (after)
+		after->next = e;
 	else
 		g->head = e;
-	g->tail = e;
-	if (g->head == e) /* the reaper may be asleep on an empty list */
+	if (g->head == e) /* the reaper may be asleep on a later deadline */
 		pthread_cond_signal(&g->wake);
+}
+
+static void arm_inlock(srv_conns *g, entry *e, double from)
+{
+	e->armed = from;
+	e->deadline = from + g->timeout;
+	insert_inlock(g, e);
+}
+
+static worker *self_inlock(srv_conns *g)
+{
+	if (self.g == g)
+		return self.w;
+	worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->next = g->workers;
+	g->workers = w;
+	self.g = g;
+	self.w = w;
+	return w;
 }
 
 static void *reaper_main(void *arg)
@@ -94,6 +146,13 @@ static void *reaper_main(void *arg)
 		}
 		entry *e = g->head;
 		unlink_inlock(g, e);
+		worker *w = e->owner;
+		if (w && (w->busy || w->idle_since > e->armed)) {
+			/* its thread was not reading it: the client's time
+			 * starts when the thread is free */
+			arm_inlock(g, e, w->busy ? now : w->idle_since);
+			continue;
+		}
 		e->reaped = 1;
 		shutdown(e->fd, SHUT_RDWR);
 		rs_debug("a connection sent no whole request head within %.0f s: closed",
@@ -138,6 +197,11 @@ void srv_conns_free(srv_conns *g)
 		unlink_inlock(g, e);
 		free(e);
 	}
+	while (g->workers) {
+		worker *w = g->workers;
+		g->workers = w->next;
+		free(w);
+	}
 	pthread_cond_destroy(&g->wake);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -151,7 +215,8 @@ void srv_conns_started(srv_conns *g, int fd, void **ctx)
 		return; /* no deadline for this one; the idle timeout still holds */
 	e->fd = fd;
 	pthread_mutex_lock(&g->lock);
-	arm_inlock(g, e);
+	e->owner = self_inlock(g);
+	arm_inlock(g, e, mono_now());
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -172,7 +237,7 @@ void srv_conns_response_done(srv_conns *g, void *ctx)
 		return;
 	pthread_mutex_lock(&g->lock);
 	if (!e->waiting && !e->reaped)
-		arm_inlock(g, e);
+		arm_inlock(g, e, mono_now());
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -186,4 +251,16 @@ void srv_conns_closed(srv_conns *g, void **ctx)
 	pthread_mutex_unlock(&g->lock);
 	free(e);
 	*ctx = NULL;
+}
+
+void srv_conns_busy(srv_conns *g, int busy)
+{
+	pthread_mutex_lock(&g->lock);
+	worker *w = self_inlock(g);
+	if (w) {
+		w->busy = busy;
+		if (!busy)
+			w->idle_since = mono_now();
+	}
+	pthread_mutex_unlock(&g->lock);
 }

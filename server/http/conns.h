@@ -3,7 +3,8 @@
  * request_header_timeout seconds to finish the TLS handshake and send a
  * whole request head; trickling a byte now and then does not move it.
  * (libmicrohttpd's own idle timeout restarts with every byte, and 0.9.75
- * has no deadline of this kind.) A reaper thread shuts down the sockets
+ * has no deadline of this kind.) Time the daemon thread that owns the
+ * connection spends in a handler does not count. A reaper thread shuts down the sockets
  * past their deadline; libmicrohttpd then sees the connection end and
  * closes it as usual. Nothing here knows libmicrohttpd: http.c feeds it
  * the daemon's notifications. */
@@ -26,6 +27,9 @@ void srv_conns_head_done(srv_conns *g, void *ctx);
 /* A response was sent: the next head's deadline starts, unless the head
  * of this one never completed (its own deadline stands). */
 void srv_conns_response_done(srv_conns *g, void *ctx);
+/* The calling daemon thread begins (busy 1) or ends (0) a handler: while
+ * it is busy, the deadlines of the connections it accepted wait. */
+void srv_conns_busy(srv_conns *g, int busy);
 /* It is closed: forgotten, before the daemon closes fd (so the reaper
  * never shuts down a number the kernel gave to a new socket). */
 void srv_conns_closed(srv_conns *g, void **ctx);

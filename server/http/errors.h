@@ -34,26 +34,27 @@ typedef enum {
 typedef enum {
 	SRV_R_NONE = 0,
 	/* 400 BadRequest */
-	SRV_R_INVALID_JSON,	   /* invalidJson */
-	SRV_R_INVALID_FIELD,	   /* invalidField */
-	SRV_R_INVALID_QUERY,	   /* invalidQuery */
-	SRV_R_UNKNOWN_REFERENCE,   /* unknownReference */
-	SRV_R_INVALID_BASE64,	   /* invalidBase64 */
-	SRV_R_DATA_LENGTH,	   /* dataLength */
-	SRV_R_DIGEST_LENGTH,	   /* digestLength */
-	SRV_R_SALT_LENGTH,	   /* saltLength */
-	SRV_R_UNKNOWN_ALGORITHM,   /* unknownAlgorithm */
-	SRV_R_ALGORITHM_MISMATCH,  /* algorithmMismatch */
-	SRV_R_INVALID_METADATA,	   /* invalidMetadata */
-	SRV_R_INVALID_CERTIFICATE, /* invalidCertificate */
-	SRV_R_UNKNOWN_KEY,	   /* unknownKey */
-	SRV_R_OUTLIVES_CA,	   /* outlivesCa */
-	SRV_R_NO_POLICY,	   /* noPolicy */
-	SRV_R_EXCEEDS_POLICY,	   /* exceedsPolicy */
-	SRV_R_TOKEN_REJECTED,	   /* tokenRejected */
-	SRV_R_INVALID_PATH,	   /* invalidPath */
-	SRV_R_AMBIGUOUS_LENGTH,	   /* ambiguousLength */
-	SRV_R_MALFORMED_REQUEST,   /* malformedRequest */
+	SRV_R_INVALID_JSON,	       /* invalidJson */
+	SRV_R_INVALID_FIELD,	       /* invalidField */
+	SRV_R_INVALID_QUERY,	       /* invalidQuery */
+	SRV_R_UNKNOWN_REFERENCE,       /* unknownReference */
+	SRV_R_INVALID_BASE64,	       /* invalidBase64 */
+	SRV_R_DATA_LENGTH,	       /* dataLength */
+	SRV_R_DIGEST_LENGTH,	       /* digestLength */
+	SRV_R_SALT_LENGTH,	       /* saltLength */
+	SRV_R_UNKNOWN_ALGORITHM,       /* unknownAlgorithm */
+	SRV_R_ALGORITHM_MISMATCH,      /* algorithmMismatch */
+	SRV_R_INVALID_METADATA,	       /* invalidMetadata */
+	SRV_R_INVALID_CERTIFICATE,     /* invalidCertificate */
+	SRV_R_UNKNOWN_KEY,	       /* unknownKey */
+	SRV_R_OUTLIVES_CA,	       /* outlivesCa */
+	SRV_R_NO_POLICY,	       /* noPolicy */
+	SRV_R_EXCEEDS_POLICY,	       /* exceedsPolicy */
+	SRV_R_TOKEN_REJECTED,	       /* tokenRejected */
+	SRV_R_INVALID_PATH,	       /* invalidPath */
+	SRV_R_AMBIGUOUS_LENGTH,	       /* ambiguousLength */
+	SRV_R_MALFORMED_REQUEST,       /* malformedRequest */
+	SRV_R_INVALID_IDEMPOTENCY_KEY, /* invalidIdempotencyKey */
 	/* 400 SignerDisabled */
 	SRV_R_SIGNER_DISABLED, /* signerDisabled */
 	/* 400 CertificateExpired */
@@ -76,12 +77,14 @@ typedef enum {
 	SRV_R_NOT_FOUND,   /* notFound */
 	SRV_R_NO_ENDPOINT, /* noEndpoint */
 	/* 409 Conflict */
-	SRV_R_NAME_TAKEN,      /* nameTaken */
-	SRV_R_STATE_CONFLICT,  /* stateConflict */
-	SRV_R_IN_USE,	       /* inUse */
-	SRV_R_SELF_DELETE,     /* selfDelete */
-	SRV_R_SELF_DISABLE,    /* selfDisable */
-	SRV_R_APPROVER_IN_USE, /* approverInUse */
+	SRV_R_NAME_TAKEN,	      /* nameTaken */
+	SRV_R_STATE_CONFLICT,	      /* stateConflict */
+	SRV_R_IN_USE,		      /* inUse */
+	SRV_R_SELF_DELETE,	      /* selfDelete */
+	SRV_R_SELF_DISABLE,	      /* selfDisable */
+	SRV_R_APPROVER_IN_USE,	      /* approverInUse */
+	SRV_R_TOO_MANY_TOKENS,	      /* tooManyTokens */
+	SRV_R_IDEMPOTENCY_KEY_REUSED, /* idempotencyKeyReused */
 	/* 413 PayloadTooLarge */
 	SRV_R_BODY_TOO_LARGE, /* bodyTooLarge */
 	/* 429 RateLimitExceeded */

@@ -65,6 +65,11 @@ const char *srv_query(srv_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *srv_header(const srv_req *r, const char *name)
+{
+	return r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
 cJSON *srv_body_json(srv_req *r)
 {
 	cJSON *j = rs_json_parse((const char *)r->body, r->body_len, RS_JSON_MAX_DEPTH);
@@ -374,7 +379,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	return respond(h, c, url, method, st);
+	srv_conns_busy(h->conns, 1); /* this thread's other connections wait */
+	enum MHD_Result res = respond(h, c, url, method, st);
+	srv_conns_busy(h->conns, 0);
+	return res;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

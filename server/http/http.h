@@ -14,6 +14,7 @@
 typedef struct {
 	long long max_body;	    /* request body limit, bytes (413 beyond) */
 	long long access_token_ttl; /* seconds a login's access token lives */
+	long long max_tokens;	    /* API tokens one principal may hold; 0 = no cap */
 	srv_store *store;
 	srv_hsm *hsm;
 	char ca_key_id[RS_UUID_LEN];
@@ -80,6 +81,8 @@ srv_err srv_fail(srv_req *r, srv_reason why, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Query parameter (URL-decoded) or NULL. */
 const char *srv_query(srv_req *r, const char *name);
+/* Request header (the first of that name) or NULL. */
+const char *srv_header(const srv_req *r, const char *name);
 /* Parses the body as a JSON object; on failure records 400 and returns NULL. */
 cJSON *srv_body_json(srv_req *r);
 /* Adds an RFC 3339 time, or null for 0. */

@@ -28,6 +28,7 @@
 #include "server/http/cache.h"
 #include "server/api/sign_target.h"
 #include "server/hsm/pki.h"
+#include "server/rsignd/rowmac.h"
 #include "server/rsignd/setup.h"
 
 #define CA_KEY_NAME "rsign-ca"
@@ -379,7 +380,8 @@ static int admin_token_works(srv_ctx *ctx, const char *token)
 	char hash[65];
 	srv_principal p = {0};
 	srv_auth_hash(token, hash);
-	int ok = ctx->store->ops->token_lookup(ctx->store, hash, time(NULL), &p) == SRV_ST_OK &&
+	int ok = ctx->store->ops->token_lookup(ctx->store, hash, time(NULL), &p, NULL) ==
+			 SRV_ST_OK &&
 		 p.admin && !p.disabled;
 	srv_principal_clear(&p);
 	return ok;
@@ -410,7 +412,7 @@ static int admin_token_new(srv_ctx *ctx, const srv_principal *actor, char tok[SR
 		srv_principal_clear(&p);
 		return -1;
 	} else {
-		e = srv_setup_call(ctx, actor, api_principal_token, p.id, "{}", &out, err, errlen);
+		e = srv_setup_call(ctx, actor, api_token_create, p.id, "{}", &out, err, errlen);
 	}
 	srv_principal_clear(&p);
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(out, "token");
@@ -495,6 +497,7 @@ static int open_parts(srv_ctx *ctx, const srv_config *cfg, const char *pin, char
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->max_body = cfg->max_body;
 	ctx->access_token_ttl = cfg->access_token_ttl;
+	ctx->max_tokens = cfg->max_tokens_per_principal;
 	if (cfg->softhsm2_conf)
 		setenv("SOFTHSM2_CONF", cfg->softhsm2_conf, 1);
 	if (srv_store_is_pg_uri(cfg->database)) {
@@ -509,9 +512,11 @@ static int open_parts(srv_ctx *ctx, const srv_config *cfg, const char *pin, char
 	}
 	if (ctx->store)
 		ctx->store->ops->history_set_retention(ctx->store, cfg->history_denied_retention);
+	/* the row MAC key before any row is read or written */
 	if (!ctx->store ||
 	    srv_hsm_open(cfg->pkcs11_module, cfg->token_label, pin, (int)cfg->hsm_sessions,
-			 &ctx->hsm, err, errlen) != SRV_HSM_OK) {
+			 &ctx->hsm, err, errlen) != SRV_HSM_OK ||
+	    srv_rowmac_start(ctx->hsm, ctx->store, err, errlen) != 0) {
 		srv_setup_close(ctx);
 		return -1;
 	}

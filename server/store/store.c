@@ -54,6 +54,7 @@ void srv_policy_clear(srv_policy *p)
 	if (p) {
 		free(p->name);
 		free(p->approvers);
+		free(p->approver_macs);
 		memset(p, 0, sizeof(*p));
 	}
 }
@@ -105,6 +106,18 @@ LIST_FREE(srv_cert_list_free, srv_cert, srv_cert_clear)
 LIST_FREE(srv_signer_list_free, srv_signer, srv_signer_clear)
 LIST_FREE(srv_operation_list_free, srv_operation, srv_operation_clear)
 LIST_FREE(srv_policy_list_free, srv_policy, srv_policy_clear)
+
+void srv_token_list_free(srv_token *v, size_t n)
+{
+	(void)n;
+	free(v);
+}
+
+void srv_secret_list_free(srv_secret *v, size_t n)
+{
+	(void)n;
+	free(v);
+}
 LIST_FREE(srv_request_list_free, srv_request, srv_request_clear)
 LIST_FREE(srv_decision_list_free, srv_decision, srv_decision_clear)
 LIST_FREE(srv_grant_list_free, srv_grant, grant_clear)

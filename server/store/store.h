@@ -30,6 +30,7 @@ typedef struct {
 	int disabled;		     /* its tokens and its login are refused */
 	char client_id[RS_UUID_LEN]; /* identities only */
 	time_t created_at;
+	char mac[65]; /* store-internal: the row's MAC as read (store_mac.c) */
 } srv_principal;
 
 typedef struct {
@@ -70,6 +71,9 @@ typedef struct {
 	time_t cert_not_before, cert_not_after;
 } srv_signer;
 
+#define SRV_IDEM_KEY_MAX 64   /* characters of an Idempotency-Key */
+#define SRV_SIGNATURE_MAX 512 /* bytes: an RSA-4096 signature */
+
 typedef struct {
 	srv_id id;
 	srv_id signer_id;
@@ -86,7 +90,40 @@ typedef struct {
 	char error_code[32]; /* "" on success, else the API error word */
 	char approval[8];    /* "none" (no policy), "grant" or "bypass"; "" = "none" */
 	time_t created_at;
+	/* A success made under an Idempotency-Key keeps the key, a hash of
+	 * what was asked and the signature answered, so that a retry of the
+	 * key gets the same answer (operation_find_key); other records keep
+	 * none. Not read by operation_list. */
+	char idem_key[SRV_IDEM_KEY_MAX + 1]; /* "" = none */
+	char request_hash[65];		     /* SHA-256 hex, set with idem_key */
+	unsigned char signature[SRV_SIGNATURE_MAX];
+	size_t signature_len;
 } srv_operation;
+
+/* A bearer token's metadata (never its secret or hash). id is public and
+ * stable; kind "api" (a user's API token) or "access" (a login's). */
+typedef struct {
+	srv_id id;
+	srv_id principal_id;
+	char kind[8];
+	char name[65];	     /* "" when none */
+	time_t created_at;   /* 0 when unknown (tokens made before schema 6) */
+	time_t expires_at;   /* 0 = never */
+	time_t last_used_at; /* 0 = never; updated at most once a minute */
+} srv_token;
+
+/* A machine identity's client secret's metadata. While rotations overlap an
+ * identity has more than one; each works until its expires_at (0 = never). */
+typedef struct {
+	srv_id id;
+	srv_id principal_id;
+	char client_id[RS_UUID_LEN];
+	time_t created_at;
+	time_t expires_at;
+} srv_secret;
+
+/* How often a token's last_used_at is written, at most (seconds). */
+#define SRV_TOKEN_TOUCH_SECS 60
 
 typedef enum { SRV_ROLE_NONE = 0, SRV_ROLE_OPERATOR, SRV_ROLE_AUDITOR } srv_role;
 
@@ -102,6 +139,10 @@ typedef struct {
 	long long request_ttl;	/* seconds a request stays pending */
 	int bypass_identities;
 	time_t created_at, updated_at;
+	/* store-internal: the MACs read with the row and with each approver
+	 * (approver_macs parallel to approvers, freed by srv_policy_clear) */
+	char mac[65];
+	char (*approver_macs)[65];
 } srv_policy;
 
 typedef struct {
@@ -169,6 +210,14 @@ typedef enum {
 
 typedef struct srv_store srv_store;
 
+/* Row MACs (store_mac.c): what computes them. msg is the canonical encoding
+ * of a row (store_mac.c); out receives HMAC-SHA-256 under a key the caller
+ * holds (rsignd: CKM_SHA256_HMAC in the PKCS#11 token). 0, or -1 when the
+ * key cannot be used now (the token is down). */
+#define SRV_MAC_LEN 32
+typedef int (*srv_row_mac_fn)(void *arg, const unsigned char *msg, size_t len,
+			      unsigned char out[SRV_MAC_LEN]);
+
 typedef struct srv_store_ops {
 	void (*close)(srv_store *st);
 	srv_st_rc (*ping)(srv_store *st);
@@ -199,19 +248,49 @@ typedef struct srv_store_ops {
 	/* bearer tokens, stored by SHA-256 hex only. kind: "api" | "access".
 	 * expires_at 0 = never. lookup ignores expired tokens (NOT_FOUND); it
 	 * returns a disabled principal's tokens (out->disabled set) so the
-	 * caller can say why they are refused. a: the audit entry, NULL for
-	 * the access tokens of logins (sessions, not credentials). */
+	 * caller can say why they are refused; tok (NULL = not wanted) gets
+	 * the token's metadata. a: the audit entry, NULL for the access tokens
+	 * of logins (sessions, not credentials). token_insert gives the token
+	 * a new random id and no name; token_create takes them from t. */
 	srv_st_rc (*token_insert)(srv_store *st, const char *hash_hex, const char *principal_id,
 				  const char *kind, time_t expires_at, const srv_audit *a);
 	srv_st_rc (*token_lookup)(srv_store *st, const char *hash_hex, time_t now,
-				  srv_principal *out);
+				  srv_principal *out, srv_token *tok);
+	/* A new token t (id, principal_id, kind, name, created_at, expires_at
+	 * set by the caller) stored with hash_hex, in one transaction with *a.
+	 * cap > 0: CONFLICT (nothing written) when the principal holds cap
+	 * unexpired "api" tokens at t->created_at already; access tokens of
+	 * logins are not counted (they expire). NOT_FOUND: no such principal. */
+	srv_st_rc (*token_create)(srv_store *st, const srv_token *t, const char *hash_hex,
+				  size_t cap, const srv_audit *a);
+	/* A principal's unexpired tokens at now, oldest first (both kinds). */
+	srv_st_rc (*token_list)(srv_store *st, const char *principal_id, time_t now, size_t offset,
+				size_t limit, srv_token **out, size_t *n, size_t *total);
+	/* Deletes token id of principal_id (NOT_FOUND when it has none such). */
+	srv_st_rc (*token_revoke)(srv_store *st, const char *principal_id, const char *id,
+				  const srv_audit *a);
+	/* Sets last_used_at = now unless it was set less than
+	 * SRV_TOKEN_TOUCH_SECS ago (then nothing is written). */
+	srv_st_rc (*token_touch)(srv_store *st, const char *id, time_t now);
 	/* deletes every token whose expires_at (non-zero) is <= now; *n = count */
 	srv_st_rc (*token_purge)(srv_store *st, time_t now, size_t *n);
-	/* machine identity secrets, by SHA-256 hex only */
+	/* machine identity secrets, by SHA-256 hex only. secret_set replaces
+	 * every secret of the identity by one (and sets its client_id). */
 	srv_st_rc (*secret_set)(srv_store *st, const char *principal_id, const char *client_id,
 				const char *secret_hash_hex, const srv_audit *a);
+	/* OK when one of client_id's secrets unexpired at now has that hash. */
 	srv_st_rc (*secret_lookup)(srv_store *st, const char *client_id,
-				   const char *secret_hash_hex, srv_principal *out);
+				   const char *secret_hash_hex, time_t now, srv_principal *out);
+	/* Rotation: adds secret s (id, principal_id, created_at set; client_id
+	 * is the identity's) with hash_hex, and makes every other secret of
+	 * the identity expire at old_until (<= s->created_at: deleted at once;
+	 * one that expires sooner already keeps its expiry). One transaction
+	 * with *a. NOT_FOUND when principal_id is no identity. */
+	srv_st_rc (*secret_rotate)(srv_store *st, const srv_secret *s, const char *hash_hex,
+				   time_t old_until, const srv_audit *a);
+	/* An identity's unexpired secrets at now, oldest first. */
+	srv_st_rc (*secret_list)(srv_store *st, const char *principal_id, time_t now,
+				 srv_secret **out, size_t *n);
 
 	/* keys; name unique */
 	srv_st_rc (*key_insert)(srv_store *st, const srv_key *k, const srv_audit *a);
@@ -268,8 +347,16 @@ typedef struct srv_store_ops {
 	/* Records one sign attempt durably (committed when this returns OK);
 	 * on "success" also sets the signer's last_signed_at. With a denied
 	 * retention set, each commit also deletes (a bounded batch of) the
-	 * "denied" records older than it; never a success or failure. */
+	 * "denied" records older than it; never a success or failure.
+	 * A success with op->idem_key set: CONFLICT, nothing written, when
+	 * op->actor_id already has a record under that key (the check and the
+	 * insert are one transaction; read the first with operation_find_key). */
 	srv_st_rc (*operation_insert)(srv_store *st, const srv_operation *op);
+	/* The record actor_id made under Idempotency-Key key (whatever the
+	 * signer), with its request_hash and signature; NOT_FOUND when none.
+	 * Keys are kept as long as their record (successes: for ever). */
+	srv_st_rc (*operation_find_key)(srv_store *st, const char *actor_id, const char *key,
+					srv_operation *out);
 	/* Seconds a "denied" record is kept; 0 = for ever (the default). */
 	void (*history_set_retention)(srv_store *st, long long denied_seconds);
 	/* newest first; status NULL/"" = any */
@@ -352,13 +439,36 @@ typedef struct srv_store_ops {
 	 * op's grant_id to it, inserts the operation and sets last_signed_at;
 	 * grant_id_out receives the grant used. NOT_FOUND (nothing written)
 	 * when no usable grant is left. With maxSignings N and any number of
-	 * concurrent callers exactly N succeed. */
+	 * concurrent callers exactly N succeed. With op->idem_key set and the
+	 * key already used by op->actor_id: CONFLICT, no grant used, nothing
+	 * written (as operation_insert). */
 	srv_st_rc (*operation_insert_consume)(srv_store *st, const srv_operation *op,
 					      char grant_id_out[RS_UUID_LEN]);
 
 	/* ---- the audit log, written only by the ops above; newest first */
 	srv_st_rc (*audit_list)(srv_store *st, size_t offset, size_t limit, srv_audit **out,
 				size_t *n, size_t *total);
+
+	/* ---- rows that grant power are authenticated (issue 10, item 9).
+	 * Principals, tokens, secrets, members, policies and policy approvers
+	 * carry a MAC (hex, column `mac`) over their canonical encoding
+	 * (store_mac.c), computed by every write. set_row_mac installs the
+	 * function before any other op runs. With one installed, a row whose
+	 * MAC is missing or wrong is treated as absent -- a lookup or get is
+	 * NOT_FOUND, a membership gives no role, a list leaves the row out, a
+	 * policy loses that approver -- and one ERROR log line names the table
+	 * and the row; when the function fails (token down) the op is
+	 * UNAVAILABLE, unless the same row was verified before (verified rows
+	 * are remembered, in memory, by a hash of their encoding and MAC).
+	 * Without one (fn NULL: unit tests, never rsignd) rows are written
+	 * with no MAC and read unchecked. Tables other than these six (signers,
+	 * grants, ...) are not authenticated. */
+	void (*set_row_mac)(srv_store *st, srv_row_mac_fn fn, void *arg);
+	/* Computes the MAC of every row of those tables that has none; *n =
+	 * rows sealed. Only for the start that creates the MAC key: it is how
+	 * a database from before schema 7 gets its MACs (the migration adds
+	 * the columns, the token is needed to fill them). */
+	srv_st_rc (*seal_rows)(srv_store *st, size_t *n);
 } srv_store_ops;
 
 struct srv_store {
@@ -406,7 +516,54 @@ void srv_request_list_free(srv_request *v, size_t n);
 void srv_decision_list_free(srv_decision *v, size_t n);
 void srv_grant_list_free(srv_grant *v, size_t n); /* grants own no heap memory */
 void srv_audit_list_free(srv_audit *v, size_t n);
-const char *srv_role_name(srv_role r);		  /* "operator" | "auditor" | "" */
-int srv_role_parse(const char *s, srv_role *out); /* 0 or -1 */
+void srv_token_list_free(srv_token *v, size_t n);   /* flat: free(v) */
+void srv_secret_list_free(srv_secret *v, size_t n); /* flat: free(v) */
+const char *srv_role_name(srv_role r);		    /* "operator" | "auditor" | "" */
+int srv_role_parse(const char *s, srv_role *out);   /* 0 or -1 */
+
+/* ---- store_mac.c: row MACs, shared by every implementation.
+ *
+ * The canonical encoding of a row (the MAC input): the table name, then
+ * each column that grants power, in the order below; every item is a 4-byte
+ * big-endian length followed by its bytes. A text is its bytes (NULL and ""
+ * alike: length 0); an integer is its decimal text. Field boundaries are
+ * thus unambiguous (moving a byte from one field to the next changes the
+ * encoding) and a row cannot pass for a row of another table.
+ *   principals:       id, type, name, admin, disabled, client_id
+ *   tokens:           id, hash, principal_id, kind, expires_at
+ *   secrets:          id, client_id, principal_id, secret_hash, expires_at
+ *   members:          signer_id, principal_id, role
+ *   policies:         id, name, required_approvals, max_signings,
+ *                     max_window, request_ttl, bypass_identities
+ *   policy_approvers: policy_id, principal_id
+ * Columns left out change nothing anyone may do (names of tokens,
+ * created_at, last_used_at, updated_at, an approver's pos). */
+#define SRV_MAC_MSG_MAX 1024 /* an encoding longer than this is refused */
+#define SRV_MAC_HEX 65	     /* hex MAC + NUL */
+typedef struct srv_rowmac srv_rowmac;
+srv_rowmac *srv_rowmac_new(void);
+void srv_rowmac_free(srv_rowmac *m); /* NULL-safe */
+void srv_rowmac_set(srv_rowmac *m, srv_row_mac_fn fn, void *arg);
+int srv_rowmac_on(const srv_rowmac *m); /* a function is installed */
+/* One encoder per table: the length written to out (SRV_MAC_MSG_MAX
+ * bytes), 0 when it does not fit. */
+size_t srv_mac_msg_principal(const srv_principal *p, unsigned char *out);
+size_t srv_mac_msg_token(const char *id, const char *hash, const char *principal_id,
+			 const char *kind, long long expires_at, unsigned char *out);
+size_t srv_mac_msg_secret(const char *id, const char *client_id, const char *principal_id,
+			  const char *hash, long long expires_at, unsigned char *out);
+size_t srv_mac_msg_member(const char *signer_id, const char *principal_id, const char *role,
+			  unsigned char *out);
+size_t srv_mac_msg_policy(const srv_policy *p, unsigned char *out);
+size_t srv_mac_msg_approver(const char *policy_id, const char *principal_id, unsigned char *out);
+/* The MAC of msg as hex (hex "" when no function is installed): OK, FAILED
+ * (len 0: the row does not fit) or UNAVAILABLE (the function failed). */
+srv_st_rc srv_rowmac_seal(srv_rowmac *m, const unsigned char *msg, size_t len,
+			  char hex[SRV_MAC_HEX]);
+/* OK when no function is installed or hex is msg's MAC; NOT_FOUND (and
+ * one ERROR line naming table and row) when it is not; UNAVAILABLE when
+ * it cannot be computed now. */
+srv_st_rc srv_rowmac_check(srv_rowmac *m, const char *table, const char *row,
+			   const unsigned char *msg, size_t len, const char *hex);
 
 #endif

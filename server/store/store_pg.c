@@ -5,25 +5,41 @@
  * shared helpers, open and close, meta, principals, tokens and secrets.
  * Keys, certificates, signers, members and history are in store_pg_pki.c;
  * policies and requests in store_pg_policy.c; grants and the audit log in
- * store_pg_grant.c; the schema in store_pg_migrate.c. Every op means what
+ * store_pg_grant.c; row MACs in store_pg_mac.c; the schema in
+ * store_pg_migrate.c. Every op means what
  * the SQLite store's op means (server/store/store.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include "rsign/log.h"
 #include "server/store/store_pg.h"
 
+#define PG_STR2(x) #x
+#define PG_STR(x) PG_STR2(x)
+/* a token's columns (rd_token), alias t */
+#define TOK_COLS                                                                                   \
+	"t.id, t.principal_id, t.kind, t.name, t.created_at, t.expires_at, t.last_used_at, "       \
+	"t.hash, t.mac"
+#define TOK_NCOLS 9
+/* a secret's columns (rd_secret), alias s */
+#define SEC_COLS                                                                                   \
+	"s.id, s.principal_id, s.client_id, s.created_at, s.expires_at, s.secret_hash, s.mac"
+#define SEC_NCOLS 7
+
 const pg_sql pg_core_sql[] = {
 	{G_PING, "SELECT count(*) FROM meta"},
 	{G_META_GET, "SELECT value FROM meta WHERE key = $1"},
 	{G_META_SET, "INSERT INTO meta (key, value) VALUES ($1, $2)"
 		     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
-	{G_PRINCIPAL_INSERT, "INSERT INTO principals (id, type, name, admin, client_id, created_at)"
-			     " VALUES ($1, $2, $3, $4, $5, $6)"},
+	{G_PRINCIPAL_INSERT,
+	 "INSERT INTO principals (id, type, name, admin, client_id, created_at, mac)"
+	 " VALUES ($1, $2, $3, $4, $5, $6, $7)"},
 	{G_PRINCIPAL_GET, "SELECT " PG_P_COLS " FROM principals p" PG_BY_ID_OR_NAME("p")},
 	{G_PRINCIPAL_LIST,
 	 "SELECT " PG_P_COLS " FROM principals p ORDER BY p.name" PG_PAGE("$1", "$2")},
 	{G_PRINCIPAL_COUNT, "SELECT count(*) FROM principals"},
-	{G_PRINCIPAL_DISABLE, "UPDATE principals SET disabled = $2 WHERE id = $1"},
+	{G_PRINCIPAL_DISABLE, "SELECT " PG_P_COLS " FROM principals p WHERE p.id = $1 FOR UPDATE"},
+	{G_PRINCIPAL_UPDATE, "UPDATE principals SET disabled = $2, client_id = $3, mac = $4"
+			     " WHERE id = $1"},
 	{G_PRINCIPAL_DELETE, "DELETE FROM principals WHERE id = $1"},
 	/* as Q_APPROVER_NEEDED of the SQLite store */
 	{G_APPROVER_NEEDED,
@@ -35,20 +51,36 @@ const pg_sql pg_core_sql[] = {
 	 " AND (SELECT count(*) FROM policy_approvers b JOIN principals u ON u.id = b.principal_id"
 	 " WHERE b.policy_id = p.id AND b.principal_id <> $1 AND u.disabled = 0"
 	 " AND u.type = 'user') < p.required_approvals"},
-	{G_TOKEN_INSERT, "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at)"
-			 " VALUES ($1, $2, $3, $4, $5)"},
+	{G_TOKEN_INSERT, "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at,"
+			 " id, name, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
 	{G_TOKEN_PURGE, "DELETE FROM tokens WHERE expires_at > 0 AND expires_at <= $1"},
-	{G_TOKEN_LOOKUP,
-	 "SELECT " PG_P_COLS " FROM tokens t JOIN principals p ON p.id = t.principal_id"
-	 " WHERE t.hash = $1 AND (t.expires_at = 0 OR t.expires_at > $2)"},
-	{G_SECRET_CLIENT,
-	 "UPDATE principals SET client_id = $2 WHERE id = $1 AND type = 'identity'"},
+	{G_TOKEN_LOOKUP, "SELECT " PG_P_COLS ", " TOK_COLS
+			 " FROM tokens t JOIN principals p ON p.id = t.principal_id"
+			 " WHERE t.hash = $1 AND (t.expires_at = 0 OR t.expires_at > $2)"},
+	{G_TOKEN_COUNT_API, "SELECT count(*) FROM tokens WHERE principal_id = $1 AND kind = 'api'"
+			    " AND (expires_at = 0 OR expires_at > $2)"},
+	{G_TOKEN_LIST, "SELECT " TOK_COLS " FROM tokens t WHERE t.principal_id = $1"
+		       " AND (t.expires_at = 0 OR t.expires_at > $2)"
+		       " ORDER BY t.created_at, t.seq" PG_PAGE("$3", "$4")},
+	{G_TOKEN_LIST_COUNT, "SELECT count(*) FROM tokens t WHERE t.principal_id = $1"
+			     " AND (t.expires_at = 0 OR t.expires_at > $2)"},
+	{G_TOKEN_REVOKE, "DELETE FROM tokens WHERE id = $1 AND principal_id = $2"},
+	{G_TOKEN_TOUCH, "UPDATE tokens SET last_used_at = $2 WHERE id = $1"
+			" AND last_used_at <= $2::bigint - " PG_STR(SRV_TOKEN_TOUCH_SECS)},
+	{G_SECRET_CLIENT, "SELECT " PG_P_COLS " FROM principals p WHERE p.id = $1 FOR UPDATE"},
 	{G_SECRET_DROP, "DELETE FROM secrets WHERE principal_id = $1"},
-	{G_SECRET_INSERT, "INSERT INTO secrets (principal_id, client_id, secret_hash)"
-			  " VALUES ($1, $2, $3)"},
-	{G_SECRET_LOOKUP, "SELECT s.secret_hash, " PG_P_COLS
+	{G_SECRET_INSERT, "INSERT INTO secrets (id, principal_id, client_id, secret_hash,"
+			  " created_at, expires_at, mac) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+	{G_SECRET_LOOKUP, "SELECT " SEC_COLS ", " PG_P_COLS
 			  " FROM secrets s JOIN principals p ON p.id = s.principal_id"
-			  " WHERE s.client_id = $1"},
+			  " WHERE s.client_id = $1 AND (s.expires_at = 0 OR s.expires_at > $2)"
+			  " ORDER BY s.created_at, s.seq"},
+	{G_SECRET_ROWS, "SELECT " SEC_COLS " FROM secrets s WHERE s.principal_id = $1"},
+	{G_SECRET_EXPIRE, "UPDATE secrets SET expires_at = $2, mac = $3 WHERE id = $1"},
+	{G_SECRET_DELETE, "DELETE FROM secrets WHERE id = $1"},
+	{G_SECRET_LIST, "SELECT " SEC_COLS " FROM secrets s WHERE s.principal_id = $1"
+			" AND (s.expires_at = 0 OR s.expires_at > $2)"
+			" ORDER BY s.created_at, s.seq"},
 	{G_WRITE_LOCK, "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")"},
 	{-1, NULL},
 };
@@ -484,6 +516,7 @@ srv_st_rc pg_rd_principal(const PGresult *res, int r, int c, void *out)
 	pg_col_copy(res, r, c + 4, p->client_id, sizeof(p->client_id));
 	p->created_at = (time_t)pg_col_ll(res, r, c + 5);
 	p->disabled = pg_col_ll(res, r, c + 6) != 0;
+	pg_col_copy(res, r, c + 7, p->mac, sizeof(p->mac));
 	p->name = pg_col_dup(res, r, c + 2, "");
 	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
 }
@@ -682,6 +715,7 @@ static void pg_close(srv_store *st)
 	if (s->uri)
 		rs_wipe(s->uri, strlen(s->uri)); /* may hold a password */
 	free(s->uri);
+	srv_rowmac_free(s->mac);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -730,31 +764,84 @@ static srv_st_rc pg_meta_set(srv_store *st, const char *key, const char *value)
 	return r;
 }
 
+/* Inserts secret x (its id, principal, client id, times) with hash. */
+static srv_st_rc put_secret_row(pg_store *s, pg_conn *pc, const char *op, const srv_secret *x,
+				const char *hash)
+{
+	unsigned char m[SRV_MAC_MSG_MAX];
+	char mac[SRV_MAC_HEX];
+	pg_args a = {0};
+	srv_st_rc r;
+
+	size_t n = srv_mac_msg_secret(x->id, x->client_id, x->principal_id, hash, x->expires_at, m);
+	if ((r = srv_rowmac_seal(s->mac, m, n, mac)) != SRV_ST_OK)
+		return r;
+	a_text(&a, 1, x->id);
+	a_text(&a, 2, x->principal_id);
+	a_text(&a, 3, x->client_id);
+	a_text(&a, 4, hash);
+	a_int(&a, 5, x->created_at);
+	a_int(&a, 6, x->expires_at);
+	a_opt(&a, 7, mac);
+	return pg_run(s, pc, op, G_SECRET_INSERT, &a, PGRUN_PLAIN, NULL);
+}
+
+/* An identity's client secret for client_id: the row replaces every other. */
 static srv_st_rc put_secret(pg_store *s, pg_conn *pc, const char *op, const char *principal_id,
 			    const char *client_id, const char *hash)
 {
 	pg_args a = {0};
+	srv_secret x;
 	srv_st_rc r;
 
 	a_text(&a, 1, principal_id);
 	if ((r = pg_run(s, pc, op, G_SECRET_DROP, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK)
 		return r;
-	a_text(&a, 2, client_id);
-	a_text(&a, 3, hash);
-	return pg_run(s, pc, op, G_SECRET_INSERT, &a, PGRUN_PLAIN, NULL);
+	memset(&x, 0, sizeof(x));
+	if (rs_uuid(x.id) != 0)
+		return SRV_ST_FAILED;
+	rs_strlcpy(x.principal_id, principal_id, sizeof(x.principal_id));
+	rs_strlcpy(x.client_id, client_id, sizeof(x.client_id));
+	x.created_at = time(NULL);
+	return put_secret_row(s, pc, op, &x, hash);
 }
 
-static srv_st_rc put_token(pg_store *s, pg_conn *pc, const char *op, const char *hash,
-			   const char *principal_id, const char *kind, time_t expires_at)
+/* Inserts token t (id "" = a new random one) with hash. */
+static srv_st_rc put_token(pg_store *s, pg_conn *pc, const char *op, const srv_token *t,
+			   const char *hash)
 {
+	unsigned char m[SRV_MAC_MSG_MAX];
+	char mac[SRV_MAC_HEX];
 	pg_args a = {0};
+	srv_id id;
+	srv_st_rc r;
 
+	rs_strlcpy(id, t->id, sizeof(id));
+	if (!id[0] && rs_uuid(id) != 0)
+		return SRV_ST_FAILED;
+	size_t n = srv_mac_msg_token(id, hash, t->principal_id, t->kind, t->expires_at, m);
+	if ((r = srv_rowmac_seal(s->mac, m, n, mac)) != SRV_ST_OK)
+		return r;
 	a_text(&a, 1, hash);
-	a_text(&a, 2, principal_id);
-	a_text(&a, 3, kind);
-	a_int(&a, 4, expires_at);
-	a_int(&a, 5, time(NULL));
+	a_text(&a, 2, t->principal_id);
+	a_text(&a, 3, t->kind);
+	a_int(&a, 4, t->expires_at);
+	a_int(&a, 5, t->created_at ? t->created_at : time(NULL));
+	a_text(&a, 6, id);
+	a_text(&a, 7, t->name);
+	a_opt(&a, 8, mac);
 	return pg_run(s, pc, op, G_TOKEN_INSERT, &a, PGRUN_PLAIN, NULL);
+}
+
+static srv_token token_of(const char *principal_id, const char *kind, time_t expires_at)
+{
+	srv_token t;
+
+	memset(&t, 0, sizeof(t));
+	rs_strlcpy(t.principal_id, principal_id, sizeof(t.principal_id));
+	rs_strlcpy(t.kind, kind, sizeof(t.kind));
+	t.expires_at = expires_at;
+	return t;
 }
 
 typedef struct {
@@ -767,22 +854,27 @@ static srv_st_rc do_principal_insert(pg_store *s, pg_conn *pc, const char *op, c
 {
 	const principal_arg *x = arg;
 	const srv_principal *p = x->p;
+	char mac[SRV_MAC_HEX];
 	pg_args a = {0};
 	srv_st_rc r;
 
 	(void)au;
+	if ((r = pg_mac_principal(s, p, mac)) != SRV_ST_OK)
+		return r;
 	a_text(&a, 1, p->id);
 	a_text(&a, 2, p->type);
 	a_text(&a, 3, p->name);
 	a_int(&a, 4, p->admin ? 1 : 0);
 	a_opt(&a, 5, p->client_id);
 	a_int(&a, 6, p->created_at);
+	a_opt(&a, 7, mac);
 	if ((r = pg_run(s, pc, op, G_PRINCIPAL_INSERT, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK ||
 	    !x->cred)
 		return r;
 	if (strcmp(p->type, "identity") == 0)
 		return put_secret(s, pc, op, p->id, p->client_id, x->cred);
-	return put_token(s, pc, op, x->cred, p->id, "api", 0);
+	srv_token t = token_of(p->id, "api", 0);
+	return put_token(s, pc, op, &t, x->cred);
 }
 
 static srv_st_rc pg_principal_insert(srv_store *st, const srv_principal *p, const char *cred_hash,
@@ -798,11 +890,20 @@ static srv_st_rc pg_principal_insert(srv_store *st, const srv_principal *p, cons
 static srv_st_rc pg_principal_get(srv_store *st, const char *id_or_name, srv_principal *out)
 {
 	pg_args a = {0};
+	srv_st_rc r;
 
-	if (!st || !id_or_name)
+	if (!st || !id_or_name || !out)
 		return pg_bad_arg("principal_get");
 	a_text(&a, 1, id_or_name);
-	return pg_get(PGS(st), "principal_get", G_PRINCIPAL_GET, &a, pg_rd_principal, out);
+	r = pg_get(PGS(st), "principal_get", G_PRINCIPAL_GET, &a, pg_rd_principal, out);
+	if (r == SRV_ST_OK && (r = pg_check_principal(PGS(st), out)) != SRV_ST_OK)
+		srv_principal_clear(out);
+	return r;
+}
+
+static srv_st_rc check_principal_rec(pg_store *s, const void *rec)
+{
+	return pg_check_principal(s, rec);
 }
 
 static srv_st_rc pg_principal_list(srv_store *st, size_t offset, size_t limit, srv_principal **out,
@@ -813,8 +914,20 @@ static srv_st_rc pg_principal_list(srv_store *st, size_t offset, size_t limit, s
 		       .rd = pg_rd_principal,
 		       .size = sizeof(**out),
 		       .clr = clr_principal};
+	srv_st_rc r;
 
-	return pg_page(PGS(st), "principal_list", &pg, offset, limit, (void **)out, n, total);
+	r = pg_page(PGS(st), "principal_list", &pg, offset, limit, (void **)out, n, total);
+	if (r == SRV_ST_OK && (r = pg_filter(PGS(st), *out, n, sizeof(**out), check_principal_rec,
+					     clr_principal)) != SRV_ST_OK) {
+		srv_principal_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	if (r == SRV_ST_OK && *n == 0) { /* every row refused: none, as pg_list says */
+		free(*out);
+		*out = NULL;
+	}
+	return r;
 }
 
 static srv_st_rc approver_needed(pg_store *s, pg_conn *pc, const char *op, const char *id)
@@ -833,6 +946,44 @@ static srv_st_rc approver_needed(pg_store *s, pg_conn *pc, const char *op, const
 	return SRV_ST_CONFLICT;
 }
 
+/* Changes a principal's disabled flag (disabled >= 0) or client id
+ * (client_id != NULL: identities only), and its MAC with them. The row must
+ * pass its MAC first: a changed row is never sealed again. NOT_FOUND when
+ * there is no such principal (or no such identity for a client id). */
+static srv_st_rc update_principal(pg_store *s, pg_conn *pc, const char *op, const char *id,
+				  int disabled, const char *client_id)
+{
+	srv_principal p;
+	char mac[SRV_MAC_HEX];
+	pg_args a = {0};
+	srv_st_rc r;
+
+	a_text(&a, 1, id);
+	if ((r = pg_one(s, pc, op, G_PRINCIPAL_DISABLE, &a, pg_rd_principal, &p)) != SRV_ST_OK)
+		return r;
+	if ((r = pg_check_principal(s, &p)) != SRV_ST_OK)
+		goto out;
+	if (client_id && strcmp(p.type, "identity") != 0) {
+		r = SRV_ST_NOT_FOUND;
+		goto out;
+	}
+	if (disabled >= 0)
+		p.disabled = disabled != 0;
+	if (client_id)
+		rs_strlcpy(p.client_id, client_id, sizeof(p.client_id));
+	if ((r = pg_mac_principal(s, &p, mac)) != SRV_ST_OK)
+		goto out;
+	memset(&a, 0, sizeof(a));
+	a_text(&a, 1, p.id);
+	a_int(&a, 2, p.disabled);
+	a_opt(&a, 3, p.client_id);
+	a_opt(&a, 4, mac);
+	r = pg_run(s, pc, op, G_PRINCIPAL_UPDATE, &a, PGRUN_MUST_CHANGE, NULL);
+out:
+	srv_principal_clear(&p);
+	return r;
+}
+
 typedef struct {
 	const char *id;
 	int disabled;
@@ -842,15 +993,12 @@ static srv_st_rc do_principal_set_disabled(pg_store *s, pg_conn *pc, const char 
 					   const void *arg, const srv_audit *au)
 {
 	const disable_arg *x = arg;
-	pg_args a = {0};
 	srv_st_rc r;
 
 	(void)au;
 	if (x->disabled && (r = approver_needed(s, pc, op, x->id)) != SRV_ST_OK)
 		return r;
-	a_text(&a, 1, x->id);
-	a_int(&a, 2, x->disabled ? 1 : 0);
-	return pg_run(s, pc, op, G_PRINCIPAL_DISABLE, &a, PGRUN_MUST_CHANGE, NULL);
+	return update_principal(s, pc, op, x->id, x->disabled ? 1 : 0, NULL);
 }
 
 static srv_st_rc pg_principal_set_disabled(srv_store *st, const char *id, int disabled,
@@ -884,18 +1032,146 @@ static srv_st_rc pg_principal_delete(srv_store *st, const char *id, const srv_au
 	return pg_audited(PGS(st), "principal_delete", do_principal_delete, id, a);
 }
 
+/* ---- tokens and secrets ---------------------------------------------------------- */
+
+/* A token or secret row as read: the metadata, and what its MAC covers. */
 typedef struct {
-	const char *hash, *principal_id, *kind;
-	time_t expires_at;
+	srv_token t;
+	char hash[132];
+	char mac[SRV_MAC_HEX];
+} token_row;
+
+typedef struct {
+	srv_secret s;
+	char hash[132];
+	char mac[SRV_MAC_HEX];
+} secret_row;
+
+static srv_st_rc rd_token(const PGresult *res, int r, int c, void *out)
+{
+	token_row *x = out;
+
+	memset(x, 0, sizeof(*x));
+	pg_col_copy(res, r, c, x->t.id, sizeof(x->t.id));
+	pg_col_copy(res, r, c + 1, x->t.principal_id, sizeof(x->t.principal_id));
+	pg_col_copy(res, r, c + 2, x->t.kind, sizeof(x->t.kind));
+	pg_col_copy(res, r, c + 3, x->t.name, sizeof(x->t.name));
+	x->t.created_at = (time_t)pg_col_ll(res, r, c + 4);
+	x->t.expires_at = (time_t)pg_col_ll(res, r, c + 5);
+	x->t.last_used_at = (time_t)pg_col_ll(res, r, c + 6);
+	pg_col_copy(res, r, c + 7, x->hash, sizeof(x->hash));
+	pg_col_copy(res, r, c + 8, x->mac, sizeof(x->mac));
+	return SRV_ST_OK;
+}
+
+static srv_st_rc rd_secret(const PGresult *res, int r, int c, void *out)
+{
+	secret_row *x = out;
+
+	memset(x, 0, sizeof(*x));
+	pg_col_copy(res, r, c, x->s.id, sizeof(x->s.id));
+	pg_col_copy(res, r, c + 1, x->s.principal_id, sizeof(x->s.principal_id));
+	pg_col_copy(res, r, c + 2, x->s.client_id, sizeof(x->s.client_id));
+	x->s.created_at = (time_t)pg_col_ll(res, r, c + 3);
+	x->s.expires_at = (time_t)pg_col_ll(res, r, c + 4);
+	pg_col_copy(res, r, c + 5, x->hash, sizeof(x->hash));
+	pg_col_copy(res, r, c + 6, x->mac, sizeof(x->mac));
+	return SRV_ST_OK;
+}
+
+static srv_st_rc check_token(pg_store *s, const token_row *x)
+{
+	unsigned char m[SRV_MAC_MSG_MAX];
+	size_t n = srv_mac_msg_token(x->t.id, x->hash, x->t.principal_id, x->t.kind,
+				     x->t.expires_at, m);
+	return srv_rowmac_check(s->mac, "tokens", x->t.id, m, n, x->mac);
+}
+
+static srv_st_rc check_token_rec(pg_store *s, const void *rec)
+{
+	return check_token(s, rec);
+}
+
+static srv_st_rc check_secret(pg_store *s, const secret_row *x)
+{
+	unsigned char m[SRV_MAC_MSG_MAX];
+	size_t n = srv_mac_msg_secret(x->s.id, x->s.client_id, x->s.principal_id, x->hash,
+				      x->s.expires_at, m);
+	return srv_rowmac_check(s->mac, "secrets", x->s.id, m, n, x->mac);
+}
+
+static srv_st_rc check_secret_rec(pg_store *s, const void *rec)
+{
+	return check_secret(s, rec);
+}
+
+/* A token row and its principal, as token_lookup reads them. */
+typedef struct {
+	srv_principal p;
+	token_row t;
+} lookup_row;
+
+static srv_st_rc rd_lookup(const PGresult *res, int r, int c, void *out)
+{
+	lookup_row *x = out;
+
+	if (rd_token(res, r, c + PG_P_NCOLS, &x->t) != SRV_ST_OK)
+		return SRV_ST_FAILED;
+	return pg_rd_principal(res, r, c, &x->p);
+}
+
+typedef struct {
+	secret_row s;
+	srv_principal p;
+} secret_lookup_row;
+
+static srv_st_rc rd_secret_lookup(const PGresult *res, int r, int c, void *out)
+{
+	secret_lookup_row *x = out;
+
+	if (rd_secret(res, r, c, &x->s) != SRV_ST_OK)
+		return SRV_ST_FAILED;
+	return pg_rd_principal(res, r, c + SEC_NCOLS, &x->p);
+}
+
+static void clr_secret_lookup(void *p)
+{
+	srv_principal_clear(&((secret_lookup_row *)p)->p);
+}
+
+static void clr_flat(void *p)
+{
+	(void)p;
+}
+
+typedef struct {
+	const srv_token *t;
+	const char *hash;
+	size_t cap;
 } token_arg;
 
 static srv_st_rc do_token_insert(pg_store *s, pg_conn *pc, const char *op, const void *arg,
-				 const srv_audit *a)
+				 const srv_audit *au)
 {
 	const token_arg *x = arg;
+	size_t held = 0;
+	pg_args a = {0};
+	srv_st_rc r;
 
-	(void)a;
-	return put_token(s, pc, op, x->hash, x->principal_id, x->kind, x->expires_at);
+	(void)au;
+	/* under the store-wide write lock (pg_audited): the count and the
+	 * insert are one step over every connection */
+	if (x->cap && strcmp(x->t->kind, "api") == 0) {
+		a_text(&a, 1, x->t->principal_id);
+		a_int(&a, 2, x->t->created_at ? x->t->created_at : time(NULL));
+		if ((r = pg_count(s, pc, op, G_TOKEN_COUNT_API, &a, &held)) != SRV_ST_OK)
+			return r;
+		if (held >= x->cap) {
+			rs_info("store: %s: the principal holds %zu API tokens, the cap", op, held);
+			return SRV_ST_CONFLICT;
+		}
+	}
+	return put_token(s, pc, op, x->t, x->hash);
 }
 
 /* An access token of a login is a session, not a credential: no audit. */
@@ -908,12 +1184,101 @@ static srv_st_rc pg_token_insert(srv_store *st, const char *hash_hex, const char
 
 	if (!st || !hash_hex || !*hash_hex || !principal_id || !kind)
 		return pg_bad_arg(op);
-	token_arg x = {hash_hex, principal_id, kind, expires_at};
+	srv_token t = token_of(principal_id, kind, expires_at);
+	token_arg x = {&t, hash_hex, 0};
 	if (a)
 		return pg_audited(PGS(st), op, do_token_insert, &x, a);
 	if ((r = pg_acquire(PGS(st), op, &pc)) != SRV_ST_OK)
 		return r;
-	r = put_token(PGS(st), pc, op, hash_hex, principal_id, kind, expires_at);
+	r = put_token(PGS(st), pc, op, &t, hash_hex);
+	pg_release(PGS(st), pc);
+	return r;
+}
+
+static srv_st_rc pg_token_create(srv_store *st, const srv_token *t, const char *hash_hex,
+				 size_t cap, const srv_audit *a)
+{
+	if (!st || !t || !t->id[0] || !t->principal_id[0] || !hash_hex || !*hash_hex ||
+	    (strcmp(t->kind, "api") != 0 && strcmp(t->kind, "access") != 0))
+		return pg_bad_arg("token_create");
+	token_arg x = {t, hash_hex, cap};
+	return pg_audited(PGS(st), "token_create", do_token_insert, &x, a);
+}
+
+static srv_st_rc pg_token_list(srv_store *st, const char *principal_id, time_t now, size_t offset,
+			       size_t limit, srv_token **out, size_t *n, size_t *total)
+{
+	token_row *rows = NULL;
+	size_t cnt = 0;
+	pg_args a = {0};
+	srv_st_rc r;
+
+	if (!st || !principal_id || !out || !n || !total)
+		return pg_bad_arg("token_list");
+	*out = NULL;
+	*n = 0;
+	a_text(&a, 1, principal_id);
+	a_int(&a, 2, now);
+	pg_pager pg = {.count = G_TOKEN_LIST_COUNT,
+		       .list = G_TOKEN_LIST,
+		       .args = &a,
+		       .nfilter = 2,
+		       .rd = rd_token,
+		       .size = sizeof(*rows),
+		       .clr = clr_flat};
+	r = pg_page(PGS(st), "token_list", &pg, offset, limit, (void **)&rows, &cnt, total);
+	if (r == SRV_ST_OK)
+		r = pg_filter(PGS(st), rows, &cnt, sizeof(*rows), check_token_rec, clr_flat);
+	if (r == SRV_ST_OK && cnt && !(*out = calloc(cnt, sizeof(**out))))
+		r = SRV_ST_FAILED;
+	for (size_t i = 0; r == SRV_ST_OK && i < cnt; i++)
+		(*out)[i] = rows[i].t;
+	if (r == SRV_ST_OK)
+		*n = cnt;
+	free(rows);
+	return r;
+}
+
+typedef struct {
+	const char *principal_id, *id;
+} revoke_arg;
+
+static srv_st_rc do_token_revoke(pg_store *s, pg_conn *pc, const char *op, const void *arg,
+				 const srv_audit *au)
+{
+	const revoke_arg *x = arg;
+	pg_args a = {0};
+
+	(void)au;
+	a_text(&a, 1, x->id);
+	a_text(&a, 2, x->principal_id);
+	return pg_run(s, pc, op, G_TOKEN_REVOKE, &a, PGRUN_MUST_CHANGE | PGRUN_DELETE, NULL);
+}
+
+static srv_st_rc pg_token_revoke(srv_store *st, const char *principal_id, const char *id,
+				 const srv_audit *a)
+{
+	if (!st || !principal_id || !id)
+		return pg_bad_arg("token_revoke");
+	revoke_arg x = {principal_id, id};
+	return pg_audited(PGS(st), "token_revoke", do_token_revoke, &x, a);
+}
+
+/* One conditional UPDATE: at most one write a minute whatever the number
+ * of connections or replicas touching the token. */
+static srv_st_rc pg_token_touch(srv_store *st, const char *id, time_t now)
+{
+	pg_args a = {0};
+	pg_conn *pc;
+	srv_st_rc r;
+
+	if (!st || !id)
+		return pg_bad_arg("token_touch");
+	a_text(&a, 1, id);
+	a_int(&a, 2, now);
+	if ((r = pg_acquire(PGS(st), "token_touch", &pc)) != SRV_ST_OK)
+		return r;
+	r = pg_run(PGS(st), pc, "token_touch", G_TOKEN_TOUCH, &a, PGRUN_PLAIN, NULL);
 	pg_release(PGS(st), pc);
 	return r;
 }
@@ -935,16 +1300,30 @@ static srv_st_rc pg_token_purge(srv_store *st, time_t now, size_t *n)
 	return r;
 }
 
+/* Both the token's row and its principal's must pass their MACs. */
 static srv_st_rc pg_token_lookup(srv_store *st, const char *hash_hex, time_t now,
-				 srv_principal *out)
+				 srv_principal *out, srv_token *tok)
 {
+	lookup_row x;
 	pg_args a = {0};
+	srv_st_rc r;
 
 	if (!st || !hash_hex || !out)
 		return pg_bad_arg("token_lookup");
+	memset(&x, 0, sizeof(x));
 	a_text(&a, 1, hash_hex);
 	a_int(&a, 2, now);
-	return pg_get(PGS(st), "token_lookup", G_TOKEN_LOOKUP, &a, pg_rd_principal, out);
+	if ((r = pg_get(PGS(st), "token_lookup", G_TOKEN_LOOKUP, &a, rd_lookup, &x)) != SRV_ST_OK)
+		return r;
+	if ((r = check_token(PGS(st), &x.t)) != SRV_ST_OK ||
+	    (r = pg_check_principal(PGS(st), &x.p)) != SRV_ST_OK) {
+		srv_principal_clear(&x.p);
+		return r;
+	}
+	*out = x.p;
+	if (tok)
+		*tok = x.t.t;
+	return SRV_ST_OK;
 }
 
 typedef struct {
@@ -955,13 +1334,10 @@ static srv_st_rc do_secret_set(pg_store *s, pg_conn *pc, const char *op, const v
 			       const srv_audit *au)
 {
 	const secret_arg *x = arg;
-	pg_args a = {0};
 	srv_st_rc r;
 
 	(void)au;
-	a_text(&a, 1, x->principal_id);
-	a_text(&a, 2, x->client_id);
-	if ((r = pg_run(s, pc, op, G_SECRET_CLIENT, &a, PGRUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
+	if ((r = update_principal(s, pc, op, x->principal_id, -1, x->client_id)) != SRV_ST_OK)
 		return r;
 	return put_secret(s, pc, op, x->principal_id, x->client_id, x->hash);
 }
@@ -977,16 +1353,111 @@ static srv_st_rc pg_secret_set(srv_store *st, const char *principal_id, const ch
 }
 
 typedef struct {
-	char hash[132];
-	srv_principal p;
-} secret_row;
+	const srv_secret *s;
+	const char *hash;
+	time_t old_until;
+} rotate_arg;
 
-static srv_st_rc rd_secret(const PGresult *res, int r, int c, void *out)
+/* Every other secret of the identity ends at old_until (re-sealed, since
+ * the expiry is part of its MAC), or now when that is past. */
+static srv_st_rc end_old_secrets(pg_store *s, pg_conn *pc, const char *op, const rotate_arg *x)
 {
-	secret_row *x = out;
+	secret_row *rows = NULL;
+	size_t n = 0;
+	pg_args a = {0};
+	srv_st_rc r;
 
-	pg_col_copy(res, r, c, x->hash, sizeof(x->hash));
-	return pg_rd_principal(res, r, c + 1, &x->p);
+	a_text(&a, 1, x->s->principal_id);
+	r = pg_list(s, pc, op, G_SECRET_ROWS, &a, rd_secret, sizeof(*rows), clr_flat,
+		    (void **)&rows, &n);
+	for (size_t i = 0; r == SRV_ST_OK && i < n; i++) {
+		secret_row *o = &rows[i];
+		unsigned char m[SRV_MAC_MSG_MAX];
+		char mac[SRV_MAC_HEX];
+		pg_args b = {0};
+
+		a_text(&b, 1, o->s.id);
+		if (x->old_until <= x->s->created_at ||
+		    (o->s.expires_at && o->s.expires_at <= x->s->created_at)) {
+			r = pg_run(s, pc, op, G_SECRET_DELETE, &b, PGRUN_PLAIN, NULL);
+			continue;
+		}
+		if (o->s.expires_at && o->s.expires_at <= x->old_until)
+			continue; /* ends sooner already */
+		/* a row that fails its MAC is not re-sealed: it stays refused */
+		if (check_secret(s, o) != SRV_ST_OK)
+			continue;
+		size_t len = srv_mac_msg_secret(o->s.id, o->s.client_id, o->s.principal_id, o->hash,
+						x->old_until, m);
+		if ((r = srv_rowmac_seal(s->mac, m, len, mac)) != SRV_ST_OK)
+			break;
+		a_int(&b, 2, x->old_until);
+		a_opt(&b, 3, mac);
+		r = pg_run(s, pc, op, G_SECRET_EXPIRE, &b, PGRUN_PLAIN, NULL);
+	}
+	free(rows);
+	return r;
+}
+
+static srv_st_rc do_secret_rotate(pg_store *s, pg_conn *pc, const char *op, const void *arg,
+				  const srv_audit *au)
+{
+	const rotate_arg *x = arg;
+	srv_principal p;
+	srv_secret ns;
+	pg_args a = {0};
+	srv_st_rc r;
+
+	(void)au;
+	a_text(&a, 1, x->s->principal_id);
+	if ((r = pg_one(s, pc, op, G_SECRET_CLIENT, &a, pg_rd_principal, &p)) != SRV_ST_OK)
+		return r;
+	if ((r = pg_check_principal(s, &p)) == SRV_ST_OK &&
+	    (strcmp(p.type, "identity") != 0 || !p.client_id[0]))
+		r = SRV_ST_NOT_FOUND;
+	ns = *x->s;
+	rs_strlcpy(ns.client_id, p.client_id, sizeof(ns.client_id));
+	srv_principal_clear(&p);
+	if (r != SRV_ST_OK || (r = end_old_secrets(s, pc, op, x)) != SRV_ST_OK)
+		return r;
+	return put_secret_row(s, pc, op, &ns, x->hash);
+}
+
+static srv_st_rc pg_secret_rotate(srv_store *st, const srv_secret *sec, const char *hash_hex,
+				  time_t old_until, const srv_audit *a)
+{
+	if (!st || !sec || !sec->id[0] || !sec->principal_id[0] || !hash_hex || !*hash_hex)
+		return pg_bad_arg("secret_rotate");
+	rotate_arg x = {sec, hash_hex, old_until};
+	return pg_audited(PGS(st), "secret_rotate", do_secret_rotate, &x, a);
+}
+
+static srv_st_rc pg_secret_list(srv_store *st, const char *principal_id, time_t now,
+				srv_secret **out, size_t *n)
+{
+	secret_row *rows = NULL;
+	size_t cnt = 0;
+	pg_args a = {0};
+	srv_st_rc r;
+
+	if (!st || !principal_id || !out || !n)
+		return pg_bad_arg("secret_list");
+	*out = NULL;
+	*n = 0;
+	a_text(&a, 1, principal_id);
+	a_int(&a, 2, now);
+	r = pg_get_list(PGS(st), "secret_list", G_SECRET_LIST, &a, rd_secret, sizeof(*rows),
+			clr_flat, (void **)&rows, &cnt);
+	if (r == SRV_ST_OK)
+		r = pg_filter(PGS(st), rows, &cnt, sizeof(*rows), check_secret_rec, clr_flat);
+	if (r == SRV_ST_OK && cnt && !(*out = calloc(cnt, sizeof(**out))))
+		r = SRV_ST_FAILED;
+	for (size_t i = 0; r == SRV_ST_OK && i < cnt; i++)
+		(*out)[i] = rows[i].s;
+	if (r == SRV_ST_OK)
+		*n = cnt;
+	free(rows);
+	return r;
 }
 
 /* Compares without an early exit. */
@@ -1000,26 +1471,39 @@ static int hash_eq(const char *a, const char *b)
 	return d == 0;
 }
 
+/* Every unexpired secret of client_id is compared (an overlap may leave
+ * several); the one that matches must pass its MAC, and so must its
+ * principal. */
 static srv_st_rc pg_secret_lookup(srv_store *st, const char *client_id, const char *secret_hash_hex,
-				  srv_principal *out)
+				  time_t now, srv_principal *out)
 {
-	secret_row row;
+	secret_lookup_row *rows = NULL;
+	size_t n = 0, hit = SIZE_MAX;
 	pg_args a = {0};
 	srv_st_rc r;
 
 	if (!st || !client_id || !secret_hash_hex || !out)
 		return pg_bad_arg("secret_lookup");
-	memset(&row, 0, sizeof(row));
 	a_text(&a, 1, client_id);
-	if ((r = pg_get(PGS(st), "secret_lookup", G_SECRET_LOOKUP, &a, rd_secret, &row)) !=
-	    SRV_ST_OK)
+	a_int(&a, 2, now);
+	r = pg_get_list(PGS(st), "secret_lookup", G_SECRET_LOOKUP, &a, rd_secret_lookup,
+			sizeof(*rows), clr_secret_lookup, (void **)&rows, &n);
+	if (r != SRV_ST_OK)
 		return r;
-	if (!hash_eq(row.hash, secret_hash_hex)) {
-		srv_principal_clear(&row.p);
-		return SRV_ST_NOT_FOUND;
+	for (size_t i = 0; i < n; i++)
+		if (hash_eq(rows[i].s.hash, secret_hash_hex) && hit == SIZE_MAX)
+			hit = i;
+	if (hit == SIZE_MAX)
+		r = SRV_ST_NOT_FOUND;
+	else if ((r = check_secret(PGS(st), &rows[hit].s)) == SRV_ST_OK &&
+		 (r = pg_check_principal(PGS(st), &rows[hit].p)) == SRV_ST_OK) {
+		*out = rows[hit].p;
+		memset(&rows[hit].p, 0, sizeof(rows[hit].p));
 	}
-	*out = row.p;
-	return SRV_ST_OK;
+	for (size_t i = 0; i < n; i++)
+		srv_principal_clear(&rows[i].p);
+	free(rows);
+	return r;
 }
 
 static const srv_store_ops pg_ops = {
@@ -1034,7 +1518,16 @@ static const srv_store_ops pg_ops = {
 	.principal_delete = pg_principal_delete,
 	.token_insert = pg_token_insert,
 	.token_lookup = pg_token_lookup,
+	.token_create = pg_token_create,
+	.token_list = pg_token_list,
+	.token_revoke = pg_token_revoke,
+	.token_touch = pg_token_touch,
 	.token_purge = pg_token_purge,
+	.secret_rotate = pg_secret_rotate,
+	.secret_list = pg_secret_list,
+	.operation_find_key = pg_operation_find_key,
+	.set_row_mac = pg_set_row_mac,
+	.seal_rows = pg_seal_rows,
 	.secret_set = pg_secret_set,
 	.secret_lookup = pg_secret_lookup,
 	.key_insert = pg_key_insert,
@@ -1118,7 +1611,8 @@ srv_store *srv_store_pg_open(const char *uri, int connections, char *err, size_t
 	s->uri = strdup(uri);
 	s->conns = calloc((size_t)connections, sizeof(*s->conns));
 	s->idle = calloc((size_t)connections, sizeof(*s->idle));
-	if (!s->uri || !s->conns || !s->idle) {
+	s->mac = srv_rowmac_new();
+	if (!s->uri || !s->conns || !s->idle || !s->mac) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -42,6 +42,16 @@ enum {
 	G_SECRET_INSERT,
 	G_SECRET_LOOKUP,
 	G_WRITE_LOCK,
+	G_PRINCIPAL_UPDATE,
+	G_TOKEN_COUNT_API,
+	G_TOKEN_LIST,
+	G_TOKEN_LIST_COUNT,
+	G_TOKEN_REVOKE,
+	G_TOKEN_TOUCH,
+	G_SECRET_ROWS,
+	G_SECRET_EXPIRE,
+	G_SECRET_DELETE,
+	G_SECRET_LIST,
 	/* store_pg_pki.c */
 	PK_KEY_INSERT,
 	PK_KEY_GET,
@@ -72,6 +82,7 @@ enum {
 	PK_OP_LIST_STATUS,
 	PK_OP_COUNT_STATUS,
 	PK_OP_PURGE_DENIED,
+	PK_KEY_FIND,
 	/* store_pg_policy.c */
 	PO_POL_INSERT,
 	PO_POL_UPDATE,
@@ -127,8 +138,8 @@ extern const pg_sql pg_core_sql[], pg_pki_sql[], pg_policy_sql[], pg_grant_sql[]
 
 /* The principal columns pg_rd_principal reads (PG_P_NCOLS of them), table
  * alias p. */
-#define PG_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled"
-#define PG_P_NCOLS 7
+#define PG_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac"
+#define PG_P_NCOLS 8
 /* The visibility rules of server/api/access.c, in SQL, as the SQLite store
  * has them (store_sqlite.h): they must agree with srv_may_see_*. */
 #define PG_MEMBER_OF(signer, who)                                                                  \
@@ -169,6 +180,7 @@ typedef struct {
 	size_t n_idle;
 	int down;		    /* an outage was logged and has not ended */
 	long long denied_retention; /* seconds; 0 = keep; under mu */
+	srv_rowmac *mac;	    /* row MACs (store.h); never NULL once open */
 } pg_store;
 
 #define PGS(st) ((pg_store *)(st))
@@ -270,6 +282,18 @@ char *pg_col_dup(const PGresult *res, int r, int c, const char *def); /* NULL: o
 void pg_col_copy(const PGresult *res, int r, int c, char *out, size_t n);
 long long pg_col_ll(const PGresult *res, int r, int c);
 
+/* store_pg_mac.c: row MACs (the rule is store.h's). The MAC of principal
+ * p (hex "" when no function is installed), and a read row against its. */
+srv_st_rc pg_mac_principal(pg_store *s, const srv_principal *p, char hex[SRV_MAC_HEX]);
+srv_st_rc pg_check_principal(pg_store *s, const srv_principal *p);
+/* Drops from the *n size-byte records at v those check finds NOT_FOUND
+ * (clr clears each dropped one); any other failure is returned with *n the
+ * records still to be freed. */
+srv_st_rc pg_filter(pg_store *s, void *v, size_t *n, size_t size,
+		    srv_st_rc (*check)(pg_store *s, const void *rec), void (*clr)(void *));
+void pg_set_row_mac(srv_store *st, srv_row_mac_fn fn, void *arg);
+srv_st_rc pg_seal_rows(srv_store *st, size_t *n);
+
 /* store_pg_migrate.c: runs every pending migration on c, one transaction
  * each, serialised over every process by an advisory lock. 0 or -1 + err. */
 int pg_migrate(PGconn *c, char *err, size_t errlen);
@@ -300,6 +324,13 @@ srv_st_rc pg_member_role(srv_store *st, const char *signer_id, const char *princ
 srv_st_rc pg_member_list(srv_store *st, const char *signer_id, srv_principal **principals,
 			 srv_role **roles, size_t *n);
 srv_st_rc pg_operation_insert(srv_store *st, const srv_operation *o);
+srv_st_rc pg_operation_find_key(srv_store *st, const char *actor_id, const char *key,
+				srv_operation *out);
+/* Inside the caller's transaction: CONFLICT when o's actor used o's
+ * Idempotency-Key already (OK when o has none). The record's own insert
+ * (pg_op_apply) writes the key; the unique index operations_idem fails a
+ * concurrent second one (CONFLICT). */
+srv_st_rc pg_key_unused(pg_store *s, pg_conn *c, const char *op, const srv_operation *o);
 srv_st_rc pg_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
 			    size_t limit, srv_operation **out, size_t *n, size_t *total);
 void pg_history_set_retention(srv_store *st, long long denied_seconds);

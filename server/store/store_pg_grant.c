@@ -372,7 +372,8 @@ srv_st_rc pg_operation_insert_consume(srv_store *st, const srv_operation *o,
 		goto out;
 	/* the signer's row before the grant's, the order signer_update and
 	 * signer_retire lock them in: no deadlock between the two */
-	if ((r = pg_op_after(s, pc, op, o)) != SRV_ST_OK ||
+	if ((r = pg_key_unused(s, pc, op, o)) != SRV_ST_OK ||
+	    (r = pg_op_after(s, pc, op, o)) != SRV_ST_OK ||
 	    (r = consume(s, pc, op, o, grant_id_out)) != SRV_ST_OK) {
 		pg_rollback(s, pc, op);
 		goto out;

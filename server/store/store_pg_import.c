@@ -11,9 +11,13 @@
 #include "server/store/store_pg.h"
 #include "server/store/store_sqlite.h"
 
-/* Parents before children (foreign keys). order: the source order, which
- * is also the order of the target's own seq where the target has one the
- * source lacks (certificates, decisions: SQLite's rowid). seq: the target's
+/* Parents before children (foreign keys); every table of migrations 1..8
+ * (6-8 add columns, copied by name: token ids and names, secrets' ids and
+ * expiry, the row MACs as they are -- the same encoding under the same
+ * token key -- and Idempotency-Keys with their signatures). order: the
+ * source order, which is also the order of the target's own seq where the
+ * target has one the source lacks (tokens, secrets, certificates,
+ * decisions: SQLite's rowid). seq: the target's
  * identity column whose values are copied, NULL when none is copied. */
 static const struct {
 	const char *table, *order, *seq;

@@ -4,6 +4,7 @@
  * (store_sqlite_pki.c) in PostgreSQL's dialect. History records are written
  * one transaction each (PostgreSQL's own group commit batches the flushes of
  * concurrent commits); a record is committed before the op returns OK. */
+#include <stdio.h>
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_pg.h"
@@ -37,6 +38,11 @@
 	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, "           \
 	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval"
 
+/* a record as written: O_COLS and what an Idempotency-Key keeps */
+#define O_INS_COLS O_COLS ", idem_key, request_hash, signature"
+#define O_INS_VALS                                                                                 \
+	" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+
 const pg_sql pg_pki_sql[] = {
 	{PK_KEY_INSERT, "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
 			" VALUES ($1, $2, $3, $4, $5, $6)"},
@@ -65,19 +71,19 @@ const pg_sql pg_pki_sql[] = {
 	{PK_SIGNER_EXISTS, "SELECT count(*) FROM signers WHERE id = $1"},
 	{PK_SIGNER_POLICY, "SELECT coalesce(policy_id, ''), retired_at FROM signers WHERE id = $1"},
 	{PK_MEMBER_SET,
-	 "INSERT INTO members (signer_id, principal_id, role) VALUES ($1, $2, $3)"
-	 " ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role"},
+	 "INSERT INTO members (signer_id, principal_id, role, mac) VALUES ($1, $2, $3, $4)"
+	 " ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role,"
+	 " mac = excluded.mac"},
 	{PK_MEMBER_DELETE, "DELETE FROM members WHERE signer_id = $1 AND principal_id = $2"},
-	{PK_MEMBER_ROLE, "SELECT role FROM members WHERE signer_id = $1 AND principal_id = $2"},
-	{PK_MEMBER_LIST, "SELECT " PG_P_COLS ", m.role FROM members m"
+	{PK_MEMBER_ROLE,
+	 "SELECT role, mac FROM members WHERE signer_id = $1 AND principal_id = $2"},
+	{PK_MEMBER_LIST, "SELECT " PG_P_COLS ", m.role, m.mac FROM members m"
 			 " JOIN principals p ON p.id = m.principal_id"
 			 " WHERE m.signer_id = $1 ORDER BY p.name"},
-	{PK_OP_INSERT, "INSERT INTO operations (" O_COLS ") VALUES"
-		       " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"},
+	{PK_OP_INSERT, "INSERT INTO operations (" O_INS_COLS ") VALUES" O_INS_VALS},
 	/* the record and last_signed_at in one statement: one round trip, and
 	 * atomic without a transaction of its own */
-	{PK_OP_INSERT_TOUCH, "WITH op AS (INSERT INTO operations (" O_COLS ") VALUES"
-			     " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+	{PK_OP_INSERT_TOUCH, "WITH op AS (INSERT INTO operations (" O_INS_COLS ") VALUES" O_INS_VALS
 			     " RETURNING signer_id, status, created_at)"
 			     " UPDATE signers s SET last_signed_at = op.created_at FROM op"
 			     " WHERE s.id = op.signer_id AND op.status = 'success'"
@@ -96,6 +102,9 @@ const pg_sql pg_pki_sql[] = {
 	{PK_OP_PURGE_DENIED, "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations"
 			     " WHERE status = 'denied' AND created_at < $1"
 			     " ORDER BY created_at LIMIT $2)"},
+	{PK_KEY_FIND, "SELECT id, signer_id, status, algorithm, actor_id, grant_id, created_at,"
+		      " idem_key, request_hash, signature FROM operations"
+		      " WHERE actor_id = $1 AND idem_key = $2"},
 	{-1, NULL},
 };
 
@@ -220,6 +229,8 @@ static srv_st_rc rd_operation(const PGresult *res, int r, int c, void *out)
 typedef struct {
 	srv_principal p;
 	srv_role role;
+	char mac[SRV_MAC_HEX];
+	srv_id signer_id; /* set after reading, for the MAC check */
 } member_row;
 
 static srv_st_rc rd_member(const PGresult *res, int r, int c, void *out)
@@ -233,7 +244,31 @@ static srv_st_rc rd_member(const PGresult *res, int r, int c, void *out)
 		srv_principal_clear(&m->p);
 		return SRV_ST_FAILED;
 	}
+	pg_col_copy(res, r, c + PG_P_NCOLS + 1, m->mac, sizeof(m->mac));
 	return SRV_ST_OK;
+}
+
+/* A membership row (signer_id, principal_id, role) against its MAC. */
+static srv_st_rc check_member(pg_store *s, const char *signer_id, const char *principal_id,
+			      const char *role, const char *mac)
+{
+	unsigned char m[SRV_MAC_MSG_MAX];
+	char row[2 * RS_UUID_LEN + 2];
+	size_t n = srv_mac_msg_member(signer_id, principal_id, role, m);
+
+	snprintf(row, sizeof(row), "%.36s/%.36s", signer_id, principal_id);
+	return srv_rowmac_check(s->mac, "members", row, m, n, mac);
+}
+
+/* Both the membership and the member's principal row. */
+static srv_st_rc check_member_rec(pg_store *s, const void *rec)
+{
+	const member_row *m = rec;
+	srv_st_rc r = pg_check_principal(s, &m->p);
+
+	if (r != SRV_ST_OK)
+		return r;
+	return check_member(s, m->signer_id, m->p.id, srv_role_name(m->role), m->mac);
 }
 
 PG_CLEARER(clr_key, srv_key_clear)
@@ -517,12 +552,19 @@ static srv_st_rc do_member_set(pg_store *s, pg_conn *pc, const char *op, const v
 			       const srv_audit *au)
 {
 	const member_arg *x = arg;
+	unsigned char m[SRV_MAC_MSG_MAX];
+	char mac[SRV_MAC_HEX];
 	pg_args a = {0};
+	srv_st_rc r;
 
 	(void)au;
+	size_t n = srv_mac_msg_member(x->signer_id, x->principal_id, srv_role_name(x->role), m);
+	if ((r = srv_rowmac_seal(s->mac, m, n, mac)) != SRV_ST_OK)
+		return r;
 	a_text(&a, 1, x->signer_id);
 	a_text(&a, 2, x->principal_id);
 	a_text(&a, 3, srv_role_name(x->role));
+	a_opt(&a, 4, mac);
 	return pg_run(s, pc, op, PK_MEMBER_SET, &a, PGRUN_PLAIN, NULL);
 }
 
@@ -557,11 +599,25 @@ srv_st_rc pg_member_delete(srv_store *st, const char *signer_id, const char *pri
 	return pg_audited(PGS(st), "member_delete", do_member_delete, &x, a);
 }
 
+typedef struct {
+	char role[16];
+	char mac[SRV_MAC_HEX];
+} role_row;
+
+static srv_st_rc rd_role(const PGresult *res, int r, int c, void *out)
+{
+	role_row *x = out;
+
+	pg_col_copy(res, r, c, x->role, sizeof(x->role));
+	pg_col_copy(res, r, c + 1, x->mac, sizeof(x->mac));
+	return SRV_ST_OK;
+}
+
 srv_st_rc pg_member_role(srv_store *st, const char *signer_id, const char *principal_id,
 			 srv_role *out)
 {
 	pg_args a = {0};
-	char *role = NULL;
+	role_row x;
 	srv_st_rc r;
 
 	if (!st || !signer_id || !principal_id || !out)
@@ -569,14 +625,15 @@ srv_st_rc pg_member_role(srv_store *st, const char *signer_id, const char *princ
 	*out = SRV_ROLE_NONE;
 	a_text(&a, 1, signer_id);
 	a_text(&a, 2, principal_id);
-	r = pg_get(PGS(st), "member_role", PK_MEMBER_ROLE, &a, pg_rd_str, &role);
+	r = pg_get(PGS(st), "member_role", PK_MEMBER_ROLE, &a, rd_role, &x);
+	if (r == SRV_ST_OK)
+		r = check_member(PGS(st), signer_id, principal_id, x.role, x.mac);
 	if (r == SRV_ST_NOT_FOUND) {
-		r = SRV_ST_OK;
-	} else if (r == SRV_ST_OK && srv_role_parse(role, out) != 0) {
+		r = SRV_ST_OK; /* not a member, or a membership that fails its MAC */
+	} else if (r == SRV_ST_OK && srv_role_parse(x.role, out) != 0) {
 		rs_err("store: member_role: unknown role in the database");
 		r = SRV_ST_FAILED;
 	}
-	free(role);
 	return r;
 }
 
@@ -596,8 +653,17 @@ srv_st_rc pg_member_list(srv_store *st, const char *signer_id, srv_principal **p
 	a_text(&a, 1, signer_id);
 	r = pg_get_list(PGS(st), "member_list", PK_MEMBER_LIST, &a, rd_member, sizeof(*rows),
 			clr_member, (void **)&rows, &cnt);
-	if (r != SRV_ST_OK || cnt == 0)
+	for (size_t i = 0; r == SRV_ST_OK && i < cnt; i++)
+		rs_strlcpy(rows[i].signer_id, signer_id, sizeof(rows[i].signer_id));
+	if (r == SRV_ST_OK && (r = pg_filter(PGS(st), rows, &cnt, sizeof(*rows), check_member_rec,
+					     clr_member)) != SRV_ST_OK) {
+		for (size_t i = 0; i < cnt; i++)
+			srv_principal_clear(&rows[i].p);
+	}
+	if (r != SRV_ST_OK || cnt == 0) {
+		free(rows);
 		return r;
+	}
 	*principals = malloc(cnt * sizeof(**principals));
 	*roles = malloc(cnt * sizeof(**roles));
 	if (!*principals || !*roles) {
@@ -650,6 +716,72 @@ static void a_operation(pg_args *a, const srv_operation *o, const char *grant_id
 	a_text(a, 13, o->error_code);
 	a_int(a, 14, o->created_at);
 	a_text(a, 15, o->approval[0] ? o->approval : "none");
+	/* the unique index operations_idem makes a second record of one
+	 * actor's key fail (CONFLICT), over every connection */
+	a_opt(a, 16, o->idem_key);
+	a_opt(a, 17, o->idem_key[0] ? o->request_hash : NULL);
+	if (o->idem_key[0])
+		a_blob(a, 18, o->signature, o->signature_len);
+	else
+		a_opt(a, 18, NULL);
+}
+
+static srv_st_rc rd_keyed(const PGresult *res, int r, int c, void *out)
+{
+	srv_operation *o = out;
+	unsigned char *sig;
+	size_t n = 0;
+
+	memset(o, 0, sizeof(*o));
+	pg_col_copy(res, r, c, o->id, sizeof(o->id));
+	pg_col_copy(res, r, c + 1, o->signer_id, sizeof(o->signer_id));
+	pg_col_copy(res, r, c + 2, o->status, sizeof(o->status));
+	pg_col_copy(res, r, c + 3, o->algorithm, sizeof(o->algorithm));
+	pg_col_copy(res, r, c + 4, o->actor_id, sizeof(o->actor_id));
+	pg_col_copy(res, r, c + 5, o->grant_id, sizeof(o->grant_id));
+	o->created_at = (time_t)pg_col_ll(res, r, c + 6);
+	pg_col_copy(res, r, c + 7, o->idem_key, sizeof(o->idem_key));
+	pg_col_copy(res, r, c + 8, o->request_hash, sizeof(o->request_hash));
+	sig = col_bytes(res, r, c + 9, &n);
+	if (n > sizeof(o->signature)) {
+		free(sig);
+		return SRV_ST_FAILED;
+	}
+	if (sig && n)
+		memcpy(o->signature, sig, n);
+	o->signature_len = sig ? n : 0;
+	free(sig);
+	return SRV_ST_OK;
+}
+
+srv_st_rc pg_operation_find_key(srv_store *st, const char *actor_id, const char *key,
+				srv_operation *out)
+{
+	pg_args a = {0};
+
+	if (!st || !actor_id || !key || !*key || !out)
+		return pg_bad_arg("operation_find_key");
+	a_text(&a, 1, actor_id);
+	a_text(&a, 2, key);
+	return pg_get(PGS(st), "operation_find_key", PK_KEY_FIND, &a, rd_keyed, out);
+}
+
+srv_st_rc pg_key_unused(pg_store *s, pg_conn *pc, const char *op, const srv_operation *o)
+{
+	srv_operation seen;
+	pg_args a = {0};
+	srv_st_rc r;
+
+	if (!o->idem_key[0])
+		return SRV_ST_OK;
+	a_text(&a, 1, o->actor_id);
+	a_text(&a, 2, o->idem_key);
+	r = pg_one(s, pc, op, PK_KEY_FIND, &a, rd_keyed, &seen);
+	if (r == SRV_ST_OK) {
+		rs_info("store: %s: the Idempotency-Key was used already", op);
+		return SRV_ST_CONFLICT;
+	}
+	return r == SRV_ST_NOT_FOUND ? SRV_ST_OK : r;
 }
 
 /* last_signed_at for a success; with a retention, up to PURGE_MAX "denied"
@@ -701,7 +833,8 @@ srv_st_rc pg_operation_insert(srv_store *st, const srv_operation *o)
 	pg_conn *pc;
 	srv_st_rc r;
 
-	if (!s || !o || !o->id[0] || !o->signer_id[0])
+	if (!s || !o || !o->id[0] || !o->signer_id[0] ||
+	    (o->idem_key[0] && strcmp(o->status, "success") != 0))
 		return pg_bad_arg(op);
 	pthread_mutex_lock(&s->mu);
 	long long keep = s->denied_retention;

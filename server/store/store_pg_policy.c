@@ -16,6 +16,8 @@
 	"p.id, p.name, p.required_approvals, p.max_signings, p.max_window, p.request_ttl, "        \
 	"p.bypass_identities, p.created_at, p.updated_at, "                                        \
 	"(SELECT string_agg(a.principal_id, ',' ORDER BY a.pos)"                                   \
+	" FROM policy_approvers a WHERE a.policy_id = p.id), p.mac, "                              \
+	"(SELECT string_agg(coalesce(a.mac, ''), ',' ORDER BY a.pos)"                              \
 	" FROM policy_approvers a WHERE a.policy_id = p.id)"
 #define REQ_COLS                                                                                   \
 	"r.id, r.signer_id, r.policy_id, r.requester_id, r.requester_name, r.justification, "      \
@@ -48,12 +50,12 @@
 
 const pg_sql pg_policy_sql[] = {
 	{PO_POL_INSERT, "INSERT INTO policies (id, name, required_approvals, max_signings,"
-			" max_window, request_ttl, bypass_identities, created_at, updated_at)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
+			" max_window, request_ttl, bypass_identities, created_at, updated_at, mac)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"},
 	/* $8 (created_at) is not changed; named so the parameters match insert's */
 	{PO_POL_UPDATE, "UPDATE policies SET name = $2, required_approvals = $3,"
 			" max_signings = $4, max_window = $5, request_ttl = $6,"
-			" bypass_identities = $7, updated_at = $9"
+			" bypass_identities = $7, updated_at = $9, mac = $10"
 			" WHERE id = $1 AND $8::bigint IS NOT NULL"},
 	{PO_POL_GET, "SELECT " POL_COLS " FROM policies p" PG_BY_ID_OR_NAME("p")},
 	{PO_POL_LIST,
@@ -63,8 +65,8 @@ const pg_sql pg_policy_sql[] = {
 	{PO_POL_IN_USE, "SELECT count(*) FROM signers WHERE policy_id = $1 AND retired_at = 0"},
 	/* a repeated approver is dropped; a missing principal still fails the
 	 * foreign key */
-	{PO_APPR_INSERT, "INSERT INTO policy_approvers (policy_id, principal_id, pos)"
-			 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"},
+	{PO_APPR_INSERT, "INSERT INTO policy_approvers (policy_id, principal_id, pos, mac)"
+			 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"},
 	{PO_APPR_CLEAR, "DELETE FROM policy_approvers WHERE policy_id = $1"},
 	{PO_REQ_INSERT, "INSERT INTO requests (id, signer_id, policy_id, requester_id,"
 			" requester_name, justification, signings, window_secs, status,"
@@ -135,6 +137,62 @@ static int split_ids(const char *csv, srv_id **out, size_t *n)
 	return 0;
 }
 
+/* The approvers' MACs, "m1,m2,..." in the order of the approvers (an
+ * empty item for a row without one), into p->approver_macs. */
+static int split_macs(const char *c, srv_policy *p)
+{
+	if (!p->n_approvers)
+		return 0;
+	if (!(p->approver_macs = calloc(p->n_approvers, sizeof(*p->approver_macs))))
+		return -1;
+	for (size_t i = 0; i < p->n_approvers && *c; i++) {
+		const char *e = strchr(c, ',');
+		size_t len = e ? (size_t)(e - c) : strlen(c);
+		if (len < sizeof(p->approver_macs[i]))
+			memcpy(p->approver_macs[i], c, len);
+		if (!e)
+			break;
+		c = e + 1;
+	}
+	return 0;
+}
+
+/* A policy as read against its MACs: NOT_FOUND when its row fails; an
+ * approver whose row fails is dropped from it (logged). */
+static srv_st_rc check_policy(pg_store *s, srv_policy *p)
+{
+	unsigned char m[SRV_MAC_MSG_MAX];
+	size_t n = srv_mac_msg_policy(p, m), kept = 0;
+	srv_st_rc r = srv_rowmac_check(s->mac, "policies", p->id, m, n, p->mac);
+
+	for (size_t i = 0; r == SRV_ST_OK && i < p->n_approvers; i++) {
+		char row[2 * RS_UUID_LEN + 2];
+		snprintf(row, sizeof(row), "%.36s/%.36s", p->id, p->approvers[i]);
+		n = srv_mac_msg_approver(p->id, p->approvers[i], m);
+		r = srv_rowmac_check(s->mac, "policy_approvers", row, m, n,
+				     p->approver_macs ? p->approver_macs[i] : "");
+		if (r == SRV_ST_NOT_FOUND) {
+			r = SRV_ST_OK;
+			continue;
+		}
+		if (kept != i) {
+			memcpy(p->approvers[kept], p->approvers[i], sizeof(p->approvers[kept]));
+			if (p->approver_macs)
+				memcpy(p->approver_macs[kept], p->approver_macs[i],
+				       sizeof(p->approver_macs[kept]));
+		}
+		kept++;
+	}
+	if (r == SRV_ST_OK)
+		p->n_approvers = kept;
+	return r;
+}
+
+static srv_st_rc check_policy_rec(pg_store *s, const void *rec)
+{
+	return check_policy(s, (srv_policy *)rec);
+}
+
 static srv_st_rc rd_policy(const PGresult *res, int r, int c, void *out)
 {
 	srv_policy *p = out;
@@ -151,8 +209,10 @@ static srv_st_rc rd_policy(const PGresult *res, int r, int c, void *out)
 	if (split_ids(PQgetisnull(res, r, c + 9) ? "" : PQgetvalue(res, r, c + 9), &p->approvers,
 		      &p->n_approvers) != 0)
 		return SRV_ST_FAILED;
+	pg_col_copy(res, r, c + 10, p->mac, sizeof(p->mac));
 	p->name = pg_col_dup(res, r, c + 1, "");
-	if (!p->name) {
+	if (!p->name ||
+	    split_macs(PQgetisnull(res, r, c + 11) ? "" : PQgetvalue(res, r, c + 11), p) != 0) {
 		srv_policy_clear(p);
 		return SRV_ST_FAILED;
 	}
@@ -268,9 +328,13 @@ static int policy_ok(const srv_policy *p)
 static srv_st_rc policy_write(pg_store *s, pg_conn *pc, const char *op, int stmt,
 			      const srv_policy *p)
 {
+	unsigned char m[SRV_MAC_MSG_MAX];
+	char mac[SRV_MAC_HEX];
 	pg_args a = {0};
 	srv_st_rc r;
 
+	if ((r = srv_rowmac_seal(s->mac, m, srv_mac_msg_policy(p, m), mac)) != SRV_ST_OK)
+		return r;
 	a_text(&a, 1, p->id);
 	a_text(&a, 2, p->name);
 	a_int(&a, 3, p->required_approvals);
@@ -280,6 +344,7 @@ static srv_st_rc policy_write(pg_store *s, pg_conn *pc, const char *op, int stmt
 	a_int(&a, 7, p->bypass_identities ? 1 : 0);
 	a_int(&a, 8, p->created_at);
 	a_int(&a, 9, p->updated_at);
+	a_opt(&a, 10, mac);
 	if ((r = pg_run(s, pc, op, stmt, &a, PGRUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
 		return r;
 	memset(&a, 0, sizeof(a));
@@ -287,8 +352,12 @@ static srv_st_rc policy_write(pg_store *s, pg_conn *pc, const char *op, int stmt
 	if ((r = pg_run(s, pc, op, PO_APPR_CLEAR, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK)
 		return r;
 	for (size_t i = 0; i < p->n_approvers; i++) {
+		size_t n = srv_mac_msg_approver(p->id, p->approvers[i], m);
+		if ((r = srv_rowmac_seal(s->mac, m, n, mac)) != SRV_ST_OK)
+			return r;
 		a_text(&a, 2, p->approvers[i]);
 		a_int(&a, 3, (long long)i);
+		a_opt(&a, 4, mac);
 		if ((r = pg_run(s, pc, op, PO_APPR_INSERT, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK)
 			return r; /* NOT_FOUND: no such principal */
 	}
@@ -369,11 +438,15 @@ srv_st_rc pg_policy_update(srv_store *st, const srv_policy *p, const srv_audit *
 srv_st_rc pg_policy_get(srv_store *st, const char *id_or_name, srv_policy *out)
 {
 	pg_args a = {0};
+	srv_st_rc r;
 
-	if (!st || !id_or_name)
+	if (!st || !id_or_name || !out)
 		return pg_bad_arg("policy_get");
 	a_text(&a, 1, id_or_name);
-	return pg_get(PGS(st), "policy_get", PO_POL_GET, &a, rd_policy, out);
+	r = pg_get(PGS(st), "policy_get", PO_POL_GET, &a, rd_policy, out);
+	if (r == SRV_ST_OK && (r = check_policy(PGS(st), out)) != SRV_ST_OK)
+		srv_policy_clear(out);
+	return r;
 }
 
 srv_st_rc pg_policy_list(srv_store *st, const char *visible_to, size_t offset, size_t limit,
@@ -391,7 +464,18 @@ srv_st_rc pg_policy_list(srv_store *st, const char *visible_to, size_t offset, s
 		       .rd = rd_policy,
 		       .size = sizeof(**out),
 		       .clr = clr_policy};
-	return pg_page(PGS(st), "policy_list", &pg, offset, limit, (void **)out, n, total);
+	srv_st_rc r = pg_page(PGS(st), "policy_list", &pg, offset, limit, (void **)out, n, total);
+	if (r == SRV_ST_OK && (r = pg_filter(PGS(st), *out, n, sizeof(**out), check_policy_rec,
+					     clr_policy)) != SRV_ST_OK) {
+		srv_policy_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	if (r == SRV_ST_OK && *n == 0) { /* every row refused: none, as pg_list says */
+		free(*out);
+		*out = NULL;
+	}
+	return r;
 }
 
 static srv_st_rc do_policy_delete(pg_store *s, pg_conn *pc, const char *op, const void *arg,
@@ -614,6 +698,8 @@ static srv_st_rc policy_in_force(pg_store *s, pg_conn *pc, const char *op, const
 
 		a_text(&a, 1, q->policy_id);
 		r = pg_one(s, pc, op, PO_POL_GET, &a, rd_policy, p);
+		if (r == SRV_ST_OK && (r = check_policy(s, p)) != SRV_ST_OK)
+			srv_policy_clear(p);
 		if (r == SRV_ST_OK && strcmp(p->id, q->policy_id) == 0)
 			return SRV_ST_OK;
 	}

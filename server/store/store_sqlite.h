@@ -46,6 +46,16 @@ enum {
 	Q_SECRET_DROP,
 	Q_SECRET_INSERT,
 	Q_SECRET_LOOKUP,
+	Q_PRINCIPAL_UPDATE,
+	Q_TOKEN_COUNT_API,
+	Q_TOKEN_LIST,
+	Q_TOKEN_LIST_COUNT,
+	Q_TOKEN_REVOKE,
+	Q_TOKEN_TOUCH,
+	Q_SECRET_ROWS,
+	Q_SECRET_EXPIRE,
+	Q_SECRET_DELETE,
+	Q_SECRET_LIST,
 	Q_COUNT
 };
 
@@ -132,10 +142,14 @@ enum {
 };
 extern const char *const sq_grant_sql[GR_COUNT];
 
+/* Statements of store_sqlite_history.c, texts in sq_history_sql */
+enum { H_KEY_FIND, H_KEY_SET, H_COUNT };
+extern const char *const sq_history_sql[H_COUNT];
+
 /* The principal columns sq_rd_principal reads (SQ_P_NCOLS of them), table
  * alias p. */
-#define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled"
-#define SQ_P_NCOLS 7
+#define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac"
+#define SQ_P_NCOLS 8
 /* The visibility rules of server/api/access.c, in SQL, for the lists that
  * filter by visible_to (policies, requests, grants): they must agree with
  * srv_may_see_policy, srv_may_see_request and srv_may_see_grant, and
@@ -175,6 +189,8 @@ typedef struct {
 	sqlite3_stmt *p[P_COUNT];
 	sqlite3_stmt *pl[PL_COUNT];
 	sqlite3_stmt *gr[GR_COUNT];
+	sqlite3_stmt *h[H_COUNT];
+	srv_rowmac *mac; /* row MACs (store_mac.c); checks nothing until set */
 } sq_store;
 
 #define SQ(st) ((sq_store *)(st))
@@ -314,6 +330,17 @@ static inline void col_copy(sqlite3_stmt *st, int i, char *out, size_t n)
 	rs_strlcpy(out, t ? (const char *)t : "", n);
 }
 
+/* Row MACs (store.h, store_sqlite_mac.c): the MAC of a principal as it
+ * will be written (hex "" when no MAC function is installed), and the check
+ * of one as read (NOT_FOUND, logged, when it fails). seal_rows is the op. */
+srv_st_rc sq_mac_principal(sq_store *s, const srv_principal *p, char hex[SRV_MAC_HEX]);
+srv_st_rc sq_check_principal(sq_store *s, const srv_principal *p);
+/* Drops from v (n records of size bytes, cleared with clr) the ones check
+ * refuses; *n shrinks. FAILED/UNAVAILABLE from check stop it. */
+srv_st_rc sq_filter(sq_store *s, void *v, size_t *n, size_t size,
+		    srv_st_rc (*check)(sq_store *s, const void *rec), void (*clr)(void *));
+srv_st_rc sq_seal_rows(srv_store *st, size_t *n);
+
 /* store_sqlite_pki.c ops */
 srv_st_rc sq_key_insert(srv_store *st, const srv_key *k, const srv_audit *a);
 srv_st_rc sq_key_get(srv_store *st, const char *id_or_name, srv_key *out);
@@ -410,6 +437,8 @@ srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *
 int sq_history_init(sq_store *s);
 void sq_history_fini(sq_store *s);
 void sq_history_set_retention(srv_store *st, long long denied_seconds);
+srv_st_rc sq_operation_find_key(srv_store *st, const char *actor_id, const char *key,
+				srv_operation *out);
 
 /* store_sqlite_grant.c ops */
 srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);

@@ -5,7 +5,14 @@
  * whoever finds no commit in progress becomes the leader, writes every
  * queued record in one transaction, commits once, and wakes the others with
  * their own outcome. No record is reported before the commit that holds it
- * has returned. */
+ * has returned.
+ *
+ * A success made under an Idempotency-Key (migration 8) is written only
+ * when its actor has no record under that key yet, checked in the batch's
+ * transaction (so also against an earlier record of the same batch): else
+ * the job gets CONFLICT, writes nothing and uses no grant, and the caller
+ * reads the first record with operation_find_key. The unique index
+ * operations_idem backs the check. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +23,20 @@
 #define BATCH_MAX 256 /* bounds one transaction; the rest waits for the next */
 #define PURGE_MAX 512 /* "denied" records past their retention deleted per commit */
 
+const char *const sq_history_sql[H_COUNT] = {
+	[H_KEY_FIND] = "SELECT id, signer_id, status, algorithm, actor_id, grant_id, created_at,"
+		       " idem_key, request_hash, signature FROM operations"
+		       " WHERE actor_id = ?1 AND idem_key = ?2",
+	[H_KEY_SET] = "UPDATE operations SET idem_key = ?2, request_hash = ?3, signature = ?4"
+		      " WHERE id = ?1",
+};
+
 struct sq_job {
 	const srv_operation *op;
 	int consume; /* take one signing from the actor's grant */
 	char grant[RS_UUID_LEN];
 	srv_st_rc rc;
+	int key_taken; /* CONFLICT: its actor used its Idempotency-Key already */
 	int done;
 	sq_job *next;
 };
@@ -77,6 +93,100 @@ static srv_st_rc purge_denied(sq_store *s, const char *op, sq_job *batch)
 	return r;
 }
 
+static srv_st_rc rd_keyed(sqlite3_stmt *st, int c, void *out)
+{
+	srv_operation *o = out;
+	const void *sig = sqlite3_column_blob(st, c + 9);
+	int n = sqlite3_column_bytes(st, c + 9);
+
+	memset(o, 0, sizeof(*o));
+	col_copy(st, c, o->id, sizeof(o->id));
+	col_copy(st, c + 1, o->signer_id, sizeof(o->signer_id));
+	col_copy(st, c + 2, o->status, sizeof(o->status));
+	col_copy(st, c + 3, o->algorithm, sizeof(o->algorithm));
+	col_copy(st, c + 4, o->actor_id, sizeof(o->actor_id));
+	col_copy(st, c + 5, o->grant_id, sizeof(o->grant_id));
+	o->created_at = (time_t)sqlite3_column_int64(st, c + 6);
+	col_copy(st, c + 7, o->idem_key, sizeof(o->idem_key));
+	col_copy(st, c + 8, o->request_hash, sizeof(o->request_hash));
+	if (n < 0 || (size_t)n > sizeof(o->signature) || (n > 0 && !sig))
+		return SRV_ST_FAILED;
+	if (n > 0)
+		memcpy(o->signature, sig, (size_t)n);
+	o->signature_len = (size_t)n;
+	return SRV_ST_OK;
+}
+
+srv_st_rc sq_operation_find_key(srv_store *st, const char *actor_id, const char *key,
+				srv_operation *out)
+{
+	sq_store *s = SQ(st);
+	sqlite3_stmt *q;
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !actor_id || !key || !*key || !out)
+		return sq_bad_arg("operation_find_key");
+	sq_lock(s);
+	q = s->h[H_KEY_FIND];
+	b_text(q, 1, actor_id, &brc);
+	b_text(q, 2, key, &brc);
+	r = sq_one(s, "operation_find_key", q, brc, rd_keyed, out);
+	sq_unlock(s);
+	return r;
+}
+
+/* CONFLICT when o's actor has a record under o's key already; inside the
+ * batch's transaction. */
+static srv_st_rc key_unused(sq_store *s, const char *op, const srv_operation *o)
+{
+	srv_operation seen;
+	sqlite3_stmt *q = s->h[H_KEY_FIND];
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	b_text(q, 1, o->actor_id, &brc);
+	b_text(q, 2, o->idem_key, &brc);
+	r = sq_one(s, op, q, brc, rd_keyed, &seen);
+	if (r == SRV_ST_OK)
+		return SRV_ST_CONFLICT;
+	return r == SRV_ST_NOT_FOUND ? SRV_ST_OK : r;
+}
+
+static srv_st_rc key_set(sq_store *s, const char *op, const srv_operation *o)
+{
+	sqlite3_stmt *q = s->h[H_KEY_SET];
+	int brc = SQLITE_OK;
+
+	b_text(q, 1, o->id, &brc);
+	b_text(q, 2, o->idem_key, &brc);
+	b_text(q, 3, o->request_hash, &brc);
+	b_blob(q, 4, o->signature, o->signature_len, &brc);
+	return sq_run(s, op, q, brc, RUN_MUST_CHANGE);
+}
+
+/* One job's rows: NOT_FOUND (a used-up grant) and CONFLICT (a key used
+ * already) write nothing and leave the batch going; other failures fail it. */
+static srv_st_rc apply_job(sq_store *s, const char *op, sq_job *j)
+{
+	srv_st_rc r;
+
+	if (j->op->idem_key[0] && (r = key_unused(s, op, j->op)) != SRV_ST_OK) {
+		j->key_taken = r == SRV_ST_CONFLICT;
+		return r;
+	}
+	r = j->consume ? sq_op_apply_consume(s, op, j->op, j->grant)
+		       : sq_op_apply(s, op, j->op, j->op->grant_id);
+	if (r == SRV_ST_OK && j->op->idem_key[0])
+		r = key_set(s, op, j->op);
+	return r;
+}
+
+static int job_skipped(const sq_job *j)
+{
+	return (j->consume && j->rc == SRV_ST_NOT_FOUND) || j->key_taken;
+}
+
 /* Writes a batch in one transaction. A job whose grant is used up gets
  * NOT_FOUND and writes nothing; any database error fails the whole batch,
  * since none of it was committed. */
@@ -88,9 +198,8 @@ static void run_batch(sq_store *s, sq_job *batch)
 	if ((r = sq_begin(s, op)) != SRV_ST_OK)
 		goto fail;
 	for (sq_job *j = batch; j; j = j->next) {
-		j->rc = j->consume ? sq_op_apply_consume(s, op, j->op, j->grant)
-				   : sq_op_apply(s, op, j->op, j->op->grant_id);
-		if (j->rc != SRV_ST_OK && !(j->consume && j->rc == SRV_ST_NOT_FOUND)) {
+		j->rc = apply_job(s, op, j);
+		if (j->rc != SRV_ST_OK && !job_skipped(j)) {
 			r = j->rc;
 			goto rollback;
 		}
@@ -173,7 +282,8 @@ static srv_st_rc submit(sq_store *s, sq_job *j)
 srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o)
 {
 	sq_store *s = SQ(st);
-	if (!s || !o || !o->id[0] || !o->signer_id[0])
+	if (!s || !o || !o->id[0] || !o->signer_id[0] ||
+	    (o->idem_key[0] && strcmp(o->status, "success") != 0))
 		return sq_bad_arg("operation_insert");
 	sq_job j = {.op = o};
 	return submit(s, &j);

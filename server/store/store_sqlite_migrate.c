@@ -202,8 +202,68 @@ static const char migration_5[] =
 	"ALTER TABLE signers ADD COLUMN retired_name TEXT;"
 	"CREATE INDEX operations_denied ON operations(created_at) WHERE status = 'denied';";
 
+/* A random lower-case UUID (version 4) in SQL, for rows made before ids. */
+#define SQL_UUID                                                                                   \
+	"(lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||"                \
+	" substr(lower(hex(randomblob(2))), 2) || '-' ||"                                          \
+	" substr('89ab', 1 + (abs(random()) % 4), 1) ||"                                           \
+	" substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))))"
+
+/* 6: credentials (issue 10, item 8). A token gets a stable public id (never
+ * its hash), an optional name and the time of its last use (written at most
+ * once a minute). An identity may hold several client secrets while a
+ * rotation overlaps: secrets are rebuilt with an id of their own, their
+ * creation and expiry (0 = never), several per identity and client_id. */
+static const char migration_6[] =
+	"ALTER TABLE tokens ADD COLUMN id TEXT;"
+	"ALTER TABLE tokens ADD COLUMN name TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tokens ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE tokens SET id = " SQL_UUID ";"
+	"CREATE UNIQUE INDEX tokens_id ON tokens(id);"
+
+	"CREATE TABLE secrets_v6 ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+	" client_id TEXT NOT NULL,"
+	" secret_hash TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL DEFAULT 0);"
+	"INSERT INTO secrets_v6 (id, principal_id, client_id, secret_hash, created_at)"
+	" SELECT " SQL_UUID ", s.principal_id, s.client_id, s.secret_hash,"
+	" coalesce((SELECT p.created_at FROM principals p WHERE p.id = s.principal_id), 0)"
+	" FROM secrets s;"
+	"DROP TABLE secrets;"
+	"ALTER TABLE secrets_v6 RENAME TO secrets;"
+	"CREATE INDEX secrets_client ON secrets(client_id);"
+	"CREATE INDEX secrets_principal ON secrets(principal_id);";
+
+/* 7: rows that grant power carry a MAC (issue 10, item 9; the encoding is
+ * in store.h). The token holds the key, so no migration can compute them:
+ * the rows of an older database stay NULL here, and the rsignd start that
+ * creates the MAC key seals them before it serves (seal_rows, then
+ * server/rsignd/rowmac.c). */
+static const char migration_7[] = "ALTER TABLE principals ADD COLUMN mac TEXT;"
+				  "ALTER TABLE tokens ADD COLUMN mac TEXT;"
+				  "ALTER TABLE secrets ADD COLUMN mac TEXT;"
+				  "ALTER TABLE members ADD COLUMN mac TEXT;"
+				  "ALTER TABLE policies ADD COLUMN mac TEXT;"
+				  "ALTER TABLE policy_approvers ADD COLUMN mac TEXT;";
+
+/* 8: Idempotency-Key. A success made under a key keeps it with what was
+ * asked (request_hash) and what was answered (signature), so a retry of
+ * the same key by the same principal gets the first answer back; the
+ * unique index makes the key one principal's once. Other records keep
+ * NULLs. */
+static const char migration_8[] =
+	"ALTER TABLE operations ADD COLUMN idem_key TEXT;"
+	"ALTER TABLE operations ADD COLUMN request_hash TEXT;"
+	"ALTER TABLE operations ADD COLUMN signature BLOB;"
+	"CREATE UNIQUE INDEX operations_idem ON operations(actor_id, idem_key)"
+	" WHERE idem_key IS NOT NULL;";
+
 static const char *const migrations[] = {
-	migration_1, migration_2, migration_3, migration_4, migration_5,
+	migration_1, migration_2, migration_3, migration_4,
+	migration_5, migration_6, migration_7, migration_8,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -3,6 +3,7 @@
  * store_sqlite.c for the connection and helpers; history inserts are
  * store_sqlite_history.c). The sign path runs signer_get and member_role
  * here. */
+#include <stdio.h>
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_sqlite.h"
@@ -62,11 +63,13 @@ const char *const sq_pki_sql[P_COUNT] = {
 	[P_SIGNER_EXISTS] = "SELECT count(*) FROM signers WHERE id = ?1",
 	[P_SIGNER_POLICY] = "SELECT coalesce(policy_id, ''), retired_at FROM signers WHERE id = ?1",
 	[P_MEMBER_SET] =
-		"INSERT INTO members (signer_id, principal_id, role) VALUES (?1, ?2, ?3)"
-		" ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role",
+		"INSERT INTO members (signer_id, principal_id, role, mac) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (signer_id, principal_id) DO UPDATE SET role = excluded.role,"
+		" mac = excluded.mac",
 	[P_MEMBER_DELETE] = "DELETE FROM members WHERE signer_id = ?1 AND principal_id = ?2",
-	[P_MEMBER_ROLE] = "SELECT role FROM members WHERE signer_id = ?1 AND principal_id = ?2",
-	[P_MEMBER_LIST] = "SELECT " SQ_P_COLS ", m.role FROM members m"
+	[P_MEMBER_ROLE] =
+		"SELECT role, mac FROM members WHERE signer_id = ?1 AND principal_id = ?2",
+	[P_MEMBER_LIST] = "SELECT " SQ_P_COLS ", m.role, m.mac FROM members m"
 			  " JOIN principals p ON p.id = m.principal_id"
 			  " WHERE m.signer_id = ?1 ORDER BY p.name",
 	[P_OP_INSERT] = "INSERT INTO operations (" O_COLS ") VALUES"
@@ -198,6 +201,8 @@ static srv_st_rc rd_operation(sqlite3_stmt *st, int c, void *out)
 typedef struct {
 	srv_principal p;
 	srv_role role;
+	char mac[SRV_MAC_HEX];
+	srv_id signer_id; /* set after reading, for the MAC check */
 } member_row;
 
 static srv_st_rc rd_member(sqlite3_stmt *st, int c, void *out)
@@ -211,8 +216,24 @@ static srv_st_rc rd_member(sqlite3_stmt *st, int c, void *out)
 		srv_principal_clear(&m->p);
 		return SRV_ST_FAILED;
 	}
+	col_copy(st, c + SQ_P_NCOLS + 1, m->mac, sizeof(m->mac));
 	return SRV_ST_OK;
 }
+
+/* A membership row (signer_id, principal_id, role) against its MAC. */
+static srv_st_rc check_member(sq_store *s, const char *signer_id, const char *principal_id,
+			      const char *role, const char *mac)
+{
+	unsigned char m[SRV_MAC_MSG_MAX];
+	char row[2 * RS_UUID_LEN + 2];
+	size_t n = srv_mac_msg_member(signer_id, principal_id, role, m);
+
+	snprintf(row, sizeof(row), "%.36s/%.36s", signer_id, principal_id);
+	return srv_rowmac_check(s->mac, "members", row, m, n, mac);
+}
+
+/* Both the membership and the member's principal row. */
+static srv_st_rc check_member_rec(sq_store *s, const void *rec);
 
 SQ_CLEARER(clr_key, srv_key_clear)
 
@@ -508,12 +529,19 @@ static srv_st_rc do_member_set(sq_store *s, const char *op, const void *arg, con
 {
 	const member_arg *x = arg;
 	sqlite3_stmt *q = s->p[P_MEMBER_SET];
+	unsigned char m[SRV_MAC_MSG_MAX];
+	char mac[SRV_MAC_HEX];
 	int brc = SQLITE_OK;
+	srv_st_rc r;
 
 	(void)a;
+	size_t n = srv_mac_msg_member(x->signer_id, x->principal_id, srv_role_name(x->role), m);
+	if ((r = srv_rowmac_seal(s->mac, m, n, mac)) != SRV_ST_OK)
+		return r;
 	b_text(q, 1, x->signer_id, &brc);
 	b_text(q, 2, x->principal_id, &brc);
 	b_text(q, 3, srv_role_name(x->role), &brc);
+	b_opt(q, 4, mac, &brc);
 	return sq_run(s, op, q, brc, RUN_PLAIN);
 }
 
@@ -548,12 +576,36 @@ srv_st_rc sq_member_delete(srv_store *st, const char *signer_id, const char *pri
 	return sq_audited(SQ(st), "member_delete", do_member_delete, &x, a);
 }
 
+typedef struct {
+	char role[16];
+	char mac[SRV_MAC_HEX];
+} role_row;
+
+static srv_st_rc rd_role(sqlite3_stmt *st, int c, void *out)
+{
+	role_row *x = out;
+
+	col_copy(st, c, x->role, sizeof(x->role));
+	col_copy(st, c + 1, x->mac, sizeof(x->mac));
+	return SRV_ST_OK;
+}
+
+static srv_st_rc check_member_rec(sq_store *s, const void *rec)
+{
+	const member_row *m = rec;
+	srv_st_rc r = sq_check_principal(s, &m->p);
+
+	if (r != SRV_ST_OK)
+		return r;
+	return check_member(s, m->signer_id, m->p.id, srv_role_name(m->role), m->mac);
+}
+
 srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *principal_id,
 			 srv_role *out)
 {
 	sq_store *s = SQ(st);
 	sqlite3_stmt *q;
-	char *role = NULL;
+	role_row x;
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
@@ -564,15 +616,16 @@ srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *princ
 	q = s->p[P_MEMBER_ROLE];
 	b_text(q, 1, signer_id, &brc);
 	b_text(q, 2, principal_id, &brc);
-	r = sq_one(s, "member_role", q, brc, sq_rd_str, &role);
+	r = sq_one(s, "member_role", q, brc, rd_role, &x);
 	sq_unlock(s);
+	if (r == SRV_ST_OK)
+		r = check_member(s, signer_id, principal_id, x.role, x.mac);
 	if (r == SRV_ST_NOT_FOUND) {
-		r = SRV_ST_OK;
-	} else if (r == SRV_ST_OK && srv_role_parse(role, out) != 0) {
+		r = SRV_ST_OK; /* not a member, or a membership that fails its MAC */
+	} else if (r == SRV_ST_OK && srv_role_parse(x.role, out) != 0) {
 		rs_err("store: member_role: unknown role in the database");
 		r = SRV_ST_FAILED;
 	}
-	free(role);
 	return r;
 }
 
@@ -595,8 +648,19 @@ srv_st_rc sq_member_list(srv_store *st, const char *signer_id, srv_principal **p
 	r = sq_list(s, "member_list", s->p[P_MEMBER_LIST], brc, rd_member, sizeof(*rows),
 		    clr_member, (void **)&rows, &cnt);
 	sq_unlock(s);
-	if (r != SRV_ST_OK || cnt == 0)
+	for (size_t i = 0; r == SRV_ST_OK && i < cnt; i++)
+		rs_strlcpy(rows[i].signer_id, signer_id, sizeof(rows[i].signer_id));
+	if (r == SRV_ST_OK && (r = sq_filter(s, rows, &cnt, sizeof(*rows), check_member_rec,
+					     clr_member)) != SRV_ST_OK) {
+		for (size_t i = 0; i < cnt; i++)
+			srv_principal_clear(&rows[i].p);
+		free(rows);
 		return r;
+	}
+	if (r != SRV_ST_OK || cnt == 0) {
+		free(rows);
+		return r;
+	}
 	*principals = malloc(cnt * sizeof(**principals));
 	*roles = malloc(cnt * sizeof(**roles));
 	if (!*principals || !*roles) {

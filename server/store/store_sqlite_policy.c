@@ -17,6 +17,8 @@
 	"p.id, p.name, p.required_approvals, p.max_signings, p.max_window, p.request_ttl, "        \
 	"p.bypass_identities, p.created_at, p.updated_at, "                                        \
 	"(SELECT group_concat(principal_id, ',') FROM (SELECT a.principal_id"                      \
+	" FROM policy_approvers a WHERE a.policy_id = p.id ORDER BY a.pos)), p.mac, "              \
+	"(SELECT group_concat(m, ',') FROM (SELECT coalesce(a.mac, '') AS m"                       \
 	" FROM policy_approvers a WHERE a.policy_id = p.id ORDER BY a.pos))"
 #define REQ_COLS                                                                                   \
 	"r.id, r.signer_id, r.policy_id, r.requester_id, r.requester_name, r.justification, "      \
@@ -43,12 +45,13 @@
 #define NAME_OF(v, id) "coalesce(" v ", (SELECT name FROM principals WHERE id = " id "), '')"
 
 const char *const sq_policy_sql[PL_COUNT] = {
-	[PL_POL_INSERT] = "INSERT INTO policies (id, name, required_approvals, max_signings,"
-			  " max_window, request_ttl, bypass_identities, created_at, updated_at)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[PL_POL_INSERT] =
+		"INSERT INTO policies (id, name, required_approvals, max_signings,"
+		" max_window, request_ttl, bypass_identities, created_at, updated_at, mac)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[PL_POL_UPDATE] = "UPDATE policies SET name = ?2, required_approvals = ?3,"
 			  " max_signings = ?4, max_window = ?5, request_ttl = ?6,"
-			  " bypass_identities = ?7, updated_at = ?9 WHERE id = ?1",
+			  " bypass_identities = ?7, updated_at = ?9, mac = ?10 WHERE id = ?1",
 	[PL_POL_GET] = "SELECT " POL_COLS " FROM policies p" SQ_BY_ID_OR_NAME("p"),
 	[PL_POL_LIST] =
 		"SELECT " POL_COLS " FROM policies p" POL_VISIBLE " ORDER BY p.name" SQ_PAGE,
@@ -57,8 +60,8 @@ const char *const sq_policy_sql[PL_COUNT] = {
 	[PL_POL_IN_USE] = "SELECT count(*) FROM signers WHERE policy_id = ?1 AND retired_at = 0",
 	/* OR IGNORE drops a repeated approver; a missing principal still
 	 * fails the foreign key */
-	[PL_APPR_INSERT] = "INSERT OR IGNORE INTO policy_approvers (policy_id, principal_id, pos)"
-			   " VALUES (?1, ?2, ?3)",
+	[PL_APPR_INSERT] = "INSERT OR IGNORE INTO policy_approvers (policy_id, principal_id, pos,"
+			   " mac) VALUES (?1, ?2, ?3, ?4)",
 	[PL_APPR_CLEAR] = "DELETE FROM policy_approvers WHERE policy_id = ?1",
 	[PL_REQ_INSERT] = "INSERT INTO requests (id, signer_id, policy_id, requester_id,"
 			  " requester_name, justification, signings, window_secs, status,"
@@ -129,6 +132,28 @@ static int split_ids(const char *csv, srv_id **out, size_t *n)
 	return 0;
 }
 
+/* The approvers' MACs, "m1,m2,..." in the order of the approvers (an
+ * empty item for a row without one), into p->approver_macs. */
+static int split_macs(const unsigned char *csv, srv_policy *p)
+{
+	const char *c = csv ? (const char *)csv : "";
+
+	if (!p->n_approvers)
+		return 0;
+	if (!(p->approver_macs = calloc(p->n_approvers, sizeof(*p->approver_macs))))
+		return -1;
+	for (size_t i = 0; i < p->n_approvers && *c; i++) {
+		const char *e = strchr(c, ',');
+		size_t len = e ? (size_t)(e - c) : strlen(c);
+		if (len < sizeof(p->approver_macs[i]))
+			memcpy(p->approver_macs[i], c, len);
+		if (!e)
+			break;
+		c = e + 1;
+	}
+	return 0;
+}
+
 static srv_st_rc rd_policy(sqlite3_stmt *st, int c, void *out)
 {
 	srv_policy *p = out;
@@ -145,12 +170,49 @@ static srv_st_rc rd_policy(sqlite3_stmt *st, int c, void *out)
 	p->updated_at = (time_t)sqlite3_column_int64(st, c + 8);
 	if (split_ids(csv ? (const char *)csv : "", &p->approvers, &p->n_approvers) != 0)
 		return SRV_ST_FAILED;
+	col_copy(st, c + 10, p->mac, sizeof(p->mac));
 	p->name = col_dup(st, c + 1, "");
-	if (!p->name) {
+	if (!p->name || split_macs(sqlite3_column_text(st, c + 11), p) != 0) {
 		srv_policy_clear(p);
 		return SRV_ST_FAILED;
 	}
 	return SRV_ST_OK;
+}
+
+/* A policy as read against its MACs: NOT_FOUND when its row fails; an
+ * approver whose row fails is dropped from it (logged). */
+static srv_st_rc check_policy(sq_store *s, srv_policy *p)
+{
+	unsigned char m[SRV_MAC_MSG_MAX];
+	size_t n = srv_mac_msg_policy(p, m), kept = 0;
+	srv_st_rc r = srv_rowmac_check(s->mac, "policies", p->id, m, n, p->mac);
+
+	for (size_t i = 0; r == SRV_ST_OK && i < p->n_approvers; i++) {
+		char row[2 * RS_UUID_LEN + 2];
+		snprintf(row, sizeof(row), "%.36s/%.36s", p->id, p->approvers[i]);
+		n = srv_mac_msg_approver(p->id, p->approvers[i], m);
+		r = srv_rowmac_check(s->mac, "policy_approvers", row, m, n,
+				     p->approver_macs ? p->approver_macs[i] : "");
+		if (r == SRV_ST_NOT_FOUND) {
+			r = SRV_ST_OK;
+			continue;
+		}
+		if (kept != i) {
+			memcpy(p->approvers[kept], p->approvers[i], sizeof(p->approvers[kept]));
+			if (p->approver_macs)
+				memcpy(p->approver_macs[kept], p->approver_macs[i],
+				       sizeof(p->approver_macs[kept]));
+		}
+		kept++;
+	}
+	if (r == SRV_ST_OK)
+		p->n_approvers = kept;
+	return r;
+}
+
+static srv_st_rc check_policy_rec(sq_store *s, const void *rec)
+{
+	return check_policy(s, (srv_policy *)rec);
 }
 
 static srv_st_rc rd_request(sqlite3_stmt *st, int c, void *out)
@@ -276,10 +338,15 @@ static void b_policy(sqlite3_stmt *q, const srv_policy *p, int *brc)
 static srv_st_rc policy_write(sq_store *s, const char *op, int stmt, const srv_policy *p)
 {
 	sqlite3_stmt *q;
+	unsigned char m[SRV_MAC_MSG_MAX];
+	char mac[SRV_MAC_HEX];
 	int brc = SQLITE_OK;
 	srv_st_rc r;
 
+	if ((r = srv_rowmac_seal(s->mac, m, srv_mac_msg_policy(p, m), mac)) != SRV_ST_OK)
+		return r;
 	b_policy(s->pl[stmt], p, &brc);
+	b_opt(s->pl[stmt], 10, mac, &brc);
 	if ((r = sq_run(s, op, s->pl[stmt], brc, RUN_MUST_CHANGE)) != SRV_ST_OK)
 		return r;
 	q = s->pl[PL_APPR_CLEAR];
@@ -288,9 +355,13 @@ static srv_st_rc policy_write(sq_store *s, const char *op, int stmt, const srv_p
 		return r;
 	q = s->pl[PL_APPR_INSERT];
 	for (size_t i = 0; i < p->n_approvers; i++) {
+		size_t n = srv_mac_msg_approver(p->id, p->approvers[i], m);
+		if ((r = srv_rowmac_seal(s->mac, m, n, mac)) != SRV_ST_OK)
+			return r;
 		b_text(q, 1, p->id, &brc);
 		b_text(q, 2, p->approvers[i], &brc);
 		b_int(q, 3, (sqlite3_int64)i, &brc);
+		b_opt(q, 4, mac, &brc);
 		if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
 			return r; /* NOT_FOUND: no such principal */
 	}
@@ -372,9 +443,14 @@ srv_st_rc sq_policy_update(srv_store *st, const srv_policy *p, const srv_audit *
 
 srv_st_rc sq_policy_get(srv_store *st, const char *id_or_name, srv_policy *out)
 {
-	if (!st)
+	srv_st_rc r;
+
+	if (!st || !out)
 		return sq_bad_arg("policy_get");
-	return sq_get(SQ(st), "policy_get", SQ(st)->pl[PL_POL_GET], id_or_name, rd_policy, out);
+	r = sq_get(SQ(st), "policy_get", SQ(st)->pl[PL_POL_GET], id_or_name, rd_policy, out);
+	if (r == SRV_ST_OK && (r = check_policy(SQ(st), out)) != SRV_ST_OK)
+		srv_policy_clear(out);
+	return r;
 }
 
 static void b_visible(sqlite3_stmt *q, const void *visible_to, int *brc)
@@ -395,7 +471,18 @@ srv_st_rc sq_policy_list(srv_store *st, const char *visible_to, size_t offset, s
 		       .rd = rd_policy,
 		       .size = sizeof(**out),
 		       .clr = clr_policy};
-	return sq_page(SQ(st), "policy_list", &pg, offset, limit, (void **)out, n, total);
+	srv_st_rc r = sq_page(SQ(st), "policy_list", &pg, offset, limit, (void **)out, n, total);
+	if (r == SRV_ST_OK && (r = sq_filter(SQ(st), *out, n, sizeof(**out), check_policy_rec,
+					     clr_policy)) != SRV_ST_OK) {
+		srv_policy_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	if (r == SRV_ST_OK && *n == 0) { /* every row refused: none, as sq_list says */
+		free(*out);
+		*out = NULL;
+	}
+	return r;
 }
 
 /* signers.policy_id has no foreign key (migration 1 predates policies), so
@@ -637,6 +724,8 @@ static srv_st_rc policy_in_force(sq_store *s, const char *op, const srv_request 
 	if (r == SRV_ST_OK && !retired && strcmp(current, q->policy_id) == 0) {
 		b_text(s->pl[PL_POL_GET], 1, q->policy_id, &brc);
 		r = sq_one(s, op, s->pl[PL_POL_GET], brc, rd_policy, p);
+		if (r == SRV_ST_OK && (r = check_policy(s, p)) != SRV_ST_OK)
+			srv_policy_clear(p);
 		if (r == SRV_ST_OK && strcmp(p->id, q->policy_id) == 0)
 			return SRV_ST_OK;
 	}

@@ -66,6 +66,21 @@ MATRIX = {
                         'nonmember': 200},
     'audit_log':       {'admin': 200, 'operator': A403, 'auditor': A403, 'approver': A403,
                         'nonmember': A403},
+    # credentials (issue 10, item 8): of oneself, or of ax-extra / ax-credbot
+    'tokens_list_own':     {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': 200,
+                            'nonmember': 200},
+    'tokens_revoke_own':   {'admin': 200, 'operator': 200, 'auditor': 200, 'approver': 200,
+                            'nonmember': 200},
+    'tokens_list_other':   {'admin': 200, 'operator': N404, 'auditor': N404, 'approver': N404,
+                            'nonmember': N404},
+    'tokens_create_other': {'admin': 201, 'operator': N404, 'auditor': N404, 'approver': N404,
+                            'nonmember': N404},
+    'tokens_revoke_other': {'admin': 200, 'operator': N404, 'auditor': N404, 'approver': N404,
+                            'nonmember': N404},
+    'secrets_list_other':  {'admin': 200, 'operator': N404, 'auditor': N404, 'approver': N404,
+                            'nonmember': N404},
+    'secrets_rotate_other': {'admin': 201, 'operator': N404, 'auditor': N404, 'approver': N404,
+                             'nonmember': N404},
 }
 EVERYWHERE = {'disabled': (401, 'principalDisabled'), 'expired': (401, 'tokenInvalid')}
 
@@ -346,7 +361,73 @@ def ep_audit_log(w, cl, role):
                             'audit log %r' % r.json, r)
 
 
+def self_id(w, role):
+    """The caller's principal id (expired: server B's identity is unknown
+    here; any id will do, the token is refused first)."""
+    return w.id(role) if role in w.people else w.id('extra')
+
+
+def fresh_token(w, principal_id, name):
+    """A new API token of principal_id, made by the admin: its id."""
+    j = expect(w.ctx.api.post('/principals/%s/tokens' % principal_id, {'name': name}), CREATED,
+               'admin makes a token ' + name)
+    return j['tokenInfo']['id']
+
+
+def matrix_bot(w):
+    def make():
+        return expect(w.ctx.api.post('/principals', {'type': 'identity', 'name': 'ax-credbot'}),
+                      CREATED, 'create ax-credbot')
+    return w.ctx.fixture('access-credbot', make)
+
+
+def ep_tokens_list_own(w, cl, role):
+    r = cl.get('/principals/%s/tokens' % self_id(w, role))
+    return r, lambda: check(isinstance(r.json.get('tokens'), list) and r.json.get('totalCount', 0) >= 1,
+                            'own tokens %r' % r.json, r)
+
+
+def ep_tokens_revoke_own(w, cl, role):
+    me = self_id(w, role)
+    tid = fresh_token(w, me, 'revoke-own-' + role) if role in w.people else rand_uuid()
+    r = cl.delete('/principals/%s/tokens/%s' % (me, tid))
+    return r, lambda: check(r.json.get('tokenId') == tid, 'revoke answered %r' % r.json, r)
+
+
+def ep_tokens_list_other(w, cl, role):
+    r = cl.get('/principals/%s/tokens' % w.id('extra'))
+    return r, lambda: check(r.json.get('totalCount', 0) >= 1, 'tokens of ax-extra %r' % r.json, r)
+
+
+def ep_tokens_create_other(w, cl, role):
+    r = cl.post('/principals/%s/tokens' % w.id('extra'), {'name': 'by-' + role})
+    return r, lambda: check(r.json.get('token', '').startswith('rsu_') and
+                            (r.json.get('tokenInfo') or {}).get('name') == 'by-' + role,
+                            'created %r' % r.json, r)
+
+
+def ep_tokens_revoke_other(w, cl, role):
+    tid = fresh_token(w, w.id('extra'), 'revoke-other-' + role)
+    r = cl.delete('/principals/%s/tokens/%s' % (w.id('extra'), tid))
+    return r, lambda: check(r.json.get('tokenId') == tid, 'revoke answered %r' % r.json, r)
+
+
+def ep_secrets_list_other(w, cl, role):
+    r = cl.get('/principals/%s/secrets' % matrix_bot(w)['id'])
+    return r, lambda: check(r.json.get('totalCount', 0) >= 1, 'secrets of ax-credbot %r' % r.json, r)
+
+
+def ep_secrets_rotate_other(w, cl, role):
+    r = cl.post('/principals/%s/secrets/rotate' % matrix_bot(w)['id'], {'overlapSeconds': 60})
+    return r, lambda: check(r.json.get('clientSecret', '').startswith('rss_'),
+                            'rotate answered %r' % r.json, r)
+
+
 ENDPOINTS = {
+    'tokens_list_own': ep_tokens_list_own, 'tokens_revoke_own': ep_tokens_revoke_own,
+    'tokens_list_other': ep_tokens_list_other, 'tokens_create_other': ep_tokens_create_other,
+    'tokens_revoke_other': ep_tokens_revoke_other, 'secrets_list_other': ep_secrets_list_other,
+    'secrets_rotate_other': ep_secrets_rotate_other,
     'sign': ep_sign, 'history': ep_history, 'signer_get': ep_signer_get,
     'held_sign': ep_held_sign, 'requests_list': ep_requests_list,
     'requests_get': ep_requests_get, 'requests_create': ep_requests_create,

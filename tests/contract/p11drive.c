@@ -162,6 +162,11 @@ int main(int argc, char **argv)
 	p11->C_Finalize(NULL);
 out:
 	fflush(stdout);
-	dlclose(dl);
+	/* No dlclose: the module stays mapped until exit. After a dlclose,
+	 * LeakSanitizer (GCC 12's) still lists the unloaded library's dynamic
+	 * TLS block and its tracer crashes at exit ("DTLS 6 at 0x1a0", "Tracer
+	 * caught signal 11"), which failed the first module scenario of the
+	 * ASan contract run every time. */
+	(void)dl;
 	return 0;
 }

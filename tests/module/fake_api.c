@@ -280,7 +280,9 @@ typedef struct sign_body {
 	unsigned char data[SIGN_DATA_MAX];
 	size_t data_len;
 	int is_digest;
-	long long salt; /* -1 = default */
+	long long salt;			 /* -1 = default */
+	char key[FAKE_IDEM_KEY_MAX + 1]; /* Idempotency-Key, "" = none */
+	char hash[65];			 /* of the request, with key */
 } sign_body;
 
 static void body_fail(sign_body *b, const char *why, const char *msg)
@@ -349,6 +351,91 @@ static void parse_sign_body(const fake_req *q, sign_body *b)
 	check_metadata(j, b);
 out:
 	cJSON_Delete(j);
+}
+
+/* The Idempotency-Key header as api_sign.c judges it: 1 to 64 visible
+ * ASCII characters. */
+static void parse_key(fake_req *q, sign_body *b)
+{
+	const char *k = MHD_lookup_connection_value(q->c, MHD_HEADER_KIND, "Idempotency-Key");
+	size_t n;
+
+	if (!k)
+		return;
+	for (n = 0; k[n]; n++)
+		if (n == FAKE_IDEM_KEY_MAX || k[n] < 0x21 || k[n] > 0x7e)
+			break;
+	if (n == 0 || k[n]) {
+		body_fail(b, "invalidIdempotencyKey",
+			  "Idempotency-Key must be 1 to 64 visible ASCII characters (a UUID)");
+		return;
+	}
+	rs_strlcpy(b->key, k, sizeof(b->key));
+}
+
+/* What a key stands for: the signer and what changes the signature. */
+static void hash_request(const fake_signer *s, sign_body *b)
+{
+	unsigned char d[64];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	char head[128];
+	int n = snprintf(head, sizeof(head), "%s\n%d\n%d\n%lld\n", s->id, (int)b->alg, b->is_digest,
+			 b->salt);
+
+	b->hash[0] = '\0';
+	if (c && n > 0 && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(c, head, (size_t)n) == 1 &&
+	    EVP_DigestUpdate(c, b->data, b->data_len) == 1 && EVP_DigestFinal_ex(c, d, NULL) == 1)
+		rs_hex_encode(d, 32, b->hash);
+	EVP_MD_CTX_free(c);
+}
+
+static fake_keyed *keyed_find_inlock(fake_server *f, const char *key)
+{
+	for (int i = 0; i < FAKE_MAX_KEYED; i++)
+		if (f->keyed[i].answer && strcmp(f->keyed[i].key, key) == 0)
+			return &f->keyed[i];
+	return NULL;
+}
+
+/* A retry of a key: answered from the first success (1), or 409 for
+ * another request (1); 0 when the key is new. */
+static int replay_key(fake_req *q, const sign_body *b)
+{
+	fake_keyed *k = b->key[0] ? keyed_find_inlock(q->f, b->key) : NULL;
+
+	if (!k)
+		return 0;
+	if (strcmp(k->hash, b->hash) != 0) {
+		fake_fail(q->r, "idempotencyKeyReused",
+			  "Idempotency-Key %s was used for another signing request", b->key);
+		return 1;
+	}
+	q->r->status = 200;
+	rs_buf_reset(&q->r->body);
+	rs_buf_append_str(&q->r->body, k->answer);
+	return 1;
+}
+
+static void keep_key(fake_req *q, const sign_body *b)
+{
+	fake_server *f = q->f;
+	fake_keyed *k = &f->keyed[f->next_keyed];
+	char *answer;
+
+	if (!b->key[0] || q->r->status != 200 || q->fault == FAULT_WRONG_SIG_LEN ||
+	    q->fault == FAULT_BAD_BASE64)
+		return;
+	answer = strndup((const char *)q->r->body.data, q->r->body.len);
+	if (!answer)
+		return;
+	if (!k->answer)
+		f->n_keyed++;
+	free(k->answer);
+	k->answer = answer;
+	rs_strlcpy(k->key, b->key, sizeof(k->key));
+	rs_strlcpy(k->hash, b->hash, sizeof(k->hash));
+	f->next_keyed = (f->next_keyed + 1) % FAKE_MAX_KEYED;
 }
 
 /* Enabled, and now within the certificate's validity. */
@@ -469,8 +556,13 @@ void fake_api_sign(fake_req *q)
 	free(f->last_sign);
 	f->last_sign = strndup(q->body, q->len);
 	parse_sign_body(q, &b);
+	parse_key(q, &b);
 	s = signer_load(q, FAKE_ROLE_OPERATOR);
 	if (!s || !signer_usable(q, s) || !request_fits(q, s, &b, dig, &dlen))
+		goto out;
+	if (b.key[0])
+		hash_request(s, &b);
+	if (replay_key(q, &b)) /* before the grant, as api_sign.c */
 		goto out;
 	if (s->needs_approval && s->grants_left <= 0) {
 		fake_fail(q->r, "approvalRequired",
@@ -487,6 +579,7 @@ void fake_api_sign(fake_req *q)
 	if (s->needs_approval)
 		s->grants_left--;
 	reply_signature(q, s, &b, sig, siglen, s->needs_approval);
+	keep_key(q, &b);
 out:
 	rs_wipe(b.data, sizeof(b.data));
 	rs_wipe(dig, sizeof(dig));

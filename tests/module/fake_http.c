@@ -34,6 +34,7 @@ static const struct {
 	{"noPolicy", 400, "BadRequest"},
 	{"exceedsPolicy", 400, "BadRequest"},
 	{"tokenRejected", 400, "BadRequest"},
+	{"invalidIdempotencyKey", 400, "BadRequest"},
 	{"signerDisabled", 400, "SignerDisabled"},
 	{"certificateExpired", 400, "CertificateExpired"},
 	{"certificateNotYetValid", 400, "CertificateExpired"},
@@ -45,6 +46,7 @@ static const struct {
 	{"notFound", 404, "NotFound"},
 	{"noEndpoint", 404, "NotFound"},
 	{"stateConflict", 409, "Conflict"},
+	{"idempotencyKeyReused", 409, "Conflict"},
 	{"bodyTooLarge", 413, "PayloadTooLarge"},
 	{"rateLimited", 429, "RateLimitExceeded"},
 	{"databaseUnavailable", 503, "Unavailable"},
@@ -257,12 +259,13 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Takes the fault for this url, if any; the lock is held. */
-static fake_fault take_fault_inlock(fake_server *f, const char *url)
+/* Takes the fault for this url on this listener, if any; the lock is held. */
+static fake_fault take_fault_inlock(fake_server *f, const char *url, int listener)
 {
 	fake_fault fault = FAULT_NONE;
 
 	if (f->fault != FAULT_NONE && f->fault_count > 0 &&
+	    (f->fault_at < 0 || f->fault_at == listener) &&
 	    (!f->fault_match[0] || ends_with(url, f->fault_match))) {
 		fault = f->fault;
 		if (--f->fault_count == 0)
@@ -281,7 +284,14 @@ static void dispatch(fake_req *q, const char *url)
 	size_t i;
 
 	f->counts[CNT_REQUESTS]++;
-	q->fault = take_fault_inlock(f, url);
+	if (ends_with(url, "/sign") && f->n_seen < FAKE_MAX_SEEN) {
+		const char *k =
+			MHD_lookup_connection_value(q->c, MHD_HEADER_KIND, "Idempotency-Key");
+
+		f->seen[f->n_seen].listener = q->listener;
+		rs_strlcpy(f->seen[f->n_seen++].key, k ? k : "", sizeof(f->seen[0].key));
+	}
+	q->fault = take_fault_inlock(f, url, q->listener);
 	if (q->fault == FAULT_TIMEOUT) {
 		int ms = f->timeout_ms;
 
@@ -326,6 +336,8 @@ static void dispatch(fake_req *q, const char *url)
 		f->counts[rt->counter]++;
 	if (!fault_reply(q))
 		rt->handler(q);
+	if (q->fault == FAULT_LOST_ANSWER)
+		reply_raw(q->r, 502, "<html><body>Bad Gateway</body></html>");
 }
 
 /* ---- HTTP ------------------------------------------------------------------ */
@@ -335,8 +347,8 @@ typedef struct req_ctx {
 	int too_large;
 } req_ctx;
 
-static void answer(fake_server *f, struct MHD_Connection *c, const char *url, const char *method,
-		   req_ctx *rc, fake_reply *r)
+static void answer(fake_server *f, int listener, struct MHD_Connection *c, const char *url,
+		   const char *method, req_ctx *rc, fake_reply *r)
 {
 	unsigned status = 500;
 	char *out = NULL;
@@ -344,6 +356,7 @@ static void answer(fake_server *f, struct MHD_Connection *c, const char *url, co
 
 	memset(&q, 0, sizeof(q));
 	q.f = f;
+	q.listener = listener;
 	q.c = c;
 	q.method = method;
 	q.body = rs_buf_str(&rc->body);
@@ -367,7 +380,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_size, void **con_cls)
 {
-	fake_server *f = cls;
+	fake_listener *lis = cls;
+	fake_server *f = lis->f;
 	req_ctx *rc = *con_cls;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -397,7 +411,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (rs_random_hex(16, r.req_id) < 0)
 		rs_strlcpy(r.req_id, "0", sizeof(r.req_id));
 	rs_buf_init(&r.body, 4 * 1024 * 1024);
-	answer(f, c, url, method, rc, &r);
+	answer(f, lis->idx, c, url, method, rc, &r);
 	resp = MHD_create_response_from_buffer(r.body.len, r.body.data ? r.body.data : (void *)"",
 					       MHD_RESPMEM_MUST_COPY);
 	rs_buf_free(&r.body);
@@ -440,31 +454,60 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	}
 }
 
-int fake_start(fake_server *f)
+/* A daemon for listener idx on 127.0.0.1:*port (0: any); *port is set. */
+static struct MHD_Daemon *listen_on(fake_server *f, int idx, unsigned short *port)
 {
 	struct sockaddr_in sa;
 	const union MHD_DaemonInfo *info;
+	struct MHD_Daemon *d;
 
+	f->lis[idx].f = f;
+	f->lis[idx].idx = idx;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons(f->port);
+	sa.sin_port = htons(*port);
 	sa.sin_addr.s_addr = htonl(0x7f000001);
-	f->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-					MHD_USE_TLS,
-				f->port, NULL, NULL, on_request, f, MHD_OPTION_SOCK_ADDR, &sa,
-				MHD_OPTION_HTTPS_MEM_KEY, f->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT,
-				f->tls_cert_pem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
-	if (!f->d)
-		return -1;
-	info = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+				     MHD_USE_TLS,
+			     *port, NULL, NULL, on_request, &f->lis[idx], MHD_OPTION_SOCK_ADDR, &sa,
+			     MHD_OPTION_HTTPS_MEM_KEY, f->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+			     f->tls_cert_pem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+			     MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
+	if (!d)
+		return NULL;
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	if (!info || !info->port) {
-		fake_stop(f);
-		return -1;
+		MHD_stop_daemon(d);
+		return NULL;
 	}
-	f->port = info->port;
-	return 0;
+	*port = info->port;
+	return d;
+}
+
+int fake_start(fake_server *f)
+{
+	f->d = listen_on(f, 0, &f->port);
+	return f->d ? 0 : -1;
+}
+
+int fake_start_replica(fake_server *f)
+{
+	f->d2 = listen_on(f, 1, &f->port2);
+	return f->d2 ? 0 : -1;
+}
+
+void fake_stop_replica(fake_server *f)
+{
+	if (f->d2) {
+		MHD_stop_daemon(f->d2);
+		f->d2 = NULL;
+	}
+}
+
+unsigned short fake_replica_port(const fake_server *f)
+{
+	return f->port2;
 }
 
 void fake_stop(fake_server *f)

@@ -19,6 +19,28 @@
 #define FAKE_MAX_REQUESTS 64
 #define FAKE_MAX_BODY 65536 /* rsignd's default max_body */
 #define FAKE_PRINCIPAL_ID "00000000-0000-4000-8000-0000000000c1"
+#define FAKE_MAX_KEYED 256 /* Idempotency-Keys remembered (the oldest go) */
+#define FAKE_MAX_SEEN 64   /* sign requests logged for fake_sign_seen_at */
+#define FAKE_IDEM_KEY_MAX 64
+
+/* A success made under an Idempotency-Key, as rsignd keeps it: what was
+ * asked (hash) and the answer given. */
+typedef struct fake_keyed {
+	char key[FAKE_IDEM_KEY_MAX + 1];
+	char hash[65];
+	char *answer; /* the 200 body */
+} fake_keyed;
+
+typedef struct fake_seen {
+	int listener;
+	char key[FAKE_IDEM_KEY_MAX + 1];
+} fake_seen;
+
+/* One of the fake's listeners: the daemon's closure. */
+typedef struct fake_listener {
+	struct fake_server *f;
+	int idx;
+} fake_listener;
 
 typedef struct fake_signer {
 	char id[RS_UUID_LEN];
@@ -51,8 +73,9 @@ typedef struct fake_request {
 
 struct fake_server {
 	pthread_mutex_t lock;
-	struct MHD_Daemon *d;
-	unsigned short port;
+	struct MHD_Daemon *d, *d2; /* fake_start's, fake_start_replica's */
+	unsigned short port, port2;
+	fake_listener lis[2];
 	char *tls_key_pem, *tls_cert_pem;
 	EVP_PKEY *ca_key;
 	X509 *ca_cert;
@@ -65,6 +88,7 @@ struct fake_server {
 	long expires_in;
 	fake_fault fault;
 	int fault_count;
+	int fault_at; /* the listener the fault counts at; -1 any */
 	char fault_match[64];
 	int replay_status;
 	char *replay_body;
@@ -76,6 +100,10 @@ struct fake_server {
 	char auto_status[16];
 	int auto_polls;
 	fake_control_fn control; /* set before fake_start */
+	fake_keyed keyed[FAKE_MAX_KEYED];
+	int n_keyed, next_keyed;
+	fake_seen seen[FAKE_MAX_SEEN];
+	int n_seen;
 };
 
 /* The answer being built. */
@@ -89,6 +117,7 @@ typedef struct fake_reply {
 typedef struct fake_req {
 	fake_server *f;
 	struct MHD_Connection *c;
+	int listener; /* 0 or 1 (fake_start_replica) */
 	const char *method;
 	const char *path;      /* below /api/v1 */
 	const char *params[2]; /* the '*' segments of the route */

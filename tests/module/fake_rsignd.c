@@ -96,6 +96,7 @@ fake_server *fake_new(int extra)
 	rs_strlcpy(f->user_token, FAKE_USER_TOKEN, sizeof(f->user_token));
 	f->expires_in = 3600;
 	f->timeout_ms = 2500;
+	f->fault_at = -1;
 	tls_key = fake_keygen(RS_KEY_EC_P256);
 	tls_cert = tls_key ? fake_make_cert(tls_key, "127.0.0.1", NULL, NULL, 2, 1, 0, 0) : NULL;
 	f->ca_key = fake_keygen(RS_KEY_EC_P256);
@@ -133,6 +134,7 @@ void fake_free(fake_server *f)
 	if (!f)
 		return;
 	fake_stop(f);
+	fake_stop_replica(f);
 	for (i = 0; i < f->n; i++) {
 		if (!f->signers[i].shared_key)
 			EVP_PKEY_free(f->signers[i].key);
@@ -148,6 +150,8 @@ void fake_free(fake_server *f)
 	X509_free(f->ca_cert);
 	free(f->last_sign);
 	free(f->replay_body);
+	for (i = 0; i < FAKE_MAX_KEYED; i++)
+		free(f->keyed[i].answer);
 	for (i = 0; i < (size_t)f->n_reqs; i++)
 		free(f->reqs[i].body);
 	pthread_mutex_destroy(&f->lock);
@@ -171,13 +175,19 @@ const char *fake_ca_pem(const fake_server *f)
 	return f->ca_pem;
 }
 
-void fake_fault_set(fake_server *f, fake_fault fault, int count, const char *match)
+void fake_fault_set_at(fake_server *f, int listener, fake_fault fault, int count, const char *match)
 {
 	pthread_mutex_lock(&f->lock);
 	f->fault = fault;
 	f->fault_count = count;
+	f->fault_at = listener;
 	rs_strlcpy(f->fault_match, match ? match : "", sizeof(f->fault_match));
 	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_fault_set(fake_server *f, fake_fault fault, int count, const char *match)
+{
+	fake_fault_set_at(f, -1, fault, count, match);
 }
 
 void fake_replay(fake_server *f, int status, const char *body, int count, const char *match)
@@ -235,6 +245,39 @@ void fake_reset_counts(fake_server *f)
 	pthread_mutex_lock(&f->lock);
 	memset(f->counts, 0, sizeof(f->counts));
 	pthread_mutex_unlock(&f->lock);
+}
+
+int fake_sign_seen(fake_server *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->n_seen;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+int fake_sign_seen_at(fake_server *f, int i, char *key, size_t keylen)
+{
+	int listener = -1;
+
+	pthread_mutex_lock(&f->lock);
+	if (i >= 0 && i < f->n_seen) {
+		listener = f->seen[i].listener;
+		rs_strlcpy(key, f->seen[i].key, keylen);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return listener;
+}
+
+int fake_keyed_total(fake_server *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->n_keyed;
+	pthread_mutex_unlock(&f->lock);
+	return n;
 }
 
 char *fake_last_sign_body(fake_server *f)

@@ -51,6 +51,7 @@ typedef enum {
 	FAULT_HUGE_BODY,      /* 2 MiB answer */
 	FAULT_NOT_JSON_ERROR, /* 502 with an HTML body, as a proxy would */
 	FAULT_REPLAY,	      /* the status and body given to fake_replay */
+	FAULT_LOST_ANSWER,    /* handled (signed, remembered), then a proxy's 502 */
 } fake_fault;
 
 typedef enum {
@@ -76,6 +77,12 @@ fake_server *fake_new(int extra);
 /* Listens on 127.0.0.1 (the same port again after fake_stop). 0 or -1. */
 int fake_start(fake_server *f);
 void fake_stop(fake_server *f);
+/* A second listener on another port of 127.0.0.1 serving the same state:
+ * a replica of one rsignd deployment (the module's failover). Listener 0
+ * is fake_start's, 1 this one. 0 or -1. */
+int fake_start_replica(fake_server *f);
+void fake_stop_replica(fake_server *f);
+unsigned short fake_replica_port(const fake_server *f);
 void fake_free(fake_server *f);
 unsigned short fake_port(const fake_server *f);
 /* PEM of the TLS certificate (what the module's ca_file holds). */
@@ -84,6 +91,9 @@ const char *fake_ca_pem(const fake_server *f);
 
 /* The next count requests whose path ends with match (NULL: any) fail so. */
 void fake_fault_set(fake_server *f, fake_fault fault, int count, const char *match);
+/* The same, counting only the requests that reach listener (0 or 1). */
+void fake_fault_set_at(fake_server *f, int listener, fake_fault fault, int count,
+		       const char *match);
 /* The next count requests whose path ends with match (NULL: any) are
  * answered with exactly this status and body (FAULT_REPLAY). */
 void fake_replay(fake_server *f, int status, const char *body, int count, const char *match);
@@ -97,6 +107,14 @@ int fake_count(fake_server *f, fake_counter c);
 void fake_reset_counts(fake_server *f);
 /* The JSON body of the last sign request (malloc'd), NULL if none. */
 char *fake_last_sign_body(fake_server *f);
+/* Sign requests as they arrived, faulted ones included (the first 64):
+ * how many, and the i-th one's listener and Idempotency-Key header ("" for
+ * none). -1 when there is no i-th. */
+int fake_sign_seen(fake_server *f);
+int fake_sign_seen_at(fake_server *f, int i, char *key, size_t keylen);
+/* Successful signings the fake remembers by Idempotency-Key (a replay
+ * answers from these). */
+int fake_keyed_total(fake_server *f);
 
 /* Signers. A new one is enabled, its certificate valid from an hour ago
  * for 30 days, and the caller its operator. */

@@ -46,6 +46,18 @@ static void cleanup_dir(void)
 	rmdir(tmpdir);
 }
 
+char *mt_read_file(const char *path)
+{
+	static char buf[1 << 16];
+	FILE *fp = fopen(path, "r");
+	size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+
+	if (fp)
+		fclose(fp);
+	buf[n] = '\0';
+	return buf;
+}
+
 const char *mt_dir(void)
 {
 	if (!tmpdir[0]) {

@@ -21,6 +21,9 @@ void mt_write_file(const char *path, const char *text, int mode);
 /* dlopen + C_GetFunctionList; bails out on failure. */
 void mt_load(void);
 void mt_unload(void);
+/* The text of a file (up to 64 KiB; "" when unreadable), in static storage
+ * that the next call reuses. */
+char *mt_read_file(const char *path);
 /* A private temporary directory, removed at exit. */
 const char *mt_dir(void);
 /* Writes the TLS trust anchor once and a config file for f with extra

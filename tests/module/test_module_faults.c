@@ -52,18 +52,6 @@ static void check_fault(const char *name, fake_fault fault, CK_RV want, const ch
 	   name);
 }
 
-static char *read_all(const char *path)
-{
-	static char buf[1 << 16];
-	FILE *fp = fopen(path, "r");
-	size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-
-	if (fp)
-		fclose(fp);
-	buf[n] = '\0';
-	return buf;
-}
-
 /* Each fault on /sign, the CK_RV the one table gives it, the signer. */
 static const struct fault_case {
 	const char *name;
@@ -211,7 +199,7 @@ static void test_log(const char *log)
 
 	fake_fault_set(f, FAULT_403_APPROVAL, 1, "/sign");
 	sign_with(FAKE_EC, cec, &verified);
-	text = read_all(log);
+	text = mt_read_file(log);
 	ok(strstr(text, "sign signer=ec-signer: HTTP 403 ApprovalRequired "
 			"reason=approvalRequired (reqId ") != NULL &&
 		   strstr(text, "CKR_FUNCTION_REJECTED") != NULL,

@@ -213,6 +213,60 @@ static void test_key_usage(void)
 	}
 }
 
+/* The row MAC key (hsm_mac.c): created, found by label, relabelled; an
+ * HMAC-SHA-256 key that never leaves the token; its MACs verify with
+ * CKM_SHA256_HMAC in a session of another module instance. */
+static void test_mac_key(void)
+{
+	static const unsigned char m1[] = "principals:alice", m2[] = "principals:alicf";
+	unsigned char a[SRV_HSM_MAC_LEN], b[SRV_HSM_MAC_LEN], c[SRV_HSM_MAC_LEN],
+		d[SRV_HSM_MAC_LEN];
+	int found = 1;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, "t-row-mac", 9}};
+	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+	CK_BBOOL sens = 0, extr = 1, sign = 0, encr = 1, decr = 1, wrap = 1, unwrap = 1, der = 1;
+	CK_ATTRIBUTE attrs[] = {
+		{CKA_SENSITIVE, &sens, 1}, {CKA_EXTRACTABLE, &extr, 1}, {CKA_SIGN, &sign, 1},
+		{CKA_ENCRYPT, &encr, 1},   {CKA_DECRYPT, &decr, 1},	{CKA_WRAP, &wrap, 1},
+		{CKA_UNWRAP, &unwrap, 1},  {CKA_DERIVE, &der, 1},
+	};
+	unsigned char buf[64];
+	CK_ATTRIBUTE value = {CKA_VALUE, buf, sizeof buf};
+	CK_MECHANISM mech = {CKM_SHA256_HMAC, NULL, 0};
+
+	ok(srv_hsm_mac_key_find(hsm, "t-row-mac", &found) == SRV_HSM_OK && !found,
+	   "mac_key_find_absent");
+	ok(srv_hsm_mac_key_create(hsm, "t-row-mac-new") == SRV_HSM_OK &&
+		   srv_hsm_mac_key_find(hsm, "t-row-mac-new", &found) == SRV_HSM_OK && found,
+	   "mac_key_create_then_found");
+	ok(srv_hsm_mac(hsm, "t-row-mac-new", m1, sizeof m1, a) == SRV_HSM_OK &&
+		   srv_hsm_mac(hsm, "t-row-mac-new", m1, sizeof m1, b) == SRV_HSM_OK &&
+		   srv_hsm_mac(hsm, "t-row-mac-new", m2, sizeof m2, c) == SRV_HSM_OK &&
+		   !memcmp(a, b, sizeof a) && memcmp(a, c, sizeof a) != 0,
+	   "mac_same_message_same_mac_one_byte_changes_it");
+	ok(srv_hsm_mac(hsm, "t-row-mac-absent", m1, sizeof m1, b) == SRV_HSM_NOT_FOUND,
+	   "mac_with_an_absent_key_not_found");
+	ok(srv_hsm_mac_key_relabel(hsm, "t-row-mac-new", "t-row-mac") == SRV_HSM_OK &&
+		   srv_hsm_mac_key_find(hsm, "t-row-mac-new", &found) == SRV_HSM_OK && !found &&
+		   srv_hsm_mac(hsm, "t-row-mac", m1, sizeof m1, d) == SRV_HSM_OK &&
+		   !memcmp(a, d, sizeof a),
+	   "mac_key_relabelled_is_the_same_key");
+	if (raw->C_FindObjectsInit(raw_s, t, 2) == CKR_OK) {
+		raw->C_FindObjects(raw_s, &o, 1, &n);
+		raw->C_FindObjectsFinal(raw_s);
+	}
+	ok(n == 1 && raw->C_GetAttributeValue(raw_s, o, attrs, TAP_COUNT(attrs)) == CKR_OK &&
+		   sens && !extr && sign && !encr && !decr && !wrap && !unwrap && !der,
+	   "mac_key_sensitive_not_extractable_sign_only");
+	ok(n == 1 && raw->C_GetAttributeValue(raw_s, o, &value, 1) != CKR_OK,
+	   "mac_key_value_unreadable");
+	ok(n == 1 && raw->C_VerifyInit(raw_s, &mech, o) == CKR_OK &&
+		   raw->C_Verify(raw_s, (CK_BYTE_PTR)m1, sizeof m1, a, sizeof a) == CKR_OK,
+	   "mac_is_hmac_sha256_of_the_key");
+}
+
 /* ---- token set-up and key generation ------------------------------------ */
 
 static void test_open(void)
@@ -872,7 +926,7 @@ int main(void)
 	char err[256] = "";
 
 	plan(10 + (3 * RS_KEY_COUNT + 1) + (sign_checks_total() + 8) + 1 + 3 * RS_KEY_COUNT +
-	     2 * RS_KEY_COUNT + 1 + STORM_CHECKS + 2 + 2 + 7 + 2 + 3 + 4 + 1);
+	     2 * RS_KEY_COUNT + 1 + STORM_CHECKS + 2 + 2 + 7 + 2 + 3 + 4 + 1 + 8);
 	/* RSIGN_TEST_LOG=debug shows the layer's warnings (session reopens). */
 	rs_log_set_level(getenv("RSIGN_TEST_LOG") ? rs_log_level_parse(getenv("RSIGN_TEST_LOG"))
 						  : RS_LOG_ERROR);
@@ -891,6 +945,7 @@ int main(void)
 		tap_bail("no raw session on the fixture's token");
 	test_key_protection();
 	test_key_usage();
+	test_mac_key();
 	test_concurrency();
 	test_many_threads();
 	test_parallel_generation();

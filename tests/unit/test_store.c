@@ -11,8 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sqlite3.h>
+#include "rsign/der.h"
 #include "rsign/log.h"
 #include "server/store/store.h"
+#include "server/store/store_pg.h"
 #include "server/store/store_sqlite.h"
 #include "store_backend.h"
 #include "tap.h"
@@ -63,6 +66,17 @@ static int wal_is_private(void)
 
 	snprintf(p, sizeof(p), "%s-wal", dbpath);
 	return stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600;
+}
+
+/* The same on database db ("cred": tb_target names it per backend). */
+static long long sql_int_on(const char *db, const char *sql)
+{
+	return tb_sql_int(db, sql);
+}
+
+static int sql_exec_on(const char *db, const char *sql)
+{
+	return tb_sql_exec(db, sql);
 }
 
 /* ---- record builders --------------------------------------------------- */
@@ -421,43 +435,44 @@ static void test_tokens_and_secrets(srv_store *st)
 	   "token_insert_duplicate_hash_conflict");
 	ok(st->ops->token_insert(st, "ff", "no-such-principal", "api", 0, NULL) == SRV_ST_NOT_FOUND,
 	   "token_insert_unknown_principal_not_found");
-	ok(st->ops->token_lookup(st, h1, NOW, &p) == SRV_ST_OK && strcmp(p.id, ID_ALICE) == 0 &&
-		   strcmp(p.name, "alice") == 0,
+	ok(st->ops->token_lookup(st, h1, NOW, &p, NULL) == SRV_ST_OK &&
+		   strcmp(p.id, ID_ALICE) == 0 && strcmp(p.name, "alice") == 0,
 	   "token_lookup_never_expiring");
 	srv_principal_clear(&p);
-	ok(st->ops->token_lookup(st, h2, NOW + 3599, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0,
+	ok(st->ops->token_lookup(st, h2, NOW + 3599, &p, NULL) == SRV_ST_OK &&
+		   strcmp(p.id, ID_CI) == 0,
 	   "token_lookup_before_expiry");
 	srv_principal_clear(&p);
-	ok(st->ops->token_lookup(st, h2, NOW + 3600, &p) == SRV_ST_NOT_FOUND,
+	ok(st->ops->token_lookup(st, h2, NOW + 3600, &p, NULL) == SRV_ST_NOT_FOUND,
 	   "token_lookup_ignores_expired_token");
-	ok(st->ops->token_lookup(st, "abcd", NOW, &p) == SRV_ST_NOT_FOUND,
+	ok(st->ops->token_lookup(st, "abcd", NOW, &p, NULL) == SRV_ST_NOT_FOUND,
 	   "token_lookup_unknown_not_found");
 	{
 		size_t purged = 99;
 		ok(st->ops->token_purge(st, NOW + 3599, &purged) == SRV_ST_OK && purged == 0 &&
-			   st->ops->token_lookup(st, h2, NOW + 3599, &p) == SRV_ST_OK,
+			   st->ops->token_lookup(st, h2, NOW + 3599, &p, NULL) == SRV_ST_OK,
 		   "token_purge_keeps_unexpired_tokens");
 		srv_principal_clear(&p);
 		ok(st->ops->token_purge(st, NOW + 3600, &purged) == SRV_ST_OK && purged == 1 &&
-			   st->ops->token_lookup(st, h2, NOW, &p) == SRV_ST_NOT_FOUND &&
-			   st->ops->token_lookup(st, h1, NOW + 999999, &p) == SRV_ST_OK,
+			   st->ops->token_lookup(st, h2, NOW, &p, NULL) == SRV_ST_NOT_FOUND &&
+			   st->ops->token_lookup(st, h1, NOW + 999999, &p, NULL) == SRV_ST_OK,
 		   "token_purge_deletes_expired_and_keeps_never_expiring");
 		srv_principal_clear(&p);
 	}
 
 	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh, &AUD) == SRV_ST_OK, "secret_set_ok");
-	ok(st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_OK && strcmp(p.id, ID_CI) == 0 &&
-		   strcmp(p.client_id, "cid-1") == 0,
+	ok(st->ops->secret_lookup(st, "cid-1", sh, NOW, &p) == SRV_ST_OK &&
+		   strcmp(p.id, ID_CI) == 0 && strcmp(p.client_id, "cid-1") == 0,
 	   "secret_lookup_round_trip");
 	srv_principal_clear(&p);
-	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_NOT_FOUND,
+	ok(st->ops->secret_lookup(st, "cid-1", sh2, NOW, &p) == SRV_ST_NOT_FOUND,
 	   "secret_lookup_wrong_secret_not_found");
-	ok(st->ops->secret_lookup(st, "cid-x", sh, &p) == SRV_ST_NOT_FOUND,
+	ok(st->ops->secret_lookup(st, "cid-x", sh, NOW, &p) == SRV_ST_NOT_FOUND,
 	   "secret_lookup_unknown_client_not_found");
 	ok(st->ops->secret_set(st, ID_CI, "cid-1", sh2, &AUD) == SRV_ST_OK &&
-		   st->ops->secret_lookup(st, "cid-1", sh, &p) == SRV_ST_NOT_FOUND,
+		   st->ops->secret_lookup(st, "cid-1", sh, NOW, &p) == SRV_ST_NOT_FOUND,
 	   "secret_set_rotation_invalidates_old_secret");
-	ok(st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK,
+	ok(st->ops->secret_lookup(st, "cid-1", sh2, NOW, &p) == SRV_ST_OK,
 	   "secret_set_rotation_new_secret");
 	srv_principal_clear(&p);
 	ok(st->ops->secret_set(st, ID_ALICE, "cid-2", sh, &AUD) == SRV_ST_NOT_FOUND,
@@ -468,11 +483,12 @@ static void test_tokens_and_secrets(srv_store *st)
 	/* a disabled principal's credentials still resolve, flagged, so the
 	 * API can answer principalDisabled rather than tokenInvalid */
 	ok(st->ops->principal_set_disabled(st, ID_CI, 1, &AUD) == SRV_ST_OK &&
-		   st->ops->secret_lookup(st, "cid-1", sh2, &p) == SRV_ST_OK && p.disabled == 1,
+		   st->ops->secret_lookup(st, "cid-1", sh2, NOW, &p) == SRV_ST_OK &&
+		   p.disabled == 1,
 	   "principal_set_disabled_flags_secret_lookup");
 	srv_principal_clear(&p);
 	ok(st->ops->principal_set_disabled(st, ID_ALICE, 1, &AUD) == SRV_ST_OK &&
-		   st->ops->token_lookup(st, h1, NOW, &p) == SRV_ST_OK && p.disabled == 1,
+		   st->ops->token_lookup(st, h1, NOW, &p, NULL) == SRV_ST_OK && p.disabled == 1,
 	   "principal_set_disabled_flags_token_lookup");
 	srv_principal_clear(&p);
 	ok(st->ops->principal_set_disabled(st, ID_ALICE, 0, &AUD) == SRV_ST_OK &&
@@ -916,7 +932,7 @@ static void test_retire_and_deletes(srv_store *st)
 	   "principal_delete_ok");
 	ok(st->ops->principal_get(st, ID_BOB, &p) == SRV_ST_NOT_FOUND,
 	   "principal_delete_removes_principal");
-	ok(st->ops->token_lookup(st, h3, NOW, &p) == SRV_ST_NOT_FOUND &&
+	ok(st->ops->token_lookup(st, h3, NOW, &p, NULL) == SRV_ST_NOT_FOUND &&
 		   sql_int("SELECT count(*) FROM tokens WHERE principal_id = '" ID_BOB "'") == 0,
 	   "principal_delete_cascades_tokens");
 	ok(st->ops->member_role(st, ID_S_ALPHA, ID_BOB, &r) == SRV_ST_OK && r == SRV_ROLE_NONE &&
@@ -928,7 +944,7 @@ static void test_retire_and_deletes(srv_store *st)
 		   sql_int("SELECT count(*) FROM secrets") == 0 &&
 		   st->ops->secret_lookup(
 			   st, "cid-1",
-			   "5555555555555555555555555555555555555555555555555555555555555555",
+			   "5555555555555555555555555555555555555555555555555555555555555555", NOW,
 			   &p) == SRV_ST_NOT_FOUND,
 	   "principal_delete_cascades_secrets");
 	ok(st->ops->principal_delete(st, ID_BOB, &AUD) == SRV_ST_NOT_FOUND,
@@ -1054,6 +1070,91 @@ static void test_concurrency(srv_store *st)
 	srv_signer_clear(&s);
 }
 
+/* Idempotency-Key (migration 8): a key is its actor's once, checked in the
+ * insert's transaction; the record comes back with its request hash and
+ * signature; another actor's key never matches. */
+typedef struct {
+	srv_store *st;
+	int t;
+	srv_st_rc rc;
+} idem_worker;
+
+static void fill_keyed(srv_operation *o, const char *id, const char *actor, const char *key)
+{
+	fill_op(o, id, ID_S_ALPHA, "success", NOW + 500);
+	rs_strlcpy(o->actor_id, actor, sizeof(o->actor_id));
+	rs_strlcpy(o->idem_key, key, sizeof(o->idem_key));
+	rs_strlcpy(o->request_hash, id, sizeof(o->request_hash));
+	o->signature_len = 72;
+	memset(o->signature, id[strlen(id) - 1], o->signature_len);
+}
+
+static void *idem_insert_worker(void *arg)
+{
+	idem_worker *w = arg;
+	srv_operation o;
+	char id[RS_UUID_LEN];
+
+	snprintf(id, sizeof(id), "op-race-%d", w->t);
+	fill_keyed(&o, id, ID_CI, "race-key");
+	w->rc = w->st->ops->operation_insert(w->st, &o);
+	return NULL;
+}
+
+static void test_idempotency_keys(void)
+{
+	char err[512] = "";
+	srv_store *st = tb_open("rsign", err, sizeof(err));
+	srv_operation o, got;
+	pthread_t th[THREADS];
+	idem_worker w[THREADS];
+	int started = 0, oks = 0, conflicts = 0;
+
+	if (!st)
+		tap_bail("cannot reopen %s: %s", dbpath, err);
+	ok(sql_int(tb_pg() ? "SELECT count(*) FROM pg_indexes WHERE indexname = 'operations_idem'"
+			   : "SELECT count(*) FROM sqlite_master WHERE name = 'operations_idem'") ==
+		   1,
+	   "migration_8_adds_the_idempotency_index");
+	fill_keyed(&o, "op-key-1", ID_CI, "key-1");
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK, "keyed_insert_ok");
+	memset(&got, 0, sizeof(got));
+	ok(st->ops->operation_find_key(st, ID_CI, "key-1", &got) == SRV_ST_OK &&
+		   strcmp(got.id, "op-key-1") == 0 && strcmp(got.request_hash, "op-key-1") == 0 &&
+		   got.signature_len == 72 && got.signature[71] == '1' &&
+		   strcmp(got.idem_key, "key-1") == 0 && strcmp(got.signer_id, ID_S_ALPHA) == 0,
+	   "find_key_returns_the_record_hash_and_signature");
+	fill_keyed(&o, "op-key-2", ID_CI, "key-1");
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_CONFLICT &&
+		   sql_int("SELECT count(*) FROM operations WHERE id = 'op-key-2'") == 0,
+	   "same_actor_same_key_conflict_nothing_written");
+	ok(st->ops->operation_find_key(st, ID_ALICE, "key-1", &got) == SRV_ST_NOT_FOUND,
+	   "another_actor_does_not_find_the_key");
+	fill_keyed(&o, "op-key-3", ID_ALICE, "key-1");
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK, "another_actor_may_use_the_same_key");
+	fill_op(&o, "op-key-4", ID_S_ALPHA, "denied", NOW + 501);
+	rs_strlcpy(o.idem_key, "key-4", sizeof(o.idem_key));
+	ok(st->ops->operation_insert(st, &o) != SRV_ST_OK &&
+		   sql_int("SELECT count(*) FROM operations WHERE id = 'op-key-4'") == 0,
+	   "only_a_success_keeps_a_key");
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (idem_worker){.st = st, .t = i};
+		if (pthread_create(&th[i], NULL, idem_insert_worker, &w[i]) != 0)
+			break;
+		started++;
+	}
+	for (int i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		oks += w[i].rc == SRV_ST_OK;
+		conflicts += w[i].rc == SRV_ST_CONFLICT;
+	}
+	ok(started == THREADS && oks == 1 && conflicts == THREADS - 1 &&
+		   sql_int("SELECT count(*) FROM operations WHERE idem_key = 'race-key'") == 1,
+	   "concurrent_inserts_of_one_key_one_record (ok %d, conflict %d of %d)", oks, conflicts,
+	   started);
+	st->ops->close(st);
+}
+
 static void test_reopen_keeps_data(void)
 {
 	char err[512] = "";
@@ -1075,13 +1176,456 @@ static void test_reopen_keeps_data(void)
 		st->ops->close(st);
 }
 
+/* ---- credentials (issue 10, item 8) and row MACs (item 9) ---------------- */
+
+#define H_T1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define H_T2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define H_T3 "3333333333333333333333333333333333333333333333333333333333333333"
+#define H_T4 "4444444444444444444444444444444444444444444444444444444444444444"
+#define H_S1 "5151515151515151515151515151515151515151515151515151515151515151"
+#define H_S2 "5252525252525252525252525252525252525252525252525252525252525252"
+#define H_S3 "5353535353535353535353535353535353535353535353535353535353535353"
+#define TID(n) "00000000-0000-4000-8000-00000000070" #n
+
+/* A MAC function for tests: SHA-256 of a fixed key and the message; fails
+ * while mac_down is set. */
+static int mac_down;
+static unsigned long mac_calls;
+
+static int test_mac(void *arg, const unsigned char *msg, size_t len, unsigned char out[SRV_MAC_LEN])
+{
+	unsigned char buf[16 + SRV_MAC_MSG_MAX];
+
+	(void)arg;
+	if (mac_down || len > SRV_MAC_MSG_MAX)
+		return -1;
+	mac_calls++;
+	memcpy(buf, "test-row-mac-key", 16);
+	memcpy(buf + 16, msg, len);
+	return rs_hash_compute(RS_HASH_SHA256, buf, 16 + len, out);
+}
+
+static srv_token mk_token(const char *id, const char *principal_id, const char *kind,
+			  const char *name, time_t created, time_t expires)
+{
+	srv_token t;
+
+	memset(&t, 0, sizeof(t));
+	rs_strlcpy(t.id, id, sizeof(t.id));
+	rs_strlcpy(t.principal_id, principal_id, sizeof(t.principal_id));
+	rs_strlcpy(t.kind, kind, sizeof(t.kind));
+	rs_strlcpy(t.name, name, sizeof(t.name));
+	t.created_at = created;
+	t.expires_at = expires;
+	return t;
+}
+
+static void test_credentials(const char *path)
+{
+	char err[512] = "";
+	srv_store *st = tb_open(path, err, sizeof(err));
+	srv_principal p = {0};
+	srv_token t1, t2, t3, ta, got, *v = NULL;
+	srv_secret s2, s3, *sv = NULL;
+	size_t n = 0, total = 0;
+
+	if (!st)
+		tap_bail("open %s: %s", path, err);
+	ok(add_principal(st, ID_ALICE, "user", "alice", 0, NULL) == SRV_ST_OK &&
+		   add_principal(st, ID_CI, "identity", "ci", 0, "cid-c") == SRV_ST_OK &&
+		   st->ops->secret_set(st, ID_CI, "cid-c", H_S1, &AUD) == SRV_ST_OK,
+	   "cred_fixtures");
+	t1 = mk_token(TID(1), ID_ALICE, "api", "laptop", NOW, 0);
+	t2 = mk_token(TID(2), ID_ALICE, "api", "", NOW + 1, NOW + 100);
+	t3 = mk_token(TID(3), ID_ALICE, "api", "third", NOW + 2, 0);
+	ta = mk_token(TID(4), ID_ALICE, "access", "", NOW + 3, NOW + 3600);
+	ok(st->ops->token_create(st, &t1, H_T1, 2, &AUD) == SRV_ST_OK &&
+		   st->ops->token_create(st, &t2, H_T2, 2, &AUD) == SRV_ST_OK,
+	   "token_create_up_to_the_cap");
+	ok(st->ops->token_create(st, &t3, H_T3, 2, &AUD) == SRV_ST_CONFLICT &&
+		   sql_int_on(path, "SELECT count(*) FROM tokens WHERE id = '" TID(3) "'") == 0,
+	   "token_create_past_the_cap_conflict_nothing_written");
+	ok(st->ops->token_create(st, &ta, H_T4, 2, &AUD) == SRV_ST_OK,
+	   "token_create_access_tokens_not_counted_by_the_cap");
+	t3.created_at = NOW + 200; /* t2 has expired by then: 1 of 2 */
+	ok(st->ops->token_create(st, &t3, H_T3, 2, &AUD) == SRV_ST_OK,
+	   "token_create_expired_tokens_not_counted_by_the_cap");
+	ok(st->ops->token_create(st, &t1, H_T1, 0, &AUD) == SRV_ST_CONFLICT,
+	   "token_create_same_hash_conflict");
+	ok(st->ops->token_list(st, ID_ALICE, NOW + 50, 0, 0, &v, &n, &total) == SRV_ST_OK &&
+		   n == 4 && total == 4 && strcmp(v[0].id, TID(1)) == 0 &&
+		   strcmp(v[0].name, "laptop") == 0 && strcmp(v[0].kind, "api") == 0 &&
+		   v[0].created_at == NOW && v[0].expires_at == 0 && v[0].last_used_at == 0 &&
+		   strcmp(v[1].id, TID(2)) == 0 && v[1].expires_at == NOW + 100 &&
+		   strcmp(v[2].id, TID(4)) == 0 && strcmp(v[2].kind, "access") == 0 &&
+		   strcmp(v[3].id, TID(3)) == 0,
+	   "token_list_oldest_first_with_metadata");
+	srv_token_list_free(v, n);
+	ok(st->ops->token_list(st, ID_ALICE, NOW + 150, 1, 1, &v, &n, &total) == SRV_ST_OK &&
+		   n == 1 && total == 3 && strcmp(v[0].id, TID(4)) == 0,
+	   "token_list_pages_and_leaves_out_expired");
+	srv_token_list_free(v, n);
+	ok(st->ops->token_lookup(st, H_T1, NOW, &p, &got) == SRV_ST_OK &&
+		   strcmp(p.id, ID_ALICE) == 0 && strcmp(got.id, TID(1)) == 0 &&
+		   strcmp(got.name, "laptop") == 0,
+	   "token_lookup_returns_the_token_metadata");
+	srv_principal_clear(&p);
+	ok(st->ops->token_touch(st, TID(1), NOW + 10) == SRV_ST_OK &&
+		   sql_int_on(path, "SELECT last_used_at FROM tokens WHERE id = '" TID(1) "'") ==
+			   NOW + 10,
+	   "token_touch_records_the_use");
+	ok(st->ops->token_touch(st, TID(1), NOW + 10 + SRV_TOKEN_TOUCH_SECS - 1) == SRV_ST_OK &&
+		   sql_int_on(path, "SELECT last_used_at FROM tokens WHERE id = '" TID(1) "'") ==
+			   NOW + 10,
+	   "token_touch_writes_at_most_once_a_minute");
+	ok(st->ops->token_touch(st, TID(1), NOW + 10 + SRV_TOKEN_TOUCH_SECS) == SRV_ST_OK &&
+		   sql_int_on(path, "SELECT last_used_at FROM tokens WHERE id = '" TID(1) "'") ==
+			   NOW + 10 + SRV_TOKEN_TOUCH_SECS,
+	   "token_touch_after_a_minute_writes_again");
+	ok(st->ops->token_revoke(st, ID_CI, TID(1), &AUD) == SRV_ST_NOT_FOUND &&
+		   st->ops->token_lookup(st, H_T1, NOW, &p, NULL) == SRV_ST_OK,
+	   "token_revoke_under_another_principal_not_found");
+	srv_principal_clear(&p);
+	ok(st->ops->token_revoke(st, ID_ALICE, TID(1), &AUD) == SRV_ST_OK &&
+		   st->ops->token_lookup(st, H_T1, NOW, &p, NULL) == SRV_ST_NOT_FOUND &&
+		   st->ops->token_revoke(st, ID_ALICE, TID(1), &AUD) == SRV_ST_NOT_FOUND,
+	   "token_revoke_removes_the_token");
+
+	/* rotation */
+	memset(&s2, 0, sizeof(s2));
+	rs_strlcpy(s2.id, TID(5), sizeof(s2.id));
+	rs_strlcpy(s2.principal_id, ID_CI, sizeof(s2.principal_id));
+	s2.created_at = NOW;
+	ok(st->ops->secret_rotate(st, &s2, H_S2, NOW + 600, &AUD) == SRV_ST_OK &&
+		   st->ops->secret_lookup(st, "cid-c", H_S1, NOW + 599, &p) == SRV_ST_OK,
+	   "secret_rotate_old_secret_works_during_the_overlap");
+	srv_principal_clear(&p);
+	ok(st->ops->secret_lookup(st, "cid-c", H_S1, NOW + 600, &p) == SRV_ST_NOT_FOUND &&
+		   st->ops->secret_lookup(st, "cid-c", H_S2, NOW + 600, &p) == SRV_ST_OK &&
+		   strcmp(p.id, ID_CI) == 0,
+	   "secret_rotate_old_secret_ends_with_the_overlap");
+	srv_principal_clear(&p);
+	ok(st->ops->secret_list(st, ID_CI, NOW + 1, &sv, &n) == SRV_ST_OK && n == 2 &&
+		   sv[0].expires_at == NOW + 600 && strcmp(sv[1].id, TID(5)) == 0 &&
+		   sv[1].expires_at == 0 && strcmp(sv[1].client_id, "cid-c") == 0,
+	   "secret_list_shows_both_with_expiry");
+	srv_secret_list_free(sv, n);
+	s3 = s2;
+	rs_strlcpy(s3.id, TID(6), sizeof(s3.id));
+	s3.created_at = NOW + 2;
+	ok(st->ops->secret_rotate(st, &s3, H_S3, NOW + 2, &AUD) == SRV_ST_OK &&
+		   st->ops->secret_lookup(st, "cid-c", H_S1, NOW + 3, &p) == SRV_ST_NOT_FOUND &&
+		   st->ops->secret_lookup(st, "cid-c", H_S2, NOW + 3, &p) == SRV_ST_NOT_FOUND &&
+		   sql_int_on(path, "SELECT count(*) FROM secrets") == 1,
+	   "secret_rotate_without_overlap_deletes_the_others");
+	ok(st->ops->secret_lookup(st, "cid-c", H_S3, NOW + 3, &p) == SRV_ST_OK,
+	   "secret_rotate_new_secret_works");
+	srv_principal_clear(&p);
+	rs_strlcpy(s3.principal_id, ID_ALICE, sizeof(s3.principal_id));
+	rs_strlcpy(s3.id, TID(7), sizeof(s3.id));
+	ok(st->ops->secret_rotate(st, &s3, H_S1, NOW, &AUD) == SRV_ST_NOT_FOUND,
+	   "secret_rotate_of_a_user_not_found");
+	st->ops->close(st);
+}
+
+/* The rows written without a MAC function: none has a MAC. */
+static void test_row_mac_encoding(void)
+{
+	unsigned char a[SRV_MAC_MSG_MAX], b[SRV_MAC_MSG_MAX], ma[SRV_MAC_LEN], mb[SRV_MAC_LEN];
+	size_t la = srv_mac_msg_member("s1", "pa", "operator", a);
+	size_t lb = srv_mac_msg_member("s1p", "a", "operator", b);
+	char big[SRV_MAC_MSG_MAX];
+	srv_principal p;
+
+	ok(la > 0 && lb > 0 && (la != lb || memcmp(a, b, la) != 0) &&
+		   test_mac(NULL, a, la, ma) == 0 && test_mac(NULL, b, lb, mb) == 0 &&
+		   memcmp(ma, mb, sizeof(ma)) != 0,
+	   "mac_encoding_a_field_boundary_shift_changes_the_mac");
+	ok(la == 4 + 7 + 4 + 2 + 4 + 2 + 4 + 8 && memcmp(a, "\0\0\0\7members\0\0\0\2s1", 17) == 0,
+	   "mac_encoding_is_length_prefixed_big_endian");
+	la = srv_mac_msg_approver("p1", "u1", a);
+	lb = srv_mac_msg_member("p1", "u1", "", b);
+	ok(la > 0 && lb > 0 && (la != lb || memcmp(a, b, la) != 0), "mac_encoding_names_the_table");
+	memset(&p, 0, sizeof(p));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	p.name = big;
+	ok(srv_mac_msg_principal(&p, a) == 0, "mac_encoding_refuses_a_row_that_does_not_fit");
+	memset(&p, 0, sizeof(p));
+	p.name = "n";
+	la = srv_mac_msg_principal(&p, a);
+	p.admin = 1;
+	lb = srv_mac_msg_principal(&p, b);
+	ok(la > 0 && la == lb && memcmp(a, b, la) != 0, "mac_encoding_covers_the_admin_flag");
+}
+
+static void test_row_macs(const char *path)
+{
+	char err[512] = "";
+	srv_store *st = tb_open(path, err, sizeof(err));
+	srv_principal p = {0}, *pv = NULL;
+	srv_role role = SRV_ROLE_NONE, *roles = NULL;
+	srv_policy pol, got;
+	srv_id appr[2];
+	size_t n = 0, total = 0, sealed = 0;
+	srv_token t;
+
+	if (!st)
+		tap_bail("open %s: %s", path, err);
+	/* written before any MAC function: the rows of a database from
+	 * before schema 7 */
+	ok(add_principal(st, ID_ADMIN, "user", "admin", 1, NULL) == SRV_ST_OK &&
+		   add_principal(st, ID_BOB, "user", "bob", 0, NULL) == SRV_ST_OK &&
+		   sql_int_on(path, "SELECT count(*) FROM principals WHERE mac IS NULL") == 2,
+	   "mac_none_without_a_function");
+	st->ops->set_row_mac(st, test_mac, NULL);
+	ok(st->ops->principal_get(st, ID_ADMIN, &p) == SRV_ST_NOT_FOUND,
+	   "mac_unsealed_row_refused_once_a_function_is_set");
+	ok(st->ops->seal_rows(st, &sealed) == SRV_ST_OK && sealed == 2 &&
+		   st->ops->principal_get(st, ID_ADMIN, &p) == SRV_ST_OK && p.admin == 1,
+	   "mac_seal_rows_seals_the_old_rows");
+	srv_principal_clear(&p);
+	ok(st->ops->seal_rows(st, &sealed) == SRV_ST_OK && sealed == 0,
+	   "mac_seal_rows_again_seals_nothing");
+
+	/* a token of bob, tampered with in every way that grants power */
+	t = mk_token(TID(1), ID_BOB, "api", "", NOW, 0);
+	ok(st->ops->token_create(st, &t, H_T1, 0, &AUD) == SRV_ST_OK &&
+		   st->ops->token_lookup(st, H_T1, NOW, &p, NULL) == SRV_ST_OK &&
+		   strcmp(p.id, ID_BOB) == 0,
+	   "mac_sealed_token_passes");
+	srv_principal_clear(&p);
+	ok(sql_exec_on(path, "UPDATE tokens SET principal_id = '" ID_ADMIN
+			     "' WHERE id = '" TID(1) "'") == 0 &&
+		   st->ops->token_lookup(st, H_T1, NOW, &p, NULL) == SRV_ST_NOT_FOUND,
+	   "mac_token_moved_to_another_principal_refused");
+	ok(sql_exec_on(path, "UPDATE tokens SET principal_id = '" ID_BOB
+			     "' WHERE id = '" TID(1) "'") == 0 &&
+		   st->ops->token_lookup(st, H_T1, NOW, &p, NULL) == SRV_ST_OK,
+	   "mac_token_put_back_passes");
+	srv_principal_clear(&p);
+	ok(sql_exec_on(path, "INSERT INTO tokens (hash, principal_id, kind, created_at, id)"
+			     " VALUES ('" H_T2 "', '" ID_ADMIN "', 'api', 0, '" TID(2) "')") == 0 &&
+		   st->ops->token_lookup(st, H_T2, NOW, &p, NULL) == SRV_ST_NOT_FOUND &&
+		   st->ops->token_list(st, ID_ADMIN, NOW, 0, 0, &(srv_token *){NULL}, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 0,
+	   "mac_inserted_token_refused_and_not_listed");
+	ok(sql_exec_on(path, "UPDATE principals SET admin = 1 WHERE id = '" ID_BOB "'") == 0 &&
+		   st->ops->token_lookup(st, H_T1, NOW, &p, NULL) == SRV_ST_NOT_FOUND &&
+		   st->ops->principal_get(st, "bob", &p) == SRV_ST_NOT_FOUND,
+	   "mac_principal_flipped_to_admin_refused");
+	ok(st->ops->principal_list(st, 0, 0, &pv, &n, &total) == SRV_ST_OK && n == 1 &&
+		   strcmp(pv[0].id, ID_ADMIN) == 0,
+	   "mac_principal_list_leaves_the_tampered_row_out");
+	srv_principal_list_free(pv, n);
+	ok(st->ops->principal_set_disabled(st, ID_BOB, 1, &AUD) == SRV_ST_NOT_FOUND &&
+		   sql_int_on(path, "SELECT disabled FROM principals WHERE id = '" ID_BOB "'") == 0,
+	   "mac_a_tampered_row_is_never_sealed_again");
+	ok(sql_exec_on(path, "UPDATE principals SET admin = 0 WHERE id = '" ID_BOB "'") == 0 &&
+		   st->ops->principal_set_disabled(st, ID_BOB, 1, &AUD) == SRV_ST_OK &&
+		   st->ops->principal_get(st, ID_BOB, &p) == SRV_ST_OK && p.disabled == 1,
+	   "mac_an_update_seals_the_new_row");
+	srv_principal_clear(&p);
+
+	/* memberships */
+	ok(add_key(st, ID_KEY1, "k1", RS_KEY_EC_P256, spki1, sizeof(spki1), 1) == SRV_ST_OK &&
+		   add_cert(st, ID_CERT1, ID_KEY1, "", NOW - 10, NOW + 86400) == SRV_ST_OK &&
+		   add_signer(st, ID_S_ALPHA, "alpha", "", ID_CERT1) == SRV_ST_OK &&
+		   st->ops->member_set(st, ID_S_ALPHA, ID_ADMIN, SRV_ROLE_AUDITOR, &AUD) ==
+			   SRV_ST_OK &&
+		   st->ops->member_role(st, ID_S_ALPHA, ID_ADMIN, &role) == SRV_ST_OK &&
+		   role == SRV_ROLE_AUDITOR,
+	   "mac_sealed_membership_passes");
+	ok(sql_exec_on(path, "UPDATE members SET role = 'operator'") == 0 &&
+		   st->ops->member_role(st, ID_S_ALPHA, ID_ADMIN, &role) == SRV_ST_OK &&
+		   role == SRV_ROLE_NONE,
+	   "mac_membership_role_changed_gives_no_role");
+	ok(sql_exec_on(path,
+		       "INSERT INTO members (signer_id, principal_id, role) VALUES ('" ID_S_ALPHA
+		       "', '" ID_BOB "', 'operator')") == 0 &&
+		   st->ops->member_role(st, ID_S_ALPHA, ID_BOB, &role) == SRV_ST_OK &&
+		   role == SRV_ROLE_NONE &&
+		   st->ops->member_list(st, ID_S_ALPHA, &pv, &roles, &n) == SRV_ST_OK && n == 0,
+	   "mac_inserted_membership_gives_no_role_and_is_not_listed");
+	srv_principal_list_free(pv, n);
+	free(roles);
+
+	/* policies and their approvers */
+	memset(&pol, 0, sizeof(pol));
+	rs_strlcpy(pol.id, ID_S_PCT, sizeof(pol.id));
+	pol.name = "pol";
+	rs_strlcpy(appr[0], ID_ADMIN, sizeof(appr[0]));
+	pol.approvers = appr;
+	pol.n_approvers = 1;
+	pol.required_approvals = 1;
+	pol.request_ttl = 3600;
+	ok(st->ops->policy_insert(st, &pol, &AUD) == SRV_ST_OK &&
+		   sql_exec_on(path, "INSERT INTO policy_approvers (policy_id, principal_id, pos)"
+				     " VALUES ('" ID_S_PCT "', '" ID_BOB "', 1)") == 0 &&
+		   st->ops->policy_get(st, ID_S_PCT, &got) == SRV_ST_OK && got.n_approvers == 1 &&
+		   strcmp(got.approvers[0], ID_ADMIN) == 0,
+	   "mac_inserted_approver_dropped_from_the_policy");
+	srv_policy_clear(&got);
+	ok(sql_exec_on(path, "UPDATE policies SET max_signings = 99") == 0 &&
+		   st->ops->policy_get(st, ID_S_PCT, &got) == SRV_ST_NOT_FOUND &&
+		   st->ops->policy_list(st, NULL, 0, 0, &(srv_policy *){NULL}, &n, &total) ==
+			   SRV_ST_OK &&
+		   n == 0,
+	   "mac_changed_policy_refused_and_not_listed");
+
+	/* the token down: a row verified before still passes, a new one waits */
+	ok(st->ops->member_set(st, ID_S_ALPHA, ID_ADMIN, SRV_ROLE_AUDITOR, &AUD) == SRV_ST_OK &&
+		   st->ops->principal_get(st, ID_ADMIN, &p) == SRV_ST_OK,
+	   "mac_rows_verified_while_up");
+	srv_principal_clear(&p);
+	mac_down = 1;
+	unsigned long calls = mac_calls;
+	ok(st->ops->principal_get(st, ID_ADMIN, &p) == SRV_ST_OK && mac_calls == calls,
+	   "mac_verified_row_passes_without_the_token");
+	srv_principal_clear(&p);
+	ok(st->ops->member_set(st, ID_S_ALPHA, ID_ADMIN, SRV_ROLE_OPERATOR, &AUD) ==
+		   SRV_ST_UNAVAILABLE,
+	   "mac_write_while_the_token_is_down_unavailable");
+	mac_down = 0;
+	st->ops->close(st);
+}
+/* A database of schema 5 (only the tables migrations 6 and 7 change) with
+ * a user, its token, an identity and its secret: migrating keeps them all,
+ * gives the token an id, rebuilds the secret with one, and adds MAC columns
+ * left NULL (rsignd seals them at start). */
+static void test_migrations_6_and_7(void)
+{
+	static const char v5[] =
+		"CREATE TABLE principals (id TEXT PRIMARY KEY NOT NULL, type TEXT NOT NULL,"
+		" name TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL DEFAULT 0, client_id TEXT "
+		"UNIQUE,"
+		" created_at INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);"
+		"CREATE TABLE tokens (hash TEXT PRIMARY KEY NOT NULL, principal_id TEXT NOT NULL"
+		" REFERENCES principals(id) ON DELETE CASCADE, kind TEXT NOT NULL,"
+		" expires_at INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+		"CREATE TABLE secrets (client_id TEXT PRIMARY KEY NOT NULL, principal_id TEXT NOT"
+		" NULL UNIQUE REFERENCES principals(id) ON DELETE CASCADE, secret_hash TEXT NOT "
+		"NULL);"
+		"CREATE TABLE members (signer_id TEXT NOT NULL, principal_id TEXT NOT NULL,"
+		" role TEXT NOT NULL, PRIMARY KEY (signer_id, principal_id)) WITHOUT ROWID;"
+		"CREATE TABLE policies (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE);"
+		"CREATE TABLE policy_approvers (policy_id TEXT NOT NULL, principal_id TEXT NOT "
+		"NULL,"
+		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id)) WITHOUT ROWID;"
+		/* what migration 8 changes of the history */
+		"CREATE TABLE operations (id TEXT PRIMARY KEY NOT NULL, actor_id TEXT);"
+		"INSERT INTO principals (id, type, name, created_at) VALUES"
+		" ('" ID_ALICE "', 'user', 'alice', 1700000000);"
+		"INSERT INTO principals (id, type, name, client_id, created_at) VALUES"
+		" ('" ID_CI "', 'identity', 'ci', 'cid-old', 1700000001);"
+		"INSERT INTO tokens VALUES ('" H_T1 "', '" ID_ALICE "', 'api', 0, 1700000002),"
+		" ('" H_T2 "', '" ID_ALICE "', 'access', 1800000000, 1700000003);"
+		"INSERT INTO secrets VALUES ('cid-old', '" ID_CI "', '" H_S1 "');"
+		"PRAGMA user_version = 5;";
+	char path[300], err[512] = "";
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s", tb_target("v5"));
+	ok(sqlite3_open(path, &db) == SQLITE_OK &&
+		   sqlite3_exec(db, v5, NULL, NULL, NULL) == SQLITE_OK,
+	   "migration_6_fixture_schema_5");
+	sqlite3_close(db);
+	db = srv_sqlite_db_open(path, err, sizeof(err));
+	ok(db != NULL && sql_int_on("v5", "PRAGMA user_version") == 8, /* the newest */
+	   "migrations_6_and_later_apply_to_a_schema_5_database");
+	if (db)
+		sqlite3_close(db);
+	ok(sql_int_on("v5", "SELECT count(DISTINCT id) FROM tokens WHERE length(id) = 36"
+			    " AND substr(id, 15, 1) = '4' AND id <> hash") == 2 &&
+		   sql_int_on("v5", "SELECT count(*) FROM tokens WHERE name = '' AND"
+				    " last_used_at = 0") == 2,
+	   "migration_6_gives_every_token_an_id");
+	ok(sql_int_on("v5", "SELECT count(*) FROM secrets WHERE client_id = 'cid-old' AND"
+			    " principal_id = '" ID_CI "' AND secret_hash = '" H_S1 "' AND"
+			    " created_at = 1700000001 AND expires_at = 0 AND length(id) = 36") == 1,
+	   "migration_6_keeps_the_secret_with_an_id");
+	ok(sql_int_on("v5", "SELECT (SELECT count(*) FROM principals WHERE mac IS NULL) +"
+			    " (SELECT count(*) FROM tokens WHERE mac IS NULL) +"
+			    " (SELECT count(*) FROM secrets WHERE mac IS NULL)") == 5 &&
+		   sql_int_on("v5", "SELECT count(*) FROM pragma_table_info('members')"
+				    " WHERE name = 'mac'") == 1 &&
+		   sql_int_on("v5", "SELECT count(*) FROM pragma_table_info('policy_approvers')"
+				    " WHERE name = 'mac'") == 1,
+	   "migration_7_adds_mac_columns_left_unsealed");
+}
+
+/* The same on PostgreSQL: a database at schema 5 (only the tables
+ * migrations 6 to 8 change, with the columns they had) brought to the
+ * newest by pg_migrate, as a replica that starts on it would. */
+static void test_migrations_6_to_8_pg(void)
+{
+	static const char v5[] =
+		"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+		"INSERT INTO schema_version VALUES (5);"
+		"CREATE TABLE principals (id TEXT PRIMARY KEY NOT NULL, type TEXT NOT NULL,"
+		" name TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL DEFAULT 0, client_id TEXT "
+		"UNIQUE,"
+		" created_at BIGINT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);"
+		"CREATE TABLE tokens (hash TEXT PRIMARY KEY NOT NULL, principal_id TEXT NOT NULL"
+		" REFERENCES principals(id) ON DELETE CASCADE, kind TEXT NOT NULL,"
+		" expires_at BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);"
+		"CREATE TABLE secrets (client_id TEXT PRIMARY KEY NOT NULL, principal_id TEXT NOT"
+		" NULL UNIQUE REFERENCES principals(id) ON DELETE CASCADE, secret_hash TEXT NOT "
+		"NULL);"
+		"CREATE TABLE members (signer_id TEXT NOT NULL, principal_id TEXT NOT NULL,"
+		" role TEXT NOT NULL, PRIMARY KEY (signer_id, principal_id));"
+		"CREATE TABLE policies (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE);"
+		"CREATE TABLE policy_approvers (policy_id TEXT NOT NULL, principal_id TEXT NOT "
+		"NULL,"
+		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id));"
+		"CREATE TABLE operations (seq BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+		" id TEXT NOT NULL UNIQUE, actor_id TEXT NOT NULL);"
+		"INSERT INTO principals (id, type, name, created_at) VALUES"
+		" ('" ID_ALICE "', 'user', 'alice', 1700000000);"
+		"INSERT INTO principals (id, type, name, client_id, created_at) VALUES"
+		" ('" ID_CI "', 'identity', 'ci', 'cid-old', 1700000001);"
+		"INSERT INTO tokens VALUES ('" H_T1 "', '" ID_ALICE "', 'api', 0, 1700000002),"
+		" ('" H_T2 "', '" ID_ALICE "', 'access', 1800000000, 1700000003);"
+		"INSERT INTO secrets VALUES ('cid-old', '" ID_CI "', '" H_S1 "');";
+	char err[512] = "";
+	PGconn *c = NULL;
+
+	ok(tb_sql_exec("rsign", "CREATE DATABASE v5") == 0 && tb_sql_exec("v5", v5) == 0,
+	   "migration_6_fixture_schema_5");
+	c = PQconnectdb(tb_target("v5"));
+	ok(PQstatus(c) == CONNECTION_OK && pg_migrate(c, err, sizeof(err)) == 0 &&
+		   sql_int_on("v5", "SELECT version FROM schema_version") == 8, /* the newest */
+	   "migrations_6_and_later_apply_to_a_schema_5_database %s", err);
+	PQfinish(c);
+	ok(sql_int_on("v5", "SELECT count(DISTINCT id) FROM tokens WHERE length(id) = 36"
+			    " AND substr(id, 15, 1) = '4' AND id <> hash") == 2 &&
+		   sql_int_on("v5", "SELECT count(*) FROM tokens WHERE name = '' AND"
+				    " last_used_at = 0") == 2,
+	   "migration_6_gives_every_token_an_id");
+	ok(sql_int_on("v5", "SELECT count(*) FROM secrets WHERE client_id = 'cid-old' AND"
+			    " principal_id = '" ID_CI "' AND secret_hash = '" H_S1 "' AND"
+			    " created_at = 1700000001 AND expires_at = 0 AND length(id) = 36") == 1,
+	   "migration_6_keeps_the_secret_with_an_id");
+	ok(sql_int_on("v5", "SELECT (SELECT count(*) FROM principals WHERE mac IS NULL) +"
+			    " (SELECT count(*) FROM tokens WHERE mac IS NULL) +"
+			    " (SELECT count(*) FROM secrets WHERE mac IS NULL)") == 5 &&
+		   sql_int_on("v5", "SELECT count(*) FROM information_schema.columns WHERE"
+				    " column_name = 'mac' AND table_name IN ('members',"
+				    " 'policies', 'policy_approvers')") == 3 &&
+		   sql_int_on("v5", "SELECT count(*) FROM information_schema.columns WHERE"
+				    " table_name = 'operations' AND column_name IN ('idem_key',"
+				    " 'request_hash', 'signature')") == 3,
+	   "migrations_7_and_8_add_mac_and_key_columns_left_unsealed");
+}
+
 int main(void)
 {
 	char err[512] = "";
 	srv_store *st;
 
-	/* the schema checks differ by backend; each backend makes 15 */
-	plan(147);
+	/* the schema checks differ by backend; each backend makes as many */
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146));
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
@@ -1113,7 +1657,15 @@ int main(void)
 	ok(st->ops->ping(st) == SRV_ST_OK, "close_of_null_leaves_the_open_store_alone");
 	st->ops->close(st);
 	test_reopen_keeps_data();
+	test_idempotency_keys();
 	test_retention();
+	test_credentials("cred");
+	test_row_mac_encoding();
+	test_row_macs("mac");
+	if (tb_pg())
+		test_migrations_6_to_8_pg();
+	else
+		test_migrations_6_and_7();
 
 	tb_done();
 	return tap_done();
