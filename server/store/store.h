@@ -565,5 +565,11 @@ srv_st_rc srv_rowmac_seal(srv_rowmac *m, const unsigned char *msg, size_t len,
  * it cannot be computed now. */
 srv_st_rc srv_rowmac_check(srv_rowmac *m, const char *table, const char *row,
 			   const unsigned char *msg, size_t len, const char *hex);
+/* A policy as read: its approvers' MACs from "m1,m2,..." (the order of
+ * p->approvers; an empty item for a row without one) into approver_macs
+ * (0, or -1 out of memory); and the policy against its MACs: NOT_FOUND when
+ * its row fails, an approver whose row fails dropped from it (logged). */
+int srv_policy_split_macs(const char *csv, srv_policy *p);
+srv_st_rc srv_policy_check_macs(srv_rowmac *m, srv_policy *p);
 
 #endif
