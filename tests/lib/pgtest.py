@@ -9,6 +9,8 @@ postgresql-client-15 for queries).
     pgtest.fresh_database()             # under tests/lib/with-pg: a new database
                                         # in its cluster, else None
     pgtest.query(uri, sql)              # the first column of the first row (text)
+    pgtest.rows(uri, sql, params)       # every row, sqlite3-style ? params
+    pgtest.execute(uri, [(sql, params)])  # statements in one transaction
 
 Suites run in parallel never share a cluster: each with-pg run, and each
 Cluster.start(), has its own directory and unix socket."""
@@ -53,6 +55,52 @@ def query(uri, sql):
         raise PgError('psql: %s: %s' % (sql, p.stderr.decode(errors='replace').strip()))
     out = p.stdout.decode().splitlines()
     return out[0] if out else ''
+
+
+def literal(v):
+    """v as an SQL literal: None, int, bytes (bytea) or str."""
+    if v is None:
+        return 'NULL'
+    if isinstance(v, bool):
+        return '1' if v else '0'
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return "'\\x%s'::bytea" % bytes(v).hex()
+    return "'%s'" % str(v).replace("'", "''")
+
+
+def bind(sql, params=()):
+    """sql with each ? (sqlite3's placeholder) replaced by the next param as
+    a literal; the suites' statements hold no ? inside their own literals."""
+    parts = sql.split('?')
+    if len(parts) - 1 != len(params):
+        raise PgError('%d placeholders, %d params: %s' % (len(parts) - 1, len(params), sql))
+    out = parts[0]
+    for v, rest in zip(params, parts[1:]):
+        out += literal(v) + rest
+    return out
+
+
+def rows(uri, sql, params=()):
+    """Every row of sql (sqlite3-style ? params) as tuples of text, an
+    integer-looking field as an int (as sqlite3's fetchall gives counts)."""
+    cmd = [PSQL if os.access(PSQL, os.X_OK) else 'psql', '-X', '-q', '-A', '-t',
+           '-F', '\x1f', '-v', 'ON_ERROR_STOP=1', '-d', uri, '-c', bind(sql, params)]
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise PgError('psql: %s: %s' % (sql, p.stderr.decode(errors='replace').strip()))
+
+    def field(f):
+        return int(f) if f.lstrip('-').isdigit() and len(f) <= 18 else f
+    return [tuple(field(f) for f in line.split('\x1f'))
+            for line in p.stdout.decode().splitlines()]
+
+
+def execute(uri, statements):
+    """(sql, params) pairs in one transaction."""
+    query(uri, 'BEGIN; %s; COMMIT' % '; '.join(bind(q, a) for q, a in statements))
 
 
 def create_database(base_uri, name):
