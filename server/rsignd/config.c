@@ -36,6 +36,7 @@ static const rs_conf_item settings[] = {
 	STR(tls_key, NULL),
 	BOOL(insecure_http, "false"),
 	STR(database, "/var/lib/rsign/rsign.db"),
+	INT(db_connections, "8", 1, 1024),
 	STR(pkcs11_module, "/usr/lib/softhsm/libsofthsm2.so"),
 	STR(softhsm2_conf, NULL),
 	STR(token_label, "rsign"),

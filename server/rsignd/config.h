@@ -8,7 +8,7 @@ typedef struct {
 	char *tls_cert;	     /* PEM server certificate (+ chain) */
 	char *tls_key;	     /* PEM server key */
 	int insecure_http;   /* plain HTTP, only accepted on loopback */
-	char *database;	     /* SQLite path */
+	char *database;	     /* SQLite path, or a postgresql:// URI */
 	char *pkcs11_module; /* any PKCS#11 module */
 	char *softhsm2_conf; /* exported as SOFTHSM2_CONF before loading, when set */
 	char *token_label;
@@ -16,6 +16,7 @@ typedef struct {
 	char *pin_env;	/* ... or an environment variable (unset once read) */
 	int log_level;
 	char *log_file;
+	long long db_connections; /* PostgreSQL: the store's connection pool */
 	long long threads;
 	long long hsm_sessions;
 	int hsm_exclusive_writes; /* key generation runs alone in the token */

@@ -2,7 +2,9 @@
  * directory holds a SoftHSM2 token, the SQLite database, the TLS
  * certificate, the admin token and a module config; two demo signers are
  * created; stdout gets the shell exports once the server is ready, logs go
- * to stderr. Running it again on the same directory reuses the state, and
+ * to stderr. With --database URI the state is in that PostgreSQL database
+ * instead of the SQLite file (the rest stays in the directory). Running it
+ * again on the same directory reuses the state, and
  * finishes whatever an interrupted first run left: every file is written
  * atomically; while there is no database yet the token holds no key, so a
  * token left half-initialised is started afresh; a demo signer's key and
@@ -48,6 +50,29 @@ static int read_line(const char *path, char *out, size_t outlen)
 		return -1;
 	out[strcspn(out, "\r\n")] = '\0';
 	return out[0] ? 0 : -1;
+}
+
+/* Whether the database is still to be made: no SQLite file, or a PostgreSQL
+ * database that holds no key yet (keys are only made once it exists, so the
+ * token holds none that it names). -1 when it cannot be read. */
+static int database_fresh(const dev_state *d)
+{
+	char err[512] = "";
+	srv_key *v = NULL;
+	size_t n = 0, total = 0;
+	srv_store *st;
+	srv_st_rc r;
+
+	if (!d->o->database)
+		return access(d->path[P_DB], F_OK) != 0;
+	if (!(st = srv_store_pg_open(d->o->database, 1, err, sizeof(err)))) {
+		rs_err("dev: %s", err);
+		return -1;
+	}
+	r = st->ops->key_list(st, 0, 1, &v, &n, &total);
+	srv_key_list_free(v, n);
+	st->ops->close(st);
+	return r != SRV_ST_OK ? -1 : total == 0;
 }
 
 /* Removes what the tokens directory holds (the directory stays). */
@@ -102,7 +127,9 @@ static int prepare_dir(dev_state *d)
 	/* The database is made right after the token, and keys only after
 	 * that: without it, the token holds no key, and may be one whose
 	 * initialisation was interrupted (no user PIN). Start it afresh. */
-	int fresh = access(d->path[P_DB], F_OK) != 0;
+	int fresh = database_fresh(d);
+	if (fresh < 0)
+		return -1;
 	if (fresh && nftw(d->path[P_TOKENS], rm_token_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
 		rs_err("dev: cannot empty %s: %s", d->path[P_TOKENS], strerror(errno));
 		return -1;
@@ -139,7 +166,12 @@ static int make_config(dev_state *d, srv_config *cfg)
 	cfg->log_level = rs_log_get_level();
 	free(cfg->pin_env);
 	cfg->pin_env = NULL;
-	return set_str(&cfg->listen, listen) | set_str(&cfg->database, d->path[P_DB]) |
+	/* the TLS pair stays in the directory whatever the database */
+	char tls_key[PATH_MAX + 64];
+	snprintf(tls_key, sizeof(tls_key), "%s/tls/server.key", d->dir);
+	return set_str(&cfg->listen, listen) |
+	       set_str(&cfg->database, d->o->database ? d->o->database : d->path[P_DB]) |
+	       set_str(&cfg->tls_cert, d->path[P_TLSCERT]) | set_str(&cfg->tls_key, tls_key) |
 	       set_str(&cfg->softhsm2_conf, d->path[P_SOFTHSM]) |
 	       set_str(&cfg->pin_file, d->path[P_PIN]) | set_str(&cfg->token_label, "rsign-dev");
 }
@@ -234,7 +266,12 @@ static void on_ready(void *arg, int port)
 			 "listen = 127.0.0.1:%d\ndatabase = %s\nsofthsm2_conf = %s\ntoken_label = "
 			 "rsign-dev\n"
 			 "pin_file = %s\n",
-			 d->path[P_CONF], port, d->path[P_DB], d->path[P_SOFTHSM], d->path[P_PIN]);
+			 d->path[P_CONF], port, d->o->database ? d->o->database : d->path[P_DB],
+			 d->path[P_SOFTHSM], d->path[P_PIN]);
+	if (d->o->database && n < (int)sizeof(text))
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+			      "tls_cert = %s\ntls_key = %s/tls/server.key\n", d->path[P_TLSCERT],
+			      d->dir);
 	if (n >= (int)sizeof(text) || write_text(d->path[P_CONF], text, 0600, NULL) != 0)
 		rs_warn("dev: cannot write %s", d->path[P_CONF]);
 	n = snprintf(text, sizeof(text),

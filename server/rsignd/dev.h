@@ -4,7 +4,8 @@
 
 typedef struct {
 	const char *dir;
-	int port; /* 0 = any free loopback port */
+	const char *database; /* NULL: DIR/rsign.db; else a postgresql:// URI */
+	int port;	      /* 0 = any free loopback port */
 	long access_token_ttl;
 	int threads;
 } srv_dev_opts;

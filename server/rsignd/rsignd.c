@@ -27,7 +27,11 @@ static void usage(FILE *f)
 		"certificate, first admin\n"
 		"       rsignd dev --dir DIR [--port N] [--access-token-ttl SECONDS] [--threads "
 		"N]\n"
+		"                  [--database postgresql://...]\n"
 		"                                      a throw-away server with demo signers\n"
+		"       rsignd migrate --from PATH.db --to postgresql://...\n"
+		"                                      copy a SQLite database into an empty "
+		"PostgreSQL one\n"
 		"       rsignd --version\n",
 		SRV_DEFAULT_CONFIG);
 }
@@ -106,6 +110,27 @@ out:
 	return ret;
 }
 
+/* `rsignd migrate`: the store's import, with a line per table on stdout. */
+static int cmd_migrate(const char *from, const char *to)
+{
+	char err[1024] = "";
+	if (!from || !to || !srv_store_is_pg_uri(to) || srv_store_is_pg_uri(from)) {
+		fprintf(stderr, "rsignd migrate: --from PATH.db (SQLite) and --to postgresql://... "
+				"are required\n");
+		return 64;
+	}
+	if (access(from, R_OK) != 0) {
+		fprintf(stderr, "rsignd migrate: %s: %s\n", from, strerror(errno));
+		return 1;
+	}
+	if (srv_store_pg_import_sqlite(from, to, stdout, err, sizeof(err)) != 0) {
+		rs_err("migrate: %s", err);
+		return 1;
+	}
+	printf("migrated %s into the PostgreSQL database: every row count matches\n", from);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* Every descriptor the hard limit allows: connections, the token and the
  * database share them (serve.c keeps connections below the limit). */
 static void raise_nofile(void)
@@ -127,6 +152,9 @@ int main(int argc, char **argv)
 		{"port", required_argument, NULL, 'p'},
 		{"access-token-ttl", required_argument, NULL, 't'},
 		{"threads", required_argument, NULL, 'T'},
+		{"database", required_argument, NULL, 'D'},
+		{"from", required_argument, NULL, 'F'},
+		{"to", required_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{"insecure-http", no_argument, NULL, 'I'},
@@ -140,7 +168,7 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	const char *conf = NULL;
+	const char *conf = NULL, *from = NULL, *to = NULL;
 	int insecure = 0;
 	srv_dev_opts dev = {.port = 0, .access_token_ttl = 3600, .threads = 8};
 	int c;
@@ -166,6 +194,19 @@ int main(int argc, char **argv)
 				fprintf(stderr, "rsignd: --access-token-ttl takes seconds >= 1\n");
 				return 64;
 			}
+			break;
+		case 'D':
+			if (!srv_store_is_pg_uri(optarg)) {
+				fprintf(stderr, "rsignd: --database takes a postgresql:// URI\n");
+				return 64;
+			}
+			dev.database = optarg;
+			break;
+		case 'F':
+			from = optarg;
+			break;
+		case 'O':
+			to = optarg;
 			break;
 		case 'T':
 			dev.threads = (int)strtol(optarg, &end, 10);
@@ -196,6 +237,8 @@ int main(int argc, char **argv)
 		return cmd_serve(conf, insecure);
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(conf);
+	if (strcmp(cmd, "migrate") == 0)
+		return cmd_migrate(from, to);
 	if (strcmp(cmd, "dev") == 0) {
 		if (!dev.dir) {
 			fprintf(stderr, "rsignd dev: --dir DIR is required\n");

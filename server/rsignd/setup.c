@@ -36,10 +36,14 @@
 #define ADMIN_NAME "admin"
 #define ADMIN_STATE "admin_setup" /* meta key: "pending", then "done" */
 
+/* A PostgreSQL database has no directory to keep the TLS pair beside. */
+#define PG_TLS_DIR "/var/lib/rsign"
+
 void srv_setup_tls_paths(const srv_config *cfg, char *cert, char *key, size_t len)
 {
 	char dbdir[4096];
-	rs_strlcpy(dbdir, cfg->database, sizeof(dbdir));
+	rs_strlcpy(dbdir, srv_store_is_pg_uri(cfg->database) ? PG_TLS_DIR "/db" : cfg->database,
+		   sizeof(dbdir));
 	const char *dir = dirname(dbdir);
 	if (cfg->tls_cert)
 		rs_strlcpy(cert, cfg->tls_cert, len);
@@ -49,6 +53,12 @@ void srv_setup_tls_paths(const srv_config *cfg, char *cert, char *key, size_t le
 		rs_strlcpy(key, cfg->tls_key, len);
 	else
 		snprintf(key, len, "%s/tls/server.key", dir);
+}
+
+/* The database as messages name it: a URI may hold a password. */
+static const char *db_name(const srv_config *cfg)
+{
+	return srv_store_is_pg_uri(cfg->database) ? "the PostgreSQL database" : cfg->database;
 }
 
 static int mkdir_for(const char *path)
@@ -490,11 +500,16 @@ static int open_parts(srv_ctx *ctx, const srv_config *cfg, const char *pin, char
 	ctx->max_tokens = cfg->max_tokens_per_principal;
 	if (cfg->softhsm2_conf)
 		setenv("SOFTHSM2_CONF", cfg->softhsm2_conf, 1);
-	if (mkdir_for(cfg->database) != 0) {
-		snprintf(err, errlen, "%s: cannot create its directory", cfg->database);
-		return -1;
+	if (srv_store_is_pg_uri(cfg->database)) {
+		ctx->store =
+			srv_store_pg_open(cfg->database, (int)cfg->db_connections, err, errlen);
+	} else {
+		if (mkdir_for(cfg->database) != 0) {
+			snprintf(err, errlen, "%s: cannot create its directory", cfg->database);
+			return -1;
+		}
+		ctx->store = srv_store_sqlite_open(cfg->database, err, errlen);
 	}
-	ctx->store = srv_store_sqlite_open(cfg->database, err, errlen);
 	if (ctx->store)
 		ctx->store->ops->history_set_retention(ctx->store, cfg->history_denied_retention);
 	/* the row MAC key before any row is read or written */
@@ -579,15 +594,14 @@ int srv_setup_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errlen
 	    st->ops->meta_get(st, "ca_cert_pem", &ctx->ca_cert_pem) != SRV_ST_OK) {
 		free(id);
 		snprintf(err, errlen, "%s is not initialised: run `rsignd init` first",
-			 cfg->database);
+			 db_name(cfg));
 		srv_setup_close(ctx);
 		return -1;
 	}
 	rs_strlcpy(ctx->ca_key_id, id, sizeof(ctx->ca_key_id));
 	free(id);
 	if (ca_not_after(ctx->ca_cert_pem, &ctx->ca_not_after) != 0) {
-		snprintf(err, errlen, "%s: the stored CA certificate does not parse",
-			 cfg->database);
+		snprintf(err, errlen, "%s: the stored CA certificate does not parse", db_name(cfg));
 		srv_setup_close(ctx);
 		return -1;
 	}

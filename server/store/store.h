@@ -1,5 +1,5 @@
 /* Storage: the one interface rsignd keeps its state behind. SQLite (WAL) is
- * the embedded default; PostgreSQL will implement the same ops later.
+ * the embedded default; PostgreSQL (store_pg*.c) implements the same ops.
  * Records are plain structs owned by the caller; every *_free is NULL-safe.
  * Lists are arrays of records freed with the matching *_list_free.
  * Every list op pages in the database: it returns at most `limit` records
@@ -7,6 +7,7 @@
 #ifndef SRV_STORE_H
 #define SRV_STORE_H
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 #include "rsign/alg.h"
 #include "rsign/util.h"
@@ -478,6 +479,23 @@ struct srv_store {
  * synchronous=FULL, runs the numbered migrations. NULL + err on failure. */
 srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen);
 
+/* Opens the PostgreSQL database at uri (a libpq URI, postgresql:// or
+ * postgres://) with a pool of `connections` connections, runs the numbered
+ * migrations. NULL + err on failure. */
+srv_store *srv_store_pg_open(const char *uri, int connections, char *err, size_t errlen);
+/* Copies the SQLite database at path into the empty PostgreSQL database at
+ * uri (both brought to the latest migration first): every row of every
+ * table, in one transaction committed only when each table's row count
+ * matches. Refuses a target that holds any row. report (NULL = none) gets a
+ * line per table. 0, or -1 + err (nothing written to the target). */
+int srv_store_pg_import_sqlite(const char *path, const char *uri, FILE *report, char *err,
+			       size_t errlen);
+/* The schema version (schema_version) the PostgreSQL store writes: the
+ * SQLite store's, migration for migration. */
+int srv_pg_schema_version(void);
+/* 1 when database names a PostgreSQL database (a URI), 0 for a path. */
+int srv_store_is_pg_uri(const char *database);
+
 /* store.c: record helpers shared by every implementation */
 void srv_principal_clear(srv_principal *p);
 void srv_key_clear(srv_key *k);
@@ -547,5 +565,11 @@ srv_st_rc srv_rowmac_seal(srv_rowmac *m, const unsigned char *msg, size_t len,
  * it cannot be computed now. */
 srv_st_rc srv_rowmac_check(srv_rowmac *m, const char *table, const char *row,
 			   const unsigned char *msg, size_t len, const char *hex);
+/* A policy as read: its approvers' MACs from "m1,m2,..." (the order of
+ * p->approvers; an empty item for a row without one) into approver_macs
+ * (0, or -1 out of memory); and the policy against its MACs: NOT_FOUND when
+ * its row fails, an approver whose row fails dropped from it (logged). */
+int srv_policy_split_macs(const char *csv, srv_policy *p);
+srv_st_rc srv_policy_check_macs(srv_rowmac *m, srv_policy *p);
 
 #endif

@@ -267,3 +267,52 @@ srv_st_rc srv_rowmac_check(srv_rowmac *m, const char *table, const char *row,
 	}
 	return SRV_ST_OK;
 }
+
+int srv_policy_split_macs(const char *csv, srv_policy *p)
+{
+	const char *c = csv ? csv : "";
+
+	if (!p->n_approvers)
+		return 0;
+	if (!(p->approver_macs = calloc(p->n_approvers, sizeof(*p->approver_macs))))
+		return -1;
+	for (size_t i = 0; i < p->n_approvers && *c; i++) {
+		const char *e = strchr(c, ',');
+		size_t len = e ? (size_t)(e - c) : strlen(c);
+		if (len < sizeof(p->approver_macs[i]))
+			memcpy(p->approver_macs[i], c, len);
+		if (!e)
+			break;
+		c = e + 1;
+	}
+	return 0;
+}
+
+srv_st_rc srv_policy_check_macs(srv_rowmac *mac, srv_policy *p)
+{
+	unsigned char m[SRV_MAC_MSG_MAX];
+	size_t n = srv_mac_msg_policy(p, m), kept = 0;
+	srv_st_rc r = srv_rowmac_check(mac, "policies", p->id, m, n, p->mac);
+
+	for (size_t i = 0; r == SRV_ST_OK && i < p->n_approvers; i++) {
+		char row[2 * RS_UUID_LEN + 2];
+		snprintf(row, sizeof(row), "%.36s/%.36s", p->id, p->approvers[i]);
+		n = srv_mac_msg_approver(p->id, p->approvers[i], m);
+		r = srv_rowmac_check(mac, "policy_approvers", row, m, n,
+				     p->approver_macs ? p->approver_macs[i] : "");
+		if (r == SRV_ST_NOT_FOUND) {
+			r = SRV_ST_OK;
+			continue;
+		}
+		if (kept != i) {
+			memcpy(p->approvers[kept], p->approvers[i], sizeof(p->approvers[kept]));
+			if (p->approver_macs)
+				memcpy(p->approver_macs[kept], p->approver_macs[i],
+				       sizeof(p->approver_macs[kept]));
+		}
+		kept++;
+	}
+	if (r == SRV_ST_OK)
+		p->n_approvers = kept;
+	return r;
+}

@@ -132,28 +132,6 @@ static int split_ids(const char *csv, srv_id **out, size_t *n)
 	return 0;
 }
 
-/* The approvers' MACs, "m1,m2,..." in the order of the approvers (an
- * empty item for a row without one), into p->approver_macs. */
-static int split_macs(const unsigned char *csv, srv_policy *p)
-{
-	const char *c = csv ? (const char *)csv : "";
-
-	if (!p->n_approvers)
-		return 0;
-	if (!(p->approver_macs = calloc(p->n_approvers, sizeof(*p->approver_macs))))
-		return -1;
-	for (size_t i = 0; i < p->n_approvers && *c; i++) {
-		const char *e = strchr(c, ',');
-		size_t len = e ? (size_t)(e - c) : strlen(c);
-		if (len < sizeof(p->approver_macs[i]))
-			memcpy(p->approver_macs[i], c, len);
-		if (!e)
-			break;
-		c = e + 1;
-	}
-	return 0;
-}
-
 static srv_st_rc rd_policy(sqlite3_stmt *st, int c, void *out)
 {
 	srv_policy *p = out;
@@ -172,42 +150,18 @@ static srv_st_rc rd_policy(sqlite3_stmt *st, int c, void *out)
 		return SRV_ST_FAILED;
 	col_copy(st, c + 10, p->mac, sizeof(p->mac));
 	p->name = col_dup(st, c + 1, "");
-	if (!p->name || split_macs(sqlite3_column_text(st, c + 11), p) != 0) {
+	if (!p->name ||
+	    srv_policy_split_macs((const char *)sqlite3_column_text(st, c + 11), p) != 0) {
 		srv_policy_clear(p);
 		return SRV_ST_FAILED;
 	}
 	return SRV_ST_OK;
 }
 
-/* A policy as read against its MACs: NOT_FOUND when its row fails; an
- * approver whose row fails is dropped from it (logged). */
+/* A policy as read against its MACs (store_mac.c). */
 static srv_st_rc check_policy(sq_store *s, srv_policy *p)
 {
-	unsigned char m[SRV_MAC_MSG_MAX];
-	size_t n = srv_mac_msg_policy(p, m), kept = 0;
-	srv_st_rc r = srv_rowmac_check(s->mac, "policies", p->id, m, n, p->mac);
-
-	for (size_t i = 0; r == SRV_ST_OK && i < p->n_approvers; i++) {
-		char row[2 * RS_UUID_LEN + 2];
-		snprintf(row, sizeof(row), "%.36s/%.36s", p->id, p->approvers[i]);
-		n = srv_mac_msg_approver(p->id, p->approvers[i], m);
-		r = srv_rowmac_check(s->mac, "policy_approvers", row, m, n,
-				     p->approver_macs ? p->approver_macs[i] : "");
-		if (r == SRV_ST_NOT_FOUND) {
-			r = SRV_ST_OK;
-			continue;
-		}
-		if (kept != i) {
-			memcpy(p->approvers[kept], p->approvers[i], sizeof(p->approvers[kept]));
-			if (p->approver_macs)
-				memcpy(p->approver_macs[kept], p->approver_macs[i],
-				       sizeof(p->approver_macs[kept]));
-		}
-		kept++;
-	}
-	if (r == SRV_ST_OK)
-		p->n_approvers = kept;
-	return r;
+	return srv_policy_check_macs(s->mac, p);
 }
 
 static srv_st_rc check_policy_rec(sq_store *s, const void *rec)

@@ -11,6 +11,8 @@ import sqlite3
 import subprocess
 import time
 
+import pgtest
+
 import rsigntest as rt
 from apictx import (CREATED, UUID_RE, check, expect, expect_error, is_time, items, parse_time,
                     rand_uuid)
@@ -229,7 +231,9 @@ def register(add, ctx):
     # ---- no disk fill from outside (issue 10, item 6)
     def rows_in_db():
         """Every history record the server has, read from its database
-        (a reader beside the server's writer: WAL)."""
+        (a reader beside the server's writer: WAL, or PostgreSQL)."""
+        if ctx.srv.database:
+            return int(pgtest.query(ctx.srv.database, 'SELECT count(*) FROM operations'))
         db = sqlite3.connect('file:%s?mode=ro' % os.path.join(ctx.srv.state_dir, 'rsign.db'),
                              uri=True, timeout=30)
         try:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 
+import pgtest
 import rsigntest as rt
 from apictx import CREATED, RawConn, check, expect, expect_error, items
 from rsigntest import Fail, Skip
@@ -298,12 +299,14 @@ def register(add, ctx):
                     continue
                 if head.startswith(b'SQLite format 3') or n.endswith(('-wal', '-journal', '.db', '.sqlite')):
                     files.append(path)
-        check(files, 'no SQLite database found under the state directory')
+        blobs = [(os.path.relpath(path, ctx.srv.state_dir), open(path, 'rb').read()) for path in files]
+        if ctx.srv.database:  # PostgreSQL: every row, as pg_dump writes them
+            blobs.append(('the PostgreSQL database', pgtest.dump(ctx.srv.database)))
+        check(blobs, 'no SQLite database found under the state directory')
         leaks = []
-        for path in files:
-            blob = open(path, 'rb').read()
+        for where, blob in blobs:
             for what, sec in secrets.items():
                 if sec and (sec.encode() in blob or sec.split('_', 1)[-1].encode() in blob):
-                    leaks.append('%s in %s' % (what, os.path.relpath(path, ctx.srv.state_dir)))
+                    leaks.append('%s in %s' % (what, where))
         check(not leaks, 'secrets stored in plaintext: %s' % ', '.join(leaks))
     add('tokens_and_secrets_stored_only_as_hashes', at_rest)

@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import time
 
+import pgtest
 import rsigntest as rt
 import t_edges
 from apictx import CREATED, check, expect, expect_error, is_time, items, rand_uuid
@@ -38,7 +39,11 @@ def db_path(ctx):
 
 
 def write_db(ctx, *statements):
-    """Runs statements (sql, params) in one transaction on the live database."""
+    """Runs statements (sql, params) in one transaction on the live database
+    (SQLite, or the server's PostgreSQL database under tests/lib/with-pg)."""
+    if ctx.srv.database:
+        pgtest.execute(ctx.srv.database, statements)
+        return
     db = sqlite3.connect(db_path(ctx), timeout=60)
     try:
         with db:
@@ -49,6 +54,8 @@ def write_db(ctx, *statements):
 
 
 def read_db(ctx, sql, params=()):
+    if ctx.srv.database:
+        return pgtest.rows(ctx.srv.database, sql, params)
     db = sqlite3.connect('file:%s?mode=ro' % db_path(ctx), uri=True, timeout=60)
     try:
         return db.execute(sql, params).fetchall()
@@ -430,6 +437,9 @@ def register(add, ctx):
             db = os.path.join(dev.state_dir, 'rsign.db')
 
             def sql(*statements):
+                if dev.database:
+                    pgtest.execute(dev.database, [(q, ()) for q in statements])
+                    return
                 c = sqlite3.connect(db, timeout=60)
                 try:
                     with c:

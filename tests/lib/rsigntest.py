@@ -53,6 +53,8 @@ import traceback
 import urllib.error
 import urllib.request
 
+import pgtest
+
 __all__ = [
     'Fail', 'Skip', 'ServerError', 'DevServer', 'Client', 'Response', 'Tap',
     'SIGN_ALGS', 'KEY_ALGS', 'alg_hash', 'alg_family', 'alg_applies',
@@ -139,6 +141,7 @@ class DevServer:
         self.stdout_lines = []
         self.returncode = None
         self._log = None
+        self.database = None  # a postgresql:// URI when it runs on PostgreSQL
 
     @classmethod
     def start(cls, args=(), timeout=60.0, builddir=None, rsignd=None, prefix='rsign-test-'):
@@ -170,6 +173,13 @@ class DevServer:
         self.log_path = os.path.join(self.root, 'rsignd.log')
         self._log = open(self.log_path, 'wb')
         cmd = [rsignd, 'dev', '--dir', self.state_dir] + [str(a) for a in args]
+        # under tests/lib/with-pg every dev server gets a database of its own
+        if '--database' in cmd:
+            self.database = cmd[cmd.index('--database') + 1]
+        else:
+            self.database = pgtest.fresh_database()
+            if self.database:
+                cmd += ['--database', self.database]
         self._lines = queue.Queue()
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -1,9 +1,10 @@
-/* Unit tests of the SQLite storage (server/store/store_sqlite*.c): migrations,
- * every op's round trip, visibility rules, cascades, retired signers,
- * history and the retention of its denied records, concurrency. Works in a
- * temporary directory removed at the end. (Audit entries and their
+/* Unit tests of the storage (server/store/store_sqlite*.c, store_pg*.c):
+ * migrations, every op's round trip, visibility rules, cascades, retired
+ * signers, history and the retention of its denied records, concurrency.
+ * The same body runs on SQLite (files in a temporary directory removed at
+ * the end) and, run by tests/lib/with-pg, on PostgreSQL (store_backend.c);
+ * only opening and the schema checks differ. (Audit entries and their
  * atomicity: test_store_policy.c.) */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +15,15 @@
 #include "rsign/der.h"
 #include "rsign/log.h"
 #include "server/store/store.h"
+#include "server/store/store_pg.h"
 #include "server/store/store_sqlite.h"
+#include "store_backend.h"
 #include "tap.h"
 
 #define NOW ((time_t)1800000000)
 
 static char tmpdir[] = "/tmp/rsign-test-store.XXXXXX";
-static char dbpath[256];
+static char dbpath[1024]; /* the main database's path or URI */
 
 /* Ids are fixed so failures are readable. */
 #define ID_ADMIN "00000000-0000-4000-8000-000000000001"
@@ -49,81 +52,31 @@ static const srv_audit AUD = {.actor_id = ID_ADMIN,
 static const unsigned char spki1[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce};
 static const unsigned char spki2[] = {0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09, 0x2a};
 
-/* ---- raw SQLite peeks, on a second connection -------------------------- */
-
-static long long sql_int_on(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	long long v = -1;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
+/* ---- raw peeks, on a second connection (store_backend.c) --------------- */
 
 static long long sql_int(const char *sql)
 {
-	return sql_int_on(dbpath, sql);
-}
-
-static int sql_text_is(const char *sql, const char *want)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int r = 0;
-
-	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		r = strcmp((const char *)sqlite3_column_text(st, 0), want) == 0;
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return r;
-}
-
-static int sql_exec_on(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	int rc = sqlite3_open(path, &db);
-
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc == SQLITE_OK ? 0 : -1;
+	return tb_sql_int("rsign", sql);
 }
 
 static int wal_is_private(void)
 {
-	char p[300];
+	char p[1100];
 	struct stat sb;
 
 	snprintf(p, sizeof(p), "%s-wal", dbpath);
 	return stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600;
 }
 
-static void rm_tree(const char *dir)
+/* The same on database db ("cred": tb_target names it per backend). */
+static long long sql_int_on(const char *db, const char *sql)
 {
-	char p[512];
-	struct dirent *e;
-	DIR *d = opendir(dir);
+	return tb_sql_int(db, sql);
+}
 
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (unlink(p) != 0)
-			fprintf(stderr, "# cannot remove %s\n", p);
-	}
-	closedir(d);
-	if (rmdir(dir) != 0)
-		fprintf(stderr, "# cannot remove %s\n", dir);
+static int sql_exec_on(const char *db, const char *sql)
+{
+	return tb_sql_exec(db, sql);
 }
 
 /* ---- record builders --------------------------------------------------- */
@@ -230,7 +183,7 @@ static int names_are(const srv_signer *v, size_t n, const char *want)
 
 /* ---- tests --------------------------------------------------------------- */
 
-static void test_open_and_migrations(void)
+static void test_open_and_migrations_sqlite(void)
 {
 	char err[512] = "";
 	struct stat sb;
@@ -259,7 +212,7 @@ static void test_open_and_migrations(void)
 		   sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
 			   " name = 'operations_denied'") == 1,
 	   "migration_5_adds_signer_retirement_and_the_denied_index");
-	ok(sql_text_is("PRAGMA journal_mode", "wal"), "database_is_in_wal_mode");
+	ok(tb_sql_text_is("rsign", "PRAGMA journal_mode", "wal"), "database_is_in_wal_mode");
 	ok(wal_is_private(), "wal_file_is_mode_0600");
 	ok(st->ops->ping(st) == SRV_ST_OK, "ping_ok");
 	st->ops->close(st);
@@ -274,13 +227,13 @@ static void test_open_and_migrations(void)
 		st->ops->close(st);
 }
 
-static void test_open_refusals(void)
+static void test_open_refusals_sqlite(void)
 {
 	char path[300], err[512] = "";
 	srv_store *st;
 
-	snprintf(path, sizeof(path), "%s/newer.db", tmpdir);
-	ok(sql_exec_on(path, "CREATE TABLE x (a); PRAGMA user_version = 999;") == 0,
+	snprintf(path, sizeof(path), "%s", tb_target("newer"));
+	ok(tb_sql_exec("newer", "CREATE TABLE x (a); PRAGMA user_version = 999;") == 0,
 	   "newer_schema_fixture_created");
 	st = srv_store_sqlite_open(path, err, sizeof(err));
 	ok(st == NULL && strstr(err, "newer") != NULL && strstr(err, "999") != NULL,
@@ -292,6 +245,112 @@ static void test_open_refusals(void)
 	snprintf(path, sizeof(path), "%s/no/such/dir/x.db", tmpdir);
 	st = srv_store_sqlite_open(path, err, sizeof(err));
 	ok(st == NULL && err[0] != '\0', "open_unwritable_path_fails_with_error");
+	if (st)
+		st->ops->close(st);
+}
+
+/* PostgreSQL: the same migrations in schema_version, taken once. */
+#define STARTERS 4
+
+static void *starter(void *arg)
+{
+	char err[512] = "";
+	srv_store *st = srv_store_pg_open(arg, 1, err, sizeof(err));
+
+	if (!st)
+		printf("# a starter failed: %s\n", err);
+	else
+		st->ops->close(st);
+	return st ? arg : NULL;
+}
+
+static void test_open_and_migrations_pg(void)
+{
+	char err[512] = "", uri[1024];
+	pthread_t th[STARTERS];
+	void *res;
+	int started = 0, opened = 0;
+	srv_store *st;
+
+	st = tb_open("rsign", err, sizeof(err));
+	ok(st != NULL, "open_creates_database");
+	if (!st)
+		tap_bail("cannot open the database %s: %s", dbpath, err);
+	ok(sql_int("SELECT count(*) FROM schema_version") == 1 &&
+		   sql_int("SELECT version FROM schema_version") == srv_pg_schema_version() &&
+		   srv_pg_schema_version() == srv_sqlite_schema_version(),
+	   "migrations_set_schema_version_as_sqlite_does");
+	ok(sql_int("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+		   " AND table_name IN ('meta','principals','tokens','secrets','keys',"
+		   "'certificates','signers','members','operations')") == 9,
+	   "migration_1_creates_every_table");
+	ok(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname IN "
+		   "('operations_signer','operations_signer_status')") == 2,
+	   "migration_1_creates_history_indexes");
+	ok(sql_int("SELECT count(*) FROM information_schema.columns WHERE table_name ="
+		   " 'principals' AND column_name = 'disabled' AND is_nullable = 'NO'"
+		   " AND column_default = '0'") == 1,
+	   "migration_4_adds_principals_disabled_default_0");
+	ok(sql_int("SELECT count(*) FROM information_schema.columns WHERE table_name = 'signers'"
+		   " AND column_name IN ('retired_at', 'retired_name')") == 2 &&
+		   sql_int("SELECT count(*) FROM pg_indexes WHERE indexname ="
+			   " 'operations_denied'") == 1,
+	   "migration_5_adds_signer_retirement_and_the_denied_index");
+	ok(st->ops->ping(st) == SRV_ST_OK, "ping_ok");
+	st->ops->close(st);
+
+	st = tb_open("rsign", err, sizeof(err));
+	ok(st != NULL && sql_int("SELECT count(*) FROM schema_version") == 1 &&
+		   sql_int("SELECT version FROM schema_version") == srv_pg_schema_version(),
+	   "reopen_is_noop_schema_version_unchanged");
+	ok(sql_int("SELECT count(*) FROM information_schema.tables WHERE table_name ="
+		   " 'principals'") == 1,
+	   "reopen_keeps_schema");
+	if (st)
+		st->ops->close(st);
+
+	/* several replicas starting at once on an empty database */
+	ok(tb_sql_exec("rsign", "CREATE DATABASE starters") == 0, "starters_database_created");
+	snprintf(uri, sizeof(uri), "%s", tb_target("starters"));
+	for (int i = 0; i < STARTERS; i++) {
+		if (pthread_create(&th[i], NULL, starter, uri) != 0)
+			break;
+		started++;
+	}
+	for (int i = 0; i < started; i++)
+		if (pthread_join(th[i], &res) == 0 && res)
+			opened++;
+	ok(started == STARTERS && opened == STARTERS &&
+		   tb_sql_int("starters", "SELECT count(*) FROM schema_version") == 1 &&
+		   tb_sql_int("starters", "SELECT version FROM schema_version") ==
+			   srv_pg_schema_version(),
+	   "concurrent_starters_migrate_once (%d of %d opened)", opened, STARTERS);
+}
+
+static void test_open_refusals_pg(void)
+{
+	char err[512] = "", uri[1024];
+	srv_store *st;
+
+	ok(tb_sql_exec("rsign", "CREATE DATABASE newer") == 0 &&
+		   tb_sql_exec("newer", "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+					" INSERT INTO schema_version VALUES (999)") == 0,
+	   "newer_schema_fixture_created");
+	snprintf(uri, sizeof(uri), "%s", tb_target("newer"));
+	st = srv_store_pg_open(uri, 2, err, sizeof(err));
+	ok(st == NULL && strstr(err, "newer") != NULL && strstr(err, "999") != NULL,
+	   "newer_schema_refused_with_clear_error");
+	if (st)
+		st->ops->close(st);
+	ok(tb_sql_int("newer", "SELECT count(*) FROM information_schema.tables WHERE"
+			       " table_name = 'principals'") == 0,
+	   "newer_schema_left_as_found");
+
+	err[0] = '\0';
+	st = srv_store_pg_open("postgresql://rsign@/rsign?host=/nonexistent/dir&port=5432", 2, err,
+			       sizeof(err));
+	ok(st == NULL && strstr(err, "cannot connect") != NULL,
+	   "open_unreachable_database_fails_with_error");
 	if (st)
 		st->ops->close(st);
 }
@@ -551,6 +610,19 @@ static void test_signers(srv_store *st)
 	   "signer_get_by_name_null_description_is_empty");
 	srv_signer_clear(&s);
 	ok(st->ops->signer_get(st, "nope", &s) == SRV_ST_NOT_FOUND, "signer_get_unknown_not_found");
+	/* bytes that are not UTF-8 (a URL path may hold them) name nothing:
+	 * PostgreSQL refuses to compare them, SQLite finds no row */
+	srv_principal np;
+	srv_signer *nv = NULL;
+	size_t nn = 0, nt = 1;
+	memset(&np, 0, sizeof(np));
+	ok(st->ops->signer_get(st, "caf\xe9\xff", &s) == SRV_ST_NOT_FOUND &&
+		   st->ops->principal_get(st, "caf\xe9", &np) == SRV_ST_NOT_FOUND &&
+		   st->ops->signer_list(st, NULL, 0, "\xff", NULL, 0, 10, &nv, &nn, &nt) ==
+			   SRV_ST_OK &&
+		   nn == 0 && nt == 0,
+	   "lookups_by_bytes_that_are_not_utf8_find_nothing");
+	srv_signer_list_free(nv, nn);
 
 	/* a signer named like another signer's id: the id wins */
 	ok(add_signer(st, "00000000-0000-4000-8000-0000000003fd", ID_S_ALPHA, NULL, ID_CERT1) ==
@@ -879,8 +951,6 @@ static void test_retire_and_deletes(srv_store *st)
 	   "principal_delete_unknown_not_found");
 }
 
-static char retention_db[300];
-
 /* The number of history records with status created before t. */
 static long long records(const char *status, time_t t)
 {
@@ -889,7 +959,7 @@ static long long records(const char *status, time_t t)
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*) FROM operations WHERE status = '%s' AND created_at < %lld",
 		 status, (long long)t);
-	return sql_int_on(retention_db, sql);
+	return tb_sql_int("retention", sql);
 }
 
 /* history_denied_retention, on a database of its own (the purge spans every
@@ -902,9 +972,8 @@ static void test_retention(void)
 	srv_operation o;
 	srv_store *st;
 
-	snprintf(retention_db, sizeof(retention_db), "%s/retention.db", tmpdir);
-	if (!(st = srv_store_sqlite_open(retention_db, err, sizeof(err))))
-		tap_bail("cannot create %s: %s", retention_db, err);
+	if (!(st = tb_open("retention", err, sizeof(err))))
+		tap_bail("cannot create the retention database: %s", err);
 
 	/* 600 denied records from long ago, written past the store */
 	snprintf(sql, sizeof(sql),
@@ -914,7 +983,7 @@ static void test_retention(void)
 		 " %lld FROM k",
 		 ID_S_DELTA, ID_ALICE, (long long)(t0 - 1000));
 	fill_op(&o, "old-success", ID_S_DELTA, "success", t0 - 1000);
-	int fixtures = sql_exec_on(retention_db, sql) == 0 &&
+	int fixtures = tb_sql_exec("retention", sql) == 0 &&
 		       st->ops->operation_insert(st, &o) == SRV_ST_OK;
 	fill_op(&o, "old-failed", ID_S_DELTA, "failed", t0 - 1000);
 	fixtures = fixtures && st->ops->operation_insert(st, &o) == SRV_ST_OK;
@@ -935,7 +1004,7 @@ static void test_retention(void)
 	   "retention_purges_the_rest_at_the_next_commit");
 	ok(records("denied", t0 + 3) == 3 && records("success", t0 - 100) == 1 &&
 		   records("failed", t0 - 100) == 1 &&
-		   sql_int_on(retention_db,
+		   tb_sql_int("retention",
 			      "SELECT count(*) FROM operations WHERE id = 'young-denied'") == 1,
 	   "retention_keeps_young_denied_and_every_success_and_failure");
 	st->ops->close(st);
@@ -1035,7 +1104,7 @@ static void *idem_insert_worker(void *arg)
 static void test_idempotency_keys(void)
 {
 	char err[512] = "";
-	srv_store *st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	srv_store *st = tb_open("rsign", err, sizeof(err));
 	srv_operation o, got;
 	pthread_t th[THREADS];
 	idem_worker w[THREADS];
@@ -1043,7 +1112,9 @@ static void test_idempotency_keys(void)
 
 	if (!st)
 		tap_bail("cannot reopen %s: %s", dbpath, err);
-	ok(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'operations_idem'") == 1,
+	ok(sql_int(tb_pg() ? "SELECT count(*) FROM pg_indexes WHERE indexname = 'operations_idem'"
+			   : "SELECT count(*) FROM sqlite_master WHERE name = 'operations_idem'") ==
+		   1,
 	   "migration_8_adds_the_idempotency_index");
 	fill_keyed(&o, "op-key-1", ID_CI, "key-1");
 	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK, "keyed_insert_ok");
@@ -1087,7 +1158,7 @@ static void test_idempotency_keys(void)
 static void test_reopen_keeps_data(void)
 {
 	char err[512] = "";
-	srv_store *st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	srv_store *st = tb_open("rsign", err, sizeof(err));
 	srv_signer s;
 	size_t n = 0, total = 0;
 	srv_operation *v = NULL;
@@ -1152,7 +1223,7 @@ static srv_token mk_token(const char *id, const char *principal_id, const char *
 static void test_credentials(const char *path)
 {
 	char err[512] = "";
-	srv_store *st = srv_store_sqlite_open(path, err, sizeof(err));
+	srv_store *st = tb_open(path, err, sizeof(err));
 	srv_principal p = {0};
 	srv_token t1, t2, t3, ta, got, *v = NULL;
 	srv_secret s2, s3, *sv = NULL;
@@ -1291,7 +1362,7 @@ static void test_row_mac_encoding(void)
 static void test_row_macs(const char *path)
 {
 	char err[512] = "";
-	srv_store *st = srv_store_sqlite_open(path, err, sizeof(err));
+	srv_store *st = tb_open(path, err, sizeof(err));
 	srv_principal p = {0}, *pv = NULL;
 	srv_role role = SRV_ROLE_NONE, *roles = NULL;
 	srv_policy pol, got;
@@ -1455,33 +1526,97 @@ static void test_migrations_6_and_7(void)
 	char path[300], err[512] = "";
 	sqlite3 *db = NULL;
 
-	snprintf(path, sizeof(path), "%s/v5.db", tmpdir);
+	snprintf(path, sizeof(path), "%s", tb_target("v5"));
 	ok(sqlite3_open(path, &db) == SQLITE_OK &&
 		   sqlite3_exec(db, v5, NULL, NULL, NULL) == SQLITE_OK,
 	   "migration_6_fixture_schema_5");
 	sqlite3_close(db);
 	db = srv_sqlite_db_open(path, err, sizeof(err));
-	ok(db != NULL && sql_int_on(path, "PRAGMA user_version") == 8, /* the newest */
+	ok(db != NULL && sql_int_on("v5", "PRAGMA user_version") == 8, /* the newest */
 	   "migrations_6_and_later_apply_to_a_schema_5_database");
 	if (db)
 		sqlite3_close(db);
-	ok(sql_int_on(path, "SELECT count(DISTINCT id) FROM tokens WHERE length(id) = 36"
+	ok(sql_int_on("v5", "SELECT count(DISTINCT id) FROM tokens WHERE length(id) = 36"
 			    " AND substr(id, 15, 1) = '4' AND id <> hash") == 2 &&
-		   sql_int_on(path, "SELECT count(*) FROM tokens WHERE name = '' AND"
+		   sql_int_on("v5", "SELECT count(*) FROM tokens WHERE name = '' AND"
 				    " last_used_at = 0") == 2,
 	   "migration_6_gives_every_token_an_id");
-	ok(sql_int_on(path, "SELECT count(*) FROM secrets WHERE client_id = 'cid-old' AND"
+	ok(sql_int_on("v5", "SELECT count(*) FROM secrets WHERE client_id = 'cid-old' AND"
 			    " principal_id = '" ID_CI "' AND secret_hash = '" H_S1 "' AND"
 			    " created_at = 1700000001 AND expires_at = 0 AND length(id) = 36") == 1,
 	   "migration_6_keeps_the_secret_with_an_id");
-	ok(sql_int_on(path, "SELECT (SELECT count(*) FROM principals WHERE mac IS NULL) +"
+	ok(sql_int_on("v5", "SELECT (SELECT count(*) FROM principals WHERE mac IS NULL) +"
 			    " (SELECT count(*) FROM tokens WHERE mac IS NULL) +"
 			    " (SELECT count(*) FROM secrets WHERE mac IS NULL)") == 5 &&
-		   sql_int_on(path, "SELECT count(*) FROM pragma_table_info('members')"
+		   sql_int_on("v5", "SELECT count(*) FROM pragma_table_info('members')"
 				    " WHERE name = 'mac'") == 1 &&
-		   sql_int_on(path, "SELECT count(*) FROM pragma_table_info('policy_approvers')"
+		   sql_int_on("v5", "SELECT count(*) FROM pragma_table_info('policy_approvers')"
 				    " WHERE name = 'mac'") == 1,
 	   "migration_7_adds_mac_columns_left_unsealed");
+}
+
+/* The same on PostgreSQL: a database at schema 5 (only the tables
+ * migrations 6 to 8 change, with the columns they had) brought to the
+ * newest by pg_migrate, as a replica that starts on it would. */
+static void test_migrations_6_to_8_pg(void)
+{
+	static const char v5[] =
+		"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+		"INSERT INTO schema_version VALUES (5);"
+		"CREATE TABLE principals (id TEXT PRIMARY KEY NOT NULL, type TEXT NOT NULL,"
+		" name TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL DEFAULT 0, client_id TEXT "
+		"UNIQUE,"
+		" created_at BIGINT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);"
+		"CREATE TABLE tokens (hash TEXT PRIMARY KEY NOT NULL, principal_id TEXT NOT NULL"
+		" REFERENCES principals(id) ON DELETE CASCADE, kind TEXT NOT NULL,"
+		" expires_at BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);"
+		"CREATE TABLE secrets (client_id TEXT PRIMARY KEY NOT NULL, principal_id TEXT NOT"
+		" NULL UNIQUE REFERENCES principals(id) ON DELETE CASCADE, secret_hash TEXT NOT "
+		"NULL);"
+		"CREATE TABLE members (signer_id TEXT NOT NULL, principal_id TEXT NOT NULL,"
+		" role TEXT NOT NULL, PRIMARY KEY (signer_id, principal_id));"
+		"CREATE TABLE policies (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE);"
+		"CREATE TABLE policy_approvers (policy_id TEXT NOT NULL, principal_id TEXT NOT "
+		"NULL,"
+		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id));"
+		"CREATE TABLE operations (seq BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+		" id TEXT NOT NULL UNIQUE, actor_id TEXT NOT NULL);"
+		"INSERT INTO principals (id, type, name, created_at) VALUES"
+		" ('" ID_ALICE "', 'user', 'alice', 1700000000);"
+		"INSERT INTO principals (id, type, name, client_id, created_at) VALUES"
+		" ('" ID_CI "', 'identity', 'ci', 'cid-old', 1700000001);"
+		"INSERT INTO tokens VALUES ('" H_T1 "', '" ID_ALICE "', 'api', 0, 1700000002),"
+		" ('" H_T2 "', '" ID_ALICE "', 'access', 1800000000, 1700000003);"
+		"INSERT INTO secrets VALUES ('cid-old', '" ID_CI "', '" H_S1 "');";
+	char err[512] = "";
+	PGconn *c = NULL;
+
+	ok(tb_sql_exec("rsign", "CREATE DATABASE v5") == 0 && tb_sql_exec("v5", v5) == 0,
+	   "migration_6_fixture_schema_5");
+	c = PQconnectdb(tb_target("v5"));
+	ok(PQstatus(c) == CONNECTION_OK && pg_migrate(c, err, sizeof(err)) == 0 &&
+		   sql_int_on("v5", "SELECT version FROM schema_version") == 8, /* the newest */
+	   "migrations_6_and_later_apply_to_a_schema_5_database %s", err);
+	PQfinish(c);
+	ok(sql_int_on("v5", "SELECT count(DISTINCT id) FROM tokens WHERE length(id) = 36"
+			    " AND substr(id, 15, 1) = '4' AND id <> hash") == 2 &&
+		   sql_int_on("v5", "SELECT count(*) FROM tokens WHERE name = '' AND"
+				    " last_used_at = 0") == 2,
+	   "migration_6_gives_every_token_an_id");
+	ok(sql_int_on("v5", "SELECT count(*) FROM secrets WHERE client_id = 'cid-old' AND"
+			    " principal_id = '" ID_CI "' AND secret_hash = '" H_S1 "' AND"
+			    " created_at = 1700000001 AND expires_at = 0 AND length(id) = 36") == 1,
+	   "migration_6_keeps_the_secret_with_an_id");
+	ok(sql_int_on("v5", "SELECT (SELECT count(*) FROM principals WHERE mac IS NULL) +"
+			    " (SELECT count(*) FROM tokens WHERE mac IS NULL) +"
+			    " (SELECT count(*) FROM secrets WHERE mac IS NULL)") == 5 &&
+		   sql_int_on("v5", "SELECT count(*) FROM information_schema.columns WHERE"
+				    " column_name = 'mac' AND table_name IN ('members',"
+				    " 'policies', 'policy_approvers')") == 3 &&
+		   sql_int_on("v5", "SELECT count(*) FROM information_schema.columns WHERE"
+				    " table_name = 'operations' AND column_name IN ('idem_key',"
+				    " 'request_hash', 'signature')") == 3,
+	   "migrations_7_and_8_add_mac_and_key_columns_left_unsealed");
 }
 
 int main(void)
@@ -1489,16 +1624,22 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
-	plan(146 + 20 + 5 + 20 + 5 + (154 - 146));
+	/* the schema checks differ by backend; each backend makes as many */
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146));
 	rs_log_set_level(RS_LOG_WARN);
-	if (!mkdtemp(tmpdir))
-		tap_bail("mkdtemp %s", tmpdir);
-	snprintf(dbpath, sizeof(dbpath), "%s/rsign.db", tmpdir);
+	tb_init(tmpdir);
+	printf("# backend: %s\n", tb_backend());
+	snprintf(dbpath, sizeof(dbpath), "%s", tb_target("rsign"));
 
-	test_open_and_migrations();
-	test_open_refusals();
+	if (tb_pg()) {
+		test_open_and_migrations_pg();
+		test_open_refusals_pg();
+	} else {
+		test_open_and_migrations_sqlite();
+		test_open_refusals_sqlite();
+	}
 
-	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	st = tb_open("rsign", err, sizeof(err));
 	ok(st != NULL, "open_existing_database");
 	if (!st)
 		tap_bail("cannot reopen %s: %s", dbpath, err);
@@ -1518,14 +1659,14 @@ int main(void)
 	test_reopen_keeps_data();
 	test_idempotency_keys();
 	test_retention();
-	char path[300];
-	snprintf(path, sizeof(path), "%s/cred.db", tmpdir);
-	test_credentials(path);
+	test_credentials("cred");
 	test_row_mac_encoding();
-	snprintf(path, sizeof(path), "%s/mac.db", tmpdir);
-	test_row_macs(path);
-	test_migrations_6_and_7();
+	test_row_macs("mac");
+	if (tb_pg())
+		test_migrations_6_to_8_pg();
+	else
+		test_migrations_6_and_7();
 
-	rm_tree(tmpdir);
+	tb_done();
 	return tap_done();
 }

@@ -1,25 +1,27 @@
-/* Unit tests of the SQLite storage of policies, approval requests,
- * decisions, grants, grant-consuming history and the audit log
- * (server/store/store_sqlite_policy.c, _grant.c), including the exactness
- * of grant consumption under 32 concurrent callers, approvals bound to the
- * policy in force, and audit entries written with their change or not at
- * all. Works in a temporary directory removed at the end. */
-#include <dirent.h>
+/* Unit tests of the storage of policies, approval requests, decisions,
+ * grants, grant-consuming history and the audit log
+ * (server/store/store_sqlite_policy.c, _grant.c; store_pg_policy.c,
+ * _grant.c), including the exactness of grant consumption under 32
+ * concurrent callers over two store handles (two processes' worth of
+ * connections), approvals bound to the policy in force, and audit entries
+ * written with their change or not at all. The same body runs on SQLite
+ * (files in a temporary directory removed at the end) and, run by
+ * tests/lib/with-pg, on PostgreSQL (store_backend.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sqlite3.h>
 #include "rsign/log.h"
 #include "server/store/store.h"
 #include "server/store/store_sqlite.h"
+#include "store_backend.h"
 #include "tap.h"
 
 #define NOW ((time_t)1800000000)
 
 static char tmpdir[] = "/tmp/rsign-test-store-policy.XXXXXX";
-static char dbpath[256];
+static char dbpath[1024]; /* the database's path or URI */
 
 #define ID_ADMIN "00000000-0000-4000-8000-000000000001"
 #define ID_ALICE "00000000-0000-4000-8000-000000000002"
@@ -58,52 +60,16 @@ static const srv_audit AUD = {.actor_id = ID_ADMIN,
 
 static const unsigned char spki[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce};
 
-/* ---- raw SQLite peeks and cleanup ----------------------------------------- */
+/* ---- raw peeks, on a second connection (store_backend.c) --------------- */
 
 static long long sql_int(const char *sql)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	long long v = -1;
-
-	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
+	return tb_sql_int("rsign", sql);
 }
 
 static int sql_exec(const char *sql)
 {
-	sqlite3 *db = NULL;
-	int rc = sqlite3_open(dbpath, &db);
-
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc == SQLITE_OK ? 0 : -1;
-}
-
-static void rm_tree(const char *dir)
-{
-	char p[512];
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (unlink(p) != 0)
-			fprintf(stderr, "# cannot remove %s\n", p);
-	}
-	closedir(d);
-	if (rmdir(dir) != 0)
-		fprintf(stderr, "# cannot remove %s\n", dir);
+	return tb_sql_exec("rsign", sql);
 }
 
 /* ---- fixtures --------------------------------------------------------------- */
@@ -337,6 +303,23 @@ static srv_st_rc grant_status(srv_store *st, const char *id, time_t now, srv_gra
 
 static void test_schema(void)
 {
+	if (tb_pg()) {
+		ok(srv_pg_schema_version() >= 2 &&
+			   sql_int("SELECT version FROM schema_version") == srv_pg_schema_version(),
+		   "migrations_bring_schema_version_to_the_latest");
+		ok(sql_int("SELECT count(*) FROM information_schema.columns WHERE table_name ="
+			   " 'operations' AND column_name = 'approval'") == 1,
+		   "migration_3_adds_operations_approval");
+		ok(sql_int("SELECT count(*) FROM information_schema.tables WHERE table_name IN "
+			   "('policies','policy_approvers','requests','decisions','grants',"
+			   "'audit')") == 6,
+		   "migration_2_creates_policy_tables");
+		ok(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname IN "
+			   "('requests_signer','requests_status','grants_signer_grantee',"
+			   "'grants_grantee','policy_approvers_principal')") == 5,
+		   "migration_2_creates_indexes");
+		return;
+	}
 	ok(srv_sqlite_schema_version() >= 2 &&
 		   sql_int("PRAGMA user_version") == srv_sqlite_schema_version(),
 	   "migrations_bring_user_version_to_the_latest");
@@ -857,8 +840,9 @@ static void *race(void *arg)
 #define RACE_CHECKS 6 /* the checks race_consume makes */
 
 /* RACERS threads, alternating between st1 and st2, each consume once from
- * grant "grant-<n>" (max RACE_MAX) on signer. With st1 == st2 the store's
- * mutex serialises them; with two handles SQLite's write lock must. */
+ * grant "grant-<n>" (max RACE_MAX) on signer. With st1 == st2 one handle's
+ * concurrency control decides (SQLite: the store's mutex; PostgreSQL: its
+ * pool's connections racing); with two handles the database's must. */
 static void race_consume(srv_store *st1, srv_store *st2, const char *signer, int n,
 			 const char *what)
 {
@@ -914,7 +898,7 @@ static void test_concurrent_consume(srv_store *st)
 	srv_store *st2;
 
 	race_consume(st, st, ID_S3, 20, "concurrent_consume_one_handle");
-	st2 = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	st2 = tb_open("rsign", err, sizeof(err));
 	ok(st2 != NULL, "second_handle_opened");
 	if (!st2)
 		tap_bail("cannot open a second handle on %s: %s", dbpath, err);
@@ -1269,15 +1253,28 @@ static void test_audit_atomic(srv_store *st)
 	long long before = sql_int("SELECT count(*) FROM audit");
 	char sql[256];
 
+	/* PostgreSQL's triggers run a function: the one that refuses */
+	if (tb_pg() && sql_exec("CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql"
+				" AS 'BEGIN RAISE EXCEPTION ''audit refused''; END'") != 0)
+		printf("# cannot create the refusing function\n");
+
 	for (size_t i = 0; i < TAP_COUNT(atomic_cases); i++) {
 		const char *when = atomic_cases[i].when;
-		snprintf(sql, sizeof(sql),
-			 "CREATE TRIGGER audit_refused BEFORE INSERT ON audit%s%s"
-			 " BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
-			 when ? " WHEN NEW.action = " : "", when ? when : "");
+		if (tb_pg())
+			snprintf(sql, sizeof(sql),
+				 "CREATE TRIGGER audit_refused BEFORE INSERT ON audit FOR EACH ROW"
+				 "%s%s%s EXECUTE FUNCTION audit_refuse()",
+				 when ? " WHEN (NEW.action = " : "", when ? when : "",
+				 when ? ")" : "");
+		else
+			snprintf(sql, sizeof(sql),
+				 "CREATE TRIGGER audit_refused BEFORE INSERT ON audit%s%s"
+				 " BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+				 when ? " WHEN NEW.action = " : "", when ? when : "");
 		int armed = sql_exec(sql) == 0;
 		srv_st_rc r = armed ? atomic_cases[i].change(st) : SRV_ST_OK;
-		int dropped = sql_exec("DROP TRIGGER audit_refused") == 0;
+		int dropped = sql_exec(tb_pg() ? "DROP TRIGGER audit_refused ON audit"
+					       : "DROP TRIGGER audit_refused") == 0;
 		ok(armed && dropped && r == SRV_ST_FAILED &&
 			   sql_int(atomic_cases[i].unchanged) == 1,
 		   "audit_refused_%s_leaves_neither (rc %d)", atomic_cases[i].name, (int)r);
@@ -1310,10 +1307,10 @@ int main(void)
 
 	plan(133 + 2 * RACE_CHECKS + TAP_COUNT(atomic_cases));
 	rs_log_set_level(RS_LOG_WARN);
-	if (!mkdtemp(tmpdir))
-		tap_bail("mkdtemp %s", tmpdir);
-	snprintf(dbpath, sizeof(dbpath), "%s/rsign.db", tmpdir);
-	st = srv_store_sqlite_open(dbpath, err, sizeof(err));
+	tb_init(tmpdir);
+	printf("# backend: %s\n", tb_backend());
+	snprintf(dbpath, sizeof(dbpath), "%s", tb_target("rsign"));
+	st = tb_open("rsign", err, sizeof(err));
 	ok(st != NULL, "open_creates_database");
 	if (!st)
 		tap_bail("cannot create the database %s: %s", dbpath, err);
@@ -1331,6 +1328,6 @@ int main(void)
 	test_audit(st);
 	test_audit_atomic(st);
 	st->ops->close(st);
-	rm_tree(tmpdir);
+	tb_done();
 	return tap_done();
 }
