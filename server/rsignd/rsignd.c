@@ -20,9 +20,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: rsignd [serve] [-c FILE] [--insecure-http]\n"
+		"usage: rsignd [serve] [-c FILE] [--listen HOST:PORT] [--insecure-http]\n"
 		"                                      serve the API (default config %s);\n"
-		"                                      --insecure-http: plain HTTP, loopback only\n"
+		"                                      --listen: this process's address instead "
+		"of\n"
+		"                                      the file's (another replica of the same\n"
+		"                                      configuration); --insecure-http: plain "
+		"HTTP,\n"
+		"                                      loopback only\n"
 		"       rsignd init [-c FILE]          create database, token, CA, TLS "
 		"certificate, first admin\n"
 		"       rsignd dev --dir DIR [--port N] [--access-token-ttl SECONDS] [--threads "
@@ -56,13 +61,24 @@ static int load_config(srv_config *cfg, const char *path)
 	return 0;
 }
 
-static int cmd_serve(const char *conf, int insecure)
+/* `listen` overrides the file's address: each replica of one configuration
+ * (one database, one token) runs `rsignd serve -c FILE --listen HOST:PORT`. */
+static int cmd_serve(const char *conf, const char *listen, int insecure)
 {
 	srv_config cfg;
 	srv_ctx ctx;
 	char err[512] = "";
 	if (load_config(&cfg, conf) != 0)
 		return 1;
+	if (listen) {
+		char *copy = strdup(listen);
+		if (!copy) {
+			srv_config_free(&cfg);
+			return 1;
+		}
+		free(cfg.listen);
+		cfg.listen = copy;
+	}
 	if (insecure)
 		cfg.insecure_http = 1; /* still refused unless listen is loopback */
 	int ret = 1;
@@ -158,6 +174,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{"insecure-http", no_argument, NULL, 'I'},
+		{"listen", required_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0},
 	};
 	rs_log_set_ident("rsignd");
@@ -168,7 +185,7 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	const char *conf = NULL, *from = NULL, *to = NULL;
+	const char *conf = NULL, *from = NULL, *to = NULL, *listen = NULL;
 	int insecure = 0;
 	srv_dev_opts dev = {.port = 0, .access_token_ttl = 3600, .threads = 8};
 	int c;
@@ -218,6 +235,13 @@ int main(int argc, char **argv)
 		case 'I':
 			insecure = 1;
 			break;
+		case 'L':
+			if (!*optarg || strlen(optarg) > 255) {
+				fprintf(stderr, "rsignd: --listen takes HOST:PORT\n");
+				return 64;
+			}
+			listen = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -233,8 +257,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 64;
 	}
+	if (listen && strcmp(cmd, "serve") != 0) {
+		fprintf(stderr, "rsignd: --listen is for serve (dev takes --port)\n");
+		return 64;
+	}
 	if (strcmp(cmd, "serve") == 0)
-		return cmd_serve(conf, insecure);
+		return cmd_serve(conf, listen, insecure);
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(conf);
 	if (strcmp(cmd, "migrate") == 0)
