@@ -23,6 +23,7 @@
 #include "server/http/conns.h"
 #include "server/http/http.h"
 #include "server/http/http_int.h"
+#include "server/http/tls.h"
 #include "server/http/ratelimit.h"
 
 struct srv_http {
@@ -36,6 +37,7 @@ struct srv_http {
 	unsigned long started; /* requests begun, ever */
 	char start_err[256];   /* libmicrohttpd's last word while starting */
 	int starting;
+	int tls_claimed; /* serves the reloadable pair of tls.c */
 };
 
 /* Per-request state kept by MHD between calls of the access handler; made
@@ -564,10 +566,23 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 			(struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 						(intptr_t)opts->max_connections_per_ip, NULL};
 	if (tls) {
-		mhd_opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
-							(void *)opts->tls_cert_pem};
-		mhd_opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
-							(void *)opts->tls_key_pem};
+		char terr[256];
+		srv_tls_callback cb =
+			srv_tls_claim(opts->tls_cert_pem, opts->tls_key_pem, terr, sizeof(terr));
+		if (!cb && terr[0]) {
+			snprintf(err, errlen, "cannot serve HTTPS: %s", terr);
+			goto fail;
+		}
+		h->tls_claimed = cb != NULL;
+		if (cb) {
+			mhd_opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+								(void *)cb};
+		} else { /* another daemon of this process holds the callback */
+			mhd_opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+								(void *)opts->tls_cert_pem};
+			mhd_opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+								(void *)opts->tls_key_pem};
+		}
 		mhd_opts[n++] = (struct MHD_OptionItem){
 			MHD_OPTION_HTTPS_PRIORITIES, 0,
 			(void *)(opts->tls_priorities ? opts->tls_priorities : SRV_TLS_PRIORITIES)};
@@ -589,6 +604,10 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 		*port = di ? di->port : 0;
 	return h;
 fail:
+	if (h->daemon)
+		MHD_stop_daemon(h->daemon);
+	if (h->tls_claimed)
+		srv_tls_release();
 	srv_conns_free(h->conns);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->idle);
@@ -631,6 +650,8 @@ late:
 done:
 	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->daemon);
+	if (h->tls_claimed)
+		srv_tls_release();
 	srv_conns_free(h->conns);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->idle);

@@ -10,6 +10,7 @@
 #include "rsign/util.h"
 #include "server/api/api.h"
 #include "server/http/ratelimit.h"
+#include "server/http/tls.h"
 #include "server/rsignd/setup.h"
 
 /* Keys each rate limiter holds at most (ratelimit.h). */
@@ -79,6 +80,36 @@ static char *read_file(const char *path)
 	return buf;
 }
 
+/* SIGHUP: the log file is opened again (after a rotation) and the TLS pair
+ * read again; connections stay open. Nothing else of the configuration
+ * changes without a restart. */
+static void reload(const srv_config *cfg)
+{
+	if (cfg->log_file && rs_log_set_file(cfg->log_file) != 0)
+		rs_err("SIGHUP: cannot open log_file %s again; logging on to the old file",
+		       cfg->log_file);
+	if (cfg->insecure_http) {
+		rs_info("SIGHUP: %s (plain HTTP: no TLS pair to reload)",
+			cfg->log_file ? "log file reopened" : "nothing to reopen");
+		return;
+	}
+	char certp[4096], keyp[4096], err[512] = "";
+	srv_setup_tls_paths(cfg, certp, keyp, sizeof(certp));
+	char *cert = read_file(certp), *key = read_file(keyp);
+	if (!cert || !key)
+		rs_err("SIGHUP: cannot read the TLS files %s and %s; the old pair stays", certp,
+		       keyp);
+	else if (srv_tls_reload(cert, key, err, sizeof(err)) != 0)
+		rs_err("SIGHUP: TLS files not reloaded, the old pair stays: %s", err);
+	else
+		rs_info("SIGHUP: TLS certificate %s reloaded%s", certp,
+			cfg->log_file ? ", log file reopened" : "");
+	if (key)
+		rs_wipe(key, strlen(key));
+	free(key);
+	free(cert);
+}
+
 int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int port), void *arg)
 {
 	char err[512] = "", certp[4096], keyp[4096];
@@ -132,7 +163,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			rs_info("SIGHUP ignored: restart rsignd to reload its configuration");
+			reload(cfg);
 			continue;
 		}
 		rs_info("signal %d: finishing in-flight requests and stopping", sig);
