@@ -257,6 +257,8 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	cJSON *out = NULL;
 	if (strcmp(url, "/health") == 0)
 		url = "/api/v1/health";
+	else if (strcmp(url, "/ready") == 0)
+		url = "/api/v1/ready";
 	if (st->refused == SRV_R_INVALID_PATH)
 		srv_fail(&r, st->refused,
 			 "the request path holds an escaped NUL, slash or control character, or a "
