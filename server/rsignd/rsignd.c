@@ -57,6 +57,7 @@ static int load_config(srv_config *cfg, const char *path)
 		return -1;
 	}
 	rs_log_set_level(cfg->log_level);
+	rs_log_set_format(cfg->log_format);
 	if (cfg->log_file && rs_log_set_file(cfg->log_file) != 0) {
 		fprintf(stderr, "rsignd: cannot open log_file %s\n", cfg->log_file);
 		return -1;
