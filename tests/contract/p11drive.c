@@ -18,12 +18,12 @@
 #include <string.h>
 
 #include "module/pkcs11.h"
+#include "tests/contract/p11find.h"
 
 #ifndef RS_BUILDDIR
 #define RS_BUILDDIR "."
 #endif
 #define MODULE RS_BUILDDIR "/module/.libs/rsign-pkcs11.so"
-#define MAX_SLOTS 512
 
 static CK_FUNCTION_LIST_PTR p11;
 static CK_RSA_PKCS_PSS_PARAMS pss256 = {CKM_SHA256, CKG_MGF1_SHA256, 32};
@@ -46,38 +46,13 @@ static int step(const char *what, CK_RV rv)
 	return rv == CKR_OK;
 }
 
-static int unhex(const char *s, unsigned char *out, size_t max, size_t *len)
-{
-	size_t n = strlen(s), i;
-	unsigned int b;
-
-	if (n % 2 || n / 2 > max)
-		return -1;
-	for (i = 0; i < n / 2; i++) {
-		if (sscanf(s + 2 * i, "%2x", &b) != 1)
-			return -1;
-		out[i] = (unsigned char)b;
-	}
-	*len = n / 2;
-	return 0;
-}
-
 static CK_SLOT_ID find_token(const char *label, CK_ULONG *n_slots)
 {
-	CK_SLOT_ID slots[MAX_SLOTS];
-	CK_ULONG n = MAX_SLOTS, i;
-	CK_TOKEN_INFO ti;
-	size_t len = strlen(label);
+	CK_SLOT_ID slot;
 
-	*n_slots = 0;
-	if (!step("C_GetSlotList", p11->C_GetSlotList(CK_TRUE, slots, &n)))
+	if (!step("C_GetSlotList", p11find_token(p11, label, &slot, n_slots)))
 		return (CK_SLOT_ID)-1;
-	*n_slots = n;
-	for (i = 0; i < n; i++)
-		if (p11->C_GetTokenInfo(slots[i], &ti) == CKR_OK && len <= 32 &&
-		    memcmp(ti.label, label, len) == 0 && (len == 32 || ti.label[len] == ' '))
-			return slots[i];
-	return (CK_SLOT_ID)-1;
+	return slot;
 }
 
 /* Logs in (when a PIN is given) and signs in an open session. */
@@ -134,7 +109,7 @@ int main(int argc, char **argv)
 	for (i = 0; argc >= 5 && i < sizeof(mechs) / sizeof(mechs[0]); i++)
 		if (strcmp(argv[3], mechs[i].name) == 0)
 			mech = &mechs[i].mech;
-	if (argc != 5 || !mech || unhex(argv[4], data, sizeof(data), &len) < 0) {
+	if (argc != 5 || !mech || p11find_unhex(argv[4], data, sizeof(data), &len) < 0) {
 		fprintf(stderr, "usage: %s CONF LABEL MECHANISM HEXDATA\n", argv[0]);
 		return 2;
 	}
