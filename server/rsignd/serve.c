@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/api/api.h"
 #include "server/http/ratelimit.h"
 #include "server/http/tls.h"
+#include "server/rsignd/notify.h"
 #include "server/rsignd/setup.h"
 
 /* Keys each rate limiter holds at most (ratelimit.h). */
@@ -158,17 +160,24 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		cfg->insecure_http ? "plain HTTP" : "HTTPS", cfg->listen, port);
 	if (ready)
 		ready(arg, port);
+	char state[160];
+	snprintf(state, sizeof(state), "READY=1\nMAINPID=%ld\nSTATUS=serving %s on port %d",
+		 (long)getpid(), cfg->insecure_http ? "plain HTTP" : "HTTPS", port);
+	srv_notify(state);
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			srv_notify("RELOADING=1");
 			reload(cfg);
+			srv_notify(state);
 			continue;
 		}
 		rs_info("signal %d: finishing in-flight requests and stopping", sig);
 		break;
 	}
+	srv_notify("STOPPING=1");
 	srv_http_stop(h);
 	rs_info("stopped");
 	ret = 0;
