@@ -178,11 +178,12 @@ class Preconnected:
                                                 timeout=client.timeout)
         self.conn.connect()
 
-    def post(self, path, body):
+    def post(self, path, body, headers=None):
         """As Client.post: a Response for any status, Fail on a transport error."""
         url = urllib.parse.urlsplit(self.client.full_url(path))
         hdrs = {'Accept': 'application/json', 'Content-Type': 'application/json',
                 'Authorization': 'Bearer ' + self.client.token}
+        hdrs.update(headers or {})
         try:
             self.conn.request('POST', url.path, body=json.dumps(body).encode(), headers=hdrs)
             r = self.conn.getresponse()
