@@ -5,6 +5,7 @@
 
 /* api_health.c */
 srv_err api_health(srv_req *r, cJSON **out);
+srv_err api_ready(srv_req *r, cJSON **out);
 /* api_auth.c: /auth and /principals */
 srv_err api_login(srv_req *r, cJSON **out);
 srv_err api_whoami(srv_req *r, cJSON **out);

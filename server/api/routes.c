@@ -12,6 +12,7 @@
 
 const srv_route srv_routes[] = {
 	{"GET", "/health", api_health, NONE},
+	{"GET", "/ready", api_ready, NONE},
 	{"POST", "/auth/universal-auth/login", api_login, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
 	 NULL},
 	{"GET", "/auth/whoami", api_whoami, ANY},

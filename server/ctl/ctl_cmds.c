@@ -591,7 +591,7 @@ const ctl_out ctl_fields_out = {ctl_out_fields, NULL, 0};
 
 int ctl_health(ctl_ctx *ctx, const ctl_args *a)
 {
-	return ctl_request(ctx, a, "GET", NULL, NULL, &ctl_fields_out, "/health");
+	return ctl_request(ctx, a, "GET", NULL, NULL, &ctl_fields_out, "/ready");
 }
 
 int ctl_whoami(ctl_ctx *ctx, const ctl_args *a)

@@ -168,7 +168,8 @@ static const ctl_opt opts_page[] = {PAGE, END};
 	}
 
 static const ctl_cmd commands[] = {
-	C("health", "", 0, 0, ctl_health, NULL, "check that the server and its HSM answer"),
+	C("health", "", 0, 0, ctl_health, NULL,
+	  "check that the server, its token and its database answer (GET /ready)"),
 	C("whoami", "", 0, 1, ctl_whoami, NULL, "show the principal the token belongs to"),
 	C("login", "", 0, 0, ctl_login, opts_login,
 	  "exchange a clientId/clientSecret for an access token (prints it)"),

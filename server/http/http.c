@@ -182,6 +182,13 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 		if (strcmp(rt->method, r->method) != 0)
 			continue;
 		memcpy(r->params, params, sizeof(params));
+		r->route = rt->pattern;
+		if (strncmp(rt->pattern, "/pki/signers/*", 14) == 0 && params[0])
+			rs_strlcpy(r->signer, params[0], sizeof(r->signer));
+		if (r->log) {
+			r->log->route = r->route;
+			r->log->signer = r->signer[0] ? r->signer : NULL;
+		}
 		break;
 	}
 	if (!rt->pattern) {
@@ -218,6 +225,8 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 			srv_fail(r, why, "cannot check the token");
 			return;
 		}
+		if (r->log)
+			r->log->principal = r->actor.name;
 	}
 	srv_reason why = rt->gate ? rt->gate(r) : SRV_R_NONE;
 	if (why != SRV_R_NONE) {
@@ -251,12 +260,18 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	if (rs_random_hex(16, r.req_id) != 0)
 		rs_strlcpy(r.req_id, "0", sizeof(r.req_id));
 	srv_client_ip(c, r.source_ip, sizeof(r.source_ip));
+	/* every line logged for this request carries its id (JSON logs) */
+	rs_log_request lr = {.req_id = r.req_id, .method = method, .ms = -1};
+	rs_log_set_request(&lr);
+	r.log = &lr;
 	r.body = st->body.data ? st->body.data : (const unsigned char *)"";
 	r.body_len = st->body.len;
 
 	cJSON *out = NULL;
 	if (strcmp(url, "/health") == 0)
 		url = "/api/v1/health";
+	else if (strcmp(url, "/ready") == 0)
+		url = "/api/v1/ready";
 	if (st->refused == SRV_R_INVALID_PATH)
 		srv_fail(&r, st->refused,
 			 "the request path holds an escaped NUL, slash or control character, or a "
@@ -288,12 +303,19 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	long ms = (now.tv_sec - st->start.tv_sec) * 1000 +
 		  (now.tv_nsec - st->start.tv_nsec) / 1000000;
+	lr.route = r.route ? r.route : url;
+	lr.principal = r.actor.name;
+	lr.signer = r.signer[0] ? r.signer : NULL;
+	lr.status = status;
+	lr.outcome = r.err == SRV_OK ? "ok" : srv_reason_name(r.reason);
+	lr.ms = ms;
 	if (r.err == SRV_E_INTERNAL || r.err == SRV_E_UNAVAILABLE)
 		rs_err("%s %s -> %d %s (%s) %ldms req=%s", method, url, status, srv_err_word(r.err),
 		       r.errmsg, ms, r.req_id);
 	else
 		rs_info("%s %s -> %d %ldms req=%s actor=%s", method, url, status, ms, r.req_id,
 			r.actor.name ? r.actor.name : "-");
+	rs_log_set_request(NULL);
 	srv_principal_clear(&r.actor);
 	if (!text)
 		return MHD_NO;

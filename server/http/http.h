@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <time.h>
 #include <cjson/cJSON.h>
+#include "rsign/log.h"
 #include "server/http/errors.h"
 #include "server/http/parse.h"
 #include "server/hsm/hsm.h"
@@ -49,8 +50,11 @@ typedef struct srv_req {
 	srv_err err;	     /* the error class, set with reason by srv_fail */
 	srv_reason reason;   /* the body's `reason` */
 	char errmsg[256];
-	int status;	  /* success status, 200 unless a handler sets 201 */
-	long retry_after; /* seconds, sent as Retry-After with a 429 */
+	int status;	     /* success status, 200 unless a handler sets 201 */
+	long retry_after;    /* seconds, sent as Retry-After with a 429 */
+	const char *route;   /* the matched route's pattern, for the log */
+	char signer[129];    /* the signer a /pki/signers/{name}/... path names, for the log */
+	rs_log_request *log; /* this request's fields in every line it logs */
 } srv_req;
 
 /* A handler returns SRV_OK with *out set, or an error set with srv_fail. */

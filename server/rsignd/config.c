@@ -16,6 +16,8 @@
 #include "server/rsignd/config.h"
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+/* in the order of RS_LOG_TEXT, RS_LOG_JSON */
+static const char *const log_formats[] = {"text", "json", NULL};
 
 #define STR(n, d)                                                                                  \
 	{                                                                                          \
@@ -44,6 +46,7 @@ static const rs_conf_item settings[] = {
 	STR(pin_env, "RSIGN_HSM_PIN"),
 	{"log_level", RS_CONF_ENUM, offsetof(srv_config, log_level), "info", 0, 0, log_levels},
 	STR(log_file, NULL),
+	{"log_format", RS_CONF_ENUM, offsetof(srv_config, log_format), "text", 0, 0, log_formats},
 	INT(threads, "8", 1, 256),
 	INT(hsm_sessions, "8", 1, 256),
 	BOOL(hsm_exclusive_writes, "true"),

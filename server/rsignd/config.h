@@ -16,6 +16,7 @@ typedef struct {
 	char *pin_env;	/* ... or an environment variable (unset once read) */
 	int log_level;
 	char *log_file;
+	int log_format;		  /* RS_LOG_TEXT or RS_LOG_JSON */
 	long long db_connections; /* PostgreSQL: the store's connection pool */
 	long long threads;
 	long long hsm_sessions;
