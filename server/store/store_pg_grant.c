@@ -375,6 +375,16 @@ srv_st_rc pg_operation_insert_consume(srv_store *st, const srv_operation *o,
 	if ((r = pg_key_unused(s, pc, op, o)) != SRV_ST_OK ||
 	    (r = pg_op_after(s, pc, op, o)) != SRV_ST_OK ||
 	    (r = consume(s, pc, op, o, grant_id_out)) != SRV_ST_OK) {
+		/* No grant left. A concurrent call with this Idempotency-Key may
+		 * have taken the last signing after the check above: its record
+		 * is committed by now (the grant's UPDATE waited for it, or the
+		 * pick saw it spent), so look again; then the key is taken and
+		 * the caller answers with that call's result, not a refusal. */
+		if (r == SRV_ST_NOT_FOUND && o->idem_key[0]) {
+			srv_st_rc k = pg_key_unused(s, pc, op, o);
+			if (k != SRV_ST_OK)
+				r = k;
+		}
 		pg_rollback(s, pc, op);
 		goto out;
 	}
