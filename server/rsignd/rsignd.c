@@ -1,4 +1,4 @@
-/* rsignd: `init`, `serve` and `dev`. Signals are handled by the main thread
+/* rsignd: `init`, `serve`, `dev`, `migrate` and `backup`. Signals are handled by the main thread
  * with sigwait so that workers never see them; SIGTERM and SIGINT stop
  * accepting, let in-flight requests finish, then close. */
 #include <errno.h>
@@ -37,6 +37,9 @@ static void usage(FILE *f)
 		"       rsignd migrate --from PATH.db --to postgresql://...\n"
 		"                                      copy a SQLite database into an empty "
 		"PostgreSQL one\n"
+		"       rsignd backup [-c FILE] --out PATH\n"
+		"                                      copy the SQLite database while it serves, "
+		"checked\n"
 		"       rsignd --version\n",
 		SRV_DEFAULT_CONFIG);
 }
@@ -147,6 +150,34 @@ static int cmd_migrate(const char *from, const char *to)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* `rsignd backup`: the store's online copy of the configured SQLite
+ * database, a line per table on stdout. PostgreSQL has its own tools. */
+static int cmd_backup(const char *conf, const char *out)
+{
+	srv_config cfg;
+	char err[1024] = "";
+	if (!out) {
+		fprintf(stderr, "rsignd backup: --out PATH is required\n");
+		return 64;
+	}
+	if (load_config(&cfg, conf) != 0)
+		return 1;
+	int ret = 1;
+	if (srv_store_is_pg_uri(cfg.database)) {
+		fprintf(stderr, "rsignd backup: the database is PostgreSQL: back it up with "
+				"pg_dump or a base backup (docs/operations.md, Backups)\n");
+		ret = 64;
+	} else if (srv_store_sqlite_backup(cfg.database, out, stdout, err, sizeof(err)) != 0) {
+		fprintf(stderr, "rsignd backup: %s\n", err);
+	} else {
+		printf("backed up %s to %s: integrity, foreign keys and schema version checked\n",
+		       cfg.database, out);
+		ret = fflush(stdout) == 0 ? 0 : 1;
+	}
+	srv_config_free(&cfg);
+	return ret;
+}
+
 /* Every descriptor the hard limit allows: connections, the token and the
  * database share them (serve.c keeps connections below the limit). */
 static void raise_nofile(void)
@@ -175,6 +206,7 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{"insecure-http", no_argument, NULL, 'I'},
 		{"listen", required_argument, NULL, 'L'},
+		{"out", required_argument, NULL, 'o'},
 		{NULL, 0, NULL, 0},
 	};
 	rs_log_set_ident("rsignd");
@@ -185,7 +217,7 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	const char *conf = NULL, *from = NULL, *to = NULL, *listen = NULL;
+	const char *conf = NULL, *from = NULL, *to = NULL, *listen = NULL, *out = NULL;
 	int insecure = 0;
 	srv_dev_opts dev = {.port = 0, .access_token_ttl = 3600, .threads = 8};
 	int c;
@@ -235,6 +267,9 @@ int main(int argc, char **argv)
 		case 'I':
 			insecure = 1;
 			break;
+		case 'o':
+			out = optarg;
+			break;
 		case 'L':
 			if (!*optarg || strlen(optarg) > 255) {
 				fprintf(stderr, "rsignd: --listen takes HOST:PORT\n");
@@ -265,6 +300,12 @@ int main(int argc, char **argv)
 		return cmd_serve(conf, listen, insecure);
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(conf);
+	if (out && strcmp(cmd, "backup") != 0) {
+		fprintf(stderr, "rsignd: --out is for backup\n");
+		return 64;
+	}
+	if (strcmp(cmd, "backup") == 0)
+		return cmd_backup(conf, out);
 	if (strcmp(cmd, "migrate") == 0)
 		return cmd_migrate(from, to);
 	if (strcmp(cmd, "dev") == 0) {

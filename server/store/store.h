@@ -479,6 +479,14 @@ struct srv_store {
  * synchronous=FULL, runs the numbered migrations. NULL + err on failure. */
 srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen);
 
+/* `rsignd backup`: copies one consistent snapshot of the SQLite database at
+ * path into the new file out (mode 0600, never overwritten) while other
+ * processes go on writing, checks the copy (integrity, foreign keys, the
+ * source's schema version; report, NULL = none, gets each table's rows)
+ * and only then gives it its name. 0, or -1 + err with no out written. */
+int srv_store_sqlite_backup(const char *path, const char *out, FILE *report, char *err,
+			    size_t errlen);
+
 /* Opens the PostgreSQL database at uri (a libpq URI, postgresql:// or
  * postgres://) with a pool of `connections` connections, runs the numbered
  * migrations. NULL + err on failure. */
