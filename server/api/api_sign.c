@@ -193,6 +193,34 @@ static srv_err find_first(srv_req *r, const sign_body *b, srv_operation *prev, i
 	return SRV_OK;
 }
 
+/* A refused call with a key looks once more before its refusal is
+ * recorded: a call with the same key, on any replica, that committed since
+ * the first look (taking a grant's last signing, or the rate) answers this
+ * one too. 1 with *prev and the refusal cleared; else 0 with the refusal
+ * as it was. */
+static int answered_meanwhile(srv_req *r, const sign_body *b, srv_operation *prev)
+{
+	srv_err err = r->err;
+	srv_reason reason = r->reason;
+	long retry_after = r->retry_after;
+	char msg[sizeof(r->errmsg)];
+	int found = 0;
+
+	memcpy(msg, r->errmsg, sizeof(msg));
+	if (b->key[0] && find_first(r, b, prev, &found) == SRV_OK && found) {
+		r->err = SRV_OK;
+		r->reason = SRV_R_NONE;
+		r->retry_after = 0;
+		r->errmsg[0] = '\0';
+		return 1;
+	}
+	r->err = err;
+	r->reason = reason;
+	r->retry_after = retry_after;
+	memcpy(r->errmsg, msg, sizeof(msg));
+	return 0;
+}
+
 /* Algorithm, digest and salt against the signer's key. */
 static srv_err check_request(srv_req *r, const srv_sign_target *s, sign_body *b,
 			     unsigned char *digest, size_t *dlen)
@@ -408,9 +436,9 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	if (b.key[0] && ((e = find_first(r, &b, &prev, &replayed)) != SRV_OK || replayed))
 		goto replay;
 	if ((e = srv_limit_sign(r)) != SRV_OK) /* max_sign_rate: 429, recorded as denied */
-		goto record;
+		goto refused;
 	if ((e = check_policy(r, &s, &need_grant, &bypass)) != SRV_OK)
-		goto record;
+		goto refused;
 	e = sign_in_token(r, &s, &b, digest, dlen, sig, sizeof(sig), &siglen);
 	if (e == SRV_OK && need_grant) {
 		/* the grant is consumed with the record; when another call took
@@ -422,6 +450,13 @@ srv_err api_sign(srv_req *r, cJSON **out)
 			goto answer;
 		if (e != SRV_E_APPROVAL)
 			goto answer;
+	}
+	goto record;
+refused:
+	if (answered_meanwhile(r, &b, &prev)) {
+		e = SRV_OK;
+		replayed = 1;
+		goto replay;
 	}
 record:;
 	srv_err re = record(r, &s, &b, e, 0,
