@@ -98,5 +98,7 @@ srv_err api_metrics(srv_req *r, cJSON **out);
 /* routes.c: the route table, method + path -> handler (ends with a NULL
  * pattern). */
 extern const srv_route srv_routes[];
+/* The table of metrics_listen: GET /metrics without a token, nothing else. */
+extern const srv_route srv_metrics_routes[];
 
 #endif

@@ -73,3 +73,8 @@ const srv_route srv_routes[] = {
 	{NULL, NULL, NULL, 0, 0, NULL},
 };
 
+/* metrics_listen: no token (an address only the scraper reaches) */
+const srv_route srv_metrics_routes[] = {
+	{"GET", "/metrics", api_metrics, NONE},
+	{NULL, NULL, NULL, 0, 0, NULL},
+};

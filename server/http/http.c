@@ -536,7 +536,10 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 	}
 	int tls = !opts->insecure_http;
 	if (!tls && !loopback) {
-		snprintf(err, errlen, "insecure_http is only allowed on a loopback address");
+		snprintf(err, errlen,
+			 "plain HTTP (insecure_http, metrics_listen) is only allowed on a loopback "
+			 "address, not %s",
+			 opts->listen);
 		return NULL;
 	}
 	if (tls && (!opts->tls_cert_pem || !opts->tls_key_pem)) {
