@@ -207,7 +207,9 @@ static void render_series(rs_buf *out, const series *s)
 	for (size_t b = 0; b < s->f->nbounds && b < RS_METRICS_MAX_BUCKETS; b++) {
 		char le[32];
 		cum += s->buckets[b];
-		snprintf(le, sizeof(le), "%.17g", s->f->bounds[b]);
+		/* 15 digits: the bound as written (0.0025, not 0.0025000000000000001),
+		 * so that a selector le="0.0025" finds it */
+		snprintf(le, sizeof(le), "%.15g", s->f->bounds[b]);
 		bucket_line(out, s, le, cum);
 	}
 	bucket_line(out, s, "+Inf", s->count);

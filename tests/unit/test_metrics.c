@@ -9,6 +9,8 @@
 
 static const double bounds[] = {1, 2, 4};
 static const rs_metric_family hist = {"t_batch", "a histogram", RS_METRIC_HISTOGRAM, bounds, 3};
+static const double fractions[] = {0.0005, 0.0025, 0.1};
+static const rs_metric_family secs = {"t_seconds", "seconds", RS_METRIC_HISTOGRAM, fractions, 3};
 static const rs_metric_family cnt = {"t_total", "a counter\nwith \\ in help", RS_METRIC_COUNTER,
 				     NULL, 0};
 
@@ -71,6 +73,19 @@ static void histogram_is_cumulative(void)
 	rs_buf_free(&b);
 }
 
+static void bucket_bounds_as_written(void)
+{
+	rs_buf b = {0};
+	rs_metrics_reset();
+	rs_metric_observe(&secs, 0.001, NULL);
+	const char *s = render(&b);
+	ok(strstr(s, "t_seconds_bucket{le=\"0.0005\"} 0\n"
+		     "t_seconds_bucket{le=\"0.0025\"} 1\n"
+		     "t_seconds_bucket{le=\"0.1\"} 1\n") != NULL,
+	   "bucket_bounds_print_as_written_for_le_selectors");
+	rs_buf_free(&b);
+}
+
 static void series_are_bounded(void)
 {
 	rs_buf b = {0};
@@ -100,10 +115,11 @@ static void declared_family_listed_before_samples(void)
 
 int main(void)
 {
-	plan(9);
+	plan(10);
 	labels_are_escaped();
 	counters_and_help();
 	histogram_is_cumulative();
+	bucket_bounds_as_written();
 	series_are_bounded();
 	declared_family_listed_before_samples();
 	return tap_done();
