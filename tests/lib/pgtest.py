@@ -130,6 +130,16 @@ def dump(uri):
     return p.stdout
 
 
+def missing():
+    """Why no cluster can start here (PostgreSQL 15 not installed), or None.
+    A suite that starts clusters itself plans a skip with it."""
+    initdb = os.path.join(os.environ.get('RSIGN_TEST_PG_BIN') or '/usr/lib/postgresql/15/bin',
+                          'initdb')
+    if not os.access(initdb, os.X_OK):
+        return 'PostgreSQL 15 is not installed (%s; scripts/install-deps installs it)' % initdb
+    return None
+
+
 class Cluster:
     """A cluster of this process's own, stopped by PID at exit at the latest."""
 
