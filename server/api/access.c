@@ -28,7 +28,9 @@
  *     create/update/retire,
  *     member add/remove,
  *     policy create/update/
- *     delete, audit log
+ *     delete, audit log,
+ *     GET /metrics (also on
+ *     metrics_listen, untokened)
  *
  * 403r roleRequired, 403a adminRequired, 403n notApprover, 403o
  * ownRequest, 403q notRequester; 404 notFound. "approver" means a user
@@ -125,6 +127,11 @@ static srv_reason watches_signer(srv_req *r, const char *signer_id, int *yes)
 srv_reason srv_may_manage(const srv_req *r)
 {
 	return r->actor.admin ? SRV_R_NONE : SRV_R_ADMIN_REQUIRED;
+}
+
+srv_reason srv_may_read_metrics(const srv_req *r)
+{
+	return srv_may_manage(r);
 }
 
 srv_reason srv_may_log_in(const srv_principal *p)

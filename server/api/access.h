@@ -9,6 +9,8 @@
 
 /* The gate of admin-only routes (routes.c): adminRequired. */
 srv_reason srv_may_manage(const srv_req *r);
+/* GET /metrics with a token (routes.c's gate): admins; adminRequired. */
+srv_reason srv_may_read_metrics(const srv_req *r);
 /* A principal presenting valid credentials at login: principalDisabled. */
 srv_reason srv_may_log_in(const srv_principal *p);
 

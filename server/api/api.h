@@ -92,8 +92,13 @@ srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s);
  * an unknown one stays as given and matches nothing. */
 srv_err api_signer_query(srv_req *r, const char **signer, srv_id id);
 
+/* api_metrics.c: GET /metrics, the Prometheus text format (r->text) */
+srv_err api_metrics(srv_req *r, cJSON **out);
+
 /* routes.c: the route table, method + path -> handler (ends with a NULL
  * pattern). */
 extern const srv_route srv_routes[];
+/* The table of metrics_listen: GET /metrics without a token, nothing else. */
+extern const srv_route srv_metrics_routes[];
 
 #endif

@@ -22,6 +22,7 @@
 #include "rsign/base64.h"
 #include "rsign/json.h"
 #include "rsign/log.h"
+#include "rsign/metrics.h"
 #include "rsign/util.h"
 #include "server/api/access.h"
 #include "server/api/api.h"
@@ -56,6 +57,31 @@ static void body_fail(sign_body *b, srv_reason why, const char *msg)
 		b->bad = why;
 		rs_strlcpy(b->msg, msg, sizeof(b->msg));
 	}
+}
+
+static double mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* rsign_sign_duration_seconds{phase} */
+static void observe_phase(const char *phase, double since)
+{
+	const char *labels[] = {"phase", phase, NULL};
+	rs_metric_observe(&rs_m_sign_duration, mono_seconds() - since, labels);
+}
+
+/* rsign_sign_total of a record written: the algorithm by its canonical
+ * name, or "unknown" (what a body says is not a label: it is unbounded). */
+static void count_record(const srv_sign_target *s, const sign_body *b, const char *status)
+{
+	rs_sign_alg alg;
+	const char *name =
+		rs_sign_alg_parse(b->alg_name, &alg) == 0 ? rs_sign_alg_name(alg) : "unknown";
+	const char *labels[] = {"signer", s->name, "algorithm", name, "status", status, NULL};
+	rs_metric_add(&rs_m_sign_total, 1, labels);
 }
 
 static void parse_metadata(const cJSON *j, sign_body *b)
@@ -299,9 +325,13 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 		memcpy(op.signature, sig, siglen);
 		op.signature_len = siglen;
 	}
+	double t0 = mono_seconds();
 	srv_st_rc rc =
 		consume ? r->ctx->store->ops->operation_insert_consume(r->ctx->store, &op, grant_id)
 			: r->ctx->store->ops->operation_insert(r->ctx->store, &op);
+	observe_phase("commit", t0);
+	if (rc == SRV_ST_OK)
+		count_record(s, b, op.status);
 	if (op.idem_key[0] && rc == SRV_ST_CONFLICT) {
 		*taken = 1;
 		return SRV_OK;
@@ -324,8 +354,10 @@ static srv_err sign_in_token(srv_req *r, const srv_sign_target *s, const sign_bo
 			     const unsigned char *digest, size_t dlen, unsigned char *sig,
 			     size_t sigmax, size_t *siglen)
 {
+	double t0 = mono_seconds();
 	srv_hsm_rc hr = srv_hsm_sign(r->ctx->hsm, s->ckid, b->alg, digest, dlen, (long)b->salt, sig,
 				     sigmax, siglen);
+	observe_phase("token", t0);
 	if (hr == SRV_HSM_NOT_FOUND)
 		return srv_fail(r, srv_reason_from_hsm(hr),
 				"the key of signer %s is not in the token", s->name);
@@ -402,6 +434,7 @@ srv_err api_sign(srv_req *r, cJSON **out)
 	int need_grant = 0, bypass = 0, seen = 0, replayed = 0, taken = 0;
 	time_t now = time(NULL);
 	char when[RS_TIME_LEN];
+	double t0 = mono_seconds();
 
 	parse_body(r, &b);
 	parse_key(r, &b);
@@ -505,5 +538,6 @@ answer:
 	rs_wipe(digest, sizeof(digest));
 	rs_wipe(sig, sizeof(sig));
 	free(b.metadata);
+	observe_phase("total", t0);
 	return e;
 }

@@ -69,5 +69,12 @@ const srv_route srv_routes[] = {
 	{"POST", "/pki/grants/*/revoke", api_grant_revoke, ANY},
 
 	{"GET", "/audit-log", api_audit_list, ADMIN},
+	{"GET", "/metrics", api_metrics, SRV_AUTH_ANY, 0, srv_may_read_metrics},
+	{NULL, NULL, NULL, 0, 0, NULL},
+};
+
+/* metrics_listen: no token (an address only the scraper reaches) */
+const srv_route srv_metrics_routes[] = {
+	{"GET", "/metrics", api_metrics, NONE},
 	{NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -77,6 +77,10 @@ srv_hsm_rc srv_hsm_key_exists(srv_hsm *h, const unsigned char ckid[SRV_CKID_LEN]
  * the token is down, a call after the backoff attempts the re-init. */
 srv_hsm_rc srv_hsm_ping(srv_hsm *h) __attribute__((warn_unused_result));
 
+/* The pool's sessions taken by a call right now, and the pool's size
+ * (GET /metrics: rsign_hsm_sessions_in_use). */
+void srv_hsm_sessions(srv_hsm *h, int *in_use, int *size);
+
 /* The row MAC key (hsm_mac.c): an HMAC-SHA-256 key (CKK_GENERIC_SECRET,
  * 32 bytes, CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN and CKA_VERIFY
  * only, a token object) found by its CKA_LABEL. find: *found says whether

@@ -439,3 +439,14 @@ srv_hsm_rc hsm_ping(srv_hsm *h)
 		hsm_log_rv("ping", fn, rv);
 	return rv == CKR_OK ? SRV_HSM_OK : SRV_HSM_UNAVAILABLE;
 }
+
+void srv_hsm_sessions(srv_hsm *h, int *in_use, int *size)
+{
+	int n = 0;
+	pthread_mutex_lock(&h->lock);
+	for (int i = 0; i < h->nsess; i++)
+		n += h->sess[i].busy != 0;
+	*size = h->nsess;
+	pthread_mutex_unlock(&h->lock);
+	*in_use = n;
+}

@@ -17,6 +17,7 @@
 #include "rsign/buf.h"
 #include "rsign/json.h"
 #include "rsign/log.h"
+#include "rsign/metrics.h"
 #include "rsign/util.h"
 #include "server/http/auth.h"
 #include "server/http/cache.h"
@@ -120,7 +121,8 @@ void srv_client_ip(struct MHD_Connection *c, char *out, size_t outlen)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, outlen);
 }
 
-struct MHD_Response *srv_json_response(char *text, const char *req_id, long retry_after)
+static struct MHD_Response *text_response(char *text, const char *ctype, const char *req_id,
+					  long retry_after)
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -128,7 +130,7 @@ struct MHD_Response *srv_json_response(char *text, const char *req_id, long retr
 		free(text);
 		return NULL;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	/* every response rsignd makes carries X-Request-Id: mhd_errors.c
 	 * tells libmicrohttpd's own responses by its absence */
 	MHD_add_response_header(resp, "X-Request-Id", req_id);
@@ -141,10 +143,15 @@ struct MHD_Response *srv_json_response(char *text, const char *req_id, long retr
 	return resp;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *req_id,
-				 long retry_after, char *text)
+struct MHD_Response *srv_json_response(char *text, const char *req_id, long retry_after)
 {
-	struct MHD_Response *resp = srv_json_response(text, req_id, retry_after);
+	return text_response(text, "application/json", req_id, retry_after);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *req_id,
+				 long retry_after, const char *ctype, char *text)
+{
+	struct MHD_Response *resp = text_response(text, ctype, req_id, retry_after);
 	if (!resp)
 		return MHD_NO;
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned int)status, resp);
@@ -246,7 +253,7 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 		srv_cache_bump();
 	if (e != SRV_OK && r->err == SRV_OK)
 		srv_fail(r, srv_reason_default(e), "%s", srv_err_word(e));
-	if (e == SRV_OK && !*out)
+	if (e == SRV_OK && !*out && !r->text)
 		srv_fail(r, SRV_R_INTERNAL, "handler returned no body");
 }
 
@@ -274,6 +281,8 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 		url = "/api/v1/health";
 	else if (strcmp(url, "/ready") == 0)
 		url = "/api/v1/ready";
+	else if (strcmp(url, "/metrics") == 0)
+		url = "/api/v1/metrics";
 	if (st->refused == SRV_R_INVALID_PATH)
 		srv_fail(&r, st->refused,
 			 "the request path holds an escaped NUL, slash or control character, or a "
@@ -297,9 +306,22 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	}
 
 	int status = r.err == SRV_OK ? r.status : srv_err_status(r.err);
-	char *text =
-		r.err == SRV_OK ? rs_json_print(out) : srv_error_body(r.reason, r.errmsg, r.req_id);
+	const char *ctype = "application/json";
+	char *text;
+	if (r.err == SRV_OK && r.text) {
+		text = r.text;
+		ctype = r.content_type ? r.content_type : "text/plain";
+	} else {
+		text = r.err == SRV_OK ? rs_json_print(out)
+				       : srv_error_body(r.reason, r.errmsg, r.req_id);
+		free(r.text);
+	}
 	cJSON_Delete(out);
+	/* the route's pattern, never the raw path: the label set stays bounded */
+	char code[8];
+	snprintf(code, sizeof(code), "%d", status);
+	const char *labels[] = {"route", r.route ? r.route : "unmatched", "code", code, NULL};
+	rs_metric_add(&rs_m_http_requests, 1, labels);
 
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -321,7 +343,8 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	srv_principal_clear(&r.actor);
 	if (!text)
 		return MHD_NO;
-	return send_json(c, status, r.req_id, r.err == SRV_E_RATE_LIMIT ? r.retry_after : 0, text);
+	return send_json(c, status, r.req_id, r.err == SRV_E_RATE_LIMIT ? r.retry_after : 0, ctype,
+			 text);
 }
 
 /* The request line is read: the raw target, before libmicrohttpd unescapes
@@ -513,7 +536,10 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 	}
 	int tls = !opts->insecure_http;
 	if (!tls && !loopback) {
-		snprintf(err, errlen, "insecure_http is only allowed on a loopback address");
+		snprintf(err, errlen,
+			 "plain HTTP (insecure_http, metrics_listen) is only allowed on a loopback "
+			 "address, not %s",
+			 opts->listen);
 		return NULL;
 	}
 	if (tls && (!opts->tls_cert_pem || !opts->tls_key_pem)) {

@@ -55,6 +55,10 @@ typedef struct srv_req {
 	const char *route;   /* the matched route's pattern, for the log */
 	char signer[129];    /* the signer a /pki/signers/{name}/... path names, for the log */
 	rs_log_request *log; /* this request's fields in every line it logs */
+	/* a handler that answers with text rather than JSON (GET /metrics):
+	 * malloc'd body, its Content-Type; *out stays NULL */
+	char *text;
+	const char *content_type;
 } srv_req;
 
 /* A handler returns SRV_OK with *out set, or an error set with srv_fail. */

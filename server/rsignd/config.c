@@ -61,6 +61,7 @@ static const rs_conf_item settings[] = {
 	INT(max_auth_failures, "10", 0, 1000000),
 	INT(max_auth_failures_per_ip, "100", 0, 1000000),
 	INT(max_sign_rate, "0", 0, 1000000),
+	STR(metrics_listen, NULL),
 	{NULL, 0, 0, NULL, 0, 0, NULL},
 };
 

@@ -33,6 +33,7 @@ typedef struct {
 	long long max_auth_failures;	    /* failed logins per clientId a minute; 0 = off */
 	long long max_auth_failures_per_ip; /* failed logins + bad tokens per address */
 	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
+	char *metrics_listen; /* GET /metrics over plain HTTP, no token; NULL/"" = off */
 } srv_config;
 
 #define SRV_DEFAULT_CONFIG "/etc/rsign/rsignd.conf"

@@ -136,6 +136,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		}
 	}
 	int port = 0;
+	srv_http *mh = NULL;
 	long long max_conns = connections_that_fit(cfg);
 	if (max_conns < 0 || limits_start(ctx, cfg) != 0)
 		goto out;
@@ -152,6 +153,23 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 	if (!h) {
 		rs_err("%s", err);
 		goto out;
+	}
+	if (cfg->metrics_listen && cfg->metrics_listen[0]) {
+		/* plain HTTP, no token: refused unless on a loopback address */
+		srv_http_opts mopts = {.listen = cfg->metrics_listen,
+				       .insecure_http = 1,
+				       .threads = 1,
+				       .max_connections = 16,
+				       .request_header_timeout = cfg->request_header_timeout};
+		int mport = 0;
+		mh = srv_http_start(ctx, srv_metrics_routes, &mopts, &mport, err, sizeof(err));
+		if (!mh) {
+			rs_err("metrics_listen: %s", err);
+			srv_http_stop(h);
+			goto out;
+		}
+		rs_info("metrics on plain HTTP %s port %d (GET /metrics, no token)",
+			cfg->metrics_listen, mport);
 	}
 	rs_info("connections: at most %lld, %lld from one address; a request head within "
 		"%lld s",
@@ -178,6 +196,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		break;
 	}
 	srv_notify("STOPPING=1");
+	srv_http_stop(mh);
 	srv_http_stop(h);
 	rs_info("stopped");
 	ret = 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "rsign/log.h"
+#include "rsign/metrics.h"
 #include "server/store/store_pg.h"
 
 /* An active grant is spent once its end or its count is reached. */
@@ -390,6 +391,8 @@ srv_st_rc pg_operation_insert_consume(srv_store *st, const srv_operation *o,
 	}
 	r = pg_commit(s, pc, op);
 out:
+	if (r == SRV_ST_OK) /* every commit of the history is a batch of 1 */
+		rs_metric_observe(&rs_m_commit_batch, 1, NULL);
 	if (r != SRV_ST_OK)
 		grant_id_out[0] = '\0';
 	pg_release(s, pc);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "rsign/log.h"
+#include "rsign/metrics.h"
 #include "server/store/store_pg.h"
 
 #define PURGE_MAX 512 /* "denied" records past their retention deleted per commit */
@@ -859,6 +860,8 @@ srv_st_rc pg_operation_insert(srv_store *st, const srv_operation *o)
 	}
 	r = pg_commit(s, pc, op); /* durable once OK: synchronous_commit stays on */
 out:
+	if (r == SRV_ST_OK) /* every commit of the history is a batch of 1 */
+		rs_metric_observe(&rs_m_commit_batch, 1, NULL);
 	pg_release(s, pc);
 	return r;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rsign/log.h"
+#include "rsign/metrics.h"
 #include "rsign/util.h"
 #include "server/store/store_sqlite.h"
 
@@ -233,6 +234,11 @@ static void run_batch(sq_store *s, sq_job *batch)
 	if ((r = sq_commit(s, op)) != SRV_ST_OK) /* durable once OK */
 		goto fail;
 	sq_unlock(s);
+	size_t written = 0;
+	for (sq_job *j = batch; j; j = j->next)
+		written += j->rc == SRV_ST_OK;
+	if (written)
+		rs_metric_observe(&rs_m_commit_batch, (double)written, NULL);
 	return;
 rollback:
 	sq_rollback(s, op);

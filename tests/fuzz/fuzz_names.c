@@ -3,7 +3,7 @@
  * the spellings its table prints (algorithms also "SHA_256" for "SHA256",
  * log levels in any case), and what it takes has consistent properties; a
  * slug is exactly ^[a-z0-9][a-z0-9-]{0,63}$.
- * fuzz-sources: common/alg.c common/der.c common/log.c common/util.c common/base64.c
+ * fuzz-sources: common/alg.c common/der.c common/log.c common/json.c common/util.c common/base64.c
  * fuzz-max-len: 80
  */
 #include <strings.h>
