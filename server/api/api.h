@@ -18,6 +18,25 @@ srv_err api_principal_delete(srv_req *r, cJSON **out);
  * notFound unless the caller may read it (access.c). */
 cJSON *api_principal_json(const srv_principal *p);
 srv_err api_principal_load(srv_req *r, srv_principal *p);
+/* Issues a token of kind for principal_id and adds it to o as field; a
+ * (NULL for a login's access token) is the audit entry stored with it. */
+srv_err api_add_token(srv_req *r, const char *principal_id, const char *prefix, const char *kind,
+		      time_t expires, cJSON *o, const char *field, const srv_audit *a);
+/* api_oidc.c: POST /auth/oidc-auth/login and the identities' oidc config */
+srv_err api_oidc_login(srv_req *r, cJSON **out);
+/* The canonical JSON text (malloc'd) of an identity's oidc config in, with
+ * defaults filled in; NULL with a sentence in why when it is not valid. */
+char *api_oidc_config(const cJSON *in, char *why, size_t whylen);
+/* pattern (exact, '*' matching any run of characters) against s: 1 or 0 */
+int api_oidc_glob(const char *pattern, const char *s);
+/* The claim at a dot path ("a.b.c") of claims; NULL when absent. */
+const cJSON *api_oidc_claim(const cJSON *claims, const char *path);
+/* A string, boolean or integer claim as text: 0, or -1 (another kind, or
+ * longer than n). */
+int api_oidc_claim_text(const cJSON *v, char *out, size_t n);
+/* Every claim of patterns ({"dot.path": "pattern"}) matches in claims: 1;
+ * else 0 with *failed naming the first that does not. */
+int api_oidc_claims_match(const cJSON *claims, const cJSON *patterns, const char **failed);
 /* api_tokens.c: /principals/{id}/tokens and /principals/{id}/secrets */
 srv_err api_token_create(srv_req *r, cJSON **out);
 srv_err api_token_list(srv_req *r, cJSON **out);

@@ -2,6 +2,7 @@
  * tokens, machine identities with clientId/clientSecret. Secrets are shown
  * once, stored only as SHA-256, and wiped from memory after use. Every
  * change but a login is audited in its own transaction. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "rsign/json.h"
@@ -20,16 +21,17 @@ cJSON *api_principal_json(const srv_principal *p)
 	cJSON_AddStringToObject(o, "type", p->type);
 	cJSON_AddBoolToObject(o, "admin", p->admin);
 	cJSON_AddBoolToObject(o, "disabled", p->disabled);
-	if (strcmp(p->type, "identity") == 0)
+	if (strcmp(p->type, "identity") == 0) {
 		cJSON_AddStringToObject(o, "clientId", p->client_id);
+		cJSON *oidc = p->oidc ? cJSON_Parse(p->oidc) : NULL;
+		cJSON_AddItemToObject(o, "oidc", oidc ? oidc : cJSON_CreateNull());
+	}
 	srv_json_time(o, "createdAt", p->created_at);
 	return o;
 }
 
-/* Issues a token of kind for principal_id and adds it to o as field; a
- * (NULL for a login's access token) is the audit entry stored with it. */
-static srv_err add_token(srv_req *r, const char *principal_id, const char *prefix, const char *kind,
-			 time_t expires, cJSON *o, const char *field, const srv_audit *a)
+srv_err api_add_token(srv_req *r, const char *principal_id, const char *prefix, const char *kind,
+		      time_t expires, cJSON *o, const char *field, const srv_audit *a)
 {
 	char tok[SRV_TOKEN_LEN], hash[65];
 	if (srv_auth_new_secret(prefix, tok) != 0)
@@ -82,7 +84,7 @@ srv_err api_login(srv_req *r, cJSON **out)
 	}
 	long long ttl = r->ctx->access_token_ttl;
 	*out = cJSON_CreateObject();
-	e = add_token(r, p.id, "rsa_", "access", time(NULL) + ttl, *out, "accessToken", NULL);
+	e = api_add_token(r, p.id, "rsa_", "access", time(NULL) + ttl, *out, "accessToken", NULL);
 	if (e != SRV_OK) {
 		cJSON_Delete(*out);
 		*out = NULL;
@@ -173,6 +175,18 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 	p.admin = admin;
 	p.created_at = time(NULL);
 	int identity = strcmp(type, "identity") == 0;
+	const cJSON *oidc = cJSON_GetObjectItemCaseSensitive(j, "oidc");
+	if (oidc && !cJSON_IsNull(oidc)) {
+		char why[200];
+		if (!identity) {
+			e = srv_fail(r, SRV_R_INVALID_FIELD, "only an identity has oidc");
+			goto out;
+		}
+		if (!(p.oidc = api_oidc_config(oidc, why, sizeof(why)))) {
+			e = srv_fail(r, SRV_R_INVALID_FIELD, "%s", why);
+			goto out;
+		}
+	}
 	if (identity && rs_uuid(p.client_id) != 0) {
 		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for a client id");
 		goto out;
@@ -202,6 +216,7 @@ out:
 	api_audit_done(&a);
 	rs_wipe(secret, sizeof(secret));
 	rs_wipe(hash, sizeof(hash));
+	free(p.oidc);
 	cJSON_Delete(j);
 	return e;
 }
@@ -291,8 +306,40 @@ out:
 	return e;
 }
 
-/* PATCH {"disabled": bool}: a disabled principal's tokens, access tokens
- * and login are refused at once (the route invalidates the caches). */
+/* PATCH {"oidc": {...} | null}: an identity's OIDC login config, set or
+ * removed (audited as principal.oidc). */
+static srv_err update_oidc(srv_req *r, srv_principal *p, const cJSON *oidc)
+{
+	srv_audit a = {0};
+	char why[200];
+	char *text = NULL;
+	srv_err e = SRV_OK;
+	if (strcmp(p->type, "identity") != 0)
+		return srv_fail(r, SRV_R_INVALID_FIELD, "only an identity has oidc");
+	if (!cJSON_IsNull(oidc) && !(text = api_oidc_config(oidc, why, sizeof(why))))
+		return srv_fail(r, SRV_R_INVALID_FIELD, "%s", why);
+	cJSON *d = principal_detail(p);
+	cJSON_AddItemToObject(d, "oidc", text ? cJSON_Parse(text) : cJSON_CreateNull());
+	if ((e = api_audit_entry(r, &a, "principal.oidc", "principal", p->id, d)) != SRV_OK)
+		goto out;
+	srv_st_rc rc = r->ctx->store->ops->principal_set_oidc(r->ctx->store, p->id, text, &a);
+	if (rc != SRV_ST_OK) {
+		e = srv_fail(r, srv_reason_from_store(rc), "cannot update the identity");
+		goto out;
+	}
+	free(p->oidc);
+	p->oidc = text;
+	text = NULL;
+	rs_info("identity %s: oidc %s by %s", p->name, p->oidc ? "set" : "removed", r->actor.name);
+out:
+	api_audit_done(&a);
+	free(text);
+	return e;
+}
+
+/* PATCH {"disabled": bool, "oidc": {...} | null}, either or both: a
+ * disabled principal's tokens, access tokens and login are refused at once
+ * (the route invalidates the caches). */
 srv_err api_principal_update(srv_req *r, cJSON **out)
 {
 	srv_principal p = {0};
@@ -302,12 +349,22 @@ srv_err api_principal_update(srv_req *r, cJSON **out)
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
-	if (rs_json_bool(j, "disabled", 1, &disabled) != RS_JSON_OK) {
-		e = srv_fail(r, SRV_R_INVALID_FIELD, "disabled (a boolean) is required");
+	const cJSON *oidc = cJSON_GetObjectItemCaseSensitive(j, "oidc");
+	int has_disabled = cJSON_GetObjectItemCaseSensitive(j, "disabled") != NULL;
+	if (rs_json_bool(j, "disabled", !oidc, &disabled) != RS_JSON_OK) {
+		e = srv_fail(r, SRV_R_INVALID_FIELD,
+			     "disabled (a boolean) or oidc (an object or null) is required");
 		goto out;
 	}
 	if ((e = api_principal_load(r, &p)) != SRV_OK)
 		goto out;
+	if (oidc) { /* the route is admin-only (routes.c) */
+		if ((e = update_oidc(r, &p, oidc)) != SRV_OK || !has_disabled) {
+			if (e == SRV_OK)
+				*out = api_principal_json(&p);
+			goto out;
+		}
+	}
 	srv_reason why = srv_may_disable_principal(r, &p);
 	if (why != SRV_R_NONE) {
 		e = srv_fail(r, why, "a principal cannot disable or enable itself");

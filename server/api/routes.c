@@ -15,6 +15,8 @@ const srv_route srv_routes[] = {
 	{"GET", "/ready", api_ready, NONE},
 	{"POST", "/auth/universal-auth/login", api_login, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
 	 NULL},
+	{"POST", "/auth/oidc-auth/login", api_oidc_login, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
 	{"GET", "/auth/whoami", api_whoami, ANY},
 
 	{"POST", "/principals", api_principal_create, ADMIN},

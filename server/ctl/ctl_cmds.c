@@ -417,6 +417,8 @@ static int field_item(ctl_ctx *ctx, const ctl_args *a, const ctl_field *m, const
 	case CTL_F_LIST:
 		*item = cJSON_CreateArray();
 		for (i = 0; *item && i < a->nlist && rc == CTL_EXIT_OK; i++) {
+			if (a->list_opt[i] != opt_index(a, m->opt))
+				continue;
 			rc = option_value(ctx, m->resolve, a->list[i], id, &s);
 			if (rc == CTL_EXIT_OK &&
 			    (!(e = cJSON_CreateString(s)) || !cJSON_AddItemToArray(*item, e))) {
@@ -681,6 +683,80 @@ out:
 static const char *const secret_keys[] = {"token", "clientSecret", NULL};
 static const ctl_out out_once = {ctl_out_secret_fields, secret_keys, 0};
 
+/* The values of LIST option name, in order, added to o as array field. */
+static int list_field(const ctl_args *a, const char *name, cJSON *o, const char *field)
+{
+	int idx = opt_index(a, name);
+	cJSON *arr = cJSON_AddArrayToObject(o, field);
+
+	for (int i = 0; arr && i < a->nlist; i++)
+		if (a->list_opt[i] == idx &&
+		    !cJSON_AddItemToArray(arr, cJSON_CreateString(a->list[i])))
+			return oom();
+	return arr ? CTL_EXIT_OK : oom();
+}
+
+/* An identity's oidc object from the --oidc-* options (--oidc-issuer
+ * given); the server checks every value. Returns an exit code. */
+static int oidc_from_args(const ctl_args *a, cJSON **out)
+{
+	cJSON *o = cJSON_CreateObject(), *bound;
+	const char *v;
+	int rc = CTL_EXIT_OK, idx = opt_index(a, "bound-claim");
+	rs_buf b;
+
+	*out = o;
+	if (!o || !cJSON_AddStringToObject(o, "issuer", ctl_arg(a, "oidc-issuer")))
+		return oom();
+	if ((rc = ctl_exclusive(a, "oidc-jwks-url", "oidc-jwks-file")) != CTL_EXIT_OK)
+		return rc;
+	if ((v = ctl_arg(a, "oidc-jwks-url")) && !cJSON_AddStringToObject(o, "jwksUrl", v))
+		return oom();
+	if ((v = ctl_arg(a, "oidc-jwks-file"))) {
+		rc = ctl_read_file(v, 1 << 16, &b);
+		cJSON *set = rc == CTL_EXIT_OK ? cJSON_ParseWithLength((const char *)b.data, b.len)
+					       : NULL;
+		rs_buf_free(&b);
+		if (rc != CTL_EXIT_OK)
+			return rc;
+		if (!set) {
+			fprintf(stderr, "rsignctl: %s: not JSON\n", v);
+			return CTL_EXIT_DATAERR;
+		}
+		cJSON_AddItemToObject(o, "jwks", set);
+	}
+	if ((rc = list_field(a, "audience", o, "audiences")) != CTL_EXIT_OK)
+		return rc;
+	if ((v = ctl_arg(a, "bound-subject")) && !cJSON_AddStringToObject(o, "boundSubject", v))
+		return oom();
+	if (!(bound = cJSON_AddObjectToObject(o, "boundClaims")))
+		return oom();
+	for (int i = 0; i < a->nlist; i++) {
+		const char *eq = a->list_opt[i] == idx ? strchr(a->list[i], '=') : NULL;
+		if (a->list_opt[i] != idx)
+			continue;
+		if (!eq || eq == a->list[i])
+			return ctl_usage_error(a, "--bound-claim takes CLAIM=PATTERN, not '%s'",
+					       a->list[i]);
+		char name[256];
+		if ((size_t)(eq - a->list[i]) >= sizeof(name))
+			return ctl_usage_error(a, "--bound-claim: the claim name is too long");
+		memcpy(name, a->list[i], (size_t)(eq - a->list[i]));
+		name[eq - a->list[i]] = '\0';
+		if (!cJSON_AddStringToObject(bound, name, eq + 1))
+			return oom();
+	}
+	int record = 0;
+	for (int i = 0; i < a->nlist; i++)
+		record |= a->list_opt[i] == opt_index(a, "record-claim");
+	if (record && (rc = list_field(a, "record-claim", o, "recordClaims")) != CTL_EXIT_OK)
+		return rc;
+	if (ctl_arg(a, "clock-skew") &&
+	    !cJSON_AddNumberToObject(o, "clockSkewSeconds", (double)ctl_arg_int(a, "clock-skew")))
+		return oom();
+	return CTL_EXIT_OK;
+}
+
 int ctl_principal_create(ctl_ctx *ctx, const ctl_args *a)
 {
 	static const ctl_field map[] = {
@@ -689,8 +765,51 @@ int ctl_principal_create(ctl_ctx *ctx, const ctl_args *a)
 		{"admin", "admin", CTL_F_FLAG, NULL, NULL},
 		CTL_FIELDS_END,
 	};
+	cJSON *req = NULL, *oidc = NULL;
+	int rc = ctl_body(ctx, a, map, &req);
 
-	return ctl_send(ctx, a, "POST", map, &out_once, "/principals");
+	if (rc == CTL_EXIT_OK && ctl_arg(a, "oidc-issuer")) {
+		rc = oidc_from_args(a, &oidc);
+		if (rc == CTL_EXIT_OK && !cJSON_AddItemToObject(req, "oidc", oidc))
+			rc = oom();
+		else if (rc == CTL_EXIT_OK)
+			oidc = NULL;
+	}
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_request(ctx, a, "POST", req, NULL, &out_once, "/principals");
+	cJSON_Delete(oidc);
+	ctl_json_delete_wiped(req);
+	return rc;
+}
+
+/* principal oidc ID --oidc-issuer ... | --remove: sets or removes an
+ * identity's OIDC login. */
+int ctl_principal_oidc(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_out out = {ctl_out_fields, "identity updated", 0};
+	cJSON *req = cJSON_CreateObject(), *oidc = NULL;
+	int rc = CTL_EXIT_OK;
+
+	if (!req)
+		return oom();
+	if (!ctl_arg(a, "remove") == !ctl_arg(a, "oidc-issuer")) {
+		cJSON_Delete(req);
+		return ctl_usage_error(a,
+				       "give either --oidc-issuer (and its options) or --remove");
+	}
+	if (ctl_arg(a, "remove"))
+		oidc = cJSON_CreateNull();
+	else
+		rc = oidc_from_args(a, &oidc);
+	if (rc == CTL_EXIT_OK && cJSON_AddItemToObject(req, "oidc", oidc)) {
+		oidc = NULL;
+		rc = ctl_request(ctx, a, "PATCH", req, NULL, &out, "/principals/%s", a->pos[0]);
+	} else if (rc == CTL_EXIT_OK) {
+		rc = oom();
+	}
+	cJSON_Delete(oidc);
+	cJSON_Delete(req);
+	return rc;
 }
 
 /* The --offset and --limit options of every list command. */

@@ -12,7 +12,7 @@ typedef enum {
 	CTL_OPT_FLAG, /* no value; present or not */
 	CTL_OPT_STR,
 	CTL_OPT_INT,  /* decimal in [0, CTL_INT_MAX], checked by the parser */
-	CTL_OPT_LIST, /* repeatable string; at most one per command */
+	CTL_OPT_LIST, /* repeatable string */
 } ctl_opt_kind;
 
 #define CTL_INT_MAX 2147483647LL
@@ -46,7 +46,8 @@ struct ctl_args {
 	const ctl_cmd *cmd;
 	const char *pos[CTL_MAX_POS];
 	const char *val[CTL_MAX_OPTS];	/* by index in cmd->opts; "1" for flags */
-	const char *list[CTL_MAX_LIST]; /* the values of the LIST option */
+	const char *list[CTL_MAX_LIST]; /* the values of the LIST options ... */
+	int list_opt[CTL_MAX_LIST];	/* ... each with its option's index */
 	int nlist;
 };
 
@@ -182,6 +183,7 @@ int ctl_health(ctl_ctx *ctx, const ctl_args *a);
 int ctl_whoami(ctl_ctx *ctx, const ctl_args *a);
 int ctl_login(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_create(ctl_ctx *ctx, const ctl_args *a);
+int ctl_principal_oidc(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_list(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_get(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_delete(ctl_ctx *ctx, const ctl_args *a);

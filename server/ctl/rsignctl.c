@@ -48,6 +48,27 @@ static const char *const signer_statuses[] = {"enabled", "disabled", "retired", 
 		NULL, 0, NULL, NULL, 0, NULL                                                       \
 	}
 
+/* an identity's OIDC login (principal create, principal oidc) */
+#define OIDC_OPTS                                                                                   \
+	STR("oidc-issuer", "URL", "identity: log in with JWTs of this OIDC issuer (https)"),        \
+		STR("oidc-jwks-url", "URL", "the issuer's key set (https)"),                        \
+		STR("oidc-jwks-file", "PATH", "the issuer's key set, kept inline (JSON file)"),     \
+		{"audience", CTL_OPT_LIST, "AUD", "an accepted aud (repeat for several)", 0, NULL}, \
+		STR("bound-subject", "PATTERN", "the sub the token must have (* globs)"),           \
+		{"bound-claim",                                                                     \
+		 CTL_OPT_LIST,                                                                      \
+		 "CLAIM=PATTERN",                                                                   \
+		 "a claim (dot path) the token must match (repeat)",                                \
+		 0,                                                                                 \
+		 NULL},                                                                             \
+		{"record-claim",                                                                    \
+		 CTL_OPT_LIST,                                                                      \
+		 "CLAIM",                                                                           \
+		 "a claim recorded in the history (repeat; default: the CI ones)",                  \
+		 0,                                                                                 \
+		 NULL},                                                                             \
+		INT("clock-skew", "SECONDS", "leeway for exp, nbf, iat (default 60)")
+
 static const ctl_opt opts_login[] = {STR_REQ("client-id", "ID",
 					     "machine identity's client id; the secret comes from "
 					     "$RSIGN_CLIENT_SECRET or stdin"),
@@ -59,7 +80,10 @@ static const ctl_opt opts_principal_create[] = {
 	 1, principal_types},
 	STR_REQ("name", "NAME", "principal name"),
 	FLAG("admin", "make the principal a server-wide admin"),
+	OIDC_OPTS,
 	END};
+static const ctl_opt opts_principal_oidc[] = {FLAG("remove", "remove the identity's OIDC login"),
+					      OIDC_OPTS, END};
 static const ctl_opt opts_token_create[] = {
 	STR("name", "NAME", "a name for the token (at most 64 bytes)"),
 	INT("expires-in", "SECONDS", "the token stops working after SECONDS"),
@@ -176,6 +200,8 @@ static const ctl_cmd commands[] = {
 	C("principal create", "", 0, 1, ctl_principal_create, opts_principal_create,
 	  "create a user or machine identity (its secret is shown once)"),
 	C("principal list", "", 0, 1, ctl_principal_list, opts_page, "list principals"),
+	C("principal oidc", "ID", 1, 1, ctl_principal_oidc, opts_principal_oidc,
+	  "set (or --remove) a machine identity's OIDC login"),
 	C("principal get", "ID", 1, 1, ctl_principal_get, NULL, "show a principal (id or name)"),
 	C("principal delete", "ID", 1, 1, ctl_principal_delete, NULL, "delete a principal"),
 	C("principal disable", "ID", 1, 1, ctl_principal_disable, NULL,
@@ -574,6 +600,7 @@ static int parse_args(const ctl_cmd *c, int argc, char **argv, int i, globals *g
 		if (which->kind == CTL_OPT_LIST) {
 			if (a->nlist == CTL_MAX_LIST)
 				return ctl_usage_error(a, "too many --%s", which->name);
+			a->list_opt[a->nlist] = (int)(which - c->opts);
 			a->list[a->nlist++] = value;
 			a->val[which - c->opts] = value;
 		} else if (a->val[which - c->opts]) {

@@ -65,6 +65,18 @@ typedef enum {
 	SRV_R_TOKEN_INVALID,	   /* tokenInvalid */
 	SRV_R_INVALID_CREDENTIALS, /* invalidCredentials */
 	SRV_R_PRINCIPAL_DISABLED,  /* principalDisabled */
+	/* 401: an OIDC login refused, each naming the check that failed */
+	SRV_R_OIDC_NOT_ENABLED,	 /* oidcNotEnabled: no such identity, or none with OIDC */
+	SRV_R_JWT_MALFORMED,	 /* jwtMalformed */
+	SRV_R_JWT_ALGORITHM,	 /* jwtAlgorithm: none, HS*, or a key of another kind */
+	SRV_R_JWT_UNKNOWN_KID,	 /* jwtUnknownKid */
+	SRV_R_JWT_SIGNATURE,	 /* jwtSignature */
+	SRV_R_JWT_ISSUER,	 /* jwtIssuer */
+	SRV_R_JWT_AUDIENCE,	 /* jwtAudience */
+	SRV_R_JWT_EXPIRED,	 /* jwtExpired */
+	SRV_R_JWT_NOT_YET_VALID, /* jwtNotYetValid */
+	SRV_R_JWT_SUBJECT,	 /* jwtSubject */
+	SRV_R_JWT_CLAIM,	 /* jwtClaim */
 	/* 403 PermissionDenied */
 	SRV_R_ADMIN_REQUIRED, /* adminRequired */
 	SRV_R_ROLE_REQUIRED,  /* roleRequired */
@@ -95,6 +107,7 @@ typedef enum {
 	/* 503 Unavailable */
 	SRV_R_DATABASE_UNAVAILABLE, /* databaseUnavailable */
 	SRV_R_TOKEN_UNAVAILABLE,    /* tokenUnavailable */
+	SRV_R_JWKS_UNAVAILABLE,	    /* jwksUnavailable: an OIDC issuer's key set */
 	/* 414, 431, 505: requests libmicrohttpd refuses before rsignd sees them */
 	SRV_R_URI_TOO_LONG,	 /* uriTooLong */
 	SRV_R_HEADERS_TOO_LARGE, /* headersTooLarge */

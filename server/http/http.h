@@ -31,6 +31,7 @@ typedef struct {
 	long long max_auth_failures;	    /* per clientId and window; 0 = no limit */
 	long long max_auth_failures_per_ip; /* per source address and window */
 	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
+	struct srv_jwks_cache *jwks;	    /* OIDC issuers' key sets (jwks.h) */
 } srv_ctx;
 
 /* A route's auth: none (health, login) or a valid bearer token. */

@@ -33,7 +33,9 @@ typedef struct {
 	long long max_auth_failures;	    /* failed logins per clientId a minute; 0 = off */
 	long long max_auth_failures_per_ip; /* failed logins + bad tokens per address */
 	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
-	char *metrics_listen; /* GET /metrics over plain HTTP, no token; NULL/"" = off */
+	char *metrics_listen;	     /* GET /metrics over plain HTTP, no token; NULL/"" = off */
+	char *oidc_ca_file;	     /* CAs for fetching OIDC key sets; NULL = the system's */
+	long long oidc_jwks_max_age; /* seconds a fetched key set is used */
 } srv_config;
 
 #define SRV_DEFAULT_CONFIG "/etc/rsign/rsignd.conf"

@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <curl/curl.h>
 #include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/api/api.h"
+#include "server/http/jwks.h"
 #include "server/http/ratelimit.h"
 #include "server/http/tls.h"
 #include "server/rsignd/notify.h"
@@ -58,6 +60,24 @@ static int limits_start(srv_ctx *ctx, const srv_config *cfg)
 		return -1;
 	}
 	return 0;
+}
+
+/* The OIDC issuers' key-set cache; libcurl is set up here, before any
+ * thread starts. */
+static int oidc_start(srv_ctx *ctx, const srv_config *cfg)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    !(ctx->jwks = srv_jwks_cache_new(cfg->oidc_ca_file, (long)cfg->oidc_jwks_max_age))) {
+		rs_err("cannot set up the OIDC key-set cache (libcurl or memory)");
+		return -1;
+	}
+	return 0;
+}
+
+static void oidc_stop(srv_ctx *ctx)
+{
+	srv_jwks_cache_free(ctx->jwks);
+	ctx->jwks = NULL;
 }
 
 static void limits_stop(srv_ctx *ctx)
@@ -138,7 +158,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 	int port = 0;
 	srv_http *mh = NULL;
 	long long max_conns = connections_that_fit(cfg);
-	if (max_conns < 0 || limits_start(ctx, cfg) != 0)
+	if (max_conns < 0 || limits_start(ctx, cfg) != 0 || oidc_start(ctx, cfg) != 0)
 		goto out;
 	srv_http_opts opts = {.listen = cfg->listen,
 			      .insecure_http = cfg->insecure_http,
@@ -202,6 +222,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 	ret = 0;
 out:
 	limits_stop(ctx);
+	oidc_stop(ctx);
 	if (key)
 		rs_wipe(key, strlen(key));
 	free(key);

@@ -7,6 +7,7 @@ void srv_principal_clear(srv_principal *p)
 {
 	if (p) {
 		free(p->name);
+		free(p->oidc);
 		memset(p, 0, sizeof(*p));
 	}
 }

@@ -30,6 +30,8 @@ typedef struct {
 	int disabled;		     /* its tokens and its login are refused */
 	char client_id[RS_UUID_LEN]; /* identities only */
 	time_t created_at;
+	char *oidc;   /* identities only: the OIDC login config, canonical JSON
+		       * (server/api/api_oidc.c validates it); NULL = none */
 	char mac[65]; /* store-internal: the row's MAC as read (store_mac.c) */
 } srv_principal;
 
@@ -241,6 +243,10 @@ typedef struct srv_store_ops {
 	 * fewer usable approvers than it requires. */
 	srv_st_rc (*principal_set_disabled)(srv_store *st, const char *id, int disabled,
 					    const srv_audit *a);
+	/* An identity's OIDC config (oidc NULL or "" = none), its MAC with it.
+	 * NOT_FOUND when id is no identity. */
+	srv_st_rc (*principal_set_oidc)(srv_store *st, const char *id, const char *oidc,
+					const srv_audit *a);
 	/* deletes the principal, its tokens, secrets, memberships and places
 	 * among policies' approvers */
 	srv_st_rc (*principal_delete)(srv_store *st, const char *id, const srv_audit *a);
@@ -537,7 +543,9 @@ int srv_role_parse(const char *s, srv_role *out);   /* 0 or -1 */
  * alike: length 0); an integer is its decimal text. Field boundaries are
  * thus unambiguous (moving a byte from one field to the next changes the
  * encoding) and a row cannot pass for a row of another table.
- *   principals:       id, type, name, admin, disabled, client_id
+ *   principals:       id, type, name, admin, disabled, client_id,
+ *                     then, only when it is set, the SHA-256 hex of oidc
+ *                     (rows sealed before it existed still pass)
  *   tokens:           id, hash, principal_id, kind, expires_at
  *   secrets:          id, client_id, principal_id, secret_hash, expires_at
  *   members:          signer_id, principal_id, role

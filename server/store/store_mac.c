@@ -108,6 +108,15 @@ size_t srv_mac_msg_principal(const srv_principal *p, unsigned char *out)
 	put_i(&e, p->admin ? 1 : 0);
 	put_i(&e, p->disabled ? 1 : 0);
 	put_s(&e, p->client_id);
+	if (p->oidc && p->oidc[0]) {
+		/* a digest: the config may be longer than SRV_MAC_MSG_MAX */
+		unsigned char d[64];
+		char hex[65];
+		if (rs_hash_compute(RS_HASH_SHA256, p->oidc, strlen(p->oidc), d) != 0)
+			return 0;
+		rs_hex_encode(d, 32, hex);
+		put_s(&e, hex);
+	}
 	return done(&e);
 }
 

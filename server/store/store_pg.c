@@ -31,15 +31,15 @@ const pg_sql pg_core_sql[] = {
 	{G_META_SET, "INSERT INTO meta (key, value) VALUES ($1, $2)"
 		     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
 	{G_PRINCIPAL_INSERT,
-	 "INSERT INTO principals (id, type, name, admin, client_id, created_at, mac)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+	 "INSERT INTO principals (id, type, name, admin, client_id, created_at, mac, oidc)"
+	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
 	{G_PRINCIPAL_GET, "SELECT " PG_P_COLS " FROM principals p" PG_BY_ID_OR_NAME("p")},
 	{G_PRINCIPAL_LIST,
 	 "SELECT " PG_P_COLS " FROM principals p ORDER BY p.name" PG_PAGE("$1", "$2")},
 	{G_PRINCIPAL_COUNT, "SELECT count(*) FROM principals"},
 	{G_PRINCIPAL_DISABLE, "SELECT " PG_P_COLS " FROM principals p WHERE p.id = $1 FOR UPDATE"},
-	{G_PRINCIPAL_UPDATE, "UPDATE principals SET disabled = $2, client_id = $3, mac = $4"
-			     " WHERE id = $1"},
+	{G_PRINCIPAL_UPDATE, "UPDATE principals SET disabled = $2, client_id = $3, mac = $4,"
+			     " oidc = $5 WHERE id = $1"},
 	{G_PRINCIPAL_DELETE, "DELETE FROM principals WHERE id = $1"},
 	/* as Q_APPROVER_NEEDED of the SQLite store */
 	{G_APPROVER_NEEDED,
@@ -518,6 +518,10 @@ srv_st_rc pg_rd_principal(const PGresult *res, int r, int c, void *out)
 	p->disabled = pg_col_ll(res, r, c + 6) != 0;
 	pg_col_copy(res, r, c + 7, p->mac, sizeof(p->mac));
 	p->name = pg_col_dup(res, r, c + 2, "");
+	if (!PQgetisnull(res, r, c + 8) && !(p->oidc = pg_col_dup(res, r, c + 8, ""))) {
+		free(p->name);
+		p->name = NULL;
+	}
 	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
 }
 
@@ -868,6 +872,7 @@ static srv_st_rc do_principal_insert(pg_store *s, pg_conn *pc, const char *op, c
 	a_opt(&a, 5, p->client_id);
 	a_int(&a, 6, p->created_at);
 	a_opt(&a, 7, mac);
+	a_opt(&a, 8, p->oidc);
 	if ((r = pg_run(s, pc, op, G_PRINCIPAL_INSERT, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK ||
 	    !x->cred)
 		return r;
@@ -946,12 +951,13 @@ static srv_st_rc approver_needed(pg_store *s, pg_conn *pc, const char *op, const
 	return SRV_ST_CONFLICT;
 }
 
-/* Changes a principal's disabled flag (disabled >= 0) or client id
- * (client_id != NULL: identities only), and its MAC with them. The row must
- * pass its MAC first: a changed row is never sealed again. NOT_FOUND when
- * there is no such principal (or no such identity for a client id). */
+/* Changes a principal's disabled flag (disabled >= 0), client id
+ * (client_id != NULL: identities only) or OIDC config (oidc != NULL, ""
+ * clears it: identities only), and its MAC with them. The row must pass its
+ * MAC first: a changed row is never sealed again. NOT_FOUND when there is
+ * no such principal (or no such identity for a client id or config). */
 static srv_st_rc update_principal(pg_store *s, pg_conn *pc, const char *op, const char *id,
-				  int disabled, const char *client_id)
+				  int disabled, const char *client_id, const char *oidc)
 {
 	srv_principal p;
 	char mac[SRV_MAC_HEX];
@@ -963,7 +969,7 @@ static srv_st_rc update_principal(pg_store *s, pg_conn *pc, const char *op, cons
 		return r;
 	if ((r = pg_check_principal(s, &p)) != SRV_ST_OK)
 		goto out;
-	if (client_id && strcmp(p.type, "identity") != 0) {
+	if ((client_id || oidc) && strcmp(p.type, "identity") != 0) {
 		r = SRV_ST_NOT_FOUND;
 		goto out;
 	}
@@ -971,6 +977,14 @@ static srv_st_rc update_principal(pg_store *s, pg_conn *pc, const char *op, cons
 		p.disabled = disabled != 0;
 	if (client_id)
 		rs_strlcpy(p.client_id, client_id, sizeof(p.client_id));
+	if (oidc) {
+		free(p.oidc);
+		p.oidc = NULL;
+		if (*oidc && !(p.oidc = strdup(oidc))) {
+			r = SRV_ST_FAILED;
+			goto out;
+		}
+	}
 	if ((r = pg_mac_principal(s, &p, mac)) != SRV_ST_OK)
 		goto out;
 	memset(&a, 0, sizeof(a));
@@ -978,6 +992,7 @@ static srv_st_rc update_principal(pg_store *s, pg_conn *pc, const char *op, cons
 	a_int(&a, 2, p.disabled);
 	a_opt(&a, 3, p.client_id);
 	a_opt(&a, 4, mac);
+	a_opt(&a, 5, p.oidc);
 	r = pg_run(s, pc, op, G_PRINCIPAL_UPDATE, &a, PGRUN_MUST_CHANGE, NULL);
 out:
 	srv_principal_clear(&p);
@@ -998,7 +1013,7 @@ static srv_st_rc do_principal_set_disabled(pg_store *s, pg_conn *pc, const char 
 	(void)au;
 	if (x->disabled && (r = approver_needed(s, pc, op, x->id)) != SRV_ST_OK)
 		return r;
-	return update_principal(s, pc, op, x->id, x->disabled ? 1 : 0, NULL);
+	return update_principal(s, pc, op, x->id, x->disabled ? 1 : 0, NULL, NULL);
 }
 
 static srv_st_rc pg_principal_set_disabled(srv_store *st, const char *id, int disabled,
@@ -1008,6 +1023,29 @@ static srv_st_rc pg_principal_set_disabled(srv_store *st, const char *id, int di
 		return pg_bad_arg("principal_set_disabled");
 	disable_arg x = {id, disabled};
 	return pg_audited(PGS(st), "principal_set_disabled", do_principal_set_disabled, &x, a);
+}
+
+typedef struct {
+	const char *id;
+	const char *oidc;
+} oidc_arg;
+
+static srv_st_rc do_principal_set_oidc(pg_store *s, pg_conn *pc, const char *op, const void *arg,
+				       const srv_audit *au)
+{
+	const oidc_arg *x = arg;
+
+	(void)au;
+	return update_principal(s, pc, op, x->id, -1, NULL, x->oidc);
+}
+
+static srv_st_rc pg_principal_set_oidc(srv_store *st, const char *id, const char *oidc,
+				       const srv_audit *a)
+{
+	if (!st || !id)
+		return pg_bad_arg("principal_set_oidc");
+	oidc_arg x = {id, oidc ? oidc : ""};
+	return pg_audited(PGS(st), "principal_set_oidc", do_principal_set_oidc, &x, a);
 }
 
 /* tokens, secrets, memberships and approver places go with it: ON DELETE
@@ -1337,7 +1375,7 @@ static srv_st_rc do_secret_set(pg_store *s, pg_conn *pc, const char *op, const v
 	srv_st_rc r;
 
 	(void)au;
-	if ((r = update_principal(s, pc, op, x->principal_id, -1, x->client_id)) != SRV_ST_OK)
+	if ((r = update_principal(s, pc, op, x->principal_id, -1, x->client_id, NULL)) != SRV_ST_OK)
 		return r;
 	return put_secret(s, pc, op, x->principal_id, x->client_id, x->hash);
 }
@@ -1515,6 +1553,7 @@ static const srv_store_ops pg_ops = {
 	.principal_get = pg_principal_get,
 	.principal_list = pg_principal_list,
 	.principal_set_disabled = pg_principal_set_disabled,
+	.principal_set_oidc = pg_principal_set_oidc,
 	.principal_delete = pg_principal_delete,
 	.token_insert = pg_token_insert,
 	.token_lookup = pg_token_lookup,

@@ -30,14 +30,14 @@ static const char *const sq_sql[Q_COUNT] = {
 	[Q_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
 		       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[Q_PRINCIPAL_INSERT] =
-		"INSERT INTO principals (id, type, name, admin, client_id, created_at, mac)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		"INSERT INTO principals (id, type, name, admin, client_id, created_at, mac, oidc)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_PRINCIPAL_GET] = "SELECT " SQ_P_COLS " FROM principals p" SQ_BY_ID_OR_NAME("p"),
 	[Q_PRINCIPAL_LIST] = "SELECT " SQ_P_COLS " FROM principals p ORDER BY p.name" SQ_PAGE,
 	[Q_PRINCIPAL_COUNT] = "SELECT count(*) FROM principals",
 	[Q_PRINCIPAL_DISABLE] = "SELECT " SQ_P_COLS " FROM principals p WHERE p.id = ?1",
-	[Q_PRINCIPAL_UPDATE] = "UPDATE principals SET disabled = ?2, client_id = ?3, mac = ?4"
-			       " WHERE id = ?1",
+	[Q_PRINCIPAL_UPDATE] = "UPDATE principals SET disabled = ?2, client_id = ?3, mac = ?4,"
+			       " oidc = ?5 WHERE id = ?1",
 	[Q_PRINCIPAL_DELETE] = "DELETE FROM principals WHERE id = ?1",
 	/* Policies that need ?1, an enabled user, among their approvers: the
 	 * others who could still approve (enabled users) are fewer than it
@@ -231,6 +231,10 @@ srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out)
 	p->disabled = sqlite3_column_int(st, c + 6) != 0;
 	col_copy(st, c + 7, p->mac, sizeof(p->mac));
 	p->name = col_dup(st, c + 2, "");
+	if (sqlite3_column_type(st, c + 8) != SQLITE_NULL && !(p->oidc = col_dup(st, c + 8, ""))) {
+		free(p->name);
+		p->name = NULL;
+	}
 	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
 }
 
@@ -650,6 +654,7 @@ static srv_st_rc do_principal_insert(sq_store *s, const char *op, const void *ar
 	b_opt(q, 5, p->client_id, &brc);
 	b_int(q, 6, p->created_at, &brc);
 	b_opt(q, 7, mac, &brc);
+	b_opt(q, 8, p->oidc, &brc);
 	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK || !x->cred)
 		return r;
 	if (strcmp(p->type, "identity") == 0)
@@ -724,12 +729,13 @@ static srv_st_rc approver_needed(sq_store *s, const char *op, const char *id)
 	return SRV_ST_CONFLICT;
 }
 
-/* Changes a principal's disabled flag (disabled >= 0) or client id
- * (client_id != NULL: identities only), and its MAC with them. The row must
- * pass its MAC first: a changed row is never sealed again. NOT_FOUND when
- * there is no such principal (or no such identity for a client id). */
+/* Changes a principal's disabled flag (disabled >= 0), client id
+ * (client_id != NULL: identities only) or OIDC config (oidc != NULL, ""
+ * clears it: identities only), and its MAC with them. The row must pass its
+ * MAC first: a changed row is never sealed again. NOT_FOUND when there is
+ * no such principal (or no such identity for a client id or config). */
 static srv_st_rc update_principal(sq_store *s, const char *op, const char *id, int disabled,
-				  const char *client_id)
+				  const char *client_id, const char *oidc)
 {
 	sqlite3_stmt *q = s->q[Q_PRINCIPAL_DISABLE];
 	srv_principal p;
@@ -742,7 +748,7 @@ static srv_st_rc update_principal(sq_store *s, const char *op, const char *id, i
 		return r;
 	if ((r = sq_check_principal(s, &p)) != SRV_ST_OK)
 		goto out;
-	if (client_id && strcmp(p.type, "identity") != 0) {
+	if ((client_id || oidc) && strcmp(p.type, "identity") != 0) {
 		r = SRV_ST_NOT_FOUND;
 		goto out;
 	}
@@ -750,6 +756,14 @@ static srv_st_rc update_principal(sq_store *s, const char *op, const char *id, i
 		p.disabled = disabled != 0;
 	if (client_id)
 		rs_strlcpy(p.client_id, client_id, sizeof(p.client_id));
+	if (oidc) {
+		free(p.oidc);
+		p.oidc = NULL;
+		if (*oidc && !(p.oidc = strdup(oidc))) {
+			r = SRV_ST_FAILED;
+			goto out;
+		}
+	}
 	if ((r = sq_mac_principal(s, &p, mac)) != SRV_ST_OK)
 		goto out;
 	q = s->q[Q_PRINCIPAL_UPDATE];
@@ -757,6 +771,7 @@ static srv_st_rc update_principal(sq_store *s, const char *op, const char *id, i
 	b_int(q, 2, p.disabled, &brc);
 	b_opt(q, 3, p.client_id, &brc);
 	b_opt(q, 4, mac, &brc);
+	b_opt(q, 5, p.oidc, &brc);
 	r = sq_run(s, op, q, brc, RUN_MUST_CHANGE);
 out:
 	srv_principal_clear(&p);
@@ -777,7 +792,7 @@ static srv_st_rc do_principal_set_disabled(sq_store *s, const char *op, const vo
 	(void)a;
 	if (x->disabled && (r = approver_needed(s, op, x->id)) != SRV_ST_OK)
 		return r;
-	return update_principal(s, op, x->id, x->disabled ? 1 : 0, NULL);
+	return update_principal(s, op, x->id, x->disabled ? 1 : 0, NULL, NULL);
 }
 
 static srv_st_rc sq_principal_set_disabled(srv_store *st, const char *id, int disabled,
@@ -787,6 +802,29 @@ static srv_st_rc sq_principal_set_disabled(srv_store *st, const char *id, int di
 		return sq_bad_arg("principal_set_disabled");
 	disable_arg x = {id, disabled};
 	return sq_audited(SQ(st), "principal_set_disabled", do_principal_set_disabled, &x, a);
+}
+
+typedef struct {
+	const char *id;
+	const char *oidc;
+} oidc_arg;
+
+static srv_st_rc do_principal_set_oidc(sq_store *s, const char *op, const void *arg,
+				       const srv_audit *a)
+{
+	const oidc_arg *x = arg;
+
+	(void)a;
+	return update_principal(s, op, x->id, -1, NULL, x->oidc);
+}
+
+static srv_st_rc sq_principal_set_oidc(srv_store *st, const char *id, const char *oidc,
+				       const srv_audit *a)
+{
+	if (!st || !id)
+		return sq_bad_arg("principal_set_oidc");
+	oidc_arg x = {id, oidc ? oidc : ""};
+	return sq_audited(SQ(st), "principal_set_oidc", do_principal_set_oidc, &x, a);
 }
 
 /* tokens, secrets, memberships and approver places go with it: ON DELETE
@@ -1017,7 +1055,7 @@ static srv_st_rc do_secret_set(sq_store *s, const char *op, const void *arg, con
 	srv_st_rc r;
 
 	(void)a;
-	if ((r = update_principal(s, op, x->principal_id, -1, x->client_id)) != SRV_ST_OK)
+	if ((r = update_principal(s, op, x->principal_id, -1, x->client_id, NULL)) != SRV_ST_OK)
 		return r;
 	return put_secret(s, op, x->principal_id, x->client_id, x->hash);
 }
@@ -1212,6 +1250,7 @@ static const srv_store_ops sq_ops = {
 	.principal_get = sq_principal_get,
 	.principal_list = sq_principal_list,
 	.principal_set_disabled = sq_principal_set_disabled,
+	.principal_set_oidc = sq_principal_set_oidc,
 	.principal_delete = sq_principal_delete,
 	.token_insert = sq_token_insert,
 	.token_lookup = sq_token_lookup,
