@@ -2,10 +2,12 @@
  *
  * Sources, first match wins: the config's token_file, $RSIGN_TOKEN,
  * $RSIGN_CLIENT_ID + $RSIGN_CLIENT_SECRET, the config's client_id +
- * client_secret_file; without any, the PIN of C_Login carries an access
- * token or "clientId:clientSecret". A machine identity logs in with
- * POST /auth/universal-auth/login; its access token is cached until shortly
- * before expiresIn and renewed once when the server answers 401. A token
+ * client_secret_file, the config's identity_id (OIDC, oidc.h); without any,
+ * the PIN of C_Login carries an access token or "clientId:clientSecret". A
+ * machine identity logs in with POST /auth/universal-auth/login, or with
+ * POST /auth/oidc-auth/login and a fresh JWT; its access token is cached
+ * until shortly before expiresIn, renewed by a new login once it expires,
+ * and once when the server answers 401. A token
  * read from a file is re-read once after a 401 (an agent may renew it).
  *
  * Shared credentials live in tables guarded by the global lock: a call copies
@@ -29,7 +31,7 @@
 
 int mod_cred_is_set(const mod_cred *c)
 {
-	return c && (c->token || (c->client_id && c->client_secret));
+	return c && (c->token || (c->client_id && c->client_secret) || c->oidc.identity_id);
 }
 
 void mod_cred_clear(mod_cred *c)
@@ -43,6 +45,7 @@ void mod_cred_clear(mod_cred *c)
 	free(c->token_file);
 	free(c->client_id);
 	rs_free_secret(c->client_secret);
+	mod_oidc_clear(&c->oidc);
 	rs_free_secret(c->access);
 	memset(c, 0, sizeof(*c));
 	c->gen = gen + 1;
@@ -126,6 +129,14 @@ int mod_cred_load_configured(const mod_config *conf, mod_cred *c)
 		c->client_secret = dup_secret(sec);
 		if (!c->client_id || !c->client_secret)
 			goto fail;
+	} else if (conf->client_id && conf->identity_id) {
+		rs_err("%s: client_id and identity_id exclude each other",
+		       conf->path ? conf->path : "configuration");
+		goto fail;
+	} else if (conf->identity_id || conf->oidc_token_file || conf->oidc_token_env ||
+		   conf->oidc_github) {
+		if (mod_oidc_from_config(conf, &c->oidc) != 0)
+			goto fail;
 	} else if (conf->client_id) {
 		if (!conf->client_secret_file) {
 			rs_err("%s: client_id needs client_secret_file",
@@ -179,6 +190,7 @@ int mod_cred_from_pin(const unsigned char *pin, size_t len, mod_cred *c)
 
 typedef struct snap {
 	char *token, *token_file, *client_id, *client_secret, *access;
+	mod_oidc oidc;
 	unsigned long gen;
 	/* results to store back */
 	int new_access;
@@ -196,6 +208,8 @@ static int snap_take(snap *s, const mod_cred *c)
 	s->client_secret = dup_secret(c->client_secret);
 	if (c->access && mod_now() < c->access_until)
 		s->access = dup_secret(c->access);
+	if (mod_oidc_copy(&s->oidc, &c->oidc) != 0)
+		return -1;
 	if ((c->token && !s->token) || (c->token_file && !s->token_file) ||
 	    (c->client_id && !s->client_id) || (c->client_secret && !s->client_secret) ||
 	    (c->access && mod_now() < c->access_until && !s->access))
@@ -209,6 +223,7 @@ static void snap_drop(snap *s)
 	free(s->token_file);
 	free(s->client_id);
 	rs_free_secret(s->client_secret);
+	mod_oidc_clear(&s->oidc);
 	rs_free_secret(s->access);
 	memset(s, 0, sizeof(*s));
 }
@@ -247,17 +262,25 @@ static CK_RV login(snap *s, const mod_call *orig)
 	cJSON *req = NULL, *resp = NULL;
 	const char *tok = NULL;
 	long long exp = 3600, margin;
-	char *body = NULL;
+	char *body = NULL, *jwt = NULL;
 	CK_RV rv;
 
 	call.what = "login";
 	call.signer = orig->signer;
 	call.method = "POST";
-	call.path = "/auth/universal-auth/login";
+	call.path = s->oidc.identity_id ? "/auth/oidc-auth/login" : "/auth/universal-auth/login";
 	call.in_login = orig->in_login;
+	if (s->oidc.identity_id && !(jwt = mod_oidc_jwt(&s->oidc))) {
+		/* logged: no JWT to log in with */
+		rv = call.in_login ? CKR_PIN_INCORRECT : CKR_USER_NOT_LOGGED_IN;
+		goto out;
+	}
 	req = cJSON_CreateObject();
-	if (!req || !cJSON_AddStringToObject(req, "clientId", s->client_id) ||
-	    !cJSON_AddStringToObject(req, "clientSecret", s->client_secret) ||
+	if (!req ||
+	    (jwt ? !cJSON_AddStringToObject(req, "identityId", s->oidc.identity_id) ||
+			     !cJSON_AddStringToObject(req, "jwt", jwt)
+		 : !cJSON_AddStringToObject(req, "clientId", s->client_id) ||
+			     !cJSON_AddStringToObject(req, "clientSecret", s->client_secret)) ||
 	    !(body = cJSON_PrintUnformatted(req))) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
@@ -296,6 +319,7 @@ out:
 		cJSON_Delete(req);
 	}
 	rs_free_secret(body);
+	rs_free_secret(jwt);
 	mod_call_done(&call);
 	return rv;
 }
@@ -312,7 +336,9 @@ static CK_RV perform(snap *s, mod_call *call)
 	int logged_in_now = 0, retried = 0;
 	CK_RV rv;
 
-	if (!s->token && !s->access && s->client_id) {
+	int can_log_in = s->client_id || s->oidc.identity_id;
+
+	if (!s->token && !s->access && can_log_in) {
 		rv = login(s, call);
 		if (rv != CKR_OK)
 			return rv;
@@ -335,7 +361,7 @@ static CK_RV perform(snap *s, mod_call *call)
 		if (call->resp.transport_failed || call->resp.status != 401 || retried)
 			break;
 		retried = 1;
-		if (s->client_id && !s->token && !logged_in_now) {
+		if (can_log_in && !s->token && !logged_in_now) {
 			rs_info("%s: access token refused, logging in again", call->what);
 			rv = login(s, call);
 			if (rv != CKR_OK)

@@ -7,12 +7,14 @@
 #include "pkcs11.h"
 #include "config.h"
 #include "http.h"
+#include "oidc.h"
 
 typedef struct mod_cred {
 	char *token;	  /* a bearer given directly: token file, $RSIGN_TOKEN, PIN */
 	char *token_file; /* re-read after a 401: an agent may have renewed it */
 	char *client_id;  /* a machine identity ... */
 	char *client_secret;
+	mod_oidc oidc;		/* or one logging in with OIDC JWTs (identity_id) ... */
 	char *access;		/* ... and the access token its login returned */
 	long long access_until; /* mod_now() milliseconds */
 	unsigned long gen;	/* bumped whenever the credential is replaced */
@@ -21,7 +23,8 @@ typedef struct mod_cred {
 int mod_cred_is_set(const mod_cred *c);
 void mod_cred_clear(mod_cred *c);
 /* token_file, then $RSIGN_TOKEN, then $RSIGN_CLIENT_ID + $RSIGN_CLIENT_SECRET,
- * then client_id + client_secret_file. No network. 0 (possibly none) or -1. */
+ * then client_id + client_secret_file, then identity_id (OIDC: oidc.h). No
+ * network. 0 (possibly none) or -1. */
 int mod_cred_load_configured(const mod_config *conf, mod_cred *c)
 	__attribute__((warn_unused_result));
 /* PIN = access token, or "clientId:clientSecret". 0 or -1 (empty). */

@@ -17,6 +17,12 @@ typedef struct mod_config {
 	char *token_file;
 	char *client_id;
 	char *client_secret_file;
+	char *identity_id; /* OIDC login (oidc.c): the identity, and one of ... */
+	char *oidc_token_file;
+	char *oidc_token_env;
+	int oidc_github;
+	char *oidc_audience; /* oidc_github: the audience asked for */
+	char *oidc_ca_file;  /* oidc_github: CAs of its endpoint; NULL: the system's */
 	char *signers;
 	long long connect_timeout;  /* seconds */
 	long long request_timeout;  /* seconds */

@@ -284,7 +284,11 @@ static srv_jwks *fetch(const srv_jwks_cache *c, const char *url, char *err, size
 		goto out;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85 */
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
+#endif
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, SRV_JWKS_FETCH_TIMEOUT);

@@ -8,6 +8,8 @@ dgst`; the stdlib has no RSA). Stdlib + openssl only.
     iss.publish('/a/jwks.json', [k]) # what GET /a/jwks.json answers
     tok = iss.mint(k, {'iss': ..., 'aud': ..., 'exp': ...})
     iss.hits('/a/jwks.json')         # how many times it was fetched
+    iss.github('req-token', lambda aud: tok)  # a fake of GitHub Actions'
+                                     # ACTIONS_ID_TOKEN_REQUEST_URL at /gh-token
     iss.stop()
 """
 
@@ -73,12 +75,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         srv = self.server.issuer
         path = self.path.split('?')[0]
+        if path == '/gh-token' and srv.gh:
+            return self.github(srv)
         with srv.lock:
             srv.counts[path] = srv.counts.get(path, 0) + 1
             body = srv.docs.get(path)
             status = srv.status.get(path, 200)
         if body is None:
             status, body = 404, b'{}'
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def github(self, srv):
+        """{"value": JWT} for the audience asked, with the request token as
+        bearer (as GitHub's endpoint); 401 without it."""
+        import urllib.parse
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        want, mint = srv.gh
+        aud = q.get('audience', [None])[0]
+        with srv.lock:
+            srv.gh_asked.append(aud)
+        if self.headers.get('Authorization') != 'Bearer ' + want or not aud:
+            status, body = 401, b'{"message":"Bad credentials"}'
+        else:
+            status, body = 200, json.dumps({'count': 1, 'value': mint(aud)}).encode()
         self.send_response(status)
         self.send_header('Content-Type', 'application/json')
         self.send_header('Content-Length', str(len(body)))
@@ -95,6 +118,7 @@ class Issuer:
         os.makedirs(workdir, exist_ok=True)
         self.lock = threading.Lock()
         self.docs, self.counts, self.status = {}, {}, {}
+        self.gh, self.gh_asked = None, []
         self.ca_file = os.path.join(workdir, 'issuer-ca.pem')
         ca_key = os.path.join(workdir, 'issuer-ca.key')
         _openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
@@ -153,6 +177,11 @@ class Issuer:
         with self.lock:
             self.docs[path] = body
             self.status[path] = status
+
+    def github(self, request_token, mint):
+        """Serves GET /gh-token?audience=AUD as GitHub Actions does: mint(AUD)
+        is the JWT answered to the bearer request_token."""
+        self.gh = (request_token, mint)
 
     def hits(self, path):
         with self.lock:
