@@ -18,10 +18,12 @@ srv_err api_principal_delete(srv_req *r, cJSON **out);
  * notFound unless the caller may read it (access.c). */
 cJSON *api_principal_json(const srv_principal *p);
 srv_err api_principal_load(srv_req *r, srv_principal *p);
-/* Issues a token of kind for principal_id and adds it to o as field; a
- * (NULL for a login's access token) is the audit entry stored with it. */
+/* Issues a token of kind for principal_id and adds it to o as field; oidc
+ * (NULL = none) is the OIDC login an access token comes from; a (NULL for
+ * a login's access token) is the audit entry stored with it. */
 srv_err api_add_token(srv_req *r, const char *principal_id, const char *prefix, const char *kind,
-		      time_t expires, cJSON *o, const char *field, const srv_audit *a);
+		      time_t expires, const char *oidc, cJSON *o, const char *field,
+		      const srv_audit *a);
 /* api_oidc.c: POST /auth/oidc-auth/login and the identities' oidc config */
 srv_err api_oidc_login(srv_req *r, cJSON **out);
 /* The canonical JSON text (malloc'd) of an identity's oidc config in, with

@@ -31,14 +31,15 @@ cJSON *api_principal_json(const srv_principal *p)
 }
 
 srv_err api_add_token(srv_req *r, const char *principal_id, const char *prefix, const char *kind,
-		      time_t expires, cJSON *o, const char *field, const srv_audit *a)
+		      time_t expires, const char *oidc, cJSON *o, const char *field,
+		      const srv_audit *a)
 {
 	char tok[SRV_TOKEN_LEN], hash[65];
 	if (srv_auth_new_secret(prefix, tok) != 0)
 		return srv_fail(r, SRV_R_INTERNAL, "no randomness for a token");
 	srv_auth_hash(tok, hash);
 	srv_st_rc rc = r->ctx->store->ops->token_insert(r->ctx->store, hash, principal_id, kind,
-							expires, a);
+							expires, oidc, a);
 	if (rc == SRV_ST_OK)
 		cJSON_AddStringToObject(o, field, tok);
 	rs_wipe(tok, sizeof(tok));
@@ -84,7 +85,8 @@ srv_err api_login(srv_req *r, cJSON **out)
 	}
 	long long ttl = r->ctx->access_token_ttl;
 	*out = cJSON_CreateObject();
-	e = api_add_token(r, p.id, "rsa_", "access", time(NULL) + ttl, *out, "accessToken", NULL);
+	e = api_add_token(r, p.id, "rsa_", "access", time(NULL) + ttl, NULL, *out, "accessToken",
+			  NULL);
 	if (e != SRV_OK) {
 		cJSON_Delete(*out);
 		*out = NULL;

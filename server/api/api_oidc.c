@@ -416,6 +416,45 @@ static srv_err check_token(srv_req *r, const char *id, const cJSON *cfg, const c
 	return SRV_OK;
 }
 
+/* What the access token and every signing with it keep of the login:
+ * {"issuer", "subject", "claims": {name: text}} for the identity's
+ * recordClaims the token has (strings, integers, booleans), within
+ * SRV_OIDC_LOGIN_MAX bytes (a claim that does not fit is left out). */
+static char *login_record(const cJSON *cfg, const cJSON *claims)
+{
+	const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub"), *name;
+	cJSON *o = cJSON_CreateObject(), *kept = NULL;
+	char *text = NULL;
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "issuer",
+				cJSON_GetObjectItemCaseSensitive(cfg, "issuer")->valuestring);
+	char subject[VALUE_MAX + 1] = "";
+	if (cJSON_IsString(sub))
+		rs_strlcpy(subject, sub->valuestring, sizeof(subject));
+	cJSON_AddStringToObject(o, "subject", subject);
+	kept = cJSON_AddObjectToObject(o, "claims");
+	cJSON_ArrayForEach (name, cJSON_GetObjectItemCaseSensitive(cfg, "recordClaims")) {
+		char v[VALUE_MAX + 1];
+		if (!kept || api_oidc_claim_text(api_oidc_claim(claims, name->valuestring), v,
+						 sizeof(v)) != 0)
+			continue;
+		cJSON_AddItemToObject(kept, name->valuestring, cJSON_CreateString(v));
+		char *t = cJSON_PrintUnformatted(o);
+		size_t n = t ? strlen(t) : SRV_OIDC_LOGIN_MAX;
+		free(t);
+		if (n >= SRV_OIDC_LOGIN_MAX) /* does not fit: left out */
+			cJSON_DeleteItemFromObjectCaseSensitive(kept, name->valuestring);
+	}
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text && strlen(text) >= SRV_OIDC_LOGIN_MAX) { /* a long issuer alone */
+		free(text);
+		text = NULL;
+	}
+	return text;
+}
+
 srv_err api_oidc_login(srv_req *r, cJSON **out)
 {
 	srv_err e = SRV_OK;
@@ -423,6 +462,7 @@ srv_err api_oidc_login(srv_req *r, cJSON **out)
 	srv_principal p = {0};
 	srv_jwt j = {0};
 	cJSON *cfg = NULL;
+	char *login = NULL;
 	cJSON *body = srv_body_json(r);
 	if (!body)
 		return r->err;
@@ -456,9 +496,13 @@ srv_err api_oidc_login(srv_req *r, cJSON **out)
 	long long now = (long long)time(NULL), ttl = r->ctx->access_token_ttl;
 	if (exp - now < ttl) /* never outlives the JWT (which may be inside the skew) */
 		ttl = exp - now > 0 ? exp - now : 1;
+	if (!(login = login_record(cfg, j.claims))) {
+		e = srv_fail(r, SRV_R_INTERNAL, "out of memory");
+		goto out;
+	}
 	*out = cJSON_CreateObject();
-	e = api_add_token(r, p.id, "rsa_", "access", (time_t)(now + ttl), *out, "accessToken",
-			  NULL);
+	e = api_add_token(r, p.id, "rsa_", "access", (time_t)(now + ttl), login, *out,
+			  "accessToken", NULL);
 	if (e != SRV_OK) {
 		cJSON_Delete(*out);
 		*out = NULL;
@@ -474,6 +518,7 @@ out:
 	if (cJSON_IsString(tok))
 		rs_wipe(tok->valuestring, strlen(tok->valuestring));
 	srv_jwt_clear(&j);
+	free(login);
 	cJSON_Delete(cfg);
 	srv_principal_clear(&p);
 	cJSON_Delete(body);

@@ -27,6 +27,9 @@ static cJSON *operation_json(const srv_operation *op)
 	const char *meta = op->client_metadata ? op->client_metadata : "{}";
 	cJSON *m = rs_json_parse(meta, strlen(meta), RS_JSON_MAX_DEPTH);
 	cJSON_AddItemToObject(o, "clientMetadata", m ? m : cJSON_CreateObject());
+	cJSON *login =
+		op->oidc ? rs_json_parse(op->oidc, strlen(op->oidc), RS_JSON_MAX_DEPTH) : NULL;
+	cJSON_AddItemToObject(o, "oidc", login ? login : cJSON_CreateNull());
 	cJSON_AddStringToObject(o, "sourceIp", op->source_ip);
 	if (op->error_code[0])
 		cJSON_AddStringToObject(o, "errorCode", op->error_code);

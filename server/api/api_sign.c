@@ -309,6 +309,7 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 	rs_strlcpy(op.actor_type, r->actor.type, sizeof(op.actor_type));
 	rs_strlcpy(op.actor_id, r->actor.id, sizeof(op.actor_id));
 	op.actor_name = r->actor.name;
+	op.oidc = r->actor.login; /* the OIDC login behind its access token */
 	/* what a non-member sends is not kept: not its history to write in */
 	int annotate = b->metadata && srv_may_annotate(r, s->id) == SRV_R_NONE;
 	op.client_metadata = annotate ? b->metadata : "{}";

@@ -580,7 +580,7 @@ int ctl_history(ctl_ctx *ctx, const ctl_args *a)
 	static const ctl_column cols[] = {
 		{"createdAt", "TIME"},	{"status", "STATUS"},	{"signingAlgorithm", "ALGORITHM"},
 		{"actorName", "ACTOR"}, {"errorCode", "ERROR"}, {"id", "ID"},
-		CTL_COLUMNS_END,
+		{"oidc", "OIDC"},	CTL_COLUMNS_END,
 	};
 	static const ctl_out out = {ctl_out_table, cols, 0};
 

@@ -41,6 +41,7 @@ typedef struct {
 	int disabled;
 	char client_id[RS_UUID_LEN];
 	time_t created_at;
+	char login[SRV_OIDC_LOGIN_MAX]; /* the access token's OIDC login; "" = none */
 } cached_principal;
 
 srv_cache *srv_auth_cache_new(void)
@@ -50,7 +51,8 @@ srv_cache *srv_auth_cache_new(void)
 
 static int to_cache(const srv_principal *p, cached_principal *c)
 {
-	if (!p->name || strlen(p->name) >= sizeof(c->name))
+	if (!p->name || strlen(p->name) >= sizeof(c->name) ||
+	    (p->login && strlen(p->login) >= sizeof(c->login)))
 		return -1;
 	memset(c, 0, sizeof(*c));
 	memcpy(c->id, p->id, sizeof(c->id));
@@ -60,14 +62,18 @@ static int to_cache(const srv_principal *p, cached_principal *c)
 	c->disabled = p->disabled;
 	memcpy(c->client_id, p->client_id, sizeof(c->client_id));
 	c->created_at = p->created_at;
+	rs_strlcpy(c->login, p->login ? p->login : "", sizeof(c->login));
 	return 0;
 }
 
 static srv_reason from_cache(const cached_principal *c, srv_principal *p)
 {
 	memset(p, 0, sizeof(*p));
-	if (!(p->name = strdup(c->name)))
+	if (!(p->name = strdup(c->name)) || (c->login[0] && !(p->login = strdup(c->login)))) {
+		free(p->name);
+		p->name = NULL;
 		return SRV_R_INTERNAL;
+	}
 	memcpy(p->id, c->id, sizeof(p->id));
 	memcpy(p->type, c->type, sizeof(p->type));
 	p->admin = c->admin;

@@ -8,6 +8,7 @@ void srv_principal_clear(srv_principal *p)
 	if (p) {
 		free(p->name);
 		free(p->oidc);
+		free(p->login);
 		memset(p, 0, sizeof(*p));
 	}
 }
@@ -46,6 +47,7 @@ void srv_operation_clear(srv_operation *o)
 	if (o) {
 		free(o->actor_name);
 		free(o->client_metadata);
+		free(o->oidc);
 		memset(o, 0, sizeof(*o));
 	}
 }

@@ -22,6 +22,11 @@ typedef enum {
 
 typedef char srv_id[RS_UUID_LEN]; /* "" = none */
 
+/* An OIDC login as an access token and the history keep it: JSON
+ * {"issuer", "subject", "claims": {recorded claim: value}}, at most this
+ * many bytes with its NUL (api_oidc.c leaves out claims that do not fit). */
+#define SRV_OIDC_LOGIN_MAX 2048
+
 typedef struct {
 	srv_id id;
 	char type[12]; /* "user" | "identity" */
@@ -32,6 +37,8 @@ typedef struct {
 	time_t created_at;
 	char *oidc;   /* identities only: the OIDC login config, canonical JSON
 		       * (server/api/api_oidc.c validates it); NULL = none */
+	char *login;  /* not a column: the OIDC login of the access token that
+		       * token_lookup found (its tokens.oidc); NULL = none */
 	char mac[65]; /* store-internal: the row's MAC as read (store_mac.c) */
 } srv_principal;
 
@@ -91,6 +98,7 @@ typedef struct {
 	char source_ip[48];
 	char error_code[32]; /* "" on success, else the API error word */
 	char approval[8];    /* "none" (no policy), "grant" or "bypass"; "" = "none" */
+	char *oidc;	     /* the actor's OIDC login (SRV_OIDC_LOGIN_MAX); NULL = none */
 	time_t created_at;
 	/* A success made under an Idempotency-Key keeps the key, a hash of
 	 * what was asked and the signature answered, so that a retry of the
@@ -259,7 +267,8 @@ typedef struct srv_store_ops {
 	 * of logins (sessions, not credentials). token_insert gives the token
 	 * a new random id and no name; token_create takes them from t. */
 	srv_st_rc (*token_insert)(srv_store *st, const char *hash_hex, const char *principal_id,
-				  const char *kind, time_t expires_at, const srv_audit *a);
+				  const char *kind, time_t expires_at, const char *oidc,
+				  const srv_audit *a);
 	srv_st_rc (*token_lookup)(srv_store *st, const char *hash_hex, time_t now,
 				  srv_principal *out, srv_token *tok);
 	/* A new token t (id, principal_id, kind, name, created_at, expires_at
@@ -546,7 +555,8 @@ int srv_role_parse(const char *s, srv_role *out);   /* 0 or -1 */
  *   principals:       id, type, name, admin, disabled, client_id,
  *                     then, only when it is set, the SHA-256 hex of oidc
  *                     (rows sealed before it existed still pass)
- *   tokens:           id, hash, principal_id, kind, expires_at
+ *   tokens:           id, hash, principal_id, kind, expires_at, then, only
+ *                     when set, the SHA-256 hex of oidc (an OIDC login)
  *   secrets:          id, client_id, principal_id, secret_hash, expires_at
  *   members:          signer_id, principal_id, role
  *   policies:         id, name, required_approvals, max_signings,
@@ -565,7 +575,8 @@ int srv_rowmac_on(const srv_rowmac *m); /* a function is installed */
  * bytes), 0 when it does not fit. */
 size_t srv_mac_msg_principal(const srv_principal *p, unsigned char *out);
 size_t srv_mac_msg_token(const char *id, const char *hash, const char *principal_id,
-			 const char *kind, long long expires_at, unsigned char *out);
+			 const char *kind, long long expires_at, const char *oidc,
+			 unsigned char *out);
 size_t srv_mac_msg_secret(const char *id, const char *client_id, const char *principal_id,
 			  const char *hash, long long expires_at, unsigned char *out);
 size_t srv_mac_msg_member(const char *signer_id, const char *principal_id, const char *role,

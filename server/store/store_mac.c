@@ -93,6 +93,23 @@ static void put_i(enc *e, long long v)
 	put(e, t, (size_t)n);
 }
 
+/* An optional long text (an OIDC config or login): its SHA-256 hex when set,
+ * nothing when NULL or "" -- rows sealed before it existed still pass. */
+static void put_digest(enc *e, const char *s)
+{
+	unsigned char d[64];
+	char hex[65];
+
+	if (!s || !*s)
+		return;
+	if (rs_hash_compute(RS_HASH_SHA256, s, strlen(s), d) != 0) {
+		e->bad = 1;
+		return;
+	}
+	rs_hex_encode(d, 32, hex);
+	put_s(e, hex);
+}
+
 static size_t done(const enc *e)
 {
 	return e->bad ? 0 : e->len;
@@ -108,20 +125,13 @@ size_t srv_mac_msg_principal(const srv_principal *p, unsigned char *out)
 	put_i(&e, p->admin ? 1 : 0);
 	put_i(&e, p->disabled ? 1 : 0);
 	put_s(&e, p->client_id);
-	if (p->oidc && p->oidc[0]) {
-		/* a digest: the config may be longer than SRV_MAC_MSG_MAX */
-		unsigned char d[64];
-		char hex[65];
-		if (rs_hash_compute(RS_HASH_SHA256, p->oidc, strlen(p->oidc), d) != 0)
-			return 0;
-		rs_hex_encode(d, 32, hex);
-		put_s(&e, hex);
-	}
+	put_digest(&e, p->oidc);
 	return done(&e);
 }
 
 size_t srv_mac_msg_token(const char *id, const char *hash, const char *principal_id,
-			 const char *kind, long long expires_at, unsigned char *out)
+			 const char *kind, long long expires_at, const char *oidc,
+			 unsigned char *out)
 {
 	enc e = {out, 0, 0};
 	put_s(&e, "tokens");
@@ -130,6 +140,7 @@ size_t srv_mac_msg_token(const char *id, const char *hash, const char *principal
 	put_s(&e, principal_id);
 	put_s(&e, kind);
 	put_i(&e, expires_at);
+	put_digest(&e, oidc);
 	return done(&e);
 }
 

@@ -18,8 +18,8 @@
 /* a token's columns (rd_token), alias t */
 #define TOK_COLS                                                                                   \
 	"t.id, t.principal_id, t.kind, t.name, t.created_at, t.expires_at, t.last_used_at, "       \
-	"t.hash, t.mac"
-#define TOK_NCOLS 9
+	"t.hash, t.mac, t.oidc"
+#define TOK_NCOLS 10
 /* a secret's columns (rd_secret), alias s */
 #define SEC_COLS                                                                                   \
 	"s.id, s.principal_id, s.client_id, s.created_at, s.expires_at, s.secret_hash, s.mac"
@@ -52,7 +52,7 @@ const pg_sql pg_core_sql[] = {
 	 " WHERE b.policy_id = p.id AND b.principal_id <> $1 AND u.disabled = 0"
 	 " AND u.type = 'user') < p.required_approvals"},
 	{G_TOKEN_INSERT, "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at,"
-			 " id, name, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+			 " id, name, mac, oidc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
 	{G_TOKEN_PURGE, "DELETE FROM tokens WHERE expires_at > 0 AND expires_at <= $1"},
 	{G_TOKEN_LOOKUP, "SELECT " PG_P_COLS ", " TOK_COLS
 			 " FROM tokens t JOIN principals p ON p.id = t.principal_id"
@@ -812,7 +812,7 @@ static srv_st_rc put_secret(pg_store *s, pg_conn *pc, const char *op, const char
 
 /* Inserts token t (id "" = a new random one) with hash. */
 static srv_st_rc put_token(pg_store *s, pg_conn *pc, const char *op, const srv_token *t,
-			   const char *hash)
+			   const char *hash, const char *oidc)
 {
 	unsigned char m[SRV_MAC_MSG_MAX];
 	char mac[SRV_MAC_HEX];
@@ -823,7 +823,7 @@ static srv_st_rc put_token(pg_store *s, pg_conn *pc, const char *op, const srv_t
 	rs_strlcpy(id, t->id, sizeof(id));
 	if (!id[0] && rs_uuid(id) != 0)
 		return SRV_ST_FAILED;
-	size_t n = srv_mac_msg_token(id, hash, t->principal_id, t->kind, t->expires_at, m);
+	size_t n = srv_mac_msg_token(id, hash, t->principal_id, t->kind, t->expires_at, oidc, m);
 	if ((r = srv_rowmac_seal(s->mac, m, n, mac)) != SRV_ST_OK)
 		return r;
 	a_text(&a, 1, hash);
@@ -834,6 +834,7 @@ static srv_st_rc put_token(pg_store *s, pg_conn *pc, const char *op, const srv_t
 	a_text(&a, 6, id);
 	a_text(&a, 7, t->name);
 	a_opt(&a, 8, mac);
+	a_opt(&a, 9, oidc);
 	return pg_run(s, pc, op, G_TOKEN_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
@@ -879,7 +880,7 @@ static srv_st_rc do_principal_insert(pg_store *s, pg_conn *pc, const char *op, c
 	if (strcmp(p->type, "identity") == 0)
 		return put_secret(s, pc, op, p->id, p->client_id, x->cred);
 	srv_token t = token_of(p->id, "api", 0);
-	return put_token(s, pc, op, &t, x->cred);
+	return put_token(s, pc, op, &t, x->cred, NULL);
 }
 
 static srv_st_rc pg_principal_insert(srv_store *st, const srv_principal *p, const char *cred_hash,
@@ -1077,6 +1078,7 @@ typedef struct {
 	srv_token t;
 	char hash[132];
 	char mac[SRV_MAC_HEX];
+	char oidc[SRV_OIDC_LOGIN_MAX]; /* "" = none */
 } token_row;
 
 typedef struct {
@@ -1099,6 +1101,7 @@ static srv_st_rc rd_token(const PGresult *res, int r, int c, void *out)
 	x->t.last_used_at = (time_t)pg_col_ll(res, r, c + 6);
 	pg_col_copy(res, r, c + 7, x->hash, sizeof(x->hash));
 	pg_col_copy(res, r, c + 8, x->mac, sizeof(x->mac));
+	pg_col_copy(res, r, c + 9, x->oidc, sizeof(x->oidc));
 	return SRV_ST_OK;
 }
 
@@ -1121,7 +1124,7 @@ static srv_st_rc check_token(pg_store *s, const token_row *x)
 {
 	unsigned char m[SRV_MAC_MSG_MAX];
 	size_t n = srv_mac_msg_token(x->t.id, x->hash, x->t.principal_id, x->t.kind,
-				     x->t.expires_at, m);
+				     x->t.expires_at, x->oidc, m);
 	return srv_rowmac_check(s->mac, "tokens", x->t.id, m, n, x->mac);
 }
 
@@ -1186,6 +1189,7 @@ typedef struct {
 	const srv_token *t;
 	const char *hash;
 	size_t cap;
+	const char *oidc; /* an access token's OIDC login, NULL = none */
 } token_arg;
 
 static srv_st_rc do_token_insert(pg_store *s, pg_conn *pc, const char *op, const void *arg,
@@ -1209,12 +1213,13 @@ static srv_st_rc do_token_insert(pg_store *s, pg_conn *pc, const char *op, const
 			return SRV_ST_CONFLICT;
 		}
 	}
-	return put_token(s, pc, op, x->t, x->hash);
+	return put_token(s, pc, op, x->t, x->hash, x->oidc);
 }
 
 /* An access token of a login is a session, not a credential: no audit. */
 static srv_st_rc pg_token_insert(srv_store *st, const char *hash_hex, const char *principal_id,
-				 const char *kind, time_t expires_at, const srv_audit *a)
+				 const char *kind, time_t expires_at, const char *oidc,
+				 const srv_audit *a)
 {
 	static const char op[] = "token_insert";
 	pg_conn *pc;
@@ -1223,12 +1228,12 @@ static srv_st_rc pg_token_insert(srv_store *st, const char *hash_hex, const char
 	if (!st || !hash_hex || !*hash_hex || !principal_id || !kind)
 		return pg_bad_arg(op);
 	srv_token t = token_of(principal_id, kind, expires_at);
-	token_arg x = {&t, hash_hex, 0};
+	token_arg x = {&t, hash_hex, 0, oidc};
 	if (a)
 		return pg_audited(PGS(st), op, do_token_insert, &x, a);
 	if ((r = pg_acquire(PGS(st), op, &pc)) != SRV_ST_OK)
 		return r;
-	r = put_token(PGS(st), pc, op, &t, hash_hex);
+	r = put_token(PGS(st), pc, op, &t, hash_hex, oidc);
 	pg_release(PGS(st), pc);
 	return r;
 }
@@ -1239,7 +1244,7 @@ static srv_st_rc pg_token_create(srv_store *st, const srv_token *t, const char *
 	if (!st || !t || !t->id[0] || !t->principal_id[0] || !hash_hex || !*hash_hex ||
 	    (strcmp(t->kind, "api") != 0 && strcmp(t->kind, "access") != 0))
 		return pg_bad_arg("token_create");
-	token_arg x = {t, hash_hex, cap};
+	token_arg x = {t, hash_hex, cap, NULL};
 	return pg_audited(PGS(st), "token_create", do_token_insert, &x, a);
 }
 
@@ -1354,7 +1359,8 @@ static srv_st_rc pg_token_lookup(srv_store *st, const char *hash_hex, time_t now
 	if ((r = pg_get(PGS(st), "token_lookup", G_TOKEN_LOOKUP, &a, rd_lookup, &x)) != SRV_ST_OK)
 		return r;
 	if ((r = check_token(PGS(st), &x.t)) != SRV_ST_OK ||
-	    (r = pg_check_principal(PGS(st), &x.p)) != SRV_ST_OK) {
+	    (r = pg_check_principal(PGS(st), &x.p)) != SRV_ST_OK ||
+	    (x.t.oidc[0] && !(x.p.login = strdup(x.t.oidc)) && (r = SRV_ST_FAILED))) {
 		srv_principal_clear(&x.p);
 		return r;
 	}

@@ -80,13 +80,14 @@ static size_t enc_principal(const PGresult *q, int r, unsigned char *out)
 	p.admin = pg_col_ll(q, r, 3) != 0;
 	p.disabled = pg_col_ll(q, r, 4) != 0;
 	rs_strlcpy(p.client_id, txt(q, r, 5), sizeof(p.client_id));
+	p.oidc = (char *)txt(q, r, 6);
 	return srv_mac_msg_principal(&p, out);
 }
 
 static size_t enc_token(const PGresult *q, int r, unsigned char *out)
 {
 	return srv_mac_msg_token(txt(q, r, 0), txt(q, r, 1), txt(q, r, 2), txt(q, r, 3),
-				 pg_col_ll(q, r, 4), out);
+				 pg_col_ll(q, r, 4), txt(q, r, 5), out);
 }
 
 static size_t enc_secret(const PGresult *q, int r, unsigned char *out)
@@ -123,9 +124,11 @@ static size_t enc_approver(const PGresult *q, int r, unsigned char *out)
 
 static const seal_table seal_tables[] = {
 	{"principals",
-	 "SELECT id, type, name, admin, disabled, client_id FROM principals WHERE mac IS NULL",
+	 "SELECT id, type, name, admin, disabled, client_id, oidc FROM principals WHERE mac IS "
+	 "NULL",
 	 "UPDATE principals SET mac = $1 WHERE id = $2", 1, enc_principal},
-	{"tokens", "SELECT id, hash, principal_id, kind, expires_at FROM tokens WHERE mac IS NULL",
+	{"tokens",
+	 "SELECT id, hash, principal_id, kind, expires_at, oidc FROM tokens WHERE mac IS NULL",
 	 "UPDATE tokens SET mac = $1 WHERE id = $2", 1, enc_token},
 	{"secrets",
 	 "SELECT id, client_id, principal_id, secret_hash, expires_at FROM secrets"

@@ -37,12 +37,12 @@
 	" WHEN 'disabled' THEN s.retired_at = 0 AND s.enabled = 0 ELSE s.retired_at = 0 END)"
 #define O_COLS                                                                                     \
 	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, "           \
-	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval"
+	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval, oidc"
 
 /* a record as written: O_COLS and what an Idempotency-Key keeps */
 #define O_INS_COLS O_COLS ", idem_key, request_hash, signature"
 #define O_INS_VALS                                                                                 \
-	" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+	" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
 
 const pg_sql pg_pki_sql[] = {
 	{PK_KEY_INSERT, "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
@@ -220,7 +220,9 @@ static srv_st_rc rd_operation(const PGresult *res, int r, int c, void *out)
 	pg_col_copy(res, r, c + 14, o->approval, sizeof(o->approval));
 	o->actor_name = pg_col_dup(res, r, c + 8, "");
 	o->client_metadata = pg_col_dup(res, r, c + 10, "{}");
-	if (!o->actor_name || !o->client_metadata) {
+	if (!PQgetisnull(res, r, c + 15))
+		o->oidc = pg_col_dup(res, r, c + 15, "");
+	if (!o->actor_name || !o->client_metadata || (!PQgetisnull(res, r, c + 15) && !o->oidc)) {
 		srv_operation_clear(o);
 		return SRV_ST_FAILED;
 	}
@@ -717,14 +719,15 @@ static void a_operation(pg_args *a, const srv_operation *o, const char *grant_id
 	a_text(a, 13, o->error_code);
 	a_int(a, 14, o->created_at);
 	a_text(a, 15, o->approval[0] ? o->approval : "none");
+	a_opt(a, 16, o->oidc);
 	/* the unique index operations_idem makes a second record of one
 	 * actor's key fail (CONFLICT), over every connection */
-	a_opt(a, 16, o->idem_key);
-	a_opt(a, 17, o->idem_key[0] ? o->request_hash : NULL);
+	a_opt(a, 17, o->idem_key);
+	a_opt(a, 18, o->idem_key[0] ? o->request_hash : NULL);
 	if (o->idem_key[0])
-		a_blob(a, 18, o->signature, o->signature_len);
+		a_blob(a, 19, o->signature, o->signature_len);
 	else
-		a_opt(a, 18, NULL);
+		a_opt(a, 19, NULL);
 }
 
 static srv_st_rc rd_keyed(const PGresult *res, int r, int c, void *out)

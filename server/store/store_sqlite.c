@@ -14,8 +14,8 @@
 /* a token's columns (rd_token), alias t */
 #define TOK_COLS                                                                                   \
 	"t.id, t.principal_id, t.kind, t.name, t.created_at, t.expires_at, t.last_used_at, "       \
-	"t.hash, t.mac"
-#define TOK_NCOLS 9
+	"t.hash, t.mac, t.oidc"
+#define TOK_NCOLS 10
 /* a secret's columns (rd_secret), alias s */
 #define SEC_COLS                                                                                   \
 	"s.id, s.principal_id, s.client_id, s.created_at, s.expires_at, s.secret_hash, s.mac"
@@ -53,7 +53,7 @@ static const char *const sq_sql[Q_COUNT] = {
 		" WHERE b.policy_id = p.id AND b.principal_id <> ?1 AND u.disabled = 0"
 		" AND u.type = 'user') < p.required_approvals",
 	[Q_TOKEN_INSERT] = "INSERT INTO tokens (hash, principal_id, kind, expires_at, created_at,"
-			   " id, name, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			   " id, name, mac, oidc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[Q_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at > 0 AND expires_at <= ?1",
 	[Q_TOKEN_LOOKUP] = "SELECT " SQ_P_COLS ", " TOK_COLS
 			   " FROM tokens t JOIN principals p ON p.id = t.principal_id"
@@ -243,6 +243,7 @@ typedef struct {
 	srv_token t;
 	char hash[132];
 	char mac[SRV_MAC_HEX];
+	char oidc[SRV_OIDC_LOGIN_MAX]; /* "" = none */
 } token_row;
 
 typedef struct {
@@ -265,6 +266,7 @@ static srv_st_rc rd_token(sqlite3_stmt *st, int c, void *out)
 	x->t.last_used_at = (time_t)sqlite3_column_int64(st, c + 6);
 	col_copy(st, c + 7, x->hash, sizeof(x->hash));
 	col_copy(st, c + 8, x->mac, sizeof(x->mac));
+	col_copy(st, c + 9, x->oidc, sizeof(x->oidc));
 	return SRV_ST_OK;
 }
 
@@ -287,7 +289,7 @@ static srv_st_rc check_token(sq_store *s, const token_row *x)
 {
 	unsigned char m[SRV_MAC_MSG_MAX];
 	size_t n = srv_mac_msg_token(x->t.id, x->hash, x->t.principal_id, x->t.kind,
-				     x->t.expires_at, m);
+				     x->t.expires_at, x->oidc, m);
 	return srv_rowmac_check(s->mac, "tokens", x->t.id, m, n, x->mac);
 }
 
@@ -592,7 +594,8 @@ static srv_st_rc put_secret(sq_store *s, const char *op, const char *principal_i
 }
 
 /* Inserts token t (id "" = a new random one) with hash. */
-static srv_st_rc put_token(sq_store *s, const char *op, const srv_token *t, const char *hash)
+static srv_st_rc put_token(sq_store *s, const char *op, const srv_token *t, const char *hash,
+			   const char *oidc)
 {
 	sqlite3_stmt *q = s->q[Q_TOKEN_INSERT];
 	unsigned char m[SRV_MAC_MSG_MAX];
@@ -604,7 +607,7 @@ static srv_st_rc put_token(sq_store *s, const char *op, const srv_token *t, cons
 	rs_strlcpy(id, t->id, sizeof(id));
 	if (!id[0] && rs_uuid(id) != 0)
 		return SRV_ST_FAILED;
-	size_t n = srv_mac_msg_token(id, hash, t->principal_id, t->kind, t->expires_at, m);
+	size_t n = srv_mac_msg_token(id, hash, t->principal_id, t->kind, t->expires_at, oidc, m);
 	if ((r = srv_rowmac_seal(s->mac, m, n, mac)) != SRV_ST_OK)
 		return r;
 	b_text(q, 1, hash, &brc);
@@ -615,6 +618,7 @@ static srv_st_rc put_token(sq_store *s, const char *op, const srv_token *t, cons
 	b_text(q, 6, id, &brc);
 	b_text(q, 7, t->name, &brc);
 	b_opt(q, 8, mac, &brc);
+	b_opt(q, 9, oidc, &brc);
 	return sq_run(s, op, q, brc, RUN_PLAIN);
 }
 
@@ -660,7 +664,7 @@ static srv_st_rc do_principal_insert(sq_store *s, const char *op, const void *ar
 	if (strcmp(p->type, "identity") == 0)
 		return put_secret(s, op, p->id, p->client_id, x->cred);
 	srv_token t = token_of(p->id, "api", 0);
-	return put_token(s, op, &t, x->cred);
+	return put_token(s, op, &t, x->cred, NULL);
 }
 
 static srv_st_rc sq_principal_insert(srv_store *st, const srv_principal *p, const char *cred_hash,
@@ -854,6 +858,7 @@ typedef struct {
 	const srv_token *t;
 	const char *hash;
 	size_t cap;
+	const char *oidc; /* an access token's OIDC login, NULL = none */
 } token_arg;
 
 static srv_st_rc do_token_insert(sq_store *s, const char *op, const void *arg, const srv_audit *a)
@@ -875,12 +880,13 @@ static srv_st_rc do_token_insert(sq_store *s, const char *op, const void *arg, c
 			return SRV_ST_CONFLICT;
 		}
 	}
-	return put_token(s, op, x->t, x->hash);
+	return put_token(s, op, x->t, x->hash, x->oidc);
 }
 
 /* An access token of a login is a session, not a credential: no audit. */
 static srv_st_rc sq_token_insert(srv_store *st, const char *hash_hex, const char *principal_id,
-				 const char *kind, time_t expires_at, const srv_audit *a)
+				 const char *kind, time_t expires_at, const char *oidc,
+				 const srv_audit *a)
 {
 	static const char op[] = "token_insert";
 	sq_store *s = SQ(st);
@@ -889,11 +895,11 @@ static srv_st_rc sq_token_insert(srv_store *st, const char *hash_hex, const char
 	if (!s || !hash_hex || !*hash_hex || !principal_id || !kind)
 		return sq_bad_arg(op);
 	srv_token t = token_of(principal_id, kind, expires_at);
-	token_arg x = {&t, hash_hex, 0};
+	token_arg x = {&t, hash_hex, 0, oidc};
 	if (a)
 		return sq_audited(s, op, do_token_insert, &x, a);
 	sq_lock(s);
-	r = put_token(s, op, &t, hash_hex);
+	r = put_token(s, op, &t, hash_hex, oidc);
 	sq_unlock(s);
 	return r;
 }
@@ -904,7 +910,7 @@ static srv_st_rc sq_token_create(srv_store *st, const srv_token *t, const char *
 	if (!st || !t || !t->id[0] || !t->principal_id[0] || !hash_hex || !*hash_hex ||
 	    (strcmp(t->kind, "api") != 0 && strcmp(t->kind, "access") != 0))
 		return sq_bad_arg("token_create");
-	token_arg x = {t, hash_hex, cap};
+	token_arg x = {t, hash_hex, cap, NULL};
 	return sq_audited(SQ(st), "token_create", do_token_insert, &x, a);
 }
 
@@ -1035,7 +1041,8 @@ static srv_st_rc sq_token_lookup(srv_store *st, const char *hash_hex, time_t now
 	if (r != SRV_ST_OK)
 		return r;
 	if ((r = check_token(s, &x.t)) != SRV_ST_OK ||
-	    (r = sq_check_principal(s, &x.p)) != SRV_ST_OK) {
+	    (r = sq_check_principal(s, &x.p)) != SRV_ST_OK ||
+	    (x.t.oidc[0] && !(x.p.login = strdup(x.t.oidc)) && (r = SRV_ST_FAILED))) {
 		srv_principal_clear(&x.p);
 		return r;
 	}

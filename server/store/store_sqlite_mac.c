@@ -72,6 +72,7 @@ static size_t enc_principal(sqlite3_stmt *q, unsigned char *out)
 	p.admin = sqlite3_column_int(q, 3) != 0;
 	p.disabled = sqlite3_column_int(q, 4) != 0;
 	rs_strlcpy(p.client_id, txt(q, 5), sizeof(p.client_id));
+	p.oidc = (char *)txt(q, 6);
 	if (strlen(txt(q, 0)) >= sizeof(p.id) || strlen(txt(q, 5)) >= sizeof(p.client_id))
 		return 0;
 	return srv_mac_msg_principal(&p, out);
@@ -80,7 +81,7 @@ static size_t enc_principal(sqlite3_stmt *q, unsigned char *out)
 static size_t enc_token(sqlite3_stmt *q, unsigned char *out)
 {
 	return srv_mac_msg_token(txt(q, 0), txt(q, 1), txt(q, 2), txt(q, 3),
-				 sqlite3_column_int64(q, 4), out);
+				 sqlite3_column_int64(q, 4), txt(q, 5), out);
 }
 
 static size_t enc_secret(sqlite3_stmt *q, unsigned char *out)
@@ -117,9 +118,11 @@ static size_t enc_approver(sqlite3_stmt *q, unsigned char *out)
 
 static const seal_table seal_tables[] = {
 	{"principals",
-	 "SELECT id, type, name, admin, disabled, client_id FROM principals WHERE mac IS NULL",
+	 "SELECT id, type, name, admin, disabled, client_id, oidc FROM principals WHERE mac IS "
+	 "NULL",
 	 "UPDATE principals SET mac = ?1 WHERE id = ?2", 1, enc_principal},
-	{"tokens", "SELECT id, hash, principal_id, kind, expires_at FROM tokens WHERE mac IS NULL",
+	{"tokens",
+	 "SELECT id, hash, principal_id, kind, expires_at, oidc FROM tokens WHERE mac IS NULL",
 	 "UPDATE tokens SET mac = ?1 WHERE id = ?2", 1, enc_token},
 	{"secrets",
 	 "SELECT id, client_id, principal_id, secret_hash, expires_at FROM secrets"

@@ -267,8 +267,12 @@ static const char migration_10[] = "SELECT 1;"; /* reserved: chain's migration, 
 static const char migration_11[] = "SELECT 1;"; /* reserved: tsa's migration, merged separately */
 
 /* 12: OIDC login for machine identities: an identity's config (canonical
- * JSON, server/api/api_oidc.c), covered by the row's MAC when set. */
-static const char migration_12[] = "ALTER TABLE principals ADD COLUMN oidc TEXT;";
+ * JSON, server/api/api_oidc.c), covered by the row's MAC when set; the
+ * login an access token came from (MAC-covered too) and the one a history
+ * record was made under. */
+static const char migration_12[] = "ALTER TABLE principals ADD COLUMN oidc TEXT;"
+				   "ALTER TABLE tokens ADD COLUMN oidc TEXT;"
+				   "ALTER TABLE operations ADD COLUMN oidc TEXT;";
 
 static const char *const migrations[] = {
 	migration_1, migration_2, migration_3, migration_4,  migration_5,  migration_6,

@@ -34,7 +34,7 @@
 	" WHEN 'disabled' THEN s.retired_at = 0 AND s.enabled = 0 ELSE s.retired_at = 0 END)"
 #define O_COLS                                                                                     \
 	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, "           \
-	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval"
+	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval, oidc"
 
 const char *const sq_pki_sql[P_COUNT] = {
 	[P_KEY_INSERT] = "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
@@ -73,7 +73,7 @@ const char *const sq_pki_sql[P_COUNT] = {
 			  " JOIN principals p ON p.id = m.principal_id"
 			  " WHERE m.signer_id = ?1 ORDER BY p.name",
 	[P_OP_INSERT] = "INSERT INTO operations (" O_COLS ") VALUES"
-			" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+			" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	/* max(): concurrent signs may commit out of created_at order */
 	[P_OP_LAST_SIGNED] =
 		"UPDATE signers SET last_signed_at = max(last_signed_at, ?2) WHERE id = ?1",
@@ -191,7 +191,10 @@ static srv_st_rc rd_operation(sqlite3_stmt *st, int c, void *out)
 	col_copy(st, c + 14, o->approval, sizeof(o->approval));
 	o->actor_name = col_dup(st, c + 8, "");
 	o->client_metadata = col_dup(st, c + 10, "{}");
-	if (!o->actor_name || !o->client_metadata) {
+	if (sqlite3_column_type(st, c + 15) != SQLITE_NULL)
+		o->oidc = col_dup(st, c + 15, "");
+	if (!o->actor_name || !o->client_metadata ||
+	    (sqlite3_column_type(st, c + 15) != SQLITE_NULL && !o->oidc)) {
 		srv_operation_clear(o);
 		return SRV_ST_FAILED;
 	}
@@ -704,6 +707,7 @@ static void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const cha
 	b_text(q, 13, o->error_code, brc);
 	b_int(q, 14, o->created_at, brc);
 	b_text(q, 15, o->approval[0] ? o->approval : "none", brc);
+	b_opt(q, 16, o->oidc, brc);
 }
 
 /* The row of one history record, inside the caller's transaction

@@ -427,13 +427,15 @@ static void test_tokens_and_secrets(srv_store *st)
 	const char *sh2 = "5555555555555555555555555555555555555555555555555555555555555555";
 
 	memset(&p, 0, sizeof(p));
-	ok(st->ops->token_insert(st, h1, ID_ALICE, "api", 0, NULL) == SRV_ST_OK &&
-		   st->ops->token_insert(st, h2, ID_CI, "access", NOW + 3600, NULL) == SRV_ST_OK &&
-		   st->ops->token_insert(st, h3, ID_BOB, "api", 0, NULL) == SRV_ST_OK,
+	ok(st->ops->token_insert(st, h1, ID_ALICE, "api", 0, NULL, NULL) == SRV_ST_OK &&
+		   st->ops->token_insert(st, h2, ID_CI, "access", NOW + 3600, NULL, NULL) ==
+			   SRV_ST_OK &&
+		   st->ops->token_insert(st, h3, ID_BOB, "api", 0, NULL, NULL) == SRV_ST_OK,
 	   "token_insert_ok");
-	ok(st->ops->token_insert(st, h1, ID_BOB, "api", 0, NULL) == SRV_ST_CONFLICT,
+	ok(st->ops->token_insert(st, h1, ID_BOB, "api", 0, NULL, NULL) == SRV_ST_CONFLICT,
 	   "token_insert_duplicate_hash_conflict");
-	ok(st->ops->token_insert(st, "ff", "no-such-principal", "api", 0, NULL) == SRV_ST_NOT_FOUND,
+	ok(st->ops->token_insert(st, "ff", "no-such-principal", "api", 0, NULL, NULL) ==
+		   SRV_ST_NOT_FOUND,
 	   "token_insert_unknown_principal_not_found");
 	ok(st->ops->token_lookup(st, h1, NOW, &p, NULL) == SRV_ST_OK &&
 		   strcmp(p.id, ID_ALICE) == 0 && strcmp(p.name, "alice") == 0,
@@ -1388,7 +1390,24 @@ static void test_principal_oidc(const char *path)
 	srv_store *st = tb_open(path, err, sizeof(err));
 	if (!st)
 		tap_bail("open %s: %s", path, err);
-	st->ops->set_row_mac(st, test_mac, NULL);
+	/* written before a MAC function, then sealed: the config and an
+	 * access token's login sealed with their rows */
+	size_t sealed = 0;
+	memset(&p, 0, sizeof(p));
+	rs_strlcpy(p.id, ID_ADMIN, sizeof(p.id));
+	rs_strlcpy(p.type, "identity", sizeof(p.type));
+	rs_strlcpy(p.client_id, "cid-early", sizeof(p.client_id));
+	p.name = "ci-early";
+	p.oidc = (char *)cfg;
+	ok(st->ops->principal_insert(st, &p, NULL, &AUD) == SRV_ST_OK &&
+		   st->ops->token_insert(st, "33", ID_ADMIN, "access", NOW + 3600, cfg2, NULL) ==
+			   SRV_ST_OK &&
+		   (st->ops->set_row_mac(st, test_mac, NULL), 1) &&
+		   st->ops->seal_rows(st, &sealed) == SRV_ST_OK && sealed == 2 &&
+		   st->ops->token_lookup(st, "33", NOW, &got, NULL) == SRV_ST_OK && got.oidc &&
+		   strcmp(got.oidc, cfg) == 0 && got.login && strcmp(got.login, cfg2) == 0,
+	   "oidc_rows_from_before_the_mac_are_sealed_with_it");
+	srv_principal_clear(&got);
 	memset(&p, 0, sizeof(p));
 	rs_strlcpy(p.id, ID_CI, sizeof(p.id));
 	rs_strlcpy(p.type, "identity", sizeof(p.type));
@@ -1420,6 +1439,39 @@ static void test_principal_oidc(const char *path)
 		   st->ops->principal_set_oidc(st, ID_BOB, cfg, &AUD) == SRV_ST_NOT_FOUND &&
 		   st->ops->principal_set_oidc(st, ID_ALICE, cfg, &AUD) == SRV_ST_NOT_FOUND,
 	   "oidc_only_for_an_existing_identity");
+
+	/* an access token's login: read back by token_lookup, MAC-covered */
+	static const char login[] = "{\"issuer\":\"https://ci.example\",\"subject\":\"s\"}";
+	static const char h_login[] =
+		"1111111111111111111111111111111111111111111111111111111111111111";
+	static const char h_plain[] =
+		"2222222222222222222222222222222222222222222222222222222222222222";
+	ok(st->ops->token_insert(st, h_login, ID_CI, "access", NOW + 3600, login, NULL) ==
+			   SRV_ST_OK &&
+		   st->ops->token_lookup(st, h_login, NOW, &got, NULL) == SRV_ST_OK && got.login &&
+		   strcmp(got.login, login) == 0,
+	   "oidc_login_of_an_access_token_read_back");
+	srv_principal_clear(&got);
+	ok(st->ops->token_insert(st, h_plain, ID_CI, "access", NOW + 3600, NULL, NULL) ==
+			   SRV_ST_OK &&
+		   st->ops->token_lookup(st, h_plain, NOW, &got, NULL) == SRV_ST_OK && !got.login,
+	   "oidc_no_login_without_one");
+	srv_principal_clear(&got);
+	ok(sql_exec_on(path, "UPDATE tokens SET oidc = replace(oidc, '\"s\"', '\"t\"')") == 0 &&
+		   st->ops->token_lookup(st, h_login, NOW, &got, NULL) == SRV_ST_NOT_FOUND &&
+		   sql_exec_on(path, "UPDATE tokens SET oidc = '"
+				     "{}"
+				     "' WHERE hash = '2222222222222222"
+				     "222222222222222222222222222222222222222222222222'") == 0 &&
+		   st->ops->token_lookup(st, h_plain, NOW, &got, NULL) == SRV_ST_NOT_FOUND,
+	   "oidc_login_changed_or_added_outside_refused");
+	srv_principal_clear(&got);
+	unsigned char m1[SRV_MAC_MSG_MAX], m2[SRV_MAC_MSG_MAX];
+	ok(srv_mac_msg_token("i", "h", "p", "access", 5, NULL, m1) ==
+			   srv_mac_msg_token("i", "h", "p", "access", 5, "", m2) &&
+		   srv_mac_msg_token("i", "h", "p", "access", 5, login, m2) >
+			   srv_mac_msg_token("i", "h", "p", "access", 5, NULL, m1),
+	   "oidc_login_in_the_token_encoding_only_when_set");
 	st->ops->close(st);
 }
 
@@ -1690,7 +1742,7 @@ int main(void)
 	srv_store *st;
 
 	/* the schema checks differ by backend; each backend makes as many */
-	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 7);
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 12);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
