@@ -261,9 +261,14 @@ static const char migration_8[] =
 	"CREATE UNIQUE INDEX operations_idem ON operations(actor_id, idem_key)"
 	" WHERE idem_key IS NOT NULL;";
 
+/* 9: the metrics role: a principal that may read GET /metrics. The row
+ * MAC covers it only when set (store.h), so older rows stay sealed. */
+static const char migration_9[] =
+	"ALTER TABLE principals ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;";
+
 static const char *const migrations[] = {
-	migration_1, migration_2, migration_3, migration_4,
-	migration_5, migration_6, migration_7, migration_8,
+	migration_1, migration_2, migration_3, migration_4, migration_5,
+	migration_6, migration_7, migration_8, migration_9,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
