@@ -33,6 +33,7 @@ typedef struct {
 	char *name;
 	int admin;
 	int disabled;		     /* its tokens and its login are refused */
+	int metrics;		     /* may read GET /metrics (the metrics role) */
 	char client_id[RS_UUID_LEN]; /* identities only */
 	time_t created_at;
 	char *oidc;   /* identities only: the OIDC login config, canonical JSON
@@ -460,6 +461,13 @@ typedef struct srv_store_ops {
 	srv_st_rc (*operation_insert_consume)(srv_store *st, const srv_operation *op,
 					      char grant_id_out[RS_UUID_LEN]);
 
+	/* ---- online backup (GET /backup). Writes *a, then a checked,
+	 * consistent copy of the whole database (srv_store_sqlite_backup)
+	 * into a new file beside it, opens it and unlinks it: *fd (O_RDONLY)
+	 * reads the copy, which holds the audit entry. NULL for a store that
+	 * cannot (PostgreSQL: pg_dump). FAILED + err when the copy fails. */
+	srv_st_rc (*backup)(srv_store *st, const srv_audit *a, int *fd, char *err, size_t errlen);
+
 	/* ---- the audit log, written only by the ops above; newest first */
 	srv_st_rc (*audit_list)(srv_store *st, size_t offset, size_t limit, srv_audit **out,
 				size_t *n, size_t *total);
@@ -552,9 +560,10 @@ int srv_role_parse(const char *s, srv_role *out);   /* 0 or -1 */
  * alike: length 0); an integer is its decimal text. Field boundaries are
  * thus unambiguous (moving a byte from one field to the next changes the
  * encoding) and a row cannot pass for a row of another table.
- *   principals:       id, type, name, admin, disabled, client_id,
- *                     then, only when it is set, the SHA-256 hex of oidc
- *                     (rows sealed before it existed still pass)
+ *   principals:       id, type, name, admin, disabled, client_id, and
+ *                     then 1 only when metrics is set (so the rows sealed
+ *                     before the metrics role existed stay valid), then,
+ *                     only when it is set, the SHA-256 hex of oidc
  *   tokens:           id, hash, principal_id, kind, expires_at, then, only
  *                     when set, the SHA-256 hex of oidc (an OIDC login)
  *   secrets:          id, client_id, principal_id, secret_hash, expires_at

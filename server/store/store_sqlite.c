@@ -29,9 +29,9 @@ static const char *const sq_sql[Q_COUNT] = {
 	[Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[Q_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
 		       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-	[Q_PRINCIPAL_INSERT] =
-		"INSERT INTO principals (id, type, name, admin, client_id, created_at, mac, oidc)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_PRINCIPAL_INSERT] = "INSERT INTO principals (id, type, name, admin, client_id, "
+			       "created_at, mac, metrics, oidc)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[Q_PRINCIPAL_GET] = "SELECT " SQ_P_COLS " FROM principals p" SQ_BY_ID_OR_NAME("p"),
 	[Q_PRINCIPAL_LIST] = "SELECT " SQ_P_COLS " FROM principals p ORDER BY p.name" SQ_PAGE,
 	[Q_PRINCIPAL_COUNT] = "SELECT count(*) FROM principals",
@@ -230,8 +230,9 @@ srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out)
 	p->created_at = (time_t)sqlite3_column_int64(st, c + 5);
 	p->disabled = sqlite3_column_int(st, c + 6) != 0;
 	col_copy(st, c + 7, p->mac, sizeof(p->mac));
+	p->metrics = sqlite3_column_int(st, c + 8) != 0;
 	p->name = col_dup(st, c + 2, "");
-	if (sqlite3_column_type(st, c + 8) != SQLITE_NULL && !(p->oidc = col_dup(st, c + 8, ""))) {
+	if (sqlite3_column_type(st, c + 9) != SQLITE_NULL && !(p->oidc = col_dup(st, c + 9, ""))) {
 		free(p->name);
 		p->name = NULL;
 	}
@@ -507,6 +508,7 @@ static void sq_close(srv_store *st)
 	pthread_mutex_destroy(&s->mu);
 	sq_history_fini(s);
 	srv_rowmac_free(s->mac);
+	free(s->path);
 	free(s);
 }
 
@@ -658,7 +660,8 @@ static srv_st_rc do_principal_insert(sq_store *s, const char *op, const void *ar
 	b_opt(q, 5, p->client_id, &brc);
 	b_int(q, 6, p->created_at, &brc);
 	b_opt(q, 7, mac, &brc);
-	b_opt(q, 8, p->oidc, &brc);
+	b_int(q, 8, p->metrics ? 1 : 0, &brc);
+	b_opt(q, 9, p->oidc, &brc);
 	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK || !x->cred)
 		return r;
 	if (strcmp(p->type, "identity") == 0)
@@ -1250,6 +1253,7 @@ static void sq_set_row_mac(srv_store *st, srv_row_mac_fn fn, void *arg)
 
 static const srv_store_ops sq_ops = {
 	.close = sq_close,
+	.backup = sq_backup,
 	.ping = sq_ping,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
@@ -1359,6 +1363,10 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	if (!(s->mac = srv_rowmac_new())) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (!(s->path = strdup(path))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

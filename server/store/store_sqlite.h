@@ -149,8 +149,9 @@ extern const char *const sq_history_sql[H_COUNT];
 /* The principal columns sq_rd_principal reads (SQ_P_NCOLS of them), table
  * alias p. */
 #define SQ_P_COLS                                                                                  \
-	"p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac, p.oidc"
-#define SQ_P_NCOLS 9
+	"p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac, p.metrics, " \
+	"p.oidc"
+#define SQ_P_NCOLS 10
 /* The visibility rules of server/api/access.c, in SQL, for the lists that
  * filter by visible_to (policies, requests, grants): they must agree with
  * srv_may_see_policy, srv_may_see_request and srv_may_see_grant, and
@@ -192,6 +193,7 @@ typedef struct {
 	sqlite3_stmt *gr[GR_COUNT];
 	sqlite3_stmt *h[H_COUNT];
 	srv_rowmac *mac; /* row MACs (store_mac.c); checks nothing until set */
+	char *path;	 /* the database file, for backups */
 } sq_store;
 
 #define SQ(st) ((sq_store *)(st))
@@ -225,6 +227,8 @@ typedef srv_st_rc (*sq_change)(sq_store *s, const char *op, const void *arg, con
  * (FAILED, nothing written). */
 srv_st_rc sq_audited(sq_store *s, const char *op, sq_change change, const void *arg,
 		     const srv_audit *a);
+/* store_sqlite_backup.c: the backup op */
+srv_st_rc sq_backup(srv_store *st, const srv_audit *a, int *fd, char *err, size_t errlen);
 
 /* Row readers fill *out from the columns starting at c. On failure they
  * leave nothing allocated and return FAILED (out of memory, or a value this
