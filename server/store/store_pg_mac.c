@@ -81,6 +81,7 @@ static size_t enc_principal(const PGresult *q, int r, unsigned char *out)
 	p.disabled = pg_col_ll(q, r, 4) != 0;
 	rs_strlcpy(p.client_id, txt(q, r, 5), sizeof(p.client_id));
 	p.oidc = (char *)txt(q, r, 6);
+	p.metrics = pg_col_ll(q, r, 7) != 0;
 	return srv_mac_msg_principal(&p, out);
 }
 
@@ -124,7 +125,8 @@ static size_t enc_approver(const PGresult *q, int r, unsigned char *out)
 
 static const seal_table seal_tables[] = {
 	{"principals",
-	 "SELECT id, type, name, admin, disabled, client_id, oidc FROM principals WHERE mac IS "
+	 "SELECT id, type, name, admin, disabled, client_id, oidc, metrics FROM principals"
+	 " WHERE mac IS "
 	 "NULL",
 	 "UPDATE principals SET mac = $1 WHERE id = $2", 1, enc_principal},
 	{"tokens",

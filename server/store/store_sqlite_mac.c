@@ -75,6 +75,7 @@ static size_t enc_principal(sqlite3_stmt *q, unsigned char *out)
 	p.oidc = (char *)txt(q, 6);
 	if (strlen(txt(q, 0)) >= sizeof(p.id) || strlen(txt(q, 5)) >= sizeof(p.client_id))
 		return 0;
+	p.metrics = sqlite3_column_int(q, 7) != 0;
 	return srv_mac_msg_principal(&p, out);
 }
 
@@ -118,7 +119,8 @@ static size_t enc_approver(sqlite3_stmt *q, unsigned char *out)
 
 static const seal_table seal_tables[] = {
 	{"principals",
-	 "SELECT id, type, name, admin, disabled, client_id, oidc FROM principals WHERE mac IS "
+	 "SELECT id, type, name, admin, disabled, client_id, oidc, metrics FROM principals"
+	 " WHERE mac IS "
 	 "NULL",
 	 "UPDATE principals SET mac = ?1 WHERE id = ?2", 1, enc_principal},
 	{"tokens",

@@ -31,6 +31,7 @@ static char dbpath[1024]; /* the main database's path or URI */
 #define ID_ALICE "00000000-0000-4000-8000-000000000002"
 #define ID_BOB "00000000-0000-4000-8000-000000000003"
 #define ID_CI "00000000-0000-4000-8000-000000000004"
+#define ID_METRICS "00000000-0000-4000-8000-000000000005"
 #define ID_KEY1 "00000000-0000-4000-8000-000000000101"
 #define ID_KEY2 "00000000-0000-4000-8000-000000000102"
 #define ID_CERT1 "00000000-0000-4000-8000-000000000201"
@@ -1420,14 +1421,25 @@ static void test_principal_oidc(const char *path)
 	rs_strlcpy(p.client_id, "cid-early", sizeof(p.client_id));
 	p.name = "ci-early";
 	p.oidc = (char *)cfg;
+	/* and a principal with the metrics role, also written before */
+	srv_principal pm;
+	memset(&pm, 0, sizeof(pm));
+	rs_strlcpy(pm.id, ID_METRICS, sizeof(pm.id));
+	rs_strlcpy(pm.type, "user", sizeof(pm.type));
+	pm.name = "scraper-early";
+	pm.metrics = 1;
 	ok(st->ops->principal_insert(st, &p, NULL, &AUD) == SRV_ST_OK &&
+		   st->ops->principal_insert(st, &pm, NULL, &AUD) == SRV_ST_OK &&
 		   st->ops->token_insert(st, "33", ID_ADMIN, "access", NOW + 3600, cfg2, NULL) ==
 			   SRV_ST_OK &&
 		   (st->ops->set_row_mac(st, test_mac, NULL), 1) &&
-		   st->ops->seal_rows(st, &sealed) == SRV_ST_OK && sealed == 2 &&
+		   st->ops->seal_rows(st, &sealed) == SRV_ST_OK && sealed == 3 &&
 		   st->ops->token_lookup(st, "33", NOW, &got, NULL) == SRV_ST_OK && got.oidc &&
 		   strcmp(got.oidc, cfg) == 0 && got.login && strcmp(got.login, cfg2) == 0,
 	   "oidc_rows_from_before_the_mac_are_sealed_with_it");
+	srv_principal_clear(&got);
+	ok(st->ops->principal_get(st, ID_METRICS, &got) == SRV_ST_OK && got.metrics == 1,
+	   "a_metrics_principal_from_before_the_mac_is_sealed_with_its_role");
 	srv_principal_clear(&got);
 	memset(&p, 0, sizeof(p));
 	rs_strlcpy(p.id, ID_CI, sizeof(p.id));
@@ -1764,7 +1776,7 @@ int main(void)
 	srv_store *st;
 
 	/* the schema checks differ by backend; each backend makes as many */
-	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12);
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
