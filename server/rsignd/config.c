@@ -62,6 +62,8 @@ static const rs_conf_item settings[] = {
 	INT(max_auth_failures_per_ip, "100", 0, 1000000),
 	INT(max_sign_rate, "0", 0, 1000000),
 	STR(metrics_listen, NULL),
+	STR(tsa_listen, NULL),
+	BOOL(tsa_require_synced_clock, "true"),
 	{NULL, 0, 0, NULL, 0, 0, NULL},
 };
 

@@ -34,6 +34,8 @@ typedef struct {
 	long long max_auth_failures_per_ip; /* failed logins + bad tokens per address */
 	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
 	char *metrics_listen; /* GET /metrics over plain HTTP, no token; NULL/"" = off */
+	char *tsa_listen;     /* POST /tsa/{name} over plain HTTP, nothing else; NULL/"" = off */
+	int tsa_require_synced_clock; /* no timestamps while adjtimex says unsynchronised */
 } srv_config;
 
 #define SRV_DEFAULT_CONFIG "/etc/rsign/rsignd.conf"

@@ -261,9 +261,40 @@ static const char migration_8[] =
 	"CREATE UNIQUE INDEX operations_idem ON operations(actor_id, idem_key)"
 	" WHERE idem_key IS NOT NULL;";
 
+/* 9, 10: reserved for migrations merged separately (metrics role, hash
+ * chain). */
+static const char migration_9[] = "SELECT 1;";	/* reserved: metrics role, merged separately */
+static const char migration_10[] = "SELECT 1;"; /* reserved: chain's migration, merged separately */
+
+/* 11: time-stamp authorities (RFC 3161) and every timestamp they issued.
+ * A TSA row carries a MAC (require_auth decides who may use it). The
+ * timestamps outlive their TSA (no foreign key), and serial is UNIQUE over
+ * all of them: a serial is never issued twice, whatever the process,
+ * replica or restart (the insert is refused and a new serial drawn). */
+static const char migration_11[] = "CREATE TABLE timestamp_authorities ("
+				   " id TEXT PRIMARY KEY NOT NULL,"
+				   " name TEXT NOT NULL UNIQUE,"
+				   " certificate_id TEXT NOT NULL REFERENCES certificates(id),"
+				   " policy_oid TEXT NOT NULL,"
+				   " accuracy_seconds BIGINT NOT NULL,"
+				   " require_auth INTEGER NOT NULL DEFAULT 0,"
+				   " created_at BIGINT NOT NULL,"
+				   " mac TEXT);"
+				   "CREATE TABLE timestamps ("
+				   " seq INTEGER PRIMARY KEY,"
+				   " tsa_id TEXT NOT NULL,"
+				   " serial TEXT NOT NULL UNIQUE,"
+				   " imprint_alg TEXT NOT NULL,"
+				   " imprint TEXT NOT NULL,"
+				   " protocol TEXT NOT NULL,"
+				   " actor_name TEXT NOT NULL,"
+				   " source_ip TEXT NOT NULL,"
+				   " created_at BIGINT NOT NULL);"
+				   "CREATE INDEX timestamps_tsa ON timestamps(tsa_id, seq DESC);";
+
 static const char *const migrations[] = {
-	migration_1, migration_2, migration_3, migration_4,
-	migration_5, migration_6, migration_7, migration_8,
+	migration_1, migration_2, migration_3, migration_4,  migration_5,  migration_6,
+	migration_7, migration_8, migration_9, migration_10, migration_11,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
