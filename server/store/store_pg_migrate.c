@@ -239,9 +239,12 @@ static const char migration_8[] =
 	"CREATE UNIQUE INDEX operations_idem ON operations(actor_id, idem_key)"
 	" WHERE idem_key IS NOT NULL;";
 
-/* 9, 10: reserved for migrations merged separately (metrics role, hash
- * chain). */
-static const char migration_9[] = "SELECT 1;";	/* reserved: metrics role, merged separately */
+/* 9: the metrics role: a principal that may read GET /metrics. The row
+ * MAC covers it only when set (store.h), so older rows stay sealed. */
+static const char migration_9[] =
+	"ALTER TABLE principals ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;";
+
+/* 10: reserved for the hash chain, merged separately */
 static const char migration_10[] = "SELECT 1;"; /* reserved: chain's migration, merged separately */
 
 /* 11: time-stamp authorities (RFC 3161) and every timestamp they issued.
