@@ -103,6 +103,7 @@ srv_err api_tsa_update(srv_req *r, cJSON **out);
 srv_err api_tsa_delete(srv_req *r, cJSON **out);
 srv_err api_tsa_operations(srv_req *r, cJSON **out);
 srv_err api_tsa_stamp(srv_req *r, cJSON **out);
+srv_err api_tsa_authenticode(srv_req *r, cJSON **out);
 
 /* routes.c: the route table, method + path -> handler (ends with a NULL
  * pattern). */

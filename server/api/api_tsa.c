@@ -9,6 +9,7 @@
 #include <sys/timex.h>
 #include <time.h>
 #include <openssl/rand.h>
+#include "rsign/base64.h"
 #include "rsign/json.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
@@ -308,11 +309,23 @@ static srv_err reply(srv_req *r, unsigned char *der, size_t len)
 	return SRV_OK;
 }
 
-static srv_err refuse(srv_req *r, int fail_bit, const char *text)
+/* rfc: a TimeStampResp of PKIStatus rejection (HTTP 200); else (the
+ * legacy Authenticode protocol, which has no status) the API's error. */
+static srv_err refuse(srv_req *r, int rfc, int fail_bit, const char *text)
 {
 	unsigned char *der = NULL;
 	size_t len = 0;
 	rs_info("tsa %s: refused (failure bit %d): %s", r->params[0], fail_bit, text);
+	if (!rfc) {
+		if (strstr(text, "clock"))
+			return srv_fail(r, SRV_R_CLOCK_UNSYNCHRONISED, "%s", text);
+		if (strstr(text, "HSM is unavailable"))
+			return srv_fail(r, SRV_R_TOKEN_UNAVAILABLE, "%s", text);
+		return srv_fail(r,
+				fail_bit == SRV_TSA_SYSTEM_FAILURE ? SRV_R_INTERNAL
+								   : SRV_R_MALFORMED_REQUEST,
+				"%s", text);
+	}
 	if (srv_tsa_reject_der(fail_bit, text, &der, &len) != 0)
 		return srv_fail(r, SRV_R_INTERNAL, "cannot encode the refusal");
 	return reply(r, der, len);
@@ -338,89 +351,193 @@ static int tsa_signer(srv_req *r, const srv_tsa *t, srv_cert *c, srv_key *k, srv
 	return 0;
 }
 
-srv_err api_tsa_stamp(srv_req *r, cJSON **out)
+/* 128 random bits, recorded under a UNIQUE constraint before the reply
+ * leaves: a serial drawn twice (anywhere, ever) is refused by the store and
+ * drawn again. rfc3161: the serial goes into the TSTInfo (stamped again
+ * with the new one); authenticode: the protocol has none, the record's
+ * serial only names it. 0: recorded, res->der is the answer; 1: refused,
+ * *e is the refusal's outcome (refuse). */
+static int stamp_and_record(srv_req *r, const srv_tsa *t, const srv_tsa_signer *s, time_t now,
+			    const unsigned char *body, size_t len, int rfc, srv_tsa_result *res,
+			    srv_err *e)
+{
+	for (int i = 0;; i++) {
+		unsigned char serial[SRV_TSA_SERIAL_LEN];
+		if (i == TSA_SERIAL_TRIES || RAND_bytes(serial, sizeof(serial)) != 1) {
+			*e = refuse(r, rfc, SRV_TSA_SYSTEM_FAILURE, "no unique serial number");
+			return 1;
+		}
+		serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x40);
+		srv_tsa_result_free(res);
+		int rc = rfc ? srv_tsa_stamp(s, body, len, serial, now, res)
+			     : srv_tsa_authenticode(s, body, len, now, res);
+		if (rc != 0) {
+			*e = refuse(r, rfc, res->fail_bit, res->text);
+			return 1;
+		}
+		if (!rfc) {
+			char hex[2 * SRV_TSA_SERIAL_LEN + 1];
+			rs_hex_encode(serial, sizeof(serial), hex);
+			for (char *c = hex; *c; c++)
+				*c = (char)toupper((unsigned char)*c);
+			rs_strlcpy(res->serial, hex, sizeof(res->serial));
+		}
+		srv_timestamp rec = {.created_at = now};
+		rs_strlcpy(rec.tsa_id, t->id, sizeof(rec.tsa_id));
+		rs_strlcpy(rec.serial, res->serial, sizeof(rec.serial));
+		rs_strlcpy(rec.imprint_alg, res->imprint_alg, sizeof(rec.imprint_alg));
+		rs_strlcpy(rec.imprint, res->imprint, sizeof(rec.imprint));
+		rs_strlcpy(rec.protocol, rfc ? "rfc3161" : "authenticode", sizeof(rec.protocol));
+		rs_strlcpy(rec.actor_name, r->actor.name ? r->actor.name : "",
+			   sizeof(rec.actor_name));
+		rs_strlcpy(rec.source_ip, r->source_ip, sizeof(rec.source_ip));
+		srv_st_rc rc2 = r->ctx->store->ops->timestamp_insert(r->ctx->store, &rec);
+		if (rc2 == SRV_ST_CONFLICT) {
+			rs_warn("tsa %s: serial %s was issued before; drawing another", t->name,
+				res->serial);
+			continue;
+		}
+		if (rc2 != SRV_ST_OK) {
+			*e = refuse(r, rfc, SRV_TSA_SYSTEM_FAILURE,
+				    "the timestamp cannot be recorded");
+			return 1;
+		}
+		return 0;
+	}
+}
+
+/* The base64 of an Authenticode request, whitespace (line breaks) allowed,
+ * decoded into out (SRV_TSA_QUERY_MAX bytes). 0 or -1. */
+static int b64_lines_decode(const unsigned char *in, size_t len, unsigned char *out,
+			    size_t *out_len)
+{
+	char *clean = malloc(len + 1);
+	size_t n = 0;
+	int rc;
+	if (!clean)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if (!isspace(in[i]))
+			clean[n++] = (char)in[i];
+	clean[n] = '\0';
+	rc = n ? rs_b64_decode(clean, n, out, SRV_TSA_QUERY_MAX, out_len) : -1;
+	free(clean);
+	return rc;
+}
+
+/* der as base64 in lines of 64 characters, as the legacy clients read it
+ * (OpenSSL's base64 BIO). malloc'd, NULL when out of memory. */
+static char *b64_lines(const unsigned char *der, size_t len, size_t *out_len)
+{
+	char *one = rs_b64_encode(der, len), *s;
+	size_t n, k = 0;
+	if (!one)
+		return NULL;
+	n = strlen(one);
+	if ((s = malloc(n + n / 64 + 2)) != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			s[k++] = one[i];
+			if (i % 64 == 63)
+				s[k++] = '\n';
+		}
+		if (!k || s[k - 1] != '\n')
+			s[k++] = '\n';
+		s[k] = '\0';
+		*out_len = k;
+	}
+	free(one);
+	return s;
+}
+
+/* Both protocols: the TSA, its token when requireAuth, the query, the
+ * clock, the signer; then the stamp, recorded, and the answer. */
+static srv_err tsa_serve(srv_req *r, int rfc)
 {
 	srv_tsa t = {0};
 	srv_cert c = {0};
 	srv_key k = {0};
 	srv_tsa_signer s;
 	srv_tsa_result res = {0};
+	unsigned char *legacy = NULL;
+	const unsigned char *body = r->body;
+	size_t len = r->body_len;
 	srv_err e;
-	(void)out;
 	if ((e = tsa_load(r, &t)) != SRV_OK)
 		return e;
 	if (t.require_auth && (e = srv_authenticate(r)) != SRV_OK)
 		goto out;
 	const char *ct = srv_header(r, "Content-Type");
-	if (ct && strncasecmp(ct, "application/timestamp-query", 27) != 0) {
-		e = refuse(r, SRV_TSA_BAD_REQUEST,
+	if (rfc && ct && strncasecmp(ct, "application/timestamp-query", 27) != 0) {
+		e = refuse(r, rfc, SRV_TSA_BAD_REQUEST,
 			   "the query's Content-Type is not application/timestamp-query");
 		goto out;
 	}
-	if (srv_tsa_check_query(t.policy_oid, r->body, r->body_len, &res) != 0) {
-		e = refuse(r, res.fail_bit, res.text);
+	if (!rfc) {
+		if (!(legacy = malloc(SRV_TSA_QUERY_MAX))) {
+			e = srv_fail(r, SRV_R_INTERNAL, "out of memory");
+			goto out;
+		}
+		if (b64_lines_decode(r->body, r->body_len, legacy, &len) != 0) {
+			e = refuse(r, rfc, SRV_TSA_BAD_DATA_FORMAT,
+				   "the request is not base64 of at most 16384 bytes");
+			goto out;
+		}
+		body = legacy;
+	} else if (srv_tsa_check_query(t.policy_oid, body, len, &res) != 0) {
+		e = refuse(r, rfc, res.fail_bit, res.text);
 		goto out;
 	}
 	if (r->ctx->tsa_require_synced_clock && !clock_synced()) {
 		rs_warn("tsa %s: refusing to timestamp: the system clock is not synchronised "
 			"(adjtimex); set tsa_require_synced_clock = false to stamp anyway",
 			t.name);
-		e = refuse(r, SRV_TSA_SYSTEM_FAILURE, "the TSA's clock is not synchronised");
+		e = refuse(r, rfc, SRV_TSA_SYSTEM_FAILURE, "the TSA's clock is not synchronised");
 		goto out;
 	}
 	if (tsa_signer(r, &t, &c, &k, &s) != 0) {
-		e = refuse(r, SRV_TSA_SYSTEM_FAILURE,
+		e = refuse(r, rfc, SRV_TSA_SYSTEM_FAILURE,
 			   "the TSA's certificate or key cannot be read");
 		goto out;
 	}
 	time_t now = time(NULL);
 	if (now < c.not_before || now >= c.not_after) {
 		rs_warn("tsa %s: its certificate is not valid now", t.name);
-		e = refuse(r, SRV_TSA_SYSTEM_FAILURE, "the TSA's certificate is not valid now");
+		e = refuse(r, rfc, SRV_TSA_SYSTEM_FAILURE,
+			   "the TSA's certificate is not valid now");
 		goto out;
 	}
-	/* 128 random bits, recorded under a UNIQUE constraint before the reply
-	 * leaves: a serial drawn twice (anywhere, ever) is refused by the
-	 * store and drawn again */
-	for (int i = 0;; i++) {
-		unsigned char serial[SRV_TSA_SERIAL_LEN];
-		if (i == TSA_SERIAL_TRIES || RAND_bytes(serial, sizeof(serial)) != 1) {
-			e = refuse(r, SRV_TSA_SYSTEM_FAILURE, "no unique serial number");
+	if (stamp_and_record(r, &t, &s, now, body, len, rfc, &res, &e) != 0)
+		goto out;
+	if (rfc) {
+		e = reply(r, res.der, res.der_len);
+		res.der = NULL;
+	} else {
+		size_t n = 0;
+		char *text = b64_lines(res.der, res.der_len, &n);
+		if (!text) {
+			e = srv_fail(r, SRV_R_INTERNAL, "out of memory");
 			goto out;
 		}
-		serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x40);
-		srv_tsa_result_free(&res);
-		if (srv_tsa_stamp(&s, r->body, r->body_len, serial, now, &res) != 0) {
-			e = refuse(r, res.fail_bit, res.text);
-			goto out;
-		}
-		srv_timestamp rec = {.created_at = now};
-		rs_strlcpy(rec.tsa_id, t.id, sizeof(rec.tsa_id));
-		rs_strlcpy(rec.serial, res.serial, sizeof(rec.serial));
-		rs_strlcpy(rec.imprint_alg, res.imprint_alg, sizeof(rec.imprint_alg));
-		rs_strlcpy(rec.imprint, res.imprint, sizeof(rec.imprint));
-		rs_strlcpy(rec.protocol, "rfc3161", sizeof(rec.protocol));
-		rs_strlcpy(rec.actor_name, r->actor.name ? r->actor.name : "",
-			   sizeof(rec.actor_name));
-		rs_strlcpy(rec.source_ip, r->source_ip, sizeof(rec.source_ip));
-		srv_st_rc rc = r->ctx->store->ops->timestamp_insert(r->ctx->store, &rec);
-		if (rc == SRV_ST_CONFLICT) {
-			rs_warn("tsa %s: serial %s was issued before; drawing another", t.name,
-				res.serial);
-			continue;
-		}
-		if (rc != SRV_ST_OK) {
-			e = refuse(r, SRV_TSA_SYSTEM_FAILURE, "the timestamp cannot be recorded");
-			goto out;
-		}
-		break;
+		e = reply(r, (unsigned char *)text, n);
+		r->content_type = "application/octet-stream";
 	}
-	e = reply(r, res.der, res.der_len);
-	res.der = NULL;
 out:
+	free(legacy);
 	srv_tsa_result_free(&res);
 	srv_cert_clear(&c);
 	srv_key_clear(&k);
 	srv_tsa_clear(&t);
 	return e;
+}
+
+srv_err api_tsa_stamp(srv_req *r, cJSON **out)
+{
+	(void)out;
+	return tsa_serve(r, 1);
+}
+
+srv_err api_tsa_authenticode(srv_req *r, cJSON **out)
+{
+	(void)out;
+	return tsa_serve(r, 0);
 }

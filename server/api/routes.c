@@ -76,6 +76,8 @@ const srv_route srv_routes[] = {
 	{"GET", "/pki/timestamp-authorities/*/operations", api_tsa_operations, ADMIN},
 	/* RFC 3161: a token only when the TSA has requireAuth (the handler) */
 	{"POST", "/tsa/*", api_tsa_stamp, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES, NULL},
+	{"POST", "/tsa/*/authenticode", api_tsa_authenticode, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
 
 	{"GET", "/audit-log", api_audit_list, ADMIN},
 	{"GET", "/metrics", api_metrics, SRV_AUTH_ANY, 0, srv_may_read_metrics},
@@ -88,8 +90,10 @@ const srv_route srv_metrics_routes[] = {
 	{NULL, NULL, NULL, 0, 0, NULL},
 };
 
-/* tsa_listen: the RFC 3161 protocol and nothing else */
+/* tsa_listen: the two timestamp protocols and nothing else */
 const srv_route srv_tsa_routes[] = {
 	{"POST", "/tsa/*", api_tsa_stamp, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES, NULL},
+	{"POST", "/tsa/*/authenticode", api_tsa_authenticode, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
 	{NULL, NULL, NULL, 0, 0, NULL},
 };

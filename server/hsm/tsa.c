@@ -325,9 +325,13 @@ static TS_TST_INFO *tst_build(const srv_tsa_signer *s, TS_REQ *req, X509 *cert,
 
 /* The SignedData over tst_der, its signed attributes signed in the token.
  * 0, or SRV_PKI_E* with err. */
+/* authenticode: the content is id-data (the signature countersigned) and
+ * there is no ESS attribute (the legacy protocol has none); else it is
+ * id-ct-TSTInfo. */
 static int signed_data(const srv_tsa_signer *s, X509 *cert, STACK_OF(X509) * chain, int cert_req,
-		       EVP_PKEY *pub, const unsigned char *tst_der, size_t tst_len, time_t now,
-		       unsigned char **p7_der, int *p7_len, char *err, size_t errlen)
+		       int authenticode, EVP_PKEY *pub, const unsigned char *tst_der,
+		       size_t tst_len, time_t now, unsigned char **p7_der, int *p7_len, char *err,
+		       size_t errlen)
 {
 	int ret = SRV_PKI_EFAIL, nid, alen;
 	rs_sign_alg sa;
@@ -359,8 +363,9 @@ static int signed_data(const srv_tsa_signer *s, X509 *cert, STACK_OF(X509) * cha
 	/* the public key only: it names the algorithms */
 	if (!(si = PKCS7_add_signature(p7, cert, pub, md)))
 		goto out;
-	if (!PKCS7_add_signed_attribute(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
-					OBJ_nid2obj(NID_id_smime_ct_TSTInfo)))
+	if (!PKCS7_add_signed_attribute(
+		    si, NID_pkcs9_contentType, V_ASN1_OBJECT,
+		    OBJ_nid2obj(authenticode ? NID_pkcs7_data : NID_id_smime_ct_TSTInfo)))
 		goto out;
 	if (!(st = ASN1_UTCTIME_set(NULL, now)) || !PKCS7_add0_attrib_signing_time(si, st))
 		goto out;
@@ -368,19 +373,26 @@ static int signed_data(const srv_tsa_signer *s, X509 *cert, STACK_OF(X509) * cha
 	if (!EVP_Digest(tst_der, tst_len, dig, &dlen, md, NULL) ||
 	    !PKCS7_add1_attrib_digest(si, dig, (int)dlen))
 		goto out;
-	if (ess_signing_cert_v2(cert, &essb) != 0 || !(ess = ASN1_STRING_new()) ||
-	    !ASN1_STRING_set(ess, essb.data, (int)essb.len) ||
-	    !PKCS7_add_signed_attribute(si, NID_id_smime_aa_signingCertificateV2, V_ASN1_SEQUENCE,
-					ess))
-		goto out;
-	ess = NULL;
-	/* eContent: the TSTInfo, as an OCTET STRING of type id-ct-TSTInfo */
-	inner->type = OBJ_nid2obj(NID_id_smime_ct_TSTInfo);
-	if (!(inner->d.other = ASN1_TYPE_new()) || !(os = ASN1_OCTET_STRING_new()) ||
-	    !ASN1_OCTET_STRING_set(os, tst_der, (int)tst_len))
-		goto out;
-	ASN1_TYPE_set(inner->d.other, V_ASN1_OCTET_STRING, os);
-	os = NULL;
+	if (authenticode) {
+		/* content: id-data, the countersigned signature */
+		if (!PKCS7_set_type(inner, NID_pkcs7_data) ||
+		    !ASN1_OCTET_STRING_set(inner->d.data, tst_der, (int)tst_len))
+			goto out;
+	} else {
+		if (ess_signing_cert_v2(cert, &essb) != 0 || !(ess = ASN1_STRING_new()) ||
+		    !ASN1_STRING_set(ess, essb.data, (int)essb.len) ||
+		    !PKCS7_add_signed_attribute(si, NID_id_smime_aa_signingCertificateV2,
+						V_ASN1_SEQUENCE, ess))
+			goto out;
+		ess = NULL;
+		/* eContent: the TSTInfo, as an OCTET STRING of type id-ct-TSTInfo */
+		inner->type = OBJ_nid2obj(NID_id_smime_ct_TSTInfo);
+		if (!(inner->d.other = ASN1_TYPE_new()) || !(os = ASN1_OCTET_STRING_new()) ||
+		    !ASN1_OCTET_STRING_set(os, tst_der, (int)tst_len))
+			goto out;
+		ASN1_TYPE_set(inner->d.other, V_ASN1_OCTET_STRING, os);
+		os = NULL;
+	}
 	if (!PKCS7_set_content(p7, inner))
 		goto out;
 	inner = NULL;
@@ -494,7 +506,7 @@ int srv_tsa_stamp(const srv_tsa_signer *s, const unsigned char *query, size_t le
 		reject(res, SRV_TSA_SYSTEM_FAILURE, "encoding the TSTInfo failed");
 		goto out;
 	}
-	rc = signed_data(s, cert, chain, TS_REQ_get_cert_req(req), pub, tst_der, (size_t)tst_len,
+	rc = signed_data(s, cert, chain, TS_REQ_get_cert_req(req), 0, pub, tst_der, (size_t)tst_len,
 			 now, &p7_der, &p7_len, err, sizeof(err));
 	if (rc != SRV_PKI_OK) {
 		reject(res, SRV_TSA_SYSTEM_FAILURE, err[0] ? err : "signing failed");
@@ -524,6 +536,155 @@ out:
 	sk_X509_pop_free(chain, X509_free);
 	X509_free(cert);
 	TS_REQ_free(req);
+	ERR_clear_error();
+	return ret;
+}
+
+/* ---- the legacy Authenticode protocol ---------------------------------- */
+
+/* TimeStampRequest ::= SEQUENCE { countersignatureType OBJECT IDENTIFIER
+ * (1.3.6.1.4.1.311.3.2.1), attributes OPTIONAL, content ContentInfo {
+ * id-data, [0] EXPLICIT OCTET STRING (the signature to countersign) } }.
+ * *blob points into der. 0 or -1. */
+static int authenticode_parse(const unsigned char *der, size_t len, const unsigned char **blob,
+			      size_t *blob_len)
+{
+	static const unsigned char ms_oid[] = {0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04,
+					       0x01, 0x82, 0x37, 0x03, 0x02, 0x01};
+	static const unsigned char data_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+						 0xf7, 0x0d, 0x01, 0x07, 0x01};
+	const unsigned char *p = der, *end, *ci_end;
+	long l;
+	int tag, cls, inf;
+
+	if (len > SRV_TSA_QUERY_MAX)
+		return -1;
+#define NEXT(want)                                                                                 \
+	do {                                                                                       \
+		const unsigned char *q = p;                                                        \
+		inf = ASN1_get_object(&p, &l, &tag, &cls, (long)(end - q));                        \
+		if ((inf & 0x80) || inf != (want) || (size_t)l > (size_t)(end - p))                \
+			return -1;                                                                 \
+	} while (0)
+	end = der + len;
+	NEXT(V_ASN1_CONSTRUCTED);
+	if (tag != V_ASN1_SEQUENCE || cls != V_ASN1_UNIVERSAL || p + l != end)
+		return -1;
+	if ((size_t)(end - p) < sizeof(ms_oid) || memcmp(p, ms_oid, sizeof(ms_oid)) != 0)
+		return -1;
+	p += sizeof(ms_oid);
+	if (p < end && *p == 0x31) { /* attributes: skipped */
+		NEXT(V_ASN1_CONSTRUCTED);
+		p += l;
+	}
+	NEXT(V_ASN1_CONSTRUCTED);
+	if (tag != V_ASN1_SEQUENCE || p + l != end)
+		return -1;
+	ci_end = p + l;
+	if ((size_t)(ci_end - p) < sizeof(data_oid) || memcmp(p, data_oid, sizeof(data_oid)) != 0)
+		return -1;
+	p += sizeof(data_oid);
+	end = ci_end;
+	NEXT(V_ASN1_CONSTRUCTED);
+	if (tag != 0 || cls != V_ASN1_CONTEXT_SPECIFIC || p + l != end)
+		return -1;
+	NEXT(0);
+	if (tag != V_ASN1_OCTET_STRING || cls != V_ASN1_UNIVERSAL || p + l != end || l < 1)
+		return -1;
+#undef NEXT
+	*blob = p;
+	*blob_len = (size_t)l;
+	return 0;
+}
+
+/* The countersignature as a client checks it: the SignerInfo's signature
+ * over the authenticated attributes with the TSA's certificate, and its
+ * messageDigest over the countersigned blob. */
+static int countersig_verifies(const unsigned char *der, size_t len, X509 *cert,
+			       const unsigned char *blob, size_t blob_len)
+{
+	const unsigned char *p = der;
+	PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)len);
+	BIO *data = BIO_new_mem_buf(blob, (int)blob_len);
+	STACK_OF(X509) *signers = sk_X509_new_null();
+	X509_STORE *store = X509_STORE_new();
+	int ok = 0;
+
+	if (p7 && p == der + len && data && signers && store && X509_up_ref(cert)) {
+		if (!sk_X509_push(signers, cert))
+			X509_free(cert);
+		else /* NOVERIFY: the chain is the client's to judge (its CA, its time) */
+			ok = PKCS7_verify(p7, signers, store, data, NULL,
+					  PKCS7_NOVERIFY | PKCS7_NOINTERN | PKCS7_BINARY) == 1;
+	}
+	if (!ok)
+		rs_err("tsa: the countersignature signed in the token does not verify");
+	sk_X509_pop_free(signers, X509_free);
+	X509_STORE_free(store);
+	BIO_free(data);
+	PKCS7_free(p7);
+	ERR_clear_error();
+	return ok;
+}
+
+int srv_tsa_authenticode(const srv_tsa_signer *s, const unsigned char *request, size_t len,
+			 time_t now, srv_tsa_result *res)
+{
+	const unsigned char *blob = NULL, *kp;
+	size_t blob_len = 0;
+	unsigned char dig[64], *p7_der = NULL;
+	int p7_len = 0, rc, ret = -1, nid;
+	rs_sign_alg sa;
+	char err[200] = "";
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *pub = NULL;
+	rs_hash h;
+
+	memset(res, 0, sizeof(*res));
+	res->fail_bit = -1;
+	if (!s || !request || authenticode_parse(request, len, &blob, &blob_len) != 0)
+		return reject(res, SRV_TSA_BAD_DATA_FORMAT,
+			      "the request is not an Authenticode TimeStampRequest");
+	kp = s->key.spki;
+	cert = cert_from_pem(s->cert_pem);
+	chain = chain_from_pem(s->chain_pem);
+	pub = kp ? d2i_PUBKEY(NULL, &kp, (long)s->key.spki_len) : NULL;
+	if (!cert || !chain || !pub || EVP_PKEY_eq(X509_get0_pubkey(cert), pub) != 1 ||
+	    srv_pki_sig_alg(s->key.alg, &sa, &nid) != 0) {
+		reject(res, SRV_TSA_SYSTEM_FAILURE, "the TSA's certificate does not match its key");
+		goto out;
+	}
+	h = rs_sign_alg_hash(sa);
+	if (rs_hash_compute(h, blob, blob_len, dig) != 0) {
+		reject(res, SRV_TSA_SYSTEM_FAILURE, "hashing failed");
+		goto out;
+	}
+	rs_strlcpy(res->imprint_alg, rs_hash_name(h), sizeof(res->imprint_alg));
+	hex_upper(dig, rs_hash_len(h), res->imprint, sizeof(res->imprint));
+	rc = signed_data(s, cert, chain, 1, 1, pub, blob, blob_len, now, &p7_der, &p7_len, err,
+			 sizeof(err));
+	if (rc != SRV_PKI_OK) {
+		reject(res, SRV_TSA_SYSTEM_FAILURE, err[0] ? err : "signing failed");
+		goto out;
+	}
+	if (!countersig_verifies(p7_der, (size_t)p7_len, cert, blob, blob_len)) {
+		reject(res, SRV_TSA_SYSTEM_FAILURE,
+		       "the countersignature signed in the HSM does not verify");
+		goto out;
+	}
+	if (!(res->der = malloc((size_t)p7_len))) {
+		reject(res, SRV_TSA_SYSTEM_FAILURE, "out of memory");
+		goto out;
+	}
+	memcpy(res->der, p7_der, (size_t)p7_len);
+	res->der_len = (size_t)p7_len;
+	ret = 0;
+out:
+	OPENSSL_free(p7_der);
+	EVP_PKEY_free(pub);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(cert);
 	ERR_clear_error();
 	return ret;
 }

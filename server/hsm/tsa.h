@@ -58,6 +58,15 @@ int srv_tsa_check_query(const char *policy_oid, const unsigned char *query, size
 int srv_tsa_stamp(const srv_tsa_signer *s, const unsigned char *query, size_t len,
 		  const unsigned char *serial, time_t now, srv_tsa_result *res);
 
+/* The legacy Authenticode protocol (osslsigncode -t, signtool /t): request
+ * is the DER TimeStampRequest (already base64-decoded); res->der gets the
+ * PKCS#7 SignedData whose SignerInfo countersigns the request's signature
+ * (signed in the token, verified before it is returned), imprint_alg and
+ * imprint the hash of that signature. No serial: the protocol has none.
+ * 0, or -1 with res->fail_bit (badDataFormat, systemFailure) and text. */
+int srv_tsa_authenticode(const srv_tsa_signer *s, const unsigned char *request, size_t len,
+			 time_t now, srv_tsa_result *res);
+
 /* A rejection reply (PKIStatus rejection, fail_bit, text). 0 or -1. */
 int srv_tsa_reject_der(int fail_bit, const char *text, unsigned char **der, size_t *len);
 

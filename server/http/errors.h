@@ -96,6 +96,7 @@ typedef enum {
 	/* 503 Unavailable */
 	SRV_R_DATABASE_UNAVAILABLE, /* databaseUnavailable */
 	SRV_R_TOKEN_UNAVAILABLE,    /* tokenUnavailable */
+	SRV_R_CLOCK_UNSYNCHRONISED, /* clockUnsynchronised: no timestamps on an unsynced clock */
 	/* 414, 431, 505: requests libmicrohttpd refuses before rsignd sees them */
 	SRV_R_URI_TOO_LONG,	 /* uriTooLong */
 	SRV_R_HEADERS_TOO_LARGE, /* headersTooLarge */
