@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <time.h>
 #include "rsign/alg.h"
-#include "server/hsm/hsm.h"
+#include "hsm.h"
 
 /* A key as the PKI code needs it. */
 typedef struct {

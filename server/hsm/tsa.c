@@ -24,7 +24,7 @@
 #include "rsign/der.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
-#include "server/hsm/tsa.h"
+#include "tsa.h"
 
 #define TSA_DER_MAX (256 * 1024)
 

@@ -6,7 +6,7 @@
 #define SRV_TSA_H
 #include <stddef.h>
 #include <time.h>
-#include "server/hsm/pki.h"
+#include "pki.h"
 
 /* PKIFailureInfo bits (RFC 3161 2.4.2) */
 enum {
