@@ -80,6 +80,7 @@ const srv_route srv_routes[] = {
 	 NULL},
 
 	{"GET", "/audit-log", api_audit_list, ADMIN},
+	{"GET", "/backup", api_backup, ADMIN},
 	{"GET", "/metrics", api_metrics, SRV_AUTH_ANY, 0, srv_may_read_metrics},
 	{NULL, NULL, NULL, 0, 0, NULL},
 };
