@@ -118,10 +118,22 @@ srv_err api_backup(srv_req *r, cJSON **out);
 /* api_metrics.c: GET /metrics, the Prometheus text format (r->text) */
 srv_err api_metrics(srv_req *r, cJSON **out);
 
+/* api_tsa.c: /pki/timestamp-authorities and the RFC 3161 protocol */
+srv_err api_tsa_create(srv_req *r, cJSON **out);
+srv_err api_tsa_list(srv_req *r, cJSON **out);
+srv_err api_tsa_get(srv_req *r, cJSON **out);
+srv_err api_tsa_update(srv_req *r, cJSON **out);
+srv_err api_tsa_delete(srv_req *r, cJSON **out);
+srv_err api_tsa_operations(srv_req *r, cJSON **out);
+srv_err api_tsa_stamp(srv_req *r, cJSON **out);
+srv_err api_tsa_authenticode(srv_req *r, cJSON **out);
+
 /* routes.c: the route table, method + path -> handler (ends with a NULL
  * pattern). */
 extern const srv_route srv_routes[];
 /* The table of metrics_listen: GET /metrics without a token, nothing else. */
 extern const srv_route srv_metrics_routes[];
+/* The table of tsa_listen: POST /tsa/{name}, nothing else. */
+extern const srv_route srv_tsa_routes[];
 
 #endif

@@ -9,6 +9,21 @@
 #include "server/api/api.h"
 #include "server/hsm/pki.h"
 
+/* "profile": "codeSigning" (the default) or "tsa" (critical extended key
+ * usage timeStamping only, for a time-stamp authority). */
+static srv_err read_profile(srv_req *r, const cJSON *j, srv_pki_profile *out)
+{
+	const char *p = NULL;
+	*out = SRV_PKI_CODE_SIGNING;
+	if (rs_json_str(j, "profile", 0, 32, &p) != RS_JSON_OK ||
+	    (p && strcmp(p, "codeSigning") != 0 && strcmp(p, "tsa") != 0))
+		return srv_fail(r, SRV_R_INVALID_FIELD,
+				"profile must be \"codeSigning\" or \"tsa\"");
+	if (p && strcmp(p, "tsa") == 0)
+		*out = SRV_PKI_TSA;
+	return SRV_OK;
+}
+
 static cJSON *cert_json(const srv_cert *c)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -74,13 +89,16 @@ srv_err api_cert_import(srv_req *r, cJSON **out)
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
+	srv_pki_profile profile;
+	if ((e = read_profile(r, j, &profile)) != SRV_OK)
+		goto out;
 	if (rs_json_str(j, "certificatePem", 1, 32768, &pem) != RS_JSON_OK ||
 	    rs_json_str(j, "chainPem", 0, 65536, &chain) != RS_JSON_OK) {
 		e = srv_fail(r, SRV_R_INVALID_FIELD,
 			     "certificatePem (and optional chainPem) must be PEM strings");
 		goto out;
 	}
-	if (srv_pki_parse_cert(pem, chain, &ci, err, sizeof(err)) != 0) {
+	if (srv_pki_parse_cert_as(pem, chain, profile, &ci, err, sizeof(err)) != 0) {
 		e = srv_fail(r, SRV_R_INVALID_CERTIFICATE, "%s",
 			     err[0] ? err : "the certificate is invalid");
 		goto out;
@@ -160,7 +178,9 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 			     "keyId and commonName (1-64 characters) are required");
 		goto out;
 	}
-	if ((e = issue_validity(r, j, &nb, &na)) != SRV_OK)
+	srv_pki_profile profile;
+	if ((e = read_profile(r, j, &profile)) != SRV_OK ||
+	    (e = issue_validity(r, j, &nb, &na)) != SRV_OK)
 		goto out;
 	srv_st_rc rc = st->ops->key_get(st, key_id, &k);
 	if (rc == SRV_ST_NOT_FOUND) {
@@ -175,21 +195,21 @@ srv_err api_cert_issue(srv_req *r, cJSON **out)
 	}
 	if (strcmp(k.id, ca.id) == 0) {
 		e = srv_fail(r, SRV_R_INVALID_FIELD,
-			     "the CA's own key cannot get a code-signing certificate");
+			     "the CA's own key cannot get a certificate of its own");
 		goto out;
 	}
 	srv_pki_key pk, pca;
 	pki_key(&k, &pk);
 	pki_key(&ca, &pca);
-	int prc = srv_pki_issue(r->ctx->hsm, &pca, r->ctx->ca_cert_pem, &pk, cn, nb, na, &pem, err,
-				sizeof(err));
+	int prc = srv_pki_issue_as(r->ctx->hsm, &pca, r->ctx->ca_cert_pem, &pk, profile, cn, nb, na,
+				   &pem, err, sizeof(err));
 	if (prc != SRV_PKI_OK) {
 		e = srv_fail(r, srv_reason_from_pki(prc), "%s",
 			     err[0] ? err : "cannot issue the certificate");
 		goto out;
 	}
 	/* what was just issued must pass the checks an import would */
-	if (srv_pki_parse_cert(pem, r->ctx->ca_cert_pem, &ci, err, sizeof(err)) != 0) {
+	if (srv_pki_parse_cert_as(pem, r->ctx->ca_cert_pem, profile, &ci, err, sizeof(err)) != 0) {
 		e = srv_fail(r, SRV_R_INTERNAL, "the issued certificate fails its own checks: %s",
 			     err);
 		goto out;

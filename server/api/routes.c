@@ -70,6 +70,17 @@ const srv_route srv_routes[] = {
 	{"GET", "/pki/grants", api_grant_list, ANY},
 	{"POST", "/pki/grants/*/revoke", api_grant_revoke, ANY},
 
+	{"POST", "/pki/timestamp-authorities", api_tsa_create, ADMIN},
+	{"GET", "/pki/timestamp-authorities", api_tsa_list, ADMIN},
+	{"GET", "/pki/timestamp-authorities/*", api_tsa_get, ADMIN},
+	{"PATCH", "/pki/timestamp-authorities/*", api_tsa_update, ADMIN},
+	{"DELETE", "/pki/timestamp-authorities/*", api_tsa_delete, ADMIN},
+	{"GET", "/pki/timestamp-authorities/*/operations", api_tsa_operations, ADMIN},
+	/* RFC 3161: a token only when the TSA has requireAuth (the handler) */
+	{"POST", "/tsa/*", api_tsa_stamp, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES, NULL},
+	{"POST", "/tsa/*/authenticode", api_tsa_authenticode, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
+
 	{"GET", "/audit-log", api_audit_list, ADMIN},
 	{"GET", "/backup", api_backup, ADMIN},
 	{"GET", "/metrics", api_metrics, SRV_AUTH_ANY, 0, srv_may_read_metrics},
@@ -79,5 +90,13 @@ const srv_route srv_routes[] = {
 /* metrics_listen: no token (an address only the scraper reaches) */
 const srv_route srv_metrics_routes[] = {
 	{"GET", "/metrics", api_metrics, NONE},
+	{NULL, NULL, NULL, 0, 0, NULL},
+};
+
+/* tsa_listen: the two timestamp protocols and nothing else */
+const srv_route srv_tsa_routes[] = {
+	{"POST", "/tsa/*", api_tsa_stamp, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES, NULL},
+	{"POST", "/tsa/*/authenticode", api_tsa_authenticode, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
 	{NULL, NULL, NULL, 0, 0, NULL},
 };

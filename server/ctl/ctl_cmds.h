@@ -1,6 +1,6 @@
 /* rsignctl's commands: the option and command types the dispatch table in
  * rsignctl.c is made of, the helpers the command files share, and one
- * function per command (ctl_cmds.c, ctl_pki.c, ctl_policy.c). */
+ * function per command (ctl_cmds.c, ctl_pki.c, ctl_policy.c, ctl_tsa.c). */
 #ifndef RSIGN_CTL_CMDS_H
 #define RSIGN_CTL_CMDS_H
 #include <stddef.h>
@@ -196,6 +196,13 @@ int ctl_token_create(ctl_ctx *ctx, const ctl_args *a);
 int ctl_token_revoke(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_rotate_secret(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_secrets(ctl_ctx *ctx, const ctl_args *a);
+
+int ctl_tsa_create(ctl_ctx *ctx, const ctl_args *a);
+int ctl_tsa_list(ctl_ctx *ctx, const ctl_args *a);
+int ctl_tsa_get(ctl_ctx *ctx, const ctl_args *a);
+int ctl_tsa_update(ctl_ctx *ctx, const ctl_args *a);
+int ctl_tsa_delete(ctl_ctx *ctx, const ctl_args *a);
+int ctl_tsa_operations(ctl_ctx *ctx, const ctl_args *a);
 
 int ctl_key_create(ctl_ctx *ctx, const ctl_args *a);
 int ctl_key_list(ctl_ctx *ctx, const ctl_args *a);

@@ -116,6 +116,7 @@ int ctl_cert_issue(ctl_ctx *ctx, const ctl_args *a)
 		{"days", "ttlDays", CTL_F_INT, NULL, NULL},
 		{"not-before", "notBefore", CTL_F_STR, NULL, NULL},
 		{"not-after", "notAfter", CTL_F_STR, NULL, NULL},
+		{"profile", "profile", CTL_F_STR, NULL, NULL},
 		CTL_FIELDS_END,
 	};
 	static const char *const times[] = {"not-before", "not-after"};

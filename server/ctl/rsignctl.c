@@ -16,6 +16,7 @@
 
 /* ---- the dispatch table ------------------------------------------------ */
 
+static const char *const cert_profiles[] = {"codeSigning", "tsa", NULL};
 static const char *const key_algs[] = {"RSA_2048", "RSA_3072", "RSA_4096", "EC_P256",
 				       "EC_P384",  "EC_P521",  NULL};
 static const char *const principal_types[] = {"user", "identity", NULL};
@@ -111,6 +112,24 @@ static const ctl_opt opts_cert_issue[] = {
 	INT("days", "N", "validity in days (default 365)"),
 	STR("not-before", "TIME", "RFC 3339 start, overrides --days (admins may back-date)"),
 	STR("not-after", "TIME", "RFC 3339 end, overrides --days"),
+	{"profile", CTL_OPT_STR, "P",
+	 "codeSigning (default) or tsa (critical extended key usage timeStamping only)", 0,
+	 cert_profiles},
+	END};
+static const ctl_opt opts_tsa_create[] = {
+	STR_REQ("name", "NAME", "slug: lower-case letters, digits and '-'"),
+	STR_REQ("cert", "ID", "certificate id (critical extended key usage timeStamping only)"),
+	STR_REQ("policy-oid", "OID", "the TSA policy its timestamps name, dotted decimal"),
+	INT("accuracy", "SECONDS", "accuracy the timestamps state (default 1; 0: none)"),
+	FLAG("require-auth", "POST /tsa/NAME needs a bearer token"),
+	END};
+static const ctl_opt opts_tsa_update[] = {
+	STR("name", "NAME", "new name"),
+	STR("cert", "ID", "switch to another certificate"),
+	STR("policy-oid", "OID", "new TSA policy"),
+	INT("accuracy", "SECONDS", "new accuracy"),
+	FLAG("require-auth", "POST /tsa/NAME needs a bearer token"),
+	FLAG("no-require-auth", "POST /tsa/NAME needs no token"),
 	END};
 static const ctl_opt opts_pem[] = {FLAG("pem", "print the PEM instead of the fields"), END};
 static const ctl_opt opts_signer_create[] = {
@@ -233,7 +252,17 @@ static const ctl_cmd commands[] = {
 	C("cert import", "", 0, 1, ctl_cert_import, opts_cert_import,
 	  "import a certificate for a key in the HSM"),
 	C("cert issue", "", 0, 1, ctl_cert_issue, opts_cert_issue,
-	  "issue a code-signing certificate from the built-in CA"),
+	  "issue a code-signing (or --profile tsa) certificate from the built-in CA"),
+	C("tsa create", "", 0, 1, ctl_tsa_create, opts_tsa_create,
+	  "create an RFC 3161 time-stamp authority"),
+	C("tsa list", "", 0, 1, ctl_tsa_list, opts_page, "list time-stamp authorities"),
+	C("tsa get", "ID", 1, 1, ctl_tsa_get, NULL, "show a time-stamp authority"),
+	C("tsa update", "ID", 1, 1, ctl_tsa_update, opts_tsa_update,
+	  "change a time-stamp authority; only the given fields are sent"),
+	C("tsa delete", "ID", 1, 1, ctl_tsa_delete, NULL,
+	  "delete a time-stamp authority (its timestamps stay recorded)"),
+	C("tsa operations", "ID", 1, 1, ctl_tsa_operations, opts_page,
+	  "list the timestamps a time-stamp authority issued, newest first"),
 	C("cert list", "", 0, 1, ctl_cert_list, opts_page, "list certificates"),
 	C("cert get", "ID", 1, 1, ctl_cert_get, opts_pem, "show a certificate"),
 	C("ca", "", 0, 1, ctl_ca, NULL, "print the built-in CA certificate (PEM)"),

@@ -47,7 +47,7 @@ static EVP_PKEY *pkey_from_spki(const unsigned char *der, size_t len)
 
 /* The signature the built-in keys make: sha256WithRSAEncryption for RSA,
  * ECDSA with the hash that matches the curve. */
-static int sig_alg_for(rs_key_alg k, rs_sign_alg *sa, int *nid)
+int srv_pki_sig_alg(rs_key_alg k, rs_sign_alg *sa, int *nid)
 {
 	switch (k) {
 	case RS_KEY_RSA_2048:
@@ -125,9 +125,9 @@ static X509 *x509_from_pem(const char *pem)
 	return x;
 }
 
-/* Hashes tbs and has the token sign it with key; sig holds PKI_SIG_MAX. */
-static int token_sign(srv_hsm *h, const srv_pki_key *key, rs_sign_alg sa, const unsigned char *tbs,
-		      size_t tbs_len, unsigned char *sig, size_t *sig_len, char *err, size_t errlen)
+int srv_pki_token_sign(srv_hsm *h, const srv_pki_key *key, rs_sign_alg sa, const unsigned char *tbs,
+		       size_t tbs_len, unsigned char *sig, size_t *sig_len, char *err,
+		       size_t errlen)
 {
 	unsigned char dig[64];
 	rs_hash hash = rs_sign_alg_hash(sa);
@@ -309,7 +309,7 @@ int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **
 	BIO *b = NULL;
 	char *pem = NULL;
 
-	if (!h || !key || !csr_pem || sig_alg_for(key->alg, &sa, &nid) != 0) {
+	if (!h || !key || !csr_pem || srv_pki_sig_alg(key->alg, &sa, &nid) != 0) {
 		rs_errf(err, errlen, "invalid arguments");
 		return SRV_PKI_EFAIL;
 	}
@@ -329,7 +329,7 @@ int srv_pki_csr(srv_hsm *h, const srv_pki_key *key, const char *subject, char **
 	tbs_len = i2d_re_X509_REQ_tbs(req, &tbs);
 	if (tbs_len <= 0)
 		goto out;
-	ret = token_sign(h, key, sa, tbs, (size_t)tbs_len, sig, &sig_len, err, errlen);
+	ret = srv_pki_token_sign(h, key, sa, tbs, (size_t)tbs_len, sig, &sig_len, err, errlen);
 	if (ret != SRV_PKI_OK)
 		goto out;
 	ret = SRV_PKI_EFAIL;
@@ -423,7 +423,7 @@ static int cert_sign(srv_hsm *h, X509 *x, const srv_pki_key *signer, EVP_PKEY *v
 	X509 *back = NULL;
 
 	rs_errf(err, errlen, "encoding the certificate failed");
-	if (sig_alg_for(signer->alg, &sa, &nid) != 0)
+	if (srv_pki_sig_alg(signer->alg, &sa, &nid) != 0)
 		return SRV_PKI_EFAIL;
 	X509_get0_signature(&sig_bs, &outer, x);
 	/* OpenSSL has no setter for a key it does not hold: both AlgorithmIdentifiers
@@ -434,7 +434,7 @@ static int cert_sign(srv_hsm *h, X509 *x, const srv_pki_key *signer, EVP_PKEY *v
 	tbs_len = i2d_re_X509_tbs(x, &tbs);
 	if (tbs_len <= 0)
 		goto out;
-	ret = token_sign(h, signer, sa, tbs, (size_t)tbs_len, sig, &sig_len, err, errlen);
+	ret = srv_pki_token_sign(h, signer, sa, tbs, (size_t)tbs_len, sig, &sig_len, err, errlen);
 	if (ret != SRV_PKI_OK)
 		goto out;
 	ret = SRV_PKI_EFAIL;
@@ -502,6 +502,14 @@ int srv_pki_issue(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
 		  const srv_pki_key *key, const char *common_name, time_t not_before,
 		  time_t not_after, char **cert_pem, char *err, size_t errlen)
 {
+	return srv_pki_issue_as(h, ca, ca_cert_pem, key, SRV_PKI_CODE_SIGNING, common_name,
+				not_before, not_after, cert_pem, err, errlen);
+}
+
+int srv_pki_issue_as(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
+		     const srv_pki_key *key, srv_pki_profile profile, const char *common_name,
+		     time_t not_before, time_t not_after, char **cert_pem, char *err, size_t errlen)
+{
 	int ret = SRV_PKI_EFAIL;
 	X509_NAME *name = NULL;
 	EVP_PKEY *pk = NULL, *ca_pk = NULL;
@@ -538,7 +546,8 @@ int srv_pki_issue(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
 	X509V3_set_ctx_nodb(&ctx);
 	if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
 	    add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") != 0 ||
-	    add_ext(x, &ctx, NID_ext_key_usage, "codeSigning") != 0 ||
+	    add_ext(x, &ctx, NID_ext_key_usage,
+		    profile == SRV_PKI_TSA ? "critical,timeStamping" : "codeSigning") != 0 ||
 	    add_ext(x, &ctx, NID_subject_key_identifier, "hash") != 0 ||
 	    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") != 0)
 		goto out;
@@ -701,8 +710,40 @@ static char *chain_pem_join(STACK_OF(X509) * chain)
 	return s;
 }
 
+/* RFC 3161 2.3: the extended key usage is critical and timeStamping only. */
+static int tsa_usage_ok(X509 *x, char *err, size_t errlen)
+{
+	int crit = -1, ok;
+	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, &crit, NULL);
+
+	if (!eku) {
+		rs_errf(err, errlen,
+			"the certificate has no extended key usage; a time-stamp authority's "
+			"must be critical and timeStamping only");
+		return -1;
+	}
+	ok = crit == 1 && sk_ASN1_OBJECT_num(eku) == 1 &&
+	     OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 0)) == NID_time_stamp;
+	if (!ok)
+		rs_errf(err, errlen,
+			crit != 1
+				? "the certificate's extended key usage is not critical; a "
+				  "time-stamp authority's must be critical and timeStamping only"
+				: "the certificate's extended key usage is not timeStamping alone; "
+				  "a time-stamp authority's must be critical and timeStamping "
+				  "only");
+	EXTENDED_KEY_USAGE_free(eku);
+	return ok ? 0 : -1;
+}
+
 int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_info *out, char *err,
 		       size_t errlen)
+{
+	return srv_pki_parse_cert_as(cert_pem, chain_pem, SRV_PKI_CODE_SIGNING, out, err, errlen);
+}
+
+int srv_pki_parse_cert_as(const char *cert_pem, const char *chain_pem, srv_pki_profile profile,
+			  srv_cert_info *out, char *err, size_t errlen)
 {
 	int ret = SRV_PKI_EINVAL, len;
 	STACK_OF(X509) *certs = sk_X509_new_null(), *chain = sk_X509_new_null();
@@ -742,7 +783,10 @@ int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_inf
 		rs_errf(err, errlen, "the certificate has malformed or duplicate extensions");
 		goto out;
 	}
-	if (!(flags & EXFLAG_XKUSAGE) || !(X509_get_extended_key_usage(x) & XKU_CODE_SIGN)) {
+	if (profile == SRV_PKI_TSA) {
+		if (tsa_usage_ok(x, err, errlen) != 0)
+			goto out;
+	} else if (!(flags & EXFLAG_XKUSAGE) || !(X509_get_extended_key_usage(x) & XKU_CODE_SIGN)) {
 		rs_errf(err, errlen, "certificate lacks the codeSigning extended key usage");
 		goto out;
 	}

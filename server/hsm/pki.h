@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <time.h>
 #include "rsign/alg.h"
-#include "server/hsm/hsm.h"
+#include "hsm.h"
 
 /* A key as the PKI code needs it. */
 typedef struct {
@@ -56,6 +56,25 @@ int srv_pki_issue(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
 		  time_t not_after, char **cert_pem, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* What a certificate the CA issues is for: code signing (above), or a
+ * time-stamp authority (the same, but the extended key usage is critical
+ * and timeStamping only, as RFC 3161 2.3 requires). */
+typedef enum { SRV_PKI_CODE_SIGNING = 0, SRV_PKI_TSA } srv_pki_profile;
+int srv_pki_issue_as(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
+		     const srv_pki_key *key, srv_pki_profile profile, const char *common_name,
+		     time_t not_before, time_t not_after, char **cert_pem, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The signature the built-in keys make (sha256WithRSAEncryption for RSA,
+ * ECDSA with the curve's hash) and its OpenSSL NID. 0 or -1. */
+int srv_pki_sig_alg(rs_key_alg k, rs_sign_alg *sa, int *nid);
+/* Hashes tbs with sa's hash and has the token sign it with key; sig holds
+ * 1024 bytes (ECDSA: a DER ECDSA-Sig-Value). SRV_PKI_OK or SRV_PKI_E* + err
+ * (EUNAVAIL: the token is down). */
+int srv_pki_token_sign(srv_hsm *h, const srv_pki_key *key, rs_sign_alg sa, const unsigned char *tbs,
+		       size_t tbs_len, unsigned char *sig, size_t *sig_len, char *err,
+		       size_t errlen) __attribute__((warn_unused_result));
+
 /* Parses and checks a certificate for use by a signer: one PEM certificate,
  * codeSigning in its EKU, and, when chain_pem is given (may be NULL/""), every
  * chain entry parses and the certificate's signature verifies against the
@@ -64,6 +83,12 @@ int srv_pki_issue(srv_hsm *h, const srv_pki_key *ca, const char *ca_cert_pem,
  * out of memory). */
 int srv_pki_parse_cert(const char *cert_pem, const char *chain_pem, srv_cert_info *out, char *err,
 		       size_t errlen) __attribute__((warn_unused_result));
+
+/* The same for profile: SRV_PKI_TSA wants, instead of codeSigning, the
+ * extended key usage critical and timeStamping only. */
+int srv_pki_parse_cert_as(const char *cert_pem, const char *chain_pem, srv_pki_profile profile,
+			  srv_cert_info *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Standard base64 of DER, one line, for the API's publicKey fields (malloc'd,
  * NULL on failure). */

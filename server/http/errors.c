@@ -96,6 +96,7 @@ static const struct {
 	[SRV_R_DATABASE_UNAVAILABLE] = {"databaseUnavailable", SRV_E_UNAVAILABLE},
 	[SRV_R_TOKEN_UNAVAILABLE] = {"tokenUnavailable", SRV_E_UNAVAILABLE},
 	[SRV_R_JWKS_UNAVAILABLE] = {"jwksUnavailable", SRV_E_UNAVAILABLE},
+	[SRV_R_CLOCK_UNSYNCHRONISED] = {"clockUnsynchronised", SRV_E_UNAVAILABLE},
 	[SRV_R_URI_TOO_LONG] = {"uriTooLong", SRV_E_URI_TOO_LONG},
 	[SRV_R_HEADERS_TOO_LARGE] = {"headersTooLarge", SRV_E_HEADERS_TOO_LARGE},
 	[SRV_R_HTTP_VERSION] = {"httpVersion", SRV_E_HTTP_VERSION},

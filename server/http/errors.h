@@ -110,6 +110,7 @@ typedef enum {
 	SRV_R_DATABASE_UNAVAILABLE, /* databaseUnavailable */
 	SRV_R_TOKEN_UNAVAILABLE,    /* tokenUnavailable */
 	SRV_R_JWKS_UNAVAILABLE,	    /* jwksUnavailable: an OIDC issuer's key set */
+	SRV_R_CLOCK_UNSYNCHRONISED, /* clockUnsynchronised: no timestamps on an unsynced clock */
 	/* 414, 431, 505: requests libmicrohttpd refuses before rsignd sees them */
 	SRV_R_URI_TOO_LONG,	 /* uriTooLong */
 	SRV_R_HEADERS_TOO_LARGE, /* headersTooLarge */

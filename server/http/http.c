@@ -121,11 +121,11 @@ void srv_client_ip(struct MHD_Connection *c, char *out, size_t outlen)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, outlen);
 }
 
-static struct MHD_Response *text_response(char *text, const char *ctype, const char *req_id,
-					  long retry_after)
+static struct MHD_Response *text_response(char *text, size_t len, const char *ctype,
+					  const char *req_id, long retry_after)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len ? len : strlen(text), text,
+								    MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(text);
 		return NULL;
@@ -145,7 +145,7 @@ static struct MHD_Response *text_response(char *text, const char *ctype, const c
 
 struct MHD_Response *srv_json_response(char *text, const char *req_id, long retry_after)
 {
-	return text_response(text, "application/json", req_id, retry_after);
+	return text_response(text, 0, "application/json", req_id, retry_after);
 }
 
 /* A handler's file (r->file_fd): streamed by libmicrohttpd from the
@@ -167,9 +167,9 @@ static struct MHD_Response *file_response(const srv_req *r)
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *req_id,
-				 long retry_after, const char *ctype, char *text)
+				 long retry_after, const char *ctype, char *text, size_t len)
 {
-	struct MHD_Response *resp = text_response(text, ctype, req_id, retry_after);
+	struct MHD_Response *resp = text_response(text, len, ctype, req_id, retry_after);
 	if (!resp)
 		return MHD_NO;
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned int)status, resp);
@@ -193,6 +193,30 @@ char *srv_error_body(srv_reason why, const char *message, const char *req_id)
 	char *text = rs_json_print(j);
 	cJSON_Delete(j);
 	return text;
+}
+
+srv_err srv_authenticate(srv_req *r)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	/* an address that sent too many bad tokens is not heard until its
+	 * block ends (ratelimit.h) */
+	if (srv_limit_bearer(r) != SRV_OK)
+		return r->err;
+	srv_reason why = srv_auth_bearer(r->ctx, h, &r->actor);
+	if (why == SRV_R_TOKEN_INVALID)
+		srv_limit_bearer_failed(r);
+	if (why == SRV_R_TOKEN_MISSING)
+		return srv_fail(r, why, "this operation needs an Authorization: Bearer token");
+	if (why == SRV_R_TOKEN_INVALID)
+		return srv_fail(r, why, "unknown or expired token");
+	if (why == SRV_R_PRINCIPAL_DISABLED)
+		return srv_fail(r, why, "principal %s is disabled", r->actor.name);
+	if (why != SRV_R_NONE)
+		return srv_fail(r, why, "cannot check the token");
+	if (r->log)
+		r->log->principal = r->actor.name;
+	return SRV_OK;
 }
 
 /* Finds the route, authenticates, runs the handler. Fills r->err or *out. */
@@ -226,35 +250,8 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 			srv_fail(r, SRV_R_NO_ENDPOINT, "no such endpoint: %s", r->path);
 		return;
 	}
-	if (rt->auth != SRV_AUTH_NONE) {
-		const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-							    MHD_HTTP_HEADER_AUTHORIZATION);
-		/* an address that sent too many bad tokens is not heard until
-		 * its block ends (ratelimit.h) */
-		if (srv_limit_bearer(r) != SRV_OK)
-			return;
-		srv_reason why = srv_auth_bearer(r->ctx, h, &r->actor);
-		if (why == SRV_R_TOKEN_INVALID)
-			srv_limit_bearer_failed(r);
-		if (why == SRV_R_TOKEN_MISSING) {
-			srv_fail(r, why, "this operation needs an Authorization: Bearer token");
-			return;
-		}
-		if (why == SRV_R_TOKEN_INVALID) {
-			srv_fail(r, why, "unknown or expired token");
-			return;
-		}
-		if (why == SRV_R_PRINCIPAL_DISABLED) {
-			srv_fail(r, why, "principal %s is disabled", r->actor.name);
-			return;
-		}
-		if (why != SRV_R_NONE) {
-			srv_fail(r, why, "cannot check the token");
-			return;
-		}
-		if (r->log)
-			r->log->principal = r->actor.name;
-	}
+	if (rt->auth != SRV_AUTH_NONE && srv_authenticate(r) != SRV_OK)
+		return;
 	srv_reason why = rt->gate ? rt->gate(r) : SRV_R_NONE;
 	if (why != SRV_R_NONE) {
 		srv_fail(r, why, "%s may not %s %s", r->actor.name ? r->actor.name : "-", r->method,
@@ -296,7 +293,11 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	r.body_len = st->body.len;
 
 	cJSON *out = NULL;
-	if (strcmp(url, "/health") == 0)
+	char tsa_url[320];
+	if (strncmp(url, "/tsa/", 5) == 0 &&
+	    (size_t)snprintf(tsa_url, sizeof(tsa_url), "/api/v1%s", url) < sizeof(tsa_url))
+		url = tsa_url; /* RFC 3161 clients are given http(s)://host/tsa/NAME */
+	else if (strcmp(url, "/health") == 0)
 		url = "/api/v1/health";
 	else if (strcmp(url, "/ready") == 0)
 		url = "/api/v1/ready";
@@ -327,6 +328,7 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	int status = r.err == SRV_OK ? r.status : srv_err_status(r.err);
 	const char *ctype = "application/json";
 	char *text = NULL;
+	size_t text_len = 0;
 	struct MHD_Response *file = NULL;
 	if (r.err == SRV_OK && r.file_fd >= 0) {
 		file = file_response(&r);
@@ -342,6 +344,7 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 		free(r.text);
 	} else if (r.err == SRV_OK && r.text) {
 		text = r.text;
+		text_len = r.text_len;
 		ctype = r.content_type ? r.content_type : "text/plain";
 	} else {
 		text = r.err == SRV_OK ? rs_json_print(out)
@@ -381,7 +384,7 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	if (!text)
 		return MHD_NO;
 	return send_json(c, status, r.req_id, r.err == SRV_E_RATE_LIMIT ? r.retry_after : 0, ctype,
-			 text);
+			 text, text_len);
 }
 
 /* The request line is read: the raw target, before libmicrohttpd unescapes
@@ -572,7 +575,7 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 		return NULL;
 	}
 	int tls = !opts->insecure_http;
-	if (!tls && !loopback) {
+	if (!tls && !loopback && !opts->plain_public) {
 		snprintf(err, errlen,
 			 "plain HTTP (insecure_http, metrics_listen) is only allowed on a loopback "
 			 "address, not %s",

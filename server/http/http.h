@@ -32,6 +32,7 @@ typedef struct {
 	long long max_auth_failures_per_ip; /* per source address and window */
 	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
 	struct srv_jwks_cache *jwks;	    /* OIDC issuers' key sets (jwks.h) */
+	int tsa_require_synced_clock;	    /* refuse timestamps on an unsynchronised clock */
 } srv_ctx;
 
 /* A route's auth: none (health, login) or a valid bearer token. */
@@ -60,6 +61,7 @@ typedef struct srv_req {
 	 * malloc'd body, its Content-Type; *out stays NULL */
 	char *text;
 	const char *content_type;
+	size_t text_len; /* bytes of text; 0 = strlen(text) (binary bodies set it) */
 	/* a handler that answers with a file (GET /backup): file_fd >= 0 is
 	 * streamed (file_size bytes, content_type, X-Content-SHA256:
 	 * file_sha256) and closed by this layer, error or not; -1 = none */
@@ -98,6 +100,11 @@ srv_err srv_fail(srv_req *r, srv_reason why, const char *fmt, ...)
 const char *srv_query(srv_req *r, const char *name);
 /* Request header (the first of that name) or NULL. */
 const char *srv_header(const srv_req *r, const char *name);
+/* Authenticates the bearer token of the request (as a route with
+ * SRV_AUTH_ANY does: rate limits, disabled principals) into r->actor.
+ * SRV_OK, or the failure recorded with srv_fail. For handlers whose routes
+ * decide per object whether a token is needed (POST /tsa/{name}). */
+srv_err srv_authenticate(srv_req *r);
 /* Parses the body as a JSON object; on failure records 400 and returns NULL. */
 cJSON *srv_body_json(srv_req *r);
 /* Adds an RFC 3339 time, or null for 0. */
@@ -116,6 +123,8 @@ typedef struct {
 	long long max_connections;	  /* open at once; 0: 1024 */
 	long long max_connections_per_ip; /* from one address; 0: no limit of its own */
 	long long request_header_timeout; /* seconds to a full request head; 0: 10 */
+	int plain_public; /* plain HTTP allowed on any address (tsa_listen: its replies are signed)
+			   */
 } srv_http_opts;
 
 /* TLS 1.3 and 1.2 only, GnuTLS's NORMAL ciphers otherwise. */

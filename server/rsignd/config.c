@@ -64,6 +64,8 @@ static const rs_conf_item settings[] = {
 	STR(metrics_listen, NULL),
 	STR(oidc_ca_file, NULL),
 	INT(oidc_jwks_max_age, "300", 1, 86400),
+	STR(tsa_listen, NULL),
+	BOOL(tsa_require_synced_clock, "true"),
 	{NULL, 0, 0, NULL, 0, 0, NULL},
 };
 

@@ -36,6 +36,8 @@ typedef struct {
 	char *metrics_listen;	     /* GET /metrics over plain HTTP, no token; NULL/"" = off */
 	char *oidc_ca_file;	     /* CAs for fetching OIDC key sets; NULL = the system's */
 	long long oidc_jwks_max_age; /* seconds a fetched key set is used */
+	char *tsa_listen; /* POST /tsa/{name} over plain HTTP, nothing else; NULL/"" = off */
+	int tsa_require_synced_clock; /* no timestamps while adjtimex says unsynchronised */
 } srv_config;
 
 #define SRV_DEFAULT_CONFIG "/etc/rsign/rsignd.conf"

@@ -164,6 +164,8 @@ static int make_config(dev_state *d, srv_config *cfg)
 	cfg->threads = d->o->threads;
 	cfg->access_token_ttl = d->o->access_token_ttl;
 	cfg->log_level = rs_log_get_level();
+	/* a development box need not run a time daemon: serve.c says so in the log */
+	cfg->tsa_require_synced_clock = 0;
 	free(cfg->pin_env);
 	cfg->pin_env = NULL;
 	/* the TLS pair stays in the directory whatever the database */
@@ -200,6 +202,41 @@ static int find_cert(srv_ctx *ctx, const char *key_id, srv_id out)
 	return found;
 }
 
+/* The certificate of key k for demo name: one an interrupted run issued,
+ * or a new one from the CA (profile: NULL = code signing, "tsa"), then the
+ * crash point NAME-cert-issued. 0, or -1 + err. */
+static int demo_cert(srv_ctx *ctx, const srv_principal *admin, const srv_key *k, const char *name,
+		     const char *profile, srv_id cert_id, char *err, size_t errlen)
+{
+	char body[512], step[96];
+	cJSON *cert = NULL;
+	int have = find_cert(ctx, k->id, cert_id);
+	if (have < 0) {
+		rs_strlcpy(err, "cannot read certificates", errlen);
+		return -1;
+	}
+	if (have)
+		return 0;
+	snprintf(body, sizeof(body),
+		 "{\"keyId\":\"%s\",\"commonName\":\"rsign %s\",\"ttlDays\":365%s%s%s}", k->id,
+		 name, profile ? ",\"profile\":\"" : "", profile ? profile : "",
+		 profile ? "\"" : "");
+	if (srv_setup_call(ctx, admin, api_cert_issue, NULL, body, &cert, err, errlen) != SRV_OK)
+		return -1;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(cert, "id");
+	int ok = cJSON_IsString(id) && strlen(id->valuestring) < sizeof(srv_id);
+	if (ok)
+		rs_strlcpy(cert_id, id->valuestring, sizeof(srv_id));
+	else
+		rs_strlcpy(err, "the new certificate has no id", errlen);
+	cJSON_Delete(cert);
+	if (!ok)
+		return -1;
+	snprintf(step, sizeof(step), "%s-cert-issued", name);
+	srv_setup_crash_point(step);
+	return 0;
+}
+
 /* key -> certificate -> signer through the API's own handlers; a key or
  * certificate an interrupted run made is used rather than made again. */
 static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *name, const char *alg)
@@ -212,33 +249,14 @@ static int demo_signer(srv_ctx *ctx, const srv_principal *admin, const char *nam
 	char body[512], err[512] = "", key_name[80], step[96];
 	srv_key k = {0};
 	srv_id cert_id = "";
-	cJSON *cert = NULL, *signer = NULL;
+	cJSON *signer = NULL;
 	int ret = -1;
 	snprintf(key_name, sizeof(key_name), "%s-key", name);
 	snprintf(step, sizeof(step), "%s-key-created", name);
 	if (srv_setup_key(ctx, admin, key_name, alg, step, &k, err, sizeof(err)) != 0)
 		goto out;
-	int have = find_cert(ctx, k.id, cert_id);
-	if (have < 0) {
-		rs_strlcpy(err, "cannot read certificates", sizeof(err));
+	if (demo_cert(ctx, admin, &k, name, NULL, cert_id, err, sizeof(err)) != 0)
 		goto out;
-	}
-	if (!have) {
-		snprintf(body, sizeof(body),
-			 "{\"keyId\":\"%s\",\"commonName\":\"rsign %s\",\"ttlDays\":365}", k.id,
-			 name);
-		if (srv_setup_call(ctx, admin, api_cert_issue, NULL, body, &cert, err,
-				   sizeof(err)) != SRV_OK)
-			goto out;
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(cert, "id");
-		if (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof(cert_id)) {
-			rs_strlcpy(err, "the new certificate has no id", sizeof(err));
-			goto out;
-		}
-		rs_strlcpy(cert_id, id->valuestring, sizeof(cert_id));
-		snprintf(step, sizeof(step), "%s-cert-issued", name);
-		srv_setup_crash_point(step);
-	}
 	snprintf(body, sizeof(body),
 		 "{\"name\":\"%s\",\"description\":\"rsignd dev demo signer "
 		 "(%s)\",\"certificateId\":\"%s\"}",
@@ -252,8 +270,44 @@ out:
 	if (ret != 0)
 		rs_err("dev: cannot create demo signer %s: %s", name, err);
 	srv_key_clear(&k);
-	cJSON_Delete(cert);
 	cJSON_Delete(signer);
+	return ret;
+}
+
+/* demo-tsa: a P-256 key, a certificate of the tsa profile from the CA,
+ * the TSA object (policy 2.999.1.1: under 2.999, the arc X.660 keeps for examples).
+ * Made again where an interrupted run left off, as demo_signer does. */
+static int demo_tsa(srv_ctx *ctx, const srv_principal *admin)
+{
+	srv_tsa t = {0};
+	if (ctx->store->ops->tsa_get(ctx->store, "demo-tsa", &t) == SRV_ST_OK) {
+		srv_tsa_clear(&t);
+		return 0;
+	}
+	char body[512], err[512] = "";
+	srv_key k = {0};
+	srv_id cert_id = "";
+	cJSON *tsa = NULL;
+	int ret = -1;
+	if (srv_setup_key(ctx, admin, "demo-tsa-key", "EC_P256", "demo-tsa-key-created", &k, err,
+			  sizeof(err)) != 0)
+		goto out;
+	if (demo_cert(ctx, admin, &k, "demo-tsa", "tsa", cert_id, err, sizeof(err)) != 0)
+		goto out;
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"demo-tsa\",\"certificateId\":\"%s\","
+		 "\"policyOid\":\"2.999.1.1\",\"accuracySeconds\":1}",
+		 cert_id);
+	if (srv_setup_call(ctx, admin, api_tsa_create, NULL, body, &tsa, err, sizeof(err)) !=
+	    SRV_OK)
+		goto out;
+	rs_info("dev: demo time-stamp authority demo-tsa ready");
+	ret = 0;
+out:
+	if (ret != 0)
+		rs_err("dev: cannot create demo-tsa: %s", err);
+	srv_key_clear(&k);
+	cJSON_Delete(tsa);
 	return ret;
 }
 
@@ -265,7 +319,7 @@ static void on_ready(void *arg, int port)
 			 "# written by rsignd dev; `rsignd serve -c %s` serves this state again\n"
 			 "listen = 127.0.0.1:%d\ndatabase = %s\nsofthsm2_conf = %s\ntoken_label = "
 			 "rsign-dev\n"
-			 "pin_file = %s\n",
+			 "pin_file = %s\ntsa_require_synced_clock = false\n",
 			 d->path[P_CONF], port, d->o->database ? d->o->database : d->path[P_DB],
 			 d->path[P_SOFTHSM], d->path[P_PIN]);
 	if (d->o->database && n < (int)sizeof(text))
@@ -283,11 +337,13 @@ static void on_ready(void *arg, int port)
 	char token[SRV_TOKEN_LEN + 8];
 	if (read_line(d->path[P_ADMIN], token, sizeof(token)) != 0)
 		token[0] = '\0';
+	/* RSIGN_PKCS11_CONF last: tests take it as the end of the exports */
 	printf("export RSIGN_URL='https://127.0.0.1:%d'\n"
 	       "export RSIGN_TOKEN='%s'\n"
 	       "export RSIGN_CA_FILE='%s'\n"
+	       "export RSIGN_TSA_URL='https://127.0.0.1:%d/tsa/demo-tsa'\n"
 	       "export RSIGN_PKCS11_CONF='%s'\n",
-	       port, token, d->path[P_TLSCERT], d->path[P_MODCONF]);
+	       port, token, d->path[P_TLSCERT], port, d->path[P_MODCONF]);
 	fflush(stdout);
 	rs_wipe(token, sizeof(token));
 }
@@ -339,7 +395,7 @@ int srv_dev_main(const srv_dev_opts *o)
 	srv_principal admin = {.admin = 1, .name = "rsignd-dev"};
 	rs_strlcpy(admin.type, "user", sizeof(admin.type));
 	if (demo_signer(&ctx, &admin, "demo-rsa", "RSA_3072") == 0 &&
-	    demo_signer(&ctx, &admin, "demo-ec", "EC_P256") == 0)
+	    demo_signer(&ctx, &admin, "demo-ec", "EC_P256") == 0 && demo_tsa(&ctx, &admin) == 0)
 		ret = srv_run(&ctx, &cfg, on_ready, &d);
 	srv_setup_close(&ctx);
 out:

@@ -53,6 +53,7 @@ static int limits_start(srv_ctx *ctx, const srv_config *cfg)
 	ctx->max_auth_failures = cfg->max_auth_failures;
 	ctx->max_auth_failures_per_ip = cfg->max_auth_failures_per_ip;
 	ctx->max_sign_rate = cfg->max_sign_rate;
+	ctx->tsa_require_synced_clock = cfg->tsa_require_synced_clock;
 	ctx->auth_limit = srv_ratelimit_new(LIMITER_SLOTS);
 	ctx->sign_limit = cfg->max_sign_rate > 0 ? srv_ratelimit_new(LIMITER_SLOTS) : NULL;
 	if (!ctx->auth_limit || (cfg->max_sign_rate > 0 && !ctx->sign_limit)) {
@@ -156,7 +157,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		}
 	}
 	int port = 0;
-	srv_http *mh = NULL;
+	srv_http *mh = NULL, *th = NULL;
 	long long max_conns = connections_that_fit(cfg);
 	if (max_conns < 0 || limits_start(ctx, cfg) != 0 || oidc_start(ctx, cfg) != 0)
 		goto out;
@@ -191,6 +192,29 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		rs_info("metrics on plain HTTP %s port %d (GET /metrics, no token)",
 			cfg->metrics_listen, mport);
 	}
+	if (cfg->tsa_listen && cfg->tsa_listen[0]) {
+		/* plain HTTP on any address: RFC 3161 replies are signed */
+		srv_http_opts topts = {.listen = cfg->tsa_listen,
+				       .insecure_http = 1,
+				       .plain_public = 1,
+				       .threads = cfg->threads,
+				       .max_connections = max_conns,
+				       .max_connections_per_ip = cfg->max_connections_per_ip,
+				       .request_header_timeout = cfg->request_header_timeout};
+		int tport = 0;
+		th = srv_http_start(ctx, srv_tsa_routes, &topts, &tport, err, sizeof(err));
+		if (!th) {
+			rs_err("tsa_listen: %s", err);
+			srv_http_stop(mh);
+			srv_http_stop(h);
+			goto out;
+		}
+		rs_info("time-stamping on plain HTTP %s port %d (POST /tsa/NAME only)",
+			cfg->tsa_listen, tport);
+	}
+	if (!cfg->tsa_require_synced_clock)
+		rs_warn("tsa_require_synced_clock = false: timestamps are given whatever the "
+			"clock's synchronisation");
 	rs_info("connections: at most %lld, %lld from one address; a request head within "
 		"%lld s",
 		max_conns, cfg->max_connections_per_ip, cfg->request_header_timeout);
@@ -216,6 +240,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		break;
 	}
 	srv_notify("STOPPING=1");
+	srv_http_stop(th);
 	srv_http_stop(mh);
 	srv_http_stop(h);
 	rs_info("stopped");

@@ -75,14 +75,12 @@ static int mkdir_for(const char *path)
  * init` reaches those it shares). tests/api/run-setup-tests reads this
  * table and runs each. */
 static const char *const crash_points[] = {
-	"pin-partial",		"token-ready",
-	"store-opened",		"ca-key-created",
-	"ca-cert-stored",	"tls-key-written",
-	"tls-cert-partial",	"admin-pending",
-	"admin-created",	"admin-token-partial",
-	"admin-delivered",	"demo-rsa-key-created",
-	"demo-rsa-cert-issued", "demo-ec-key-created",
-	"demo-ec-cert-issued",	NULL,
+	"pin-partial",		"token-ready",		"store-opened",
+	"ca-key-created",	"ca-cert-stored",	"tls-key-written",
+	"tls-cert-partial",	"admin-pending",	"admin-created",
+	"admin-token-partial",	"admin-delivered",	"demo-rsa-key-created",
+	"demo-rsa-cert-issued", "demo-ec-key-created",	"demo-ec-cert-issued",
+	"demo-tsa-key-created", "demo-tsa-cert-issued", NULL,
 };
 
 static int crash_point_known(const char *step)

@@ -148,3 +148,18 @@ int srv_role_parse(const char *s, srv_role *out)
 		return -1;
 	return 0;
 }
+
+void srv_tsa_clear(srv_tsa *t)
+{
+	if (t) {
+		free(t->name);
+		memset(t, 0, sizeof(*t));
+	}
+}
+
+void srv_tsa_list_free(srv_tsa *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		srv_tsa_clear(&v[i]);
+	free(v);
+}

@@ -111,6 +111,34 @@ typedef struct {
 	size_t signature_len;
 } srv_operation;
 
+/* A time-stamp authority (RFC 3161): a name, the certificate (and so the
+ * key in the token) it stamps with, and what its tokens say. require_auth
+ * decides who may use it, so its row carries a MAC (store_mac.c). */
+typedef struct {
+	srv_id id;
+	char *name;
+	srv_id certificate_id;
+	char policy_oid[128]; /* dotted decimal */
+	long long accuracy_seconds;
+	int require_auth;
+	time_t created_at;
+	char mac[65]; /* store-internal: the row's MAC as read */
+} srv_tsa;
+
+/* One timestamp issued: serial is unique over every TSA and for ever (the
+ * store refuses a second with CONFLICT). */
+typedef struct {
+	long long seq;
+	srv_id tsa_id;
+	char serial[41];      /* upper-case hex, 128 bits */
+	char imprint_alg[8];  /* "SHA256" | "SHA384" | "SHA512" */
+	char imprint[129];    /* hex of the message imprint */
+	char protocol[16];    /* "rfc3161" | "authenticode" */
+	char actor_name[129]; /* "" when anonymous */
+	char source_ip[48];
+	time_t created_at;
+} srv_timestamp;
+
 /* A bearer token's metadata (never its secret or hash). id is public and
  * stable; kind "api" (a user's API token) or "access" (a login's). */
 typedef struct {
@@ -484,7 +512,8 @@ typedef struct srv_store_ops {
 	 * UNAVAILABLE, unless the same row was verified before (verified rows
 	 * are remembered, in memory, by a hash of their encoding and MAC).
 	 * Without one (fn NULL: unit tests, never rsignd) rows are written
-	 * with no MAC and read unchecked. Tables other than these six (signers,
+	 * with no MAC and read unchecked (time-stamp authorities, added later,
+	 * follow the same rule in their own ops). Tables other than these (signers,
 	 * grants, ...) are not authenticated. */
 	void (*set_row_mac)(srv_store *st, srv_row_mac_fn fn, void *arg);
 	/* Computes the MAC of every row of those tables that has none; *n =
@@ -492,6 +521,23 @@ typedef struct srv_store_ops {
 	 * a database from before schema 7 gets its MACs (the migration adds
 	 * the columns, the token is needed to fill them). */
 	srv_st_rc (*seal_rows)(srv_store *st, size_t *n);
+
+	/* ---- time-stamp authorities (name unique -> CONFLICT; certificate_id
+	 * must name a certificate -> NOT_FOUND). Rows carry a MAC (above). */
+	srv_st_rc (*tsa_insert)(srv_store *st, const srv_tsa *t, const srv_audit *a);
+	srv_st_rc (*tsa_get)(srv_store *st, const char *id_or_name, srv_tsa *out);
+	srv_st_rc (*tsa_list)(srv_store *st, size_t offset, size_t limit, srv_tsa **out, size_t *n,
+			      size_t *total);
+	/* updates name, certificate_id, policy_oid, accuracy_seconds, require_auth */
+	srv_st_rc (*tsa_update)(srv_store *st, const srv_tsa *t, const srv_audit *a);
+	/* its timestamps stay (history) */
+	srv_st_rc (*tsa_delete)(srv_store *st, const char *id, const srv_audit *a);
+	/* Records one timestamp durably; CONFLICT (nothing written) when its
+	 * serial was ever issued before. */
+	srv_st_rc (*timestamp_insert)(srv_store *st, const srv_timestamp *t);
+	/* newest first */
+	srv_st_rc (*timestamp_list)(srv_store *st, const char *tsa_id, size_t offset, size_t limit,
+				    srv_timestamp **out, size_t *n, size_t *total);
 } srv_store_ops;
 
 struct srv_store {
@@ -539,6 +585,8 @@ void srv_cert_list_free(srv_cert *v, size_t n);
 void srv_signer_list_free(srv_signer *v, size_t n);
 void srv_operation_list_free(srv_operation *v, size_t n);
 void srv_policy_clear(srv_policy *p);
+void srv_tsa_clear(srv_tsa *t);
+void srv_tsa_list_free(srv_tsa *v, size_t n);
 void srv_request_clear(srv_request *q);
 void srv_decision_clear(srv_decision *d);
 void srv_audit_clear(srv_audit *a);
@@ -571,6 +619,7 @@ int srv_role_parse(const char *s, srv_role *out);   /* 0 or -1 */
  *   policies:         id, name, required_approvals, max_signings,
  *                     max_window, request_ttl, bypass_identities
  *   policy_approvers: policy_id, principal_id
+ *   timestamp_authorities: id, name, certificate_id, require_auth
  * Columns left out change nothing anyone may do (names of tokens,
  * created_at, last_used_at, updated_at, an approver's pos). */
 #define SRV_MAC_MSG_MAX 1024 /* an encoding longer than this is refused */
@@ -592,6 +641,7 @@ size_t srv_mac_msg_member(const char *signer_id, const char *principal_id, const
 			  unsigned char *out);
 size_t srv_mac_msg_policy(const srv_policy *p, unsigned char *out);
 size_t srv_mac_msg_approver(const char *policy_id, const char *principal_id, unsigned char *out);
+size_t srv_mac_msg_tsa(const srv_tsa *t, unsigned char *out);
 /* The MAC of msg as hex (hex "" when no function is installed): OK, FAILED
  * (len 0: the row does not fit) or UNAVAILABLE (the function failed). */
 srv_st_rc srv_rowmac_seal(srv_rowmac *m, const unsigned char *msg, size_t len,

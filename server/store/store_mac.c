@@ -184,6 +184,17 @@ size_t srv_mac_msg_policy(const srv_policy *p, unsigned char *out)
 	return done(&e);
 }
 
+size_t srv_mac_msg_tsa(const srv_tsa *t, unsigned char *out)
+{
+	enc e = {out, 0, 0};
+	put_s(&e, "timestamp_authorities");
+	put_s(&e, t->id);
+	put_s(&e, t->name);
+	put_s(&e, t->certificate_id);
+	put_i(&e, t->require_auth ? 1 : 0);
+	return done(&e);
+}
+
 size_t srv_mac_msg_approver(const char *policy_id, const char *principal_id, unsigned char *out)
 {
 	enc e = {out, 0, 0};

@@ -141,7 +141,8 @@ srv_st_rc pg_bad_arg(const char *op)
 
 static const char *sql_of(int id)
 {
-	static const pg_sql *const lists[] = {pg_core_sql, pg_pki_sql, pg_policy_sql, pg_grant_sql};
+	static const pg_sql *const lists[] = {pg_core_sql, pg_pki_sql, pg_policy_sql, pg_grant_sql,
+					      pg_tsa_sql};
 
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
 		for (const pg_sql *q = lists[l]; q->sql; q++)
@@ -1613,6 +1614,13 @@ static const srv_store_ops pg_ops = {
 	.grant_find_active = pg_grant_find_active,
 	.operation_insert_consume = pg_operation_insert_consume,
 	.audit_list = pg_audit_list,
+	.tsa_insert = pg_tsa_insert,
+	.tsa_get = pg_tsa_get,
+	.tsa_list = pg_tsa_list,
+	.tsa_update = pg_tsa_update,
+	.tsa_delete = pg_tsa_delete,
+	.timestamp_insert = pg_timestamp_insert,
+	.timestamp_list = pg_timestamp_list,
 };
 
 int srv_store_is_pg_uri(const char *database)

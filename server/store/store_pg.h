@@ -1,8 +1,9 @@
-/* Internal to the PostgreSQL storage, shared by its five files:
+/* Internal to the PostgreSQL storage, shared by its files:
  * store_pg.c (connection pool, helpers, principals and credentials),
  * store_pg_pki.c (keys, certificates, signers, members, history),
  * store_pg_policy.c (policies, approval requests, decisions),
  * store_pg_grant.c (grants, grant-consuming history, audit log),
+ * store_pg_tsa.c (time-stamp authorities and their timestamps),
  * store_pg_migrate.c (the numbered schema migrations) and
  * store_pg_import.c (rsignd migrate: a SQLite database copied in).
  * Each op takes one connection of the pool for its whole run (its
@@ -122,6 +123,16 @@ enum {
 	GT_AUDIT_INSERT,
 	GT_AUDIT_LIST,
 	GT_AUDIT_COUNT,
+	/* store_pg_tsa.c */
+	TA_TSA_INSERT,
+	TA_TSA_GET,
+	TA_TSA_LIST,
+	TA_TSA_COUNT,
+	TA_TSA_UPDATE,
+	TA_TSA_DELETE,
+	TA_STAMP_INSERT,
+	TA_STAMP_LIST,
+	TA_STAMP_COUNT,
 	PG_NSTMT
 };
 
@@ -134,7 +145,7 @@ typedef struct {
 	int id;
 	const char *sql;
 } pg_sql;
-extern const pg_sql pg_core_sql[], pg_pki_sql[], pg_policy_sql[], pg_grant_sql[];
+extern const pg_sql pg_core_sql[], pg_pki_sql[], pg_policy_sql[], pg_grant_sql[], pg_tsa_sql[];
 
 /* The principal columns pg_rd_principal reads (PG_P_NCOLS of them), table
  * alias p. */
@@ -391,5 +402,16 @@ srv_st_rc pg_operation_insert_consume(srv_store *st, const srv_operation *o,
 				      char grant_id_out[RS_UUID_LEN]);
 srv_st_rc pg_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
 			size_t *total);
+
+/* store_pg_tsa.c */
+srv_st_rc pg_tsa_insert(srv_store *st, const srv_tsa *t, const srv_audit *a);
+srv_st_rc pg_tsa_get(srv_store *st, const char *id_or_name, srv_tsa *out);
+srv_st_rc pg_tsa_list(srv_store *st, size_t offset, size_t limit, srv_tsa **out, size_t *n,
+		      size_t *total);
+srv_st_rc pg_tsa_update(srv_store *st, const srv_tsa *t, const srv_audit *a);
+srv_st_rc pg_tsa_delete(srv_store *st, const char *id, const srv_audit *a);
+srv_st_rc pg_timestamp_insert(srv_store *st, const srv_timestamp *t);
+srv_st_rc pg_timestamp_list(srv_store *st, const char *tsa_id, size_t offset, size_t limit,
+			    srv_timestamp **out, size_t *n, size_t *total);
 
 #endif

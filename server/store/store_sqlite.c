@@ -503,6 +503,8 @@ static void sq_close(srv_store *st)
 		sqlite3_finalize(s->gr[i]);
 	for (int i = 0; i < H_COUNT; i++)
 		sqlite3_finalize(s->h[i]);
+	for (int i = 0; i < TS_COUNT; i++)
+		sqlite3_finalize(s->ts[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		rs_err("store: close: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->mu);
@@ -1311,6 +1313,13 @@ static const srv_store_ops sq_ops = {
 	.operation_insert_consume = sq_operation_insert_consume,
 	.operation_find_key = sq_operation_find_key,
 	.audit_list = sq_audit_list,
+	.tsa_insert = sq_tsa_insert,
+	.tsa_get = sq_tsa_get,
+	.tsa_list = sq_tsa_list,
+	.tsa_update = sq_tsa_update,
+	.tsa_delete = sq_tsa_delete,
+	.timestamp_insert = sq_timestamp_insert,
+	.timestamp_list = sq_timestamp_list,
 	.set_row_mac = sq_set_row_mac,
 	.seal_rows = sq_seal_rows,
 };
@@ -1376,7 +1385,8 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 	    prepare_all(s, sq_pki_sql, s->p, P_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_policy_sql, s->pl, PL_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_grant_sql, s->gr, GR_COUNT, path, err, errlen) != 0 ||
-	    prepare_all(s, sq_history_sql, s->h, H_COUNT, path, err, errlen) != 0)
+	    prepare_all(s, sq_history_sql, s->h, H_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_tsa_sql, s->ts, TS_COUNT, path, err, errlen) != 0)
 		goto fail;
 	return &s->base;
 fail:

@@ -1,9 +1,10 @@
-/* Internal to the SQLite storage, shared by its six files:
+/* Internal to the SQLite storage, shared by its seven files:
  * store_sqlite.c (connection, helpers, principals and credentials),
  * store_sqlite_pki.c (keys, certificates, signers, members, history reads),
  * store_sqlite_history.c (history inserts, with group commit),
  * store_sqlite_policy.c (policies, approval requests, decisions),
- * store_sqlite_grant.c (grants, grant-consuming history, audit log) and
+ * store_sqlite_grant.c (grants, grant-consuming history, audit log),
+ * store_sqlite_tsa.c (time-stamp authorities and their timestamps) and
  * store_sqlite_migrate.c (opening, pragmas, schema migrations).
  * Nothing outside those files and their unit test includes this. */
 #ifndef SRV_STORE_SQLITE_H
@@ -142,6 +143,21 @@ enum {
 };
 extern const char *const sq_grant_sql[GR_COUNT];
 
+/* Statements of store_sqlite_tsa.c, texts in sq_tsa_sql */
+enum {
+	TS_TSA_INSERT,
+	TS_TSA_GET,
+	TS_TSA_LIST,
+	TS_TSA_COUNT,
+	TS_TSA_UPDATE,
+	TS_TSA_DELETE,
+	TS_STAMP_INSERT,
+	TS_STAMP_LIST,
+	TS_STAMP_COUNT,
+	TS_COUNT
+};
+extern const char *const sq_tsa_sql[TS_COUNT];
+
 /* Statements of store_sqlite_history.c, texts in sq_history_sql */
 enum { H_KEY_FIND, H_KEY_SET, H_COUNT };
 extern const char *const sq_history_sql[H_COUNT];
@@ -192,6 +208,7 @@ typedef struct {
 	sqlite3_stmt *pl[PL_COUNT];
 	sqlite3_stmt *gr[GR_COUNT];
 	sqlite3_stmt *h[H_COUNT];
+	sqlite3_stmt *ts[TS_COUNT];
 	srv_rowmac *mac; /* row MACs (store_mac.c); checks nothing until set */
 	char *path;	 /* the database file, for backups */
 } sq_store;
@@ -444,6 +461,17 @@ void sq_history_fini(sq_store *s);
 void sq_history_set_retention(srv_store *st, long long denied_seconds);
 srv_st_rc sq_operation_find_key(srv_store *st, const char *actor_id, const char *key,
 				srv_operation *out);
+
+/* store_sqlite_tsa.c ops */
+srv_st_rc sq_tsa_insert(srv_store *st, const srv_tsa *t, const srv_audit *a);
+srv_st_rc sq_tsa_get(srv_store *st, const char *id_or_name, srv_tsa *out);
+srv_st_rc sq_tsa_list(srv_store *st, size_t offset, size_t limit, srv_tsa **out, size_t *n,
+		      size_t *total);
+srv_st_rc sq_tsa_update(srv_store *st, const srv_tsa *t, const srv_audit *a);
+srv_st_rc sq_tsa_delete(srv_store *st, const char *id, const srv_audit *a);
+srv_st_rc sq_timestamp_insert(srv_store *st, const srv_timestamp *t);
+srv_st_rc sq_timestamp_list(srv_store *st, const char *tsa_id, size_t offset, size_t limit,
+			    srv_timestamp **out, size_t *n, size_t *total);
 
 /* store_sqlite_grant.c ops */
 srv_st_rc sq_grant_get(srv_store *st, const char *id, time_t now, srv_grant *out);

@@ -266,7 +266,32 @@ static const char migration_8[] =
 static const char migration_9[] =
 	"ALTER TABLE principals ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;";
 static const char migration_10[] = "SELECT 1;"; /* reserved: chain's migration, merged separately */
-static const char migration_11[] = "SELECT 1;"; /* reserved: tsa's migration, merged separately */
+
+/* 11: time-stamp authorities (RFC 3161) and every timestamp they issued.
+ * A TSA row carries a MAC (require_auth decides who may use it). The
+ * timestamps outlive their TSA (no foreign key), and serial is UNIQUE over
+ * all of them: a serial is never issued twice, whatever the process,
+ * replica or restart (the insert is refused and a new serial drawn). */
+static const char migration_11[] = "CREATE TABLE timestamp_authorities ("
+				   " id TEXT PRIMARY KEY NOT NULL,"
+				   " name TEXT NOT NULL UNIQUE,"
+				   " certificate_id TEXT NOT NULL REFERENCES certificates(id),"
+				   " policy_oid TEXT NOT NULL,"
+				   " accuracy_seconds BIGINT NOT NULL,"
+				   " require_auth INTEGER NOT NULL DEFAULT 0,"
+				   " created_at BIGINT NOT NULL,"
+				   " mac TEXT);"
+				   "CREATE TABLE timestamps ("
+				   " seq INTEGER PRIMARY KEY,"
+				   " tsa_id TEXT NOT NULL,"
+				   " serial TEXT NOT NULL UNIQUE,"
+				   " imprint_alg TEXT NOT NULL,"
+				   " imprint TEXT NOT NULL,"
+				   " protocol TEXT NOT NULL,"
+				   " actor_name TEXT NOT NULL,"
+				   " source_ip TEXT NOT NULL,"
+				   " created_at BIGINT NOT NULL);"
+				   "CREATE INDEX timestamps_tsa ON timestamps(tsa_id, seq DESC);";
 
 /* 12: OIDC login for machine identities: an identity's config (canonical
  * JSON, server/api/api_oidc.c), covered by the row's MAC when set; the

@@ -1643,6 +1643,84 @@ static void test_row_macs(const char *path)
  * a user, its token, an identity and its secret: migrating keeps them all,
  * gives the token an id, rebuilds the secret with one, and adds MAC columns
  * left NULL (rsignd seals them at start). */
+/* Time-stamp authorities (migration 11): sealed rows, a name unique, a
+ * certificate that exists; timestamps whose serial is never taken twice,
+ * kept after their TSA is deleted. 10 tests. */
+static void test_timestamps(const char *path)
+{
+	char err[512] = "";
+	srv_store *st = tb_open(path, err, sizeof(err));
+	srv_tsa t, got, *v = NULL;
+	srv_timestamp ts, *sv = NULL;
+	size_t n = 0, total = 0;
+
+	if (!st)
+		tap_bail("open %s: %s", path, err);
+	st->ops->set_row_mac(st, test_mac, NULL);
+	ok(add_key(st, ID_KEY1, "key-ec", RS_KEY_EC_P256, spki1, sizeof(spki1), 1) == SRV_ST_OK &&
+		   add_cert(st, ID_CERT1, ID_KEY1, "", NOW - 10, NOW + 1000) == SRV_ST_OK,
+	   "tsa_fixture_key_and_cert");
+	memset(&t, 0, sizeof(t));
+	rs_strlcpy(t.id, "00000000-0000-4000-8000-000000000901", sizeof(t.id));
+	t.name = "tsa-one";
+	rs_strlcpy(t.certificate_id, ID_CERT1, sizeof(t.certificate_id));
+	rs_strlcpy(t.policy_oid, "2.999.1", sizeof(t.policy_oid));
+	t.accuracy_seconds = 2;
+	t.created_at = NOW;
+	ok(st->ops->tsa_insert(st, &t, &AUD) == SRV_ST_OK, "tsa_insert_ok");
+	srv_tsa dup = t;
+	rs_strlcpy(dup.id, "00000000-0000-4000-8000-000000000902", sizeof(dup.id));
+	srv_tsa nocert = dup;
+	nocert.name = "tsa-two";
+	rs_strlcpy(nocert.certificate_id, ID_CERT2, sizeof(nocert.certificate_id));
+	ok(st->ops->tsa_insert(st, &dup, &AUD) == SRV_ST_CONFLICT &&
+		   st->ops->tsa_insert(st, &nocert, &AUD) == SRV_ST_NOT_FOUND,
+	   "tsa_insert_name_taken_conflict_unknown_certificate_not_found");
+	t.require_auth = 1;
+	memset(&got, 0, sizeof(got));
+	ok(st->ops->tsa_update(st, &t, &AUD) == SRV_ST_OK &&
+		   st->ops->tsa_get(st, "tsa-one", &got) == SRV_ST_OK && got.require_auth == 1 &&
+		   got.accuracy_seconds == 2 && strcmp(got.policy_oid, "2.999.1") == 0 &&
+		   strcmp(got.certificate_id, ID_CERT1) == 0 && got.created_at == NOW,
+	   "tsa_update_then_get_by_name_round_trips");
+	srv_tsa_clear(&got);
+	/* requireAuth turned off behind the store's back: the row's MAC fails */
+	ok(tb_sql_exec(path, "UPDATE timestamp_authorities SET require_auth = 0") == 0 &&
+		   st->ops->tsa_get(st, t.id, &got) == SRV_ST_NOT_FOUND &&
+		   st->ops->tsa_list(st, 0, 0, &v, &n, &total) == SRV_ST_OK && n == 0,
+	   "tsa_row_changed_outside_the_store_is_refused");
+	srv_tsa_list_free(v, n);
+	memset(&ts, 0, sizeof(ts));
+	rs_strlcpy(ts.tsa_id, t.id, sizeof(ts.tsa_id));
+	rs_strlcpy(ts.serial, "4A00000000000000000000000000000A", sizeof(ts.serial));
+	rs_strlcpy(ts.imprint_alg, "SHA256", sizeof(ts.imprint_alg));
+	rs_strlcpy(ts.imprint, "AB", sizeof(ts.imprint));
+	rs_strlcpy(ts.protocol, "rfc3161", sizeof(ts.protocol));
+	ts.created_at = NOW;
+	ok(st->ops->timestamp_insert(st, &ts) == SRV_ST_OK, "timestamp_insert_ok");
+	srv_timestamp other = ts;
+	rs_strlcpy(other.tsa_id, dup.id, sizeof(other.tsa_id)); /* another TSA, same serial */
+	ok(st->ops->timestamp_insert(st, &other) == SRV_ST_CONFLICT,
+	   "timestamp_serial_taken_twice_conflict");
+	rs_strlcpy(ts.serial, "4A00000000000000000000000000000B", sizeof(ts.serial));
+	ts.created_at = NOW + 1;
+	ok(st->ops->timestamp_insert(st, &ts) == SRV_ST_OK &&
+		   st->ops->timestamp_list(st, t.id, 0, 1, &sv, &n, &total) == SRV_ST_OK &&
+		   n == 1 && total == 2 && strcmp(sv[0].serial, ts.serial) == 0,
+	   "timestamp_list_newest_first_paged");
+	free(sv);
+	sv = NULL;
+	ok(tb_sql_exec(path, "UPDATE timestamp_authorities SET require_auth = 1") == 0 &&
+		   st->ops->tsa_delete(st, t.id, &AUD) == SRV_ST_OK &&
+		   st->ops->tsa_get(st, t.id, &got) == SRV_ST_NOT_FOUND,
+	   "tsa_delete_ok");
+	ok(st->ops->timestamp_list(st, t.id, 0, 0, &sv, &n, &total) == SRV_ST_OK && n == 2 &&
+		   total == 2,
+	   "timestamps_outlive_their_tsa");
+	free(sv);
+	st->ops->close(st);
+}
+
 static void test_migrations_6_and_7(void)
 {
 	static const char v5[] =
@@ -1659,6 +1737,8 @@ static void test_migrations_6_and_7(void)
 		"CREATE TABLE members (signer_id TEXT NOT NULL, principal_id TEXT NOT NULL,"
 		" role TEXT NOT NULL, PRIMARY KEY (signer_id, principal_id)) WITHOUT ROWID;"
 		"CREATE TABLE policies (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE);"
+		/* what migration 11 refers to (its id column only) */
+		"CREATE TABLE certificates (id TEXT PRIMARY KEY NOT NULL);"
 		"CREATE TABLE policy_approvers (policy_id TEXT NOT NULL, principal_id TEXT NOT "
 		"NULL,"
 		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id)) WITHOUT ROWID;"
@@ -1726,6 +1806,8 @@ static void test_migrations_6_to_8_pg(void)
 		"CREATE TABLE members (signer_id TEXT NOT NULL, principal_id TEXT NOT NULL,"
 		" role TEXT NOT NULL, PRIMARY KEY (signer_id, principal_id));"
 		"CREATE TABLE policies (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE);"
+		/* what migration 11 refers to (its id column only) */
+		"CREATE TABLE certificates (id TEXT PRIMARY KEY NOT NULL);"
 		"CREATE TABLE policy_approvers (policy_id TEXT NOT NULL, principal_id TEXT NOT "
 		"NULL,"
 		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id));"
@@ -1776,7 +1858,7 @@ int main(void)
 	srv_store *st;
 
 	/* the schema checks differ by backend; each backend makes as many */
-	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1);
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
@@ -1814,6 +1896,7 @@ int main(void)
 	test_row_mac_encoding();
 	test_row_macs("mac");
 	test_principal_oidc("oidc");
+	test_timestamps("tsa");
 	if (tb_pg())
 		test_migrations_6_to_8_pg();
 	else
