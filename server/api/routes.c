@@ -16,6 +16,10 @@ const srv_route srv_routes[] = {
 	{"POST", "/auth/universal-auth/login", api_login, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
 	 NULL},
 	{"GET", "/auth/whoami", api_whoami, ANY},
+	{"POST", "/auth/console/login", api_console_login, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
+	{"POST", "/auth/console/logout", api_console_logout, SRV_AUTH_ANY, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
 
 	{"POST", "/principals", api_principal_create, ADMIN},
 	{"GET", "/principals", api_principal_list, ADMIN},

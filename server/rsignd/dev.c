@@ -163,6 +163,8 @@ static int make_config(dev_state *d, srv_config *cfg)
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->o->port);
 	cfg->threads = d->o->threads;
 	cfg->access_token_ttl = d->o->access_token_ttl;
+	if (d->o->console_session_idle > 0)
+		cfg->console_session_idle = d->o->console_session_idle;
 	cfg->log_level = rs_log_get_level();
 	free(cfg->pin_env);
 	cfg->pin_env = NULL;

@@ -11,7 +11,7 @@
 #include "server/store/store_pg.h"
 #include "server/store/store_sqlite.h"
 
-/* Parents before children (foreign keys); every table of migrations 1..8
+/* Parents before children (foreign keys); every table of migrations 1..13
  * (6-8 add columns, copied by name: token ids and names, secrets' ids and
  * expiry, the row MACs as they are -- the same encoding under the same
  * token key -- and Idempotency-Keys with their signatures). order: the
@@ -37,6 +37,7 @@ static const struct {
 	{"decisions", "rowid", NULL},
 	{"grants", "seq", "seq"},
 	{"audit", "seq", "seq"},
+	{"console_sessions", "rowid", NULL}, /* 13 */
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 #define MAX_COLS 24

@@ -3,7 +3,8 @@
  * store_sqlite_pki.c (keys, certificates, signers, members, history reads),
  * store_sqlite_history.c (history inserts, with group commit),
  * store_sqlite_policy.c (policies, approval requests, decisions),
- * store_sqlite_grant.c (grants, grant-consuming history, audit log) and
+ * store_sqlite_grant.c (grants, grant-consuming history, audit log),
+ * store_sqlite_session.c (console sessions) and
  * store_sqlite_migrate.c (opening, pragmas, schema migrations).
  * Nothing outside those files and their unit test includes this. */
 #ifndef SRV_STORE_SQLITE_H
@@ -146,6 +147,10 @@ extern const char *const sq_grant_sql[GR_COUNT];
 enum { H_KEY_FIND, H_KEY_SET, H_COUNT };
 extern const char *const sq_history_sql[H_COUNT];
 
+/* Statements of store_sqlite_session.c, texts in sq_session_sql */
+enum { SS_INSERT, SS_LOOKUP, SS_TOUCH, SS_DELETE, SS_PURGE, SS_COUNT };
+extern const char *const sq_session_sql[SS_COUNT];
+
 /* The principal columns sq_rd_principal reads (SQ_P_NCOLS of them), table
  * alias p. */
 #define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac"
@@ -190,6 +195,7 @@ typedef struct {
 	sqlite3_stmt *pl[PL_COUNT];
 	sqlite3_stmt *gr[GR_COUNT];
 	sqlite3_stmt *h[H_COUNT];
+	sqlite3_stmt *ss[SS_COUNT];
 	srv_rowmac *mac; /* row MACs (store_mac.c); checks nothing until set */
 } sq_store;
 
@@ -367,6 +373,12 @@ srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *princ
 srv_st_rc sq_member_list(srv_store *st, const char *signer_id, srv_principal **principals,
 			 srv_role **roles, size_t *n);
 srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o);
+srv_st_rc sq_session_insert(srv_store *st, const srv_session *x);
+srv_st_rc sq_session_lookup(srv_store *st, const char *hash_hex, time_t now, long long idle,
+			    srv_principal *out, srv_session *sess);
+srv_st_rc sq_session_touch(srv_store *st, const char *hash_hex, time_t now, time_t before);
+srv_st_rc sq_session_delete(srv_store *st, const char *hash_hex);
+srv_st_rc sq_session_purge(srv_store *st, time_t now, long long idle, size_t *n);
 srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
 			    size_t limit, srv_operation **out, size_t *n, size_t *total);
 
