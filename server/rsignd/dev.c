@@ -288,8 +288,10 @@ static void on_ready(void *arg, int port)
 	printf("export RSIGN_URL='https://127.0.0.1:%d'\n"
 	       "export RSIGN_TOKEN='%s'\n"
 	       "export RSIGN_CA_FILE='%s'\n"
-	       "export RSIGN_PKCS11_CONF='%s'\n",
-	       port, token, d->path[P_TLSCERT], d->path[P_MODCONF]);
+	       "export RSIGN_PKCS11_CONF='%s'\n"
+	       "# web console: https://127.0.0.1:%d/ (sign in with RSIGN_TOKEN); a request's "
+	       "page: https://127.0.0.1:%d/requests/{id}\n",
+	       port, token, d->path[P_TLSCERT], d->path[P_MODCONF], port, port);
 	fflush(stdout);
 	rs_wipe(token, sizeof(token));
 }
