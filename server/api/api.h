@@ -53,6 +53,7 @@ srv_err api_member_list(srv_req *r, cJSON **out);
 srv_err api_sign(srv_req *r, cJSON **out);
 /* api_operations.c: GET /pki/signers/{id}/operations */
 srv_err api_operation_list(srv_req *r, cJSON **out);
+srv_err api_operation_daily(srv_req *r, cJSON **out);
 
 /* api_policies.c: /pki/signing-policies */
 srv_err api_policy_create(srv_req *r, cJSON **out);

@@ -56,6 +56,7 @@ const srv_route srv_routes[] = {
 	{"POST", "/pki/signers/*/sign", api_sign, SRV_AUTH_ANY, SRV_ROUTE_KEEPS_CACHES, NULL},
 	{"GET", "/pki/signers/*/operations", api_operation_list, ANY},
 	{"POST", "/pki/signers/*/requests", api_request_create, ANY},
+	{"GET", "/pki/operations/daily", api_operation_daily, ANY},
 
 	{"POST", "/pki/signing-policies", api_policy_create, ADMIN},
 	{"GET", "/pki/signing-policies", api_policy_list, ANY},

@@ -71,6 +71,13 @@ typedef struct {
 	time_t cert_not_before, cert_not_after;
 } srv_signer;
 
+/* One signer's sign attempts of one UTC day, by status (operation_daily). */
+typedef struct {
+	long long day; /* days since 1970-01-01 */
+	srv_id signer_id;
+	long long success, denied, failed;
+} srv_op_day;
+
 #define SRV_IDEM_KEY_MAX 64   /* characters of an Idempotency-Key */
 #define SRV_SIGNATURE_MAX 512 /* bytes: an RSA-4096 signature */
 
@@ -384,6 +391,12 @@ typedef struct srv_store_ops {
 					srv_operation *out);
 	/* Seconds a "denied" record is kept; 0 = for ever (the default). */
 	void (*history_set_retention)(srv_store *st, long long denied_seconds);
+	/* Sign attempts per UTC day (created_at / 86400), signer and status
+	 * from since on, of the signers visible_to is a member of (NULL = all;
+	 * retired ones included), sorted by day then signer id (the console's
+	 * overview chart). */
+	srv_st_rc (*operation_daily)(srv_store *st, const char *visible_to, time_t since,
+				     srv_op_day **out, size_t *n);
 	/* newest first; status NULL/"" = any */
 	srv_st_rc (*operation_list)(srv_store *st, const char *signer_id, const char *status,
 				    size_t offset, size_t limit, srv_operation **out, size_t *n,

@@ -1532,6 +1532,7 @@ static const srv_store_ops pg_ops = {
 	.session_touch = pg_session_touch,
 	.session_delete = pg_session_delete,
 	.session_purge = pg_session_purge,
+	.operation_daily = pg_operation_daily,
 	.set_row_mac = pg_set_row_mac,
 	.seal_rows = pg_seal_rows,
 	.secret_set = pg_secret_set,

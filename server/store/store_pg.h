@@ -5,7 +5,7 @@
  * store_pg_grant.c (grants, grant-consuming history, audit log),
  * store_pg_migrate.c (the numbered schema migrations),
  * store_pg_import.c (rsignd migrate: a SQLite database copied in) and
- * store_pg_session.c (console sessions).
+ * store_pg_session.c (console sessions, the overview's daily counts).
  * Each op takes one connection of the pool for its whole run (its
  * transaction included) and gives it back; the statements are prepared on
  * every connection when it is made. Nothing outside those files and their
@@ -129,6 +129,7 @@ enum {
 	GS_TOUCH,
 	GS_DELETE,
 	GS_PURGE,
+	GS_DAILY,
 	PG_NSTMT
 };
 
@@ -308,6 +309,8 @@ srv_st_rc pg_session_lookup(srv_store *st, const char *hash_hex, time_t now, lon
 srv_st_rc pg_session_touch(srv_store *st, const char *hash_hex, time_t now, time_t before);
 srv_st_rc pg_session_delete(srv_store *st, const char *hash_hex);
 srv_st_rc pg_session_purge(srv_store *st, time_t now, long long idle, size_t *n);
+srv_st_rc pg_operation_daily(srv_store *st, const char *visible_to, time_t since, srv_op_day **out,
+			     size_t *n);
 
 /* store_pg_migrate.c: runs every pending migration on c, one transaction
  * each, serialised over every process by an advisory lock. 0 or -1 + err. */

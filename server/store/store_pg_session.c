@@ -2,7 +2,8 @@
  * them (store_sqlite_session.c): by the SHA-256 hex of their random id
  * only, each row sealed with its MAC (hash, principal_id, expires_at); a
  * lookup refuses a session past its absolute cap or idle for longer than
- * the caller's limit, and one whose row or principal fails its MAC. */
+ * the caller's limit, and one whose row or principal fails its MAC. Also
+ * the daily counts of sign attempts the console's overview charts. */
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_pg.h"
@@ -22,6 +23,15 @@ const pg_sql pg_session_sql[] = {
 	{GS_DELETE, "DELETE FROM console_sessions WHERE hash = $1"},
 	{GS_PURGE, "DELETE FROM console_sessions WHERE expires_at <= $1::bigint"
 		   " OR last_seen_at <= $1::bigint - $2::bigint"},
+	{GS_DAILY,
+	 "SELECT o.created_at / 86400 AS day, o.signer_id,"
+	 " sum(CASE WHEN o.status = 'success' THEN 1 ELSE 0 END),"
+	 " sum(CASE WHEN o.status = 'denied' THEN 1 ELSE 0 END),"
+	 " sum(CASE WHEN o.status = 'failed' THEN 1 ELSE 0 END)"
+	 " FROM operations o WHERE o.created_at >= $1::bigint"
+	 " AND ($2::text IS NULL OR " PG_MEMBER_OF(
+		 "o.signer_id", "$2::text") ")"
+					    " GROUP BY day, o.signer_id ORDER BY day, o.signer_id"},
 	{-1, NULL},
 };
 
@@ -143,4 +153,34 @@ srv_st_rc pg_session_purge(srv_store *st, time_t now, long long idle, size_t *n)
 	a_int(&a, 1, now);
 	a_int(&a, 2, idle);
 	return run(PGS(st), "session_purge", GS_PURGE, &a, PGRUN_PLAIN, n);
+}
+
+static srv_st_rc rd_day(const PGresult *res, int r, int c, void *out)
+{
+	srv_op_day *d = out;
+
+	d->day = pg_col_ll(res, r, c);
+	pg_col_copy(res, r, c + 1, d->signer_id, sizeof(d->signer_id));
+	d->success = pg_col_ll(res, r, c + 2);
+	d->denied = pg_col_ll(res, r, c + 3);
+	d->failed = pg_col_ll(res, r, c + 4);
+	return SRV_ST_OK;
+}
+
+static void clr_day(void *p)
+{
+	(void)p;
+}
+
+srv_st_rc pg_operation_daily(srv_store *st, const char *visible_to, time_t since, srv_op_day **out,
+			     size_t *n)
+{
+	pg_args a = {0};
+
+	if (!st || !out || !n)
+		return pg_bad_arg("operation_daily");
+	a_int(&a, 1, since);
+	a_opt(&a, 2, visible_to);
+	return pg_get_list(PGS(st), "operation_daily", GS_DAILY, &a, rd_day, sizeof(**out), clr_day,
+			   (void **)out, n);
 }

@@ -1268,6 +1268,7 @@ static const srv_store_ops sq_ops = {
 	.session_touch = sq_session_touch,
 	.session_delete = sq_session_delete,
 	.session_purge = sq_session_purge,
+	.operation_daily = sq_operation_daily,
 	.set_row_mac = sq_set_row_mac,
 	.seal_rows = sq_seal_rows,
 };

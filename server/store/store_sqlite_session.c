@@ -2,7 +2,8 @@
  * their random id only, each row sealed with its MAC (hash, principal_id,
  * expires_at); a lookup refuses a session past its absolute cap or idle
  * for longer than the caller's limit, and one whose row or principal fails
- * its MAC. */
+ * its MAC. Also the daily counts of sign attempts the console's overview
+ * charts (operation_daily). */
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_sqlite.h"
@@ -21,6 +22,15 @@ const char *const sq_session_sql[SS_COUNT] = {
 	[SS_DELETE] = "DELETE FROM console_sessions WHERE hash = ?1",
 	[SS_PURGE] =
 		"DELETE FROM console_sessions WHERE expires_at <= ?1 OR last_seen_at <= ?1 - ?2",
+	[SS_DAILY] =
+		"SELECT o.created_at / 86400 AS day, o.signer_id,"
+		" sum(CASE WHEN o.status = 'success' THEN 1 ELSE 0 END),"
+		" sum(CASE WHEN o.status = 'denied' THEN 1 ELSE 0 END),"
+		" sum(CASE WHEN o.status = 'failed' THEN 1 ELSE 0 END)"
+		" FROM operations o WHERE o.created_at >= ?1"
+		" AND (?2 IS NULL OR " SQ_MEMBER_OF(
+			"o.signer_id", "?2") ")"
+					     " GROUP BY day, o.signer_id ORDER BY day, o.signer_id",
 };
 
 typedef struct {
@@ -153,6 +163,41 @@ srv_st_rc sq_session_purge(srv_store *st, time_t now, long long idle, size_t *n)
 	b_int(q, 2, idle, &brc);
 	r = sq_run(s, "session_purge", q, brc, RUN_PLAIN);
 	*n = r == SRV_ST_OK ? (size_t)sqlite3_changes(s->db) : 0;
+	sq_unlock(s);
+	return r;
+}
+
+static srv_st_rc rd_day(sqlite3_stmt *st, int c, void *out)
+{
+	srv_op_day *d = out;
+
+	d->day = sqlite3_column_int64(st, c);
+	col_copy(st, c + 1, d->signer_id, sizeof(d->signer_id));
+	d->success = sqlite3_column_int64(st, c + 2);
+	d->denied = sqlite3_column_int64(st, c + 3);
+	d->failed = sqlite3_column_int64(st, c + 4);
+	return SRV_ST_OK;
+}
+
+static void clr_day(void *p)
+{
+	(void)p;
+}
+
+srv_st_rc sq_operation_daily(srv_store *st, const char *visible_to, time_t since, srv_op_day **out,
+			     size_t *n)
+{
+	sq_store *s = SQ(st);
+	int brc = SQLITE_OK;
+	srv_st_rc r;
+
+	if (!s || !out || !n)
+		return sq_bad_arg("operation_daily");
+	sq_lock(s);
+	sqlite3_stmt *q = s->ss[SS_DAILY];
+	b_int(q, 1, since, &brc);
+	b_opt(q, 2, visible_to, &brc);
+	r = sq_list(s, "operation_daily", q, brc, rd_day, sizeof(**out), clr_day, (void **)out, n);
 	sq_unlock(s);
 	return r;
 }

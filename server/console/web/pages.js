@@ -5,6 +5,8 @@
 // and a failure shows the API's reason and message beside it.
 import { api, query } from './api.js';
 import { h, navigate, state } from './app.js';
+import { dailyChart } from './chart.js';
+import { certFields } from './x509.js';
 
 const PAGE = 20;
 
@@ -133,6 +135,10 @@ async function overview() {
   const signers = await api('GET', '/pki/signers' + query({ limit: 100 }));
   const soon = Date.now() + 30 * 86400 * 1000;
   const expiring = signers.signers.filter((s) => s.certificateNotAfter && Date.parse(s.certificateNotAfter) < soon);
+  const daily = await api('GET', '/pki/operations/daily?days=30');
+  const names = new Map(signers.signers.map((s) => [s.id, s.name]));
+  for (const c of daily.counts) if (!names.has(c.signerId)) names.set(c.signerId, await signerName(c.signerId));
+  const chart = dailyChart(daily, names);
   return [
     h('h1', {}, 'Overview'),
     h('h2', {}, 'Waiting for my approval'),
@@ -141,6 +147,8 @@ async function overview() {
     h('div', { id: 'expiring' }, table(['Signer', 'Status', 'Certificate expires'], expiring.map((s) => h('tr', {},
       h('td', {}, h('a', { href: '/signers/' + encodeURIComponent(s.name) }, s.name)),
       statusCell(s.status), h('td', {}, when(s.certificateNotAfter)))), 'None.')),
+    h('h2', {}, 'Signatures per day, last 30 days'),
+    h('div', { class: 'chart', id: 'chart' }, chart.svg, chart.legend),
   ];
 }
 
@@ -234,32 +242,91 @@ async function signers(params) {
   ];
 }
 
+function download(name, text, label) {
+  const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'application/x-pem-file' })), download: name }, label);
+  return a;
+}
+
+async function certificateSection(s) {
+  let c;
+  try {
+    c = await api('GET', `/pki/signers/${encodeURIComponent(s.id)}/certificate`);
+  } catch (e) {
+    return [h('p', { class: 'error' }, e.reason + ': ' + e.apiMessage)];
+  }
+  let f = null, err = null;
+  try { f = await certFields(c.certificatePem); } catch (e) { err = e.message; }
+  return [
+    f ? h('dl', { class: 'fields', id: 'certificate' },
+      h('dt', {}, 'Subject'), h('dd', { id: 'cert-subject' }, f.subject),
+      h('dt', {}, 'Issuer'), h('dd', { id: 'cert-issuer' }, f.issuer),
+      h('dt', {}, 'Serial'), h('dd', { id: 'cert-serial' }, f.serial),
+      h('dt', {}, 'Valid from'), h('dd', {}, f.notBefore),
+      h('dt', {}, 'Valid until'), h('dd', { id: 'cert-not-after' }, f.notAfter),
+      h('dt', {}, 'SHA-256 fingerprint'), h('dd', { id: 'cert-sha256' }, h('code', {}, f.sha256)))
+      : h('p', { class: 'error' }, 'cannot read the certificate: ' + err),
+    h('p', { id: 'downloads' }, download(s.name + '.pem', c.certificatePem, 'Download certificate (PEM)'),
+      c.chainPem ? [' · ', download(s.name + '-chain.pem', c.chainPem, 'Download chain (PEM)')] : null),
+    cmd(`rsignctl signer cert ${s.name}`),
+  ];
+}
+
 async function signerDetail(params, id) {
   const s = await api('GET', '/pki/signers/' + encodeURIComponent(id));
   const ops = await api('GET', `/pki/signers/${encodeURIComponent(s.id)}/operations` +
     query({ status: params.get('status'), offset: params.get('offset'), limit: PAGE }));
   let members = [];
   try { members = (await api('GET', `/pki/signers/${encodeURIComponent(s.id)}/members`)).members; } catch (e) { members = []; }
-  return [
+  let policy = null;
+  if (s.policyId) { try { policy = await api('GET', '/pki/signing-policies/' + s.policyId); } catch (e) { policy = null; } }
+  const reload = () => navigate(location.pathname + location.search, true);
+  const sid = encodeURIComponent(s.id);
+  const admin = state.me.admin && s.status !== 'retired';
+  const parts = [
     h('h1', {}, 'Signer ', s.name),
     h('dl', { class: 'fields', id: 'signer' },
-      h('dt', {}, 'Status'), h('dd', { class: 'status-' + s.status }, s.status),
+      h('dt', {}, 'Status'), h('dd', { id: 'signer-status', class: 'status-' + s.status }, s.status),
       h('dt', {}, 'Description'), h('dd', { id: 'description' }, s.description),
       h('dt', {}, 'Key algorithm'), h('dd', {}, s.keyAlgorithm),
       h('dt', {}, 'Certificate expires'), h('dd', {}, when(s.certificateNotAfter)),
-      h('dt', {}, 'Policy'), h('dd', {}, s.policyId ? h('a', { href: '/policies/' + s.policyId }, s.policyId) : 'none: signs without approval')),
-    h('h2', {}, 'Members'),
-    h('div', { id: 'members' }, table(['Principal', 'Role'], members.map((m) => h('tr', {},
-      h('td', {}, m.principalName), h('td', {}, m.role))), 'No members.')),
-    h('h2', {}, 'Signing history'),
+      h('dt', {}, 'Policy'), h('dd', { id: 'policy' }, !s.policyId ? 'none: signs without approval'
+        : h('a', { href: '/policies/' + s.policyId }, policy ? policy.name : s.policyId)),
+      h('dt', {}, 'Last signed'), h('dd', {}, when(s.lastSignedAt))),
+  ];
+  if (admin) {
+    const enable = s.status !== 'enabled';
+    parts.push(h('p', { id: 'toggle' }, action(enable ? 'Enable' : 'Disable', async () => {
+      await api('PATCH', '/pki/signers/' + sid, { status: enable ? 'enabled' : 'disabled' });
+    }, { secondary: !enable, after: reload }), cmd(`rsignctl signer update ${s.name} --${enable ? 'enable' : 'disable'}`)));
+  }
+  parts.push(h('h2', {}, 'Certificate'), ...(await certificateSection(s)));
+  parts.push(h('h2', {}, 'Members'),
+    h('div', { id: 'members' }, table(['Principal', 'Role', ''], members.map((m) => h('tr', { 'data-principal': m.principalName },
+      h('td', {}, m.principalName), h('td', {}, m.role),
+      h('td', {}, admin || state.me.admin ? action('Remove', async () => {
+        await api('DELETE', `/pki/signers/${sid}/members/${encodeURIComponent(m.principalId)}`);
+      }, { secondary: true, after: reload }) : ''))), 'No members.')));
+  if (state.me.admin) {
+    const who = h('input', { id: 'member-principal', name: 'principal', required: true });
+    const role = h('select', { id: 'member-role', name: 'role' }, h('option', { value: 'operator' }, 'operator'),
+      h('option', { value: 'auditor' }, 'auditor'));
+    parts.push(h('div', { class: 'filters', id: 'add-member' },
+      h('label', { for: 'member-principal' }, 'Principal (name or id)', who),
+      h('label', { for: 'member-role' }, 'Role', role),
+      action('Add member', async () => {
+        await api('POST', `/pki/signers/${sid}/members`, { principalId: who.value.trim(), role: role.value });
+      }, { after: reload }),
+      cmd(`rsignctl signer member add ${s.name} --principal NAME --role operator|auditor`)));
+  }
+  parts.push(h('h2', {}, 'Signing history'),
     filters(params, [['status', 'Status', [['', 'any'], ['success', 'success'], ['denied', 'denied'], ['failed', 'failed']]]]),
     h('div', { id: 'history' }, table(['When', 'Status', 'Algorithm', 'Actor', 'Approval', 'Error', 'Client metadata'],
       ops.operations.map((o) => h('tr', {},
         h('td', {}, when(o.createdAt)), statusCell(o.status), h('td', {}, o.signingAlgorithm),
         h('td', {}, o.actorName), h('td', {}, o.approval), h('td', {}, o.errorCode || ''),
         h('td', { class: 'wrap metadata' }, JSON.stringify(o.clientMetadata || {})))), 'No signatures yet.')),
-    pager(params, ops.totalCount),
-  ];
+    pager(params, ops.totalCount));
+  return parts;
 }
 
 export const PAGES = [
