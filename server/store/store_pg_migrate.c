@@ -239,8 +239,11 @@ static const char migration_8[] =
 	"CREATE UNIQUE INDEX operations_idem ON operations(actor_id, idem_key)"
 	" WHERE idem_key IS NOT NULL;";
 
+/* 9: the metrics role: a principal that may read GET /metrics. The row
+ * MAC covers it only when set (store.h), so older rows stay sealed. */
 static const char migration_9[] =
-	"SELECT 1;"; /* reserved: the metrics role's migration, merged separately */
+	"ALTER TABLE principals ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;";
+
 static const char migration_10[] = "SELECT 1;"; /* reserved: chain's migration, merged separately */
 static const char migration_11[] = "SELECT 1;"; /* reserved: tsa's migration, merged separately */
 static const char migration_12[] = "SELECT 1;"; /* reserved: oidc's migration, merged separately */
