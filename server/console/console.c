@@ -14,8 +14,8 @@ static const struct {
 	const char *prefix;
 	int sub;
 } pages[] = {
-	{"/", 0},	  {"/signin", 0}, {"/requests", 1}, {"/signers", 1}, {"/grants", 0},
-	{"/policies", 1}, {"/people", 1}, {"/keys", 0},	    {"/audit", 0},
+	{"/", 0},	{"/signin", 0},	  {"/requests", 1}, {"/signers", 1},
+	{"/grants", 0}, {"/policies", 0}, {"/people", 0},   {"/audit", 0},
 };
 
 static const srv_console_asset *named(const char *name)

@@ -26,8 +26,7 @@ export const state = { me: null };
 
 const NAV = [
   ['/', 'Overview'], ['/requests', 'Requests'], ['/signers', 'Signers'], ['/grants', 'Grants'],
-  ['/policies', 'Policies'], ['/people', 'People', true], ['/keys', 'Keys & certificates', true],
-  ['/audit', 'Audit log', true],
+  ['/policies', 'Policies'], ['/people', 'People', true], ['/audit', 'Audit log', true],
 ];
 
 export function navigate(url, replace) {
@@ -131,6 +130,7 @@ export async function render() {
   const r = route(location.pathname);
   if (!r) {
     main.replaceChildren(h('h1', {}, 'Not found'), h('p', {}, 'No console page at ', location.pathname));
+    document.body.dataset.ready = location.pathname + location.search;
     return;
   }
   document.title = r.page.title + ' · rsign';

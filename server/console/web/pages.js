@@ -290,7 +290,7 @@ async function signerDetail(params, id) {
       h('dt', {}, 'Key algorithm'), h('dd', {}, s.keyAlgorithm),
       h('dt', {}, 'Certificate expires'), h('dd', {}, when(s.certificateNotAfter)),
       h('dt', {}, 'Policy'), h('dd', { id: 'policy' }, !s.policyId ? 'none: signs without approval'
-        : h('a', { href: '/policies/' + s.policyId }, policy ? policy.name : s.policyId)),
+        : h('a', { href: '/policies' }, policy ? policy.name : s.policyId)),
       h('dt', {}, 'Last signed'), h('dd', {}, when(s.lastSignedAt))),
   ];
   if (admin) {
@@ -329,10 +329,126 @@ async function signerDetail(params, id) {
   return parts;
 }
 
+// ---- grants, policies, people, audit ---------------------------------------
+
+async function grants(params) {
+  const offset = Number(params.get('offset') || 0);
+  const j = await api('GET', '/pki/grants' + query({ status: params.get('status'), signerId: params.get('signer'),
+    offset, limit: PAGE }));
+  const reload = () => navigate(location.pathname + location.search, true);
+  const rows = [];
+  for (const g of j.grants) {
+    rows.push(h('tr', { 'data-id': g.id },
+      h('td', {}, h('code', {}, g.id.slice(0, 8))), h('td', {}, await signerName(g.signerId)),
+      statusCell(g.status),
+      h('td', {}, g.maxSignings == null ? `${g.usedSignings} / no limit` : `${g.usedSignings} / ${g.maxSignings}`),
+      h('td', {}, when(g.expiresAt)), h('td', {}, g.requestId ? h('a', { href: '/requests/' + g.requestId }, 'request') : ''),
+      h('td', {}, g.status === 'active' ? [action('Revoke', async () => {
+        await api('POST', `/pki/grants/${encodeURIComponent(g.id)}/revoke`);
+      }, { secondary: true, after: reload }), cmd(`rsignctl grant revoke ${g.id}`)] : '')));
+  }
+  return [
+    h('h1', {}, 'Grants'),
+    filters(params, [['status', 'Status', [['', 'any'], ['active', 'active'], ['expired', 'expired'], ['revoked', 'revoked']]],
+      ['signer', 'Signer (name or id)']]),
+    h('div', { id: 'grants' }, table(['Grant', 'Signer', 'Status', 'Used', 'Expires', 'From', ''], rows, 'No grants.')),
+    pager(params, j.totalCount),
+  ];
+}
+
+// A policy's constraints in words.
+function policyWords(p) {
+  const c = p.constraints || {};
+  const parts = [`${p.requiredApprovals} approval${p.requiredApprovals === 1 ? '' : 's'} needed`];
+  parts.push(c.maxSignings == null ? 'any number of signatures per grant' : `at most ${c.maxSignings} signature${c.maxSignings === 1 ? '' : 's'} per grant`);
+  parts.push(c.maxWindowDuration == null ? 'no time limit' : `within ${c.maxWindowDuration} s of the approval`);
+  parts.push(`requests wait ${p.requestTtl} s`);
+  parts.push(p.bypassForMachineIdentities ? 'machine identities sign without approval' : 'machine identities need approval too');
+  return parts.join('; ');
+}
+
+async function policies(params) {
+  const offset = Number(params.get('offset') || 0);
+  const j = await api('GET', '/pki/signing-policies' + query({ offset, limit: PAGE }));
+  const reload = () => navigate(location.pathname + location.search, true);
+  return [
+    h('h1', {}, 'Policies'),
+    h('div', { id: 'policies' }, table(['Name', 'Constraints', 'Approvers', ''], j.policies.map((p) => h('tr', { 'data-name': p.name },
+      h('td', {}, p.name), h('td', { class: 'wrap words' }, policyWords(p)),
+      h('td', {}, p.approvers ? String(p.approvers.length) : '—'),
+      h('td', {}, state.me.admin ? [action('Delete', async () => {
+        await api('DELETE', '/pki/signing-policies/' + encodeURIComponent(p.id));
+      }, { secondary: true, after: reload }), cmd(`rsignctl policy delete ${p.name}`)] : ''))), 'No policies.')),
+    pager(params, j.totalCount),
+  ];
+}
+
+async function people(params) {
+  const offset = Number(params.get('offset') || 0);
+  const j = await api('GET', '/principals' + query({ offset, limit: PAGE }));
+  const reload = () => navigate(location.pathname + location.search, true);
+  const name = h('input', { id: 'new-name', name: 'name', required: true });
+  const type = h('select', { id: 'new-type', name: 'type' }, h('option', { value: 'user' }, 'user'),
+    h('option', { value: 'identity' }, 'machine identity'));
+  const adm = h('input', { id: 'new-admin', name: 'admin', type: 'checkbox' });
+  const shown = h('div', { id: 'secret-once' });
+  const create = action('Create', async () => {
+    const r = await api('POST', '/principals', { type: type.value, name: name.value.trim(), admin: adm.checked });
+    const secret = r.token || r.clientSecret;
+    const field = h('input', { id: 'secret-value', readonly: true, value: secret, size: 70, 'aria-label': 'The new secret' });
+    const copy = h('button', { type: 'button', id: 'copy-secret' }, 'Copy');
+    const copied = h('span', { 'aria-live': 'polite' });
+    copy.addEventListener('click', async () => {
+      try { await navigator.clipboard.writeText(field.value); copied.textContent = ' Copied.'; } catch (e) {
+        field.select(); copied.textContent = ' Select and copy it by hand.';
+      }
+    });
+    const hide = h('button', { type: 'button', class: 'secondary', id: 'secret-done' }, 'Done: I stored it');
+    hide.addEventListener('click', () => { shown.replaceChildren(); reload(); });
+    shown.replaceChildren(h('p', { class: 'notice' }, `${r.name}: ${r.token ? 'API token' : 'client secret (clientId ' + r.clientId + ')'}, shown once:`),
+      h('p', {}, field, ' ', copy, copied), h('p', {}, hide));
+    name.value = '';
+  });
+  return [
+    h('h1', {}, 'People and machine identities'),
+    h('div', { class: 'filters', id: 'create-principal' },
+      h('label', { for: 'new-name' }, 'Name', name), h('label', { for: 'new-type' }, 'Type', type),
+      h('label', { for: 'new-admin' }, 'Admin', adm), create,
+      cmd('rsignctl principal create --type user|identity --name NAME [--admin]')),
+    shown,
+    h('div', { id: 'people' }, table(['Name', 'Type', 'Admin', 'Status', 'Created', ''], j.principals.map((p) => h('tr', { 'data-name': p.name },
+      h('td', {}, p.name), h('td', {}, p.type), h('td', {}, p.admin ? 'yes' : ''),
+      statusCell(p.disabled ? 'disabled' : 'enabled'), h('td', {}, when(p.createdAt)),
+      h('td', {}, p.id === state.me.id ? '' : [action(p.disabled ? 'Enable' : 'Disable', async () => {
+        await api('PATCH', '/principals/' + encodeURIComponent(p.id), { disabled: !p.disabled });
+      }, { secondary: !p.disabled, after: reload }), cmd(`rsignctl principal ${p.disabled ? 'enable' : 'disable'} ${p.name}`)]))),
+    'No principals.')),
+    pager(params, j.totalCount),
+  ];
+}
+
+async function audit(params) {
+  const offset = Number(params.get('offset') || 0);
+  const j = await api('GET', '/audit-log' + query({ offset, limit: PAGE }));
+  return [
+    h('h1', {}, 'Audit log'),
+    h('p', { class: 'muted' }, 'Newest first. The API filters nothing here yet: page through it.'),
+    h('div', { id: 'audit' }, table(['#', 'When', 'Actor', 'Action', 'Object', 'Detail'], j.events.map((e) => h('tr', {},
+      h('td', {}, String(e.seq)), h('td', {}, when(e.createdAt)), h('td', {}, e.actorName), h('td', {}, e.action),
+      h('td', {}, e.objectType + ' ' + (e.objectId || '').slice(0, 8)),
+      h('td', { class: 'wrap' }, JSON.stringify(e.detail || {})))), 'No events.')),
+    pager(params, j.totalCount),
+  ];
+}
+
 export const PAGES = [
   { re: /^\/$/, title: 'Overview', render: overview },
   { re: /^\/requests$/, title: 'Requests', render: requests },
   { re: /^\/requests\/([^/]+)$/, title: 'Request', render: requestDetail },
   { re: /^\/signers$/, title: 'Signers', render: signers },
   { re: /^\/signers\/([^/]+)$/, title: 'Signer', render: signerDetail },
+  { re: /^\/grants$/, title: 'Grants', render: grants },
+  { re: /^\/policies$/, title: 'Policies', render: policies },
+  { re: /^\/people$/, title: 'People', render: people },
+  { re: /^\/audit$/, title: 'Audit log', render: audit },
 ];
