@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "rsign/json.h"
 #include "rsign/log.h"
@@ -64,6 +65,13 @@ srv_err api_console_login(srv_req *r, cJSON **out)
 	srv_principal p = {0};
 	char secret[SRV_TOKEN_LEN] = "", csrf[65] = "";
 	srv_session s = {0};
+	/* a cross-site form cannot send this type without a CORS preflight
+	 * (which rsignd never grants): no login CSRF into another account */
+	const char *ct = srv_header(r, "Content-Type");
+	if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
+		return srv_fail(r, SRV_R_INVALID_JSON,
+				"the console sign-in takes a JSON body sent as application/json");
 	cJSON *j = srv_body_json(r);
 	if (!j)
 		return r->err;
