@@ -96,6 +96,8 @@ srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s);
  * an unknown one stays as given and matches nothing. */
 srv_err api_signer_query(srv_req *r, const char **signer, srv_id id);
 
+/* api_backup.c: GET /backup, the database's online copy (r->file_fd) */
+srv_err api_backup(srv_req *r, cJSON **out);
 /* api_metrics.c: GET /metrics, the Prometheus text format (r->text) */
 srv_err api_metrics(srv_req *r, cJSON **out);
 

@@ -67,14 +67,15 @@ typedef enum {
 	SRV_R_PRINCIPAL_DISABLED,  /* principalDisabled */
 	SRV_R_SESSION_INVALID,	   /* sessionInvalid */
 	/* 403 PermissionDenied */
-	SRV_R_ADMIN_REQUIRED,	/* adminRequired */
-	SRV_R_METRICS_REQUIRED, /* metricsRequired */
-	SRV_R_ROLE_REQUIRED,	/* roleRequired */
-	SRV_R_NOT_APPROVER,	/* notApprover */
-	SRV_R_OWN_REQUEST,	/* ownRequest */
-	SRV_R_NOT_REQUESTER,	/* notRequester */
-	SRV_R_CSRF_TOKEN,	/* csrfTokenInvalid */
-	SRV_R_CONSOLE_USERS,	/* consoleUsersOnly */
+	SRV_R_ADMIN_REQUIRED,	  /* adminRequired */
+	SRV_R_METRICS_REQUIRED,	  /* metricsRequired */
+	SRV_R_BACKUP_UNSUPPORTED, /* backupUnsupported */
+	SRV_R_ROLE_REQUIRED,	  /* roleRequired */
+	SRV_R_NOT_APPROVER,	  /* notApprover */
+	SRV_R_OWN_REQUEST,	  /* ownRequest */
+	SRV_R_NOT_REQUESTER,	  /* notRequester */
+	SRV_R_CSRF_TOKEN,	  /* csrfTokenInvalid */
+	SRV_R_CONSOLE_USERS,	  /* consoleUsersOnly */
 	/* 403 ApprovalRequired */
 	SRV_R_APPROVAL_REQUIRED, /* approvalRequired */
 	/* 404 NotFound */
