@@ -7,8 +7,9 @@
  * wait: POST /pki/signers/{id}/requests {justification} -- from
  * $RSIGN_JUSTIFICATION, else the configuration's `justification`, else a
  * sentence naming the program and the host; signings and window are left to
- * the policy's defaults -- then one line naming the request and the
- * rsignctl command that approves it, then GET /pki/signing-requests/{rid}
+ * the policy's defaults -- then one line naming the request, its page in
+ * the web console (the first url + /requests/{id}) and the rsignctl command
+ * that approves it, then GET /pki/signing-requests/{rid}
  * after 1 s, 1.5 s, 2.25 s ... (at most 5 s apart) until
  *   approved                      -> the sign call is made once more and its
  *                                    result returned
@@ -78,6 +79,7 @@ typedef struct settings {
 	long long timeout_ms;
 	int log_to_file;
 	char justification[JUSTIFICATION_MAX + 1];
+	char console[MOD_URL_MAX + 1]; /* the first base URL: the console's */
 } settings;
 
 /* The reason approvalRequired; from a server that sends no reason (an
@@ -194,6 +196,8 @@ static CK_RV load_settings(unsigned long gen, settings *st)
 		st->mode = c->approval;
 		st->timeout_ms = c->approval_timeout * 1000;
 		st->log_to_file = c->log_file != NULL;
+		if (c->n_urls)
+			rs_strlcpy(st->console, c->urls[0], sizeof(st->console));
 		j = env && *env ? env : c->justification;
 		if (j)
 			clean_text(st->justification, sizeof(st->justification), j);
@@ -569,9 +573,9 @@ static CK_RV open_and_say(mod_cred *cred, unsigned long gen, const char *signer_
 	r->state = REQ_PENDING;
 	mod_unlock();
 	say(st, RS_LOG_WARN,
-	    "signer %s needs approval: request %s is pending; approve it with: "
-	    "rsignctl request approve %s",
-	    name, rid, rid);
+	    "signer %s needs approval: request %s is pending; approve it at %s/requests/%s or "
+	    "with: rsignctl request approve %s",
+	    name, rid, st->console, rid, rid);
 	if (strcmp(status, "approved") == 0 || is_closed_status(status))
 		close_entry(r, status); /* await_decision picks it up */
 	return CKR_OK;
@@ -596,9 +600,9 @@ static CK_RV resume_parked(mod_cred *cred, unsigned long gen, const char *name, 
 		return rv;
 	if ((rv == CKR_OK && strcmp(status, "pending") == 0) || (rv != CKR_OK && transient)) {
 		say(st, RS_LOG_WARN,
-		    "signer %s needs approval: request %s is still pending; approve it with: "
-		    "rsignctl request approve %s",
-		    name, rid, rid);
+		    "signer %s needs approval: request %s is still pending; approve it at "
+		    "%s/requests/%s or with: rsignctl request approve %s",
+		    name, rid, st->console, rid, rid);
 		return CKR_OK;
 	}
 	close_entry(r, rv == CKR_OK ? status : "failed");

@@ -9,6 +9,9 @@ srv_err api_ready(srv_req *r, cJSON **out);
 /* api_auth.c: /auth and /principals */
 srv_err api_login(srv_req *r, cJSON **out);
 srv_err api_whoami(srv_req *r, cJSON **out);
+/* api_session.c: /auth/console (the web console's sign-in) */
+srv_err api_console_login(srv_req *r, cJSON **out);
+srv_err api_console_logout(srv_req *r, cJSON **out);
 srv_err api_principal_create(srv_req *r, cJSON **out);
 srv_err api_principal_list(srv_req *r, cJSON **out);
 srv_err api_principal_get(srv_req *r, cJSON **out);
@@ -71,6 +74,7 @@ srv_err api_member_list(srv_req *r, cJSON **out);
 srv_err api_sign(srv_req *r, cJSON **out);
 /* api_operations.c: GET /pki/signers/{id}/operations */
 srv_err api_operation_list(srv_req *r, cJSON **out);
+srv_err api_operation_daily(srv_req *r, cJSON **out);
 
 /* api_policies.c: /pki/signing-policies */
 srv_err api_policy_create(srv_req *r, cJSON **out);

@@ -1,5 +1,10 @@
-/* GET /pki/signers/{id}/operations: the signing history, newest first. */
+/* GET /pki/signers/{id}/operations: the signing history, newest first;
+ * GET /pki/operations/daily: sign attempts per day, signer and status (the
+ * web console's overview chart). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "rsign/json.h"
 #include "server/api/access.h"
 #include "server/api/api.h"
@@ -63,5 +68,46 @@ srv_err api_operation_list(srv_req *r, cJSON **out)
 		cJSON_AddItemToArray(arr, operation_json(&v[i]));
 	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_operation_list_free(v, n);
+	return SRV_OK;
+}
+
+/* ?days=N (1..90, default 30): the last N UTC days, today included; only
+ * the signers the caller may read (admins: all; others: those they are a
+ * member of). Days without attempts are left out. */
+srv_err api_operation_daily(srv_req *r, cJSON **out)
+{
+	size_t days = 30, n = 0;
+	srv_op_day *v = NULL;
+	const char *d = srv_query(r, "days");
+	if (d && srv_parse_count(d, 1, 90, &days) != 0)
+		return srv_fail(r, SRV_R_INVALID_QUERY, "days must be between 1 and 90");
+	long long today = (long long)time(NULL) / 86400;
+	long long first = today - (long long)days + 1;
+	srv_st_rc rc = r->ctx->store->ops->operation_daily(r->ctx->store, srv_visible_to(r),
+							   (time_t)(first * 86400), &v, &n);
+	if (rc != SRV_ST_OK)
+		return srv_fail(r, srv_reason_from_store(rc), "cannot count the signing history");
+	*out = cJSON_CreateObject();
+	char date[16];
+	time_t t = (time_t)(first * 86400);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	cJSON_AddStringToObject(*out, "from", date);
+	cJSON_AddNumberToObject(*out, "days", (double)days);
+	cJSON *arr = cJSON_AddArrayToObject(*out, "counts");
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		t = (time_t)(v[i].day * 86400);
+		gmtime_r(&t, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+		cJSON_AddStringToObject(o, "date", date);
+		cJSON_AddStringToObject(o, "signerId", v[i].signer_id);
+		cJSON_AddNumberToObject(o, "success", (double)v[i].success);
+		cJSON_AddNumberToObject(o, "denied", (double)v[i].denied);
+		cJSON_AddNumberToObject(o, "failed", (double)v[i].failed);
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(v);
 	return SRV_OK;
 }

@@ -18,6 +18,10 @@ const srv_route srv_routes[] = {
 	{"POST", "/auth/oidc-auth/login", api_oidc_login, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
 	 NULL},
 	{"GET", "/auth/whoami", api_whoami, ANY},
+	{"POST", "/auth/console/login", api_console_login, SRV_AUTH_NONE, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
+	{"POST", "/auth/console/logout", api_console_logout, SRV_AUTH_ANY, SRV_ROUTE_KEEPS_CACHES,
+	 NULL},
 
 	{"POST", "/principals", api_principal_create, ADMIN},
 	{"GET", "/principals", api_principal_list, ADMIN},
@@ -54,6 +58,7 @@ const srv_route srv_routes[] = {
 	{"POST", "/pki/signers/*/sign", api_sign, SRV_AUTH_ANY, SRV_ROUTE_KEEPS_CACHES, NULL},
 	{"GET", "/pki/signers/*/operations", api_operation_list, ANY},
 	{"POST", "/pki/signers/*/requests", api_request_create, ANY},
+	{"GET", "/pki/operations/daily", api_operation_daily, ANY},
 
 	{"POST", "/pki/signing-policies", api_policy_create, ADMIN},
 	{"GET", "/pki/signing-policies", api_policy_list, ANY},

@@ -53,7 +53,8 @@ struct ctl_args {
 
 struct ctl_ctx {
 	ctl_http *http;
-	int json; /* --json: print the server's response, pretty-printed */
+	int json;	 /* --json: print the server's response, pretty-printed */
+	const char *url; /* the server's base URL (its web console's too) */
 };
 
 /* ---- in rsignctl.c ---- */

@@ -2,6 +2,8 @@
  * their decisions, grants, and the audit log. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "rsign/json.h"
 #include "server/ctl/ctl_cmds.h"
 
@@ -152,6 +154,34 @@ int ctl_policy_delete(ctl_ctx *ctx, const ctl_args *a)
 
 /* ---- requests --------------------------------------------------------- */
 
+/* A request's fields and, as consoleUrl, its page in the web console
+ * (url + /requests/{id}): the link to paste into chat. arg: the base URL. */
+static int out_request(const cJSON *body, const void *arg)
+{
+	const char *url = arg;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
+	if (!url || !cJSON_IsObject(body) || !cJSON_IsString(id))
+		return ctl_out_fields(body, NULL);
+	size_t n = strlen(url);
+	while (n && url[n - 1] == '/')
+		n--;
+	size_t len = n + strlen("/requests/") + strlen(id->valuestring) + 1;
+	char *link = malloc(len);
+	cJSON *copy = cJSON_Duplicate(body, 1);
+	int rc;
+	if (link && copy) {
+		snprintf(link, len, "%.*s/requests/%s", (int)n, url, id->valuestring);
+		cJSON_AddStringToObject(copy, "consoleUrl", link);
+		rc = ctl_out_fields(copy, NULL);
+	} else {
+		fprintf(stderr, "rsignctl: out of memory\n");
+		rc = CTL_EXIT_SOFTWARE;
+	}
+	free(link);
+	cJSON_Delete(copy);
+	return rc;
+}
+
 int ctl_request_create(ctl_ctx *ctx, const ctl_args *a)
 {
 	static const ctl_field map[] = {
@@ -161,8 +191,9 @@ int ctl_request_create(ctl_ctx *ctx, const ctl_args *a)
 		CTL_FIELDS_END,
 	};
 
-	return ctl_send(ctx, a, "POST", map, &ctl_fields_out, "/pki/signers/%s/requests",
-			a->pos[0]);
+	const ctl_out out = {out_request, ctx->url, 0};
+
+	return ctl_send(ctx, a, "POST", map, &out, "/pki/signers/%s/requests", a->pos[0]);
 }
 
 int ctl_request_list(ctl_ctx *ctx, const ctl_args *a)
@@ -196,7 +227,7 @@ static const ctl_field comment_map[] = {
 
 int ctl_request_approve(ctl_ctx *ctx, const ctl_args *a)
 {
-	static const ctl_out out = {ctl_out_fields, "request approved", 0};
+	const ctl_out out = {out_request, ctx->url, 0};
 
 	return ctl_send(ctx, a, "POST", comment_map, &out, "/pki/signing-requests/%s/approve",
 			a->pos[0]);
@@ -204,7 +235,7 @@ int ctl_request_approve(ctl_ctx *ctx, const ctl_args *a)
 
 int ctl_request_reject(ctl_ctx *ctx, const ctl_args *a)
 {
-	static const ctl_out out = {ctl_out_fields, "request rejected", 0};
+	const ctl_out out = {out_request, ctx->url, 0};
 
 	return ctl_send(ctx, a, "POST", comment_map, &out, "/pki/signing-requests/%s/reject",
 			a->pos[0]);
@@ -212,7 +243,7 @@ int ctl_request_reject(ctl_ctx *ctx, const ctl_args *a)
 
 int ctl_request_cancel(ctl_ctx *ctx, const ctl_args *a)
 {
-	static const ctl_out out = {ctl_out_fields, "request cancelled", 0};
+	const ctl_out out = {out_request, ctx->url, 0};
 
 	return ctl_send(ctx, a, "POST", comment_map, &out, "/pki/signing-requests/%s/cancel",
 			a->pos[0]);

@@ -757,6 +757,7 @@ int main(int argc, char **argv)
 	rc = ctl_conf_load(&cf, g.config, g.url, g.ca_file, cmd->auth);
 	if (rc == CTL_EXIT_OK)
 		rc = ctl_http_new(cf.url, cf.ca_file, cmd->auth ? cf.token : NULL, &ctx.http);
+	ctx.url = cf.url;
 	if (rc == CTL_EXIT_OK)
 		rc = cmd->run(&ctx, &a);
 	ctl_http_free(ctx.http);

@@ -1,5 +1,6 @@
-/* Bearer-token authentication. Tokens are random 256-bit
- * secrets, so one SHA-256 is enough to store them; nothing here logs them.
+/* Bearer-token and console-session authentication. Tokens and session ids
+ * are random 256-bit secrets, so one SHA-256 is enough to store them;
+ * nothing here logs them.
  * A token's last use is recorded when the cache is filled, at most once a
  * minute per token (SRV_TOKEN_TOUCH_SECS): signing writes no row per call. */
 #include <stdlib.h>
@@ -126,4 +127,88 @@ srv_reason srv_auth_bearer(const srv_ctx *ctx, const char *header, srv_principal
 	if (why == SRV_R_NONE && out->disabled)
 		why = SRV_R_PRINCIPAL_DISABLED;
 	return why;
+}
+
+int srv_cookie_value(const char *header, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name);
+	const char *p = header;
+	while (p && *p) {
+		while (*p == ' ' || *p == '\t' || *p == ';')
+			p++;
+		const char *end = strchr(p, ';');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			size_t vl = len - nl - 1;
+			while (vl && (p[nl + 1 + vl - 1] == ' ' || p[nl + 1 + vl - 1] == '\t'))
+				vl--;
+			if (vl == 0 || vl >= outlen)
+				return -1;
+			memcpy(out, p + nl + 1, vl);
+			out[vl] = '\0';
+			return 0;
+		}
+		p = end;
+	}
+	return -1;
+}
+
+void srv_session_csrf(const char *secret, char out[65])
+{
+	char in[SRV_TOKEN_LEN + 16];
+	int n = snprintf(in, sizeof(in), "rsign-csrf:%s", secret);
+	if (n < 0 || (size_t)n >= sizeof(in)) {
+		out[0] = '\0';
+		return;
+	}
+	srv_auth_hash(in, out);
+	rs_wipe(in, sizeof(in));
+}
+
+/* Equal texts, compared in time that does not depend on where they differ. */
+static int same_secret(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+	if (n != strlen(b))
+		return 0;
+	unsigned char d = 0;
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+srv_reason srv_auth_session(const srv_ctx *ctx, const char *secret, const char *csrf,
+			    int csrf_check, srv_principal *out, char hash[65])
+{
+	long long idle = ctx->session_idle > 0 ? ctx->session_idle : 43200;
+	srv_auth_hash(secret, hash);
+	if (!hash[0])
+		return SRV_R_INTERNAL;
+	srv_session s;
+	time_t now = time(NULL);
+	srv_st_rc rc = ctx->store->ops->session_lookup(ctx->store, hash, now, idle, out, &s);
+	if (rc == SRV_ST_NOT_FOUND)
+		return SRV_R_SESSION_INVALID;
+	if (rc != SRV_ST_OK)
+		return srv_reason_from_store(rc);
+	/* only users sign in (api_session.c); a row that says otherwise is
+	 * not honoured */
+	if (strcmp(out->type, "user") != 0)
+		return SRV_R_SESSION_INVALID;
+	if (out->disabled)
+		return SRV_R_PRINCIPAL_DISABLED;
+	if (csrf_check) {
+		char want[65];
+		srv_session_csrf(secret, want);
+		if (!csrf || !want[0] || !same_secret(csrf, want))
+			return SRV_R_CSRF_TOKEN;
+	}
+	/* last_seen_at moves at most every quarter of the idle limit (and at
+	 * most every SRV_TOKEN_TOUCH_SECS): a session lives between 3/4 and
+	 * all of it past its last use */
+	long long step = idle / 4 < SRV_TOKEN_TOUCH_SECS ? idle / 4 : SRV_TOKEN_TOUCH_SECS;
+	if (now - s.last_seen_at >= step &&
+	    ctx->store->ops->session_touch(ctx->store, hash, now, now - step) != SRV_ST_OK)
+		rs_warn("cannot record the last use of a console session of %s", out->name);
+	return SRV_R_NONE;
 }

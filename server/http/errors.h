@@ -77,6 +77,7 @@ typedef enum {
 	SRV_R_JWT_NOT_YET_VALID, /* jwtNotYetValid */
 	SRV_R_JWT_SUBJECT,	 /* jwtSubject */
 	SRV_R_JWT_CLAIM,	 /* jwtClaim */
+	SRV_R_SESSION_INVALID,	 /* sessionInvalid */
 	/* 403 PermissionDenied */
 	SRV_R_ADMIN_REQUIRED,	  /* adminRequired */
 	SRV_R_METRICS_REQUIRED,	  /* metricsRequired */
@@ -85,6 +86,8 @@ typedef enum {
 	SRV_R_NOT_APPROVER,	  /* notApprover */
 	SRV_R_OWN_REQUEST,	  /* ownRequest */
 	SRV_R_NOT_REQUESTER,	  /* notRequester */
+	SRV_R_CSRF_TOKEN,	  /* csrfTokenInvalid */
+	SRV_R_CONSOLE_USERS,	  /* consoleUsersOnly */
 	/* 403 ApprovalRequired */
 	SRV_R_APPROVAL_REQUIRED, /* approvalRequired */
 	/* 404 NotFound */

@@ -31,6 +31,7 @@ struct srv_http {
 	struct MHD_Daemon *daemon;
 	srv_ctx *ctx;
 	const srv_route *routes;
+	srv_page_fn pages;
 	srv_conns *conns;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
@@ -135,6 +136,7 @@ static struct MHD_Response *text_response(char *text, size_t len, const char *ct
 	 * tells libmicrohttpd's own responses by its absence */
 	MHD_add_response_header(resp, "X-Request-Id", req_id);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (retry_after > 0) {
 		char secs[24];
 		snprintf(secs, sizeof(secs), "%ld", retry_after);
@@ -167,11 +169,15 @@ static struct MHD_Response *file_response(const srv_req *r)
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *req_id,
-				 long retry_after, const char *ctype, char *text, size_t len)
+				 long retry_after, const char *ctype, char *text, size_t len,
+				 char *const set_cookie[2])
 {
 	struct MHD_Response *resp = text_response(text, len, ctype, req_id, retry_after);
 	if (!resp)
 		return MHD_NO;
+	for (int i = 0; i < 2; i++)
+		if (set_cookie[i])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, set_cookie[i]);
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -219,6 +225,46 @@ srv_err srv_authenticate(srv_req *r)
 	return SRV_OK;
 }
 
+/* A request without an Authorization header that carries the console's
+ * session cookie is authenticated by it (auth.c): 1 when it did (r->actor
+ * set, or r->err when refused), 0 to go the bearer way. A request that may
+ * change state must carry the session's CSRF token. */
+static int session_auth(srv_req *r)
+{
+	const char *cookies =
+		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+	char secret[SRV_TOKEN_LEN];
+	if (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION) ||
+	    !cookies || srv_cookie_value(cookies, SRV_SESSION_COOKIE, secret, sizeof(secret)) != 0)
+		return 0;
+	if (srv_limit_bearer(r) != SRV_OK) {
+		rs_wipe(secret, sizeof(secret));
+		return 1;
+	}
+	int safe = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	srv_reason why = srv_auth_session(r->ctx, secret, srv_header(r, SRV_CSRF_HEADER), !safe,
+					  &r->actor, r->session);
+	rs_wipe(secret, sizeof(secret));
+	if (why == SRV_R_SESSION_INVALID) {
+		srv_limit_bearer_failed(r);
+		srv_fail(r, why,
+			 "the console session is unknown, signed out or expired: sign in again");
+	} else if (why == SRV_R_PRINCIPAL_DISABLED) {
+		srv_fail(r, why, "principal %s is disabled", r->actor.name);
+	} else if (why == SRV_R_CSRF_TOKEN) {
+		srv_fail(r, why,
+			 "a request through a console session that may change state needs "
+			 "the session's " SRV_CSRF_HEADER " header");
+	} else if (why != SRV_R_NONE) {
+		srv_fail(r, why, "cannot check the console session");
+	}
+	if (why != SRV_R_NONE)
+		r->session[0] = '\0';
+	else if (r->log)
+		r->log->principal = r->actor.name;
+	return 1;
+}
+
 /* Finds the route, authenticates, runs the handler. Fills r->err or *out. */
 static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 {
@@ -250,8 +296,12 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 			srv_fail(r, SRV_R_NO_ENDPOINT, "no such endpoint: %s", r->path);
 		return;
 	}
-	if (rt->auth != SRV_AUTH_NONE && srv_authenticate(r) != SRV_OK)
+	if (rt->auth != SRV_AUTH_NONE && session_auth(r)) {
+		if (r->err != SRV_OK)
+			return;
+	} else if (rt->auth != SRV_AUTH_NONE && srv_authenticate(r) != SRV_OK) {
 		return;
+	}
 	srv_reason why = rt->gate ? rt->gate(r) : SRV_R_NONE;
 	if (why != SRV_R_NONE) {
 		srv_fail(r, why, "%s may not %s %s", r->actor.name ? r->actor.name : "-", r->method,
@@ -272,9 +322,50 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 		srv_fail(r, SRV_R_INTERNAL, "handler returned no body");
 }
 
+/* A console file (h->pages): 304 when the client holds this ETag. Every
+ * answer carries the console's CSP and refuses framing and sniffing. */
+static enum MHD_Result send_page(struct MHD_Connection *c, const srv_page *pg, const char *url,
+				 const char *method)
+{
+	char req_id[33];
+	if (rs_random_hex(16, req_id) != 0)
+		rs_strlcpy(req_id, "0", sizeof(req_id));
+	const char *inm =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	int fresh = inm && strcmp(inm, pg->etag) == 0;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		fresh ? 0 : pg->len, fresh ? NULL : (void *)pg->data, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	if (!fresh)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, pg->content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, pg->etag);
+	/* kept, but checked with the server before each use: a new rsignd
+	 * serves its own files at once */
+	MHD_add_response_header(resp, "Cache-Control", "no-cache");
+	MHD_add_response_header(resp, "Content-Security-Policy", SRV_PAGE_CSP);
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Request-Id", req_id);
+	unsigned int status = fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK;
+	enum MHD_Result ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	const char *labels[] = {"route", "console", "code", fresh ? "304" : "200", NULL};
+	rs_metric_add(&rs_m_http_requests, 1, labels);
+	rs_debug("%s %s -> %u (console) req=%s", method, url, status, req_id);
+	return ret;
+}
+
 static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char *url,
 			       const char *method, req_state *st)
 {
+	srv_page pg;
+	if (h->pages && st->refused == SRV_R_NONE && !st->too_large &&
+	    (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
+	    strncmp(url, "/api/", 5) != 0 && h->pages(url, &pg))
+		return send_page(c, &pg, url, method);
+
 	srv_req r;
 	memset(&r, 0, sizeof(r));
 	r.ctx = h->ctx;
@@ -376,15 +467,17 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 			r.actor.name ? r.actor.name : "-");
 	rs_log_set_request(NULL);
 	srv_principal_clear(&r.actor);
+	enum MHD_Result res = MHD_NO;
 	if (file) {
-		enum MHD_Result ret = MHD_queue_response(c, (unsigned int)status, file);
+		res = MHD_queue_response(c, (unsigned int)status, file);
 		MHD_destroy_response(file);
-		return ret;
+	} else if (text) {
+		res = send_json(c, status, r.req_id, r.err == SRV_E_RATE_LIMIT ? r.retry_after : 0,
+				ctype, text, text_len, r.set_cookie);
 	}
-	if (!text)
-		return MHD_NO;
-	return send_json(c, status, r.req_id, r.err == SRV_E_RATE_LIMIT ? r.retry_after : 0, ctype,
-			 text, text_len);
+	for (int i = 0; i < 2; i++)
+		rs_free_secret(r.set_cookie[i]);
+	return res;
 }
 
 /* The request line is read: the raw target, before libmicrohttpd unescapes
@@ -593,6 +686,7 @@ srv_http *srv_http_start(srv_ctx *ctx, const srv_route *routes, const srv_http_o
 	}
 	h->ctx = ctx;
 	h->routes = routes;
+	h->pages = opts->pages;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->idle, NULL);
 	long long header_timeout =

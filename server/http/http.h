@@ -16,6 +16,7 @@ typedef struct {
 	long long max_body;	    /* request body limit, bytes (413 beyond) */
 	long long access_token_ttl; /* seconds a login's access token lives */
 	long long max_tokens;	    /* API tokens one principal may hold; 0 = no cap */
+	long long session_idle;	    /* seconds a console session lives unused (auth.c) */
 	srv_store *store;
 	srv_hsm *hsm;
 	char ca_key_id[RS_UUID_LEN];
@@ -68,6 +69,11 @@ typedef struct srv_req {
 	int file_fd;
 	long long file_size;
 	char file_sha256[65];
+	/* a console session's hash when the caller came with its cookie
+	 * (auth.c), "" with a bearer token */
+	char session[65];
+	/* Set-Cookie values of the answer (malloc'd; sent with errors too) */
+	char *set_cookie[2];
 } srv_req;
 
 /* A handler returns SRV_OK with *out set, or an error set with srv_fail. */
@@ -112,6 +118,23 @@ void srv_json_time(cJSON *o, const char *name, time_t t);
 /* offset/limit query parameters: defaults 0/20, limit 1..100. */
 srv_err srv_paging(srv_req *r, size_t *offset, size_t *limit);
 
+/* A file served outside the API (the web console's, server/console/):
+ * its bytes (static storage), Content-Type and quoted ETag. */
+typedef struct {
+	const unsigned char *data;
+	size_t len;
+	const char *content_type;
+	const char *etag;
+} srv_page;
+/* path (no query) -> 1 and *out for a file served there, else 0. */
+typedef int (*srv_page_fn)(const char *path, srv_page *out);
+
+/* The Content-Security-Policy of the console's pages: its own scripts and
+ * styles only (no inline script), API calls to itself, never framed. */
+#define SRV_PAGE_CSP                                                                               \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
 /* How to listen. tls_cert_pem/tls_key_pem are PEM text, NULL with
  * insecure_http (which is refused unless listen is a loopback address). */
 typedef struct {
@@ -123,8 +146,9 @@ typedef struct {
 	long long max_connections;	  /* open at once; 0: 1024 */
 	long long max_connections_per_ip; /* from one address; 0: no limit of its own */
 	long long request_header_timeout; /* seconds to a full request head; 0: 10 */
-	int plain_public; /* plain HTTP allowed on any address (tsa_listen: its replies are signed)
-			   */
+	int plain_public;  /* plain HTTP allowed on any address (tsa_listen: its replies are signed)
+			    */
+	srv_page_fn pages; /* GET/HEAD of paths outside the API; NULL: none */
 } srv_http_opts;
 
 /* TLS 1.3 and 1.2 only, GnuTLS's NORMAL ciphers otherwise. */

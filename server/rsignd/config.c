@@ -52,6 +52,7 @@ static const rs_conf_item settings[] = {
 	BOOL(hsm_exclusive_writes, "true"),
 	INT(max_body, "65536", 1024, 16777216),
 	INT(access_token_ttl, "3600", 1, 31536000),
+	INT(console_session_idle, "43200", 1, 604800),
 	INT(max_tokens_per_principal, "50", 1, 100000),
 	INT(history_denied_retention, "0", 0, 315360000),
 	STR(tls_priorities, SRV_TLS_PRIORITIES),

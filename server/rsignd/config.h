@@ -23,6 +23,7 @@ typedef struct {
 	int hsm_exclusive_writes; /* key generation runs alone in the token */
 	long long max_body;
 	long long access_token_ttl;
+	long long console_session_idle;	    /* seconds a console session lives unused */
 	long long max_tokens_per_principal; /* unexpired API tokens one principal holds */
 	long long history_denied_retention; /* seconds a "denied" history record is kept; 0 = for
 					       ever */

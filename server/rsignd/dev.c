@@ -163,6 +163,8 @@ static int make_config(dev_state *d, srv_config *cfg)
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->o->port);
 	cfg->threads = d->o->threads;
 	cfg->access_token_ttl = d->o->access_token_ttl;
+	if (d->o->console_session_idle > 0)
+		cfg->console_session_idle = d->o->console_session_idle;
 	cfg->log_level = rs_log_get_level();
 	/* a development box need not run a time daemon: serve.c says so in the log */
 	cfg->tsa_require_synced_clock = 0;
@@ -342,8 +344,10 @@ static void on_ready(void *arg, int port)
 	       "export RSIGN_TOKEN='%s'\n"
 	       "export RSIGN_CA_FILE='%s'\n"
 	       "export RSIGN_TSA_URL='https://127.0.0.1:%d/tsa/demo-tsa'\n"
-	       "export RSIGN_PKCS11_CONF='%s'\n",
-	       port, token, d->path[P_TLSCERT], port, d->path[P_MODCONF]);
+	       "export RSIGN_PKCS11_CONF='%s'\n"
+	       "# web console: https://127.0.0.1:%d/ (sign in with RSIGN_TOKEN); a request's "
+	       "page: https://127.0.0.1:%d/requests/{id}\n",
+	       port, token, d->path[P_TLSCERT], port, d->path[P_MODCONF], port, port);
 	fflush(stdout);
 	rs_wipe(token, sizeof(token));
 }

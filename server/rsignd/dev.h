@@ -7,6 +7,7 @@ typedef struct {
 	const char *database; /* NULL: DIR/rsign.db; else a postgresql:// URI */
 	int port;	      /* 0 = any free loopback port */
 	long access_token_ttl;
+	long console_session_idle; /* 0: the setting's default */
 	int threads;
 } srv_dev_opts;
 

@@ -32,7 +32,7 @@ static void usage(FILE *f)
 		"certificate, first admin\n"
 		"       rsignd dev --dir DIR [--port N] [--access-token-ttl SECONDS] [--threads "
 		"N]\n"
-		"                  [--database postgresql://...]\n"
+		"                  [--database postgresql://...] [--console-session-idle SECONDS]\n"
 		"                                      a throw-away server with demo signers\n"
 		"       rsignd migrate --from PATH.db --to postgresql://...\n"
 		"                                      copy a SQLite database into an empty "
@@ -200,6 +200,7 @@ int main(int argc, char **argv)
 		{"port", required_argument, NULL, 'p'},
 		{"access-token-ttl", required_argument, NULL, 't'},
 		{"threads", required_argument, NULL, 'T'},
+		{"console-session-idle", required_argument, NULL, 'S'},
 		{"database", required_argument, NULL, 'D'},
 		{"from", required_argument, NULL, 'F'},
 		{"to", required_argument, NULL, 'O'},
@@ -257,6 +258,15 @@ int main(int argc, char **argv)
 			break;
 		case 'O':
 			to = optarg;
+			break;
+		case 'S':
+			dev.console_session_idle = strtol(optarg, &end, 10);
+			if (*end || dev.console_session_idle < 1 ||
+			    dev.console_session_idle > 604800) {
+				fprintf(stderr,
+					"rsignd: --console-session-idle takes 1..604800 seconds\n");
+				return 64;
+			}
 			break;
 		case 'T':
 			dev.threads = (int)strtol(optarg, &end, 10);

@@ -12,10 +12,21 @@
 #include "rsign/util.h"
 #include "server/api/api.h"
 #include "server/http/jwks.h"
+#include "server/console/console.h"
 #include "server/http/ratelimit.h"
 #include "server/http/tls.h"
 #include "server/rsignd/notify.h"
 #include "server/rsignd/setup.h"
+
+/* The web console's files at their paths (server/console/). */
+static int console_page(const char *path, srv_page *out)
+{
+	const srv_console_asset *a = srv_console_find(path);
+	if (!a)
+		return 0;
+	*out = (srv_page){a->data, a->len, a->content_type, a->etag};
+	return 1;
+}
 
 /* Keys each rate limiter holds at most (ratelimit.h). */
 #define LIMITER_SLOTS 4096
@@ -169,7 +180,8 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 			      .tls_priorities = cfg->tls_priorities,
 			      .max_connections = max_conns,
 			      .max_connections_per_ip = cfg->max_connections_per_ip,
-			      .request_header_timeout = cfg->request_header_timeout};
+			      .request_header_timeout = cfg->request_header_timeout,
+			      .pages = console_page};
 	srv_http *h = srv_http_start(ctx, srv_routes, &opts, &port, err, sizeof(err));
 	if (!h) {
 		rs_err("%s", err);

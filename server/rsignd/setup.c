@@ -495,6 +495,7 @@ static int open_parts(srv_ctx *ctx, const srv_config *cfg, const char *pin, char
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->max_body = cfg->max_body;
 	ctx->access_token_ttl = cfg->access_token_ttl;
+	ctx->session_idle = cfg->console_session_idle;
 	ctx->max_tokens = cfg->max_tokens_per_principal;
 	if (cfg->softhsm2_conf)
 		setenv("SOFTHSM2_CONF", cfg->softhsm2_conf, 1);

@@ -81,6 +81,13 @@ typedef struct {
 	time_t cert_not_before, cert_not_after;
 } srv_signer;
 
+/* One signer's sign attempts of one UTC day, by status (operation_daily). */
+typedef struct {
+	long long day; /* days since 1970-01-01 */
+	srv_id signer_id;
+	long long success, denied, failed;
+} srv_op_day;
+
 #define SRV_IDEM_KEY_MAX 64   /* characters of an Idempotency-Key */
 #define SRV_SIGNATURE_MAX 512 /* bytes: an RSA-4096 signature */
 
@@ -163,6 +170,15 @@ typedef struct {
 
 /* How often a token's last_used_at is written, at most (seconds). */
 #define SRV_TOKEN_TOUCH_SECS 60
+
+/* A console sign-in (migration 13): stored by the SHA-256 hex of its
+ * random id only. expires_at is the absolute cap; last_seen_at moves with
+ * use and ends the session once it is older than the idle limit. */
+typedef struct {
+	char hash[65];
+	srv_id principal_id;
+	time_t created_at, expires_at, last_seen_at;
+} srv_session;
 
 typedef enum { SRV_ROLE_NONE = 0, SRV_ROLE_OPERATOR, SRV_ROLE_AUDITOR } srv_role;
 
@@ -336,6 +352,22 @@ typedef struct srv_store_ops {
 	srv_st_rc (*secret_list)(srv_store *st, const char *principal_id, time_t now,
 				 srv_secret **out, size_t *n);
 
+	/* console sessions (server/http/auth.c), by SHA-256 hex only; each
+	 * row carries a MAC (hash, principal_id, expires_at). lookup:
+	 * NOT_FOUND when absent, expires_at <= now, last_seen_at <= now -
+	 * idle, or the row or its principal fail their MACs; out gets the
+	 * principal (disabled ones too: the caller says why they are
+	 * refused), sess (NULL = not wanted) the row. touch sets last_seen_at
+	 * = now when it is <= before (fewer writes than one per request).
+	 * delete: NOT_FOUND when absent. purge deletes the sessions lookup
+	 * would refuse at now; *n = count. */
+	srv_st_rc (*session_insert)(srv_store *st, const srv_session *s);
+	srv_st_rc (*session_lookup)(srv_store *st, const char *hash_hex, time_t now, long long idle,
+				    srv_principal *out, srv_session *sess);
+	srv_st_rc (*session_touch)(srv_store *st, const char *hash_hex, time_t now, time_t before);
+	srv_st_rc (*session_delete)(srv_store *st, const char *hash_hex);
+	srv_st_rc (*session_purge)(srv_store *st, time_t now, long long idle, size_t *n);
+
 	/* keys; name unique */
 	srv_st_rc (*key_insert)(srv_store *st, const srv_key *k, const srv_audit *a);
 	srv_st_rc (*key_get)(srv_store *st, const char *id_or_name, srv_key *out);
@@ -403,6 +435,12 @@ typedef struct srv_store_ops {
 					srv_operation *out);
 	/* Seconds a "denied" record is kept; 0 = for ever (the default). */
 	void (*history_set_retention)(srv_store *st, long long denied_seconds);
+	/* Sign attempts per UTC day (created_at / 86400), signer and status
+	 * from since on, of the signers visible_to is a member of (NULL = all;
+	 * retired ones included), sorted by day then signer id (the console's
+	 * overview chart). */
+	srv_st_rc (*operation_daily)(srv_store *st, const char *visible_to, time_t since,
+				     srv_op_day **out, size_t *n);
 	/* newest first; status NULL/"" = any */
 	srv_st_rc (*operation_list)(srv_store *st, const char *signer_id, const char *status,
 				    size_t offset, size_t limit, srv_operation **out, size_t *n,
@@ -620,6 +658,7 @@ int srv_role_parse(const char *s, srv_role *out);   /* 0 or -1 */
  *                     max_window, request_ttl, bypass_identities
  *   policy_approvers: policy_id, principal_id
  *   timestamp_authorities: id, name, certificate_id, require_auth
+ *   console_sessions: hash, principal_id, expires_at
  * Columns left out change nothing anyone may do (names of tokens,
  * created_at, last_used_at, updated_at, an approver's pos). */
 #define SRV_MAC_MSG_MAX 1024 /* an encoding longer than this is refused */
@@ -642,6 +681,7 @@ size_t srv_mac_msg_member(const char *signer_id, const char *principal_id, const
 size_t srv_mac_msg_policy(const srv_policy *p, unsigned char *out);
 size_t srv_mac_msg_approver(const char *policy_id, const char *principal_id, unsigned char *out);
 size_t srv_mac_msg_tsa(const srv_tsa *t, unsigned char *out);
+size_t srv_mac_msg_session(const srv_session *s, unsigned char *out);
 /* The MAC of msg as hex (hex "" when no function is installed): OK, FAILED
  * (len 0: the row does not fit) or UNAVAILABLE (the function failed). */
 srv_st_rc srv_rowmac_seal(srv_rowmac *m, const unsigned char *msg, size_t len,

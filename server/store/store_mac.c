@@ -204,6 +204,16 @@ size_t srv_mac_msg_approver(const char *policy_id, const char *principal_id, uns
 	return done(&e);
 }
 
+size_t srv_mac_msg_session(const srv_session *s, unsigned char *out)
+{
+	enc e = {out, 0, 0};
+	put_s(&e, "console_sessions");
+	put_s(&e, s->hash);
+	put_s(&e, s->principal_id);
+	put_i(&e, (long long)s->expires_at);
+	return done(&e);
+}
+
 /* ---- sealing and checking --------------------------------------------- */
 
 static int compute(srv_rowmac *m, const unsigned char *msg, size_t len,

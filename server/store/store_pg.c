@@ -141,8 +141,8 @@ srv_st_rc pg_bad_arg(const char *op)
 
 static const char *sql_of(int id)
 {
-	static const pg_sql *const lists[] = {pg_core_sql, pg_pki_sql, pg_policy_sql, pg_grant_sql,
-					      pg_tsa_sql};
+	static const pg_sql *const lists[] = {pg_core_sql,  pg_pki_sql, pg_policy_sql,
+					      pg_grant_sql, pg_tsa_sql, pg_session_sql};
 
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
 		for (const pg_sql *q = lists[l]; q->sql; q++)
@@ -1574,6 +1574,12 @@ static const srv_store_ops pg_ops = {
 	.secret_rotate = pg_secret_rotate,
 	.secret_list = pg_secret_list,
 	.operation_find_key = pg_operation_find_key,
+	.session_insert = pg_session_insert,
+	.session_lookup = pg_session_lookup,
+	.session_touch = pg_session_touch,
+	.session_delete = pg_session_delete,
+	.session_purge = pg_session_purge,
+	.operation_daily = pg_operation_daily,
 	.set_row_mac = pg_set_row_mac,
 	.seal_rows = pg_seal_rows,
 	.secret_set = pg_secret_set,

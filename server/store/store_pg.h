@@ -6,6 +6,9 @@
  * store_pg_tsa.c (time-stamp authorities and their timestamps),
  * store_pg_migrate.c (the numbered schema migrations) and
  * store_pg_import.c (rsignd migrate: a SQLite database copied in).
+ * store_pg_migrate.c (the numbered schema migrations),
+ * store_pg_import.c (rsignd migrate: a SQLite database copied in) and
+ * store_pg_session.c (console sessions, the overview's daily counts).
  * Each op takes one connection of the pool for its whole run (its
  * transaction included) and gives it back; the statements are prepared on
  * every connection when it is made. Nothing outside those files and their
@@ -133,6 +136,13 @@ enum {
 	TA_STAMP_INSERT,
 	TA_STAMP_LIST,
 	TA_STAMP_COUNT,
+	/* store_pg_session.c */
+	GS_INSERT,
+	GS_LOOKUP,
+	GS_TOUCH,
+	GS_DELETE,
+	GS_PURGE,
+	GS_DAILY,
 	PG_NSTMT
 };
 
@@ -145,7 +155,8 @@ typedef struct {
 	int id;
 	const char *sql;
 } pg_sql;
-extern const pg_sql pg_core_sql[], pg_pki_sql[], pg_policy_sql[], pg_grant_sql[], pg_tsa_sql[];
+extern const pg_sql pg_core_sql[], pg_pki_sql[], pg_policy_sql[], pg_grant_sql[], pg_tsa_sql[],
+	pg_session_sql[];
 
 /* The principal columns pg_rd_principal reads (PG_P_NCOLS of them), table
  * alias p. */
@@ -306,6 +317,16 @@ srv_st_rc pg_filter(pg_store *s, void *v, size_t *n, size_t size,
 		    srv_st_rc (*check)(pg_store *s, const void *rec), void (*clr)(void *));
 void pg_set_row_mac(srv_store *st, srv_row_mac_fn fn, void *arg);
 srv_st_rc pg_seal_rows(srv_store *st, size_t *n);
+
+/* store_pg_session.c: console sessions */
+srv_st_rc pg_session_insert(srv_store *st, const srv_session *x);
+srv_st_rc pg_session_lookup(srv_store *st, const char *hash_hex, time_t now, long long idle,
+			    srv_principal *out, srv_session *sess);
+srv_st_rc pg_session_touch(srv_store *st, const char *hash_hex, time_t now, time_t before);
+srv_st_rc pg_session_delete(srv_store *st, const char *hash_hex);
+srv_st_rc pg_session_purge(srv_store *st, time_t now, long long idle, size_t *n);
+srv_st_rc pg_operation_daily(srv_store *st, const char *visible_to, time_t since, srv_op_day **out,
+			     size_t *n);
 
 /* store_pg_migrate.c: runs every pending migration on c, one transaction
  * each, serialised over every process by an advisory lock. 0 or -1 + err. */

@@ -11,7 +11,7 @@
 #include "server/store/store_pg.h"
 #include "server/store/store_sqlite.h"
 
-/* Parents before children (foreign keys); every table of migrations 1..11
+/* Parents before children (foreign keys); every table of migrations 1..13
  * (6-8 add columns, copied by name: token ids and names, secrets' ids and
  * expiry, the row MACs as they are -- the same encoding under the same
  * token key -- and Idempotency-Keys with their signatures). order: the
@@ -39,6 +39,7 @@ static const struct {
 	{"audit", "seq", "seq"},
 	{"timestamp_authorities", "rowid", NULL},
 	{"timestamps", "seq", "seq"},
+	{"console_sessions", "rowid", NULL}, /* 13 */
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 #define MAX_COLS 24

@@ -279,9 +279,25 @@ static const char migration_12[] = "ALTER TABLE principals ADD COLUMN oidc TEXT;
 				   "ALTER TABLE tokens ADD COLUMN oidc TEXT;"
 				   "ALTER TABLE operations ADD COLUMN oidc TEXT;";
 
+/* 13: console sessions (server/http/auth.c). A session is kept by the
+ * SHA-256 hex of its random id only; expires_at is its absolute cap,
+ * last_seen_at (moved by use) its idle expiry. The MAC covers hash,
+ * principal_id and expires_at (store.h). Deleting the principal ends its
+ * sessions. */
+static const char migration_13[] =
+	"CREATE TABLE console_sessions ("
+	" hash TEXT PRIMARY KEY NOT NULL,"
+	" principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+	" created_at BIGINT NOT NULL,"
+	" expires_at BIGINT NOT NULL,"
+	" last_seen_at BIGINT NOT NULL,"
+	" mac TEXT);"
+	"CREATE INDEX console_sessions_principal ON console_sessions(principal_id);";
+
 static const char *const migrations[] = {
-	migration_1, migration_2, migration_3, migration_4,  migration_5,  migration_6,
-	migration_7, migration_8, migration_9, migration_10, migration_11, migration_12,
+	migration_1,  migration_2,  migration_3,  migration_4, migration_5,
+	migration_6,  migration_7,  migration_8,  migration_9, migration_10,
+	migration_11, migration_12, migration_13,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

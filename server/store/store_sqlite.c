@@ -505,6 +505,8 @@ static void sq_close(srv_store *st)
 		sqlite3_finalize(s->h[i]);
 	for (int i = 0; i < TS_COUNT; i++)
 		sqlite3_finalize(s->ts[i]);
+	for (int i = 0; i < SS_COUNT; i++)
+		sqlite3_finalize(s->ss[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		rs_err("store: close: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->mu);
@@ -1320,6 +1322,12 @@ static const srv_store_ops sq_ops = {
 	.tsa_delete = sq_tsa_delete,
 	.timestamp_insert = sq_timestamp_insert,
 	.timestamp_list = sq_timestamp_list,
+	.session_insert = sq_session_insert,
+	.session_lookup = sq_session_lookup,
+	.session_touch = sq_session_touch,
+	.session_delete = sq_session_delete,
+	.session_purge = sq_session_purge,
+	.operation_daily = sq_operation_daily,
 	.set_row_mac = sq_set_row_mac,
 	.seal_rows = sq_seal_rows,
 };
@@ -1386,7 +1394,8 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 	    prepare_all(s, sq_policy_sql, s->pl, PL_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_grant_sql, s->gr, GR_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_history_sql, s->h, H_COUNT, path, err, errlen) != 0 ||
-	    prepare_all(s, sq_tsa_sql, s->ts, TS_COUNT, path, err, errlen) != 0)
+	    prepare_all(s, sq_tsa_sql, s->ts, TS_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_session_sql, s->ss, SS_COUNT, path, err, errlen) != 0)
 		goto fail;
 	return &s->base;
 fail:

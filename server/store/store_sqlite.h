@@ -5,6 +5,7 @@
  * store_sqlite_policy.c (policies, approval requests, decisions),
  * store_sqlite_grant.c (grants, grant-consuming history, audit log),
  * store_sqlite_tsa.c (time-stamp authorities and their timestamps) and
+ * store_sqlite_session.c (console sessions, the overview's daily counts) and
  * store_sqlite_migrate.c (opening, pragmas, schema migrations).
  * Nothing outside those files and their unit test includes this. */
 #ifndef SRV_STORE_SQLITE_H
@@ -162,6 +163,10 @@ extern const char *const sq_tsa_sql[TS_COUNT];
 enum { H_KEY_FIND, H_KEY_SET, H_COUNT };
 extern const char *const sq_history_sql[H_COUNT];
 
+/* Statements of store_sqlite_session.c, texts in sq_session_sql */
+enum { SS_INSERT, SS_LOOKUP, SS_TOUCH, SS_DELETE, SS_PURGE, SS_DAILY, SS_COUNT };
+extern const char *const sq_session_sql[SS_COUNT];
+
 /* The principal columns sq_rd_principal reads (SQ_P_NCOLS of them), table
  * alias p. */
 #define SQ_P_COLS                                                                                  \
@@ -209,6 +214,7 @@ typedef struct {
 	sqlite3_stmt *gr[GR_COUNT];
 	sqlite3_stmt *h[H_COUNT];
 	sqlite3_stmt *ts[TS_COUNT];
+	sqlite3_stmt *ss[SS_COUNT];
 	srv_rowmac *mac; /* row MACs (store_mac.c); checks nothing until set */
 	char *path;	 /* the database file, for backups */
 } sq_store;
@@ -389,6 +395,14 @@ srv_st_rc sq_member_role(srv_store *st, const char *signer_id, const char *princ
 srv_st_rc sq_member_list(srv_store *st, const char *signer_id, srv_principal **principals,
 			 srv_role **roles, size_t *n);
 srv_st_rc sq_operation_insert(srv_store *st, const srv_operation *o);
+srv_st_rc sq_session_insert(srv_store *st, const srv_session *x);
+srv_st_rc sq_session_lookup(srv_store *st, const char *hash_hex, time_t now, long long idle,
+			    srv_principal *out, srv_session *sess);
+srv_st_rc sq_session_touch(srv_store *st, const char *hash_hex, time_t now, time_t before);
+srv_st_rc sq_session_delete(srv_store *st, const char *hash_hex);
+srv_st_rc sq_session_purge(srv_store *st, time_t now, long long idle, size_t *n);
+srv_st_rc sq_operation_daily(srv_store *st, const char *visible_to, time_t since, srv_op_day **out,
+			     size_t *n);
 srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
 			    size_t limit, srv_operation **out, size_t *n, size_t *total);
 

@@ -281,7 +281,7 @@ static void test_reason_decides(void)
 static void test_wait_approved(void)
 {
 	decider d = {.want_reqs = 1, .want_gets = 1, .status = "approved"};
-	char rid[64], want[256], *err, *log, *body;
+	char rid[64], want[512], *err, *log, *body;
 	int verified = 0;
 	CK_RV rv;
 
@@ -298,11 +298,11 @@ static void test_wait_approved(void)
 	ok(fake_request_total(f) == 1 && fake_count(f, CNT_REQUEST_CREATE) == 1,
 	   "wait_opens_exactly_one_request");
 	snprintf(want, sizeof(want),
-		 "rsign: signer ec-signer needs approval: request %s is pending; approve it "
-		 "with: rsignctl request approve %s\n",
-		 rid, rid);
+		 "rsign: signer ec-signer needs approval: request %s is pending; approve it at "
+		 "https://127.0.0.1:%u/requests/%s or with: rsignctl request approve %s\n",
+		 rid, fake_port(f), rid, rid);
 	ok(strstr(err, want) != NULL && count_lines(err, "rsign: ") == 1,
-	   "wait_writes_one_stderr_line_with_request_id_and_approve_command");
+	   "wait_writes_one_stderr_line_with_request_id_console_link_and_approve_command");
 	ok(d.line_was_there, "the_line_is_written_before_the_approval");
 	ok(strstr(log, want + 7) != NULL, "the_line_is_in_the_log_file");
 	ok(body && strstr(body, "\"justification\":\"nightly build 42\"") &&
@@ -455,8 +455,10 @@ static void test_wait_timeout(void)
 	ok(rv == CKR_OK && verified, "pending_request_followed_by_the_next_sign_and_approved");
 	ok(fake_request_total(f) == before + 1 && fake_count(f, CNT_REQUEST_CREATE) == 0,
 	   "no_second_request_while_one_is_pending");
-	ok(strstr(err, "is still pending; approve it with: rsignctl request approve") != NULL,
-	   "still_pending_line");
+	ok(strstr(err, "is still pending; approve it at https://") != NULL &&
+		   strstr(err, "/requests/") != NULL &&
+		   strstr(err, " or with: rsignctl request approve") != NULL,
+	   "still_pending_line_with_console_link");
 	free(err);
 }
 
@@ -588,7 +590,7 @@ static void test_threads_share_one_request(void)
 		printf("#   thread %ld: 0x%lx verified %d\n", i, thread_rv[i], thread_ok[i]);
 	ok(fake_request_total(f) == before + 1 && fake_count(f, CNT_REQUEST_CREATE) == 1,
 	   "%d_threads_open_exactly_one_request (%d)", THREADS, fake_request_total(f) - before);
-	ok(count_lines(err, "is pending; approve it with") == 1, "%d_threads_write_one_line",
+	ok(count_lines(err, "is pending; approve it at") == 1, "%d_threads_write_one_line",
 	   THREADS);
 	fake_set_auto_decision(f, NULL, 0);
 	fake_set_approval(f, FAKE_EC, 1, 1);
