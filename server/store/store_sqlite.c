@@ -496,6 +496,8 @@ static void sq_close(srv_store *st)
 		sqlite3_finalize(s->gr[i]);
 	for (int i = 0; i < H_COUNT; i++)
 		sqlite3_finalize(s->h[i]);
+	for (int i = 0; i < CH_COUNT; i++)
+		sqlite3_finalize(s->ch[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		rs_err("store: close: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->mu);
@@ -1263,6 +1265,12 @@ static const srv_store_ops sq_ops = {
 	.audit_list = sq_audit_list,
 	.set_row_mac = sq_set_row_mac,
 	.seal_rows = sq_seal_rows,
+	.chain_rows = sq_chain_rows,
+	.chain_count_seq = sq_chain_count_seq,
+	.chain_head = sq_chain_head,
+	.checkpoint_insert = sq_checkpoint_insert,
+	.checkpoint_list = sq_checkpoint_list,
+	.checkpoint_last = sq_checkpoint_last,
 };
 
 /* Prepared once for the life of the connection: a typo in any statement
@@ -1322,7 +1330,8 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 	    prepare_all(s, sq_pki_sql, s->p, P_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_policy_sql, s->pl, PL_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_grant_sql, s->gr, GR_COUNT, path, err, errlen) != 0 ||
-	    prepare_all(s, sq_history_sql, s->h, H_COUNT, path, err, errlen) != 0)
+	    prepare_all(s, sq_history_sql, s->h, H_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_chain_sql, s->ch, CH_COUNT, path, err, errlen) != 0)
 		goto fail;
 	return &s->base;
 fail:
