@@ -31,6 +31,12 @@ typedef struct {
 	long long max_auth_failures;	    /* per clientId and window; 0 = no limit */
 	long long max_auth_failures_per_ip; /* per source address and window */
 	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
+	/* the log key that signs checkpoints of the hash chains (an ECDSA P-256
+	 * key in the token, server/rsignd/checkpoint.c): its CKA_ID and its
+	 * public key, checked against the token at start; NULL = none */
+	unsigned char log_ckid[SRV_CKID_LEN];
+	unsigned char *log_spki;
+	size_t log_spki_len;
 } srv_ctx;
 
 /* A route's auth: none (health, login) or a valid bearer token. */

@@ -12,6 +12,7 @@
 #include "server/api/api.h"
 #include "server/http/ratelimit.h"
 #include "server/http/tls.h"
+#include "server/rsignd/checkpoint.h"
 #include "server/rsignd/notify.h"
 #include "server/rsignd/setup.h"
 
@@ -171,6 +172,14 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		rs_info("metrics on plain HTTP %s port %d (GET /metrics, no token)",
 			cfg->metrics_listen, mport);
 	}
+	srv_checkpointer *cps = srv_checkpointer_start(ctx, cfg->checkpoint_every,
+						       cfg->checkpoint_interval, err, sizeof(err));
+	if (!cps) {
+		rs_err("%s", err);
+		srv_http_stop(mh);
+		srv_http_stop(h);
+		goto out;
+	}
 	rs_info("connections: at most %lld, %lld from one address; a request head within "
 		"%lld s",
 		max_conns, cfg->max_connections_per_ip, cfg->request_header_timeout);
@@ -198,6 +207,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 	srv_notify("STOPPING=1");
 	srv_http_stop(mh);
 	srv_http_stop(h);
+	srv_checkpointer_stop(cps); /* after the last request: its head is signed */
 	rs_info("stopped");
 	ret = 0;
 out:
