@@ -132,9 +132,11 @@ srv_reason srv_may_manage(const srv_req *r)
 	return r->actor.admin ? SRV_R_NONE : SRV_R_ADMIN_REQUIRED;
 }
 
+/* /metrics: admins, and principals with the metrics role (a scraper's
+ * token, which may do nothing else an ordinary principal could not). */
 srv_reason srv_may_read_metrics(const srv_req *r)
 {
-	return srv_may_manage(r);
+	return r->actor.admin || r->actor.metrics ? SRV_R_NONE : SRV_R_METRICS_REQUIRED;
 }
 
 srv_reason srv_may_log_in(const srv_principal *p)

@@ -19,6 +19,7 @@ cJSON *api_principal_json(const srv_principal *p)
 	cJSON_AddStringToObject(o, "name", p->name ? p->name : "");
 	cJSON_AddStringToObject(o, "type", p->type);
 	cJSON_AddBoolToObject(o, "admin", p->admin);
+	cJSON_AddBoolToObject(o, "metrics", p->metrics);
 	cJSON_AddBoolToObject(o, "disabled", p->disabled);
 	if (strcmp(p->type, "identity") == 0)
 		cJSON_AddStringToObject(o, "clientId", p->client_id);
@@ -131,6 +132,8 @@ static cJSON *principal_detail(const srv_principal *p)
 	cJSON_AddStringToObject(d, "name", p->name ? p->name : "");
 	cJSON_AddStringToObject(d, "type", p->type);
 	cJSON_AddBoolToObject(d, "admin", p->admin);
+	if (p->metrics)
+		cJSON_AddBoolToObject(d, "metrics", 1);
 	return d;
 }
 
@@ -142,7 +145,7 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 	srv_store *st = r->ctx->store;
 	srv_err e = SRV_OK;
 	const char *type = NULL, *name = NULL;
-	int admin = 0;
+	int admin = 0, metrics = 0;
 	srv_principal p = {0};
 	srv_audit a = {0};
 	char secret[SRV_TOKEN_LEN] = "", hash[65] = "";
@@ -164,6 +167,10 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 		e = srv_fail(r, SRV_R_INVALID_FIELD, "admin must be a boolean");
 		goto out;
 	}
+	if (rs_json_bool(j, "metrics", 0, &metrics) != RS_JSON_OK) {
+		e = srv_fail(r, SRV_R_INVALID_FIELD, "metrics must be a boolean");
+		goto out;
+	}
 	if (rs_uuid(p.id) != 0) {
 		e = srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 		goto out;
@@ -171,6 +178,7 @@ srv_err api_principal_create(srv_req *r, cJSON **out)
 	rs_strlcpy(p.type, type, sizeof(p.type));
 	p.name = (char *)name;
 	p.admin = admin;
+	p.metrics = metrics;
 	p.created_at = time(NULL);
 	int identity = strcmp(type, "identity") == 0;
 	if (identity && rs_uuid(p.client_id) != 0) {

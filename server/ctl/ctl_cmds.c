@@ -687,6 +687,7 @@ int ctl_principal_create(ctl_ctx *ctx, const ctl_args *a)
 		{"type", "type", CTL_F_STR, NULL, NULL},
 		{"name", "name", CTL_F_STR, NULL, NULL},
 		{"admin", "admin", CTL_F_FLAG, NULL, NULL},
+		{"metrics", "metrics", CTL_F_FLAG, NULL, NULL},
 		CTL_FIELDS_END,
 	};
 

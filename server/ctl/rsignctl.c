@@ -60,6 +60,7 @@ static const ctl_opt opts_principal_create[] = {
 	 1, principal_types},
 	STR_REQ("name", "NAME", "principal name"),
 	FLAG("admin", "make the principal a server-wide admin"),
+	FLAG("metrics", "let the principal read GET /metrics (a Prometheus scraper)"),
 	END};
 static const ctl_opt opts_token_create[] = {
 	STR("name", "NAME", "a name for the token (at most 64 bytes)"),

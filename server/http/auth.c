@@ -38,6 +38,7 @@ typedef struct {
 	char type[12];
 	char name[65];
 	int admin;
+	int metrics;
 	int disabled;
 	char client_id[RS_UUID_LEN];
 	time_t created_at;
@@ -57,6 +58,7 @@ static int to_cache(const srv_principal *p, cached_principal *c)
 	memcpy(c->type, p->type, sizeof(c->type));
 	rs_strlcpy(c->name, p->name, sizeof(c->name));
 	c->admin = p->admin;
+	c->metrics = p->metrics;
 	c->disabled = p->disabled;
 	memcpy(c->client_id, p->client_id, sizeof(c->client_id));
 	c->created_at = p->created_at;
@@ -71,6 +73,7 @@ static srv_reason from_cache(const cached_principal *c, srv_principal *p)
 	memcpy(p->id, c->id, sizeof(p->id));
 	memcpy(p->type, c->type, sizeof(p->type));
 	p->admin = c->admin;
+	p->metrics = c->metrics;
 	p->disabled = c->disabled;
 	memcpy(p->client_id, c->client_id, sizeof(p->client_id));
 	p->created_at = c->created_at;

@@ -62,6 +62,7 @@ static const struct {
 	[SRV_R_PRINCIPAL_DISABLED] = {"principalDisabled", SRV_E_UNAUTHORIZED},
 	[SRV_R_ROLE_REQUIRED] = {"roleRequired", SRV_E_PERMISSION},
 	[SRV_R_ADMIN_REQUIRED] = {"adminRequired", SRV_E_PERMISSION},
+	[SRV_R_METRICS_REQUIRED] = {"metricsRequired", SRV_E_PERMISSION},
 	[SRV_R_NOT_APPROVER] = {"notApprover", SRV_E_PERMISSION},
 	[SRV_R_OWN_REQUEST] = {"ownRequest", SRV_E_PERMISSION},
 	[SRV_R_NOT_REQUESTER] = {"notRequester", SRV_E_PERMISSION},

@@ -28,6 +28,7 @@ typedef struct {
 	char *name;
 	int admin;
 	int disabled;		     /* its tokens and its login are refused */
+	int metrics;		     /* may read GET /metrics (the metrics role) */
 	char client_id[RS_UUID_LEN]; /* identities only */
 	time_t created_at;
 	char mac[65]; /* store-internal: the row's MAC as read (store_mac.c) */
@@ -560,7 +561,9 @@ int srv_role_parse(const char *s, srv_role *out);   /* 0 or -1 */
  * alike: length 0); an integer is its decimal text. Field boundaries are
  * thus unambiguous (moving a byte from one field to the next changes the
  * encoding) and a row cannot pass for a row of another table.
- *   principals:       id, type, name, admin, disabled, client_id
+ *   principals:       id, type, name, admin, disabled, client_id, and
+ *                     then 1 only when metrics is set (so the rows sealed
+ *                     before the metrics role existed stay valid)
  *   tokens:           id, hash, principal_id, kind, expires_at
  *   secrets:          id, client_id, principal_id, secret_hash, expires_at
  *   members:          signer_id, principal_id, role

@@ -108,6 +108,8 @@ size_t srv_mac_msg_principal(const srv_principal *p, unsigned char *out)
 	put_i(&e, p->admin ? 1 : 0);
 	put_i(&e, p->disabled ? 1 : 0);
 	put_s(&e, p->client_id);
+	if (p->metrics) /* appended only when set: rows sealed before stay valid */
+		put_i(&e, 1);
 	return done(&e);
 }
 

@@ -31,8 +31,8 @@ const pg_sql pg_core_sql[] = {
 	{G_META_SET, "INSERT INTO meta (key, value) VALUES ($1, $2)"
 		     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
 	{G_PRINCIPAL_INSERT,
-	 "INSERT INTO principals (id, type, name, admin, client_id, created_at, mac)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+	 "INSERT INTO principals (id, type, name, admin, client_id, created_at, mac, metrics)"
+	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
 	{G_PRINCIPAL_GET, "SELECT " PG_P_COLS " FROM principals p" PG_BY_ID_OR_NAME("p")},
 	{G_PRINCIPAL_LIST,
 	 "SELECT " PG_P_COLS " FROM principals p ORDER BY p.name" PG_PAGE("$1", "$2")},
@@ -518,6 +518,7 @@ srv_st_rc pg_rd_principal(const PGresult *res, int r, int c, void *out)
 	p->created_at = (time_t)pg_col_ll(res, r, c + 5);
 	p->disabled = pg_col_ll(res, r, c + 6) != 0;
 	pg_col_copy(res, r, c + 7, p->mac, sizeof(p->mac));
+	p->metrics = pg_col_ll(res, r, c + 8) != 0;
 	p->name = pg_col_dup(res, r, c + 2, "");
 	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
 }
@@ -869,6 +870,7 @@ static srv_st_rc do_principal_insert(pg_store *s, pg_conn *pc, const char *op, c
 	a_opt(&a, 5, p->client_id);
 	a_int(&a, 6, p->created_at);
 	a_opt(&a, 7, mac);
+	a_int(&a, 8, p->metrics ? 1 : 0);
 	if ((r = pg_run(s, pc, op, G_PRINCIPAL_INSERT, &a, PGRUN_PLAIN, NULL)) != SRV_ST_OK ||
 	    !x->cred)
 		return r;

@@ -149,8 +149,9 @@ extern const pg_sql pg_core_sql[], pg_pki_sql[], pg_policy_sql[], pg_grant_sql[]
 
 /* The principal columns pg_rd_principal reads (PG_P_NCOLS of them), table
  * alias p. */
-#define PG_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac"
-#define PG_P_NCOLS 8
+#define PG_P_COLS                                                                                  \
+	"p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac, p.metrics"
+#define PG_P_NCOLS 9
 /* The visibility rules of server/api/access.c, in SQL, as the SQLite store
  * has them (store_sqlite.h): they must agree with srv_may_see_*. */
 #define PG_MEMBER_OF(signer, who)                                                                  \

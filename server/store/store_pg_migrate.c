@@ -239,8 +239,10 @@ static const char migration_8[] =
 	"CREATE UNIQUE INDEX operations_idem ON operations(actor_id, idem_key)"
 	" WHERE idem_key IS NOT NULL;";
 
+/* 9: the metrics role: a principal that may read GET /metrics. The row
+ * MAC covers it only when set (store.h), so older rows stay sealed. */
 static const char migration_9[] =
-	"SELECT 1;"; /* reserved: metrics's migration, merged separately */
+	"ALTER TABLE principals ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;";
 
 #define GENESIS "'0000000000000000000000000000000000000000000000000000000000000000'"
 /* 10: the hash chains (as SQLite's 10; store_chain.h). chain_heads also

@@ -29,9 +29,9 @@ static const char *const sq_sql[Q_COUNT] = {
 	[Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[Q_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
 		       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-	[Q_PRINCIPAL_INSERT] =
-		"INSERT INTO principals (id, type, name, admin, client_id, created_at, mac)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_PRINCIPAL_INSERT] = "INSERT INTO principals (id, type, name, admin, client_id, "
+			       "created_at, mac, metrics)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_PRINCIPAL_GET] = "SELECT " SQ_P_COLS " FROM principals p" SQ_BY_ID_OR_NAME("p"),
 	[Q_PRINCIPAL_LIST] = "SELECT " SQ_P_COLS " FROM principals p ORDER BY p.name" SQ_PAGE,
 	[Q_PRINCIPAL_COUNT] = "SELECT count(*) FROM principals",
@@ -230,6 +230,7 @@ srv_st_rc sq_rd_principal(sqlite3_stmt *st, int c, void *out)
 	p->created_at = (time_t)sqlite3_column_int64(st, c + 5);
 	p->disabled = sqlite3_column_int(st, c + 6) != 0;
 	col_copy(st, c + 7, p->mac, sizeof(p->mac));
+	p->metrics = sqlite3_column_int(st, c + 8) != 0;
 	p->name = col_dup(st, c + 2, "");
 	return p->name ? SRV_ST_OK : SRV_ST_FAILED;
 }
@@ -652,6 +653,7 @@ static srv_st_rc do_principal_insert(sq_store *s, const char *op, const void *ar
 	b_opt(q, 5, p->client_id, &brc);
 	b_int(q, 6, p->created_at, &brc);
 	b_opt(q, 7, mac, &brc);
+	b_int(q, 8, p->metrics ? 1 : 0, &brc);
 	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK || !x->cred)
 		return r;
 	if (strcmp(p->type, "identity") == 0)

@@ -178,8 +178,9 @@ typedef struct {
 
 /* The principal columns sq_rd_principal reads (SQ_P_NCOLS of them), table
  * alias p. */
-#define SQ_P_COLS "p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac"
-#define SQ_P_NCOLS 8
+#define SQ_P_COLS                                                                                  \
+	"p.id, p.type, p.name, p.admin, p.client_id, p.created_at, p.disabled, p.mac, p.metrics"
+#define SQ_P_NCOLS 9
 /* The visibility rules of server/api/access.c, in SQL, for the lists that
  * filter by visible_to (policies, requests, grants): they must agree with
  * srv_may_see_policy, srv_may_see_request and srv_may_see_grant, and

@@ -343,6 +343,41 @@ def register(add, ctx):
         expect(ctx.as_(u['token']).get('/auth/whoami'), 200, 'the row as rsignd wrote it')
     add('mac_principal_flipped_to_admin_refused', admin_flag_refused)
 
+    def metrics_flag_refused():
+        """The metrics role set with sqlite3/psql: the MAC covers it."""
+        u = new_user(ctx, 'tk-metrics-flip')
+        write_db(ctx, ('UPDATE principals SET metrics = 1 WHERE id = ?', (u['id'],)))
+        expect_error(ctx.as_(u['token']).get('/metrics'), 401, 'Unauthorized',
+                     'a principal given the metrics role with sqlite3', reason='tokenInvalid')
+        mac_refused_logged(ctx, 'principals', u['id'])
+        write_db(ctx, ('UPDATE principals SET metrics = 0 WHERE id = ?', (u['id'],)))
+        expect_error(ctx.as_(u['token']).get('/metrics'), 403, 'PermissionDenied',
+                     'the row put back: no role', reason='metricsRequired')
+    add('mac_principal_given_the_metrics_role_refused', metrics_flag_refused)
+
+    def metrics_role_sealed():
+        """A principal created with the role reads /metrics; taking the role
+        away behind rsignd's back breaks its MAC (the field is sealed)."""
+        u = expect(ctx.api.post('/principals', {'type': 'user', 'name': 'tk-scraper',
+                                                'metrics': True}), CREATED, 'a scraper')
+        check(u.get('metrics') is True and u.get('admin') is False, 'created as %r' % u)
+        r = ctx.as_(u['token']).get('/metrics')
+        check(r.status == 200 and b'rsign_sign_total' in r.body, 'the scraper reads /metrics: %d'
+              % r.status, r)
+        write_db(ctx, ('UPDATE principals SET metrics = 0 WHERE id = ?', (u['id'],)))
+        # the token is in the 1 s read cache: wait until the row is read again
+        deadline = time.monotonic() + 60
+        while True:
+            r = ctx.as_(u['token']).get('/auth/whoami')
+            if r.status != 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        expect_error(r, 401, 'Unauthorized', 'the role taken away with sqlite3',
+                     reason='tokenInvalid')
+        mac_refused_logged(ctx, 'principals', u['id'])
+        write_db(ctx, ('UPDATE principals SET metrics = 1 WHERE id = ?', (u['id'],)))
+    add('mac_metrics_role_is_sealed', metrics_role_sealed)
+
     def membership_refused():
         u = new_user(ctx, 'tk-member')
         s = ctx.signer('EC_P256')
