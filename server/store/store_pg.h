@@ -125,6 +125,7 @@ enum {
 	GT_AUDIT_COUNT,
 	/* store_pg_chain.c */
 	PC_HEAD_GET,
+	PC_HEAD_LOCK,
 	PC_NAME_OF,
 	PC_OP_ROWS,
 	PC_AU_ROWS,

@@ -33,6 +33,7 @@
 
 const pg_sql pg_chain_sql[] = {
 	{PC_HEAD_GET, "SELECT seq, hash FROM chain_heads WHERE chain = $1"},
+	{PC_HEAD_LOCK, "SELECT seq FROM chain_heads WHERE chain = 'history' FOR UPDATE"},
 	{PC_NAME_OF, "SELECT coalesce((SELECT name FROM principals WHERE id = $1), '')"},
 	{PC_OP_ROWS, "SELECT " CH_COLS "purged, id, status, " OP_BODY " FROM operations"
 		     " WHERE seq > $1 ORDER BY seq LIMIT $2"},

@@ -381,9 +381,12 @@ srv_st_rc pg_operation_insert_consume(srv_store *st, const srv_operation *o,
 		return r;
 	if ((r = pg_begin(s, pc, op)) != SRV_ST_OK)
 		goto out;
-	/* the signer's row before the grant's, the order signer_update and
-	 * signer_retire lock them in: no deadlock between the two */
-	if ((r = pg_key_unused(s, pc, op, o)) != SRV_ST_OK ||
+	/* the history chain's head first, then the signer's row, then the
+	 * grant's: the head before the signer as every history insert takes
+	 * them (PK_OP_INSERT_TOUCH), the signer before the grant as
+	 * signer_update and signer_retire do -- no deadlock among them */
+	if ((r = pg_run(s, pc, op, PC_HEAD_LOCK, NULL, PGRUN_PLAIN, NULL)) != SRV_ST_OK ||
+	    (r = pg_key_unused(s, pc, op, o)) != SRV_ST_OK ||
 	    (r = pg_op_after(s, pc, op, o)) != SRV_ST_OK ||
 	    (r = consume(s, pc, op, o, grant_id_out)) != SRV_ST_OK) {
 		/* No grant left. A concurrent call with this Idempotency-Key may
