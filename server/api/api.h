@@ -93,6 +93,9 @@ srv_err api_signer_load(srv_req *r, api_signer_rule may, srv_signer *s);
  * an unknown one stays as given and matches nothing. */
 srv_err api_signer_query(srv_req *r, const char **signer, srv_id id);
 
+/* api_backup.c: GET /backup, the database's online copy (r->file_fd) */
+srv_err api_backup(srv_req *r, cJSON **out);
+
 /* api_log.c: GET /log/verify (?chain=history|audit: one chain), GET
  * /log/key; and the check of a checkpoint's signature with the log key of
  * arg (a srv_ctx *): 0 good, 1 bad, -1 cannot check (no key). */

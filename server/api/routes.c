@@ -69,6 +69,7 @@ const srv_route srv_routes[] = {
 	{"POST", "/pki/grants/*/revoke", api_grant_revoke, ANY},
 
 	{"GET", "/audit-log", api_audit_list, ADMIN},
+	{"GET", "/backup", api_backup, ADMIN},
 	{"GET", "/log/verify", api_log_verify, ADMIN},
 	{"GET", "/log/key", api_log_key, ANY},
 	{"GET", "/metrics", api_metrics, SRV_AUTH_ANY, 0, srv_may_read_metrics},

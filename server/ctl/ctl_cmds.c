@@ -594,6 +594,35 @@ int ctl_health(ctl_ctx *ctx, const ctl_args *a)
 	return ctl_request(ctx, a, "GET", NULL, NULL, &ctl_fields_out, "/ready");
 }
 
+/* GET /backup into a new file: checked by the server's SHA-256 while it
+ * arrives, then by SQLite's file header; removed when either fails. */
+int ctl_backup(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const char magic[16] = "SQLite format 3";
+	const char *out = ctl_arg(a, "out");
+	char head[sizeof(magic)];
+	long long size = 0;
+	int rc = ctl_http_download(ctx->http, "/backup", out, &size);
+
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	FILE *f = fopen(out, "rb");
+	int ok = f && fread(head, 1, sizeof(head), f) == sizeof(head) &&
+		 memcmp(head, magic, sizeof(magic)) == 0;
+	if (f)
+		fclose(f);
+	if (!ok) {
+		fprintf(stderr, "rsignctl: %s is not an SQLite database; removed\n", out);
+		unlink(out);
+		return CTL_EXIT_DATAERR;
+	}
+	if (ctx->json)
+		printf("{\"file\": \"%s\", \"bytes\": %lld}\n", out, size);
+	else
+		printf("backup written to %s (%lld bytes, SHA-256 checked)\n", out, size);
+	return CTL_EXIT_OK;
+}
+
 int ctl_whoami(ctl_ctx *ctx, const ctl_args *a)
 {
 	return ctl_request(ctx, a, "GET", NULL, NULL, &ctl_fields_out, "/auth/whoami");

@@ -179,6 +179,7 @@ int ctl_read_file(const char *path, size_t max, rs_buf *b) __attribute__((warn_u
 
 /* ---- commands ---- */
 int ctl_health(ctl_ctx *ctx, const ctl_args *a);
+int ctl_backup(ctl_ctx *ctx, const ctl_args *a);
 int ctl_whoami(ctl_ctx *ctx, const ctl_args *a);
 int ctl_login(ctl_ctx *ctx, const ctl_args *a);
 int ctl_principal_create(ctl_ctx *ctx, const ctl_args *a);

@@ -1,11 +1,19 @@
 /* rsignctl's HTTP client over libcurl: base URL checks, the Bearer header,
- * bounded responses, and the translation of error bodies and transport
- * failures into one stderr line and an exit code. */
+ * bounded responses, downloads checked by their SHA-256, and the translation
+ * of error bodies and transport failures into one stderr line and an exit
+ * code. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include "rsign/base64.h"
 #include "rsign/json.h"
 #include "rsign/url.h"
 #include "rsign/util.h"
@@ -398,6 +406,172 @@ out:
 	rs_buf_wipe(&resp);
 	rs_buf_free(&url);
 	rs_free_secret(body);
+	free_headers_wiped(hdrs);
+	return rc;
+}
+
+/* ---- downloads (rsignctl backup) --------------------------------------- */
+
+typedef struct {
+	ctl_http *h;
+	int fd;		/* the file being written */
+	rs_buf err;	/* the body of an error status, bounded */
+	EVP_MD_CTX *md; /* SHA-256 of what was written */
+	long long size;
+	char want[65]; /* X-Content-SHA256 */
+	int failed;    /* a write failed: errno in werr */
+	int werr;
+} download;
+
+static size_t on_download_header(char *p, size_t size, size_t n, void *arg)
+{
+	static const char name[] = "x-content-sha256:";
+	download *d = arg;
+	size_t len = size * n;
+
+	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+		size_t i = sizeof(name) - 1, j = 0;
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		while (i < len && j < sizeof(d->want) - 1 && isxdigit((unsigned char)p[i]))
+			d->want[j++] = p[i++];
+		d->want[j] = '\0';
+	}
+	return len;
+}
+
+static size_t on_download_body(char *p, size_t size, size_t n, void *arg)
+{
+	download *d = arg;
+	size_t len = size * n, off = 0;
+	long status = 0;
+
+	if (curl_easy_getinfo(d->h->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+	    status < 200 || status >= 300)
+		return rs_buf_append(&d->err, p, len) < 0 ? 0 : len;
+	while (off < len) {
+		ssize_t w = write(d->fd, p + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			d->failed = 1;
+			d->werr = w < 0 ? errno : ENOSPC;
+			return 0;
+		}
+		off += (size_t)w;
+	}
+	if (EVP_DigestUpdate(d->md, p, len) != 1)
+		return 0;
+	d->size += (long long)len;
+	return len;
+}
+
+static int download_check(download *d, const char *out)
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char got[65];
+
+	if (EVP_DigestFinal_ex(d->md, md, &mdlen) != 1 || mdlen != sizeof(md)) {
+		fprintf(stderr, "rsignctl: cannot hash the download\n");
+		return CTL_EXIT_SOFTWARE;
+	}
+	rs_hex_encode(md, sizeof(md), got);
+	if (!d->want[0]) {
+		fprintf(stderr, "rsignctl: the server sent no X-Content-SHA256 header\n");
+		return CTL_EXIT_TRANSPORT;
+	}
+	if (strcasecmp(got, d->want) != 0) {
+		fprintf(stderr, "rsignctl: %s: the download's SHA-256 is %s, the server's %s\n",
+			out, got, d->want);
+		return CTL_EXIT_TRANSPORT;
+	}
+	if (fsync(d->fd) != 0) {
+		fprintf(stderr, "rsignctl: %s: %s\n", out, strerror(errno));
+		return CTL_EXIT_CANTCREAT;
+	}
+	return CTL_EXIT_OK;
+}
+
+int ctl_http_download(ctl_http *h, const char *path, const char *out, long long *size)
+{
+	download d = {.h = h, .fd = -1};
+	rs_buf url;
+	struct curl_slist *hdrs = NULL;
+	long status = 0;
+	CURLcode res;
+	int rc;
+
+	*size = 0;
+	rs_buf_init(&url, strlen(h->base) + CTL_HTTP_MAX_PATH);
+	rs_buf_init(&d.err, 64 * 1024);
+	(void)rs_buf_append_str(&url, h->base);
+	(void)rs_buf_append_str(&url, path);
+	if (!(d.md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) != 1 ||
+	    (h->auth && add_header(&hdrs, h->auth) < 0)) {
+		fprintf(stderr, "rsignctl: out of memory\n");
+		rc = CTL_EXIT_SOFTWARE;
+		goto out;
+	}
+	if ((d.fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		fprintf(stderr, "rsignctl: %s: %s\n", out, strerror(errno));
+		rc = CTL_EXIT_CANTCREAT;
+		goto out;
+	}
+	res = setup(h, "GET", rs_buf_str(&url), NULL, hdrs, NULL);
+	/* a large database takes longer than one API call may: no total
+	 * timeout, but a transfer that stalls for a minute ends */
+	if (res == CURLE_OK)
+		res = curl_easy_setopt(h->curl, CURLOPT_TIMEOUT, 0L);
+	if (res == CURLE_OK)
+		res = curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	if (res == CURLE_OK)
+		res = curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+	if (res == CURLE_OK)
+		res = curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_download_body);
+	if (res == CURLE_OK)
+		res = curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &d);
+	if (res == CURLE_OK)
+		res = curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_download_header);
+	if (res == CURLE_OK)
+		res = curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &d);
+	if (res == CURLE_OK)
+		res = curl_easy_perform(h->curl);
+	if (res != CURLE_OK) {
+		if (d.failed)
+			fprintf(stderr, "rsignctl: %s: %s\n", out, strerror(d.werr));
+		else
+			fprintf(stderr, "rsignctl: %s\n",
+				h->errbuf[0] ? h->errbuf : curl_easy_strerror(res));
+		rc = d.failed ? CTL_EXIT_CANTCREAT : CTL_EXIT_TRANSPORT;
+		goto out;
+	}
+	if (curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) {
+		fprintf(stderr, "rsignctl: no HTTP status in the response\n");
+		rc = CTL_EXIT_TRANSPORT;
+		goto out;
+	}
+	if (status < 200 || status >= 300) {
+		cJSON *tree = d.err.len ? rs_json_parse((const char *)d.err.data, d.err.len,
+							RS_JSON_MAX_DEPTH)
+					: NULL;
+		print_error(status, tree);
+		cJSON_Delete(tree);
+		rc = CTL_EXIT_SERVER;
+		goto out;
+	}
+	if ((rc = download_check(&d, out)) == CTL_EXIT_OK)
+		*size = d.size;
+out:
+	if (d.fd >= 0 && close(d.fd) != 0 && rc == CTL_EXIT_OK) {
+		fprintf(stderr, "rsignctl: %s: %s\n", out, strerror(errno));
+		rc = CTL_EXIT_CANTCREAT;
+	}
+	if (d.fd >= 0 && rc != CTL_EXIT_OK)
+		unlink(out);
+	EVP_MD_CTX_free(d.md);
+	rs_buf_free(&d.err);
+	rs_buf_free(&url);
 	free_headers_wiped(hdrs);
 	return rc;
 }

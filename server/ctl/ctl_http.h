@@ -64,6 +64,14 @@ int ctl_http_set_idempotency_key(ctl_http *h, const char *key) __attribute__((wa
 int ctl_http_call(ctl_http *h, const char *method, const char *path, const cJSON *req,
 		  ctl_http_cb cb, void *arg) __attribute__((warn_unused_result));
 
+/* GETs path and streams a 2xx body into the new file out (created 0600,
+ * refused when it exists), checking it against the response's
+ * X-Content-SHA256 header, then fsyncs it; *size gets its length. An
+ * error status prints the error as ctl_http_call does. Nothing is left at
+ * out on any failure. Returns an exit code. */
+int ctl_http_download(ctl_http *h, const char *path, const char *out, long long *size)
+	__attribute__((warn_unused_result));
+
 /* Wipes every string in the tree, then deletes it: for trees that held
  * tokens or secrets. NULL-safe. */
 void ctl_json_delete_wiped(cJSON *tree);

@@ -62,6 +62,8 @@ static const ctl_opt opts_principal_create[] = {
 	FLAG("admin", "make the principal a server-wide admin"),
 	FLAG("metrics", "let the principal read GET /metrics (a Prometheus scraper)"),
 	END};
+static const ctl_opt opts_backup[] = {
+	STR_REQ("out", "FILE", "the new file to write (refused when it exists)"), END};
 static const ctl_opt opts_token_create[] = {
 	STR("name", "NAME", "a name for the token (at most 64 bytes)"),
 	INT("expires-in", "SECONDS", "the token stops working after SECONDS"),
@@ -175,6 +177,8 @@ static const ctl_cmd commands[] = {
 	C("health", "", 0, 0, ctl_health, NULL,
 	  "check that the server, its token and its database answer (GET /ready)"),
 	C("whoami", "", 0, 1, ctl_whoami, NULL, "show the principal the token belongs to"),
+	C("backup", "", 0, 1, ctl_backup, opts_backup,
+	  "copy the server's SQLite database while it serves (admins; GET /backup)"),
 	C("login", "", 0, 0, ctl_login, opts_login,
 	  "exchange a clientId/clientSecret for an access token (prints it)"),
 	C("principal create", "", 0, 1, ctl_principal_create, opts_principal_create,

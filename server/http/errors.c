@@ -63,6 +63,7 @@ static const struct {
 	[SRV_R_ROLE_REQUIRED] = {"roleRequired", SRV_E_PERMISSION},
 	[SRV_R_ADMIN_REQUIRED] = {"adminRequired", SRV_E_PERMISSION},
 	[SRV_R_METRICS_REQUIRED] = {"metricsRequired", SRV_E_PERMISSION},
+	[SRV_R_BACKUP_UNSUPPORTED] = {"backupUnsupported", SRV_E_CONFLICT},
 	[SRV_R_NOT_APPROVER] = {"notApprover", SRV_E_PERMISSION},
 	[SRV_R_OWN_REQUEST] = {"ownRequest", SRV_E_PERMISSION},
 	[SRV_R_NOT_REQUESTER] = {"notRequester", SRV_E_PERMISSION},

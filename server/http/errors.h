@@ -66,12 +66,13 @@ typedef enum {
 	SRV_R_INVALID_CREDENTIALS, /* invalidCredentials */
 	SRV_R_PRINCIPAL_DISABLED,  /* principalDisabled */
 	/* 403 PermissionDenied */
-	SRV_R_ADMIN_REQUIRED,	/* adminRequired */
-	SRV_R_METRICS_REQUIRED, /* metricsRequired */
-	SRV_R_ROLE_REQUIRED,	/* roleRequired */
-	SRV_R_NOT_APPROVER,	/* notApprover */
-	SRV_R_OWN_REQUEST,	/* ownRequest */
-	SRV_R_NOT_REQUESTER,	/* notRequester */
+	SRV_R_ADMIN_REQUIRED,	  /* adminRequired */
+	SRV_R_METRICS_REQUIRED,	  /* metricsRequired */
+	SRV_R_BACKUP_UNSUPPORTED, /* backupUnsupported */
+	SRV_R_ROLE_REQUIRED,	  /* roleRequired */
+	SRV_R_NOT_APPROVER,	  /* notApprover */
+	SRV_R_OWN_REQUEST,	  /* ownRequest */
+	SRV_R_NOT_REQUESTER,	  /* notRequester */
 	/* 403 ApprovalRequired */
 	SRV_R_APPROVAL_REQUIRED, /* approvalRequired */
 	/* 404 NotFound */

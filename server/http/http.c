@@ -148,6 +148,24 @@ struct MHD_Response *srv_json_response(char *text, const char *req_id, long retr
 	return text_response(text, "application/json", req_id, retry_after);
 }
 
+/* A handler's file (r->file_fd): streamed by libmicrohttpd from the
+ * descriptor, which it closes; on failure the descriptor is closed here. */
+static struct MHD_Response *file_response(const srv_req *r)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_fd64((uint64_t)r->file_size, r->file_fd);
+	if (!resp) {
+		close(r->file_fd);
+		return NULL;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				r->content_type ? r->content_type : "application/octet-stream");
+	MHD_add_response_header(resp, "X-Request-Id", r->req_id);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-SHA256", r->file_sha256);
+	return resp;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, const char *req_id,
 				 long retry_after, const char *ctype, char *text)
 {
@@ -253,7 +271,7 @@ static void dispatch(const srv_route *routes, srv_req *r, cJSON **out)
 		srv_cache_bump();
 	if (e != SRV_OK && r->err == SRV_OK)
 		srv_fail(r, srv_reason_default(e), "%s", srv_err_word(e));
-	if (e == SRV_OK && !*out && !r->text)
+	if (e == SRV_OK && !*out && !r->text && r->file_fd < 0)
 		srv_fail(r, SRV_R_INTERNAL, "handler returned no body");
 }
 
@@ -266,6 +284,7 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 	r.conn = c;
 	r.method = method;
 	r.status = 200;
+	r.file_fd = -1;
 	if (rs_random_hex(16, r.req_id) != 0)
 		rs_strlcpy(r.req_id, "0", sizeof(r.req_id));
 	srv_client_ip(c, r.source_ip, sizeof(r.source_ip));
@@ -307,8 +326,21 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 
 	int status = r.err == SRV_OK ? r.status : srv_err_status(r.err);
 	const char *ctype = "application/json";
-	char *text;
-	if (r.err == SRV_OK && r.text) {
+	char *text = NULL;
+	struct MHD_Response *file = NULL;
+	if (r.err == SRV_OK && r.file_fd >= 0) {
+		file = file_response(&r);
+		r.file_fd = -1; /* file_response closed it, or gave it to the response */
+		if (!file) {
+			srv_fail(&r, SRV_R_INTERNAL, "cannot stream the file");
+			status = srv_err_status(r.err);
+		}
+	} else if (r.file_fd >= 0) {
+		close(r.file_fd);
+	}
+	if (file) {
+		free(r.text);
+	} else if (r.err == SRV_OK && r.text) {
 		text = r.text;
 		ctype = r.content_type ? r.content_type : "text/plain";
 	} else {
@@ -341,6 +373,11 @@ static enum MHD_Result respond(srv_http *h, struct MHD_Connection *c, const char
 			r.actor.name ? r.actor.name : "-");
 	rs_log_set_request(NULL);
 	srv_principal_clear(&r.actor);
+	if (file) {
+		enum MHD_Result ret = MHD_queue_response(c, (unsigned int)status, file);
+		MHD_destroy_response(file);
+		return ret;
+	}
 	if (!text)
 		return MHD_NO;
 	return send_json(c, status, r.req_id, r.err == SRV_E_RATE_LIMIT ? r.retry_after : 0, ctype,

@@ -65,6 +65,12 @@ typedef struct srv_req {
 	 * malloc'd body, its Content-Type; *out stays NULL */
 	char *text;
 	const char *content_type;
+	/* a handler that answers with a file (GET /backup): file_fd >= 0 is
+	 * streamed (file_size bytes, content_type, X-Content-SHA256:
+	 * file_sha256) and closed by this layer, error or not; -1 = none */
+	int file_fd;
+	long long file_size;
+	char file_sha256[65];
 } srv_req;
 
 /* A handler returns SRV_OK with *out set, or an error set with srv_fail. */

@@ -449,6 +449,13 @@ typedef struct srv_store_ops {
 	srv_st_rc (*operation_insert_consume)(srv_store *st, const srv_operation *op,
 					      char grant_id_out[RS_UUID_LEN]);
 
+	/* ---- online backup (GET /backup). Writes *a, then a checked,
+	 * consistent copy of the whole database (srv_store_sqlite_backup)
+	 * into a new file beside it, opens it and unlinks it: *fd (O_RDONLY)
+	 * reads the copy, which holds the audit entry. NULL for a store that
+	 * cannot (PostgreSQL: pg_dump). FAILED + err when the copy fails. */
+	srv_st_rc (*backup)(srv_store *st, const srv_audit *a, int *fd, char *err, size_t errlen);
+
 	/* ---- the audit log, written only by the ops above; newest first */
 	srv_st_rc (*audit_list)(srv_store *st, size_t offset, size_t limit, srv_audit **out,
 				size_t *n, size_t *total);

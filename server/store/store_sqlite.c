@@ -504,6 +504,7 @@ static void sq_close(srv_store *st)
 	pthread_mutex_destroy(&s->mu);
 	sq_history_fini(s);
 	srv_rowmac_free(s->mac);
+	free(s->path);
 	free(s);
 }
 
@@ -1209,6 +1210,7 @@ static void sq_set_row_mac(srv_store *st, srv_row_mac_fn fn, void *arg)
 
 static const srv_store_ops sq_ops = {
 	.close = sq_close,
+	.backup = sq_backup,
 	.ping = sq_ping,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
@@ -1323,6 +1325,10 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	if (!(s->mac = srv_rowmac_new())) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (!(s->path = strdup(path))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -225,6 +225,7 @@ typedef struct {
 	/* the history chain's head during a group commit (under mu) */
 	sq_chain_cur hchain;
 	srv_rowmac *mac; /* row MACs (store_mac.c); checks nothing until set */
+	char *path;	 /* the database file, for backups */
 } sq_store;
 
 #define SQ(st) ((sq_store *)(st))
@@ -258,6 +259,8 @@ typedef srv_st_rc (*sq_change)(sq_store *s, const char *op, const void *arg, con
  * (FAILED, nothing written). */
 srv_st_rc sq_audited(sq_store *s, const char *op, sq_change change, const void *arg,
 		     const srv_audit *a);
+/* store_sqlite_backup.c: the backup op */
+srv_st_rc sq_backup(srv_store *st, const srv_audit *a, int *fd, char *err, size_t errlen);
 
 /* Row readers fill *out from the columns starting at c. On failure they
  * leave nothing allocated and return FAILED (out of memory, or a value this

@@ -1,6 +1,7 @@
-/* Online backup of the SQLite store (`rsignd backup`): SQLite's backup API
- * copies one consistent snapshot while rsignd goes on serving, into a new
- * file that is checked before it takes its final name. */
+/* Online backup of the SQLite store (`rsignd backup`, and GET /backup
+ * through the store's backup op): SQLite's backup API copies one consistent
+ * snapshot while rsignd goes on serving, into a new file that is checked
+ * before it takes its final name. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -10,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <sqlite3.h>
-#include "server/store/store.h"
+#include "rsign/log.h"
+#include "rsign/util.h"
+#include "server/store/store_sqlite.h"
 
 static int text_of(sqlite3 *db, const char *sql, char *out, size_t outlen)
 {
@@ -202,4 +205,45 @@ out:
 	if (made)
 		unlink(part);
 	return ret;
+}
+
+/* The op of GET /backup: the audit entry first (so the copy holds it), then
+ * the copy under a random name beside the database, opened and unlinked:
+ * nothing is left on disk once the descriptor is closed. */
+static srv_st_rc no_change(sq_store *s, const char *op, const void *arg, const srv_audit *a)
+{
+	(void)s;
+	(void)op;
+	(void)arg;
+	(void)a;
+	return SRV_ST_OK;
+}
+
+srv_st_rc sq_backup(srv_store *st, const srv_audit *a, int *fd, char *err, size_t errlen)
+{
+	sq_store *s = SQ(st);
+	char out[4096], rnd[33];
+	srv_st_rc r;
+
+	*fd = -1;
+	if ((r = sq_audited(s, "backup", no_change, NULL, a)) != SRV_ST_OK) {
+		snprintf(err, errlen, "cannot write the audit entry");
+		return r;
+	}
+	if (rs_random_hex(16, rnd) != 0 ||
+	    snprintf(out, sizeof(out), "%s.backup-%s", s->path, rnd) >= (int)sizeof(out)) {
+		snprintf(err, errlen, "no name for the copy");
+		return SRV_ST_FAILED;
+	}
+	if (srv_store_sqlite_backup(s->path, out, NULL, err, errlen) != 0)
+		return SRV_ST_FAILED;
+	*fd = open(out, O_RDONLY | O_CLOEXEC);
+	int saved = errno;
+	if (unlink(out) != 0)
+		rs_err("store: backup: cannot remove %s: %s", out, strerror(errno));
+	if (*fd < 0) {
+		snprintf(err, errlen, "cannot open the copy: %s", strerror(saved));
+		return SRV_ST_FAILED;
+	}
+	return SRV_ST_OK;
 }

@@ -23,6 +23,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sqlite3
 import tempfile
 import threading
 import time
@@ -481,3 +482,35 @@ def register(add, ctx):
         check(len(flood) + 1 <= int(m.group(1)), '%d connections held at once, max_connections '
               'is %s' % (len(flood) + 1, m.group(1)))
     add('a_connection_flood_under_a_256_descriptor_limit_leaves_the_token_signing', descriptors)
+
+    # ---- GET /backup (issue 15, item 6): the database's online copy
+    def backup_api():
+        r = ctx.api.get('/backup')
+        if ctx.srv.database:  # PostgreSQL: its own tools
+            expect_error(r, 409, 'Conflict', 'GET /backup on PostgreSQL', reason='backupUnsupported')
+            check('pg_dump' in r.json.get('message', ''), 'no pointer to pg_dump: %r' % r.json)
+            return
+        check(r.status == 200 and r.headers.get('Content-Type') == 'application/vnd.sqlite3',
+              'GET /backup: %d %s' % (r.status, r.headers.get('Content-Type')), r)
+        check(r.body[:16] == b'SQLite format 3\0', 'not an SQLite file: %r' % r.body[:16])
+        check(hashlib.sha256(r.body).hexdigest() == r.headers.get('X-Content-SHA256'),
+              'the body does not match X-Content-SHA256')
+        check(r.headers.get('X-Request-Id'), 'no X-Request-Id')
+        left = [f for f in os.listdir(ctx.srv.state_dir) if '.backup-' in f]
+        check(not left, 'copies left beside the database: %r' % left)
+        # the copy holds its own audit entry
+        with tempfile.NamedTemporaryFile(suffix='.db') as f:
+            f.write(r.body)
+            f.flush()
+            db = sqlite3.connect('file:%s?mode=ro' % f.name, uri=True)
+            try:
+                n = db.execute("SELECT count(*) FROM audit WHERE action = 'backup.create'"
+                               ).fetchone()[0]
+            finally:
+                db.close()
+        check(n >= 1, 'the copy holds no backup.create audit entry')
+        u = expect(ctx.api.post('/principals', {'type': 'user', 'name': 'backup-nonadmin'}),
+                   CREATED, 'a user')
+        expect_error(ctx.api.with_token(u['token']).get('/backup'), 403, 'PermissionDenied',
+                     'a non-admin backs up', reason='adminRequired')
+    add('get_backup_streams_a_checked_copy_to_admins_or_names_pg_dump', backup_api)
