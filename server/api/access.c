@@ -30,7 +30,10 @@
  *     policy create/update/
  *     delete, audit log,
  *     GET /metrics (also on
- *     metrics_listen, untokened)
+ *     metrics_listen, untokened),
+ *     GET /log/verify
+ *   GET /log/key (the log key's  any    any      any     any      any   -
+ *     public key)
  *
  * 403r roleRequired, 403a adminRequired, 403n notApprover, 403o
  * ownRequest, 403q notRequester; 404 notFound. "approver" means a user

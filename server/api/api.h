@@ -2,6 +2,7 @@
 #ifndef SRV_API_H
 #define SRV_API_H
 #include "server/http/http.h"
+#include "server/store/store_chain.h"
 
 /* api_health.c */
 srv_err api_health(srv_req *r, cJSON **out);
@@ -119,6 +120,14 @@ srv_err api_signer_query(srv_req *r, const char **signer, srv_id id);
 
 /* api_backup.c: GET /backup, the database's online copy (r->file_fd) */
 srv_err api_backup(srv_req *r, cJSON **out);
+
+/* api_log.c: GET /log/verify (?chain=history|audit: one chain), GET
+ * /log/key; and the check of a checkpoint's signature with the log key of
+ * arg (a srv_ctx *): 0 good, 1 bad, -1 cannot check (no key). */
+srv_err api_log_verify(srv_req *r, cJSON **out);
+srv_err api_log_key(srv_req *r, cJSON **out);
+int api_log_verify_sig(void *arg, const srv_checkpoint *c);
+
 /* api_metrics.c: GET /metrics, the Prometheus text format (r->text) */
 srv_err api_metrics(srv_req *r, cJSON **out);
 

@@ -88,6 +88,8 @@ const srv_route srv_routes[] = {
 
 	{"GET", "/audit-log", api_audit_list, ADMIN},
 	{"GET", "/backup", api_backup, ADMIN},
+	{"GET", "/log/verify", api_log_verify, ADMIN},
+	{"GET", "/log/key", api_log_key, ANY},
 	{"GET", "/metrics", api_metrics, SRV_AUTH_ANY, 0, srv_may_read_metrics},
 	{NULL, NULL, NULL, 0, 0, NULL},
 };

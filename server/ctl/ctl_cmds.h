@@ -240,5 +240,6 @@ int ctl_request_cancel(ctl_ctx *ctx, const ctl_args *a);
 int ctl_grant_list(ctl_ctx *ctx, const ctl_args *a);
 int ctl_grant_revoke(ctl_ctx *ctx, const ctl_args *a);
 int ctl_audit(ctl_ctx *ctx, const ctl_args *a);
+int ctl_verify_log(ctl_ctx *ctx, const ctl_args *a);
 
 #endif

@@ -290,3 +290,62 @@ int ctl_audit(ctl_ctx *ctx, const ctl_args *a)
 
 	return ctl_request(ctx, a, "GET", NULL, ctl_page_query, &out, "/audit-log");
 }
+
+/* ---- the tamper-evident log ------------------------------------------- */
+
+/* One line per chain; CTL_EXIT_SERVER (1) when a chain is bad. print 0:
+ * the exit code only (--json printed the body). */
+static int verify_result(const cJSON *body, int print)
+{
+	const cJSON *chains = cJSON_GetObjectItemCaseSensitive(body, "chains"), *c;
+	int bad = !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "ok"));
+
+	cJSON_ArrayForEach (c, chains) {
+		const cJSON *fb = cJSON_GetObjectItemCaseSensitive(c, "firstBad");
+		const char *name =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "chain"));
+		double recs = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "records"));
+		double tombs =
+			cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "tombstones"));
+		double cps =
+			cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "checkpoints"));
+		if (!print)
+			continue;
+		if (!fb) {
+			printf("%s: ok (%.0f records, %.0f tombstones, %.0f checkpoints)\n",
+			       name ? name : "?", recs, tombs, cps);
+			continue;
+		}
+		const char *what =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fb, "what"));
+		const char *id =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fb, "recordId"));
+		const char *why =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fb, "detail"));
+		double seq = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(fb, "seq"));
+		printf("%s: BAD: %s at seq %.0f, record %s: %s\n", name ? name : "?",
+		       what ? what : "?", seq, id && *id ? id : "-", why ? why : "");
+	}
+	return bad ? CTL_EXIT_SERVER : CTL_EXIT_OK;
+}
+
+static int verify_print(const cJSON *body, const void *arg)
+{
+	(void)arg;
+	return verify_result(body, 1);
+}
+
+static int verify_exit(const cJSON *body, const void *arg)
+{
+	(void)arg;
+	return verify_result(body, 0);
+}
+
+int ctl_verify_log(ctl_ctx *ctx, const ctl_args *a)
+{
+	static const ctl_query query[] = {{"chain", "chain", NULL, NULL}, CTL_QUERY_END};
+	static const ctl_out out = {verify_print, NULL, 0};
+	static const ctl_out out_json = {verify_exit, NULL, 1};
+
+	return ctl_request(ctx, a, "GET", NULL, query, ctx->json ? &out_json : &out, "/log/verify");
+}

@@ -23,6 +23,7 @@ static const char *const principal_types[] = {"user", "identity", NULL};
 static const char *const roles[] = {"operator", "auditor", NULL};
 static const char *const op_statuses[] = {"success", "denied", "failed", NULL};
 static const char *const grant_statuses[] = {"active", "expired", "revoked", NULL};
+static const char *const chains[] = {"history", "audit", NULL};
 static const char *const signer_statuses[] = {"enabled", "disabled", "retired", "any", NULL};
 
 #define FLAG(n, h)                                                                                 \
@@ -206,6 +207,8 @@ static const ctl_opt opts_grant_list[] = {
 	PAGE,
 	END};
 static const ctl_opt opts_audit[] = {PAGE, END};
+static const ctl_opt opts_verify_log[] = {
+	{"chain", CTL_OPT_STR, "C", "history or audit (default: both)", 0, chains}, END};
 static const ctl_opt opts_page[] = {PAGE, END};
 
 #define C(w, syn, n, auth, fn, opts, sum)                                                          \
@@ -304,6 +307,9 @@ static const ctl_cmd commands[] = {
 	C("grant list", "", 0, 1, ctl_grant_list, opts_grant_list, "list grants"),
 	C("grant revoke", "GID", 1, 1, ctl_grant_revoke, NULL, "revoke a grant"),
 	C("audit", "", 0, 1, ctl_audit, opts_audit, "show the audit log"),
+	C("verify-log", "", 0, 1, ctl_verify_log, opts_verify_log,
+	  "check the hash chains of the history and the audit log and their signed "
+	  "checkpoints (exit 1 when a record was changed, removed, inserted or reordered)"),
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

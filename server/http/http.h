@@ -34,6 +34,12 @@ typedef struct {
 	long long max_sign_rate;	    /* signatures per second per principal; 0 = off */
 	struct srv_jwks_cache *jwks;	    /* OIDC issuers' key sets (jwks.h) */
 	int tsa_require_synced_clock;	    /* refuse timestamps on an unsynchronised clock */
+	/* the log key that signs checkpoints of the hash chains (an ECDSA P-256
+	 * key in the token, server/rsignd/checkpoint.c): its CKA_ID and its
+	 * public key, checked against the token at start; NULL = none */
+	unsigned char log_ckid[SRV_CKID_LEN];
+	unsigned char *log_spki;
+	size_t log_spki_len;
 } srv_ctx;
 
 /* A route's auth: none (health, login) or a valid bearer token. */

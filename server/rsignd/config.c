@@ -55,6 +55,8 @@ static const rs_conf_item settings[] = {
 	INT(console_session_idle, "43200", 1, 604800),
 	INT(max_tokens_per_principal, "50", 1, 100000),
 	INT(history_denied_retention, "0", 0, 315360000),
+	INT(checkpoint_every, "1000", 1, 1000000000),
+	INT(checkpoint_interval, "600", 1, 31536000),
 	STR(tls_priorities, SRV_TLS_PRIORITIES),
 	INT(max_connections, "4096", 16, 1000000),
 	INT(max_connections_per_ip, "256", 1, 1000000),

@@ -27,6 +27,8 @@ typedef struct {
 	long long max_tokens_per_principal; /* unexpired API tokens one principal holds */
 	long long history_denied_retention; /* seconds a "denied" history record is kept; 0 = for
 					       ever */
+	long long checkpoint_every;	    /* records of a chain between signed checkpoints */
+	long long checkpoint_interval;	    /* seconds between checkpoints of a chain that moved */
 	char *tls_priorities;		    /* GnuTLS priority string */
 	long long max_connections;	    /* open at once, lowered below the fd limit */
 	long long max_connections_per_ip;   /* from one address */

@@ -15,6 +15,7 @@
 #include "server/console/console.h"
 #include "server/http/ratelimit.h"
 #include "server/http/tls.h"
+#include "server/rsignd/checkpoint.h"
 #include "server/rsignd/notify.h"
 #include "server/rsignd/setup.h"
 
@@ -204,6 +205,14 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 		rs_info("metrics on plain HTTP %s port %d (GET /metrics, no token)",
 			cfg->metrics_listen, mport);
 	}
+	srv_checkpointer *cps = srv_checkpointer_start(ctx, cfg->checkpoint_every,
+						       cfg->checkpoint_interval, err, sizeof(err));
+	if (!cps) {
+		rs_err("%s", err);
+		srv_http_stop(mh);
+		srv_http_stop(h);
+		goto out;
+	}
 	if (cfg->tsa_listen && cfg->tsa_listen[0]) {
 		/* plain HTTP on any address: RFC 3161 replies are signed */
 		srv_http_opts topts = {.listen = cfg->tsa_listen,
@@ -255,6 +264,7 @@ int srv_run(srv_ctx *ctx, const srv_config *cfg, void (*ready)(void *arg, int po
 	srv_http_stop(th);
 	srv_http_stop(mh);
 	srv_http_stop(h);
+	srv_checkpointer_stop(cps); /* after the last request: its head is signed */
 	rs_info("stopped");
 	ret = 0;
 out:

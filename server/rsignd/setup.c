@@ -28,6 +28,7 @@
 #include "server/http/cache.h"
 #include "server/api/sign_target.h"
 #include "server/hsm/pki.h"
+#include "server/rsignd/checkpoint.h"
 #include "server/rsignd/rowmac.h"
 #include "server/rsignd/setup.h"
 
@@ -515,7 +516,8 @@ static int open_parts(srv_ctx *ctx, const srv_config *cfg, const char *pin, char
 	if (!ctx->store ||
 	    srv_hsm_open(cfg->pkcs11_module, cfg->token_label, pin, (int)cfg->hsm_sessions,
 			 &ctx->hsm, err, errlen) != SRV_HSM_OK ||
-	    srv_rowmac_start(ctx->hsm, ctx->store, err, errlen) != 0) {
+	    srv_rowmac_start(ctx->hsm, ctx->store, err, errlen) != 0 ||
+	    srv_logkey_start(ctx, err, errlen) != 0) {
 		srv_setup_close(ctx);
 		return -1;
 	}
@@ -628,4 +630,7 @@ void srv_setup_close(srv_ctx *ctx)
 	srv_cache_free(ctx->signer_cache);
 	srv_cache_free(ctx->role_cache);
 	ctx->auth_cache = ctx->signer_cache = ctx->role_cache = NULL;
+	free(ctx->log_spki);
+	ctx->log_spki = NULL;
+	ctx->log_spki_len = 0;
 }

@@ -264,6 +264,9 @@ typedef enum {
 } srv_decide_why;
 
 typedef struct srv_store srv_store;
+/* the hash chains (store_chain.h) */
+struct srv_chain_row;
+struct srv_checkpoint;
 
 /* Row MACs (store_mac.c): what computes them. msg is the canonical encoding
  * of a row (store_mac.c); out receives HMAC-SHA-256 under a key the caller
@@ -560,6 +563,25 @@ typedef struct srv_store_ops {
 	 * the columns, the token is needed to fill them). */
 	srv_st_rc (*seal_rows)(srv_store *st, size_t *n);
 
+	/* ---- the hash chains of the history and the audit log (issue 15,
+	 * item 7; store_chain.h). chain: srv_chain. Every history and audit
+	 * insert links its record in its own transaction. chain_rows: up to
+	 * limit records whose table seq is > after, in table order, each with
+	 * the hash of its body as read. chain_count_seq: how many records
+	 * carry chain_seq seq. chain_head: the head row (seq 0 and the genesis
+	 * hash while the chain is empty). */
+	srv_st_rc (*chain_rows)(srv_store *st, int chain, long long after, size_t limit,
+				struct srv_chain_row *out, size_t *n);
+	srv_st_rc (*chain_count_seq)(srv_store *st, int chain, long long seq, size_t *n);
+	srv_st_rc (*chain_head)(srv_store *st, int chain, long long *seq, char hash[65]);
+	/* Signed checkpoints: insert keeps the first one of a (chain, seq)
+	 * (another replica's checkpoint of the same head: OK, nothing
+	 * written); list: up to limit with seq > after, ascending; last: the
+	 * newest of the chain, NOT_FOUND when none. */
+	srv_st_rc (*checkpoint_insert)(srv_store *st, const struct srv_checkpoint *c);
+	srv_st_rc (*checkpoint_list)(srv_store *st, int chain, long long after, size_t limit,
+				     struct srv_checkpoint *out, size_t *n);
+	srv_st_rc (*checkpoint_last)(srv_store *st, int chain, struct srv_checkpoint *out);
 	/* ---- time-stamp authorities (name unique -> CONFLICT; certificate_id
 	 * must name a certificate -> NOT_FOUND). Rows carry a MAC (above). */
 	srv_st_rc (*tsa_insert)(srv_store *st, const srv_tsa *t, const srv_audit *a);

@@ -142,7 +142,8 @@ srv_st_rc pg_bad_arg(const char *op)
 static const char *sql_of(int id)
 {
 	static const pg_sql *const lists[] = {pg_core_sql,  pg_pki_sql, pg_policy_sql,
-					      pg_grant_sql, pg_tsa_sql, pg_session_sql};
+					      pg_grant_sql, pg_tsa_sql, pg_session_sql,
+					      pg_chain_sql};
 
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
 		for (const pg_sql *q = lists[l]; q->sql; q++)
@@ -1582,6 +1583,12 @@ static const srv_store_ops pg_ops = {
 	.operation_daily = pg_operation_daily,
 	.set_row_mac = pg_set_row_mac,
 	.seal_rows = pg_seal_rows,
+	.chain_rows = pg_chain_rows,
+	.chain_count_seq = pg_chain_count_seq,
+	.chain_head = pg_chain_head,
+	.checkpoint_insert = pg_checkpoint_insert,
+	.checkpoint_list = pg_checkpoint_list,
+	.checkpoint_last = pg_checkpoint_last,
 	.secret_set = pg_secret_set,
 	.secret_lookup = pg_secret_lookup,
 	.key_insert = pg_key_insert,

@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 #include "rsign/util.h"
 #include "server/store/store.h"
+#include "server/store/store_chain.h"
 
 /* Every statement, over the four files that use them (one name space: each
  * is prepared as "q<number>" on every connection). */
@@ -143,6 +144,17 @@ enum {
 	GS_DELETE,
 	GS_PURGE,
 	GS_DAILY,
+	/* store_pg_chain.c */
+	PC_HEAD_GET,
+	PC_HEAD_LOCK,
+	PC_NAME_OF,
+	PC_OP_ROWS,
+	PC_AU_ROWS,
+	PC_OP_COUNT,
+	PC_AU_COUNT,
+	PC_CP_INSERT,
+	PC_CP_LIST,
+	PC_CP_LAST,
 	PG_NSTMT
 };
 
@@ -156,7 +168,7 @@ typedef struct {
 	const char *sql;
 } pg_sql;
 extern const pg_sql pg_core_sql[], pg_pki_sql[], pg_policy_sql[], pg_grant_sql[], pg_tsa_sql[],
-	pg_session_sql[];
+	pg_session_sql[], pg_chain_sql[];
 
 /* The principal columns pg_rd_principal reads (PG_P_NCOLS of them), table
  * alias p. */
@@ -434,5 +446,46 @@ srv_st_rc pg_tsa_delete(srv_store *st, const char *id, const srv_audit *a);
 srv_st_rc pg_timestamp_insert(srv_store *st, const srv_timestamp *t);
 srv_st_rc pg_timestamp_list(srv_store *st, const char *tsa_id, size_t offset, size_t limit,
 			    srv_timestamp **out, size_t *n, size_t *total);
+/* ---- store_pg_chain.c: the hash chains (store_chain.h) ---- */
+/* A CTE that links one record to chain ch (a literal) and returns its
+ * seq, prev and hash (hex): it advances the head row, whose lock it holds
+ * until the transaction ends, and hashes from the head it locked (SET sees
+ * the row's old values). pre and suf are the bytea parameters of
+ * pg_chain_args. */
+#define PG_CHAIN_LINK(ch, pre, suf)                                                                \
+	"UPDATE chain_heads SET seq = seq + 1, prev = hash, hash = encode(sha256(decode(hash,"     \
+	" 'hex') || " pre "::bytea || int8send(seq + 1) || " suf "::bytea), 'hex')"                \
+	" WHERE chain = '" ch "' RETURNING seq, prev, hash"
+/* The table seq of the record being linked (table t), drawn only once
+ * the CTE h holds the head's lock: the table's order is then the chain's
+ * order over every replica (a default drawn before the lock would let two
+ * inserts take their seqs in one order and their links in the other). */
+#define PG_CHAIN_ROW(t) "(SELECT nextval(pg_get_serial_sequence('" t "', 'seq')) FROM h)"
+/* What the link's parameters borrow. */
+typedef struct {
+	char body[SRV_CHAIN_HEX];
+	unsigned char pre[64], suf[80];
+	size_t npre, nsuf;
+} pg_chain_buf;
+/* Sets $first (body_hash hex), $first+1 (pre) and $first+2 (suf) for a
+ * record of kind with that body hash. 0 or -1. */
+int pg_chain_args(pg_args *a, int first, srv_chain c, const char *kind,
+		  const unsigned char body[SRV_CHAIN_LEN], pg_chain_buf *buf);
+/* The name an audit row gets: a->actor_name, or the actor's current name
+ * (malloc'd, "" when none). */
+srv_st_rc pg_chain_actor_name(pg_store *s, pg_conn *pc, const char *op, const srv_audit *a,
+			      char **name);
+/* 0 when res is a success, else -1 with err = "what: message" on one line. */
+int pg_res_ok(PGresult *res, const char *what, char *err, size_t errlen);
+/* Migration 10: links every record made before it, in seq order. 0 or -1 + err. */
+int pg_chain_backfill(PGconn *db, char *err, size_t errlen);
+srv_st_rc pg_chain_rows(srv_store *st, int chain, long long after, size_t limit, srv_chain_row *out,
+			size_t *n);
+srv_st_rc pg_chain_count_seq(srv_store *st, int chain, long long seq, size_t *n);
+srv_st_rc pg_chain_head(srv_store *st, int chain, long long *seq, char hash[SRV_CHAIN_HEX]);
+srv_st_rc pg_checkpoint_insert(srv_store *st, const srv_checkpoint *c);
+srv_st_rc pg_checkpoint_list(srv_store *st, int chain, long long after, size_t limit,
+			     srv_checkpoint *out, size_t *n);
+srv_st_rc pg_checkpoint_last(srv_store *st, int chain, srv_checkpoint *out);
 
 #endif

@@ -5,6 +5,7 @@
  * in the transaction of the history record: a grant of maxSignings N yields
  * exactly N records whichever process, replica or connection asks. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "rsign/log.h"
 #include "rsign/metrics.h"
@@ -40,6 +41,16 @@
 				      "$5::text") " OR " PG_APPROVES_SIGNER("g.signer_id",         \
 									    "$5::text") ")"
 
+/* an audit entry's columns; $8..$10 its link (pg_chain_args), the chain
+ * columns from the CTE h and the row's seq drawn under the head's lock */
+#define AU_INS_COLS                                                                                \
+	"actor_id, actor_name, action, object_type, object_id, detail, created_at, chain_seq,"     \
+	" prev_hash, body_hash, hash, seq"
+#define AU_LINK PG_CHAIN_LINK("audit", "$9", "$10")
+#define AU_INS_CHAIN                                                                               \
+	"(SELECT seq FROM h), (SELECT prev FROM h), $8, (SELECT hash FROM h), " PG_CHAIN_ROW(      \
+		"audit")
+
 const pg_sql pg_grant_sql[] = {
 	{GT_GRANT_INSERT, "INSERT INTO grants (id, signer_id, grantee_id, request_id, status,"
 			  " max_signings, used_signings, window_start, expires_at, created_at)"
@@ -69,10 +80,9 @@ const pg_sql pg_grant_sql[] = {
 				       "$2::bigint") " ORDER BY g.seq"},
 	{GT_GRANT_CLAMP, "UPDATE grants SET max_signings = $2, expires_at = $3"
 			 " WHERE id = $1 AND status = 'active'"},
-	{GT_AUDIT_INSERT,
-	 "INSERT INTO audit (actor_id, actor_name, action, object_type,"
-	 " object_id, detail, created_at)"
-	 " VALUES ($1::text, " PG_NAME_OF("$2", "$1::text") ", $3, $4, $5, $6, $7)"},
+	/* $2: the name resolved (pg_chain_actor_name); $8..$10 the link */
+	{GT_AUDIT_INSERT, "WITH h AS (" AU_LINK ") INSERT INTO audit (" AU_INS_COLS ")"
+			  " VALUES ($1, $2, $3, $4, $5, $6, $7, " AU_INS_CHAIN ")"},
 	{GT_AUDIT_LIST, "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
 			" detail, created_at FROM audit ORDER BY seq DESC" PG_PAGE("$1", "$2")},
 	{GT_AUDIT_COUNT, "SELECT count(*) FROM audit"},
@@ -371,9 +381,12 @@ srv_st_rc pg_operation_insert_consume(srv_store *st, const srv_operation *o,
 		return r;
 	if ((r = pg_begin(s, pc, op)) != SRV_ST_OK)
 		goto out;
-	/* the signer's row before the grant's, the order signer_update and
-	 * signer_retire lock them in: no deadlock between the two */
-	if ((r = pg_key_unused(s, pc, op, o)) != SRV_ST_OK ||
+	/* the history chain's head first, then the signer's row, then the
+	 * grant's: the head before the signer as every history insert takes
+	 * them (PK_OP_INSERT_TOUCH), the signer before the grant as
+	 * signer_update and signer_retire do -- no deadlock among them */
+	if ((r = pg_run(s, pc, op, PC_HEAD_LOCK, NULL, PGRUN_PLAIN, NULL)) != SRV_ST_OK ||
+	    (r = pg_key_unused(s, pc, op, o)) != SRV_ST_OK ||
 	    (r = pg_op_after(s, pc, op, o)) != SRV_ST_OK ||
 	    (r = consume(s, pc, op, o, grant_id_out)) != SRV_ST_OK) {
 		/* No grant left. A concurrent call with this Idempotency-Key may
@@ -401,18 +414,34 @@ out:
 
 /* ---- audit ---------------------------------------------------------------------------- */
 
+/* The entry, linked to the audit chain (store_chain.h) in the caller's
+ * transaction. */
 srv_st_rc pg_audit_on(pg_store *s, pg_conn *pc, const char *op, const srv_audit *au)
 {
+	unsigned char body[SRV_CHAIN_LEN];
+	pg_chain_buf buf;
 	pg_args a = {0};
+	char *name = NULL;
+	srv_st_rc r;
 
+	if ((r = pg_chain_actor_name(s, pc, op, au, &name)) != SRV_ST_OK)
+		return r;
 	a_text(&a, 1, au->actor_id);
-	a_opt(&a, 2, au->actor_name);
+	a_text(&a, 2, name);
 	a_text(&a, 3, au->action);
 	a_text(&a, 4, au->object_type);
 	a_text(&a, 5, au->object_id);
 	a_text(&a, 6, au->detail && *au->detail ? au->detail : "{}");
 	a_int(&a, 7, au->created_at);
-	return pg_run(s, pc, op, GT_AUDIT_INSERT, &a, PGRUN_PLAIN, NULL);
+	if (srv_chain_body_audit(au, name, body) != 0 ||
+	    pg_chain_args(&a, 8, SRV_CHAIN_AUDIT, au->action, body, &buf) != 0) {
+		rs_err("store: %s: cannot hash the audit entry", op);
+		free(name);
+		return SRV_ST_FAILED;
+	}
+	r = pg_run(s, pc, op, GT_AUDIT_INSERT, &a, PGRUN_PLAIN, NULL);
+	free(name);
+	return r;
 }
 
 srv_st_rc pg_audit_derived(pg_store *s, pg_conn *pc, const char *op, const srv_audit *base,

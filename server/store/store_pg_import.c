@@ -21,41 +21,34 @@
  * identity column whose values are copied, NULL when none is copied. */
 static const struct {
 	const char *table, *order, *seq;
+	int seeded; /* migrations fill it: the target's rows are replaced */
 } tables[] = {
-	{"meta", "key", NULL},
-	{"principals", "rowid", NULL},
-	{"tokens", "rowid", NULL},
-	{"secrets", "rowid", NULL},
-	{"keys", "rowid", NULL},
-	{"certificates", "rowid", NULL},
-	{"signers", "rowid", NULL},
-	{"members", "signer_id, principal_id", NULL},
-	{"operations", "seq", "seq"},
-	{"policies", "rowid", NULL},
-	{"policy_approvers", "policy_id, pos", NULL},
-	{"requests", "seq", "seq"},
-	{"decisions", "rowid", NULL},
-	{"grants", "seq", "seq"},
-	{"audit", "seq", "seq"},
-	{"timestamp_authorities", "rowid", NULL},
-	{"timestamps", "seq", "seq"},
-	{"console_sessions", "rowid", NULL}, /* 13 */
+	{"meta", "key", NULL, 0},
+	{"principals", "rowid", NULL, 0},
+	{"tokens", "rowid", NULL, 0},
+	{"secrets", "rowid", NULL, 0},
+	{"keys", "rowid", NULL, 0},
+	{"certificates", "rowid", NULL, 0},
+	{"signers", "rowid", NULL, 0},
+	{"members", "signer_id, principal_id", NULL, 0},
+	{"operations", "seq", "seq", 0},
+	{"policies", "rowid", NULL, 0},
+	{"policy_approvers", "policy_id, pos", NULL, 0},
+	{"requests", "seq", "seq", 0},
+	{"decisions", "rowid", NULL, 0},
+	{"grants", "seq", "seq", 0},
+	{"audit", "seq", "seq", 0},
+	/* the heads of the hash chains, which migration 10 creates */
+	{"chain_heads", "chain", NULL, 1},
+	{"checkpoints", "chain, seq", NULL, 0},
+	/* the time-stamp authorities and their timestamps (migration 11) */
+	{"timestamp_authorities", "rowid", NULL, 0},
+	{"timestamps", "seq", "seq", 0},
+	/* console sessions (migration 13) */
+	{"console_sessions", "rowid", NULL, 0},
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 #define MAX_COLS 24
-
-static int pg_ok(PGresult *res, const char *what, char *err, size_t errlen)
-{
-	ExecStatusType t = PQresultStatus(res);
-
-	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
-		return 0;
-	snprintf(err, errlen, "%s: %s", what, PQresultErrorMessage(res));
-	for (char *p = err; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	return -1;
-}
 
 static long long pg_count_rows(PGconn *c, const char *table, char *err, size_t errlen)
 {
@@ -65,7 +58,7 @@ static long long pg_count_rows(PGconn *c, const char *table, char *err, size_t e
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
 	res = PQexec(c, sql);
-	if (pg_ok(res, table, err, errlen) == 0)
+	if (pg_res_ok(res, table, err, errlen) == 0)
 		n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return n;
@@ -127,7 +120,7 @@ static int copy_table(sqlite3 *db, PGconn *c, int t, long long *rows, char *err,
 	}
 	snprintf(name, sizeof(name), "import_%d", t);
 	res = PQprepare(c, name, ins, 0, NULL);
-	if (pg_ok(res, tables[t].table, err, errlen) != 0) {
+	if (pg_res_ok(res, tables[t].table, err, errlen) != 0) {
 		PQclear(res);
 		goto out;
 	}
@@ -149,7 +142,7 @@ static int copy_table(sqlite3 *db, PGconn *c, int t, long long *rows, char *err,
 			}
 		}
 		res = PQexecPrepared(c, name, ncol, vals, lens, fmts, 0);
-		if (pg_ok(res, tables[t].table, err, errlen) != 0) {
+		if (pg_res_ok(res, tables[t].table, err, errlen) != 0) {
 			PQclear(res);
 			goto out;
 		}
@@ -166,7 +159,7 @@ static int copy_table(sqlite3 *db, PGconn *c, int t, long long *rows, char *err,
 			 " coalesce(max(%s), 0) + 1, false) FROM %s",
 			 tables[t].table, tables[t].seq, tables[t].seq, tables[t].table);
 		res = PQexec(c, sql);
-		rc = pg_ok(res, tables[t].table, err, errlen);
+		rc = pg_res_ok(res, tables[t].table, err, errlen);
 		PQclear(res);
 		goto out;
 	}
@@ -193,7 +186,7 @@ int srv_store_pg_import_sqlite(const char *path, const char *uri, FILE *report, 
 		goto out;
 	c = PGS(st)->conns[0].c; /* idle: this thread is the store's only user */
 	res = PQexec(c, "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")");
-	if (pg_ok(res, "BEGIN", err, errlen) != 0) {
+	if (pg_res_ok(res, "BEGIN", err, errlen) != 0) {
 		PQclear(res);
 		goto out;
 	}
@@ -203,6 +196,16 @@ int srv_store_pg_import_sqlite(const char *path, const char *uri, FILE *report, 
 
 		if (n < 0)
 			goto rollback;
+		if (tables[t].seeded) {
+			char sql[64];
+			snprintf(sql, sizeof(sql), "DELETE FROM %s", tables[t].table);
+			res = PQexec(c, sql);
+			int bad = pg_res_ok(res, tables[t].table, err, errlen);
+			PQclear(res);
+			if (bad)
+				goto rollback;
+			continue;
+		}
 		if (n > 0) {
 			snprintf(err, errlen,
 				 "the target database is not empty (%s holds %lld rows): migrate "
@@ -230,7 +233,7 @@ int srv_store_pg_import_sqlite(const char *path, const char *uri, FILE *report, 
 			fprintf(report, "%-17s %lld rows\n", tables[t].table, to);
 	}
 	res = PQexec(c, "COMMIT");
-	rc = pg_ok(res, "COMMIT", err, errlen);
+	rc = pg_res_ok(res, "COMMIT", err, errlen);
 	if (rc == 0 && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
 		snprintf(err, errlen, "the commit was rolled back");
 		rc = -1;

@@ -243,7 +243,40 @@ static const char migration_8[] =
  * MAC covers it only when set (store.h), so older rows stay sealed. */
 static const char migration_9[] =
 	"ALTER TABLE principals ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;";
-static const char migration_10[] = "SELECT 1;"; /* reserved: chain's migration, merged separately */
+
+#define GENESIS "'0000000000000000000000000000000000000000000000000000000000000000'"
+
+/* 10: the hash chains (as SQLite's 10; store_chain.h). chain_heads also
+ * keeps prev, the hash before the head, which the inserting statement
+ * returns (PG_CHAIN_LINK). The records made before are chained by
+ * pg_chain_backfill in this migration's transaction. */
+static const char migration_10[] =
+	"ALTER TABLE operations ADD COLUMN chain_seq BIGINT, ADD COLUMN prev_hash TEXT,"
+	" ADD COLUMN body_hash TEXT, ADD COLUMN hash TEXT,"
+	" ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;"
+	"CREATE UNIQUE INDEX operations_chain ON operations(chain_seq);"
+	"DROP INDEX operations_denied;"
+	"CREATE INDEX operations_denied ON operations(created_at)"
+	" WHERE status = 'denied' AND purged = 0;"
+	"ALTER TABLE audit ADD COLUMN chain_seq BIGINT, ADD COLUMN prev_hash TEXT,"
+	" ADD COLUMN body_hash TEXT, ADD COLUMN hash TEXT;"
+	"CREATE UNIQUE INDEX audit_chain ON audit(chain_seq);"
+	"CREATE TABLE chain_heads ("
+	" chain TEXT PRIMARY KEY NOT NULL CHECK (chain IN ('history', 'audit')),"
+	" seq BIGINT NOT NULL,"
+	" prev TEXT NOT NULL DEFAULT '',"
+	" hash TEXT NOT NULL);"
+	"INSERT INTO chain_heads VALUES ('history', 0, " GENESIS ", " GENESIS "),"
+	" ('audit', 0, " GENESIS ", " GENESIS ");"
+	"CREATE TABLE checkpoints ("
+	" chain TEXT NOT NULL CHECK (chain IN ('history', 'audit')),"
+	" seq BIGINT NOT NULL,"
+	" hash TEXT NOT NULL,"
+	" created_at BIGINT NOT NULL,"
+	" signature BYTEA NOT NULL,"
+	" replica TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (chain, seq));";
+#define MIGRATION_CHAIN 10
 
 /* 11: time-stamp authorities (RFC 3161) and every timestamp they issued.
  * A TSA row carries a MAC (require_auth decides who may use it). The
@@ -368,6 +401,8 @@ int pg_migrate(PGconn *c, char *err, size_t errlen)
 			break;
 		snprintf(sql, sizeof(sql), "schema migration %d failed", v + 1);
 		if (exec(c, migrations[v], sql, err, errlen) != 0)
+			goto fail;
+		if (v + 1 == MIGRATION_CHAIN && pg_chain_backfill(c, err, errlen) != 0)
 			goto fail;
 		snprintf(sql, sizeof(sql),
 			 "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",

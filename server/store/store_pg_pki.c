@@ -40,9 +40,15 @@
 	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval, oidc"
 
 /* a record as written: O_COLS and what an Idempotency-Key keeps */
-#define O_INS_COLS O_COLS ", idem_key, request_hash, signature"
+#define O_INS_COLS                                                                                 \
+	O_COLS ", idem_key, request_hash, signature, chain_seq, prev_hash, body_hash, hash, seq"
+/* $20..$22: the link (pg_chain_args); the chain columns from the CTE h,
+ * and the row's seq taken once h holds the head (PG_CHAIN_ROW) */
 #define O_INS_VALS                                                                                 \
-	" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+	" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"  \
+	" (SELECT seq FROM h), (SELECT prev FROM h), $20, (SELECT hash FROM h), " PG_CHAIN_ROW(    \
+		"operations") ")"
+#define O_LINK PG_CHAIN_LINK("history", "$21", "$22")
 
 const pg_sql pg_pki_sql[] = {
 	{PK_KEY_INSERT, "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
@@ -81,11 +87,12 @@ const pg_sql pg_pki_sql[] = {
 	{PK_MEMBER_LIST, "SELECT " PG_P_COLS ", m.role, m.mac FROM members m"
 			 " JOIN principals p ON p.id = m.principal_id"
 			 " WHERE m.signer_id = $1 ORDER BY p.name"},
-	{PK_OP_INSERT, "INSERT INTO operations (" O_INS_COLS ") VALUES" O_INS_VALS},
-	/* the record and last_signed_at in one statement: one round trip, and
-	 * atomic without a transaction of its own */
-	{PK_OP_INSERT_TOUCH, "WITH op AS (INSERT INTO operations (" O_INS_COLS ") VALUES" O_INS_VALS
-			     " RETURNING signer_id, status, created_at)"
+	{PK_OP_INSERT,
+	 "WITH h AS (" O_LINK ") INSERT INTO operations (" O_INS_COLS ") VALUES" O_INS_VALS},
+	/* the record, its link and last_signed_at in one statement: one round
+	 * trip, and atomic without a transaction of its own */
+	{PK_OP_INSERT_TOUCH, "WITH h AS (" O_LINK "), op AS (INSERT INTO operations (" O_INS_COLS
+			     ") VALUES" O_INS_VALS " RETURNING signer_id, status, created_at)"
 			     " UPDATE signers s SET last_signed_at = op.created_at FROM op"
 			     " WHERE s.id = op.signer_id AND op.status = 'success'"
 			     " AND s.last_signed_at < op.created_at"},
@@ -100,8 +107,13 @@ const pg_sql pg_pki_sql[] = {
 			    " AND status = $2 ORDER BY seq DESC" PG_PAGE("$3", "$4")},
 	{PK_OP_COUNT_STATUS,
 	 "SELECT count(*) FROM operations WHERE signer_id = $1 AND status = $2"},
-	{PK_OP_PURGE_DENIED, "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations"
-			     " WHERE status = 'denied' AND created_at < $1"
+	/* a tombstone of the history chain, as on SQLite (store_sqlite_pki.c) */
+	{PK_OP_PURGE_DENIED, "UPDATE operations SET purged = 1, signer_id = '', algorithm = '',"
+			     " data_hash = '', is_digest = 0, actor_type = '', actor_id = '',"
+			     " actor_name = '', grant_id = NULL, client_metadata = '{}',"
+			     " source_ip = '', error_code = '', approval = 'none'"
+			     " WHERE seq IN (SELECT seq FROM operations"
+			     " WHERE status = 'denied' AND purged = 0 AND created_at < $1"
 			     " ORDER BY created_at LIMIT $2)"},
 	{PK_KEY_FIND, "SELECT id, signer_id, status, algorithm, actor_id, grant_id, created_at,"
 		      " idem_key, request_hash, signature FROM operations"
@@ -690,20 +702,34 @@ out:
 	return r;
 }
 
-/* $1..$15 of a history record, with grant_id for o->grant_id */
-static void a_operation(pg_args *a, const srv_operation *o, const char *grant_id);
+/* $1..$21 of a history record, with grant_id for o->grant_id: its
+ * columns and its link (buf holds what the link's parameters borrow). */
+static srv_st_rc a_operation(pg_args *a, const srv_operation *o, const char *grant_id,
+			     pg_chain_buf *buf);
 
 srv_st_rc pg_op_apply(pg_store *s, pg_conn *pc, const char *op, const srv_operation *o,
 		      const char *grant_id)
 {
+	pg_chain_buf buf;
 	pg_args a = {0};
 
-	a_operation(&a, o, grant_id);
+	if (a_operation(&a, o, grant_id, &buf) != SRV_ST_OK)
+		return SRV_ST_FAILED;
 	return pg_run(s, pc, op, PK_OP_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
-static void a_operation(pg_args *a, const srv_operation *o, const char *grant_id)
+static srv_st_rc a_operation(pg_args *a, const srv_operation *o, const char *grant_id,
+			     pg_chain_buf *buf)
 {
+	unsigned char body[SRV_CHAIN_LEN];
+	srv_operation rec = *o; /* as written: with the grant used */
+
+	rs_strlcpy(rec.grant_id, grant_id ? grant_id : "", sizeof(rec.grant_id));
+	if (srv_chain_body_operation(&rec, body) != 0 ||
+	    pg_chain_args(a, 20, SRV_CHAIN_HISTORY, o->status, body, buf) != 0) {
+		rs_err("store: operation_insert: cannot hash the record");
+		return SRV_ST_FAILED;
+	}
 	a_text(a, 1, o->id);
 	a_text(a, 2, o->signer_id);
 	a_text(a, 3, o->status);
@@ -728,6 +754,7 @@ static void a_operation(pg_args *a, const srv_operation *o, const char *grant_id
 		a_blob(a, 19, o->signature, o->signature_len);
 	else
 		a_opt(a, 19, NULL);
+	return SRV_ST_OK;
 }
 
 static srv_st_rc rd_keyed(const PGresult *res, int r, int c, void *out)
@@ -848,8 +875,10 @@ srv_st_rc pg_operation_insert(srv_store *st, const srv_operation *o)
 	if (!keep) {
 		/* the common case, one statement. Not retried on a lost link:
 		 * it may have committed (pg_acquire checked the link first) */
+		pg_chain_buf buf;
 		pg_args a = {0};
-		a_operation(&a, o, o->grant_id);
+		if ((r = a_operation(&a, o, o->grant_id, &buf)) != SRV_ST_OK)
+			goto out;
 		pc->used++;
 		r = pg_run(s, pc, op, PK_OP_INSERT_TOUCH, &a, PGRUN_PLAIN, NULL);
 		goto out;

@@ -507,6 +507,8 @@ static void sq_close(srv_store *st)
 		sqlite3_finalize(s->ts[i]);
 	for (int i = 0; i < SS_COUNT; i++)
 		sqlite3_finalize(s->ss[i]);
+	for (int i = 0; i < CH_COUNT; i++)
+		sqlite3_finalize(s->ch[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		rs_err("store: close: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->mu);
@@ -1330,6 +1332,12 @@ static const srv_store_ops sq_ops = {
 	.operation_daily = sq_operation_daily,
 	.set_row_mac = sq_set_row_mac,
 	.seal_rows = sq_seal_rows,
+	.chain_rows = sq_chain_rows,
+	.chain_count_seq = sq_chain_count_seq,
+	.chain_head = sq_chain_head,
+	.checkpoint_insert = sq_checkpoint_insert,
+	.checkpoint_list = sq_checkpoint_list,
+	.checkpoint_last = sq_checkpoint_last,
 };
 
 /* Prepared once for the life of the connection: a typo in any statement
@@ -1395,7 +1403,8 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errlen)
 	    prepare_all(s, sq_grant_sql, s->gr, GR_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_history_sql, s->h, H_COUNT, path, err, errlen) != 0 ||
 	    prepare_all(s, sq_tsa_sql, s->ts, TS_COUNT, path, err, errlen) != 0 ||
-	    prepare_all(s, sq_session_sql, s->ss, SS_COUNT, path, err, errlen) != 0)
+	    prepare_all(s, sq_session_sql, s->ss, SS_COUNT, path, err, errlen) != 0 ||
+	    prepare_all(s, sq_chain_sql, s->ch, CH_COUNT, path, err, errlen) != 0)
 		goto fail;
 	return &s->base;
 fail:

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 #include "rsign/util.h"
 #include "server/store/store.h"
+#include "server/store/store_chain.h"
 
 /* Opens path (creating it mode 0600 when absent), applies the connection
  * pragmas and every pending migration. NULL + err on failure. */
@@ -166,6 +167,34 @@ extern const char *const sq_history_sql[H_COUNT];
 /* Statements of store_sqlite_session.c, texts in sq_session_sql */
 enum { SS_INSERT, SS_LOOKUP, SS_TOUCH, SS_DELETE, SS_PURGE, SS_DAILY, SS_COUNT };
 extern const char *const sq_session_sql[SS_COUNT];
+/* Statements of store_sqlite_chain.c, texts in sq_chain_sql */
+enum {
+	CH_HEAD_GET,
+	CH_HEAD_SET,
+	CH_NAME_OF,
+	CH_OP_ROWS,
+	CH_AU_ROWS,
+	CH_OP_COUNT,
+	CH_AU_COUNT,
+	CH_CP_INSERT,
+	CH_CP_LIST,
+	CH_CP_LAST,
+	CH_COUNT
+};
+extern const char *const sq_chain_sql[CH_COUNT];
+
+/* A chain's head while a transaction links records to it. */
+typedef struct {
+	srv_chain c;
+	long long seq, start; /* the head now; as read */
+	unsigned char hash[SRV_CHAIN_LEN];
+} sq_chain_cur;
+
+/* The chain columns of one record (hex). */
+typedef struct {
+	long long seq;
+	char prev[SRV_CHAIN_HEX], body[SRV_CHAIN_HEX], hash[SRV_CHAIN_HEX];
+} sq_chain_link;
 
 /* The principal columns sq_rd_principal reads (SQ_P_NCOLS of them), table
  * alias p. */
@@ -215,6 +244,9 @@ typedef struct {
 	sqlite3_stmt *h[H_COUNT];
 	sqlite3_stmt *ts[TS_COUNT];
 	sqlite3_stmt *ss[SS_COUNT];
+	sqlite3_stmt *ch[CH_COUNT];
+	/* the history chain's head during a group commit (under mu) */
+	sq_chain_cur hchain;
 	srv_rowmac *mac; /* row MACs (store_mac.c); checks nothing until set */
 	char *path;	 /* the database file, for backups */
 } sq_store;
@@ -499,5 +531,27 @@ srv_st_rc sq_operation_insert_consume(srv_store *st, const srv_operation *o,
 				      char grant_id_out[RS_UUID_LEN]);
 srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
 			size_t *total);
+
+/* ---- store_sqlite_chain.c: the hash chains (store_chain.h) ---- */
+/* Inside a write transaction: reads chain c's head into cur; cur gives each
+ * record its link (sq_chain_next); sq_chain_end writes the head back when
+ * it moved. */
+srv_st_rc sq_chain_begin(sq_store *s, const char *op, srv_chain c, sq_chain_cur *cur);
+srv_st_rc sq_chain_next(sq_chain_cur *cur, const char *kind,
+			const unsigned char body[SRV_CHAIN_LEN], sq_chain_link *out);
+srv_st_rc sq_chain_end(sq_store *s, const char *op, const sq_chain_cur *cur);
+/* The name an audit row gets: a->actor_name, or the actor's current name
+ * (malloc'd, "" when none). */
+srv_st_rc sq_chain_actor_name(sq_store *s, const char *op, const srv_audit *a, char **name);
+/* Migration 10: links every record made before it, in seq order. 0 or -1 + err. */
+int sq_chain_backfill(sqlite3 *db, char *err, size_t errlen);
+srv_st_rc sq_chain_rows(srv_store *st, int chain, long long after, size_t limit, srv_chain_row *out,
+			size_t *n);
+srv_st_rc sq_chain_count_seq(srv_store *st, int chain, long long seq, size_t *n);
+srv_st_rc sq_chain_head(srv_store *st, int chain, long long *seq, char hash[SRV_CHAIN_HEX]);
+srv_st_rc sq_checkpoint_insert(srv_store *st, const srv_checkpoint *c);
+srv_st_rc sq_checkpoint_list(srv_store *st, int chain, long long after, size_t limit,
+			     srv_checkpoint *out, size_t *n);
+srv_st_rc sq_checkpoint_last(srv_store *st, int chain, srv_checkpoint *out);
 
 #endif

@@ -5,6 +5,7 @@
  * read. Audit entries are written only inside the transaction of the
  * change they record (sq_audited). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "rsign/log.h"
 #include "server/store/store_sqlite.h"
@@ -35,8 +36,6 @@
 		      " AND (?5 IS NULL OR g.grantee_id = ?5 OR " SQ_MEMBER_OF(                    \
 			      "g.signer_id", "?5") " OR " SQ_APPROVES_SIGNER("g.signer_id",        \
 									     "?5") ")"
-/* NULL -> the principal's current name -> "" */
-#define NAME_OF(v, id) "coalesce(" v ", (SELECT name FROM principals WHERE id = " id "), '')"
 
 const char *const sq_grant_sql[GR_COUNT] = {
 	[GR_GRANT_INSERT] = "INSERT INTO grants (id, signer_id, grantee_id, request_id, status,"
@@ -64,8 +63,8 @@ const char *const sq_grant_sql[GR_COUNT] = {
 	[GR_GRANT_CLAMP] = "UPDATE grants SET max_signings = ?2, expires_at = ?3"
 			   " WHERE id = ?1 AND status = 'active'",
 	[GR_AUDIT_INSERT] = "INSERT INTO audit (actor_id, actor_name, action, object_type,"
-			    " object_id, detail, created_at)"
-			    " VALUES (?1, " NAME_OF("?2", "?1") ", ?3, ?4, ?5, ?6, ?7)",
+			    " object_id, detail, created_at, chain_seq, prev_hash, body_hash, hash)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[GR_AUDIT_LIST] = "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
 			  " detail, created_at FROM audit ORDER BY seq DESC" SQ_PAGE,
 	[GR_AUDIT_COUNT] = "SELECT count(*) FROM audit",
@@ -352,20 +351,43 @@ srv_st_rc sq_op_apply_consume(sq_store *s, const char *op, const srv_operation *
 
 /* ---- audit ---------------------------------------------------------------------------- */
 
-/* a->seq is assigned; actor_name "" = the actor's current name. */
+/* a->seq is assigned; actor_name "" = the actor's current name. The entry
+ * is linked to the audit chain (store_chain.h) in the caller's transaction. */
 srv_st_rc sq_audit_inlock(sq_store *s, const char *op, const srv_audit *a)
 {
 	sqlite3_stmt *q = s->gr[GR_AUDIT_INSERT];
+	unsigned char body[SRV_CHAIN_LEN];
+	sq_chain_cur cur;
+	sq_chain_link l;
+	char *name = NULL;
 	int brc = SQLITE_OK;
+	srv_st_rc r;
 
+	if ((r = sq_chain_actor_name(s, op, a, &name)) != SRV_ST_OK ||
+	    (r = sq_chain_begin(s, op, SRV_CHAIN_AUDIT, &cur)) != SRV_ST_OK)
+		goto out;
+	if (srv_chain_body_audit(a, name, body) != 0 ||
+	    sq_chain_next(&cur, a->action, body, &l) != SRV_ST_OK) {
+		rs_err("store: %s: cannot hash the audit entry", op);
+		r = SRV_ST_FAILED;
+		goto out;
+	}
 	b_text(q, 1, a->actor_id, &brc);
-	b_opt(q, 2, a->actor_name, &brc);
+	b_text(q, 2, name, &brc);
 	b_text(q, 3, a->action, &brc);
 	b_text(q, 4, a->object_type, &brc);
 	b_text(q, 5, a->object_id, &brc);
 	b_text(q, 6, a->detail && *a->detail ? a->detail : "{}", &brc);
 	b_int(q, 7, a->created_at, &brc);
-	return sq_run(s, op, q, brc, RUN_PLAIN);
+	b_int(q, 8, l.seq, &brc);
+	b_text(q, 9, l.prev, &brc);
+	b_text(q, 10, l.body, &brc);
+	b_text(q, 11, l.hash, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) == SRV_ST_OK)
+		r = sq_chain_end(s, op, &cur);
+out:
+	free(name);
+	return r;
 }
 
 srv_st_rc sq_audit_derived(sq_store *s, const char *op, const srv_audit *base, const char *action,

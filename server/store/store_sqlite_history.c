@@ -12,7 +12,12 @@
  * transaction (so also against an earlier record of the same batch): else
  * the job gets CONFLICT, writes nothing and uses no grant, and the caller
  * reads the first record with operation_find_key. The unique index
- * operations_idem backs the check. */
+ * operations_idem backs the check.
+ *
+ * Each record is linked to the history's hash chain (store_chain.h) in the
+ * batch's transaction: the head is read once, the records hashed in the
+ * order they are written, the head written once before the commit. A
+ * "denied" record past its retention becomes a tombstone of the chain. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +166,7 @@ static srv_st_rc key_set(sq_store *s, const char *op, const srv_operation *o)
 
 	b_text(q, 1, o->id, &brc);
 	b_text(q, 2, o->idem_key, &brc);
-	b_text(q, 3, o->request_hash, &brc);
+	b_opt(q, 3, o->request_hash, &brc);
 	b_blob(q, 4, o->signature, o->signature_len, &brc);
 	return sq_run(s, op, q, brc, RUN_MUST_CHANGE);
 }
@@ -198,6 +203,9 @@ static void run_batch(sq_store *s, sq_job *batch)
 	sq_lock(s);
 	if ((r = sq_begin(s, op)) != SRV_ST_OK)
 		goto fail;
+	/* the chain's head once per batch; each record links to the last */
+	if ((r = sq_chain_begin(s, op, SRV_CHAIN_HISTORY, &s->hchain)) != SRV_ST_OK)
+		goto rollback;
 	for (sq_job *j = batch; j; j = j->next) {
 		j->rc = apply_job(s, op, j);
 		if (j->rc != SRV_ST_OK && !job_skipped(j)) {
@@ -229,7 +237,8 @@ static void run_batch(sq_store *s, sq_job *batch)
 		if ((r = sq_op_touch_signer(s, op, j->op->signer_id, latest)) != SRV_ST_OK)
 			goto rollback;
 	}
-	if ((r = purge_denied(s, op, batch)) != SRV_ST_OK)
+	if ((r = purge_denied(s, op, batch)) != SRV_ST_OK ||
+	    (r = sq_chain_end(s, op, &s->hchain)) != SRV_ST_OK)
 		goto rollback;
 	if ((r = sq_commit(s, op)) != SRV_ST_OK) /* durable once OK */
 		goto fail;

@@ -265,7 +265,46 @@ static const char migration_8[] =
  * MAC covers it only when set (store.h), so older rows stay sealed. */
 static const char migration_9[] =
 	"ALTER TABLE principals ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;";
-static const char migration_10[] = "SELECT 1;"; /* reserved: chain's migration, merged separately */
+
+#define GENESIS "'0000000000000000000000000000000000000000000000000000000000000000'"
+
+/* 10: the hash chains of the history and the audit log (issue 15 item 7;
+ * store_chain.h). Every record gets chain_seq, prev_hash, body_hash and
+ * hash; chain_heads holds each chain's head, read and written by the
+ * transaction that inserts records; checkpoints holds the heads rsignd
+ * signed with its log key. A "denied" record past its retention is no
+ * longer deleted: it becomes a tombstone (purged = 1) that keeps its link,
+ * and the partial index for the purge skips tombstones. The records made
+ * before are chained by sq_chain_backfill, in this migration's transaction. */
+static const char migration_10[] =
+	"ALTER TABLE operations ADD COLUMN chain_seq INTEGER;"
+	"ALTER TABLE operations ADD COLUMN prev_hash TEXT;"
+	"ALTER TABLE operations ADD COLUMN body_hash TEXT;"
+	"ALTER TABLE operations ADD COLUMN hash TEXT;"
+	"ALTER TABLE operations ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;"
+	"CREATE UNIQUE INDEX operations_chain ON operations(chain_seq);"
+	"DROP INDEX operations_denied;"
+	"CREATE INDEX operations_denied ON operations(created_at)"
+	" WHERE status = 'denied' AND purged = 0;"
+	"ALTER TABLE audit ADD COLUMN chain_seq INTEGER;"
+	"ALTER TABLE audit ADD COLUMN prev_hash TEXT;"
+	"ALTER TABLE audit ADD COLUMN body_hash TEXT;"
+	"ALTER TABLE audit ADD COLUMN hash TEXT;"
+	"CREATE UNIQUE INDEX audit_chain ON audit(chain_seq);"
+	"CREATE TABLE chain_heads ("
+	" chain TEXT PRIMARY KEY NOT NULL CHECK (chain IN ('history', 'audit')),"
+	" seq INTEGER NOT NULL,"
+	" hash TEXT NOT NULL);"
+	"INSERT INTO chain_heads VALUES ('history', 0, " GENESIS "), ('audit', 0, " GENESIS ");"
+	"CREATE TABLE checkpoints ("
+	" chain TEXT NOT NULL CHECK (chain IN ('history', 'audit')),"
+	" seq INTEGER NOT NULL,"
+	" hash TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" signature BLOB NOT NULL,"
+	" replica TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (chain, seq));";
+#define MIGRATION_CHAIN 10
 
 /* 11: time-stamp authorities (RFC 3161) and every timestamp they issued.
  * A TSA row carries a MAC (require_auth decides who may use it). The
@@ -427,6 +466,14 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: schema migration %d failed: %s", path, v + 1,
 				 sqlite3_errmsg(db));
 			goto fail;
+		}
+		if (v + 1 == MIGRATION_CHAIN) {
+			char why[256];
+			if (sq_chain_backfill(db, why, sizeof(why)) != 0) {
+				snprintf(err, errlen, "%s: schema migration %d failed: %s", path,
+					 v + 1, why);
+				goto fail;
+			}
 		}
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
 		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||

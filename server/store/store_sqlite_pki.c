@@ -72,8 +72,9 @@ const char *const sq_pki_sql[P_COUNT] = {
 	[P_MEMBER_LIST] = "SELECT " SQ_P_COLS ", m.role, m.mac FROM members m"
 			  " JOIN principals p ON p.id = m.principal_id"
 			  " WHERE m.signer_id = ?1 ORDER BY p.name",
-	[P_OP_INSERT] = "INSERT INTO operations (" O_COLS ") VALUES"
-			" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	[P_OP_INSERT] = "INSERT INTO operations (" O_COLS ", chain_seq, prev_hash, body_hash, hash)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+			" ?16, ?17, ?18, ?19, ?20)",
 	/* max(): concurrent signs may commit out of created_at order */
 	[P_OP_LAST_SIGNED] =
 		"UPDATE signers SET last_signed_at = max(last_signed_at, ?2) WHERE id = ?1",
@@ -85,9 +86,16 @@ const char *const sq_pki_sql[P_COUNT] = {
 			     " AND status = ?2 ORDER BY seq DESC" SQ_PAGE,
 	[P_OP_COUNT_STATUS] =
 		"SELECT count(*) FROM operations WHERE signer_id = ?1 AND status = ?2",
-	/* the oldest first, at most ?2 of them (operations_denied) */
-	[P_OP_PURGE_DENIED] = "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations"
-			      " WHERE status = 'denied' AND created_at < ?1"
+	/* the oldest first, at most ?2 of them (operations_denied). A purged
+	 * record stays as a tombstone of the history chain: its id, status,
+	 * created_at and chain columns are kept, the rest cleared; with no
+	 * signer it is in no signer's history. */
+	[P_OP_PURGE_DENIED] = "UPDATE operations SET purged = 1, signer_id = '', algorithm = '',"
+			      " data_hash = '', is_digest = 0, actor_type = '', actor_id = '',"
+			      " actor_name = '', grant_id = NULL, client_metadata = '{}',"
+			      " source_ip = '', error_code = '', approval = 'none'"
+			      " WHERE seq IN (SELECT seq FROM operations"
+			      " WHERE status = 'denied' AND purged = 0 AND created_at < ?1"
 			      " ORDER BY created_at LIMIT ?2)",
 };
 
@@ -712,14 +720,32 @@ static void sq_bind_operation(sqlite3_stmt *q, const srv_operation *o, const cha
 
 /* The row of one history record, inside the caller's transaction
  * (store_sqlite_history.c commits, and sets last_signed_at once per signer
- * and batch with sq_op_touch_signer). */
+ * and batch with sq_op_touch_signer), linked to the history chain at
+ * s->hchain (which the batch began). */
 srv_st_rc sq_op_apply(sq_store *s, const char *op, const srv_operation *o, const char *grant_id)
 {
 	sqlite3_stmt *q = s->p[P_OP_INSERT];
+	unsigned char body[SRV_CHAIN_LEN];
+	sq_chain_cur before = s->hchain;
+	sq_chain_link l;
+	srv_operation rec = *o; /* as written: with the grant used */
 	int brc = SQLITE_OK;
+	srv_st_rc r;
 
+	rs_strlcpy(rec.grant_id, grant_id ? grant_id : "", sizeof(rec.grant_id));
+	if (srv_chain_body_operation(&rec, body) != 0 ||
+	    sq_chain_next(&s->hchain, o->status, body, &l) != SRV_ST_OK) {
+		rs_err("store: %s: cannot hash the record", op);
+		return SRV_ST_FAILED;
+	}
 	sq_bind_operation(q, o, grant_id, &brc);
-	return sq_run(s, op, q, brc, RUN_PLAIN);
+	b_int(q, 17, l.seq, &brc);
+	b_text(q, 18, l.prev, &brc);
+	b_text(q, 19, l.body, &brc);
+	b_text(q, 20, l.hash, &brc);
+	if ((r = sq_run(s, op, q, brc, RUN_PLAIN)) != SRV_ST_OK)
+		s->hchain = before; /* no record, no link */
+	return r;
 }
 
 srv_st_rc sq_op_purge_denied(sq_store *s, const char *op, time_t before, int max, size_t *n)

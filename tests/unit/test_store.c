@@ -12,10 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sqlite3.h>
+#include <openssl/evp.h>
 #include "rsign/der.h"
 #include "rsign/log.h"
 #include "rsign/util.h"
 #include "server/store/store.h"
+#include "server/store/store_chain.h"
+#define GENESIS_HEX "0000000000000000000000000000000000000000000000000000000000000000"
 #include "server/store/store_pg.h"
 #include "server/store/store_sqlite.h"
 #include "store_backend.h"
@@ -961,7 +964,8 @@ static long long records(const char *status, time_t t)
 	char sql[256];
 
 	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM operations WHERE status = '%s' AND created_at < %lld",
+		 "SELECT count(*) FROM operations WHERE status = '%s' AND created_at < %lld"
+		 " AND purged = 0",
 		 status, (long long)t);
 	return tb_sql_int("retention", sql);
 }
@@ -1011,6 +1015,12 @@ static void test_retention(void)
 		   tb_sql_int("retention",
 			      "SELECT count(*) FROM operations WHERE id = 'young-denied'") == 1,
 	   "retention_keeps_young_denied_and_every_success_and_failure");
+	/* a purged record is a tombstone of the history chain (migration 10):
+	 * its id, status and chain columns stay, its body is cleared */
+	ok(tb_sql_int("retention", "SELECT count(*) FROM operations WHERE purged = 1 AND"
+				   " status = 'denied' AND signer_id = '' AND actor_id = ''"
+				   " AND actor_name = '' AND id LIKE 'old-denied-%'") == 600,
+	   "retention_leaves_tombstones_of_the_purged_records");
 	st->ops->close(st);
 }
 
@@ -1639,6 +1649,304 @@ static void test_row_macs(const char *path)
 	mac_down = 0;
 	st->ops->close(st);
 }
+/* ---- the hash chains (store_chain.h) ------------------------------------ */
+
+static EVP_PKEY *cp_key; /* the checkpoint key of these tests */
+
+/* the verify callback of srv_chain_verify: ECDSA P-256 over the message */
+static int cp_verify(void *arg, const srv_checkpoint *c)
+{
+	unsigned char msg[256];
+	size_t n = srv_checkpoint_msg(c, msg, sizeof(msg));
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int v = -1;
+
+	(void)arg;
+	if (n && md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, cp_key) == 1)
+		v = EVP_DigestVerify(md, c->sig, c->sig_len, msg, n) == 1 ? 0 : 1;
+	EVP_MD_CTX_free(md);
+	return v;
+}
+
+/* Signs the head of chain c of st as a checkpoint (what rsignd does with
+ * the token's key). */
+static int checkpoint_now(srv_store *st, srv_chain c)
+{
+	srv_checkpoint cp = {.chain = c, .created_at = NOW};
+	unsigned char msg[256];
+	size_t n, siglen = sizeof(cp.sig);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = -1;
+
+	if (st->ops->chain_head(st, c, &cp.seq, cp.hash) != SRV_ST_OK ||
+	    !(n = srv_checkpoint_msg(&cp, msg, sizeof(msg))))
+		goto out;
+	if (md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, cp_key) == 1 &&
+	    EVP_DigestSign(md, cp.sig, &siglen, msg, n) == 1) {
+		cp.sig_len = siglen;
+		rs_strlcpy(cp.replica, "test", sizeof(cp.replica));
+		rc = st->ops->checkpoint_insert(st, &cp) == SRV_ST_OK ? 0 : -1;
+	}
+out:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/* A log with 6 history records (successes, denials, a failure, one under an
+ * Idempotency-Key) and 6 audit entries, checkpointed after record 4 of the
+ * history and entry 4 of the audit log, then 2 more of each. */
+static srv_store *chain_fixture(const char *db)
+{
+	char err[512] = "", id[40];
+	srv_operation o;
+	srv_store *st = tb_open(db, err, sizeof(err));
+	int good = st != NULL;
+
+	if (!st)
+		tap_bail("cannot create %s: %s", db, err);
+	good = good && add_principal(st, ID_ADMIN, "user", "root-admin", 1, NULL) == SRV_ST_OK &&
+	       add_principal(st, ID_ALICE, "user", "alice", 0, NULL) == SRV_ST_OK &&
+	       add_principal(st, ID_CI, "identity", "ci-build", 0, "cid-1") == SRV_ST_OK &&
+	       add_principal(st, ID_BOB, "user", "bob", 0, NULL) == SRV_ST_OK;
+	static const char *const status[6] = {"success", "denied", "success",
+					      "failed",	 "denied", "success"};
+	for (int i = 0; i < 6 && good; i++) {
+		snprintf(id, sizeof(id), "chain-op-%d", i + 1);
+		fill_op(&o, id, ID_S_ALPHA, status[i], NOW + i);
+		if (i == 2) {
+			rs_strlcpy(o.idem_key, "key-1", sizeof(o.idem_key));
+			rs_strlcpy(o.request_hash, "ab", sizeof(o.request_hash));
+			memcpy(o.signature, "\x30\x01\x00", 3);
+			o.signature_len = 3;
+		}
+		good = st->ops->operation_insert(st, &o) == SRV_ST_OK;
+		if (i == 3)
+			good = good && checkpoint_now(st, SRV_CHAIN_HISTORY) == 0 &&
+			       st->ops->principal_set_disabled(st, ID_BOB, 1, &AUD) == SRV_ST_OK &&
+			       checkpoint_now(st, SRV_CHAIN_AUDIT) == 0;
+	}
+	good = good && st->ops->principal_set_disabled(st, ID_BOB, 0, &AUD) == SRV_ST_OK &&
+	       st->ops->principal_delete(st, ID_BOB, &AUD) == SRV_ST_OK;
+	if (!good)
+		tap_bail("cannot fill %s", db);
+	return st;
+}
+
+/* Runs a walk; "ok" or "<kind> <seq> <id>" into out. */
+static const char *walk(srv_store *st, srv_chain c, int with_cps, char *out, size_t n)
+{
+	srv_chain_report rep;
+
+	if (srv_chain_verify(st, c, with_cps ? cp_verify : NULL, NULL, &rep) != SRV_ST_OK)
+		snprintf(out, n, "error");
+	else if (rep.bad == SRV_CHAIN_GOOD)
+		snprintf(out, n, "ok %lld/%lld/%lld", rep.records, rep.tombstones, rep.checkpoints);
+	else
+		snprintf(out, n, "%s %lld %s", srv_chain_bad_name(rep.bad), rep.seq, rep.id);
+	return out;
+}
+
+typedef struct {
+	const char *name; /* the test's name */
+	const char *sql;  /* the tampering, run on a fresh fixture */
+	srv_chain c;
+	const char *want; /* what the walk says */
+} tamper_case;
+
+/* Writes past rsignd, as someone with the database would. {H}/{A}: the table
+ * seq of the record with that chain_seq (history / audit). */
+static const tamper_case tampers[] = {
+	{"history_edit_is_changed",
+	 "UPDATE operations SET actor_name = 'mallory' WHERE chain_seq = 3", SRV_CHAIN_HISTORY,
+	 "changed 3 chain-op-3"},
+	{"history_delete_is_removed", "DELETE FROM operations WHERE chain_seq = 3",
+	 SRV_CHAIN_HISTORY, "removed 3 chain-op-4"},
+	{"history_insert_is_inserted",
+	 "INSERT INTO operations (id, signer_id, status, actor_type, actor_id, actor_name,"
+	 " created_at) VALUES ('forged', '" ID_S_ALPHA "', 'success', 'user', '" ID_ALICE
+	 "', 'alice', 1)",
+	 SRV_CHAIN_HISTORY, "inserted 7 forged"},
+	{"history_reorder_is_reordered",
+	 "UPDATE operations SET seq = -seq WHERE chain_seq IN (2, 3);"
+	 "UPDATE operations SET seq = (SELECT -seq FROM operations WHERE chain_seq = 3)"
+	 " WHERE chain_seq = 2 AND seq < 0;"
+	 "UPDATE operations SET seq = (SELECT seq FROM operations WHERE chain_seq = 2) - 1"
+	 " WHERE chain_seq = 3",
+	 SRV_CHAIN_HISTORY, "reordered 2 chain-op-3"},
+	{"history_last_delete_is_removed", "DELETE FROM operations WHERE chain_seq = 6",
+	 SRV_CHAIN_HISTORY, "removed 6 "},
+	{"history_success_made_tombstone_is_changed",
+	 "UPDATE operations SET purged = 1, status = 'denied', signer_id = '' WHERE chain_seq = 3",
+	 SRV_CHAIN_HISTORY, "changed 3 chain-op-3"},
+	{"history_tombstone_of_a_success_is_changed",
+	 "UPDATE operations SET purged = 1, signer_id = '' WHERE chain_seq = 3", SRV_CHAIN_HISTORY,
+	 "changed 3 chain-op-3"},
+	{"audit_edit_is_changed", "UPDATE audit SET detail = '{\"x\":1}' WHERE chain_seq = 5",
+	 SRV_CHAIN_AUDIT, "changed 5 5"},
+	{"audit_delete_is_removed", "DELETE FROM audit WHERE chain_seq = 2", SRV_CHAIN_AUDIT,
+	 "removed 2 3"},
+	{"audit_insert_is_inserted",
+	 "INSERT INTO audit (actor_id, actor_name, action, object_type, object_id, created_at)"
+	 " VALUES ('" ID_ALICE "', 'alice', 'grant.create', 'grant', 'g-x', 1)",
+	 SRV_CHAIN_AUDIT, "inserted 8 8"},
+	{"audit_reorder_is_reordered",
+	 "UPDATE audit SET seq = seq + 100 WHERE chain_seq = 2;"
+	 "UPDATE audit SET seq = 2 WHERE chain_seq = 3;"
+	 "UPDATE audit SET seq = 3 WHERE chain_seq = 2",
+	 SRV_CHAIN_AUDIT, "reordered 2 2"},
+	{"forged_checkpoint_is_a_bad_checkpoint",
+	 "UPDATE checkpoints SET hash = (SELECT hash FROM operations WHERE chain_seq = 3)"
+	 " WHERE chain = 'history'",
+	 SRV_CHAIN_HISTORY, "bad checkpoint 4 chain-op-4"},
+};
+#define N_TAMPERS (sizeof(tampers) / sizeof(tampers[0]))
+
+/* The attacker rewrites the history from record 2 on: edits it, then
+ * recomputes every hash after it and the head -- all but a checkpoint,
+ * which needs the key. */
+static int rewrite_history(srv_store *st, const char *db)
+{
+	srv_chain_row rows[16];
+	unsigned char prev[SRV_CHAIN_LEN], h[SRV_CHAIN_LEN];
+	char ph[SRV_CHAIN_HEX], bh[SRV_CHAIN_HEX], hh[SRV_CHAIN_HEX], sql[512];
+	size_t n = 0;
+
+	if (tb_sql_exec(db, "UPDATE operations SET actor_name = 'mallory' WHERE chain_seq = 2") !=
+		    0 ||
+	    st->ops->chain_rows(st, SRV_CHAIN_HISTORY, 0, 16, rows, &n) != SRV_ST_OK || n != 6 ||
+	    srv_chain_unhex(rows[0].hash, prev) != 0)
+		return -1;
+	for (size_t i = 1; i < n; i++) {
+		if (srv_chain_link(prev, SRV_CHAIN_HISTORY, rows[i].chain_seq, rows[i].kind,
+				   rows[i].body, h) != 0)
+			return -1;
+		srv_chain_hex(prev, ph);
+		srv_chain_hex(rows[i].body, bh);
+		srv_chain_hex(h, hh);
+		snprintf(sql, sizeof(sql),
+			 "UPDATE operations SET prev_hash = '%s', body_hash = '%s', hash = '%s'"
+			 " WHERE chain_seq = %lld",
+			 ph, bh, hh, rows[i].chain_seq);
+		if (tb_sql_exec(db, sql) != 0)
+			return -1;
+		memcpy(prev, h, sizeof(prev));
+	}
+	snprintf(sql, sizeof(sql), "UPDATE chain_heads SET hash = '%s' WHERE chain = 'history'",
+		 hh);
+	return tb_sql_exec(db, sql);
+}
+
+static void test_chains(void)
+{
+	char got[160], db[32];
+	srv_store *st;
+
+	cp_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	if (!cp_key)
+		tap_bail("cannot make the checkpoint key");
+	st = chain_fixture("chain");
+	/* 4 principal.create, disable, enable, delete = 7 audit entries */
+	ok(strcmp(walk(st, SRV_CHAIN_HISTORY, 1, got, sizeof(got)), "ok 6/0/1") == 0,
+	   "chain_history_untouched_verifies (%s)", got);
+	ok(strcmp(walk(st, SRV_CHAIN_AUDIT, 1, got, sizeof(got)), "ok 7/0/1") == 0,
+	   "chain_audit_untouched_verifies (%s)", got);
+	ok(tb_sql_int("chain", "SELECT count(*) FROM operations WHERE chain_seq IS NULL") == 0 &&
+		   tb_sql_int("chain", "SELECT max(chain_seq) FROM operations") == 6 &&
+		   tb_sql_int("chain", "SELECT seq FROM chain_heads WHERE chain = 'audit'") == 7,
+	   "chain_seqs_have_no_gap_and_the_head_follows");
+	/* another replica's checkpoint of the same head keeps the first */
+	ok(checkpoint_now(st, SRV_CHAIN_HISTORY) == 0 &&
+		   checkpoint_now(st, SRV_CHAIN_HISTORY) == 0 &&
+		   tb_sql_int("chain", "SELECT count(*) FROM checkpoints") == 3,
+	   "checkpoint_of_the_same_head_twice_keeps_one");
+	st->ops->close(st);
+
+	for (size_t i = 0; i < N_TAMPERS; i++) {
+		snprintf(db, sizeof(db), "tamper%zu", i);
+		st = chain_fixture(db);
+		int done = tb_sql_exec(db, tampers[i].sql) == 0;
+		walk(st, tampers[i].c, 1, got, sizeof(got));
+		ok(done && strcmp(got, tampers[i].want) == 0, "tamper_%s (%s)", tampers[i].name,
+		   got);
+		st->ops->close(st);
+	}
+
+	st = chain_fixture("rewrite");
+	int rewritten = rewrite_history(st, "rewrite") == 0;
+	ok(rewritten && strcmp(walk(st, SRV_CHAIN_HISTORY, 0, got, sizeof(got)), "ok 6/0/0") == 0,
+	   "tamper_rewritten_history_passes_the_links (%s)", got);
+	ok(rewritten && strcmp(walk(st, SRV_CHAIN_HISTORY, 1, got, sizeof(got)),
+			       "bad checkpoint 4 chain-op-4") == 0,
+	   "tamper_rewritten_history_fails_its_checkpoint (%s)", got);
+	st->ops->close(st);
+
+	/* denied records past their retention become tombstones that keep
+	 * the chain whole */
+	st = chain_fixture("tomb");
+	srv_operation o;
+	st->ops->history_set_retention(st, 100);
+	fill_op(&o, "chain-op-late", ID_S_ALPHA, "success", NOW + 1000);
+	ok(st->ops->operation_insert(st, &o) == SRV_ST_OK &&
+		   strcmp(walk(st, SRV_CHAIN_HISTORY, 1, got, sizeof(got)), "ok 7/2/1") == 0,
+	   "chain_with_tombstones_verifies (%s)", got);
+	st->ops->close(st);
+	EVP_PKEY_free(cp_key);
+}
+
+/* History records and audit entries of a database from before migration
+ * 10 (the fixtures below): migration 10 chains them. */
+#define OLD_RECORDS                                                                                \
+	"INSERT INTO operations (id, signer_id, status, actor_type, actor_id, actor_name,"         \
+	" grant_id, created_at) VALUES"                                                            \
+	" ('op-1', 's-1', 'success', 'user', '" ID_ALICE "', 'alice', NULL, 1700000010),"          \
+	" ('op-2', 's-1', 'denied', 'user', '" ID_ALICE "', 'alice', NULL, 1700000011),"           \
+	" ('op-3', 's-1', 'success', 'user', '" ID_ALICE "', 'alice', 'g-1', 1700000012);"         \
+	"INSERT INTO audit (actor_id, actor_name, action, object_type, object_id, created_at)"     \
+	" VALUES ('" ID_ALICE "', 'alice', 'signer.create', 'signer', 's-1', 1700000005),"         \
+	" ('" ID_ALICE "', 'alice', 'member.set', 'signer', 's-1', 1700000006);"
+
+/* Migration 10 chained the records of OLD_RECORDS in seq order: seqs
+ * 1..n, each linked to the one before, the head on the last, and op-3's
+ * body hash the one the insert path computes for the same record. */
+static void check_old_records_chained(void)
+{
+	static const char *const linked[2] = {
+		"SELECT count(*) FROM operations o WHERE o.chain_seq = (SELECT count(*) FROM"
+		" operations x WHERE x.seq <= o.seq) AND o.prev_hash = coalesce((SELECT p.hash FROM"
+		" operations p WHERE p.chain_seq = o.chain_seq - 1), '" GENESIS_HEX "')"
+		" AND length(o.hash) = 64",
+		"SELECT count(*) FROM audit o WHERE o.chain_seq = (SELECT count(*) FROM"
+		" audit x WHERE x.seq <= o.seq) AND o.prev_hash = coalesce((SELECT p.hash FROM"
+		" audit p WHERE p.chain_seq = o.chain_seq - 1), '" GENESIS_HEX "')"
+		" AND length(o.hash) = 64"};
+	unsigned char body[SRV_CHAIN_LEN];
+	char hex[SRV_CHAIN_HEX], sql[256];
+	srv_operation o;
+
+	memset(&o, 0, sizeof(o));
+	rs_strlcpy(o.id, "op-3", sizeof(o.id));
+	rs_strlcpy(o.signer_id, "s-1", sizeof(o.signer_id));
+	rs_strlcpy(o.status, "success", sizeof(o.status));
+	rs_strlcpy(o.actor_type, "user", sizeof(o.actor_type));
+	rs_strlcpy(o.actor_id, ID_ALICE, sizeof(o.actor_id));
+	o.actor_name = "alice";
+	rs_strlcpy(o.grant_id, "g-1", sizeof(o.grant_id));
+	o.created_at = 1700000012;
+	ok(srv_chain_body_operation(&o, body) == 0, "chain_body_of_a_record");
+	srv_chain_hex(body, hex);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM operations WHERE id = 'op-3' AND"
+		 " body_hash = '%s'",
+		 hex);
+	ok(sql_int_on("v5", linked[0]) == 3 && sql_int_on("v5", linked[1]) == 2 &&
+		   sql_int_on("v5", "SELECT count(*) FROM chain_heads h WHERE (chain = 'history'"
+				    " AND seq = 3 AND hash = (SELECT hash FROM operations WHERE"
+				    " chain_seq = 3)) OR (chain = 'audit' AND seq = 2 AND hash ="
+				    " (SELECT hash FROM audit WHERE chain_seq = 2))") == 2,
+	   "migration_10_chains_the_records_made_before_it");
+	ok(sql_int_on("v5", sql) == 1, "migration_10_hashes_a_record_as_the_insert_path_does");
+}
+
 /* A database of schema 5 (only the tables migrations 6 and 7 change) with
  * a user, its token, an identity and its secret: migrating keeps them all,
  * gives the token an id, rebuilds the secret with one, and adds MAC columns
@@ -1742,8 +2050,21 @@ static void test_migrations_6_and_7(void)
 		"CREATE TABLE policy_approvers (policy_id TEXT NOT NULL, principal_id TEXT NOT "
 		"NULL,"
 		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id)) WITHOUT ROWID;"
-		/* what migration 8 changes of the history */
-		"CREATE TABLE operations (id TEXT PRIMARY KEY NOT NULL, actor_id TEXT);"
+		/* the history and the audit log as schema 5 has them (migrations 8
+		 * and 10 change them), with records that migration 10 chains */
+		"CREATE TABLE operations (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+		" signer_id TEXT NOT NULL, status TEXT NOT NULL, algorithm TEXT NOT NULL DEFAULT "
+		"'',"
+		" data_hash TEXT NOT NULL DEFAULT '', is_digest INTEGER NOT NULL DEFAULT 0,"
+		" actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, actor_name TEXT NOT NULL,"
+		" grant_id TEXT, client_metadata TEXT NOT NULL DEFAULT '{}',"
+		" source_ip TEXT NOT NULL DEFAULT '', error_code TEXT NOT NULL DEFAULT '',"
+		" created_at INTEGER NOT NULL, approval TEXT NOT NULL DEFAULT 'none');"
+		"CREATE INDEX operations_denied ON operations(created_at) WHERE status = 'denied';"
+		"CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, actor_id TEXT NOT NULL,"
+		" actor_name TEXT NOT NULL, action TEXT NOT NULL, object_type TEXT NOT NULL,"
+		" object_id TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}',"
+		" created_at INTEGER NOT NULL);" OLD_RECORDS
 		"INSERT INTO principals (id, type, name, created_at) VALUES"
 		" ('" ID_ALICE "', 'user', 'alice', 1700000000);"
 		"INSERT INTO principals (id, type, name, client_id, created_at) VALUES"
@@ -1783,6 +2104,7 @@ static void test_migrations_6_and_7(void)
 		   sql_int_on("v5", "SELECT count(*) FROM pragma_table_info('policy_approvers')"
 				    " WHERE name = 'mac'") == 1,
 	   "migration_7_adds_mac_columns_left_unsealed");
+	check_old_records_chained();
 }
 
 /* The same on PostgreSQL: a database at schema 5 (only the tables
@@ -1812,7 +2134,19 @@ static void test_migrations_6_to_8_pg(void)
 		"NULL,"
 		" pos INTEGER NOT NULL, PRIMARY KEY (policy_id, principal_id));"
 		"CREATE TABLE operations (seq BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
-		" id TEXT NOT NULL UNIQUE, actor_id TEXT NOT NULL);"
+		" id TEXT NOT NULL UNIQUE,"
+		" signer_id TEXT NOT NULL, status TEXT NOT NULL, algorithm TEXT NOT NULL DEFAULT "
+		"'',"
+		" data_hash TEXT NOT NULL DEFAULT '', is_digest INTEGER NOT NULL DEFAULT 0,"
+		" actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, actor_name TEXT NOT NULL,"
+		" grant_id TEXT, client_metadata TEXT NOT NULL DEFAULT '{}',"
+		" source_ip TEXT NOT NULL DEFAULT '', error_code TEXT NOT NULL DEFAULT '',"
+		" created_at BIGINT NOT NULL, approval TEXT NOT NULL DEFAULT 'none');"
+		"CREATE INDEX operations_denied ON operations(created_at) WHERE status = 'denied';"
+		"CREATE TABLE audit (seq BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+		" actor_id TEXT NOT NULL, actor_name TEXT NOT NULL, action TEXT NOT NULL,"
+		" object_type TEXT NOT NULL, object_id TEXT NOT NULL,"
+		" detail TEXT NOT NULL DEFAULT '{}', created_at BIGINT NOT NULL);" OLD_RECORDS
 		"INSERT INTO principals (id, type, name, created_at) VALUES"
 		" ('" ID_ALICE "', 'user', 'alice', 1700000000);"
 		"INSERT INTO principals (id, type, name, client_id, created_at) VALUES"
@@ -1850,6 +2184,7 @@ static void test_migrations_6_to_8_pg(void)
 				    " table_name = 'operations' AND column_name IN ('idem_key',"
 				    " 'request_hash', 'signature')") == 3,
 	   "migrations_7_and_8_add_mac_and_key_columns_left_unsealed");
+	check_old_records_chained();
 }
 
 int main(void)
@@ -1858,7 +2193,7 @@ int main(void)
 	srv_store *st;
 
 	/* the schema checks differ by backend; each backend makes as many */
-	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10);
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10 + 4 + 4 + 12 + 2 + 1 + 1);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
@@ -1886,12 +2221,20 @@ int main(void)
 	test_operations(st);
 	test_retire_and_deletes(st);
 	test_concurrency(st);
+	{
+		srv_chain_report rep;
+		ok(srv_chain_verify(st, SRV_CHAIN_HISTORY, NULL, NULL, &rep) == SRV_ST_OK &&
+			   rep.bad == SRV_CHAIN_GOOD && rep.records > THREADS * PER_THREAD,
+		   "chain_of_concurrent_inserts_verifies (%s at %lld: %s)",
+		   srv_chain_bad_name(rep.bad), rep.seq, rep.detail);
+	}
 	st->ops->close(NULL); /* NULL-safe */
 	ok(st->ops->ping(st) == SRV_ST_OK, "close_of_null_leaves_the_open_store_alone");
 	st->ops->close(st);
 	test_reopen_keeps_data();
 	test_idempotency_keys();
 	test_retention();
+	test_chains();
 	test_credentials("cred");
 	test_row_mac_encoding();
 	test_row_macs("mac");
