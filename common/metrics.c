@@ -34,6 +34,11 @@ const rs_metric_family rs_m_http_requests = {
 	"HTTP requests answered, by route pattern (or unmatched) and status code.",
 	RS_METRIC_COUNTER, NULL, 0};
 
+const rs_metric_family rs_m_timestamp_total = {
+	"rsign_timestamp_total",
+	"Timestamp requests a time-stamp authority answered, by protocol and outcome.",
+	RS_METRIC_COUNTER, NULL, 0};
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static series table[RS_METRICS_MAX_SERIES];
 static size_t nseries;

@@ -33,7 +33,7 @@ typedef struct {
  *   rsign_history_commit_batch_size                 histogram, records per commit
  *   rsign_http_requests_total{route,code}           counter */
 extern const rs_metric_family rs_m_sign_total, rs_m_sign_duration, rs_m_commit_batch,
-	rs_m_http_requests;
+	rs_m_http_requests, rs_m_timestamp_total;
 
 /* Lists the family in every rendering, even before its first sample. */
 void rs_metric_declare(const rs_metric_family *f);

@@ -139,6 +139,7 @@ srv_err api_metrics(srv_req *r, cJSON **out)
 	rs_metric_declare(&rs_m_sign_duration);
 	rs_metric_declare(&rs_m_commit_batch);
 	rs_metric_declare(&rs_m_http_requests);
+	rs_metric_declare(&rs_m_timestamp_total);
 	if (store_metrics(r, &b) != SRV_OK) {
 		rs_buf_free(&b);
 		return r->err;

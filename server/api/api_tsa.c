@@ -12,6 +12,7 @@
 #include "rsign/base64.h"
 #include "rsign/json.h"
 #include "rsign/log.h"
+#include "rsign/metrics.h"
 #include "rsign/util.h"
 #include "server/api/api.h"
 #include "server/hsm/pki.h"
@@ -461,9 +462,10 @@ static srv_err tsa_serve(srv_req *r, int rfc)
 	unsigned char *legacy = NULL;
 	const unsigned char *body = r->body;
 	size_t len = r->body_len;
+	int granted = 0;
 	srv_err e;
 	if ((e = tsa_load(r, &t)) != SRV_OK)
-		return e;
+		return e; /* no such TSA: not counted, so the labels stay the TSAs' names */
 	if (t.require_auth && (e = srv_authenticate(r)) != SRV_OK)
 		goto out;
 	const char *ct = srv_header(r, "Content-Type");
@@ -508,6 +510,7 @@ static srv_err tsa_serve(srv_req *r, int rfc)
 	}
 	if (stamp_and_record(r, &t, &s, now, body, len, rfc, &res, &e) != 0)
 		goto out;
+	granted = 1;
 	if (rfc) {
 		e = reply(r, res.der, res.der_len);
 		res.der = NULL;
@@ -521,7 +524,12 @@ static srv_err tsa_serve(srv_req *r, int rfc)
 		e = reply(r, (unsigned char *)text, n);
 		r->content_type = "application/octet-stream";
 	}
-out:
+out:;
+	const char *labels[] = {"tsa",	    t.name ? t.name : "",
+				"protocol", rfc ? "rfc3161" : "authenticode",
+				"status",   granted ? "granted" : "rejected",
+				NULL};
+	rs_metric_add(&rs_m_timestamp_total, 1, labels);
 	free(legacy);
 	srv_tsa_result_free(&res);
 	srv_cert_clear(&c);
