@@ -48,7 +48,7 @@ static const struct {
 	{"console_sessions", "rowid", NULL, 0},
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
-#define MAX_COLS 24
+#define MAX_COLS 48 /* operations has 25 (schema 13) */
 
 static long long pg_count_rows(PGconn *c, const char *table, char *err, size_t errlen)
 {
