@@ -311,25 +311,36 @@ static srv_err reply(srv_req *r, unsigned char *der, size_t len)
 }
 
 /* rfc: a TimeStampResp of PKIStatus rejection (HTTP 200); else (the
- * legacy Authenticode protocol, which has no status) the API's error. */
-static srv_err refuse(srv_req *r, int rfc, int fail_bit, const char *text)
+ * legacy Authenticode protocol, which has no status) the API's error
+ * legacy_why. */
+static srv_err refuse_as(srv_req *r, int rfc, int fail_bit, srv_reason legacy_why, const char *text)
 {
 	unsigned char *der = NULL;
 	size_t len = 0;
 	rs_info("tsa %s: refused (failure bit %d): %s", r->params[0], fail_bit, text);
-	if (!rfc) {
-		if (strstr(text, "clock"))
-			return srv_fail(r, SRV_R_CLOCK_UNSYNCHRONISED, "%s", text);
-		if (strstr(text, "HSM is unavailable"))
-			return srv_fail(r, SRV_R_TOKEN_UNAVAILABLE, "%s", text);
-		return srv_fail(r,
-				fail_bit == SRV_TSA_SYSTEM_FAILURE ? SRV_R_INTERNAL
-								   : SRV_R_MALFORMED_REQUEST,
-				"%s", text);
-	}
+	if (!rfc)
+		return srv_fail(r, legacy_why, "%s", text);
 	if (srv_tsa_reject_der(fail_bit, text, &der, &len) != 0)
 		return srv_fail(r, SRV_R_INTERNAL, "cannot encode the refusal");
 	return reply(r, der, len);
+}
+
+/* refuse_as, the legacy protocol's error following from fail_bit: the
+ * request's fault (400) or the server's (500). */
+static srv_err refuse(srv_req *r, int rfc, int fail_bit, const char *text)
+{
+	return refuse_as(r, rfc, fail_bit,
+			 fail_bit == SRV_TSA_SYSTEM_FAILURE ? SRV_R_INTERNAL
+							    : SRV_R_MALFORMED_REQUEST,
+			 text);
+}
+
+/* refuse, for what a stamp (res) produced: a token out of reach is 503. */
+static srv_err refuse_result(srv_req *r, int rfc, const srv_tsa_result *res)
+{
+	if (res->token_down)
+		return refuse_as(r, rfc, res->fail_bit, SRV_R_TOKEN_UNAVAILABLE, res->text);
+	return refuse(r, rfc, res->fail_bit, res->text);
 }
 
 /* The TSA's signer: its certificate and chain, its key in the token. */
@@ -373,7 +384,7 @@ static int stamp_and_record(srv_req *r, const srv_tsa *t, const srv_tsa_signer *
 		int rc = rfc ? srv_tsa_stamp(s, body, len, serial, now, res)
 			     : srv_tsa_authenticode(s, body, len, now, res);
 		if (rc != 0) {
-			*e = refuse(r, rfc, res->fail_bit, res->text);
+			*e = refuse_result(r, rfc, res);
 			return 1;
 		}
 		if (!rfc) {
@@ -486,14 +497,15 @@ static srv_err tsa_serve(srv_req *r, int rfc)
 		}
 		body = legacy;
 	} else if (srv_tsa_check_query(t.policy_oid, body, len, &res) != 0) {
-		e = refuse(r, rfc, res.fail_bit, res.text);
+		e = refuse_result(r, rfc, &res);
 		goto out;
 	}
 	if (r->ctx->tsa_require_synced_clock && !clock_synced()) {
 		rs_warn("tsa %s: refusing to timestamp: the system clock is not synchronised "
 			"(adjtimex); set tsa_require_synced_clock = false to stamp anyway",
 			t.name);
-		e = refuse(r, rfc, SRV_TSA_SYSTEM_FAILURE, "the TSA's clock is not synchronised");
+		e = refuse_as(r, rfc, SRV_TSA_SYSTEM_FAILURE, SRV_R_CLOCK_UNSYNCHRONISED,
+			      "the TSA's clock is not synchronised");
 		goto out;
 	}
 	if (tsa_signer(r, &t, &c, &k, &s) != 0) {

@@ -510,6 +510,7 @@ int srv_tsa_stamp(const srv_tsa_signer *s, const unsigned char *query, size_t le
 			 now, &p7_der, &p7_len, err, sizeof(err));
 	if (rc != SRV_PKI_OK) {
 		reject(res, SRV_TSA_SYSTEM_FAILURE, err[0] ? err : "signing failed");
+		res->token_down = rc == SRV_PKI_EUNAVAIL;
 		goto out;
 	}
 	/* TimeStampResp { PKIStatusInfo { granted }, timeStampToken } */
@@ -666,6 +667,7 @@ int srv_tsa_authenticode(const srv_tsa_signer *s, const unsigned char *request, 
 			 sizeof(err));
 	if (rc != SRV_PKI_OK) {
 		reject(res, SRV_TSA_SYSTEM_FAILURE, err[0] ? err : "signing failed");
+		res->token_down = rc == SRV_PKI_EUNAVAIL;
 		goto out;
 	}
 	if (!countersig_verifies(p7_der, (size_t)p7_len, cert, blob, blob_len)) {

@@ -39,7 +39,8 @@ typedef struct {
 typedef struct {
 	unsigned char *der;
 	size_t der_len;
-	int fail_bit; /* -1 when granted */
+	int fail_bit;	/* -1 when granted */
+	int token_down; /* the refusal is the token's: unreachable now */
 	char text[200];
 	char serial[2 * SRV_TSA_SERIAL_LEN + 1]; /* upper-case hex */
 	char imprint_alg[8];			 /* "SHA256" ... */
