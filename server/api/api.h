@@ -43,6 +43,15 @@ int api_oidc_claim_text(const cJSON *v, char *out, size_t n);
 /* Every claim of patterns ({"dot.path": "pattern"}) matches in claims: 1;
  * else 0 with *failed naming the first that does not. */
 int api_oidc_claims_match(const cJSON *claims, const cJSON *patterns, const char **failed);
+/* A signing policy's bypassClaims ({claim: pattern}, 1..8) as canonical
+ * JSON (malloc'd, under SRV_BYPASS_CLAIMS_MAX bytes); NULL with a sentence
+ * in why when it is not valid. */
+char *api_oidc_bypass_claims(const cJSON *in, char *why, size_t whylen);
+/* The OIDC login an access token came from (its recorded claims, as
+ * login_record keeps them; NULL or "" = none) matches every pattern of
+ * bypass_claims: 1; else 0 with a sentence in why. A claim the login does
+ * not record never matches. */
+int api_oidc_bypass_holds(const char *login, const char *bypass_claims, char *why, size_t n);
 /* api_tokens.c: /principals/{id}/tokens and /principals/{id}/secrets */
 srv_err api_token_create(srv_req *r, cJSON **out);
 srv_err api_token_list(srv_req *r, cJSON **out);

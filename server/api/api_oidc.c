@@ -23,6 +23,7 @@
 #define NAME_MAX_ 128 /* a claim's dot path */
 #define LIST_MAX 16   /* audiences */
 #define CLAIMS_MAX 32 /* bound claims, recorded claims */
+#define BYPASS_MAX 8  /* a policy's bypassClaims */
 #define SKEW_MAX 600
 
 /* recordClaims when the config names none (GitHub's and GitLab's) */
@@ -75,6 +76,23 @@ static int valid_claim_name(const char *s)
 		seg++;
 	}
 	return seg > 0;
+}
+
+/* Copies v, an object {claim dot path: pattern} of 1..max claims (0..max
+ * when empty_ok), into out: 0, or -1 when it is not one. */
+static int claim_patterns(const cJSON *v, size_t max, int empty_ok, cJSON *out)
+{
+	const cJSON *c;
+	size_t n = (size_t)cJSON_GetArraySize(v);
+	if (!cJSON_IsObject(v) || n > max || (!empty_ok && n == 0))
+		return -1;
+	cJSON_ArrayForEach (c, v) {
+		if (!valid_claim_name(c->string) || !cJSON_IsString(c) ||
+		    !valid_value(c->valuestring))
+			return -1;
+		cJSON_AddStringToObject(out, c->string, c->valuestring);
+	}
+	return 0;
 }
 
 /* Copies the string array name of in (1..max items, each ok) into o. */
@@ -165,27 +183,14 @@ char *api_oidc_config(const cJSON *in, char *why, size_t whylen)
 		cJSON_AddStringToObject(o, "boundSubject", v->valuestring);
 	}
 	cJSON *bound = cJSON_AddObjectToObject(o, "boundClaims");
-	if ((v = cJSON_GetObjectItemCaseSensitive(in, "boundClaims"))) {
-		const cJSON *c;
-		if (!cJSON_IsObject(v) || cJSON_GetArraySize(v) > CLAIMS_MAX) {
-			snprintf(why, whylen,
-				 "oidc.boundClaims must be an object of at most %d claims",
-				 CLAIMS_MAX);
-			goto out;
-		}
-		cJSON_ArrayForEach (c, v) {
-			if (!valid_claim_name(c->string) || !cJSON_IsString(c) ||
-			    !valid_value(c->valuestring)) {
-				snprintf(why, whylen,
-					 "oidc.boundClaims: each name a dot path (letters, digits, "
-					 "_ "
-					 "- :) of at most %d bytes, each value a pattern of 1-%d "
-					 "characters",
-					 NAME_MAX_, VALUE_MAX);
-				goto out;
-			}
-			cJSON_AddStringToObject(bound, c->string, c->valuestring);
-		}
+	if ((v = cJSON_GetObjectItemCaseSensitive(in, "boundClaims")) &&
+	    claim_patterns(v, CLAIMS_MAX, 1, bound) != 0) {
+		snprintf(why, whylen,
+			 "oidc.boundClaims must be an object of at most %d claims: each name a dot "
+			 "path (letters, digits, _ - :) of at most %d bytes, each value a pattern "
+			 "of 1-%d characters",
+			 CLAIMS_MAX, NAME_MAX_, VALUE_MAX);
+		goto out;
 	}
 	if (cJSON_GetObjectItemCaseSensitive(in, "recordClaims")) {
 		if (str_list(in, "recordClaims", CLAIMS_MAX, valid_claim_name, o) != 0) {
@@ -281,6 +286,81 @@ int api_oidc_claims_match(const cJSON *claims, const cJSON *patterns, const char
 		}
 	}
 	return 1;
+}
+
+/* ---- a policy's bypassClaims --------------------------------------------- */
+
+char *api_oidc_bypass_claims(const cJSON *in, char *why, size_t whylen)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+	if (!o || claim_patterns(in, BYPASS_MAX, 0, o) != 0) {
+		snprintf(why, whylen,
+			 "bypassClaims must be an object of 1-%d claims: each name a claim the "
+			 "identity's OIDC login records (recordClaims, a dot path of letters, "
+			 "digits, _ - :), or sub or iss, each value a pattern of 1-%d characters "
+			 "(exact, or with * globs)",
+			 BYPASS_MAX, VALUE_MAX);
+	} else if (!(text = cJSON_PrintUnformatted(o))) {
+		snprintf(why, whylen, "out of memory");
+	} else if (strlen(text) >= SRV_BYPASS_CLAIMS_MAX) {
+		snprintf(why, whylen, "bypassClaims is too large (at most %d bytes as JSON)",
+			 SRV_BYPASS_CLAIMS_MAX - 1);
+		free(text);
+		text = NULL;
+	}
+	cJSON_Delete(o);
+	return text;
+}
+
+/* The login record keeps recordClaims by name (login_record), so a claim
+ * is looked up by its whole name, not walked as a path; sub and iss are
+ * the login's subject and issuer unless recorded under those names. */
+static const cJSON *recorded(const cJSON *login, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(login, "claims"), name);
+	if (!v && strcmp(name, "sub") == 0)
+		v = cJSON_GetObjectItemCaseSensitive(login, "subject");
+	if (!v && strcmp(name, "iss") == 0)
+		v = cJSON_GetObjectItemCaseSensitive(login, "issuer");
+	return v;
+}
+
+int api_oidc_bypass_holds(const char *login, const char *bypass_claims, char *why, size_t n)
+{
+	cJSON *l = login && *login ? cJSON_Parse(login) : NULL;
+	cJSON *pats = cJSON_Parse(bypass_claims);
+	const cJSON *p;
+	int ok = 0;
+	if (!login || !*login) {
+		snprintf(why, n, "the access token is not from an OIDC login");
+		goto out;
+	}
+	if (!l || !cJSON_IsObject(pats)) {
+		snprintf(why, n, "the login or the policy's bypassClaims cannot be read");
+		goto out;
+	}
+	cJSON_ArrayForEach (p, pats) {
+		const cJSON *v = recorded(l, p->string);
+		if (!cJSON_IsString(v)) {
+			snprintf(why, n, "the OIDC login does not record the claim %.128s",
+				 p->string);
+			goto out;
+		}
+		if (!cJSON_IsString(p) || !api_oidc_glob(p->valuestring, v->valuestring)) {
+			snprintf(why, n,
+				 "the OIDC login's %.128s \"%.256s\" does not match \"%.256s\"",
+				 p->string, v->valuestring,
+				 cJSON_IsString(p) ? p->valuestring : "?");
+			goto out;
+		}
+	}
+	ok = 1;
+out:
+	cJSON_Delete(l);
+	cJSON_Delete(pats);
+	return ok;
 }
 
 /* ---- login --------------------------------------------------------------- */

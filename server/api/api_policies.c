@@ -33,6 +33,11 @@ cJSON *api_policy_json(const srv_policy *p)
 		cJSON_AddNullToObject(c, "maxWindowDuration");
 	cJSON_AddNumberToObject(o, "requestTtl", (double)p->request_ttl);
 	cJSON_AddBoolToObject(o, "bypassForMachineIdentities", p->bypass_identities);
+	cJSON *bc = p->bypass_claims ? cJSON_Parse(p->bypass_claims) : NULL;
+	if (bc)
+		cJSON_AddItemToObject(o, "bypassClaims", bc);
+	else
+		cJSON_AddNullToObject(o, "bypassClaims");
 	srv_json_time(o, "createdAt", p->created_at);
 	srv_json_time(o, "updatedAt", p->updated_at);
 	return o;
@@ -93,6 +98,30 @@ static srv_err read_approvers(srv_req *r, const cJSON *arr, srv_policy *p)
 	return SRV_OK;
 }
 
+/* bypassClaims: an object {claim: pattern} (set), null (cleared) or
+ * absent (kept); only with bypassForMachineIdentities true, which it
+ * narrows to the OIDC logins whose recorded claims match (api_sign.c). */
+static srv_err read_bypass_claims(srv_req *r, const cJSON *j, srv_policy *p)
+{
+	const cJSON *bc = cJSON_GetObjectItemCaseSensitive(j, "bypassClaims");
+	char why[400];
+	if (bc && cJSON_IsNull(bc)) {
+		free(p->bypass_claims);
+		p->bypass_claims = NULL;
+	} else if (bc) {
+		char *t = api_oidc_bypass_claims(bc, why, sizeof(why));
+		if (!t)
+			return srv_fail(r, SRV_R_INVALID_FIELD, "%s", why);
+		free(p->bypass_claims);
+		p->bypass_claims = t;
+	}
+	if (p->bypass_claims && !p->bypass_identities)
+		return srv_fail(r, SRV_R_INVALID_FIELD,
+				"bypassClaims needs bypassForMachineIdentities: true (it narrows "
+				"that bypass); set it, or clear bypassClaims with null");
+	return SRV_OK;
+}
+
 /* Applies the fields present in j to p (create: all defaults first). */
 static srv_err read_policy(srv_req *r, const cJSON *j, srv_policy *p, int create)
 {
@@ -145,7 +174,7 @@ static srv_err read_policy(srv_req *r, const cJSON *j, srv_policy *p, int create
 		return srv_fail(r, SRV_R_INVALID_FIELD,
 				"bypassForMachineIdentities must be a boolean");
 	p->bypass_identities = b;
-	return SRV_OK;
+	return read_bypass_claims(r, j, p);
 }
 
 srv_err api_policy_create(srv_req *r, cJSON **out)

@@ -368,7 +368,9 @@ static srv_err sign_in_token(srv_req *r, const srv_sign_target *s, const sign_bo
 }
 
 /* A signer with a policy signs only under an active grant of the caller,
- * unless the policy lets machine identities bypass approval. */
+ * unless the policy lets machine identities bypass approval (and, with
+ * bypassClaims, the identity's access token came from an OIDC login whose
+ * recorded claims match them). */
 static srv_err check_policy(srv_req *r, const srv_sign_target *s, int *need_grant, int *bypass)
 {
 	srv_grant g = {0};
@@ -376,16 +378,20 @@ static srv_err check_policy(srv_req *r, const srv_sign_target *s, int *need_gran
 	*bypass = 0;
 	if (!s->policy_id[0])
 		return SRV_OK;
+	char why[600] = "";
 	*bypass = s->bypass_identities && strcmp(r->actor.type, "identity") == 0;
+	if (*bypass && s->bypass_claims[0])
+		*bypass = api_oidc_bypass_holds(r->actor.login, s->bypass_claims, why, sizeof(why));
 	if (*bypass)
 		return SRV_OK;
 	*need_grant = 1;
 	srv_st_rc rc = r->ctx->store->ops->grant_find_active(r->ctx->store, s->id, r->actor.id,
 							     time(NULL), &g);
 	if (rc == SRV_ST_NOT_FOUND)
-		return srv_fail(r, SRV_R_APPROVAL_REQUIRED,
-				"signer %s needs approval: %s has no active grant (request one)",
-				s->name, r->actor.name);
+		return srv_fail(
+			r, SRV_R_APPROVAL_REQUIRED,
+			"signer %s needs approval: %s has no active grant (request one)%s%s",
+			s->name, r->actor.name, why[0] ? "; no bypass: " : "", why);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot read grants");
 	return SRV_OK;

@@ -34,6 +34,12 @@ static srv_err load(srv_req *r, srv_sign_target *t)
 	memcpy(t->ckid, k.ckid, sizeof(t->ckid));
 	memcpy(t->policy_id, s.policy_id, sizeof(t->policy_id));
 	t->bypass_identities = p.bypass_identities;
+	if (p.bypass_claims && rs_strlcpy(t->bypass_claims, p.bypass_claims,
+					  sizeof(t->bypass_claims)) >= sizeof(t->bypass_claims)) {
+		/* longer than the API lets in: no bypass rather than a cut pattern */
+		t->bypass_identities = 0;
+		t->bypass_claims[0] = '\0';
+	}
 	t->retired = s.retired_at != 0;
 out:
 	srv_signer_clear(&s);

@@ -14,7 +14,8 @@ typedef struct {
 	unsigned char ckid[16];	      /* the key's CKA_ID in the token */
 	srv_id policy_id;	      /* "" = no policy */
 	int bypass_identities;	      /* the policy lets identities sign without a grant */
-	int retired;		      /* signs no more */
+	char bypass_claims[SRV_BYPASS_CLAIMS_MAX]; /* ... whose OIDC login matches; "" = any */
+	int retired;				   /* signs no more */
 } srv_sign_target;
 
 /* The signer named by r->params[0] (id or name): 404 NotFound when absent. */

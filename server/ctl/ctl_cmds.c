@@ -712,6 +712,37 @@ out:
 static const char *const secret_keys[] = {"token", "clientSecret", NULL};
 static const ctl_out out_once = {ctl_out_secret_fields, secret_keys, 0};
 
+int ctl_list_count(const ctl_args *a, const char *name)
+{
+	int idx = opt_index(a, name), n = 0;
+
+	for (int i = 0; i < a->nlist; i++)
+		n += a->list_opt[i] == idx;
+	return n;
+}
+
+int ctl_claim_patterns(const ctl_args *a, const char *name, cJSON *o)
+{
+	int idx = opt_index(a, name);
+
+	for (int i = 0; i < a->nlist; i++) {
+		const char *eq = a->list_opt[i] == idx ? strchr(a->list[i], '=') : NULL;
+		if (a->list_opt[i] != idx)
+			continue;
+		if (!eq || eq == a->list[i])
+			return ctl_usage_error(a, "--%s takes CLAIM=PATTERN, not '%s'", name,
+					       a->list[i]);
+		char claim[256];
+		if ((size_t)(eq - a->list[i]) >= sizeof(claim))
+			return ctl_usage_error(a, "--%s: the claim name is too long", name);
+		memcpy(claim, a->list[i], (size_t)(eq - a->list[i]));
+		claim[eq - a->list[i]] = '\0';
+		if (!cJSON_AddStringToObject(o, claim, eq + 1))
+			return oom();
+	}
+	return CTL_EXIT_OK;
+}
+
 /* The values of LIST option name, in order, added to o as array field. */
 static int list_field(const ctl_args *a, const char *name, cJSON *o, const char *field)
 {
@@ -731,7 +762,7 @@ static int oidc_from_args(const ctl_args *a, cJSON **out)
 {
 	cJSON *o = cJSON_CreateObject(), *bound;
 	const char *v;
-	int rc = CTL_EXIT_OK, idx = opt_index(a, "bound-claim");
+	int rc = CTL_EXIT_OK;
 	rs_buf b;
 
 	*out = o;
@@ -760,25 +791,10 @@ static int oidc_from_args(const ctl_args *a, cJSON **out)
 		return oom();
 	if (!(bound = cJSON_AddObjectToObject(o, "boundClaims")))
 		return oom();
-	for (int i = 0; i < a->nlist; i++) {
-		const char *eq = a->list_opt[i] == idx ? strchr(a->list[i], '=') : NULL;
-		if (a->list_opt[i] != idx)
-			continue;
-		if (!eq || eq == a->list[i])
-			return ctl_usage_error(a, "--bound-claim takes CLAIM=PATTERN, not '%s'",
-					       a->list[i]);
-		char name[256];
-		if ((size_t)(eq - a->list[i]) >= sizeof(name))
-			return ctl_usage_error(a, "--bound-claim: the claim name is too long");
-		memcpy(name, a->list[i], (size_t)(eq - a->list[i]));
-		name[eq - a->list[i]] = '\0';
-		if (!cJSON_AddStringToObject(bound, name, eq + 1))
-			return oom();
-	}
-	int record = 0;
-	for (int i = 0; i < a->nlist; i++)
-		record |= a->list_opt[i] == opt_index(a, "record-claim");
-	if (record && (rc = list_field(a, "record-claim", o, "recordClaims")) != CTL_EXIT_OK)
+	if ((rc = ctl_claim_patterns(a, "bound-claim", bound)) != CTL_EXIT_OK)
+		return rc;
+	if (ctl_list_count(a, "record-claim") &&
+	    (rc = list_field(a, "record-claim", o, "recordClaims")) != CTL_EXIT_OK)
 		return rc;
 	if (ctl_arg(a, "clock-skew") &&
 	    !cJSON_AddNumberToObject(o, "clockSkewSeconds", (double)ctl_arg_int(a, "clock-skew")))

@@ -69,6 +69,11 @@ const char *ctl_arg(const ctl_args *a, const char *name);
 long long ctl_arg_int(const ctl_args *a, const char *name);
 /* Fails with a usage error when both options are given. */
 int ctl_exclusive(const ctl_args *a, const char *x, const char *y);
+/* How many values LIST option name was given. */
+int ctl_list_count(const ctl_args *a, const char *name);
+/* Each CLAIM=PATTERN value of LIST option name added to the object o
+ * (a boundClaims or bypassClaims); an exit code. */
+int ctl_claim_patterns(const ctl_args *a, const char *name, cJSON *o);
 
 /* What to do with a 2xx body. With --json the body is printed instead of
  * calling fn, unless always is set (then fn runs after it, e.g. to write a

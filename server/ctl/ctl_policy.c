@@ -20,6 +20,21 @@ static const ctl_field policy_map[] = {
 	CTL_FIELDS_END,
 };
 
+/* --bypass-claim CLAIM=PATTERN (repeatable) as the bypassClaims object;
+ * nothing when none is given. */
+static int bypass_claims(const ctl_args *a, cJSON *req)
+{
+	cJSON *o;
+
+	if (!ctl_list_count(a, "bypass-claim"))
+		return CTL_EXIT_OK;
+	if (!(o = cJSON_AddObjectToObject(req, "bypassClaims"))) {
+		fprintf(stderr, "rsignctl: out of memory\n");
+		return CTL_EXIT_SOFTWARE;
+	}
+	return ctl_claim_patterns(a, "bypass-claim", o);
+}
+
 int ctl_policy_create(ctl_ctx *ctx, const ctl_args *a)
 {
 	static const ctl_field bypass[] = {
@@ -31,11 +46,14 @@ int ctl_policy_create(ctl_ctx *ctx, const ctl_args *a)
 
 	if (!ctl_arg(a, "max-signings") && !ctl_arg(a, "max-window"))
 		return ctl_usage_error(a, "give --max-signings, --max-window or both");
-	if (ctl_arg_int(a, "required") < 1 || ctl_arg_int(a, "required") > a->nlist)
+	if (ctl_arg_int(a, "required") < 1 ||
+	    ctl_arg_int(a, "required") > ctl_list_count(a, "approver"))
 		return ctl_usage_error(a, "--required must be from 1 to the number of approvers");
 	rc = ctl_body(ctx, a, policy_map, &req);
 	if (rc == CTL_EXIT_OK)
 		rc = ctl_body(ctx, a, bypass, &req);
+	if (rc == CTL_EXIT_OK)
+		rc = bypass_claims(a, req);
 	if (rc == CTL_EXIT_OK)
 		rc = ctl_request(ctx, a, "POST", req, NULL, &ctl_fields_out,
 				 "/pki/signing-policies");
@@ -120,12 +138,15 @@ int ctl_policy_update(ctl_ctx *ctx, const ctl_args *a)
 	static const ctl_field bypass[] = {
 		{"bypass-identities", "bypassForMachineIdentities", CTL_F_TRUE, NULL, NULL},
 		{"no-bypass-identities", "bypassForMachineIdentities", CTL_F_FALSE, NULL, NULL},
+		{"no-bypass-claims", "bypassClaims", CTL_F_NULL, NULL, NULL},
 		CTL_FIELDS_END,
 	};
 	cJSON *req = NULL;
 	int rc;
 
 	rc = ctl_exclusive(a, "bypass-identities", "no-bypass-identities");
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_exclusive(a, "bypass-claim", "no-bypass-claims");
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	if (!ctl_any_option(a))
@@ -135,6 +156,8 @@ int ctl_policy_update(ctl_ctx *ctx, const ctl_args *a)
 	rc = ctl_body(ctx, a, policy_map, &req);
 	if (rc == CTL_EXIT_OK)
 		rc = ctl_body(ctx, a, bypass, &req);
+	if (rc == CTL_EXIT_OK)
+		rc = bypass_claims(a, req);
 	if (rc == CTL_EXIT_OK)
 		rc = keep_constraints(ctx, a, req);
 	if (rc == CTL_EXIT_OK)

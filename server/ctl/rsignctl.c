@@ -175,6 +175,13 @@ static const ctl_opt opts_sign[] = {
 	END};
 static const ctl_opt opts_history[] = {
 	{"status", CTL_OPT_STR, "S", "success, denied or failed", 0, op_statuses}, PAGE, END};
+/* narrows --bypass-identities to OIDC logins (policy create, update) */
+#define BYPASS_CLAIM                                                                               \
+	{                                                                                          \
+		"bypass-claim", CTL_OPT_LIST, "CLAIM=PATTERN",                                     \
+			"bypass only for OIDC logins recording this claim (repeat; replaces all)", \
+			0, NULL                                                                    \
+	}
 static const ctl_opt opts_policy_create[] = {
 	STR_REQ("name", "NAME", "policy name"),
 	{"approver", CTL_OPT_LIST, "P", "approving user, id or name (repeat for several)", 1, NULL},
@@ -183,6 +190,7 @@ static const ctl_opt opts_policy_create[] = {
 	INT("max-window", "SECONDS", "how long one grant lasts"),
 	INT("request-ttl", "SECONDS", "how long a request waits for approval"),
 	FLAG("bypass-identities", "machine identities sign without approval"),
+	BYPASS_CLAIM,
 	END};
 static const ctl_opt opts_policy_update[] = {
 	STR("name", "NAME", "new name"),
@@ -193,6 +201,8 @@ static const ctl_opt opts_policy_update[] = {
 	INT("request-ttl", "SECONDS", "how long a request waits for approval"),
 	FLAG("bypass-identities", "machine identities sign without approval"),
 	FLAG("no-bypass-identities", "machine identities need approval too"),
+	BYPASS_CLAIM,
+	FLAG("no-bypass-claims", "the bypass holds for every machine identity again"),
 	END};
 static const ctl_opt opts_request_create[] = {
 	STR_REQ("justification", "TEXT", "why the signatures are needed"),

@@ -58,6 +58,7 @@ void srv_policy_clear(srv_policy *p)
 		free(p->name);
 		free(p->approvers);
 		free(p->approver_macs);
+		free(p->bypass_claims);
 		memset(p, 0, sizeof(*p));
 	}
 }

@@ -26,6 +26,9 @@ typedef char srv_id[RS_UUID_LEN]; /* "" = none */
  * {"issuer", "subject", "claims": {recorded claim: value}}, at most this
  * many bytes with its NUL (api_oidc.c leaves out claims that do not fit). */
 #define SRV_OIDC_LOGIN_MAX 2048
+/* A policy's bypass_claims, canonical JSON, at most this many bytes with
+ * its NUL (server/api/api_policies.c refuses longer ones). */
+#define SRV_BYPASS_CLAIMS_MAX 512
 
 typedef struct {
 	srv_id id;
@@ -193,6 +196,9 @@ typedef struct {
 	long long max_window;	/* seconds; 0 = no limit on the duration */
 	long long request_ttl;	/* seconds a request stays pending */
 	int bypass_identities;
+	char *bypass_claims; /* migration 14: canonical JSON {claim: pattern} the
+			      * actor's OIDC login must match for the bypass
+			      * (server/api/api_policies.c); NULL = none */
 	time_t created_at, updated_at;
 	/* store-internal: the MACs read with the row and with each approver
 	 * (approver_macs parallel to approvers, freed by srv_policy_clear) */
@@ -680,7 +686,8 @@ int srv_role_parse(const char *s, srv_role *out);   /* 0 or -1 */
  *   secrets:          id, client_id, principal_id, secret_hash, expires_at
  *   members:          signer_id, principal_id, role
  *   policies:         id, name, required_approvals, max_signings,
- *                     max_window, request_ttl, bypass_identities
+ *                     max_window, request_ttl, bypass_identities, then,
+ *                     only when set, the SHA-256 hex of bypass_claims
  *   policy_approvers: policy_id, principal_id
  *   timestamp_authorities: id, name, certificate_id, require_auth
  *   console_sessions: hash, principal_id, expires_at

@@ -151,6 +151,8 @@ int srv_chain_body_operation(const srv_operation *o, unsigned char out[SRV_CHAIN
 		srv_chain_body_bytes(&b, o->signature, o->signature_len);
 	else
 		srv_chain_body_null(&b);
+	if (o->oidc && *o->oidc) /* appended only when set: older bodies stay as they were */
+		srv_chain_body_text(&b, o->oidc);
 	return srv_chain_body_end(&b, out);
 }
 

@@ -20,7 +20,9 @@
  *   history: id, signer_id, status, algorithm, data_hash, is_digest (int),
  *            actor_type, actor_id, actor_name, grant_id, client_metadata,
  *            source_ip, error_code, approval, created_at (int), idem_key,
- *            request_hash, signature (bytes)
+ *            request_hash, signature (bytes), then oidc (migration 12)
+ *            only when it is set (not NULL, not ""), so that the records
+ *            chained before it and those without a login hash as before
  *   audit:   actor_id, actor_name, action, object_type, object_id, detail,
  *            created_at (int)
  * The body is hashed apart so that a purged record (a tombstone: a
@@ -56,7 +58,8 @@ int srv_chain_body_end(srv_chain_body *b, unsigned char out[SRV_CHAIN_LEN]);
 
 /* The body of a record as the stores write it (the optional fields --
  * grant_id, idem_key, request_hash, signature -- are NULL when unset,
- * client_metadata "" is "{}", approval "" is "none"). 0 or -1. */
+ * client_metadata "" is "{}", approval "" is "none", oidc NULL or "" is
+ * left out). 0 or -1. */
 int srv_chain_body_operation(const srv_operation *o, unsigned char out[SRV_CHAIN_LEN]);
 /* actor_name: the name the row gets (the stores resolve "" first). */
 int srv_chain_body_audit(const srv_audit *a, const char *actor_name,

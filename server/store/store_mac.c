@@ -181,6 +181,7 @@ size_t srv_mac_msg_policy(const srv_policy *p, unsigned char *out)
 	put_i(&e, p->max_window);
 	put_i(&e, p->request_ttl);
 	put_i(&e, p->bypass_identities ? 1 : 0);
+	put_digest(&e, p->bypass_claims);
 	return done(&e);
 }
 

@@ -27,6 +27,11 @@
 	" actor_name, grant_id, client_metadata, source_ip, error_code, approval, created_at,"     \
 	" idem_key, request_hash, signature"
 #define OP_NBODY 18
+/* the history body as chained since migration 12: OP_BODY, then oidc only
+ * when it is not NULL (OP_NOPT trailing optional columns). The migration-10
+ * backfill reads OP_BODY alone: oidc does not exist yet there. */
+#define OP_BODY_OIDC OP_BODY ", oidc"
+#define OP_NOPT 1
 #define AU_BODY "actor_id, actor_name, action, object_type, object_id, detail, created_at"
 #define AU_NBODY 7
 #define CP_COLS "chain, seq, hash, created_at, signature, replica"
@@ -35,7 +40,7 @@ const pg_sql pg_chain_sql[] = {
 	{PC_HEAD_GET, "SELECT seq, hash FROM chain_heads WHERE chain = $1"},
 	{PC_HEAD_LOCK, "SELECT seq FROM chain_heads WHERE chain = 'history' FOR UPDATE"},
 	{PC_NAME_OF, "SELECT coalesce((SELECT name FROM principals WHERE id = $1), '')"},
-	{PC_OP_ROWS, "SELECT " CH_COLS "purged, id, status, " OP_BODY " FROM operations"
+	{PC_OP_ROWS, "SELECT " CH_COLS "purged, id, status, " OP_BODY_OIDC " FROM operations"
 		     " WHERE seq > $1 ORDER BY seq LIMIT $2"},
 	{PC_AU_ROWS, "SELECT " CH_COLS "0, seq::text AS rid, action, " AU_BODY " FROM audit"
 		     " WHERE seq > $1 ORDER BY seq LIMIT $2"},
@@ -83,16 +88,19 @@ srv_st_rc pg_chain_actor_name(pg_store *s, pg_conn *pc, const char *op, const sr
 
 /* The body hash of the n columns from c, by their types: a record as it
  * is, whoever wrote it. */
-static int body_of(const PGresult *res, int r, int c, int n, unsigned char out[SRV_CHAIN_LEN])
+static int body_of(const PGresult *res, int r, int c, int n, int nopt,
+		   unsigned char out[SRV_CHAIN_LEN])
 {
 	srv_chain_body b;
 
 	if (srv_chain_body_begin(&b) != 0)
 		return -1;
-	for (int i = c; i < c + n; i++) {
+	for (int i = c; i < c + n + nopt; i++) {
 		const char *v = PQgetvalue(res, r, i);
 		Oid t = PQftype(res, i);
 
+		if (i >= c + n && PQgetisnull(res, r, i))
+			continue; /* an optional column, unset: not in the body */
 		if (PQgetisnull(res, r, i)) {
 			srv_chain_body_null(&b);
 		} else if (t == INT8OID || t == INT4OID || t == INT2OID) {
@@ -113,7 +121,7 @@ static int body_of(const PGresult *res, int r, int c, int n, unsigned char out[S
 	return srv_chain_body_end(&b, out);
 }
 
-static srv_st_rc rd_row(const PGresult *res, int r, int nbody, srv_chain_row *o)
+static srv_st_rc rd_row(const PGresult *res, int r, int nbody, int nopt, srv_chain_row *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->row = pg_col_ll(res, r, 0);
@@ -124,19 +132,19 @@ static srv_st_rc rd_row(const PGresult *res, int r, int nbody, srv_chain_row *o)
 	o->purged = pg_col_ll(res, r, 5) != 0;
 	pg_col_copy(res, r, 6, o->id, sizeof(o->id));
 	pg_col_copy(res, r, 7, o->kind, sizeof(o->kind));
-	return body_of(res, r, CH_BODY, nbody, o->body) == 0 ? SRV_ST_OK : SRV_ST_FAILED;
+	return body_of(res, r, CH_BODY, nbody, nopt, o->body) == 0 ? SRV_ST_OK : SRV_ST_FAILED;
 }
 
 static srv_st_rc rd_op_row(const PGresult *res, int r, int c, void *out)
 {
 	(void)c;
-	return rd_row(res, r, OP_NBODY, out);
+	return rd_row(res, r, OP_NBODY, OP_NOPT, out);
 }
 
 static srv_st_rc rd_au_row(const PGresult *res, int r, int c, void *out)
 {
 	(void)c;
-	return rd_row(res, r, AU_NBODY, out);
+	return rd_row(res, r, AU_NBODY, 0, out);
 }
 
 static void clr_none(void *p)
@@ -349,7 +357,7 @@ static int backfill_table(PGconn *db, srv_chain c, char *err, size_t errlen)
 		n = PQntuples(res);
 		for (int i = 0; i < n; i++) {
 			rs_strlcpy(rowseq, PQgetvalue(res, i, 0), sizeof(rowseq));
-			if (body_of(res, i, 2, hist ? OP_NBODY : AU_NBODY, body) != 0 ||
+			if (body_of(res, i, 2, hist ? OP_NBODY : AU_NBODY, 0, body) != 0 ||
 			    srv_chain_link(prev, c, seq + 1, PQgetvalue(res, i, 1), body, h) != 0) {
 				snprintf(err, errlen, "cannot hash record %s", rowseq);
 				PQclear(res);

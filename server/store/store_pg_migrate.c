@@ -327,10 +327,15 @@ static const char migration_13[] =
 	" mac TEXT);"
 	"CREATE INDEX console_sessions_principal ON console_sessions(principal_id);";
 
+/* 14: a signing policy's bypassClaims: the patterns the recorded claims of
+ * an identity's OIDC login must match for the policy's bypass (canonical
+ * JSON, server/api/api_policies.c); covered by the row's MAC when set. */
+static const char migration_14[] = "ALTER TABLE policies ADD COLUMN bypass_claims TEXT;";
+
 static const char *const migrations[] = {
-	migration_1,  migration_2,  migration_3,  migration_4, migration_5,
-	migration_6,  migration_7,  migration_8,  migration_9, migration_10,
-	migration_11, migration_12, migration_13,
+	migration_1,  migration_2,  migration_3,  migration_4,	migration_5,
+	migration_6,  migration_7,  migration_8,  migration_9,	migration_10,
+	migration_11, migration_12, migration_13, migration_14,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

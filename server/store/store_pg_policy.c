@@ -18,7 +18,7 @@
 	"(SELECT string_agg(a.principal_id, ',' ORDER BY a.pos)"                                   \
 	" FROM policy_approvers a WHERE a.policy_id = p.id), p.mac, "                              \
 	"(SELECT string_agg(coalesce(a.mac, ''), ',' ORDER BY a.pos)"                              \
-	" FROM policy_approvers a WHERE a.policy_id = p.id)"
+	" FROM policy_approvers a WHERE a.policy_id = p.id), p.bypass_claims"
 #define REQ_COLS                                                                                   \
 	"r.id, r.signer_id, r.policy_id, r.requester_id, r.requester_name, r.justification, "      \
 	"r.signings, r.window_secs, r.status, (SELECT count(*) FROM decisions d"                   \
@@ -50,13 +50,13 @@
 
 const pg_sql pg_policy_sql[] = {
 	{PO_POL_INSERT, "INSERT INTO policies (id, name, required_approvals, max_signings,"
-			" max_window, request_ttl, bypass_identities, created_at, updated_at, mac)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"},
+			" max_window, request_ttl, bypass_identities, created_at, updated_at, mac,"
+			" bypass_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"},
 	/* $8 (created_at) is not changed; named so the parameters match insert's */
 	{PO_POL_UPDATE, "UPDATE policies SET name = $2, required_approvals = $3,"
 			" max_signings = $4, max_window = $5, request_ttl = $6,"
-			" bypass_identities = $7, updated_at = $9, mac = $10"
-			" WHERE id = $1 AND $8::bigint IS NOT NULL"},
+			" bypass_identities = $7, updated_at = $9, mac = $10,"
+			" bypass_claims = $11 WHERE id = $1 AND $8::bigint IS NOT NULL"},
 	{PO_POL_GET, "SELECT " POL_COLS " FROM policies p" PG_BY_ID_OR_NAME("p")},
 	{PO_POL_LIST,
 	 "SELECT " POL_COLS " FROM policies p" POL_VISIBLE " ORDER BY p.name" PG_PAGE("$2", "$3")},
@@ -166,7 +166,10 @@ static srv_st_rc rd_policy(const PGresult *res, int r, int c, void *out)
 		return SRV_ST_FAILED;
 	pg_col_copy(res, r, c + 10, p->mac, sizeof(p->mac));
 	p->name = pg_col_dup(res, r, c + 1, "");
-	if (!p->name ||
+	int claims = !PQgetisnull(res, r, c + 12);
+	if (claims)
+		p->bypass_claims = pg_col_dup(res, r, c + 12, "");
+	if (!p->name || (claims && !p->bypass_claims) ||
 	    srv_policy_split_macs(PQgetisnull(res, r, c + 11) ? "" : PQgetvalue(res, r, c + 11),
 				  p) != 0) {
 		srv_policy_clear(p);
@@ -301,6 +304,7 @@ static srv_st_rc policy_write(pg_store *s, pg_conn *pc, const char *op, int stmt
 	a_int(&a, 8, p->created_at);
 	a_int(&a, 9, p->updated_at);
 	a_opt(&a, 10, mac);
+	a_opt(&a, 11, p->bypass_claims);
 	if ((r = pg_run(s, pc, op, stmt, &a, PGRUN_MUST_CHANGE, NULL)) != SRV_ST_OK)
 		return r;
 	memset(&a, 0, sizeof(a));

@@ -18,10 +18,15 @@
 	" actor_name, grant_id, client_metadata, source_ip, error_code, approval, created_at,"     \
 	" idem_key, request_hash, signature"
 #define OP_NBODY 18
+/* the history body as chained since migration 12: OP_BODY, then oidc only
+ * when it is not NULL (OP_NOPT trailing optional columns). The migration-10
+ * backfill reads OP_BODY alone: oidc does not exist yet there. */
+#define OP_BODY_OIDC OP_BODY ", oidc"
+#define OP_NOPT 1
 #define AU_BODY "actor_id, actor_name, action, object_type, object_id, detail, created_at"
 #define AU_NBODY 7
 /* then the id and the kind (columns 6 and 7) */
-#define OP_ROWS "SELECT " CH_COLS "id, status, " OP_BODY " FROM operations"
+#define OP_ROWS "SELECT " CH_COLS "id, status, " OP_BODY_OIDC " FROM operations"
 #define CP_COLS "chain, seq, hash, created_at, signature, replica"
 
 const char *const sq_chain_sql[CH_COUNT] = {
@@ -133,13 +138,15 @@ srv_st_rc sq_chain_actor_name(sq_store *s, const char *op, const srv_audit *a, c
 
 /* The body hash of the n columns from c, by their stored types: a record
  * as it is, whoever wrote it. */
-static int body_of(sqlite3_stmt *st, int c, int n, unsigned char out[SRV_CHAIN_LEN])
+static int body_of(sqlite3_stmt *st, int c, int n, int nopt, unsigned char out[SRV_CHAIN_LEN])
 {
 	srv_chain_body b;
 
 	if (srv_chain_body_begin(&b) != 0)
 		return -1;
-	for (int i = c; i < c + n; i++) {
+	for (int i = c; i < c + n + nopt; i++) {
+		if (i >= c + n && sqlite3_column_type(st, i) == SQLITE_NULL)
+			continue; /* an optional column, unset: not in the body */
 		switch (sqlite3_column_type(st, i)) {
 		case SQLITE_NULL:
 			srv_chain_body_null(&b);
@@ -162,7 +169,7 @@ static int body_of(sqlite3_stmt *st, int c, int n, unsigned char out[SRV_CHAIN_L
 	return srv_chain_body_end(&b, out);
 }
 
-static srv_st_rc rd_row(sqlite3_stmt *st, int nbody, srv_chain_row *r)
+static srv_st_rc rd_row(sqlite3_stmt *st, int nbody, int nopt, srv_chain_row *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->row = sqlite3_column_int64(st, 0);
@@ -173,7 +180,7 @@ static srv_st_rc rd_row(sqlite3_stmt *st, int nbody, srv_chain_row *r)
 	r->purged = sqlite3_column_int(st, 5) != 0;
 	col_copy(st, 6, r->id, sizeof(r->id));
 	col_copy(st, 7, r->kind, sizeof(r->kind));
-	return body_of(st, CH_BODY, nbody, r->body) == 0 ? SRV_ST_OK : SRV_ST_FAILED;
+	return body_of(st, CH_BODY, nbody, nopt, r->body) == 0 ? SRV_ST_OK : SRV_ST_FAILED;
 }
 
 srv_st_rc sq_chain_rows(srv_store *st, int chain, long long after, size_t limit, srv_chain_row *out,
@@ -193,7 +200,8 @@ srv_st_rc sq_chain_rows(srv_store *st, int chain, long long after, size_t limit,
 	b_int(q, 2, (sqlite3_int64)limit, &brc);
 	rc = brc;
 	while (rc == SQLITE_OK && *n < limit && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if ((r = rd_row(q, hist ? OP_NBODY : AU_NBODY, &out[*n])) != SRV_ST_OK)
+		if ((r = rd_row(q, hist ? OP_NBODY : AU_NBODY, hist ? OP_NOPT : 0, &out[*n])) !=
+		    SRV_ST_OK)
 			break;
 		(*n)++;
 		rc = SQLITE_OK;
@@ -367,7 +375,7 @@ static int backfill_table(sqlite3 *db, srv_chain c, char *err, size_t errlen)
 			const unsigned char *k = sqlite3_column_text(qs, 1);
 			o->seq = sqlite3_column_int64(qs, 0);
 			rs_strlcpy(o->kind, k ? (const char *)k : "", sizeof(o->kind));
-			if (body_of(qs, 2, hist ? OP_NBODY : AU_NBODY, o->body) != 0)
+			if (body_of(qs, 2, hist ? OP_NBODY : AU_NBODY, 0, o->body) != 0)
 				goto out;
 		}
 		if (sqlite3_reset(qs) != SQLITE_OK)

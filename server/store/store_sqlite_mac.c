@@ -109,6 +109,7 @@ static size_t enc_policy(sqlite3_stmt *q, unsigned char *out)
 	p.max_window = sqlite3_column_int64(q, 4);
 	p.request_ttl = sqlite3_column_int64(q, 5);
 	p.bypass_identities = sqlite3_column_int(q, 6) != 0;
+	p.bypass_claims = (char *)txt(q, 7);
 	return srv_mac_msg_policy(&p, out);
 }
 
@@ -134,7 +135,7 @@ static const seal_table seal_tables[] = {
 	 "UPDATE members SET mac = ?1 WHERE signer_id = ?2 AND principal_id = ?3", 2, enc_member},
 	{"policies",
 	 "SELECT id, name, required_approvals, max_signings, max_window, request_ttl,"
-	 " bypass_identities FROM policies WHERE mac IS NULL",
+	 " bypass_identities, bypass_claims FROM policies WHERE mac IS NULL",
 	 "UPDATE policies SET mac = ?1 WHERE id = ?2", 1, enc_policy},
 	{"policy_approvers",
 	 "SELECT policy_id, principal_id FROM policy_approvers WHERE mac IS NULL",

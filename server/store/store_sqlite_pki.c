@@ -93,7 +93,7 @@ const char *const sq_pki_sql[P_COUNT] = {
 	[P_OP_PURGE_DENIED] = "UPDATE operations SET purged = 1, signer_id = '', algorithm = '',"
 			      " data_hash = '', is_digest = 0, actor_type = '', actor_id = '',"
 			      " actor_name = '', grant_id = NULL, client_metadata = '{}',"
-			      " source_ip = '', error_code = '', approval = 'none'"
+			      " source_ip = '', error_code = '', approval = 'none', oidc = NULL"
 			      " WHERE seq IN (SELECT seq FROM operations"
 			      " WHERE status = 'denied' AND purged = 0 AND created_at < ?1"
 			      " ORDER BY created_at LIMIT ?2)",

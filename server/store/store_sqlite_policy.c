@@ -19,7 +19,7 @@
 	"(SELECT group_concat(principal_id, ',') FROM (SELECT a.principal_id"                      \
 	" FROM policy_approvers a WHERE a.policy_id = p.id ORDER BY a.pos)), p.mac, "              \
 	"(SELECT group_concat(m, ',') FROM (SELECT coalesce(a.mac, '') AS m"                       \
-	" FROM policy_approvers a WHERE a.policy_id = p.id ORDER BY a.pos))"
+	" FROM policy_approvers a WHERE a.policy_id = p.id ORDER BY a.pos)), p.bypass_claims"
 #define REQ_COLS                                                                                   \
 	"r.id, r.signer_id, r.policy_id, r.requester_id, r.requester_name, r.justification, "      \
 	"r.signings, r.window_secs, r.status, (SELECT count(*) FROM decisions d"                   \
@@ -47,11 +47,12 @@
 const char *const sq_policy_sql[PL_COUNT] = {
 	[PL_POL_INSERT] =
 		"INSERT INTO policies (id, name, required_approvals, max_signings,"
-		" max_window, request_ttl, bypass_identities, created_at, updated_at, mac)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		" max_window, request_ttl, bypass_identities, created_at, updated_at, mac,"
+		" bypass_claims) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[PL_POL_UPDATE] = "UPDATE policies SET name = ?2, required_approvals = ?3,"
 			  " max_signings = ?4, max_window = ?5, request_ttl = ?6,"
-			  " bypass_identities = ?7, updated_at = ?9, mac = ?10 WHERE id = ?1",
+			  " bypass_identities = ?7, updated_at = ?9, mac = ?10,"
+			  " bypass_claims = ?11 WHERE id = ?1",
 	[PL_POL_GET] = "SELECT " POL_COLS " FROM policies p" SQ_BY_ID_OR_NAME("p"),
 	[PL_POL_LIST] =
 		"SELECT " POL_COLS " FROM policies p" POL_VISIBLE " ORDER BY p.name" SQ_PAGE,
@@ -150,7 +151,10 @@ static srv_st_rc rd_policy(sqlite3_stmt *st, int c, void *out)
 		return SRV_ST_FAILED;
 	col_copy(st, c + 10, p->mac, sizeof(p->mac));
 	p->name = col_dup(st, c + 1, "");
-	if (!p->name ||
+	int claims = sqlite3_column_type(st, c + 12) != SQLITE_NULL;
+	if (claims)
+		p->bypass_claims = col_dup(st, c + 12, "");
+	if (!p->name || (claims && !p->bypass_claims) ||
 	    srv_policy_split_macs((const char *)sqlite3_column_text(st, c + 11), p) != 0) {
 		srv_policy_clear(p);
 		return SRV_ST_FAILED;
@@ -273,7 +277,7 @@ static int policy_ok(const srv_policy *p)
 }
 
 /* ?1 id, ?2 name, ?3 required, ?4 max_signings, ?5 max_window, ?6 ttl,
- * ?7 bypass, ?8 created_at, ?9 updated_at */
+ * ?7 bypass, ?8 created_at, ?9 updated_at, ?11 bypass_claims */
 static void b_policy(sqlite3_stmt *q, const srv_policy *p, int *brc)
 {
 	b_text(q, 1, p->id, brc);
@@ -285,6 +289,7 @@ static void b_policy(sqlite3_stmt *q, const srv_policy *p, int *brc)
 	b_int(q, 7, p->bypass_identities ? 1 : 0, brc);
 	b_int(q, 8, p->created_at, brc);
 	b_int(q, 9, p->updated_at, brc);
+	b_opt(q, 11, p->bypass_claims, brc);
 }
 
 /* Writes the policy row with stmt (insert or update), then replaces its

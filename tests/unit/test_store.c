@@ -994,8 +994,8 @@ static void test_retention(void)
 	snprintf(sql, sizeof(sql),
 		 "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 600)"
 		 " INSERT INTO operations (id, signer_id, status, actor_type, actor_id, actor_name,"
-		 " created_at) SELECT 'old-denied-' || i, '%s', 'denied', 'user', '%s', 'alice',"
-		 " %lld FROM k",
+		 " created_at, oidc) SELECT 'old-denied-' || i, '%s', 'denied', 'user', '%s',"
+		 " 'alice', %lld, '{\"issuer\":\"https://ci.example\"}' FROM k",
 		 ID_S_DELTA, ID_ALICE, (long long)(t0 - 1000));
 	fill_op(&o, "old-success", ID_S_DELTA, "success", t0 - 1000);
 	int fixtures = tb_sql_exec("retention", sql) == 0 &&
@@ -1024,9 +1024,10 @@ static void test_retention(void)
 	   "retention_keeps_young_denied_and_every_success_and_failure");
 	/* a purged record is a tombstone of the history chain (migration 10):
 	 * its id, status and chain columns stay, its body is cleared */
-	ok(tb_sql_int("retention", "SELECT count(*) FROM operations WHERE purged = 1 AND"
-				   " status = 'denied' AND signer_id = '' AND actor_id = ''"
-				   " AND actor_name = '' AND id LIKE 'old-denied-%'") == 600,
+	ok(tb_sql_int("retention",
+		      "SELECT count(*) FROM operations WHERE purged = 1 AND"
+		      " status = 'denied' AND signer_id = '' AND actor_id = ''"
+		      " AND actor_name = '' AND oidc IS NULL AND id LIKE 'old-denied-%'") == 600,
 	   "retention_leaves_tombstones_of_the_purged_records");
 	st->ops->close(st);
 }
