@@ -6,6 +6,7 @@ not recorded (only counted, in the server's log), clientMetadata only from
 admins and members, and denied records go after history_denied_retention."""
 
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -309,6 +310,41 @@ def register(add, ctx):
             nonempty += bool(got)
         check(nonempty >= 6, 'only %d cases matched rows' % nonempty)
     add('audit_log_filters_by_actor_action_and_time', audit_filters)
+
+    def ctl_filters():
+        """rsignctl history --actor --algorithm --status --since --until and
+        rsignctl audit --actor --action --since --until send the API's
+        filters: --json gives the API's rows; a bad time exits non-zero with
+        the server's reason."""
+        s, att, j, recs = scenario()
+        p = ctx.people()
+        t = sorted(parse_time(x['createdAt']) for x in recs)
+        hist = [(['--actor', 'alice'], {'actor': 'alice'}),
+                (['--algorithm', 'ECDSA_SHA256', '--status', 'failed'],
+                 {'algorithm': 'ECDSA_SHA256', 'status': 'failed'}),
+                (['--since', fmt(t[len(t) // 2]), '--until', fmt(t[-1] + 1), '--actor', p['admin']['id']],
+                 {'from': fmt(t[len(t) // 2]), 'to': fmt(t[-1] + 1), 'actor': p['admin']['id']})]
+        for args, f in hist:
+            cp = ctx.ctl('history', s['id'], '--json', '--limit', '100', *args)
+            check(cp.returncode == 0, 'rsignctl history %r exited %d: %s' % (args, cp.returncode, cp.stderr[-300:]))
+            got = [x['id'] for x in json.loads(cp.stdout)['operations']]
+            want = [x['id'] for x in recs if matches(x, f)]
+            check(got == want and want, 'rsignctl history %r: %r, want %r' % (args, got, want))
+        for args, f in ((['--action', 'member.set', '--actor', p['admin']['name']],
+                         {'action': 'member.set', 'actor': p['admin']['name']}),
+                        (['--since', fmt(t[0])], {'from': fmt(t[0])})):
+            api, _ = filtered('/audit-log', 'events', f)
+            cp = ctx.ctl('audit', '--json', '--limit', '100', *args)
+            check(cp.returncode == 0, 'rsignctl audit %r exited %d: %s' % (args, cp.returncode, cp.stderr[-300:]))
+            got = [e['seq'] for e in json.loads(cp.stdout)['events']]
+            want = [e['seq'] for e in api]
+            # entries made in between are newer: the API's rows end the list
+            check(want and got[-len(want):] == want, 'rsignctl audit %r: %r, want %r' % (args, got, want))
+        for cmd in (['history', s['id']], ['audit']):
+            cp = ctx.ctl(*(cmd + ['--since', 'yesterday']))
+            check(cp.returncode != 0 and b'from must be an RFC 3339 time' in cp.stderr,
+                  'rsignctl %s --since yesterday: exit %d, stderr %r' % (cmd[0], cp.returncode, cp.stderr[-300:]))
+    add('rsignctl_history_and_audit_filters', ctl_filters)
 
     def stranger():
         s, p = hist_signer(), ctx.people()
