@@ -38,6 +38,25 @@ static int sign(srv_ctx *ctx, srv_checkpoint *c)
 	return 0;
 }
 
+#define LOGKEY_META "log_key" /* "<ckid hex>:<SPKI DER hex>", set once */
+
+/* Parses the log key's meta value into ckid and spki. 0 or -1. */
+static int logkey_parse(const char *v, unsigned char ckid[SRV_CKID_LEN], unsigned char *spki,
+			size_t max, size_t *spki_len)
+{
+	const char *colon = strchr(v, ':');
+	char hex[2 * SRV_CKID_LEN + 1];
+	size_t n = 0;
+
+	if (!colon || (size_t)(colon - v) != 2 * SRV_CKID_LEN)
+		return -1;
+	memcpy(hex, v, 2 * SRV_CKID_LEN);
+	hex[2 * SRV_CKID_LEN] = '\0';
+	if (rs_hex_decode(hex, ckid, SRV_CKID_LEN, &n) != 0 || n != SRV_CKID_LEN)
+		return -1;
+	return rs_hex_decode(colon + 1, spki, max, spki_len) == 0 && *spki_len ? 0 : -1;
+}
+
 static int meta_get_hex(srv_store *st, const char *key, unsigned char *out, size_t max, size_t *len)
 {
 	char *v = NULL;
@@ -50,28 +69,56 @@ static int meta_get_hex(srv_store *st, const char *key, unsigned char *out, size
 	return rc;
 }
 
-static int meta_set_hex(srv_store *st, const char *key, const unsigned char *p, size_t n)
+/* The recorded log key: 0 found, 1 none yet, -1 unreadable. The pair of
+ * keys log_key_ckid/log_key_spki is how rsignd recorded it before log_key. */
+static int logkey_read(srv_store *st, unsigned char ckid[SRV_CKID_LEN], unsigned char *spki,
+		       size_t max, size_t *spki_len)
 {
-	char *hex = malloc(2 * n + 1);
-	int rc = -1;
+	char *v = NULL;
+	size_t ckid_len = 0;
+	srv_st_rc r = st->ops->meta_get(st, LOGKEY_META, &v);
+	int rc, a, b;
 
-	if (hex) {
-		rs_hex_encode(p, n, hex);
-		rc = st->ops->meta_set(st, key, hex) == SRV_ST_OK ? 0 : -1;
+	if (r == SRV_ST_OK) {
+		rc = logkey_parse(v, ckid, spki, max, spki_len);
+		free(v);
+		return rc;
 	}
-	free(hex);
-	return rc;
+	if (r != SRV_ST_NOT_FOUND)
+		return -1;
+	a = meta_get_hex(st, "log_key_ckid", ckid, SRV_CKID_LEN, &ckid_len);
+	b = meta_get_hex(st, "log_key_spki", spki, max, spki_len);
+	if (a < 0 || b < 0 || a != b || (a == 0 && ckid_len != SRV_CKID_LEN))
+		return -1;
+	return a;
+}
+
+/* Records ckid and spki as the log key unless a replica did first:
+ * 0 recorded, 1 another's is there, -1 error. */
+static int logkey_add(srv_store *st, const unsigned char ckid[SRV_CKID_LEN],
+		      const unsigned char *spki, size_t spki_len)
+{
+	char *v = malloc(2 * SRV_CKID_LEN + 1 + 2 * spki_len + 1);
+	srv_st_rc r = SRV_ST_FAILED;
+
+	if (v) {
+		rs_hex_encode(ckid, SRV_CKID_LEN, v);
+		v[2 * SRV_CKID_LEN] = ':';
+		rs_hex_encode(spki, spki_len, v + 2 * SRV_CKID_LEN + 1);
+		r = st->ops->meta_add(st, LOGKEY_META, v);
+	}
+	free(v);
+	return r == SRV_ST_OK ? 0 : r == SRV_ST_CONFLICT ? 1 : -1;
 }
 
 int srv_logkey_start(srv_ctx *ctx, char *err, size_t errlen)
 {
 	srv_store *st = ctx->store;
 	unsigned char spki[512], *gen = NULL;
-	size_t ckid_len = 0, spki_len = 0, gen_len = 0;
-	int a = meta_get_hex(st, "log_key_ckid", ctx->log_ckid, sizeof(ctx->log_ckid), &ckid_len);
-	int b = meta_get_hex(st, "log_key_spki", spki, sizeof(spki), &spki_len);
+	size_t spki_len = 0, gen_len = 0;
+	int a = logkey_read(st, ctx->log_ckid, spki, sizeof(spki), &spki_len);
 
-	if (a < 0 || b < 0 || (a == 0 && ckid_len != SRV_CKID_LEN) || a != b) {
+	if (a < 0) {
 		snprintf(err, errlen, "the log key's record in the database is unreadable");
 		return -1;
 	}
@@ -87,12 +134,21 @@ int srv_logkey_start(srv_ctx *ctx, char *err, size_t errlen)
 		memcpy(spki, gen, gen_len);
 		spki_len = gen_len;
 		free(gen);
-		if (meta_set_hex(st, "log_key_ckid", ctx->log_ckid, SRV_CKID_LEN) != 0 ||
-		    meta_set_hex(st, "log_key_spki", spki, spki_len) != 0) {
+		a = logkey_add(st, ctx->log_ckid, spki, spki_len);
+		if (a == 1) /* a replica starting at the same time recorded its key first */
+			a = logkey_read(st, ctx->log_ckid, spki, sizeof(spki), &spki_len) == 0 ? 1
+											       : -1;
+		if (a < 0) {
 			snprintf(err, errlen, "cannot record the log key in the database");
 			return -1;
 		}
-		rs_info("log key created in the token (label %s)", SRV_LOG_KEY_LABEL);
+		if (a == 0)
+			rs_info("log key created in the token (label %s)", SRV_LOG_KEY_LABEL);
+		else
+			rs_info("log key: another replica recorded its key first; using that one "
+				"(the "
+				"key made here stays unused in the token, label %s)",
+				SRV_LOG_KEY_LABEL);
 	}
 	if (!(ctx->log_spki = malloc(spki_len))) {
 		snprintf(err, errlen, "out of memory");
@@ -107,7 +163,7 @@ int srv_logkey_start(srv_ctx *ctx, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "the log key recorded in the database is not the token's key %s (label "
 			 "%s): refusing to sign checkpoints with it",
-			 "log_key_ckid", SRV_LOG_KEY_LABEL);
+			 LOGKEY_META, SRV_LOG_KEY_LABEL);
 		free(ctx->log_spki);
 		ctx->log_spki = NULL;
 		ctx->log_spki_len = 0;

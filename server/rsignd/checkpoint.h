@@ -10,9 +10,11 @@
 
 #define SRV_LOG_KEY_LABEL "rsign-log-checkpoint"
 
-/* The log key: found through the database's meta (log_key_ckid,
- * log_key_spki) or, at the first start, generated in the token (ECDSA
- * P-256, label SRV_LOG_KEY_LABEL) and recorded there. Either way the pair
+/* The log key: found through the database's meta (log_key; log_key_ckid
+ * and log_key_spki before it) or, at the first start, generated in the
+ * token (ECDSA P-256, label SRV_LOG_KEY_LABEL) and recorded there unless a
+ * replica starting at the same time recorded its key first, which is then
+ * used (store meta_add: the first one wins). Either way the pair
  * is checked (the token signs, the public key verifies) before it is used,
  * so a public key swapped in the database is refused. Sets ctx->log_ckid
  * and ctx->log_spki. 0, or -1 + err. */

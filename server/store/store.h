@@ -298,6 +298,9 @@ typedef struct srv_store_ops {
 	/* small key/value settings: "ca_key_id", "ca_cert_id", ... */
 	srv_st_rc (*meta_get)(srv_store *st, const char *key, char **value);
 	srv_st_rc (*meta_set)(srv_store *st, const char *key, const char *value);
+	/* sets key only when it has no value yet: CONFLICT when it has one
+	 * (replicas racing to create the same thing: the first one wins) */
+	srv_st_rc (*meta_add)(srv_store *st, const char *key, const char *value);
 
 	/* principals; name unique among all principals -> CONFLICT. cred_hash
 	 * (NULL = none) is the first credential, stored in the same

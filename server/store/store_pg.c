@@ -30,6 +30,7 @@ const pg_sql pg_core_sql[] = {
 	{G_META_GET, "SELECT value FROM meta WHERE key = $1"},
 	{G_META_SET, "INSERT INTO meta (key, value) VALUES ($1, $2)"
 		     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
+	{G_META_ADD, "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"},
 	{G_PRINCIPAL_INSERT,
 	 "INSERT INTO principals (id, type, name, admin, client_id, created_at, mac, metrics, oidc)"
 	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
@@ -766,21 +767,35 @@ static srv_st_rc pg_meta_get(srv_store *st, const char *key, char **value)
 	return pg_get(PGS(st), "meta_get", G_META_GET, &a, pg_rd_str, value);
 }
 
-static srv_st_rc pg_meta_set(srv_store *st, const char *key, const char *value)
+/* meta_set (upsert) and meta_add (insert if absent: CONFLICT when set) */
+static srv_st_rc meta_write(srv_store *st, const char *op, int qi, int mode, const char *key,
+			    const char *value)
 {
 	pg_args a = {0};
 	pg_conn *pc;
 	srv_st_rc r;
 
 	if (!st || !key || !value)
-		return pg_bad_arg("meta_set");
+		return pg_bad_arg(op);
 	a_text(&a, 1, key);
 	a_text(&a, 2, value);
-	if ((r = pg_acquire(PGS(st), "meta_set", &pc)) != SRV_ST_OK)
+	if ((r = pg_acquire(PGS(st), op, &pc)) != SRV_ST_OK)
 		return r;
-	r = pg_run(PGS(st), pc, "meta_set", G_META_SET, &a, PGRUN_PLAIN, NULL);
+	r = pg_run(PGS(st), pc, op, qi, &a, mode, NULL);
 	pg_release(PGS(st), pc);
 	return r;
+}
+
+static srv_st_rc pg_meta_set(srv_store *st, const char *key, const char *value)
+{
+	return meta_write(st, "meta_set", G_META_SET, PGRUN_PLAIN, key, value);
+}
+
+static srv_st_rc pg_meta_add(srv_store *st, const char *key, const char *value)
+{
+	srv_st_rc r = meta_write(st, "meta_add", G_META_ADD, PGRUN_MUST_CHANGE, key, value);
+
+	return r == SRV_ST_NOT_FOUND ? SRV_ST_CONFLICT : r;
 }
 
 /* Inserts secret x (its id, principal, client id, times) with hash. */
@@ -1571,6 +1586,7 @@ static const srv_store_ops pg_ops = {
 	.ping = pg_ping,
 	.meta_get = pg_meta_get,
 	.meta_set = pg_meta_set,
+	.meta_add = pg_meta_add,
 	.principal_insert = pg_principal_insert,
 	.principal_get = pg_principal_get,
 	.principal_list = pg_principal_list,

@@ -29,6 +29,7 @@ static const char *const sq_sql[Q_COUNT] = {
 	[Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[Q_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
 		       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	[Q_META_ADD] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
 	[Q_PRINCIPAL_INSERT] = "INSERT INTO principals (id, type, name, admin, client_id, "
 			       "created_at, mac, metrics, oidc)"
 			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -540,7 +541,9 @@ static srv_st_rc sq_meta_get(srv_store *st, const char *key, char **value)
 	return sq_get(SQ(st), "meta_get", SQ(st)->q[Q_META_GET], key, sq_rd_str, value);
 }
 
-static srv_st_rc sq_meta_set(srv_store *st, const char *key, const char *value)
+/* meta_set (upsert) and meta_add (insert if absent: CONFLICT when set) */
+static srv_st_rc meta_write(srv_store *st, const char *op, int qi, int mode, const char *key,
+			    const char *value)
 {
 	sq_store *s = SQ(st);
 	sqlite3_stmt *q;
@@ -548,14 +551,26 @@ static srv_st_rc sq_meta_set(srv_store *st, const char *key, const char *value)
 	srv_st_rc r;
 
 	if (!s || !key || !value)
-		return sq_bad_arg("meta_set");
+		return sq_bad_arg(op);
 	sq_lock(s);
-	q = s->q[Q_META_SET];
+	q = s->q[qi];
 	b_text(q, 1, key, &brc);
 	b_text(q, 2, value, &brc);
-	r = sq_run(s, "meta_set", q, brc, RUN_PLAIN);
+	r = sq_run(s, op, q, brc, mode);
 	sq_unlock(s);
 	return r;
+}
+
+static srv_st_rc sq_meta_set(srv_store *st, const char *key, const char *value)
+{
+	return meta_write(st, "meta_set", Q_META_SET, RUN_PLAIN, key, value);
+}
+
+static srv_st_rc sq_meta_add(srv_store *st, const char *key, const char *value)
+{
+	srv_st_rc r = meta_write(st, "meta_add", Q_META_ADD, RUN_MUST_CHANGE, key, value);
+
+	return r == SRV_ST_NOT_FOUND ? SRV_ST_CONFLICT : r;
 }
 
 /* Inserts secret x (its id, principal, client id, times) with hash. */
@@ -1263,6 +1278,7 @@ static const srv_store_ops sq_ops = {
 	.ping = sq_ping,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
+	.meta_add = sq_meta_add,
 	.principal_insert = sq_principal_insert,
 	.principal_get = sq_principal_get,
 	.principal_list = sq_principal_list,

@@ -375,6 +375,13 @@ static void test_meta(srv_store *st)
 		   st->ops->meta_get(st, "ca_key_id", &v) == SRV_ST_OK && v && strcmp(v, "k2") == 0,
 	   "meta_set_overwrites");
 	free(v);
+	v = NULL;
+	ok(st->ops->meta_add(st, "log_key", "first") == SRV_ST_OK, "meta_add_sets_an_absent_key");
+	ok(st->ops->meta_add(st, "log_key", "second") == SRV_ST_CONFLICT,
+	   "meta_add_conflicts_when_set");
+	ok(st->ops->meta_get(st, "log_key", &v) == SRV_ST_OK && v && strcmp(v, "first") == 0,
+	   "meta_add_keeps_the_first_value");
+	free(v);
 }
 
 static void test_principals(srv_store *st)
@@ -2273,7 +2280,7 @@ int main(void)
 	srv_store *st;
 
 	/* the schema checks differ by backend; each backend makes as many */
-	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10 + 4 + 4 + 12 + 2 + 1 + 1 + 11);
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10 + 4 + 4 + 12 + 2 + 1 + 1 + 3 + 11);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
