@@ -332,12 +332,15 @@ def register(add, ctx):
             check(got == want and want, 'rsignctl history %r: %r, want %r' % (args, got, want))
         for args, f in ((['--action', 'member.set', '--actor', p['admin']['name']],
                          {'action': 'member.set', 'actor': p['admin']['name']}),
-                        (['--since', fmt(t[0])], {'from': fmt(t[0])})):
+                        (['--since', 'OLDEST'], {'from': 'OLDEST'})):
+            if f.get('from') == 'OLDEST':  # the newest entry the first case found
+                args, f = ['--since', oldest], {'from': oldest}
             api, _ = filtered('/audit-log', 'events', f)
             cp = ctx.ctl('audit', '--json', '--limit', '100', *args)
             check(cp.returncode == 0, 'rsignctl audit %r exited %d: %s' % (args, cp.returncode, cp.stderr[-300:]))
             got = [e['seq'] for e in json.loads(cp.stdout)['events']]
             want = [e['seq'] for e in api]
+            oldest = api[0]['createdAt'] if api else fmt(t[0])
             # entries made in between are newer: the API's rows end the list
             check(want and got[-len(want):] == want, 'rsignctl audit %r: %r, want %r' % (args, got, want))
         for cmd in (['history', s['id']], ['audit']):

@@ -2280,7 +2280,8 @@ int main(void)
 	srv_store *st;
 
 	/* the schema checks differ by backend; each backend makes as many */
-	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10 + 4 + 4 + 12 + 2 + 1 + 1 + 3 + 11);
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10 + 4 + 4 + 12 + 2 + 1 + 1 + 3 +
+	     11);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
