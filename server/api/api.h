@@ -84,6 +84,9 @@ srv_err api_member_list(srv_req *r, cJSON **out);
 srv_err api_sign(srv_req *r, cJSON **out);
 /* api_operations.c: GET /pki/signers/{id}/operations */
 srv_err api_operation_list(srv_req *r, cJSON **out);
+/* The query's actor, from and to into f (the history's and the audit log's
+ * shared filters); 400 invalidQuery on a bad value. */
+srv_err api_list_filter(srv_req *r, srv_list_filter *f);
 srv_err api_operation_daily(srv_req *r, cJSON **out);
 
 /* api_policies.c: /pki/signing-policies */

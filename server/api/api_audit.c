@@ -1,5 +1,6 @@
 /* The audit log: the entry a change hands to the store, which writes it in
- * the transaction of the change (store.h), and GET /audit-log. */
+ * the transaction of the change (store.h), and GET /audit-log (filtered by
+ * actor, action and time). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,13 +32,35 @@ void api_audit_done(srv_audit *a)
 	a->detail = NULL;
 }
 
+/* "object.verb": lower-case letters and '_', one dot, as srv_audit.action
+ * holds them */
+static int audit_action_ok(const char *s)
+{
+	size_t n = strlen(s), dots = 0;
+	if (n < 3 || n >= sizeof(((srv_audit *)0)->action) || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.')
+			dots++;
+		else if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'))
+			return 0;
+	}
+	return dots == 1;
+}
+
 srv_err api_audit_list(srv_req *r, cJSON **out)
 {
 	size_t offset, limit, n = 0, total = 0;
 	srv_audit *v = NULL;
-	if (srv_paging(r, &offset, &limit) != SRV_OK)
+	srv_list_filter f = {0};
+	if (srv_paging(r, &offset, &limit) != SRV_OK || api_list_filter(r, &f) != SRV_OK)
 		return r->err;
-	srv_st_rc rc = r->ctx->store->ops->audit_list(r->ctx->store, offset, limit, &v, &n, &total);
+	f.action = srv_query(r, "action");
+	if (f.action && !audit_action_ok(f.action))
+		return srv_fail(r, SRV_R_INVALID_QUERY,
+				"action must be an audit action such as policy.create");
+	srv_st_rc rc =
+		r->ctx->store->ops->audit_list(r->ctx->store, &f, offset, limit, &v, &n, &total);
 	if (rc != SRV_ST_OK)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot read the audit log");
 	*out = cJSON_CreateObject();

@@ -573,10 +573,10 @@ out:
 int ctl_history(ctl_ctx *ctx, const ctl_args *a)
 {
 	static const ctl_query query[] = {
-		{"status", "status", NULL, NULL},
-		{"offset", "offset", NULL, NULL},
-		{"limit", "limit", NULL, NULL},
-		CTL_QUERY_END,
+		{"status", "status", NULL, NULL}, {"algorithm", "algorithm", NULL, NULL},
+		{"actor", "actor", NULL, NULL},	  {"since", "from", NULL, NULL},
+		{"until", "to", NULL, NULL},	  {"offset", "offset", NULL, NULL},
+		{"limit", "limit", NULL, NULL},	  CTL_QUERY_END,
 	};
 	static const ctl_column cols[] = {
 		{"createdAt", "TIME"},	{"status", "STATUS"},	{"signingAlgorithm", "ALGORITHM"},

@@ -308,10 +308,19 @@ int ctl_grant_revoke(ctl_ctx *ctx, const ctl_args *a)
 
 int ctl_audit(ctl_ctx *ctx, const ctl_args *a)
 {
+	static const ctl_query query[] = {
+		{"action", "action", NULL, NULL},
+		{"actor", "actor", NULL, NULL},
+		{"since", "from", NULL, NULL},
+		{"until", "to", NULL, NULL},
+		{"offset", "offset", NULL, NULL},
+		{"limit", "limit", NULL, NULL},
+		CTL_QUERY_END,
+	};
 	/* No columns: the audit entry's shape is not fixed yet. */
 	static const ctl_out out = {ctl_out_table, NULL, 0};
 
-	return ctl_request(ctx, a, "GET", NULL, ctl_page_query, &out, "/audit-log");
+	return ctl_request(ctx, a, "GET", NULL, query, &out, "/audit-log");
 }
 
 /* ---- the tamper-evident log ------------------------------------------- */

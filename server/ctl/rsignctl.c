@@ -173,8 +173,17 @@ static const ctl_opt opts_sign[] = {
 	    "Idempotency-Key to send (default: a fresh UUID); the key of a run whose answer "
 	    "was lost gets that signing back instead of a second one"),
 	END};
+/* the filters GET /pki/signers/{id}/operations and GET /audit-log share */
+#define TIME_RANGE                                                                                 \
+	STR("actor", "P", "only the attempts or changes of principal P (id or name)"),             \
+		STR("since", "TIME", "from TIME on (RFC 3339, included)"),                         \
+		STR("until", "TIME", "before TIME (RFC 3339, not included)")
 static const ctl_opt opts_history[] = {
-	{"status", CTL_OPT_STR, "S", "success, denied or failed", 0, op_statuses}, PAGE, END};
+	{"status", CTL_OPT_STR, "S", "success, denied or failed", 0, op_statuses},
+	STR("algorithm", "ALG", "only signatures with this signingAlgorithm"),
+	TIME_RANGE,
+	PAGE,
+	END};
 /* narrows --bypass-identities to OIDC logins (policy create, update) */
 #define BYPASS_CLAIM                                                                               \
 	{                                                                                          \
@@ -216,7 +225,9 @@ static const ctl_opt opts_grant_list[] = {
 	{"status", CTL_OPT_STR, "S", "active, expired or revoked", 0, grant_statuses},
 	PAGE,
 	END};
-static const ctl_opt opts_audit[] = {PAGE, END};
+static const ctl_opt opts_audit[] = {
+	STR("action", "A", "only entries of this action, e.g. policy.create"), TIME_RANGE, PAGE,
+	END};
 static const ctl_opt opts_verify_log[] = {
 	{"chain", CTL_OPT_STR, "C", "history or audit (default: both)", 0, chains}, END};
 static const ctl_opt opts_page[] = {PAGE, END};

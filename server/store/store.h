@@ -243,6 +243,21 @@ typedef struct {
 	time_t created_at, revoked_at;
 } srv_grant;
 
+/* What a list of the history or the audit log shows: every field set must
+ * match. NULL or "" strings match anything; the range is created_at >= from
+ * (when has_from) and < to (when has_to). actor is an actor id or the actor
+ * name recorded with the row. */
+typedef struct {
+	const char *status;    /* history: "success", "denied", "failed" */
+	const char *actor;     /* both */
+	const char *algorithm; /* history: the canonical signingAlgorithm (a record
+				* written in the alias spelling, "_SHA_256", matches
+				* too) */
+	const char *action;    /* audit log: "policy.create", ... */
+	int has_from, has_to;
+	time_t from, to;
+} srv_list_filter;
+
 /* One entry of the audit log. Every op that changes who may sign what
  * takes one and writes it in the transaction of the change: both are
  * committed or neither is. Its created_at is also the op's "now" for what
@@ -453,8 +468,9 @@ typedef struct srv_store_ops {
 	 * overview chart). */
 	srv_st_rc (*operation_daily)(srv_store *st, const char *visible_to, time_t since,
 				     srv_op_day **out, size_t *n);
-	/* newest first; status NULL/"" = any */
-	srv_st_rc (*operation_list)(srv_store *st, const char *signer_id, const char *status,
+	/* newest first; f NULL = all (status, actor, algorithm and the time
+	 * range; action is ignored) */
+	srv_st_rc (*operation_list)(srv_store *st, const char *signer_id, const srv_list_filter *f,
 				    size_t offset, size_t limit, srv_operation **out, size_t *n,
 				    size_t *total);
 
@@ -547,8 +563,10 @@ typedef struct srv_store_ops {
 	srv_st_rc (*backup)(srv_store *st, const srv_audit *a, int *fd, char *err, size_t errlen);
 
 	/* ---- the audit log, written only by the ops above; newest first */
-	srv_st_rc (*audit_list)(srv_store *st, size_t offset, size_t limit, srv_audit **out,
-				size_t *n, size_t *total);
+	/* f NULL = all (actor, action and the time range; status and
+	 * algorithm are ignored) */
+	srv_st_rc (*audit_list)(srv_store *st, const srv_list_filter *f, size_t offset,
+				size_t limit, srv_audit **out, size_t *n, size_t *total);
 
 	/* ---- rows that grant power are authenticated (issue 10, item 9).
 	 * Principals, tokens, secrets, members, policies and policy approvers

@@ -132,6 +132,18 @@ void a_limit(pg_args *a, int i, size_t v)
 		a_int(a, i, v > (size_t)INT64_MAX ? INT64_MAX : (long long)v);
 }
 
+void pg_a_range(pg_args *a, int i, const srv_list_filter *f)
+{
+	if (f->has_from)
+		a_int(a, i, (long long)f->from);
+	else
+		a_set(a, i, NULL, 0, 0);
+	if (f->has_to)
+		a_int(a, i + 1, (long long)f->to);
+	else
+		a_set(a, i + 1, NULL, 0, 0);
+}
+
 srv_st_rc pg_bad_arg(const char *op)
 {
 	rs_err("store: %s: invalid argument", op);

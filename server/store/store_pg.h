@@ -87,6 +87,8 @@ enum {
 	PK_OP_COUNT,
 	PK_OP_LIST_STATUS,
 	PK_OP_COUNT_STATUS,
+	PK_OP_LIST_FILTER,
+	PK_OP_COUNT_FILTER,
 	PK_OP_PURGE_DENIED,
 	PK_KEY_FIND,
 	/* store_pg_policy.c */
@@ -128,6 +130,8 @@ enum {
 	GT_AUDIT_INSERT,
 	GT_AUDIT_LIST,
 	GT_AUDIT_COUNT,
+	GT_AUDIT_LIST_FILTER,
+	GT_AUDIT_COUNT_FILTER,
 	/* store_pg_tsa.c */
 	TA_TSA_INSERT,
 	TA_TSA_GET,
@@ -237,6 +241,8 @@ void a_text(pg_args *a, int i, const char *v); /* NULL -> "" */
 void a_opt(pg_args *a, int i, const char *v);  /* NULL or "" -> SQL NULL */
 void a_int(pg_args *a, int i, long long v);
 void a_blob(pg_args *a, int i, const void *p, size_t n); /* bytea, binary */
+/* a list filter's time range at i and i + 1: an unset end is SQL NULL */
+void pg_a_range(pg_args *a, int i, const srv_list_filter *f);
 /* a LIMIT value: 0 = no limit (NULL) */
 void a_limit(pg_args *a, int i, size_t v);
 
@@ -378,8 +384,9 @@ srv_st_rc pg_operation_find_key(srv_store *st, const char *actor_id, const char 
  * (pg_op_apply) writes the key; the unique index operations_idem fails a
  * concurrent second one (CONFLICT). */
 srv_st_rc pg_key_unused(pg_store *s, pg_conn *c, const char *op, const srv_operation *o);
-srv_st_rc pg_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
-			    size_t limit, srv_operation **out, size_t *n, size_t *total);
+srv_st_rc pg_operation_list(srv_store *st, const char *signer_id, const srv_list_filter *f,
+			    size_t offset, size_t limit, srv_operation **out, size_t *n,
+			    size_t *total);
 void pg_history_set_retention(srv_store *st, long long denied_seconds);
 /* Inside the caller's transaction: the history row (with grant_id), and
  * last_signed_at and the retention purge for a record just written. */
@@ -434,8 +441,8 @@ srv_st_rc pg_grant_find_active(srv_store *st, const char *signer_id, const char 
 			       time_t now, srv_grant *out);
 srv_st_rc pg_operation_insert_consume(srv_store *st, const srv_operation *o,
 				      char grant_id_out[RS_UUID_LEN]);
-srv_st_rc pg_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
-			size_t *total);
+srv_st_rc pg_audit_list(srv_store *st, const srv_list_filter *f, size_t offset, size_t limit,
+			srv_audit **out, size_t *n, size_t *total);
 
 /* store_pg_tsa.c */
 srv_st_rc pg_tsa_insert(srv_store *st, const srv_tsa *t, const srv_audit *a);

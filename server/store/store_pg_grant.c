@@ -47,6 +47,11 @@
 	"actor_id, actor_name, action, object_type, object_id, detail, created_at, chain_seq,"     \
 	" prev_hash, body_hash, hash, seq"
 #define AU_LINK PG_CHAIN_LINK("audit", "$9", "$10")
+/* srv_list_filter on the audit log, each part NULL = any */
+#define AU_FILTER                                                                                  \
+	" ($1::text IS NULL OR actor_id = $1 OR actor_name = $1) AND ($2::text IS NULL"            \
+	" OR action = $2) AND ($3::bigint IS NULL OR created_at >= $3)"                            \
+	" AND ($4::bigint IS NULL OR created_at < $4)"
 #define AU_INS_CHAIN                                                                               \
 	"(SELECT seq FROM h), (SELECT prev FROM h), $8, (SELECT hash FROM h), " PG_CHAIN_ROW(      \
 		"audit")
@@ -86,6 +91,10 @@ const pg_sql pg_grant_sql[] = {
 	{GT_AUDIT_LIST, "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
 			" detail, created_at FROM audit ORDER BY seq DESC" PG_PAGE("$1", "$2")},
 	{GT_AUDIT_COUNT, "SELECT count(*) FROM audit"},
+	{GT_AUDIT_LIST_FILTER,
+	 "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
+	 " detail, created_at FROM audit WHERE" AU_FILTER " ORDER BY seq DESC" PG_PAGE("$5", "$6")},
+	{GT_AUDIT_COUNT_FILTER, "SELECT count(*) FROM audit WHERE" AU_FILTER},
 	{-1, NULL},
 };
 
@@ -456,11 +465,22 @@ srv_st_rc pg_audit_derived(pg_store *s, pg_conn *pc, const char *op, const srv_a
 	return pg_audit_on(s, pc, op, &a);
 }
 
-srv_st_rc pg_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
-			size_t *total)
+srv_st_rc pg_audit_list(srv_store *st, const srv_list_filter *f, size_t offset, size_t limit,
+			srv_audit **out, size_t *n, size_t *total)
 {
-	pg_pager pg = {.count = GT_AUDIT_COUNT,
-		       .list = GT_AUDIT_LIST,
+	int by = f &&
+		 ((f->actor && *f->actor) || (f->action && *f->action) || f->has_from || f->has_to);
+	pg_args a = {0};
+
+	if (by) {
+		a_opt(&a, 1, f->actor);
+		a_opt(&a, 2, f->action);
+		pg_a_range(&a, 3, f);
+	}
+	pg_pager pg = {.count = by ? GT_AUDIT_COUNT_FILTER : GT_AUDIT_COUNT,
+		       .list = by ? GT_AUDIT_LIST_FILTER : GT_AUDIT_LIST,
+		       .args = by ? &a : NULL,
+		       .nfilter = by ? 4 : 0,
 		       .rd = rd_audit,
 		       .size = sizeof(**out),
 		       .clr = clr_audit};

@@ -35,6 +35,13 @@
 	" AND (CASE $4::text WHEN 'any' THEN true WHEN 'retired' THEN s.retired_at > 0"            \
 	" WHEN 'enabled' THEN s.retired_at = 0 AND s.enabled = 1"                                  \
 	" WHEN 'disabled' THEN s.retired_at = 0 AND s.enabled = 0 ELSE s.retired_at = 0 END)"
+/* srv_list_filter, each part NULL = any */
+#define OP_FILTER                                                                                  \
+	" AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR actor_id = $3"            \
+	" OR actor_name = $3)"                                                                     \
+	" AND ($4::text IS NULL OR replace(algorithm, '_SHA_', '_SHA') = $4)"                      \
+	" AND ($5::bigint IS NULL OR created_at >= $5)"                                            \
+	" AND ($6::bigint IS NULL OR created_at < $6)"
 #define O_COLS                                                                                     \
 	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, "           \
 	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval, oidc"
@@ -107,6 +114,10 @@ const pg_sql pg_pki_sql[] = {
 			    " AND status = $2 ORDER BY seq DESC" PG_PAGE("$3", "$4")},
 	{PK_OP_COUNT_STATUS,
 	 "SELECT count(*) FROM operations WHERE signer_id = $1 AND status = $2"},
+	/* any other filter, as on SQLite: $2..$6 NULL = any */
+	{PK_OP_LIST_FILTER, "SELECT " O_COLS " FROM operations WHERE signer_id = $1" OP_FILTER
+			    " ORDER BY seq DESC" PG_PAGE("$7", "$8")},
+	{PK_OP_COUNT_FILTER, "SELECT count(*) FROM operations WHERE signer_id = $1" OP_FILTER},
 	/* a tombstone of the history chain, as on SQLite (store_sqlite_pki.c) */
 	{PK_OP_PURGE_DENIED, "UPDATE operations SET purged = 1, signer_id = '', algorithm = '',"
 			     " data_hash = '', is_digest = 0, actor_type = '', actor_id = '',"
@@ -898,21 +909,36 @@ out:
 	return r;
 }
 
-srv_st_rc pg_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
-			    size_t limit, srv_operation **out, size_t *n, size_t *total)
+srv_st_rc pg_operation_list(srv_store *st, const char *signer_id, const srv_list_filter *f,
+			    size_t offset, size_t limit, srv_operation **out, size_t *n,
+			    size_t *total)
 {
-	int by_status = status && *status;
+	int by_status = f && f->status && *f->status;
+	int all = f && ((f->actor && *f->actor) || (f->algorithm && *f->algorithm) || f->has_from ||
+			f->has_to);
 	pg_args a = {0};
 
 	if (!st || !signer_id)
 		return pg_bad_arg("operation_list");
 	a_text(&a, 1, signer_id);
-	if (by_status)
-		a_text(&a, 2, status);
-	pg_pager pg = {.count = by_status ? PK_OP_COUNT_STATUS : PK_OP_COUNT,
-		       .list = by_status ? PK_OP_LIST_STATUS : PK_OP_LIST,
+	if (all) {
+		a_opt(&a, 2, f->status);
+		a_opt(&a, 3, f->actor);
+		a_opt(&a, 4, f->algorithm);
+		pg_a_range(&a, 5, f);
+	} else if (by_status) {
+		a_text(&a, 2, f->status);
+	}
+	pg_pager pg = {.count = all	    ? PK_OP_COUNT_FILTER
+				: by_status ? PK_OP_COUNT_STATUS
+					    : PK_OP_COUNT,
+		       .list = all	   ? PK_OP_LIST_FILTER
+			       : by_status ? PK_OP_LIST_STATUS
+					   : PK_OP_LIST,
 		       .args = &a,
-		       .nfilter = by_status ? 2 : 1,
+		       .nfilter = all	      ? 6
+				  : by_status ? 2
+					      : 1,
 		       .rd = rd_operation,
 		       .size = sizeof(**out),
 		       .clr = clr_operation};

@@ -92,6 +92,8 @@ enum {
 	P_OP_COUNT,
 	P_OP_LIST_STATUS,
 	P_OP_COUNT_STATUS,
+	P_OP_LIST_FILTER,
+	P_OP_COUNT_FILTER,
 	P_OP_PURGE_DENIED,
 	P_COUNT
 };
@@ -142,6 +144,8 @@ enum {
 	GR_AUDIT_INSERT,
 	GR_AUDIT_LIST,
 	GR_AUDIT_COUNT,
+	GR_AUDIT_LIST_FILTER,
+	GR_AUDIT_COUNT_FILTER,
 	GR_COUNT
 };
 extern const char *const sq_grant_sql[GR_COUNT];
@@ -352,6 +356,16 @@ static inline void b_opt(sqlite3_stmt *st, int i, const char *v, int *rc)
 			      : sqlite3_bind_null(st, i);
 }
 
+/* A list filter's time range at i and i + 1: an unset end is SQL NULL */
+static inline void b_range(sqlite3_stmt *st, int i, const srv_list_filter *f, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = f->has_from ? sqlite3_bind_int64(st, i, f->from) : sqlite3_bind_null(st, i);
+	if (*rc == SQLITE_OK)
+		*rc = f->has_to ? sqlite3_bind_int64(st, i + 1, f->to)
+				: sqlite3_bind_null(st, i + 1);
+}
+
 static inline void b_int(sqlite3_stmt *st, int i, sqlite3_int64 v, int *rc)
 {
 	if (*rc == SQLITE_OK)
@@ -436,8 +450,9 @@ srv_st_rc sq_session_delete(srv_store *st, const char *hash_hex);
 srv_st_rc sq_session_purge(srv_store *st, time_t now, long long idle, size_t *n);
 srv_st_rc sq_operation_daily(srv_store *st, const char *visible_to, time_t since, srv_op_day **out,
 			     size_t *n);
-srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
-			    size_t limit, srv_operation **out, size_t *n, size_t *total);
+srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const srv_list_filter *f,
+			    size_t offset, size_t limit, srv_operation **out, size_t *n,
+			    size_t *total);
 
 /* Caller holds the lock. After a guarded write changed nothing: NOT_FOUND
  * when exists_q (a count bound by ?1 = id) finds no row, else CONFLICT (the
@@ -530,8 +545,8 @@ srv_st_rc sq_grant_find_active(srv_store *st, const char *signer_id, const char 
 			       time_t now, srv_grant *out);
 srv_st_rc sq_operation_insert_consume(srv_store *st, const srv_operation *o,
 				      char grant_id_out[RS_UUID_LEN]);
-srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
-			size_t *total);
+srv_st_rc sq_audit_list(srv_store *st, const srv_list_filter *f, size_t offset, size_t limit,
+			srv_audit **out, size_t *n, size_t *total);
 
 /* ---- store_sqlite_chain.c: the hash chains (store_chain.h) ---- */
 /* Inside a write transaction: reads chain c's head into cur; cur gives each

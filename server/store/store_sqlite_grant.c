@@ -37,6 +37,11 @@
 			      "g.signer_id", "?5") " OR " SQ_APPROVES_SIGNER("g.signer_id",        \
 									     "?5") ")"
 
+/* srv_list_filter on the audit log, each part NULL = any */
+#define AU_FILTER                                                                                  \
+	" (?1 IS NULL OR actor_id = ?1 OR actor_name = ?1) AND (?2 IS NULL OR action = ?2)"        \
+	" AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4)"
+
 const char *const sq_grant_sql[GR_COUNT] = {
 	[GR_GRANT_INSERT] = "INSERT INTO grants (id, signer_id, grantee_id, request_id, status,"
 			    " max_signings, used_signings, window_start, expires_at, created_at)"
@@ -68,6 +73,10 @@ const char *const sq_grant_sql[GR_COUNT] = {
 	[GR_AUDIT_LIST] = "SELECT seq, actor_id, actor_name, action, object_type, object_id,"
 			  " detail, created_at FROM audit ORDER BY seq DESC" SQ_PAGE,
 	[GR_AUDIT_COUNT] = "SELECT count(*) FROM audit",
+	[GR_AUDIT_LIST_FILTER] =
+		"SELECT seq, actor_id, actor_name, action, object_type, object_id,"
+		" detail, created_at FROM audit WHERE" AU_FILTER " ORDER BY seq DESC" SQ_PAGE,
+	[GR_AUDIT_COUNT_FILTER] = "SELECT count(*) FROM audit WHERE" AU_FILTER,
 };
 
 /* ---- row readers ---------------------------------------------------------- */
@@ -402,13 +411,26 @@ srv_st_rc sq_audit_derived(sq_store *s, const char *op, const srv_audit *base, c
 	return sq_audit_inlock(s, op, &a);
 }
 
-srv_st_rc sq_audit_list(srv_store *st, size_t offset, size_t limit, srv_audit **out, size_t *n,
-			size_t *total)
+static void b_audit_filter(sqlite3_stmt *q, const void *filter, int *brc)
+{
+	const srv_list_filter *f = filter;
+
+	b_opt(q, 1, f->actor, brc);
+	b_opt(q, 2, f->action, brc);
+	b_range(q, 3, f, brc);
+}
+
+srv_st_rc sq_audit_list(srv_store *st, const srv_list_filter *f, size_t offset, size_t limit,
+			srv_audit **out, size_t *n, size_t *total)
 {
 	if (!st)
 		return sq_bad_arg("audit_list");
-	sq_pager pg = {.count = SQ(st)->gr[GR_AUDIT_COUNT],
-		       .list = SQ(st)->gr[GR_AUDIT_LIST],
+	int by = f &&
+		 ((f->actor && *f->actor) || (f->action && *f->action) || f->has_from || f->has_to);
+	sq_pager pg = {.count = SQ(st)->gr[by ? GR_AUDIT_COUNT_FILTER : GR_AUDIT_COUNT],
+		       .list = SQ(st)->gr[by ? GR_AUDIT_LIST_FILTER : GR_AUDIT_LIST],
+		       .bind = by ? b_audit_filter : NULL,
+		       .filter = f,
 		       .rd = rd_audit,
 		       .size = sizeof(**out),
 		       .clr = clr_audit};

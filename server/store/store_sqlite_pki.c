@@ -35,6 +35,11 @@
 #define O_COLS                                                                                     \
 	"id, signer_id, status, algorithm, data_hash, is_digest, actor_type, actor_id, "           \
 	"actor_name, grant_id, client_metadata, source_ip, error_code, created_at, approval, oidc"
+/* srv_list_filter, each part NULL = any */
+#define OP_FILTER                                                                                  \
+	" AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR actor_id = ?3 OR actor_name = ?3)"    \
+	" AND (?4 IS NULL OR replace(algorithm, '_SHA_', '_SHA') = ?4)"                            \
+	" AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)"
 
 const char *const sq_pki_sql[P_COUNT] = {
 	[P_KEY_INSERT] = "INSERT INTO keys (id, name, alg, ckid, spki, created_at)"
@@ -86,6 +91,10 @@ const char *const sq_pki_sql[P_COUNT] = {
 			     " AND status = ?2 ORDER BY seq DESC" SQ_PAGE,
 	[P_OP_COUNT_STATUS] =
 		"SELECT count(*) FROM operations WHERE signer_id = ?1 AND status = ?2",
+	/* any other filter: ?2..?6 NULL = any (operations_signer does the rest) */
+	[P_OP_LIST_FILTER] = "SELECT " O_COLS " FROM operations WHERE signer_id = ?1" OP_FILTER
+			     " ORDER BY seq DESC" SQ_PAGE,
+	[P_OP_COUNT_FILTER] = "SELECT count(*) FROM operations WHERE signer_id = ?1" OP_FILTER,
 	/* the oldest first, at most ?2 of them (operations_denied). A purged
 	 * record stays as a tombstone of the history chain: its id, status,
 	 * created_at and chain columns are kept, the rest cleared; with no
@@ -772,7 +781,9 @@ srv_st_rc sq_op_touch_signer(sq_store *s, const char *op, const char *signer_id,
 }
 
 typedef struct {
-	const char *signer_id, *status; /* status NULL: its statements have no ?2 */
+	const char *signer_id;
+	const srv_list_filter *f; /* NULL: P_OP_LIST; f->status only: *_STATUS */
+	int all;		  /* P_OP_*_FILTER */
 } op_filter;
 
 static void b_op_filter(sqlite3_stmt *q, const void *filter, int *brc)
@@ -780,21 +791,32 @@ static void b_op_filter(sqlite3_stmt *q, const void *filter, int *brc)
 	const op_filter *f = filter;
 
 	b_text(q, 1, f->signer_id, brc);
-	if (f->status)
-		b_text(q, 2, f->status, brc);
+	if (f->all) {
+		b_opt(q, 2, f->f->status, brc);
+		b_opt(q, 3, f->f->actor, brc);
+		b_opt(q, 4, f->f->algorithm, brc);
+		b_range(q, 5, f->f, brc);
+	} else if (f->f) {
+		b_text(q, 2, f->f->status, brc);
+	}
 }
 
-srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const char *status, size_t offset,
-			    size_t limit, srv_operation **out, size_t *n, size_t *total)
+srv_st_rc sq_operation_list(srv_store *st, const char *signer_id, const srv_list_filter *lf,
+			    size_t offset, size_t limit, srv_operation **out, size_t *n,
+			    size_t *total)
 {
 	sq_store *s = SQ(st);
-	int by_status = status && *status;
+	int by_status = lf && lf->status && *lf->status;
+	int all = lf && ((lf->actor && *lf->actor) || (lf->algorithm && *lf->algorithm) ||
+			 lf->has_from || lf->has_to);
 
 	if (!s || !signer_id)
 		return sq_bad_arg("operation_list");
-	op_filter f = {signer_id, by_status ? status : NULL};
-	sq_pager pg = {.count = s->p[by_status ? P_OP_COUNT_STATUS : P_OP_COUNT],
-		       .list = s->p[by_status ? P_OP_LIST_STATUS : P_OP_LIST],
+	op_filter f = {signer_id, by_status || all ? lf : NULL, all};
+	int count = all ? P_OP_COUNT_FILTER : by_status ? P_OP_COUNT_STATUS : P_OP_COUNT;
+	int list = all ? P_OP_LIST_FILTER : by_status ? P_OP_LIST_STATUS : P_OP_LIST;
+	sq_pager pg = {.count = s->p[count],
+		       .list = s->p[list],
 		       .bind = b_op_filter,
 		       .filter = &f,
 		       .rd = rd_operation,

@@ -1,15 +1,18 @@
 """Signing history: every attempt past authentication on a signer the caller
 can see is recorded with docs/api.md's fields, newest first, paged, filtered
-by status; who may read it. Attempts on signers the caller cannot see are
+by status, actor, algorithm and time (and the audit log by actor, action and
+time); who may read it. Attempts on signers the caller cannot see are
 not recorded (only counted, in the server's log), clientMetadata only from
 admins and members, and denied records go after history_denied_retention."""
 
 import hashlib
+import json
 import os
 import re
 import sqlite3
 import subprocess
 import time
+import urllib.parse
 
 import pgtest
 
@@ -178,6 +181,173 @@ def register(add, ctx):
         r = ctx.as_(ctx.people()['bob']['token']).get('/pki/signers/hist-ec/operations')
         check(len(items(expect(r, 200), 'operations', r)) == 7, 'auditor sees a different list', r)
     add('history_readable_by_auditor', auditor)
+
+    def fmt(t):
+        return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t))
+
+    def matches(row, f):
+        """A history record or audit entry as the API should filter it."""
+        t = parse_time(row['createdAt'])
+        alg = row.get('signingAlgorithm', '').replace('_SHA_', '_SHA')
+        return ((f.get('actor') is None or f['actor'] in (row['actorId'], row['actorName'])) and
+                all(f.get(k) is None or row[k] == f[k] for k in ('status', 'action')) and
+                (f.get('algorithm') is None or alg == f['algorithm'].replace('_SHA_', '_SHA')) and
+                (f.get('from') is None or t >= parse_time(f['from'])) and
+                (f.get('to') is None or t < parse_time(f['to'])))
+
+    def filtered(path, key, query):
+        """Every page of path?query, 7 at a time; the rows and each page's
+        totalCount (all equal)."""
+        rows, totals = [], set()
+        while True:
+            q = urllib.parse.urlencode(dict(query, offset=len(rows), limit=7))
+            r = ctx.api.get('%s?%s' % (path, q))
+            j = expect(r, 200, q)
+            page = items(j, key, r)
+            totals.add(j.get('totalCount'))
+            rows += page
+            if len(page) < 7:
+                return rows, totals
+
+    def history_filters():
+        """actor (id or name), algorithm (either spelling), from/to and
+        status alone and combined: the rows are those of the full list that
+        match, totalCount their number, over several pages."""
+        s, att, j, recs = scenario()
+        p = ctx.people()
+        times = sorted({parse_time(x['createdAt']) for x in recs})
+        mid = times[len(times) // 2]
+
+        def want(f):
+            return [x['id'] for x in recs if matches(x, f)]
+        cases = [{'actor': p['admin']['name']},
+                 {'actor': p['alice']['id']}, {'actor': 'ci-bot'},
+                 {'algorithm': 'ECDSA_SHA256'}, {'algorithm': 'ECDSA_SHA_384'},
+                 {'algorithm': 'RSASSA_PSS_SHA256'},
+                 {'actor': p['admin']['id'], 'status': 'failed'},
+                 {'actor': p['admin']['id'], 'algorithm': 'ECDSA_SHA256', 'status': 'success'},
+                 {'from': fmt(mid)}, {'to': fmt(mid)}, {'from': fmt(times[0]), 'to': fmt(times[-1] + 1)},
+                 {'status': 'failed', 'from': fmt(mid)}, {'actor': 'nobody-of-that-name'}]
+        nonempty = 0
+        for f in cases:
+            rows, totals = filtered('/pki/signers/%s/operations' % s['id'], 'operations', f)
+            w = want(f)
+            check([x['id'] for x in rows] == w, '%r: %r, want %r' % (f, [x['id'] for x in rows], w))
+            check(totals == {len(w)}, '%r: totalCount %r, want %d' % (f, totals, len(w)))
+            nonempty += bool(w)
+        check(nonempty >= 10, 'only %d cases matched rows' % nonempty)
+    add('history_filters_by_actor_algorithm_and_time_with_status', history_filters)
+
+    def time_forms():
+        """A fraction rounds up (created times are whole seconds) and an
+        offset is honoured: each form selects what its UTC second does."""
+        s, att, j, recs = scenario()
+        path = '/pki/signers/%s/operations' % s['id']
+        t = parse_time(recs[len(recs) // 2]['createdAt'])
+        base, _ = filtered(path, 'operations', {'from': fmt(t)})
+        after, _ = filtered(path, 'operations', {'from': fmt(t + 1)})
+        frac, _ = filtered(path, 'operations', {'from': fmt(t)[:-1] + '.250Z'})
+        check(frac == after and len(base) > len(after), 'from=%s.250Z: %d rows, want %d'
+              % (fmt(t)[:-1], len(frac), len(after)))
+        off = time.strftime('%Y-%m-%dT%H:%M:%S+02:00', time.gmtime(t + 7200))
+        offs, _ = filtered(path, 'operations', {'from': off})
+        check(offs == base, 'from=%s: %d rows, want %d' % (off, len(offs), len(base)))
+    add('history_time_filters_take_fractions_and_offsets', time_forms)
+
+    def bad_filters():
+        s = hist_signer()
+        for path in ('/pki/signers/%s/operations' % s['id'], '/audit-log'):
+            for q, word in (('from=yesterday', 'from'), ('to=2026-13-01T00:00:00Z', 'to'),
+                            ('from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'before'),
+                            ('from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', 'before'),
+                            ('to=2026-01-01T00:00:00+25:00', 'to'), ('actor=', 'actor'),
+                            ('actor=' + 'x' * 256, 'actor'), ('actor=a%0Ab', 'actor')):
+                e = expect_error(ctx.api.get('%s?%s' % (path, q)), 400, 'BadRequest', q,
+                                 reason='invalidQuery')
+                check(word in e['message'], '%s %s: message %r does not name %r' % (path, q, e['message'], word))
+        for q in ('algorithm=ECDSA_SHA1', 'algorithm=', 'algorithm=<b>'):
+            e = expect_error(ctx.api.get('/pki/signers/%s/operations?%s' % (s['id'], q)), 400,
+                             'BadRequest', q, reason='invalidQuery')
+            check('algorithm' in e['message'], '%s: message %r' % (q, e['message']))
+        for q in ('action=', 'action=policy', 'action=Policy.create', 'action=a.b.c', 'action=' + 'a.' + 'b' * 40):
+            e = expect_error(ctx.api.get('/audit-log?' + q), 400, 'BadRequest', q, reason='invalidQuery')
+            check('action' in e['message'], '%s: message %r' % (q, e['message']))
+    add('history_and_audit_filters_refuse_bad_values_with_a_reason', bad_filters)
+
+    def audit_filters():
+        """GET /audit-log: actor (id or name), action and from/to, alone and
+        combined, match the whole log's entries (paged, totalCount)."""
+        scenario()
+        p = ctx.people()
+        every, _ = filtered('/audit-log', 'events', {})
+        check(len(every) > 5, 'the audit log has %d entries' % len(every))
+        times = sorted({parse_time(e['createdAt']) for e in every})
+        mid = times[len(times) // 2]
+        actions = sorted({e['action'] for e in every})
+
+        def want(f):
+            return [e['seq'] for e in every if matches(e, f)]
+        cases = [{'actor': p['admin']['id']}, {'actor': p['admin']['name']},
+                 {'action': 'member.set'}, {'action': actions[0]}, {'action': 'no.such_action'},
+                 {'from': fmt(mid)}, {'to': fmt(mid)},
+                 {'actor': p['admin']['id'], 'action': 'member.set', 'from': fmt(times[0])}]
+        nonempty = 0
+        for f in cases:
+            # keys made in the background may add entries meanwhile: the
+            # log read before and after the filtered one must be the same
+            for _ in range(20):
+                rows, totals = filtered('/audit-log', 'events', f)
+                again, _ = filtered('/audit-log', 'events', {})
+                if [e['seq'] for e in again] == [e['seq'] for e in every]:
+                    break
+                every[:] = again
+            else:
+                raise rt.Fail('the audit log kept changing under %r' % f)
+            w = want(f)
+            got = [e['seq'] for e in rows]
+            check(got == w, '%r: %r, want %r' % (f, got, w))
+            check(totals == {len(w)}, '%r: totalCount %r, want %d' % (f, totals, len(w)))
+            nonempty += bool(got)
+        check(nonempty >= 6, 'only %d cases matched rows' % nonempty)
+    add('audit_log_filters_by_actor_action_and_time', audit_filters)
+
+    def ctl_filters():
+        """rsignctl history --actor --algorithm --status --since --until and
+        rsignctl audit --actor --action --since --until send the API's
+        filters: --json gives the API's rows; a bad time exits non-zero with
+        the server's reason."""
+        s, att, j, recs = scenario()
+        p = ctx.people()
+        t = sorted(parse_time(x['createdAt']) for x in recs)
+        hist = [(['--actor', 'alice'], {'actor': 'alice'}),
+                (['--algorithm', 'ECDSA_SHA256', '--status', 'failed'],
+                 {'algorithm': 'ECDSA_SHA256', 'status': 'failed'}),
+                (['--since', fmt(t[len(t) // 2]), '--until', fmt(t[-1] + 1), '--actor', p['admin']['id']],
+                 {'from': fmt(t[len(t) // 2]), 'to': fmt(t[-1] + 1), 'actor': p['admin']['id']})]
+        for args, f in hist:
+            cp = ctx.ctl('history', s['id'], '--json', '--limit', '100', *args)
+            check(cp.returncode == 0, 'rsignctl history %r exited %d: %s' % (args, cp.returncode, cp.stderr[-300:]))
+            got = [x['id'] for x in json.loads(cp.stdout)['operations']]
+            want = [x['id'] for x in recs if matches(x, f)]
+            check(got == want and want, 'rsignctl history %r: %r, want %r' % (args, got, want))
+        for args, f in ((['--action', 'member.set', '--actor', p['admin']['name']],
+                         {'action': 'member.set', 'actor': p['admin']['name']}),
+                        (['--since', 'OLDEST'], {'from': 'OLDEST'})):
+            if f.get('from') == 'OLDEST':  # the newest entry the first case found
+                args, f = ['--since', oldest], {'from': oldest}
+            api, _ = filtered('/audit-log', 'events', f)
+            cp = ctx.ctl('audit', '--json', '--limit', '100', *args)
+            check(cp.returncode == 0, 'rsignctl audit %r exited %d: %s' % (args, cp.returncode, cp.stderr[-300:]))
+            got = [e['seq'] for e in json.loads(cp.stdout)['events']]
+            want = [e['seq'] for e in api]
+            oldest = api[0]['createdAt'] if api else fmt(t[0])
+            # entries made in between are newer: the API's rows end the list
+            check(want and got[-len(want):] == want, 'rsignctl audit %r: %r, want %r' % (args, got, want))
+        for cmd in (['history', s['id']], ['audit']):
+            cp = ctx.ctl(*(cmd + ['--since', 'yesterday']))
+            check(cp.returncode != 0 and b'from must be an RFC 3339 time' in cp.stderr,
+                  'rsignctl %s --since yesterday: exit %d, stderr %r' % (cmd[0], cp.returncode, cp.stderr[-300:]))
+    add('rsignctl_history_and_audit_filters', ctl_filters)
 
     def stranger():
         s, p = hist_signer(), ctx.people()

@@ -863,23 +863,103 @@ static void test_operations(srv_store *st)
 	   "operation_round_trip_defaults");
 	srv_operation_list_free(v, n);
 
-	ok(st->ops->operation_list(st, ID_S_BRAVO, "success", 0, 20, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->operation_list(st, ID_S_BRAVO, &(srv_list_filter){.status = "success"}, 0, 20,
+				   &v, &n, &total) == SRV_ST_OK &&
 		   total == 5 && n == 5 && strcmp(v[0].id, "op-success-9") == 0 &&
 		   strcmp(v[4].id, "op-success-1") == 0,
 	   "operation_list_status_filter");
 	srv_operation_list_free(v, n);
-	ok(st->ops->operation_list(st, ID_S_BRAVO, "denied", 1, 2, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->operation_list(st, ID_S_BRAVO, &(srv_list_filter){.status = "denied"}, 1, 2, &v,
+				   &n, &total) == SRV_ST_OK &&
 		   total == 4 && n == 2 && strcmp(v[0].id, "op-denied-6") == 0 &&
 		   strcmp(v[1].id, "op-denied-4") == 0,
 	   "operation_list_status_paging");
 	srv_operation_list_free(v, n);
-	ok(st->ops->operation_list(st, ID_S_BRAVO, "", 8, 5, &v, &n, &total) == SRV_ST_OK &&
+	ok(st->ops->operation_list(st, ID_S_BRAVO, &(srv_list_filter){.status = ""}, 8, 5, &v, &n,
+				   &total) == SRV_ST_OK &&
 		   total == 10 && n == 2 && strcmp(v[1].id, "op-denied-0") == 0,
 	   "operation_list_paging");
 	srv_operation_list_free(v, n);
 	ok(st->ops->operation_list(st, ID_S_ALPHA, NULL, 0, 20, &v, &n, &total) == SRV_ST_OK &&
 		   total == 0 && n == 0,
 	   "operation_list_empty");
+	srv_operation_list_free(v, n);
+}
+
+/* Ids of a history page joined by ",", for compact assertions. */
+static const char *op_ids(const srv_operation *v, size_t n)
+{
+	static char buf[512];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && len < sizeof(buf); i++) {
+		int w = snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? "," : "", v[i].id);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	return buf;
+}
+
+/* operation_list's filters (issue 12's history filters): each one alone,
+ * combined, the time range's ends, the alias spelling of an algorithm and
+ * the total counting the filtered set. */
+static void test_operation_filters(srv_store *st)
+{
+	static const struct {
+		const char *id, *status, *alg, *actor_id, *actor_name;
+		int at;
+	} ops[] = {
+		{"f1", "success", "ECDSA_SHA256", ID_CI, "ci-build", 100},
+		{"f2", "denied", "ECDSA_SHA384", ID_ALICE, "alice", 200},
+		{"f3", "success", "ECDSA_SHA_384", ID_CI, "ci-build", 300}, /* alias spelling */
+		{"f4", "failed", "ECDSA_SHA256", ID_ALICE, "alice", 400},
+		{"f5", "success", "ECDSA_SHA256", ID_ALICE, "alice", 500},
+	};
+	srv_operation o, *v = NULL;
+	size_t n = 0, total = 0;
+	int inserted = 1;
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		fill_op(&o, ops[i].id, ID_S_PCT, ops[i].status, NOW + ops[i].at);
+		rs_strlcpy(o.algorithm, ops[i].alg, sizeof(o.algorithm));
+		rs_strlcpy(o.actor_id, ops[i].actor_id, sizeof(o.actor_id));
+		o.actor_name = (char *)ops[i].actor_name;
+		inserted &= st->ops->operation_insert(st, &o) == SRV_ST_OK;
+	}
+	ok(inserted, "operation_filters_records_inserted");
+#define LIST(...)                                                                                  \
+	(srv_operation_list_free(v, n), v = NULL, n = total = 0,                                   \
+	 st->ops->operation_list(st, ID_S_PCT, &(srv_list_filter){__VA_ARGS__}, 0, 20, &v, &n,     \
+				 &total) == SRV_ST_OK)
+	ok(LIST(.actor = ID_ALICE) && total == 3 && strcmp(op_ids(v, n), "f5,f4,f2") == 0,
+	   "operation_list_actor_by_id (%s)", op_ids(v, n));
+	ok(LIST(.actor = "ci-build") && total == 2 && strcmp(op_ids(v, n), "f3,f1") == 0,
+	   "operation_list_actor_by_name (%s)", op_ids(v, n));
+	ok(LIST(.algorithm = "ECDSA_SHA384") && total == 2 && strcmp(op_ids(v, n), "f3,f2") == 0,
+	   "operation_list_algorithm_matches_the_alias_spelling (%s)", op_ids(v, n));
+	ok(LIST(.has_from = 1, .from = NOW + 200, .has_to = 1, .to = NOW + 400) && total == 2 &&
+		   strcmp(op_ids(v, n), "f3,f2") == 0,
+	   "operation_list_from_inclusive_to_exclusive (%s)", op_ids(v, n));
+	ok(LIST(.has_from = 1, .from = NOW + 401) && total == 1 && strcmp(op_ids(v, n), "f5") == 0,
+	   "operation_list_from_only (%s)", op_ids(v, n));
+	ok(LIST(.has_to = 1, .to = NOW + 101) && total == 1 && strcmp(op_ids(v, n), "f1") == 0,
+	   "operation_list_to_only (%s)", op_ids(v, n));
+	ok(LIST(.status = "success", .actor = "alice", .algorithm = "ECDSA_SHA256") && total == 1 &&
+		   strcmp(op_ids(v, n), "f5") == 0,
+	   "operation_list_filters_combine (%s)", op_ids(v, n));
+	ok(LIST(.actor = "nobody") && total == 0 && n == 0, "operation_list_unknown_actor_empty");
+	ok(LIST(.status = "success", .actor = "alice") && total == 1 &&
+		   LIST(.status = "denied", .has_from = 1, .from = NOW + 300) && total == 0,
+	   "operation_list_status_with_another_filter");
+#undef LIST
+	srv_operation_list_free(v, n);
+	v = NULL;
+	ok(st->ops->operation_list(st, ID_S_PCT, &(srv_list_filter){.actor = ID_ALICE}, 1, 1, &v,
+				   &n, &total) == SRV_ST_OK &&
+		   total == 3 && n == 1 && strcmp(v[0].id, "f4") == 0,
+	   "operation_list_filtered_paging_counts_the_filtered_set");
 	srv_operation_list_free(v, n);
 }
 
@@ -2201,7 +2281,8 @@ int main(void)
 	srv_store *st;
 
 	/* the schema checks differ by backend; each backend makes as many */
-	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10 + 4 + 4 + 12 + 2 + 1 + 1 + 3);
+	plan(147 + 20 + 5 + 20 + 5 + (154 - 146) + 2 + 12 + 1 + 10 + 4 + 4 + 12 + 2 + 1 + 1 + 3 +
+	     11);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
@@ -2227,6 +2308,7 @@ int main(void)
 	test_members(st);
 	test_signer_list(st);
 	test_operations(st);
+	test_operation_filters(st);
 	test_retire_and_deletes(st);
 	test_concurrency(st);
 	{

@@ -1082,6 +1082,77 @@ static void test_current_approvers(srv_store *st)
 	   "enabling_is_always_allowed");
 }
 
+/* How many of all (the whole log) f selects, worked out here rather than
+ * in SQL: the oracle of test_audit_filters. */
+static size_t audit_expect(const srv_audit *all, size_t n, const srv_list_filter *f)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = all[i].actor_name ? all[i].actor_name : "";
+		if (f->actor && strcmp(all[i].actor_id, f->actor) != 0 &&
+		    strcmp(name, f->actor) != 0)
+			continue;
+		if (f->action && strcmp(all[i].action, f->action) != 0)
+			continue;
+		if ((f->has_from && all[i].created_at < f->from) ||
+		    (f->has_to && all[i].created_at >= f->to))
+			continue;
+		k++;
+	}
+	return k;
+}
+
+/* audit_list's filters (issue 12): actor by id or recorded name, action,
+ * the time range, combined, paged; totals checked against audit_expect. */
+static void test_audit_filters(srv_store *st)
+{
+	srv_audit *all = NULL, *v = NULL;
+	size_t nall = 0, tall = 0, n = 0, total = 0;
+	const srv_list_filter cases[] = {
+		{.actor = ID_ALICE},
+		{.actor = "admin-at-the-time"},
+		{.action = "member.set"},
+		{.actor = ID_ADMIN, .action = "test.change"},
+		{.has_from = 1, .from = NOW + 7},
+		{.has_to = 1, .to = NOW + 7},
+		{.has_from = 1, .from = NOW + 7, .has_to = 1, .to = NOW + 8, .actor = "alice"},
+		{.actor = "nobody-at-all"},
+	};
+	int same = 1, nonempty = 0;
+
+	ok(st->ops->audit_list(st, NULL, 0, 0, &all, &nall, &tall) == SRV_ST_OK && nall == tall,
+	   "audit_filters_whole_log_read");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t want = audit_expect(all, nall, &cases[i]);
+		v = NULL;
+		if (st->ops->audit_list(st, &cases[i], 0, 0, &v, &n, &total) != SRV_ST_OK ||
+		    total != want || n != want) {
+			printf("# case %zu: %zu rows, total %zu, want %zu\n", i, n, total, want);
+			same = 0;
+		}
+		for (size_t j = 0; j < n && same; j++)
+			same = audit_expect(&v[j], 1, &cases[i]) == 1;
+		nonempty += want > 0;
+		srv_audit_list_free(v, n);
+	}
+	ok(same && nonempty >= 6, "audit_list_filters_match_the_log (%d cases with rows)",
+	   nonempty);
+	v = NULL;
+	ok(st->ops->audit_list(st, &cases[6], 0, 0, &v, &n, &total) == SRV_ST_OK && n == 1 &&
+		   strcmp(v[0].action, "principal.create") == 0 &&
+		   strcmp(v[0].object_id, ID_GINA) == 0,
+	   "audit_list_actor_name_and_range_pick_the_one_entry");
+	srv_audit_list_free(v, n);
+	v = NULL;
+	size_t want = audit_expect(all, nall, &cases[3]);
+	ok(want >= 2 && st->ops->audit_list(st, &cases[3], 1, 1, &v, &n, &total) == SRV_ST_OK &&
+		   n == 1 && total == want,
+	   "audit_list_filtered_paging_counts_the_filtered_set");
+	srv_audit_list_free(v, n);
+	srv_audit_list_free(all, nall);
+}
+
 /* Entries are written by the ops that change things, in the same
  * transaction, the entry before what the change brings about. */
 static void test_audit(srv_store *st)
@@ -1090,7 +1161,7 @@ static void test_audit(srv_store *st)
 	srv_audit a = AUD, b = AUD, *v = NULL;
 	size_t n = 0, total = 0, total0 = 0;
 
-	ok(st->ops->audit_list(st, 0, 1, &v, &n, &total0) == SRV_ST_OK && total0 > 0,
+	ok(st->ops->audit_list(st, NULL, 0, 1, &v, &n, &total0) == SRV_ST_OK && total0 > 0,
 	   "audit_list_counts_the_entries_of_every_change");
 	srv_audit_list_free(v, n);
 	memset(&p, 0, sizeof(p));
@@ -1111,8 +1182,8 @@ static void test_audit(srv_store *st)
 	ok(st->ops->principal_insert(st, &p, NULL, &a) == SRV_ST_OK &&
 		   st->ops->member_set(st, ID_S3, ID_GINA, SRV_ROLE_AUDITOR, &b) == SRV_ST_OK,
 	   "audited_changes_ok");
-	ok(st->ops->audit_list(st, 0, 2, &v, &n, &total) == SRV_ST_OK && total == total0 + 2 &&
-		   n == 2 && strcmp(v[0].action, "member.set") == 0 &&
+	ok(st->ops->audit_list(st, NULL, 0, 2, &v, &n, &total) == SRV_ST_OK &&
+		   total == total0 + 2 && n == 2 && strcmp(v[0].action, "member.set") == 0 &&
 		   strcmp(v[0].actor_name, "admin-at-the-time") == 0 &&
 		   strcmp(v[0].detail, "{}") == 0 && strcmp(v[1].action, "principal.create") == 0 &&
 		   strcmp(v[1].actor_name, "alice") == 0 &&
@@ -1120,11 +1191,11 @@ static void test_audit(srv_store *st)
 		   strcmp(v[1].object_id, ID_GINA) == 0 && v[0].seq > v[1].seq,
 	   "audit_list_newest_first_name_joined_or_as_given");
 	srv_audit_list_free(v, n);
-	ok(st->ops->audit_list(st, 1, 1, &v, &n, &total) == SRV_ST_OK && n == 1 &&
+	ok(st->ops->audit_list(st, NULL, 1, 1, &v, &n, &total) == SRV_ST_OK && n == 1 &&
 		   total == total0 + 2 && strcmp(v[0].action, "principal.create") == 0,
 	   "audit_list_pages_in_sql");
 	srv_audit_list_free(v, n);
-	ok(st->ops->audit_list(st, 0, 0, &v, &n, &total) == SRV_ST_OK && n == total,
+	ok(st->ops->audit_list(st, NULL, 0, 0, &v, &n, &total) == SRV_ST_OK && n == total,
 	   "audit_list_limit_0_is_all");
 	srv_audit_list_free(v, n);
 	ok(sql_int("SELECT (SELECT seq FROM audit WHERE action = 'request.approve' AND object_id"
@@ -1468,7 +1539,7 @@ int main(void)
 	char err[512] = "";
 	srv_store *st;
 
-	plan(133 + 2 * RACE_CHECKS + TAP_COUNT(atomic_cases) + BP_TESTS);
+	plan(133 + 4 + 2 * RACE_CHECKS + TAP_COUNT(atomic_cases) + BP_TESTS);
 	rs_log_set_level(RS_LOG_WARN);
 	tb_init(tmpdir);
 	printf("# backend: %s\n", tb_backend());
@@ -1489,6 +1560,7 @@ int main(void)
 	test_policy_in_force(st);
 	test_current_approvers(st);
 	test_audit(st);
+	test_audit_filters(st);
 	test_audit_atomic(st);
 	st->ops->close(st);
 	test_bypass_claims();

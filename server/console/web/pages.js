@@ -26,14 +26,16 @@ function table(cols, rows, empty) {
 }
 
 // Filters and paging kept in the URL: form fields named like the query.
+// A field's third element is its options (a select) or the attributes of
+// its text input.
 function filters(params, fields) {
   const form = h('form', { class: 'filters', role: 'search' },
     fields.map(([name, label, options]) => {
       const id = 'f-' + name;
       const v = params.get(name) || '';
-      const input = options
+      const input = Array.isArray(options)
         ? h('select', { id, name }, options.map(([val, text]) => h('option', { value: val, selected: val === v }, text)))
-        : h('input', { id, name, value: v });
+        : h('input', Object.assign({ id, name, value: v }, options || {}));
       return h('label', { for: id }, label, input);
     }),
     h('button', { type: 'submit', class: 'secondary' }, 'Filter'));
@@ -271,10 +273,35 @@ async function certificateSection(s) {
   ];
 }
 
+// The time filters of the history and the audit log: RFC 3339 text, sent
+// to the API as typed (the API judges it and says why when it is not).
+const TIME_FIELDS = [
+  ['from', 'From (RFC 3339, included)', { placeholder: '2026-01-31T00:00:00Z', size: 22 }],
+  ['to', 'To (RFC 3339, not included)', { placeholder: '2026-02-01T00:00:00Z', size: 22 }],
+];
+const ALGORITHMS = ['RSASSA_PKCS1_V1_5_SHA256', 'RSASSA_PKCS1_V1_5_SHA384', 'RSASSA_PKCS1_V1_5_SHA512',
+  'RSASSA_PSS_SHA256', 'RSASSA_PSS_SHA384', 'RSASSA_PSS_SHA512', 'ECDSA_SHA256', 'ECDSA_SHA384', 'ECDSA_SHA512'];
+
+// A filtered list: the filter form, then the API's rows (list(j)) or, on a
+// refused filter, the API's reason and message beside the form.
+async function filteredList(params, fields, path, names, list) {
+  const q = { offset: params.get('offset'), limit: PAGE };
+  for (const n of names) q[n] = params.get(n);
+  const form = filters(params, fields);
+  const err = h('p', { id: 'filter-error' });
+  form.append(err);
+  try {
+    const j = await api('GET', path + query(q));
+    return [form, ...list(j)];
+  } catch (e) {
+    if (e.status !== 400) throw e;
+    showError(err, e);
+    return [form];
+  }
+}
+
 async function signerDetail(params, id) {
   const s = await api('GET', '/pki/signers/' + encodeURIComponent(id));
-  const ops = await api('GET', `/pki/signers/${encodeURIComponent(s.id)}/operations` +
-    query({ status: params.get('status'), offset: params.get('offset'), limit: PAGE }));
   let members = [];
   try { members = (await api('GET', `/pki/signers/${encodeURIComponent(s.id)}/members`)).members; } catch (e) { members = []; }
   let policy = null;
@@ -318,14 +345,20 @@ async function signerDetail(params, id) {
       }, { after: reload }),
       cmd(`rsignctl signer member add ${s.name} --principal NAME --role operator|auditor`)));
   }
-  parts.push(h('h2', {}, 'Signing history'),
-    filters(params, [['status', 'Status', [['', 'any'], ['success', 'success'], ['denied', 'denied'], ['failed', 'failed']]]]),
+  parts.push(h('h2', {}, 'Signing history'), ...(await filteredList(params, [
+    ['status', 'Status', [['', 'any'], ['success', 'success'], ['denied', 'denied'], ['failed', 'failed']]],
+    ['actor', 'Actor (name or id)', { size: 16 }],
+    ['algorithm', 'Algorithm', [['', 'any'], ...ALGORITHMS.map((a) => [a, a])]],
+    ...TIME_FIELDS,
+  ], `/pki/signers/${sid}/operations`, ['status', 'actor', 'algorithm', 'from', 'to'], (ops) => [
     h('div', { id: 'history' }, table(['When', 'Status', 'Algorithm', 'Actor', 'Approval', 'Error', 'Client metadata'],
-      ops.operations.map((o) => h('tr', {},
+      ops.operations.map((o) => h('tr', { 'data-id': o.id },
         h('td', {}, when(o.createdAt)), statusCell(o.status), h('td', {}, o.signingAlgorithm),
         h('td', {}, o.actorName), h('td', {}, o.approval), h('td', {}, o.errorCode || ''),
-        h('td', { class: 'wrap metadata' }, JSON.stringify(o.clientMetadata || {})))), 'No signatures yet.')),
-    pager(params, ops.totalCount));
+        h('td', { class: 'wrap metadata' }, JSON.stringify(o.clientMetadata || {})))), 'No signatures match.')),
+    pager(params, ops.totalCount),
+    cmd(`rsignctl history ${s.name} [--status S] [--actor P] [--algorithm ALG] [--since TIME] [--until TIME]`),
+  ])));
   return parts;
 }
 
@@ -428,16 +461,21 @@ async function people(params) {
 }
 
 async function audit(params) {
-  const offset = Number(params.get('offset') || 0);
-  const j = await api('GET', '/audit-log' + query({ offset, limit: PAGE }));
   return [
     h('h1', {}, 'Audit log'),
-    h('p', { class: 'muted' }, 'Newest first. The API filters nothing here yet: page through it.'),
-    h('div', { id: 'audit' }, table(['#', 'When', 'Actor', 'Action', 'Object', 'Detail'], j.events.map((e) => h('tr', {},
-      h('td', {}, String(e.seq)), h('td', {}, when(e.createdAt)), h('td', {}, e.actorName), h('td', {}, e.action),
-      h('td', {}, e.objectType + ' ' + (e.objectId || '').slice(0, 8)),
-      h('td', { class: 'wrap' }, JSON.stringify(e.detail || {})))), 'No events.')),
-    pager(params, j.totalCount),
+    h('p', { class: 'muted' }, 'Newest first.'),
+    ...(await filteredList(params, [
+      ['actor', 'Actor (name or id)', { size: 16 }],
+      ['action', 'Action', { placeholder: 'policy.create', size: 16 }],
+      ...TIME_FIELDS,
+    ], '/audit-log', ['actor', 'action', 'from', 'to'], (j) => [
+      h('div', { id: 'audit' }, table(['#', 'When', 'Actor', 'Action', 'Object', 'Detail'], j.events.map((e) => h('tr', { 'data-seq': String(e.seq) },
+        h('td', {}, String(e.seq)), h('td', {}, when(e.createdAt)), h('td', {}, e.actorName), h('td', {}, e.action),
+        h('td', {}, e.objectType + ' ' + (e.objectId || '').slice(0, 8)),
+        h('td', { class: 'wrap' }, JSON.stringify(e.detail || {})))), 'No events match.')),
+      pager(params, j.totalCount),
+      cmd('rsignctl audit [--actor P] [--action A] [--since TIME] [--until TIME]'),
+    ])),
   ];
 }
 
