@@ -3,6 +3,7 @@
 // inserted as text only (h() makes text nodes; nothing here sets innerHTML).
 import { api, whenSignedOut } from './api.js';
 import { PAGES } from './pages.js';
+import { POLICY_PAGES } from './policies.js';
 
 // h('a', {href: '/x', onclick: fn}, 'text', node, [more]) -> element
 export function h(tag, props, ...children) {
@@ -106,7 +107,7 @@ document.getElementById('signout').addEventListener('click', async () => {
 });
 
 function route(path) {
-  for (const p of PAGES) {
+  for (const p of [...PAGES, ...POLICY_PAGES]) {
     const m = p.re.exec(path);
     if (m) return { page: p, args: m.slice(1).map(decodeURIComponent) };
   }
