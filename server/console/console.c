@@ -16,8 +16,9 @@ static const struct {
 	const char *prefix;
 	int sub;
 } pages[] = {
-	{"/", NONE},	   {"/signin", NONE},	{"/requests", ONE}, {"/signers", ONE},
-	{"/grants", NONE}, {"/policies", EDIT}, {"/people", NONE},  {"/audit", NONE},
+	{"/", NONE},	   {"/signin", NONE},	   {"/requests", ONE}, {"/signers", ONE},
+	{"/grants", NONE}, {"/policies", EDIT},	   {"/people", NONE},  {"/audit", NONE},
+	{"/keys", ONE},	   {"/certificates", ONE},
 };
 
 static const srv_console_asset *named(const char *name)
