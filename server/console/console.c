@@ -9,13 +9,16 @@
 #define ASSETS "/console/assets/"
 
 /* The console's pages: "P" exactly, or "P/" followed by one segment of
- * 1..128 characters without another slash when sub is set. */
+ * 1..128 characters without another slash when sub is ONE, or by such a
+ * segment and an optional "/edit" when sub is EDIT. */
+enum { NONE, ONE, EDIT };
 static const struct {
 	const char *prefix;
 	int sub;
 } pages[] = {
-	{"/", 0},	{"/signin", 0},	  {"/requests", 1}, {"/signers", 1},
-	{"/grants", 0}, {"/policies", 0}, {"/people", 0},   {"/audit", 0},
+	{"/", NONE},	   {"/signin", NONE},	   {"/requests", ONE}, {"/signers", ONE},
+	{"/grants", NONE}, {"/policies", EDIT},	   {"/people", NONE},  {"/audit", NONE},
+	{"/keys", ONE},	   {"/certificates", ONE},
 };
 
 static const srv_console_asset *named(const char *name)
@@ -35,9 +38,12 @@ static int is_page(const char *path)
 		const char *rest = path + n;
 		if (*rest == '\0')
 			return 1;
-		if (pages[i].sub && rest[0] == '/') {
-			size_t seg = strlen(rest + 1);
-			if (seg >= 1 && seg <= 128 && !strchr(rest + 1, '/'))
+		if (pages[i].sub != NONE && rest[0] == '/') {
+			const char *slash = strchr(rest + 1, '/');
+			size_t seg = slash ? (size_t)(slash - (rest + 1)) : strlen(rest + 1);
+			if (seg < 1 || seg > 128)
+				continue;
+			if (!slash || (pages[i].sub == EDIT && strcmp(slash, "/edit") == 0))
 				return 1;
 		}
 	}

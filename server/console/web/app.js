@@ -2,7 +2,9 @@
 // the sign-in page, the navigation and sign-out. Values from the API are
 // inserted as text only (h() makes text nodes; nothing here sets innerHTML).
 import { api, whenSignedOut } from './api.js';
+import { KEY_PAGES } from './keys.js';
 import { PAGES } from './pages.js';
+import { POLICY_PAGES } from './policies.js';
 
 // h('a', {href: '/x', onclick: fn}, 'text', node, [more]) -> element
 export function h(tag, props, ...children) {
@@ -26,7 +28,8 @@ export const state = { me: null };
 
 const NAV = [
   ['/', 'Overview'], ['/requests', 'Requests'], ['/signers', 'Signers'], ['/grants', 'Grants'],
-  ['/policies', 'Policies'], ['/people', 'People', true], ['/audit', 'Audit log', true],
+  ['/policies', 'Policies'], ['/people', 'People', true], ['/keys', 'Keys', true],
+  ['/certificates', 'Certificates', true], ['/audit', 'Audit log', true],
 ];
 
 export function navigate(url, replace) {
@@ -106,7 +109,7 @@ document.getElementById('signout').addEventListener('click', async () => {
 });
 
 function route(path) {
-  for (const p of PAGES) {
+  for (const p of [...PAGES, ...POLICY_PAGES, ...KEY_PAGES]) {
     const m = p.re.exec(path);
     if (m) return { page: p, args: m.slice(1).map(decodeURIComponent) };
   }

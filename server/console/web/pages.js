@@ -362,7 +362,7 @@ async function signerDetail(params, id) {
   return parts;
 }
 
-// ---- grants, policies, people, audit ---------------------------------------
+// ---- grants, people, audit -------------------------------------------------
 
 async function grants(params) {
   const offset = Number(params.get('offset') || 0);
@@ -385,33 +385,6 @@ async function grants(params) {
     filters(params, [['status', 'Status', [['', 'any'], ['active', 'active'], ['expired', 'expired'], ['revoked', 'revoked']]],
       ['signer', 'Signer (name or id)']]),
     h('div', { id: 'grants' }, table(['Grant', 'Signer', 'Status', 'Used', 'Expires', 'From', ''], rows, 'No grants.')),
-    pager(params, j.totalCount),
-  ];
-}
-
-// A policy's constraints in words.
-function policyWords(p) {
-  const c = p.constraints || {};
-  const parts = [`${p.requiredApprovals} approval${p.requiredApprovals === 1 ? '' : 's'} needed`];
-  parts.push(c.maxSignings == null ? 'any number of signatures per grant' : `at most ${c.maxSignings} signature${c.maxSignings === 1 ? '' : 's'} per grant`);
-  parts.push(c.maxWindowDuration == null ? 'no time limit' : `within ${c.maxWindowDuration} s of the approval`);
-  parts.push(`requests wait ${p.requestTtl} s`);
-  parts.push(p.bypassForMachineIdentities ? 'machine identities sign without approval' : 'machine identities need approval too');
-  return parts.join('; ');
-}
-
-async function policies(params) {
-  const offset = Number(params.get('offset') || 0);
-  const j = await api('GET', '/pki/signing-policies' + query({ offset, limit: PAGE }));
-  const reload = () => navigate(location.pathname + location.search, true);
-  return [
-    h('h1', {}, 'Policies'),
-    h('div', { id: 'policies' }, table(['Name', 'Constraints', 'Approvers', ''], j.policies.map((p) => h('tr', { 'data-name': p.name },
-      h('td', {}, p.name), h('td', { class: 'wrap words' }, policyWords(p)),
-      h('td', {}, p.approvers ? String(p.approvers.length) : '—'),
-      h('td', {}, state.me.admin ? [action('Delete', async () => {
-        await api('DELETE', '/pki/signing-policies/' + encodeURIComponent(p.id));
-      }, { secondary: true, after: reload }), cmd(`rsignctl policy delete ${p.name}`)] : ''))), 'No policies.')),
     pager(params, j.totalCount),
   ];
 }
@@ -486,7 +459,9 @@ export const PAGES = [
   { re: /^\/signers$/, title: 'Signers', render: signers },
   { re: /^\/signers\/([^/]+)$/, title: 'Signer', render: signerDetail },
   { re: /^\/grants$/, title: 'Grants', render: grants },
-  { re: /^\/policies$/, title: 'Policies', render: policies },
   { re: /^\/people$/, title: 'People', render: people },
   { re: /^\/audit$/, title: 'Audit log', render: audit },
 ];
+
+// Shared with the admin pages (policies.js, keys.js).
+export { PAGE, when, statusCell, showError, cmd, table, pager, action };
