@@ -221,6 +221,17 @@ class Page:
             self.call('Input.dispatchMouseEvent', {'type': t, 'x': box[0], 'y': box[1],
                                                    'button': 'left', 'clickCount': 1})
 
+    KEYS = {'Tab': ('Tab', 9, ''), 'Enter': ('Enter', 13, '\r'), 'Space': (' ', 32, ' ')}
+
+    def press(self, key, shift=False):
+        """One key as the keyboard sends it (keyDown, then keyUp): Tab,
+        Enter or Space; shift holds Shift (Shift+Tab)."""
+        name, code, text = self.KEYS[key]
+        ev = {'key': name, 'code': key, 'windowsVirtualKeyCode': code, 'nativeVirtualKeyCode': code,
+              'modifiers': 8 if shift else 0}
+        self.call('Input.dispatchKeyEvent', dict(ev, type='keyDown' if text else 'rawKeyDown', text=text))
+        self.call('Input.dispatchKeyEvent', dict(ev, type='keyUp'))
+
     def text(self, selector):
         return self.js('(() => { const e = document.querySelector(%s); return e ? e.textContent : null; })()'
                        % json.dumps(selector))

@@ -108,8 +108,12 @@ document.getElementById('signout').addEventListener('click', async () => {
   navigate('/signin', true);
 });
 
+// The route table, exported so that the browser suites visit every page it
+// holds (tests/console/run-browser-a11y), pages added later included.
+export const ROUTES = [...PAGES, ...POLICY_PAGES, ...KEY_PAGES];
+
 function route(path) {
-  for (const p of [...PAGES, ...POLICY_PAGES, ...KEY_PAGES]) {
+  for (const p of ROUTES) {
     const m = p.re.exec(path);
     if (m) return { page: p, args: m.slice(1).map(decodeURIComponent) };
   }
