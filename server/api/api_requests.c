@@ -39,6 +39,39 @@ static cJSON *request_json(const srv_request *q)
 	return o;
 }
 
+/* request_json with the signer's name beside its id ("signerName", null
+ * when the signer cannot be read): an approver who is no member of the
+ * signer cannot look it up, yet is asked to approve signings with it.
+ * last (NULL = none) remembers one lookup across a list's rows. */
+typedef struct {
+	srv_id id;
+	char name[128];
+	int found;
+} signer_name_memo;
+
+static cJSON *request_out(srv_req *r, const srv_request *q, signer_name_memo *last)
+{
+	signer_name_memo one = {.found = 0};
+	signer_name_memo *m = last ? last : &one;
+	cJSON *o = request_json(q);
+
+	if (!m->id[0] || strcmp(m->id, q->signer_id) != 0) {
+		srv_signer s = {0};
+		rs_strlcpy(m->id, q->signer_id, sizeof(m->id));
+		m->found = r->ctx->store->ops->signer_get(r->ctx->store, q->signer_id, &s) ==
+				   SRV_ST_OK &&
+			   s.name;
+		if (m->found)
+			rs_strlcpy(m->name, s.name, sizeof(m->name));
+		srv_signer_clear(&s);
+	}
+	if (m->found)
+		cJSON_AddStringToObject(o, "signerName", m->name);
+	else
+		cJSON_AddNullToObject(o, "signerName");
+	return o;
+}
+
 /* requestedSignings / requestedWindowDuration within the policy's limits;
  * omitted ones take the limit. */
 static srv_err read_wanted(srv_req *r, const cJSON *j, const srv_policy *p, srv_request *q)
@@ -110,7 +143,7 @@ srv_err api_request_create(srv_req *r, cJSON **out)
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot store the request");
 		goto out;
 	}
-	*out = request_json(&q);
+	*out = request_out(r, &q, NULL);
 	cJSON_AddNumberToObject(*out, "requiredApprovals", p.required_approvals);
 	rs_info("signing request %s on %s by %s", q.id, s.name, r->actor.name);
 	r->status = 201;
@@ -165,7 +198,7 @@ srv_err api_request_get(srv_req *r, cJSON **out)
 	srv_request q = {0};
 	if (load_request(r, &q) != SRV_OK)
 		return r->err;
-	*out = request_json(&q);
+	*out = request_out(r, &q, NULL);
 	cJSON_AddItemToObject(*out, "decisions", decisions_json(r, q.id));
 	srv_request_clear(&q);
 	return SRV_OK;
@@ -187,8 +220,9 @@ srv_err api_request_list(srv_req *r, cJSON **out)
 		return srv_fail(r, srv_reason_from_store(rc), "cannot list requests");
 	*out = cJSON_CreateObject();
 	cJSON *arr = cJSON_AddArrayToObject(*out, "requests");
+	signer_name_memo last = {.found = 0};
 	for (size_t i = 0; i < n; i++)
-		cJSON_AddItemToArray(arr, request_json(&v[i]));
+		cJSON_AddItemToArray(arr, request_out(r, &v[i], &last));
 	cJSON_AddNumberToObject(*out, "totalCount", (double)total);
 	srv_request_list_free(v, n);
 	return SRV_OK;
@@ -293,7 +327,7 @@ static srv_err decide(srv_req *r, int approve, cJSON **out)
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot record the decision");
 		goto out;
 	}
-	*out = request_json(&after);
+	*out = request_out(r, &after, NULL);
 	if (after.grant_id[0])
 		rs_info("grant %s created for %s on signer %s", after.grant_id, q.requester_name,
 			q.signer_id);
@@ -344,7 +378,7 @@ srv_err api_request_cancel(srv_req *r, cJSON **out)
 		e = srv_fail(r, srv_reason_from_store(rc), "cannot cancel the request");
 		goto out;
 	}
-	*out = request_json(&q);
+	*out = request_out(r, &q, NULL);
 out:
 	api_audit_done(&a);
 	srv_request_clear(&q);

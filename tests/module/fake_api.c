@@ -596,6 +596,7 @@ static void reply_request(fake_req *q, const fake_request *r, unsigned status)
 
 	cJSON_AddStringToObject(o, "id", r->id);
 	cJSON_AddStringToObject(o, "signerId", s->id);
+	cJSON_AddStringToObject(o, "signerName", s->name);
 	cJSON_AddStringToObject(o, "policyId", FAKE_POLICY_ID);
 	cJSON_AddStringToObject(o, "requesterId", FAKE_PRINCIPAL_ID);
 	cJSON_AddStringToObject(o, "requesterName", FAKE_PRINCIPAL);

@@ -121,7 +121,7 @@ async function requestRows(list) {
   for (const r of list) {
     rows.push(h('tr', { 'data-id': r.id },
       h('td', {}, h('a', { href: '/requests/' + r.id }, r.id.slice(0, 8))),
-      h('td', {}, await signerName(r.signerId)),
+      h('td', {}, r.signerName || await signerName(r.signerId)),
       h('td', {}, r.requesterName),
       h('td', { class: 'wrap' }, r.justification),
       statusCell(r.status),
@@ -184,7 +184,7 @@ async function requests(params) {
 
 async function requestDetail(params, id) {
   const r = await api('GET', '/pki/signing-requests/' + encodeURIComponent(id));
-  const sname = await signerName(r.signerId);
+  const sname = r.signerName || await signerName(r.signerId);
   const comment = h('textarea', { id: 'comment', name: 'comment', maxlength: 1024 });
   const decide = (verb) => async () => {
     const body = comment.value ? { comment: comment.value } : {};
