@@ -28,5 +28,8 @@ void rs_time_format(time_t t, char out[RS_TIME_LEN]);
 int rs_time_parse(const char *s, time_t *out) __attribute__((warn_unused_result));
 /* Slug: ^[a-z0-9][a-z0-9-]{0,63}$ */
 int rs_is_slug(const char *s);
+/* A value taken as text from a request: 1..max bytes, no control
+ * character (below 0x20, or 0x7f). 1 when it is, else 0. */
+int rs_is_text(const char *s, size_t max);
 
 #endif

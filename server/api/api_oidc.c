@@ -47,13 +47,7 @@ static int https_url(const char *s)
 
 static int valid_value(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > VALUE_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
+	return rs_is_text(s, VALUE_MAX);
 }
 
 /* a.b.c: segments of letters, digits, _ - : */

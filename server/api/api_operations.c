@@ -90,23 +90,11 @@ static int filter_time(const char *s, time_t *out)
 	return 0;
 }
 
-/* A text filter: 1..max bytes, no control characters. */
-static int filter_text(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 srv_err api_list_filter(srv_req *r, srv_list_filter *f)
 {
 	const char *from = srv_query(r, "from"), *to = srv_query(r, "to");
 	f->actor = srv_query(r, "actor");
-	if (f->actor && !filter_text(f->actor, 255))
+	if (f->actor && !rs_is_text(f->actor, 255))
 		return srv_fail(r, SRV_R_INVALID_QUERY,
 				"actor must be a principal id or name (1 to 255 characters)");
 	if (from && (f->has_from = 1, filter_time(from, &f->from) != 0))

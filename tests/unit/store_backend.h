@@ -22,6 +22,10 @@ srv_store *tb_open(const char *db, char *err, size_t errlen);
 long long tb_sql_int(const char *db, const char *sql);
 int tb_sql_text_is(const char *db, const char *sql, const char *want);
 int tb_sql_exec(const char *db, const char *sql); /* 0 or -1 */
+/* The row MAC of the store tests (set_row_mac): SHA-256 over a fixed test
+ * key and msg, standing in for the token's HMAC. 0, or -1 when msg is
+ * longer than SRV_MAC_MSG_MAX. */
+int tb_mac(void *arg, const unsigned char *msg, size_t len, unsigned char out[SRV_MAC_LEN]);
 /* Removes the SQLite files (the PostgreSQL cluster is with-pg's). */
 void tb_done(void);
 

@@ -29,17 +29,6 @@ static const srv_audit AUD = {.actor_id = ID_ADMIN,
 			      .object_id = "fixture",
 			      .created_at = NOW};
 
-static int test_mac(void *arg, const unsigned char *msg, size_t len, unsigned char out[SRV_MAC_LEN])
-{
-	unsigned char buf[16 + SRV_MAC_MSG_MAX];
-	(void)arg;
-	if (len > SRV_MAC_MSG_MAX)
-		return -1;
-	memcpy(buf, "test-row-mac-key", 16);
-	memcpy(buf + 16, msg, len);
-	return rs_hash_compute(RS_HASH_SHA256, buf, 16 + len, out);
-}
-
 static srv_st_rc add_user(srv_store *st, const char *id, const char *name)
 {
 	srv_principal p;
@@ -97,7 +86,7 @@ int main(void)
 	srv_store *st = tb_open("rsign", err, sizeof(err));
 	if (!st)
 		tap_bail("open: %s", err);
-	st->ops->set_row_mac(st, test_mac, NULL);
+	st->ops->set_row_mac(st, tb_mac, NULL);
 	if (add_user(st, ID_ADMIN, "admin") != SRV_ST_OK ||
 	    add_user(st, ID_ANN, "ann") != SRV_ST_OK)
 		tap_bail("cannot add the principals");

@@ -57,9 +57,25 @@ static void time_format_pads_the_year(void)
 	ok(strcmp(buf, "2026-11-26T21:44:27Z") == 0, "time_format_of_a_current_time");
 }
 
+/* rs_is_text: the bounds and every control byte (request filters, OIDC
+ * values). */
+static void is_text_bounds(void)
+{
+	ok(rs_is_text("a", 1) && rs_is_text("héllo wörld", 255), "is_text_takes_text_within_max");
+	ok(!rs_is_text("", 255) && !rs_is_text(NULL, 255) && !rs_is_text("ab", 1),
+	   "is_text_refuses_empty_null_and_too_long");
+	ok(!rs_is_text("a\nb", 255) &&
+		   !rs_is_text("a\x1f"
+			       "b",
+			       255) &&
+		   !rs_is_text("a\x7f", 255) && !rs_is_text("\t", 255),
+	   "is_text_refuses_control_characters");
+}
+
 int main(void)
 {
-	plan(10);
+	plan(13);
+	is_text_bounds();
 	errf_formats_whole_message();
 	errf_truncates_and_terminates();
 	errf_ignores_missing_buffer();
