@@ -49,16 +49,11 @@ void rs_free_secret(char *s)
 	free(s);
 }
 
-int rs_uuid(char out[RS_UUID_LEN])
+static void uuid_text(unsigned char r[16], char out[RS_UUID_LEN])
 {
-	unsigned char r[16];
 	char hex[33];
 
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		return -1;
-	r[6] = (r[6] & 0x0f) | 0x40; /* version 4 */
-	r[8] = (r[8] & 0x3f) | 0x80; /* RFC 4122 variant */
-	rs_hex_encode(r, sizeof(r), hex);
+	rs_hex_encode(r, 16, hex);
 	memcpy(out, hex, 8);
 	out[8] = '-';
 	memcpy(out + 9, hex + 8, 4);
@@ -69,6 +64,34 @@ int rs_uuid(char out[RS_UUID_LEN])
 	out[23] = '-';
 	memcpy(out + 24, hex + 20, 12);
 	out[36] = '\0';
+}
+
+int rs_uuid(char out[RS_UUID_LEN])
+{
+	unsigned char r[16];
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		return -1;
+	r[6] = (r[6] & 0x0f) | 0x40; /* version 4 */
+	r[8] = (r[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+	uuid_text(r, out);
+	return 0;
+}
+
+int rs_uuid_v7(char out[RS_UUID_LEN])
+{
+	unsigned char r[16];
+	struct timespec ts;
+
+	if (RAND_bytes(r + 6, sizeof(r) - 6) != 1 || clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return -1;
+	unsigned long long ms = (unsigned long long)ts.tv_sec * 1000ULL +
+				(unsigned long long)ts.tv_nsec / 1000000ULL;
+	for (int i = 5; i >= 0; i--, ms >>= 8) /* 48-bit big-endian Unix time in ms */
+		r[i] = (unsigned char)(ms & 0xff);
+	r[6] = (r[6] & 0x0f) | 0x70; /* version 7 */
+	r[8] = (r[8] & 0x3f) | 0x80; /* RFC 9562 variant */
+	uuid_text(r, out);
 	return 0;
 }
 

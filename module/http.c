@@ -3,8 +3,11 @@
  * share for DNS and TLS sessions so a new handle resumes TLS. Certificate
  * verification is always on (ca_file, else the system store); connect and
  * whole-request timeouts are explicit; response bodies stop at 1 MiB.
- * The pool is a table like any other and is guarded by the global lock,
- * which is released before any transfer.
+ * The pool, the share and the copy of the configuration a request takes
+ * have their own mutex (pool_mu), held only to take or give back a handle,
+ * never across a transfer: a C_Sign takes the global lock only where it
+ * reads its session, not for the connection. The global lock, when held
+ * too, is taken first (C_Initialize, C_Finalize, fork).
  *
  * Failover: `url` may list several base URLs (replicas of one rsignd
  * deployment). A request starts at the one that last worked and moves to
@@ -60,6 +63,7 @@ static share_state *retired;
 static CURL *pool[POOL_MAX];
 static int pool_n;
 static size_t url_cur; /* the URL that last worked (failover) */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER; /* guards the statics above */
 static char tool_name[64] = "unknown";
 static char host_name[256] = "unknown";
 
@@ -103,7 +107,7 @@ static share_state *share_new(void)
 	return s;
 }
 
-/* The lock is held. A share still used by a running transfer (C_Finalize
+/* pool_mu is held. A share still used by a running transfer (C_Finalize
  * while another thread signs) is retired, not freed: that transfer still
  * calls its lock callbacks. */
 static void share_free(share_state *s)
@@ -122,7 +126,7 @@ static void share_free(share_state *s)
 	free(s);
 }
 
-/* Frees the retired shares no handle uses any more; the lock is held. */
+/* Frees the retired shares no handle uses any more; pool_mu is held. */
 static void retired_sweep_inlock(void)
 {
 	share_state *s = retired, *next;
@@ -145,14 +149,27 @@ static void read_identity(void)
 	host_name[sizeof(host_name) - 1] = '\0';
 }
 
+void mod_http_fork_prepare(void)
+{
+	pthread_mutex_lock(&pool_mu);
+}
+
+void mod_http_fork_release(void)
+{
+	pthread_mutex_unlock(&pool_mu);
+}
+
 int mod_http_init(const mod_config *conf, int no_threads)
 {
+	read_identity();
+	share_state *sh = share_new();
+	pthread_mutex_lock(&pool_mu);
 	http_conf = conf;
 	url_cur = 0;
 	resolve_in_caller = no_threads;
-	read_identity();
-	share = share_new();
-	return share ? 0 : -1;
+	share = sh;
+	pthread_mutex_unlock(&pool_mu);
+	return sh ? 0 : -1;
 }
 
 /* Called with the global lock held. */
@@ -160,12 +177,14 @@ void mod_http_free(void)
 {
 	int i;
 
+	pthread_mutex_lock(&pool_mu);
 	for (i = 0; i < pool_n; i++)
 		curl_easy_cleanup(pool[i]);
 	pool_n = 0;
 	share_free(share);
 	share = NULL;
 	http_conf = NULL;
+	pthread_mutex_unlock(&pool_mu);
 }
 
 /* What a forked child inherited, kept (not freed: freeing would shut down
@@ -176,7 +195,7 @@ struct {
 	share_state *share;
 } mod_http_abandoned;
 
-void mod_http_forget(void)
+void mod_http_forget(void) /* in the child, pool_mu released by the fork handler */
 {
 	memcpy(mod_http_abandoned.pool, pool, sizeof(pool));
 	mod_http_abandoned.share = share;
@@ -228,7 +247,7 @@ static CURL *pool_get(CURLSH **sh, req_conf *rc)
 {
 	CURL *h = NULL;
 
-	mod_lock();
+	pthread_mutex_lock(&pool_mu);
 	*sh = share && http_conf && http_conf->n_urls ? share->sh : NULL;
 	if (*sh) {
 		rc->n_urls = http_conf->n_urls;
@@ -245,7 +264,7 @@ static CURL *pool_get(CURLSH **sh, req_conf *rc)
 		if (pool_n > 0)
 			h = pool[--pool_n];
 	}
-	mod_unlock();
+	pthread_mutex_unlock(&pool_mu);
 	if (!*sh)
 		return NULL;
 	return h ? h : curl_easy_init();
@@ -253,19 +272,19 @@ static CURL *pool_get(CURLSH **sh, req_conf *rc)
 
 static void pool_put(CURL *h, CURLSH *sh)
 {
-	mod_lock();
+	pthread_mutex_lock(&pool_mu);
 	/* A handle from before a C_Finalize (or made for another share) is
 	 * not kept. */
 	if (share && share->sh == sh && pool_n < POOL_MAX) {
 		pool[pool_n++] = h;
 		h = NULL;
 	}
-	mod_unlock();
+	pthread_mutex_unlock(&pool_mu);
 	if (h) {
 		curl_easy_cleanup(h);
-		mod_lock();
+		pthread_mutex_lock(&pool_mu);
 		retired_sweep_inlock();
-		mod_unlock();
+		pthread_mutex_unlock(&pool_mu);
 	}
 }
 
@@ -534,12 +553,12 @@ static void settle(const req_conf *c, size_t i, const char *why)
 
 	if (i == c->cur)
 		return;
-	mod_lock();
+	pthread_mutex_lock(&pool_mu);
 	if (http_conf && url_cur != i && i < http_conf->n_urls) {
 		url_cur = i;
 		moved = 1;
 	}
-	mod_unlock();
+	pthread_mutex_unlock(&pool_mu);
 	if (moved)
 		rs_warn("switched to %s (url %zu of %zu): %s failed: %s", c->urls[i], i + 1,
 			c->n_urls, c->urls[c->cur], why);

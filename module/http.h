@@ -34,6 +34,10 @@ void mod_http_free(void);
 /* In a forked child: drops the inherited handles without touching them (a
  * cleanup could send a TLS close_notify on the parent's connections). */
 void mod_http_forget(void);
+/* Around fork(2), after the global lock: the pool's mutex held, then let go
+ * (in the parent and in the child). */
+void mod_http_fork_prepare(void);
+void mod_http_fork_release(void);
 
 /* method "GET"/"POST"; path below /api/v1 ("/pki/signers"); bearer may be
  * NULL; body is JSON or NULL; idem_key, when not NULL, is sent as the

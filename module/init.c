@@ -63,14 +63,30 @@ void mod_broadcast_inlock(void)
 	pthread_cond_broadcast(&global_cond);
 }
 
+/* Both module locks across fork(2), the global one first (as everywhere),
+ * so a child never inherits one held by a thread it does not have. */
 static void atfork_prepare(void)
 {
 	mod_lock();
+	mod_http_fork_prepare();
 }
 
 static void atfork_release(void)
 {
+	mod_http_fork_release();
 	mod_unlock();
+}
+
+/* This process's pid, kept by the fork handler: the check every entry
+ * point makes (initialised in this process, not inherited from a parent)
+ * then costs no getpid(2). A child made by fork(2) gets its own at once,
+ * before any of its threads can enter. */
+static pid_t cur_pid;
+
+static void atfork_child(void)
+{
+	cur_pid = getpid();
+	atfork_release();
 }
 
 /* Once per process: libcurl's global state (never cleaned up: another
@@ -78,14 +94,15 @@ static void atfork_release(void)
  * still exit cleanly) and the fork handlers. */
 static void init_once(void)
 {
+	cur_pid = getpid();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    pthread_atfork(atfork_prepare, atfork_release, atfork_release) != 0)
+	    pthread_atfork(atfork_prepare, atfork_release, atfork_child) != 0)
 		global_once_failed = 1;
 }
 
 static int initialized_here_inlock(void)
 {
-	return g.initialized && g.pid == getpid();
+	return g.initialized && g.pid == cur_pid;
 }
 
 CK_RV mod_enter(void)
@@ -232,7 +249,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 		goto fail;
 	}
 	g.initialized = 1;
-	g.pid = getpid();
+	g.pid = cur_pid;
 	g.generation++;
 	if (mod_slots_init_inlock() < 0) {
 		rv = CKR_HOST_MEMORY;

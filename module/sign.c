@@ -114,8 +114,9 @@ static CK_RV remote_sign(mod_op *op, mod_cred *cred, unsigned long gen)
 	call.path = path;
 	call.body = body;
 	/* one key for this operation: every retry of it (another URL, a new
-	 * login, after an approval) is the same operation to rsignd */
-	if (rs_uuid(key) != 0) {
+	 * login, after an approval) is the same operation to rsignd; time-
+	 * ordered, so rsignd's index of keys grows at its end */
+	if (rs_uuid_v7(key) != 0) {
 		free(body);
 		return CKR_GENERAL_ERROR;
 	}

@@ -18,6 +18,10 @@ void rs_free_secret(char *s);
 #define RS_UUID_LEN 37
 /* Random RFC 4122 version 4 UUID, lower case. 0 or -1. */
 int rs_uuid(char out[RS_UUID_LEN]) __attribute__((warn_unused_result));
+/* A time-ordered UUID (RFC 9562 version 7: 48 bits of Unix time in ms, then
+ * random): ids made one after another sort together, so a database index
+ * of them grows at its end instead of at a random page. */
+int rs_uuid_v7(char out[RS_UUID_LEN]) __attribute__((warn_unused_result));
 /* Random lower-case hex of n bytes of entropy; out holds 2n+1. 0 or -1. */
 int rs_random_hex(size_t n, char *out) __attribute__((warn_unused_result));
 

@@ -295,7 +295,8 @@ static srv_err record(srv_req *r, const srv_sign_target *s, const sign_body *b, 
 	srv_operation op = {0};
 
 	*taken = 0;
-	if (rs_uuid(op.id) != 0)
+	/* time-ordered: the history's index of ids grows at its end */
+	if (rs_uuid_v7(op.id) != 0)
 		return srv_fail(r, SRV_R_INTERNAL, "no randomness for an id");
 	rs_strlcpy(op.signer_id, s->id, sizeof(op.signer_id));
 	rs_strlcpy(op.status, srv_err_history_status(outcome), sizeof(op.status));

@@ -501,7 +501,7 @@ static int sign_key(const ctl_args *a, char key[65])
 	size_t n;
 
 	if (!k) {
-		if (rs_uuid(key) != 0) {
+		if (rs_uuid_v7(key) != 0) {
 			fprintf(stderr, "rsignctl: no randomness for an Idempotency-Key\n");
 			return CTL_EXIT_SOFTWARE;
 		}

@@ -48,6 +48,7 @@ struct srv_conns {
 	pthread_cond_t wake;
 	pthread_t reaper;
 	double timeout;
+	double sleep_until; /* the reaper wakes by then unless signalled */
 	int stop;
 	entry *head, *tail; /* waiting, by deadline */
 	worker *workers;    /* every daemon thread seen, freed with g */
@@ -100,7 +101,10 @@ static void insert_inlock(srv_conns *g, entry *e)
 		after->next = e;
 	else
 		g->head = e;
-	if (g->head == e) /* the reaper may be asleep on a later deadline */
+	/* wake the reaper only when it sleeps past this deadline: a
+	 * keep-alive connection re-armed after each answer then costs no
+	 * thread switch (it sleeps a whole timeout while the list is empty) */
+	if (e->deadline < g->sleep_until)
 		pthread_cond_signal(&g->wake);
 }
 
@@ -130,12 +134,12 @@ static void *reaper_main(void *arg)
 	srv_conns *g = arg;
 	pthread_mutex_lock(&g->lock);
 	while (!g->stop) {
-		if (!g->head) {
-			pthread_cond_wait(&g->wake, &g->lock);
-			continue;
-		}
-		double now = mono_now(), due = g->head->deadline;
-		if (due > now) {
+		double now = mono_now();
+		/* an empty list: every deadline armed from now on is at least
+		 * now + timeout, so sleeping that long misses none */
+		double due = g->head ? g->head->deadline : now + (g->timeout > 0 ? g->timeout : 1);
+		if (due > now || !g->head) {
+			g->sleep_until = due;
 			struct timespec ts;
 			ts.tv_sec = (time_t)due;
 			ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);

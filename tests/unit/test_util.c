@@ -1,4 +1,6 @@
-/* Unit tests for the small helpers of common/util.c: rs_errf, RFC 3339 time. */
+/* Unit tests for the small helpers of common/util.c: rs_errf, RFC 3339 time,
+ * rs_is_text, the two UUID kinds. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -72,9 +74,37 @@ static void is_text_bounds(void)
 	   "is_text_refuses_control_characters");
 }
 
+/* rs_uuid_v7: version 7, the variant, the time in its first 48 bits, and
+ * ids made later sort after earlier ones (what keeps the history's index
+ * of ids growing at its end). */
+static void uuid_v7_is_time_ordered(void)
+{
+	char a[RS_UUID_LEN], b[RS_UUID_LEN], v4[RS_UUID_LEN];
+	struct timespec ts, pause = {0, 2000000};
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned long long now = (unsigned long long)ts.tv_sec * 1000ULL +
+				 (unsigned long long)ts.tv_nsec / 1000000ULL;
+	ok(rs_uuid_v7(a) == 0 && strlen(a) == 36 && a[8] == '-' && a[13] == '-' && a[14] == '7' &&
+		   strchr("89ab", a[19]) != NULL,
+	   "uuid_v7_has_version_7_and_the_rfc_variant");
+	char ms_hex[13];
+	memcpy(ms_hex, a, 8);
+	memcpy(ms_hex + 8, a + 9, 4);
+	ms_hex[12] = '\0';
+	unsigned long long ms = strtoull(ms_hex, NULL, 16);
+	ok(ms + 1000 >= now && ms <= now + 1000, "uuid_v7_starts_with_the_time_in_ms");
+	nanosleep(&pause, NULL);
+	ok(rs_uuid_v7(b) == 0 && strcmp(a, b) < 0 && strcmp(a + 19, b + 19) != 0,
+	   "uuid_v7_made_later_sorts_after_and_differs");
+	ok(rs_uuid(v4) == 0 && v4[14] == '4' && strchr("89ab", v4[19]) != NULL,
+	   "uuid_v4_keeps_version_4");
+}
+
 int main(void)
 {
-	plan(13);
+	plan(17);
+	uuid_v7_is_time_ordered();
 	is_text_bounds();
 	errf_formats_whole_message();
 	errf_truncates_and_terminates();
