@@ -738,6 +738,7 @@ static void pg_close(srv_store *st)
 	srv_rowmac_free(s->mac);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
+	srv_batch_fini(&s->hq);
 	free(s);
 }
 
@@ -1702,6 +1703,13 @@ srv_store *srv_store_pg_open(const char *uri, int connections, char *err, size_t
 		pthread_mutex_destroy(&s->mu);
 		free(s);
 		snprintf(err, errlen, "cannot create a condition variable");
+		return NULL;
+	}
+	if (srv_batch_init(&s->hq) != 0) {
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		snprintf(err, errlen, "cannot create the history queue's lock");
 		return NULL;
 	}
 	s->uri = strdup(uri);

@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 #include "rsign/util.h"
 #include "server/store/store.h"
+#include "server/store/store_batch.h"
 #include "server/store/store_chain.h"
 
 /* Every statement, over the four files that use them (one name space: each
@@ -222,6 +223,7 @@ typedef struct {
 	int down;		    /* an outage was logged and has not ended */
 	long long denied_retention; /* seconds; 0 = keep; under mu */
 	srv_rowmac *mac;	    /* row MACs (store.h); never NULL once open */
+	srv_batch hq;		    /* the history's group commit (store_pg_history.c) */
 } pg_store;
 
 #define PGS(st) ((pg_store *)(st))
@@ -479,6 +481,14 @@ typedef struct {
  * record of kind with that body hash. 0 or -1. */
 int pg_chain_args(pg_args *a, int first, srv_chain c, const char *kind,
 		  const unsigned char body[SRV_CHAIN_LEN], pg_chain_buf *buf);
+/* $1..$22 of PK_OP_INSERT(_TOUCH) for o with grant_id: its columns and its
+ * link (buf holds what the link's parameters borrow). */
+srv_st_rc pg_a_operation(pg_args *a, const srv_operation *o, const char *grant_id,
+			 pg_chain_buf *buf);
+/* Writes o (a record without a "denied" retention to apply) through the
+ * group commit: returns once the commit that holds it, or its failure,
+ * has ended. CONFLICT when o's Idempotency-Key was used already. */
+srv_st_rc pg_history_submit(pg_store *s, const srv_operation *o);
 /* The name an audit row gets: a->actor_name, or the actor's current name
  * (malloc'd, "" when none). */
 srv_st_rc pg_chain_actor_name(pg_store *s, pg_conn *pc, const char *op, const srv_audit *a,

@@ -713,24 +713,19 @@ out:
 	return r;
 }
 
-/* $1..$21 of a history record, with grant_id for o->grant_id: its
- * columns and its link (buf holds what the link's parameters borrow). */
-static srv_st_rc a_operation(pg_args *a, const srv_operation *o, const char *grant_id,
-			     pg_chain_buf *buf);
-
 srv_st_rc pg_op_apply(pg_store *s, pg_conn *pc, const char *op, const srv_operation *o,
 		      const char *grant_id)
 {
 	pg_chain_buf buf;
 	pg_args a = {0};
 
-	if (a_operation(&a, o, grant_id, &buf) != SRV_ST_OK)
+	if (pg_a_operation(&a, o, grant_id, &buf) != SRV_ST_OK)
 		return SRV_ST_FAILED;
 	return pg_run(s, pc, op, PK_OP_INSERT, &a, PGRUN_PLAIN, NULL);
 }
 
-static srv_st_rc a_operation(pg_args *a, const srv_operation *o, const char *grant_id,
-			     pg_chain_buf *buf)
+srv_st_rc pg_a_operation(pg_args *a, const srv_operation *o, const char *grant_id,
+			 pg_chain_buf *buf)
 {
 	unsigned char body[SRV_CHAIN_LEN];
 	srv_operation rec = *o; /* as written: with the grant used */
@@ -881,19 +876,10 @@ srv_st_rc pg_operation_insert(srv_store *st, const srv_operation *o)
 	pthread_mutex_lock(&s->mu);
 	long long keep = s->denied_retention;
 	pthread_mutex_unlock(&s->mu);
+	if (!keep) /* the common case: the group commit (store_pg_history.c) */
+		return pg_history_submit(s, o);
 	if ((r = pg_acquire(s, op, &pc)) != SRV_ST_OK)
 		return r;
-	if (!keep) {
-		/* the common case, one statement. Not retried on a lost link:
-		 * it may have committed (pg_acquire checked the link first) */
-		pg_chain_buf buf;
-		pg_args a = {0};
-		if ((r = a_operation(&a, o, o->grant_id, &buf)) != SRV_ST_OK)
-			goto out;
-		pc->used++;
-		r = pg_run(s, pc, op, PK_OP_INSERT_TOUCH, &a, PGRUN_PLAIN, NULL);
-		goto out;
-	}
 	if ((r = pg_begin(s, pc, op)) != SRV_ST_OK)
 		goto out;
 	if ((r = pg_op_apply(s, pc, op, o, o->grant_id)) != SRV_ST_OK ||

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 #include "rsign/util.h"
 #include "server/store/store.h"
+#include "server/store/store_batch.h"
 #include "server/store/store_chain.h"
 
 /* Opens path (creating it mode 0600 when absent), applies the connection
@@ -229,18 +230,11 @@ typedef struct {
 #define SQ_BY_ID_OR_NAME(t)                                                                        \
 	" WHERE " t ".id = ?1 OR " t ".name = ?1 ORDER BY " t ".id = ?1 DESC LIMIT 1"
 
-/* A history record waiting for the next group commit (store_sqlite_history.c). */
-typedef struct sq_job sq_job;
-
 typedef struct {
 	srv_store base; /* first: srv_store * <-> sq_store * */
 	sqlite3 *db;
-	pthread_mutex_t mu; /* guards db and every statement */
-	/* group commit of history records: hq_mu guards the queue and leader */
-	pthread_mutex_t hq_mu;
-	pthread_cond_t hq_cv;
-	sq_job *hq_head, *hq_tail;
-	int hq_leader;
+	pthread_mutex_t mu;	    /* guards db and every statement */
+	srv_batch hq;		    /* group commit of history records (store_sqlite_history.c) */
 	long long denied_retention; /* seconds; 0 = keep; under mu */
 	sqlite3_stmt *q[Q_COUNT];
 	sqlite3_stmt *p[P_COUNT];

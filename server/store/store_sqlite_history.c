@@ -18,7 +18,6 @@
  * batch's transaction: the head is read once, the records hashed in the
  * order they are written, the head written once before the commit. A
  * "denied" record past its retention becomes a tombstone of the chain. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "rsign/log.h"
@@ -37,33 +36,31 @@ const char *const sq_history_sql[H_COUNT] = {
 		      " WHERE id = ?1",
 };
 
+typedef struct sq_job sq_job;
+
 struct sq_job {
+	srv_batch_job q; /* first: the queue's link (store_batch.h) */
 	const srv_operation *op;
 	int consume; /* take one signing from the actor's grant */
 	char grant[RS_UUID_LEN];
 	srv_st_rc rc;
 	int key_taken; /* CONFLICT: its actor used its Idempotency-Key already */
-	int done;
-	sq_job *next;
 };
+
+/* The job after j in its batch, or NULL. */
+static sq_job *next_job(const sq_job *j)
+{
+	return (sq_job *)j->q.next;
+}
 
 int sq_history_init(sq_store *s)
 {
-	if (pthread_mutex_init(&s->hq_mu, NULL) != 0)
-		return -1;
-	if (pthread_cond_init(&s->hq_cv, NULL) != 0) {
-		pthread_mutex_destroy(&s->hq_mu);
-		return -1;
-	}
-	s->hq_head = s->hq_tail = NULL;
-	s->hq_leader = 0;
-	return 0;
+	return srv_batch_init(&s->hq);
 }
 
 void sq_history_fini(sq_store *s)
 {
-	pthread_cond_destroy(&s->hq_cv);
-	pthread_mutex_destroy(&s->hq_mu);
+	srv_batch_fini(&s->hq);
 }
 
 void sq_history_set_retention(srv_store *st, long long denied_seconds)
@@ -90,7 +87,7 @@ static srv_st_rc purge_denied(sq_store *s, const char *op, sq_job *batch)
 
 	if (!s->denied_retention)
 		return SRV_ST_OK;
-	for (sq_job *j = batch; j; j = j->next)
+	for (sq_job *j = batch; j; j = next_job(j))
 		if (j->op->created_at > newest)
 			newest = j->op->created_at;
 	r = sq_op_purge_denied(s, op, newest - (time_t)s->denied_retention, PURGE_MAX, &n);
@@ -206,7 +203,7 @@ static void run_batch(sq_store *s, sq_job *batch)
 	/* the chain's head once per batch; each record links to the last */
 	if ((r = sq_chain_begin(s, op, SRV_CHAIN_HISTORY, &s->hchain)) != SRV_ST_OK)
 		goto rollback;
-	for (sq_job *j = batch; j; j = j->next) {
+	for (sq_job *j = batch; j; j = next_job(j)) {
 		j->rc = apply_job(s, op, j);
 		if (j->rc != SRV_ST_OK && !job_skipped(j)) {
 			r = j->rc;
@@ -214,12 +211,12 @@ static void run_batch(sq_store *s, sq_job *batch)
 		}
 	}
 	/* last_signed_at once per signer of the batch, not once per record */
-	for (sq_job *j = batch; j; j = j->next) {
+	for (sq_job *j = batch; j; j = next_job(j)) {
 		if (j->rc != SRV_ST_OK || strcmp(j->op->status, "success") != 0)
 			continue;
 		time_t latest = j->op->created_at;
 		int first = 1;
-		for (sq_job *k = batch; k; k = k->next) {
+		for (sq_job *k = batch; k; k = next_job(k)) {
 			if (k->rc != SRV_ST_OK || strcmp(k->op->status, "success") != 0 ||
 			    strcmp(k->op->signer_id, j->op->signer_id) != 0)
 				continue;
@@ -229,7 +226,7 @@ static void run_batch(sq_store *s, sq_job *batch)
 		}
 		if (!first)
 			continue;
-		for (sq_job *k = j->next; k; k = k->next)
+		for (sq_job *k = next_job(j); k; k = next_job(k))
 			if (k->rc == SRV_ST_OK && strcmp(k->op->status, "success") == 0 &&
 			    strcmp(k->op->signer_id, j->op->signer_id) == 0 &&
 			    k->op->created_at > latest)
@@ -244,7 +241,7 @@ static void run_batch(sq_store *s, sq_job *batch)
 		goto fail;
 	sq_unlock(s);
 	size_t written = 0;
-	for (sq_job *j = batch; j; j = j->next)
+	for (sq_job *j = batch; j; j = next_job(j))
 		written += j->rc == SRV_ST_OK;
 	if (written)
 		rs_metric_observe(&rs_m_commit_batch, (double)written, NULL);
@@ -253,44 +250,21 @@ rollback:
 	sq_rollback(s, op);
 fail:
 	sq_unlock(s);
-	for (sq_job *j = batch; j; j = j->next) {
+	for (sq_job *j = batch; j; j = next_job(j)) {
 		j->rc = r;
 		j->grant[0] = '\0';
 	}
 }
 
+static void run_queued(void *ctx, srv_batch_job *batch)
+{
+	run_batch(ctx, (sq_job *)batch);
+}
+
 /* Queues j and returns once the commit that holds it (or failed it) ended. */
 static srv_st_rc submit(sq_store *s, sq_job *j)
 {
-	pthread_mutex_lock(&s->hq_mu);
-	if (s->hq_tail)
-		s->hq_tail->next = j;
-	else
-		s->hq_head = j;
-	s->hq_tail = j;
-	while (!j->done) {
-		if (s->hq_leader) {
-			pthread_cond_wait(&s->hq_cv, &s->hq_mu);
-			continue;
-		}
-		/* lead: take up to BATCH_MAX queued records (ours among them) */
-		s->hq_leader = 1;
-		sq_job *batch = s->hq_head, *last = batch;
-		for (int n = 1; n < BATCH_MAX && last->next; n++)
-			last = last->next;
-		s->hq_head = last->next;
-		if (!s->hq_head)
-			s->hq_tail = NULL;
-		last->next = NULL;
-		pthread_mutex_unlock(&s->hq_mu);
-		run_batch(s, batch);
-		pthread_mutex_lock(&s->hq_mu);
-		for (sq_job *b = batch; b; b = b->next)
-			b->done = 1;
-		s->hq_leader = 0;
-		pthread_cond_broadcast(&s->hq_cv);
-	}
-	pthread_mutex_unlock(&s->hq_mu);
+	srv_batch_submit(&s->hq, &j->q, BATCH_MAX, run_queued, s);
 	return j->rc;
 }
 
