@@ -94,14 +94,18 @@ static int seen(int i, char key[80])
 	return fake_sign_seen_at(f, i, key, 80);
 }
 
+/* The module's Idempotency-Keys are time-ordered UUIDs (version 7, the
+ * RFC 9562 variant), so rsignd's index of them grows at its end. */
 static int is_uuid(const char *k)
 {
-	static const char shape[] = "xxxxxxxx-xxxx-4xxx-xxxx-xxxxxxxxxxxx";
+	static const char shape[] = "xxxxxxxx-xxxx-7xxx-vxxx-xxxxxxxxxxxx";
 
 	if (strlen(k) != sizeof(shape) - 1)
 		return 0;
 	for (size_t i = 0; shape[i]; i++)
-		if (shape[i] == 'x' ? !strchr("0123456789abcdef", k[i]) : k[i] != shape[i])
+		if (shape[i] == 'x'   ? !strchr("0123456789abcdef", k[i])
+		    : shape[i] == 'v' ? !strchr("89ab", k[i])
+				      : k[i] != shape[i])
 			return 0;
 	return 1;
 }
