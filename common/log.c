@@ -22,31 +22,6 @@ static char log_ident[64] = "rsign";
 static int log_fd = -1; /* -1 = stderr */
 static int log_format = RS_LOG_TEXT;
 static __thread const rs_log_request *log_req;
-static _Atomic long log_pid_cached; /* 0: not known; reset in a forked child */
-static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
-
-static void log_pid_forget(void)
-{
-	log_pid_cached = 0;
-}
-
-static void log_pid_watch(void)
-{
-	pthread_atfork(NULL, NULL, log_pid_forget);
-}
-
-/* The pid every line names, without a getpid(2) per line. */
-static long log_pid(void)
-{
-	long pid = log_pid_cached;
-	if (pid)
-		return pid;
-	pthread_once(&log_pid_once, log_pid_watch);
-	pid = (long)getpid();
-	log_pid_cached = pid;
-	return pid;
-}
-
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const level_tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
@@ -177,7 +152,7 @@ static size_t json_line(char *out, size_t cap, const char *ts, const char *ident
 	size_t n = (size_t)snprintf(out, cap, "{\"time\":\"%s\",\"level\":\"%s\"", ts,
 				    level_names[level]);
 	json_field(out, cap, &n, "ident", ident);
-	json_num(out, cap, &n, "pid", log_pid());
+	json_num(out, cap, &n, "pid", rs_pid());
 	json_field(out, cap, &n, "msg", msg);
 	const rs_log_request *r = log_req;
 	if (r) {
@@ -238,7 +213,7 @@ void rs_log(int level, const char *fmt, ...)
 			msg[0] = '\0';
 		len = json_line(line, sizeof(line), ts, ident, level, msg);
 	} else {
-		n = snprintf(line, sizeof(line), "%s %s[%ld] %s: ", ts, ident, log_pid(),
+		n = snprintf(line, sizeof(line), "%s %s[%ld] %s: ", ts, ident, rs_pid(),
 			     level_tags[level]);
 		if (n < 0)
 			goto out;

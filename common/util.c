@@ -1,10 +1,12 @@
 /* Small helpers: bounded copy, error messages, wiping, random ids, RFC 3339
  * time, slugs. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -211,4 +213,28 @@ int rs_is_text(const char *s, size_t max)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return 0;
 	return 1;
+}
+
+static _Atomic long pid_cached; /* 0: not known yet, or forgotten in a forked child */
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+	pid_cached = 0;
+}
+
+static void pid_watch(void)
+{
+	pthread_atfork(NULL, NULL, pid_forget);
+}
+
+long rs_pid(void)
+{
+	long pid = pid_cached;
+	if (pid)
+		return pid;
+	pthread_once(&pid_once, pid_watch);
+	pid = (long)getpid();
+	pid_cached = pid;
+	return pid;
 }

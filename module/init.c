@@ -77,32 +77,20 @@ static void atfork_release(void)
 	mod_unlock();
 }
 
-/* This process's pid, kept by the fork handler: the check every entry
- * point makes (initialised in this process, not inherited from a parent)
- * then costs no getpid(2). A child made by fork(2) gets its own at once,
- * before any of its threads can enter. */
-static pid_t cur_pid;
-
-static void atfork_child(void)
-{
-	cur_pid = getpid();
-	atfork_release();
-}
-
 /* Once per process: libcurl's global state (never cleaned up: another
  * library in the host may use libcurl, and a host that skips C_Finalize must
  * still exit cleanly) and the fork handlers. */
 static void init_once(void)
 {
-	cur_pid = getpid();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    pthread_atfork(atfork_prepare, atfork_release, atfork_child) != 0)
+	    pthread_atfork(atfork_prepare, atfork_release, atfork_release) != 0)
 		global_once_failed = 1;
 }
 
 static int initialized_here_inlock(void)
 {
-	return g.initialized && g.pid == cur_pid;
+	/* rs_pid: no getpid(2) on every entry point, a fork's child its own */
+	return g.initialized && g.pid == rs_pid();
 }
 
 CK_RV mod_enter(void)
@@ -249,7 +237,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 		goto fail;
 	}
 	g.initialized = 1;
-	g.pid = cur_pid;
+	g.pid = (pid_t)rs_pid();
 	g.generation++;
 	if (mod_slots_init_inlock() < 0) {
 		rv = CKR_HOST_MEMORY;

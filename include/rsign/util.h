@@ -22,6 +22,10 @@ int rs_uuid(char out[RS_UUID_LEN]) __attribute__((warn_unused_result));
  * random): ids made one after another sort together, so a database index
  * of them grows at its end instead of at a random page. */
 int rs_uuid_v7(char out[RS_UUID_LEN]) __attribute__((warn_unused_result));
+/* This process's pid without a getpid(2) per call: kept after the first
+ * call, forgotten by a fork handler in the child (which then asks again).
+ * A child made by a raw clone(2) or vfork(2) runs no fork handler. */
+long rs_pid(void);
 /* Random lower-case hex of n bytes of entropy; out holds 2n+1. 0 or -1. */
 int rs_random_hex(size_t n, char *out) __attribute__((warn_unused_result));
 

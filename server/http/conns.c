@@ -138,7 +138,7 @@ static void *reaper_main(void *arg)
 		/* an empty list: every deadline armed from now on is at least
 		 * now + timeout, so sleeping that long misses none */
 		double due = g->head ? g->head->deadline : now + (g->timeout > 0 ? g->timeout : 1);
-		if (due > now || !g->head) {
+		if (due > now) {
 			g->sleep_until = due;
 			struct timespec ts;
 			ts.tv_sec = (time_t)due;

@@ -889,7 +889,7 @@ srv_st_rc pg_operation_insert(srv_store *st, const srv_operation *o)
 	}
 	r = pg_commit(s, pc, op); /* durable once OK: synchronous_commit stays on */
 out:
-	if (r == SRV_ST_OK) /* every commit of the history is a batch of 1 */
+	if (r == SRV_ST_OK) /* with a retention, each record commits alone */
 		rs_metric_observe(&rs_m_commit_batch, 1, NULL);
 	pg_release(s, pc);
 	return r;

@@ -2,7 +2,9 @@
  * rs_is_text, the two UUID kinds. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rsign/util.h"
 #include "tap.h"
@@ -101,9 +103,26 @@ static void uuid_v7_is_time_ordered(void)
 	   "uuid_v4_keeps_version_4");
 }
 
+/* rs_pid: the cached pid is this process's, and a forked child gets its
+ * own, not the parent's (the module's "initialised here" check and every
+ * log line rely on it). */
+static void pid_is_kept_and_renewed_at_fork(void)
+{
+	ok(rs_pid() == (long)getpid() && rs_pid() == (long)getpid(),
+	   "pid_is_this_processs_on_every_call");
+	pid_t child = fork();
+	if (child == 0)
+		_exit(rs_pid() == (long)getpid() && rs_pid() != (long)getppid() ? 0 : 1);
+	int status = -1;
+	ok(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+		   WEXITSTATUS(status) == 0,
+	   "pid_in_a_forked_child_is_the_childs");
+}
+
 int main(void)
 {
-	plan(17);
+	plan(19);
+	pid_is_kept_and_renewed_at_fork();
 	uuid_v7_is_time_ordered();
 	is_text_bounds();
 	errf_formats_whole_message();
